@@ -1,0 +1,33 @@
+/** createCache: the public way to build a KV cache backend from a spec. */
+import type { Executor } from "../kernels/executor.ts";
+import { getExecutor } from "../kernels/registry.ts";
+import { makeCodec } from "../quant/registry.ts";
+import { StandardKVCache } from "./kv-cache.ts";
+import { parsePolicy } from "./policies/registry.ts";
+import { resolveCacheSpec } from "./spec.ts";
+import type { CacheSpecInput, KVCache, KVShape } from "./types.ts";
+
+export interface CreateCacheOptions {
+  /** Executor name (default: the registry's default) or an executor instance. */
+  executor?: string | Executor;
+  /** Seed for randomized policies and rotations. */
+  seed?: number;
+}
+
+export async function createCache(
+  spec: CacheSpecInput,
+  shape: KVShape,
+  options: CreateCacheOptions = {},
+): Promise<KVCache> {
+  const resolved = resolveCacheSpec(spec);
+  const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
+  const policy = parsePolicy(resolved.policy, "cache.policy").make({ shape, seed: options.seed ?? 0 });
+  return new StandardKVCache(
+    resolved,
+    shape,
+    makeCodec(resolved.keys, "cache.codec.keys"),
+    makeCodec(resolved.values, "cache.codec.values"),
+    policy,
+    exec,
+  );
+}

@@ -1,0 +1,55 @@
+/**
+ * The retention-policy seam. A policy decides which tokens each KV head keeps; it never
+ * touches codecs or kernels. The cache calls it at three points per layer and KV head:
+ *   append -> onAppend (new slots exist)
+ *   attend -> onAttention (softmax probabilities of the query rows, if wantsAttention)
+ *          -> evictions (slots to drop now); the cache frees them by moving the last slot
+ *             into each hole and tells the policy with onMove.
+ * So a budget bounds what a KV head holds between steps; within one chunk the new tokens are
+ * held (and attended) before the policy trims, as in H2O and TOVA, and peak memory counts it.
+ */
+import type { KVShape } from "./types.ts";
+
+/** What a policy may see of one KV head's store. */
+export interface HeadView {
+  readonly layer: number;
+  readonly kvHead: number;
+  /** Retained slots; slot j's absolute position is positions[j]. */
+  readonly nSlots: number;
+  readonly positions: Int32Array; // (capacity), first nSlots valid
+  /** Tokens appended to this head since the last reset (retained or not). */
+  readonly seen: number;
+  /** Decode the retained keys into dst (nSlots, headDim) (post-RoPE unless the codec stores pre-RoPE). */
+  decodeKeys(dst: Float32Array): void;
+}
+
+export interface PolicyContext {
+  shape: KVShape;
+  seed: number;
+}
+
+export interface RetentionPolicy {
+  readonly name: string;
+  /** When true the cache computes softmax probabilities in attend and passes them to onAttention. */
+  readonly wantsAttention: boolean;
+  /**
+   * True when retained positions follow from the token count (full, window): then no position
+   * array needs storing and memory() counts none. Otherwise positions count as `indices`.
+   */
+  readonly positionsImplicit: boolean;
+  onAppend(view: HeadView, firstSlot: number, n: number): void;
+  /** probs: (nRows, nSlots) for the nRows query rows (GQA group x chunk) of this KV head. */
+  onAttention(view: HeadView, probs: Float32Array, nRows: number, qPos: Int32Array): void;
+  /** Distinct slot indices (< nSlots) to drop now. */
+  evictions(view: HeadView): number[];
+  /** After an eviction the store moved slot `from` (its last) into slot `to`. */
+  onMove(layer: number, kvHead: number, from: number, to: number): void;
+  /** Bytes of policy state held now (scores, counters), counted in memory(). */
+  stateBytes(): number;
+  reset(): void;
+}
+
+/** Resolve a budget given as a count (>= 1) or a fraction (0, 1) of the tokens seen. */
+export function resolveCount(value: number, seen: number): number {
+  return value < 1 ? Math.max(1, Math.floor(value * seen)) : Math.floor(value);
+}

@@ -1,0 +1,98 @@
+/** The KV cache interface every backend (codec x retention policy) implements. */
+import type { ExecutorName } from "../kernels/executor.ts";
+import type { CodecOptions, ResolvedCodecOptions } from "../quant/types.ts";
+
+/** Shape of a model's KV cache. */
+export interface KVShape {
+  nLayers: number;
+  /** Query heads (a multiple of nKvHeads: GQA groups of nHeads / nKvHeads query heads share a KV head). */
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  /** Most tokens one sequence may append (the model's context for the protocols). */
+  maxTokens: number;
+}
+
+/** A retention policy as written in a spec: `type` plus that policy's own options. */
+export interface PolicySpec {
+  type: string;
+  [option: string]: unknown;
+}
+
+/** A cache spec with defaults applied: what `KVCache.spec` reports and results record. */
+export interface ResolvedCacheSpec {
+  /** Human label, e.g. "int4" or "kivi2" or "h2o(0.2)+int4". */
+  name: string;
+  keys: ResolvedCodecOptions;
+  values: ResolvedCodecOptions;
+  policy: PolicySpec;
+  /** The preset this came from, if any. */
+  preset?: string;
+}
+
+/** What a user writes: a codec/preset name, or an object. */
+export type CacheSpecInput =
+  | string
+  | {
+      preset?: string;
+      name?: string;
+      codec?: string | CodecOptions | { keys: string | CodecOptions; values: string | CodecOptions };
+      policy?: string | PolicySpec;
+    };
+
+/** Exact bytes held by a cache right now, by part. */
+export interface CacheMemory {
+  /** Encoded codes of retained K and V rows. */
+  payload: number;
+  /** f16 scales. */
+  scales: number;
+  /** f16 zero-points. */
+  zeros: number;
+  /** Full-precision residual rows (channel-axis codecs' incomplete groups). */
+  residual: number;
+  /** Stored token positions / slot indices (0 when positions are implicit, e.g. policy `full`). */
+  indices: number;
+  /** Policy state (accumulated scores, counters). */
+  policyState: number;
+  /** Sum of the parts above. */
+  total: number;
+  /** K and V elements retained: tokens x nKvHeads x headDim x 2, summed over layers. */
+  elements: number;
+  /** total * 8 / elements (0 when empty). */
+  bitsPerElement: number;
+  /** Tokens retained, summed over layers and KV heads. */
+  tokenSlots: number;
+}
+
+export interface KVCache {
+  readonly spec: ResolvedCacheSpec;
+  readonly shape: KVShape;
+  /**
+   * Encode and store one chunk of new tokens for one layer.
+   * k, v: (nKvHeads, nNew, headDim) f32 (k already RoPE'd); positions: (nNew) absolute positions.
+   */
+  append(layer: number, k: Float32Array, v: Float32Array, positions: Int32Array): void | Promise<void>;
+  /**
+   * Attention of q over the retained tokens, reading the stored (encoded) form directly.
+   * q: (nHeads, nQ, headDim); out: (nHeads, nQ, headDim). Causal by absolute position.
+   * Afterwards the policy sees the attention weights and may evict.
+   */
+  attend(layer: number, q: Float32Array, qPositions: Int32Array, out: Float32Array): void | Promise<void>;
+  memory(): CacheMemory;
+  /** Forget every token (start of a new sequence); keeps allocated storage. */
+  reset(): void;
+  /** Free executor memory. The cache is unusable afterwards. */
+  dispose(): void;
+  /** Running statistics: tokens encoded, non-finite inputs, evictions. */
+  stats(): CacheStats;
+}
+
+export interface CacheStats {
+  appended: number;
+  evicted: number;
+  nonFinite: number;
+  saturated: number;
+  /** Peak of memory().total since creation or reset. */
+  peakBytes: number;
+  executor: ExecutorName;
+}

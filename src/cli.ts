@@ -1,0 +1,28 @@
+/**
+ * The kvlab command line. Each command lives in src/commands/<name>.ts and registers itself
+ * here through an explicit list. User errors (KvlabError) print one line and exit 1.
+ */
+import { Command } from "commander";
+import { register as registerInfo } from "./commands/info.ts";
+import { KvlabError } from "./errors.ts";
+import { disposeExecutors } from "./kernels/registry.ts";
+
+const program = new Command();
+program
+  .name("kvlab")
+  .description("Compressed LLM attention KV caches: perplexity, KL divergence and exact memory per backend")
+  .showHelpAfterError();
+
+for (const register of [registerInfo]) register(program);
+
+try {
+  await program.parseAsync(process.argv);
+  await disposeExecutors();
+} catch (err) {
+  if (err instanceof KvlabError) {
+    console.error(`error: ${err.message}`);
+    await disposeExecutors().catch(() => {});
+    process.exit(1);
+  }
+  throw err;
+}

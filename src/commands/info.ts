@@ -1,0 +1,67 @@
+/** `kvlab info`: what this install offers (codecs, policies, presets, executors) and whether each runs here. */
+import type { Command } from "commander";
+import { POLICIES } from "../cache/policies/registry.ts";
+import { PRESETS } from "../cache/presets.ts";
+import { EXECUTORS } from "../kernels/registry.ts";
+import { CODECS } from "../quant/registry.ts";
+
+export async function collectInfo() {
+  const executors = [];
+  for (const e of Object.values(EXECUTORS)) {
+    const probe = await e.probe();
+    executors.push({ name: e.name, description: e.description, ...probe });
+  }
+  return {
+    version: (await import("../../package.json", { with: { type: "json" } })).default.version,
+    node: process.version,
+    codecs: Object.values(CODECS).map((c) => ({
+      name: c.name,
+      description: c.description,
+      paper: c.paper ?? null,
+    })),
+    policies: Object.values(POLICIES).map((p) => ({
+      name: p.name,
+      description: p.description,
+      paper: p.paper ?? null,
+    })),
+    presets: Object.entries(PRESETS).map(([name, p]) => ({
+      name,
+      description: p.description,
+      paper: p.paper ?? null,
+    })),
+    executors,
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command("info")
+    .description("list codecs, policies, presets and executors, and whether each is available here")
+    .option("--json", "print one JSON object")
+    .action(async (opts: { json?: boolean }) => {
+      const info = await collectInfo();
+      if (opts.json) {
+        console.log(JSON.stringify(info, null, 2));
+        return;
+      }
+      console.log(`kvlab ${info.version} on node ${info.node}\n`);
+      const section = (
+        title: string,
+        rows: { name: string; description: string; paper?: string | null }[],
+      ) => {
+        console.log(title);
+        const w = Math.max(...rows.map((r) => r.name.length));
+        for (const r of rows)
+          console.log(`  ${r.name.padEnd(w)}  ${r.description}${r.paper ? `  [${r.paper}]` : ""}`);
+        console.log();
+      };
+      section("codecs", info.codecs);
+      section("policies", info.policies);
+      section("presets", info.presets);
+      console.log("executors");
+      for (const e of info.executors)
+        console.log(
+          `  ${e.name.padEnd(7)}  ${e.available ? "available  " : "unavailable"}  ${e.description} (${e.detail})`,
+        );
+    });
+}

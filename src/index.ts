@@ -1,0 +1,22 @@
+// Public API of kvlab: re-exports only.
+
+export { type CreateCacheOptions, createCache } from "./cache/create.ts";
+export { POLICIES } from "./cache/policies/registry.ts";
+export type { HeadView, PolicyContext, RetentionPolicy } from "./cache/policy.ts";
+export { PRESETS } from "./cache/presets.ts";
+export { resolveCacheSpec } from "./cache/spec.ts";
+export type {
+  CacheMemory,
+  CacheSpecInput,
+  CacheStats,
+  KVCache,
+  KVShape,
+  PolicySpec,
+  ResolvedCacheSpec,
+} from "./cache/types.ts";
+export * from "./errors.ts";
+export type { AttendArgs, Executor, ExecutorName } from "./kernels/executor.ts";
+export { disposeExecutors, EXECUTORS, getExecutor } from "./kernels/registry.ts";
+export * from "./quant/half.ts";
+export { CODEC_NAMES, CODECS, makeCodec } from "./quant/registry.ts";
+export * from "./quant/types.ts";

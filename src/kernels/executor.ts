@@ -1,0 +1,104 @@
+/**
+ * The op list every executor implements: `ref` (plain TypeScript, the specification), `wasm`
+ * (AssemblyScript SIMD, the default) and `webgpu` (WGSL on Dawn). Where an executor lacks an
+ * op it runs `ref`'s and counts the fallback in `fallbacks`, which experiments write out.
+ *
+ * Arrays are ordinary typed arrays. An executor may hand out arrays that live in its own
+ * memory (`alloc*`: the WASM linear memory, so kernels read them in place by pointer); arrays
+ * from elsewhere still work, copied in and out at a cost.
+ */
+import type { Codec, EncodedRows, EncodeStats } from "../quant/types.ts";
+
+export type ExecutorName = "ref" | "wasm" | "webgpu";
+
+/** Attention of a group of query rows over one KV head's retained (encoded) rows. */
+export interface AttendArgs {
+  kCodec: Codec;
+  vCodec: Codec;
+  headDim: number;
+  /** Query rows of the query heads sharing this KV head, already RoPE'd: (nRows, headDim). */
+  q: Float32Array;
+  /** Absolute position of each query row: (nRows). */
+  qPos: Int32Array;
+  nRows: number;
+  k: EncodedRows; // (nSlots) rows in kCodec's layout
+  v: EncodedRows; // (nSlots) rows in vCodec's layout
+  /** Absolute position of each retained slot: (nSlots). Slot j is visible to row r iff slotPos[j] <= qPos[r]. */
+  slotPos: Int32Array;
+  nSlots: number;
+  /** Softmax scale, normally 1/sqrt(headDim). */
+  scale: number;
+  /** Output rows: (nRows, headDim). */
+  out: Float32Array;
+  /** When given, receives the softmax probabilities (nRows, nSlots); masked slots get 0. */
+  probs?: Float32Array;
+}
+
+export interface Executor {
+  readonly name: ExecutorName;
+  /** Count of ops this executor ran through `ref` because it lacks them, by op name. */
+  readonly fallbacks: Map<string, number>;
+
+  allocF32(n: number): Float32Array;
+  allocU8(n: number): Uint8Array;
+  allocU16(n: number): Uint16Array;
+  allocI32(n: number): Int32Array;
+  /** Return memory of an array from alloc*. No-op for arrays the executor did not allocate. */
+  free(arr: ArrayBufferView): void;
+
+  /** Encode src (nRows, headDim) into dst rows [dstRow, dstRow + nRows). */
+  encodeRows(
+    codec: Codec,
+    src: Float32Array,
+    nRows: number,
+    headDim: number,
+    dst: EncodedRows,
+    dstRow: number,
+  ): EncodeStats;
+  /** Decode rows [srcRow, srcRow + nRows) into dst (nRows, headDim). */
+  decodeRows(
+    codec: Codec,
+    src: EncodedRows,
+    srcRow: number,
+    nRows: number,
+    headDim: number,
+    dst: Float32Array,
+  ): void;
+  /** Scaled-dot-product attention over encoded rows (see AttendArgs). */
+  attend(args: AttendArgs): void;
+
+  /** out (n, dOut) = x (n, dIn) @ w^T, w: (dOut, dIn) row-major (PyTorch Linear layout); optional bias (dOut). */
+  matmul(
+    out: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    n: number,
+    dIn: number,
+    dOut: number,
+    bias?: Float32Array,
+  ): void;
+  /** out (n, dim) = x / rms(x) * w, per row; w: (dim). */
+  rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, n: number, dim: number, eps: number): void;
+  /**
+   * In-place rotary embedding, rotate-half (GPT-NeoX/HF) pairing: element i pairs with i + headDim/2.
+   * x: (n, nHeads, headDim); positions: (n); invFreq: (headDim/2) per-pair frequencies.
+   */
+  rope(
+    x: Float32Array,
+    positions: Int32Array,
+    n: number,
+    nHeads: number,
+    headDim: number,
+    invFreq: Float32Array,
+  ): void;
+  /** out (n) = silu(gate) * up, elementwise. */
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+
+  /** Release everything (worker threads, device). */
+  dispose(): void;
+}
+
+/** Count one fallback of `op` to the reference implementation. */
+export function countFallback(exec: Executor, op: string): void {
+  exec.fallbacks.set(op, (exec.fallbacks.get(op) ?? 0) + 1);
+}

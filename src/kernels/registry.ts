@@ -1,0 +1,50 @@
+/**
+ * Executor registry: name -> async factory. Executors are created once per process and
+ * shared (the WASM module and the GPU device are process-wide resources).
+ */
+import { ConfigError } from "../errors.ts";
+import type { Executor, ExecutorName } from "./executor.ts";
+import { createRefExecutor } from "./ref.ts";
+
+export interface ExecutorEntry {
+  name: ExecutorName;
+  description: string;
+  create(): Promise<Executor>;
+  /** Whether it can run here, and why not. */
+  probe(): Promise<{ available: boolean; detail: string }>;
+}
+
+export const EXECUTORS: Record<string, ExecutorEntry> = {
+  ref: {
+    name: "ref",
+    description: "plain TypeScript reference (the oracle)",
+    create: async () => createRefExecutor(),
+    probe: async () => ({ available: true, detail: "always available" }),
+  },
+};
+
+/** The executor used when none is named. */
+export const DEFAULT_EXECUTOR: ExecutorName = "ref";
+
+const instances = new Map<string, Promise<Executor>>();
+
+export function getExecutor(name: string = DEFAULT_EXECUTOR): Promise<Executor> {
+  const entry = Object.hasOwn(EXECUTORS, name) ? EXECUTORS[name] : undefined;
+  if (!entry)
+    throw new ConfigError(
+      "executor",
+      `unknown executor "${name}"; known: ${Object.keys(EXECUTORS).join(", ")}`,
+    );
+  let inst = instances.get(name);
+  if (!inst) {
+    inst = entry.create();
+    instances.set(name, inst);
+  }
+  return inst;
+}
+
+/** Dispose every executor created in this process (lets node exit when a GPU device is held). */
+export async function disposeExecutors(): Promise<void> {
+  for (const inst of instances.values()) (await inst).dispose();
+  instances.clear();
+}

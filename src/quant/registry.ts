@@ -1,0 +1,109 @@
+/**
+ * The codec registry: an explicit table from name to constructor, defaults and description.
+ * Nothing registers itself by side effect; adding a codec means adding a row here.
+ */
+import { ConfigError } from "../errors.ts";
+import { bf16 } from "./bf16.ts";
+import { f16 } from "./f16.ts";
+import { f32 } from "./f32.ts";
+import { fp8E4M3 } from "./fp8-e4m3.ts";
+import { int2 } from "./int2.ts";
+import { int4 } from "./int4.ts";
+import { int8 } from "./int8.ts";
+import type { Codec, CodecName, CodecOptions } from "./types.ts";
+
+export interface CodecEntry {
+  name: CodecName;
+  /** true for the integer codecs, which take `group` and `symmetric`. */
+  grouped: boolean;
+  description: string;
+  paper?: string;
+  make(options: Partial<CodecOptions>): Codec;
+}
+
+export const CODECS: Record<CodecName, CodecEntry> = {
+  f32: {
+    name: "f32",
+    grouped: false,
+    description: "IEEE f32, uncompressed reference (32 bits)",
+    make: () => f32,
+  },
+  f16: {
+    name: "f16",
+    grouped: false,
+    description: "IEEE binary16, round-to-nearest-even (16 bits)",
+    make: () => f16,
+  },
+  bf16: {
+    name: "bf16",
+    grouped: false,
+    description: "bfloat16, round-to-nearest-even (16 bits)",
+    make: () => bf16,
+  },
+  "fp8-e4m3": {
+    name: "fp8-e4m3",
+    grouped: false,
+    description: "OCP FP8 E4M3, saturating, no scale (8 bits)",
+    paper: "Micikevicius et al. 2022, arXiv:2209.05433",
+    make: () => fp8E4M3,
+  },
+  int8: {
+    name: "int8",
+    grouped: true,
+    description: "8-bit groups along head_dim, f16 scale; default symmetric g32 (8.5 bits)",
+    make: int8,
+  },
+  int4: {
+    name: "int4",
+    grouped: true,
+    description: "4-bit groups along head_dim, f16 scale+zero; default asymmetric g32 (5.0 bits)",
+    make: int4,
+  },
+  int2: {
+    name: "int2",
+    grouped: true,
+    description: "2-bit groups along head_dim, f16 scale+zero; default asymmetric g32 (3.0 bits)",
+    make: int2,
+  },
+};
+
+export const CODEC_NAMES = Object.keys(CODECS) as CodecName[];
+
+export function isCodecName(name: string): name is CodecName {
+  return Object.hasOwn(CODECS, name);
+}
+
+const ALLOWED_GROUPS = [8, 16, 32, 64, 128];
+
+/** Build a codec from a name or options object, validating every field. `path` names it in errors. */
+export function makeCodec(spec: CodecName | CodecOptions, path = "codec"): Codec {
+  const options: CodecOptions = typeof spec === "string" ? { type: spec } : spec;
+  if (!isCodecName(options.type))
+    throw new ConfigError(
+      path,
+      `unknown codec "${String(options.type)}"; known codecs: ${CODEC_NAMES.join(", ")}`,
+    );
+  const entry = CODECS[options.type];
+  for (const key of Object.keys(options)) {
+    if (!["type", "group", "symmetric", "axis"].includes(key))
+      throw new ConfigError(`${path}.${key}`, `unknown option for codec ${entry.name}`);
+  }
+  if (!entry.grouped && (options.group !== undefined || options.symmetric !== undefined))
+    throw new ConfigError(path, `codec ${entry.name} takes no group/symmetric options`);
+  if (options.group !== undefined && options.group !== "head" && !ALLOWED_GROUPS.includes(options.group))
+    throw new ConfigError(
+      `${path}.group`,
+      `expected one of ${ALLOWED_GROUPS.join(", ")} or "head", got ${JSON.stringify(options.group)}`,
+    );
+  if (options.symmetric !== undefined && typeof options.symmetric !== "boolean")
+    throw new ConfigError(
+      `${path}.symmetric`,
+      `expected true or false, got ${JSON.stringify(options.symmetric)}`,
+    );
+  if (options.axis !== undefined && options.axis !== "token")
+    throw new ConfigError(
+      `${path}.axis`,
+      `only "token" is supported by plain codecs (use a kivi preset for channel)`,
+    );
+  return entry.make(options);
+}
