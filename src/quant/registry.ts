@@ -88,7 +88,13 @@ export function makeCodec(spec: CodecName | CodecOptions, path = "codec"): Codec
     if (!["type", "group", "symmetric", "axis"].includes(key))
       throw new ConfigError(`${path}.${key}`, `unknown option for codec ${entry.name}`);
   }
-  if (!entry.grouped && (options.group !== undefined || options.symmetric !== undefined))
+  // Ungrouped codecs accept their own resolved defaults (group "head", symmetric), which
+  // resolveCacheSpec fills in and createCache passes back here.
+  if (
+    !entry.grouped &&
+    ((options.group !== undefined && options.group !== "head") ||
+      (options.symmetric !== undefined && options.symmetric !== true))
+  )
     throw new ConfigError(path, `codec ${entry.name} takes no group/symmetric options`);
   if (options.group !== undefined && options.group !== "head" && !ALLOWED_GROUPS.includes(options.group))
     throw new ConfigError(
