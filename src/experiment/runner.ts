@@ -1,0 +1,249 @@
+/**
+ * Runs an experiment: the f32 baseline first (its top-k distributions saved for KL), then
+ * every other backend, each appended to runs.jsonl as soon as it finishes. Runs whose spec
+ * hash already has an ok record are skipped unless `force`; a run that throws is recorded as
+ * errored with its message and the sweep goes on.
+ */
+import { join } from "node:path";
+import type { ResolvedCacheSpec } from "../cache/types.ts";
+import { KlAccumulator, logSoftmax, type TopKEntry, topK } from "../eval/kl.ts";
+import { type BaselineTopK, loadBaseline, saveBaseline } from "../eval/kl-baseline.ts";
+import { specHash } from "./hash.ts";
+import { provenance } from "./machine.ts";
+import { type Progress, plainProgress } from "./progress.ts";
+import { appendRun, completed, latestPerSpec, readRuns } from "./run-store.ts";
+import type { ExperimentConfig } from "./schema.ts";
+import type { EvalOutput, LoadedExperiment, RunMetrics, RunnerDeps, RunRecord, RunSpec } from "./types.ts";
+
+export interface RunOptions {
+  /** Folder for runs.jsonl and the baseline file (default results/<name> under the cwd). */
+  outDir?: string;
+  /** Rerun runs that are already complete. */
+  force?: boolean;
+  progress?: Progress;
+}
+
+export interface RunSummary {
+  outDir: string;
+  /** Runs executed now (ok or errored). */
+  ran: RunRecord[];
+  skipped: number;
+  /** The latest record per spec of this experiment's runs, in config order. */
+  records: RunRecord[];
+}
+
+export const RUNS_FILE = "runs.jsonl";
+export const BASELINE_FILE = "baseline.kvlb";
+
+export function runsFile(outDir: string): string {
+  return join(outDir, RUNS_FILE);
+}
+
+interface PlannedRun {
+  name: string;
+  baseline: boolean;
+  spec: RunSpec;
+  hash: string;
+}
+
+function plan(config: ExperimentConfig, loaded: LoadedExperiment): PlannedRun[] {
+  return config.caches.map(({ spec, baseline }) => {
+    const { name: _name, ...cacheIdentity } = spec;
+    const runSpec: RunSpec = {
+      cache: spec,
+      model: { ref: config.modelRef, hash: loaded.modelHash },
+      text: { ref: config.textRef, hash: loaded.textHash },
+      protocol: config.protocol,
+      executor: config.executor,
+      seed: config.seed,
+      baselineTopK: config.topK,
+    };
+    // The display name is not part of the identity: renaming a backend does not rerun it.
+    const hash = specHash({ ...runSpec, cache: cacheIdentity });
+    return { name: spec.name, baseline, spec: runSpec, hash };
+  });
+}
+
+function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+function metricsOf(out: EvalOutput, loaded: LoadedExperiment, kl?: KlAccumulator): RunMetrics {
+  const { nLayers, nKvHeads, headDim } = loaded.shape;
+  const f16Bytes = 2 * 2 * nLayers * nKvHeads * headDim * loaded.segmentTokens;
+  return {
+    nll: out.nll,
+    ppl: Math.exp(out.nll),
+    tokens: out.tokens,
+    ...(kl && kl.count > 0 ? kl.summary() : {}),
+    kvBytes: out.memory,
+    ...(out.segments ? { kvBytesBySegment: out.segments } : {}),
+    peakKvBytes: out.peakKvBytes,
+    bitsPerElement: out.bitsPerElement,
+    f16Bytes,
+    compressionVsF16: out.peakKvBytes > 0 ? f16Bytes / out.peakKvBytes : Number.NaN,
+    tokensPerSecond: out.tokensPerSecond,
+    peakRssBytes: peakRssBytes(),
+    fallbacks: out.fallbacks,
+    ...(out.attentionMassKept !== undefined ? { attentionMassKept: out.attentionMassKept } : {}),
+  };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? `${err.name === "Error" ? "" : `${err.name}: `}${err.message}` : String(err);
+}
+
+export async function runExperiment(
+  config: ExperimentConfig,
+  deps: RunnerDeps,
+  options: RunOptions = {},
+): Promise<RunSummary> {
+  const outDir = options.outDir ?? join("results", config.name);
+  const progress = options.progress ?? plainProgress();
+  const file = runsFile(outDir);
+  const baselineFile = join(outDir, BASELINE_FILE);
+
+  const loaded = await deps.load(config);
+  try {
+    const runs = plan(config, loaded);
+    const existing = await readRuns(file);
+    if (existing.badLines)
+      progress.note(`${file}: skipped ${existing.badLines} unreadable line(s) (interrupted write)`);
+    const done = completed(existing.records);
+    const todo = runs.filter((r) => options.force || !done.has(r.hash));
+    const base = runs[0]!;
+    progress.start(todo.length, runs.length - todo.length, loaded.scoredTokens);
+
+    const provenanceNow = provenance();
+    const ran: RunRecord[] = [];
+    let index = 0;
+
+    /** Evaluate one backend; capture the baseline's top-k when `capture`, or accumulate KL against `baseline`. */
+    const evaluate = async (
+      cache: ResolvedCacheSpec,
+      capture: BaselineTopK | undefined,
+      baseline: BaselineTopK | undefined,
+    ) => {
+      let logp: Float64Array | undefined;
+      const kl = capture || baseline ? new KlAccumulator() : undefined;
+      let mismatch: string | undefined;
+      const out = await loaded.evaluate(cache, {
+        onScored(logits, target, i) {
+          if (!logp || logp.length !== logits.length) logp = new Float64Array(logits.length);
+          logSoftmax(logits, logp);
+          let ref: TopKEntry | undefined;
+          if (capture) {
+            ref = topK(logp, config.topK);
+            capture.entries[i] = ref;
+            capture.targets[i] = target;
+          } else if (baseline) {
+            ref = baseline.entries[i];
+            if (!ref || baseline.targets[i] !== target) {
+              mismatch ??= `scored token ${i} (target ${target}) does not match the baseline's (${baseline.targets[i]}); delete ${baselineFile} and rerun`;
+              return;
+            }
+          }
+          if (ref) kl!.add(ref, logp);
+        },
+        onProgress: (d) => progress.tokens(d, loaded.scoredTokens),
+      });
+      if (mismatch) throw new Error(mismatch);
+      return { out, kl };
+    };
+
+    const record = async (r: PlannedRun, started: Date, body: () => Promise<RunMetrics>) => {
+      progress.runStart(index++, r.name);
+      let rec: RunRecord;
+      const t0 = performance.now();
+      try {
+        const metrics = await body();
+        rec = {
+          experiment: config.name,
+          name: r.name,
+          baseline: r.baseline,
+          status: "ok",
+          specHash: r.hash,
+          spec: r.spec,
+          startedAt: started.toISOString(),
+          finishedAt: new Date().toISOString(),
+          wallSeconds: (performance.now() - t0) / 1000,
+          ...provenanceNow,
+          metrics,
+        };
+      } catch (err) {
+        rec = {
+          experiment: config.name,
+          name: r.name,
+          baseline: r.baseline,
+          status: "error",
+          error: errorMessage(err),
+          specHash: r.hash,
+          spec: r.spec,
+          startedAt: started.toISOString(),
+          finishedAt: new Date().toISOString(),
+          wallSeconds: (performance.now() - t0) / 1000,
+          ...provenanceNow,
+        };
+      }
+      await appendRun(file, rec);
+      ran.push(rec);
+      progress.runEnd(rec);
+      return rec;
+    };
+
+    const emptyBaseline = (): BaselineTopK => ({
+      key: base.hash,
+      k: config.topK,
+      targets: new Int32Array(loaded.scoredTokens),
+      entries: [],
+    });
+    const finishBaseline = async (b: BaselineTopK) => {
+      b.targets = b.targets.subarray(0, b.entries.length);
+      await saveBaseline(baselineFile, b);
+      return b;
+    };
+
+    let baseline: BaselineTopK | undefined;
+    if (todo.includes(base)) {
+      const capture = emptyBaseline();
+      const rec = await record(base, new Date(), async () => {
+        const { out, kl } = await evaluate(base.spec.cache, capture, undefined);
+        baseline = await finishBaseline(capture);
+        return metricsOf(out, loaded, kl);
+      });
+      if (rec.status === "error") progress.note("the baseline failed: the other runs get no KL divergence");
+    } else if (todo.length > 0) {
+      baseline = await loadBaseline(baselineFile, base.hash);
+      if (!baseline) {
+        // Complete baseline record but no distribution file (e.g. a fresh clone): recompute
+        // the distributions only; the committed record stays as it is.
+        progress.note(`recomputing the baseline distributions (${baselineFile} is absent or stale)`);
+        const capture = emptyBaseline();
+        try {
+          await evaluate(base.spec.cache, capture, undefined);
+          baseline = await finishBaseline(capture);
+        } catch (err) {
+          progress.note(`the baseline failed (${errorMessage(err)}): the other runs get no KL divergence`);
+        }
+      }
+    }
+
+    for (const r of todo) {
+      if (r === base) continue;
+      await record(r, new Date(), async () => {
+        const { out, kl } = await evaluate(r.spec.cache, undefined, baseline);
+        return metricsOf(out, loaded, kl);
+      });
+    }
+    progress.stop();
+
+    const all = await readRuns(file);
+    const hashes = new Set(runs.map((r) => r.hash));
+    const latest = latestPerSpec(all.records.filter((r) => hashes.has(r.specHash)));
+    const order = new Map(runs.map((r, i) => [r.hash, i]));
+    latest.sort((a, b) => order.get(a.specHash)! - order.get(b.specHash)!);
+    return { outDir, ran, skipped: runs.length - todo.length, records: latest };
+  } finally {
+    await loaded.dispose?.();
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Experiment configs: YAML (or JSON, which YAML parses too) validated with zod before any
+ * work. Unknown keys are errors; every message starts with the config path of the problem,
+ * e.g. `caches[3].policy.budget: ...`. Cache specs go through the one spec parser
+ * (src/cache/spec.ts), which also checks codec and policy options.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { resolveCacheSpec } from "../cache/spec.ts";
+import type { ResolvedCacheSpec } from "../cache/types.ts";
+import { ConfigError } from "../errors.ts";
+import { DEFAULT_EXECUTOR } from "../kernels/registry.ts";
+import { resolveModelRef, resolveTextRef } from "./paths.ts";
+import { expandSweep } from "./sweep.ts";
+
+const positiveInt = z.number().int().positive();
+
+const llamacppProtocol = z.strictObject({
+  type: z.literal("llamacpp"),
+  /** Context per chunk (n_ctx); positions n_ctx/2 .. n_ctx-2 of each chunk are scored. */
+  ctx: positiveInt.min(4),
+  /** Evaluate only the first N chunks (llama.cpp --chunks). */
+  chunks: positiveInt.optional(),
+  /** Tokens fed per forward call within a chunk (default: the whole chunk at once). */
+  chunkSize: positiveInt.optional(),
+});
+
+const chunkedProtocol = z.strictObject({
+  type: z.literal("chunked"),
+  /** Segment length: the cache starts empty at every segment. */
+  ctx: positiveInt.min(2),
+  chunks: positiveInt.optional(),
+  maxTokens: positiveInt.optional(),
+  /** Tokens per forward call (1 = true decoding). */
+  chunkSize: positiveInt,
+});
+
+export const protocolSchema = z.discriminatedUnion("type", [llamacppProtocol, chunkedProtocol]);
+export type ProtocolConfig = z.infer<typeof protocolSchema>;
+
+const sweepSchema = z.strictObject({
+  /** The base cache spec (same format as an entry of `caches`). */
+  spec: z.unknown(),
+  /** Dotted path inside the spec -> values; the cartesian product becomes runs. */
+  grid: z.record(z.string(), z.array(z.unknown()).min(1)),
+});
+
+export const configSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+      "expected letters, digits, '.', '_' or '-' (it names the results folder)",
+    ),
+  description: z.string().optional(),
+  model: z.string().min(1),
+  text: z.string().min(1),
+  protocol: protocolSchema,
+  executor: z.string().optional(),
+  seed: z.number().int().nonnegative().default(0),
+  /** How the baseline distribution is stored for KL: top-k log-probs + rest mass. */
+  baseline: z.strictObject({ topK: positiveInt.max(4096).default(64) }).default({ topK: 64 }),
+  caches: z.array(z.unknown()).default([]),
+  sweep: z.array(sweepSchema).default([]),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+/** A validated experiment: paths resolved, caches expanded and resolved, baseline first. */
+export interface ExperimentConfig {
+  name: string;
+  description?: string;
+  /** The config file, when loaded from one. */
+  file?: string;
+  modelRef: string;
+  modelPath: string;
+  textRef: string;
+  textPath: string;
+  protocol: ProtocolConfig;
+  executor: string;
+  seed: number;
+  topK: number;
+  /** Every run's cache spec; runs[0] is the f32 full baseline. */
+  caches: { spec: ResolvedCacheSpec; path: string; baseline: boolean }[];
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else if (typeof p === "string" && /^[A-Za-z_$][\w$]*$/.test(p)) out += out ? `.${p}` : p;
+    else out += `[${JSON.stringify(String(p))}]`;
+  }
+  return out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p as string];
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? "nothing" : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** Turn zod issues into one ConfigError naming the first issue's path (and counting the rest). */
+function toConfigError(issues: z.core.$ZodIssue[], raw: unknown, file?: string): ConfigError {
+  const lines = issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      const key = issue.keys[0]!;
+      return {
+        path: formatPath([...issue.path, key]),
+        detail: `unknown key${issue.keys.length > 1 ? `s ${issue.keys.join(", ")}` : ""} (check the spelling; see experiments/README.md)`,
+      };
+    }
+    const got = valueAt(raw, issue.path);
+    const msg = issue.message.replace(/^Invalid input: /, "").replace(/, received \w+$/, "");
+    return { path: formatPath(issue.path), detail: `${msg}, got ${describe(got)}` };
+  });
+  const first = lines[0]!;
+  const more = lines.slice(1).map((l) => `${l.path}: ${l.detail}`);
+  return new ConfigError(
+    first.path,
+    more.length ? `${first.detail}\n  also ${more.join("\n  also ")}` : first.detail,
+    file,
+  );
+}
+
+function rethrowWithFile(err: unknown, file?: string): never {
+  if (err instanceof ConfigError && file && !err.file) throw new ConfigError(err.path, err.detail, file);
+  throw err;
+}
+
+/** Validate a parsed config object. `configDir` anchors relative paths. */
+export function validateConfig(raw: unknown, configDir: string, file?: string): ExperimentConfig {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw toConfigError(parsed.error.issues, raw, file);
+  const c = parsed.data;
+  if (c.protocol.type === "chunked" && c.protocol.chunkSize > c.protocol.ctx)
+    throw new ConfigError("protocol.chunkSize", `must be at most protocol.ctx (${c.protocol.ctx})`, file);
+
+  const inputs: { spec: unknown; path: string }[] = c.caches.map((spec, i) => ({
+    spec,
+    path: `caches[${i}]`,
+  }));
+  try {
+    for (const [i, block] of c.sweep.entries()) inputs.push(...expandSweep(block, `sweep[${i}]`));
+  } catch (err) {
+    rethrowWithFile(err, file);
+  }
+  if (inputs.length === 0)
+    throw new ConfigError("caches", "expected at least one cache spec in caches or sweep", file);
+
+  const baselinePath = "(baseline)";
+  const baseline = resolveCacheSpec({ codec: "f32", name: "f32" }, baselinePath);
+  const caches: ExperimentConfig["caches"] = [{ spec: baseline, path: baselinePath, baseline: true }];
+  const seen = new Map<string, string>([[specKey(baseline), baselinePath]]);
+  for (const { spec, path } of inputs) {
+    let resolved: ResolvedCacheSpec;
+    try {
+      resolved = resolveCacheSpec(spec, path);
+    } catch (err) {
+      rethrowWithFile(err, file);
+    }
+    const key = specKey(resolved);
+    const dup = seen.get(key);
+    if (dup !== undefined) {
+      // The same backend twice (e.g. f32 listed explicitly): the baseline already covers it.
+      if (dup === baselinePath) caches[0]!.spec = { ...caches[0]!.spec, name: resolved.name };
+      continue;
+    }
+    seen.set(key, path);
+    caches.push({ spec: resolved, path, baseline: false });
+  }
+
+  return {
+    name: c.name,
+    ...(c.description !== undefined ? { description: c.description } : {}),
+    ...(file !== undefined ? { file } : {}),
+    modelRef: c.model,
+    modelPath: resolveModelRef(c.model, configDir),
+    textRef: c.text,
+    textPath: resolveTextRef(c.text, configDir),
+    protocol: c.protocol,
+    executor: c.executor ?? DEFAULT_EXECUTOR,
+    seed: c.seed,
+    topK: c.baseline.topK,
+    caches,
+  };
+}
+
+/** What makes two backends the same run: everything but the display name. */
+export function specKey(spec: ResolvedCacheSpec): string {
+  const { name: _name, ...rest } = spec;
+  return JSON.stringify(rest);
+}
+
+/** Read and validate a config file (YAML or JSON). Throws ConfigError naming file and path. */
+export function loadConfig(file: string): ExperimentConfig {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, "utf8");
+  } catch (err) {
+    throw new ConfigError("", `cannot read config: ${(err as Error).message}`, file);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError("", `not valid YAML/JSON: ${(err as Error).message}`, file);
+  }
+  return validateConfig(raw, dirname(abs), file);
+}
