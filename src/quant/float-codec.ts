@@ -69,11 +69,16 @@ export function makeFloatCodec(fmt: FloatFormat): Codec {
     },
     errorBound(x) {
       if (fmt.name === "f32") return 0;
+      // Half an ulp of x's binade: round-to-nearest never errs by more. Math.log2 can land one
+      // binade off next to powers of two, so the binade is corrected exactly before use.
       const ax = Math.abs(x);
-      const e = Math.max(ax > 0 ? Math.floor(Math.log2(ax)) : fmt.minExponent, fmt.minExponent);
-      // Half an ulp at x's binade (log2 may land one binade low near powers of two: the bound then
-      // is half an ulp of the binade below, which is tighter, so use the larger of the two).
-      return 2 ** (e + 1 - fmt.mantissaBits) / 2;
+      let e = fmt.minExponent; // subnormal range: fixed spacing 2^(minExponent - mantissaBits)
+      if (ax >= 2 ** fmt.minExponent) {
+        e = Math.floor(Math.log2(ax));
+        if (2 ** e > ax) e--;
+        else if (2 ** (e + 1) <= ax) e++;
+      }
+      return 2 ** (e - fmt.mantissaBits - 1);
     },
   };
 }
