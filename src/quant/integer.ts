@@ -22,11 +22,13 @@
  * does not destroy its neighbours), then encoded as 0 (NaN), the group max (+Inf) and the
  * group min (-Inf), i.e. clamped to the group's finite range, and counted in `nonFinite`.
  * A group whose elements are all non-finite encodes as all zeros with s = 0.
+ * A group with max > min (or amax > 0) never gets s = 0: a scale that underflows (f32 subnormal
+ * inputs) is raised to the smallest f16 subnormal 2^-24 (bits 0x0001).
  * Zero-range groups: s = 0 and inv = 0 (no division by zero); an all-zero group decodes to
  * exactly 0; an asymmetric constant group decodes exactly to its value when that value is an
  * f16 (otherwise to the f16 at or below it, error < s/2 is then vacuous: error <= f16 ulp).
- * Huge magnitudes: scales saturate at 65504 (the largest f16); elements beyond
- * qmax * 65504 are clipped and counted in `saturated`.
+ * Huge magnitudes: scales saturate at 65504 (the largest f16); finite elements beyond
+ * qmax * 65504 are clipped and counted in `saturated` (±Inf count only in `nonFinite`).
  *
  * Packing (little-endian within a byte): element i of a row is at bit (i * b) % 8 of byte
  * floor(i * b / 8): int4 holds element 2j in the low nibble of byte j and 2j+1 in the high
@@ -114,14 +116,14 @@ export function makeIntCodec(options: ResolvedCodecOptions, bits: IntBits): Code
           let m = 0;
           if (symmetric) {
             const amax = Math.max(Math.abs(lo), Math.abs(hi));
-            const sBits = f32ToF16Up(fr(amax / qmax));
+            const sBits = atLeastTiny(f32ToF16Up(fr(amax / qmax)), amax > 0);
             dst.scales[row * L.scalesPerRow + g] = sBits;
             s = f16ToF32(sBits);
             if (amax > qmax * F16_MAX) stats.saturated += countAbove(src, r * headDim, start, end, qmax * s);
           } else {
             const mBits = f32ToF16Down(lo);
             m = f16ToF32(mBits);
-            const sBits = f32ToF16Up(fr(fr(hi - m) / levels));
+            const sBits = atLeastTiny(f32ToF16Up(fr(fr(hi - m) / levels)), hi > m);
             dst.scales[row * L.scalesPerRow + g] = sBits;
             dst.zeros[row * L.zerosPerRow + g] = mBits;
             s = f16ToF32(sBits);
@@ -174,9 +176,22 @@ export function makeIntCodec(options: ResolvedCodecOptions, bits: IntBits): Code
   };
 }
 
+/**
+ * A group with a nonzero range needs a nonzero scale. With f32 subnormal inputs (|x| < ~1e-38)
+ * the f32 quotient range / levels underflows to 0, which would decode every element as 0 (or m)
+ * with an error above the s/2 bound; the smallest f16 subnormal (2^-24, bits 0x0001) covers it.
+ */
+function atLeastTiny(sBits: number, nonzeroRange: boolean): number {
+  return sBits === 0 && nonzeroRange ? 0x0001 : sBits;
+}
+
+/** Finite elements beyond ±limit. ±Inf are counted once, as non-finite, not also as saturated. */
 function countAbove(src: Float32Array, base: number, start: number, end: number, limit: number): number {
   let n = 0;
-  for (let i = start; i < end; i++) if (Math.abs(src[base + i]!) > limit) n++;
+  for (let i = start; i < end; i++) {
+    const x = src[base + i]!;
+    if (Number.isFinite(x) && Math.abs(x) > limit) n++;
+  }
   return n;
 }
 
