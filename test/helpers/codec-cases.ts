@@ -1,0 +1,58 @@
+/**
+ * Every codec configuration the contract suites cover: the four float codecs and the three
+ * integer codecs at each group size, symmetric and asymmetric. Expected layout facts are
+ * written out here independently of src/quant (so a wrong layout cannot agree with itself).
+ */
+import { makeCodec } from "../../src/quant/registry.ts";
+import type { Codec, CodecName, CodecOptions } from "../../src/quant/types.ts";
+
+export const FLOAT_CODECS = ["f32", "f16", "bf16", "fp8-e4m3"] as const;
+export const INT_CODECS = ["int8", "int4", "int2"] as const;
+export const GROUPS = [8, 16, 32, 64, 128, "head"] as const;
+
+/** Bits per stored code, by codec (from the formats' definitions, not from the codecs). */
+export const CODE_BITS: Record<CodecName, number> = {
+  f32: 32,
+  f16: 16,
+  bf16: 16,
+  "fp8-e4m3": 8,
+  int8: 8,
+  int4: 4,
+  int2: 2,
+};
+
+export interface CodecCase {
+  label: string;
+  options: CodecOptions;
+  codec: Codec;
+  integer: boolean;
+}
+
+function label(o: CodecOptions): string {
+  return o.group === undefined ? o.type : `${o.type}-${o.symmetric ? "sym" : "asym"}-g${o.group}`;
+}
+
+export function codecCases(): CodecCase[] {
+  const cases: CodecCase[] = [];
+  for (const type of FLOAT_CODECS) {
+    const options: CodecOptions = { type };
+    cases.push({ label: label(options), options, codec: makeCodec(options), integer: false });
+  }
+  for (const type of INT_CODECS)
+    for (const group of GROUPS)
+      for (const symmetric of [true, false]) {
+        const options: CodecOptions = { type, group, symmetric };
+        cases.push({ label: label(options), options, codec: makeCodec(options), integer: true });
+      }
+  return cases;
+}
+
+/** Expected layout of one row, computed from the format rules. */
+export function expectedLayout(o: CodecOptions, headDim: number) {
+  const bits = CODE_BITS[o.type];
+  const payloadBytes = Math.ceil((headDim * bits) / 8);
+  if (o.group === undefined) return { payloadBytes, groupSize: headDim, nGroups: 0, scales: 0, zeros: 0 };
+  const groupSize = o.group === "head" ? headDim : Math.min(o.group, headDim);
+  const nGroups = Math.ceil(headDim / groupSize);
+  return { payloadBytes, groupSize, nGroups, scales: nGroups, zeros: o.symmetric ? 0 : nGroups };
+}
