@@ -1,0 +1,167 @@
+/**
+ * Perplexity protocols over a tokenized text, with every attention through a KVCache.
+ *
+ * `llamacpp` reproduces llama.cpp's `llama-perplexity` exactly (see
+ * shared/reference/stories260K-wikitext2.json, perplexity_protocol.steps):
+ *   tokens = tokenize(whole text, add_bos = true)
+ *   segment i = tokens[i*nCtx, (i+1)*nCtx) for i < nChunks, with its first token replaced by BOS
+ *   run it from an empty cache at positions 0..nCtx-1 (one forward of nCtx tokens)
+ *   score j = nCtx/2 .. nCtx-2: NLL of segment[j+1] under logits[j]
+ *   PPL = exp(total NLL / (nChunks * (nCtx - 1 - nCtx/2)))
+ *
+ * `chunked` uses the same segments, BOS replacement and scored positions, but feeds each
+ * segment in chunks of `chunkSize` tokens, each chunk attending to the (compressed) cache of the
+ * earlier chunks and to itself. chunkSize = 1 is true token-by-token decoding; chunkSize = nCtx
+ * is the llamacpp protocol. Keeping the scored set identical makes the two directly comparable.
+ *
+ * API (stable; the experiment harness builds KL divergence on `onScored`):
+ *
+ *   evaluatePerplexity(model, tokens, protocol, cacheOrFactory, hooks?) -> PerplexityResult
+ *
+ *   - tokens: the whole text's ids, BOS first (tokenizer.encode(text, { addBos: true })).
+ *   - cacheOrFactory: a KVCache (reset before each segment) or a function making one (called
+ *     once with the model's KV shape; the cache it returns is disposed at the end).
+ *   - hooks.onScored(logits, target, scoredIndex): logits (vocabSize) of one scored position,
+ *     a view valid only during the call; scoredIndex counts scored positions 0.. in order, the
+ *     same order for every cache, so runs can be compared position by position.
+ *   - hooks.onProgress(done, total): segments done.
+ */
+import type { CacheMemory, KVCache, KVShape } from "../cache/types.ts";
+import { ConfigError } from "../errors.ts";
+import type { LanguageModel } from "../model/llama.ts";
+
+export type PerplexityProtocol =
+  | { kind: "llamacpp"; nCtx: number; nChunks?: number }
+  | { kind: "chunked"; nCtx: number; chunkSize: number; nChunks?: number };
+
+export interface PerplexityHooks {
+  onScored?(logits: Float32Array /* (vocabSize) */, target: number, scoredIndex: number): void;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface PerplexityResult {
+  /** Mean negative log-likelihood (nats) over scored tokens. */
+  nll: number;
+  ppl: number;
+  /** Number of scored tokens. */
+  tokens: number;
+  /** Segments run. */
+  segments: number;
+  /** Cache bytes held at the end of the last segment (a full segment retained or not, per policy). */
+  kvBytes: number;
+  bitsPerElement: number;
+  /** Highest cache total seen (CacheStats.peakBytes, across segments). */
+  peakKvBytes: number;
+  /** Tokens run through the model (scored or not) per second of wall time. */
+  tokensPerSecond: number;
+  /** Cache memory at the end of each segment. */
+  memoryBySegment: CacheMemory[];
+}
+
+export type CacheFactory = (shape: KVShape) => KVCache | Promise<KVCache>;
+
+/** -log softmax(logits)[target], in double precision. logits: (vocabSize). */
+export function nllOf(logits: Float32Array, target: number): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return Math.log(sum) + max - logits[target]!;
+}
+
+function checkProtocol(p: PerplexityProtocol, nTokens: number): { nChunks: number; chunk: number } {
+  if (!Number.isInteger(p.nCtx) || p.nCtx < 4)
+    throw new ConfigError("protocol.nCtx", `must be an integer >= 4, got ${p.nCtx}`);
+  const available = Math.floor(nTokens / p.nCtx);
+  const nChunks = p.nChunks ?? available;
+  if (!Number.isInteger(nChunks) || nChunks < 1)
+    throw new ConfigError("protocol.nChunks", `must be a positive integer, got ${nChunks}`);
+  if (nChunks > available)
+    throw new ConfigError(
+      "protocol.nChunks",
+      `${nChunks} chunks of ${p.nCtx} tokens need ${nChunks * p.nCtx} tokens but the text has ${nTokens}; use fewer chunks or a longer text`,
+    );
+  let chunk = p.nCtx;
+  if (p.kind === "chunked") {
+    if (!Number.isInteger(p.chunkSize) || p.chunkSize < 1)
+      throw new ConfigError("protocol.chunkSize", `must be a positive integer, got ${p.chunkSize}`);
+    chunk = Math.min(p.chunkSize, p.nCtx);
+  } else if (p.kind !== "llamacpp")
+    throw new ConfigError(
+      "protocol.kind",
+      `unknown protocol ${JSON.stringify((p as { kind: unknown }).kind)}`,
+    );
+  return { nChunks, chunk };
+}
+
+export async function evaluatePerplexity(
+  model: LanguageModel,
+  tokens: ArrayLike<number>,
+  protocol: PerplexityProtocol,
+  cacheOrFactory: KVCache | CacheFactory,
+  hooks: PerplexityHooks = {},
+): Promise<PerplexityResult> {
+  const { nChunks, chunk } = checkProtocol(protocol, tokens.length);
+  const nCtx = protocol.nCtx;
+  const bos = model.tokenizer.bosId ?? model.config.bosId;
+  if (bos === undefined)
+    throw new ConfigError(
+      "tokenizer.bos",
+      "the llama.cpp protocol needs a BOS token and this model has none",
+    );
+  const vocab = model.config.vocabSize;
+  const owned = typeof cacheOrFactory === "function";
+  const cache = owned ? await cacheOrFactory(model.kvShape(nCtx)) : cacheOrFactory;
+  const first = nCtx >> 1;
+  const positions = new Int32Array(nCtx); // (nCtx) 0..nCtx-1
+  for (let i = 0; i < nCtx; i++) positions[i] = i;
+  const seg = new Int32Array(nCtx); // (nCtx) the current segment's ids
+  const memoryBySegment: CacheMemory[] = [];
+  let total = 0;
+  let scored = 0;
+  let peak = 0;
+  const t0 = performance.now();
+  try {
+    for (let c = 0; c < nChunks; c++) {
+      for (let i = 0; i < nCtx; i++) seg[i] = tokens[c * nCtx + i]!;
+      seg[0] = bos;
+      cache.reset();
+      for (let a = 0; a < nCtx; a += chunk) {
+        const b = Math.min(a + chunk, nCtx);
+        const n = b - a;
+        // Logits only from the first scored row in this chunk (at least one row: forward needs it).
+        const firstLogit = Math.min(Math.max(first - a, 0), n - 1);
+        const logits = await model.forward(seg.subarray(a, b), positions.subarray(a, b), cache, {
+          firstLogit,
+        });
+        const jEnd = Math.min(b, nCtx - 1);
+        for (let j = Math.max(a, first); j < jEnd; j++) {
+          const row = logits.subarray((j - a - firstLogit) * vocab, (j - a - firstLogit + 1) * vocab);
+          const target = seg[j + 1]!;
+          total += nllOf(row, target);
+          hooks.onScored?.(row, target, scored);
+          scored++;
+        }
+      }
+      memoryBySegment.push(cache.memory());
+      peak = Math.max(peak, cache.stats().peakBytes);
+      hooks.onProgress?.(c + 1, nChunks);
+    }
+  } finally {
+    if (owned) cache.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const last = memoryBySegment[memoryBySegment.length - 1]!;
+  const nll = total / scored;
+  return {
+    nll,
+    ppl: Math.exp(nll),
+    tokens: scored,
+    segments: nChunks,
+    kvBytes: last.total,
+    bitsPerElement: last.bitsPerElement,
+    peakKvBytes: peak,
+    tokensPerSecond: (nChunks * nCtx) / seconds,
+    memoryBySegment,
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * Hugging Face model directory: config.json, model.safetensors or sharded
+ * model-0000i-of-0000n.safetensors with model.safetensors.index.json, tokenizer.json.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, ModelFormatError } from "../errors.ts";
+import type { Executor } from "../kernels/executor.ts";
+import { parseHfConfig } from "./config.ts";
+import { LlamaModel } from "./llama.ts";
+import { HF_NAMES, loadLlamaWeights } from "./llama-weights.ts";
+import { readSafetensorsHeader } from "./safetensors.ts";
+import { FileSet, type TensorEntry, TensorSet } from "./tensors.ts";
+import { loadHfTokenizer } from "./tokenizer.ts";
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ModelFormatError(file, `cannot read: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError("", `not valid JSON: ${(err as Error).message}`, file);
+  }
+}
+
+/** Every tensor of the directory's safetensors files (one file or an index of shards). */
+export function hfTensors(dir: string, files: FileSet): TensorSet {
+  const index = join(dir, "model.safetensors.index.json");
+  let shardFiles: string[];
+  let where: string;
+  let weightMap: Record<string, string> | undefined;
+  if (existsSync(index)) {
+    const j = readJson(index) as { weight_map?: Record<string, string> };
+    if (typeof j?.weight_map !== "object" || j.weight_map === null)
+      throw new ModelFormatError(index, 'missing "weight_map"');
+    weightMap = j.weight_map;
+    shardFiles = [...new Set(Object.values(weightMap))].map((f) => join(dir, f));
+    where = index;
+  } else {
+    shardFiles = readdirSync(dir)
+      .filter((f) => f.endsWith(".safetensors"))
+      .sort()
+      .map((f) => join(dir, f));
+    if (shardFiles.length === 0)
+      throw new ModelFormatError(dir, "no *.safetensors file in the model directory");
+    where = shardFiles.length === 1 ? shardFiles[0]! : dir;
+  }
+  const entries = new Map<string, TensorEntry>();
+  for (const f of shardFiles) {
+    if (!existsSync(f)) throw new ModelFormatError(f, `shard listed in ${index} is missing`);
+    for (const t of readSafetensorsHeader(files, f)) entries.set(t.name, t);
+  }
+  if (weightMap)
+    for (const [name, f] of Object.entries(weightMap))
+      if (entries.get(name)?.file !== join(dir, f))
+        throw new ModelFormatError(
+          join(dir, f),
+          `index says tensor "${name}" is in this shard, but it is not`,
+        );
+  return new TensorSet(entries, files, where);
+}
+
+export async function loadHfModel(dir: string, exec: Executor): Promise<LlamaModel> {
+  const cfgFile = join(dir, "config.json");
+  if (!existsSync(cfgFile)) throw new ModelFormatError(cfgFile, "missing config.json in the model directory");
+  const cfg = parseHfConfig(readJson(cfgFile), cfgFile);
+  const tokenizer = loadHfTokenizer(dir, { bosId: cfg.bosId, eosId: cfg.eosId });
+  const files = new FileSet();
+  try {
+    const ts = hfTensors(dir, files);
+    const weights = loadLlamaWeights(cfg, exec, ts, HF_NAMES);
+    return new LlamaModel(cfg, weights, tokenizer, exec, `hf:${dir}`);
+  } finally {
+    files.close();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Reading a Llama-family weight set from a TensorSet, given how the file format names tensors.
+ * HF safetensors and GGUF differ only in names and in q/k row order (GGUF stores the
+ * interleaved RoPE layout, HF rotate-half), so one function serves both.
+ */
+import type { Executor } from "../kernels/executor.ts";
+import type { ModelConfig } from "./config.ts";
+import type { LayerWeights, LlamaWeights } from "./llama.ts";
+import { interleavedToRotateHalf } from "./rope.ts";
+import type { TensorSet } from "./tensors.ts";
+
+export type LayerKey = keyof LayerWeights;
+
+export interface WeightNames {
+  embed: string;
+  finalNorm: string;
+  lmHead: string;
+  layer(i: number, key: LayerKey): string;
+  /** q/k rows are stored in the interleaved RoPE layout and must be permuted to rotate-half. */
+  interleavedQK: boolean;
+}
+
+const HF_LAYER: Record<LayerKey, string> = {
+  attnNorm: "input_layernorm.weight",
+  wq: "self_attn.q_proj.weight",
+  wk: "self_attn.k_proj.weight",
+  wv: "self_attn.v_proj.weight",
+  wo: "self_attn.o_proj.weight",
+  bq: "self_attn.q_proj.bias",
+  bk: "self_attn.k_proj.bias",
+  bv: "self_attn.v_proj.bias",
+  ffnNorm: "post_attention_layernorm.weight",
+  wGate: "mlp.gate_proj.weight",
+  wUp: "mlp.up_proj.weight",
+  wDown: "mlp.down_proj.weight",
+};
+
+export const HF_NAMES: WeightNames = {
+  embed: "model.embed_tokens.weight",
+  finalNorm: "model.norm.weight",
+  lmHead: "lm_head.weight",
+  layer: (i, key) => `model.layers.${i}.${HF_LAYER[key]}`,
+  interleavedQK: false,
+};
+
+const GGUF_LAYER: Record<LayerKey, string> = {
+  attnNorm: "attn_norm.weight",
+  wq: "attn_q.weight",
+  wk: "attn_k.weight",
+  wv: "attn_v.weight",
+  wo: "attn_output.weight",
+  bq: "attn_q.bias",
+  bk: "attn_k.bias",
+  bv: "attn_v.bias",
+  ffnNorm: "ffn_norm.weight",
+  wGate: "ffn_gate.weight",
+  wUp: "ffn_up.weight",
+  wDown: "ffn_down.weight",
+};
+
+export const GGUF_NAMES: WeightNames = {
+  embed: "token_embd.weight",
+  finalNorm: "output_norm.weight",
+  lmHead: "output.weight",
+  layer: (i, key) => `blk.${i}.${GGUF_LAYER[key]}`,
+  interleavedQK: true,
+};
+
+/** Load every weight with its expected shape. Tied when the config says so or lm_head is absent and tying is allowed. */
+export function loadLlamaWeights(
+  cfg: ModelConfig,
+  exec: Executor,
+  ts: TensorSet,
+  names: WeightNames,
+  allowImplicitTie = false,
+): LlamaWeights {
+  const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = cfg;
+  const qDim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const embed = ts.load(exec, names.embed, [vocabSize, dim]);
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < cfg.nLayers; i++) {
+    const get = (key: LayerKey, shape: number[]) => ts.load(exec, names.layer(i, key), shape);
+    const L: LayerWeights = {
+      attnNorm: get("attnNorm", [dim]),
+      wq: get("wq", [qDim, dim]),
+      wk: get("wk", [kvDim, dim]),
+      wv: get("wv", [kvDim, dim]),
+      wo: get("wo", [dim, qDim]),
+      ffnNorm: get("ffnNorm", [dim]),
+      wGate: get("wGate", [hiddenDim, dim]),
+      wUp: get("wUp", [hiddenDim, dim]),
+      wDown: get("wDown", [dim, hiddenDim]),
+    };
+    if (cfg.qkvBias) {
+      L.bq = get("bq", [qDim]);
+      L.bk = get("bk", [kvDim]);
+      L.bv = get("bv", [kvDim]);
+    }
+    if (names.interleavedQK) {
+      interleavedToRotateHalf(L.wq, nHeads, headDim, dim);
+      interleavedToRotateHalf(L.wk, nKvHeads, headDim, dim);
+      // Biases follow their rows.
+      if (L.bq) interleavedToRotateHalf(L.bq, nHeads, headDim, 1);
+      if (L.bk) interleavedToRotateHalf(L.bk, nKvHeads, headDim, 1);
+    }
+    layers.push(L);
+  }
+  const finalNorm = ts.load(exec, names.finalNorm, [dim]);
+  const tied = cfg.tiedEmbeddings || (allowImplicitTie && !ts.has(names.lmHead));
+  const lmHead = tied ? embed : ts.load(exec, names.lmHead, [vocabSize, dim]);
+  return { embed, layers, finalNorm, lmHead };
+}

@@ -1,0 +1,269 @@
+/**
+ * The Llama-family decoder (Llama / Mistral / SmolLM; Qwen2 adds q/k/v biases), written like
+ * llama2.c's run.c but for a chunk of n tokens at once, with every op from an Executor and all
+ * attention through the KVCache interface (the cache owns the attention math because that is
+ * where compressed K/V are read).
+ */
+import type { KVCache, KVShape } from "../cache/types.ts";
+import { ShapeError } from "../errors.ts";
+import type { Executor } from "../kernels/executor.ts";
+import type { ModelConfig } from "./config.ts";
+import { ropeInvFreq } from "./rope.ts";
+import type { TextTokenizer } from "./tokenizer.ts";
+
+export interface LayerWeights {
+  attnNorm: Float32Array; // (dim)
+  wq: Float32Array; // (nHeads * headDim, dim), rotate-half row order
+  wk: Float32Array; // (nKvHeads * headDim, dim), rotate-half row order
+  wv: Float32Array; // (nKvHeads * headDim, dim)
+  wo: Float32Array; // (dim, nHeads * headDim)
+  bq?: Float32Array; // (nHeads * headDim)
+  bk?: Float32Array; // (nKvHeads * headDim)
+  bv?: Float32Array; // (nKvHeads * headDim)
+  ffnNorm: Float32Array; // (dim)
+  wGate: Float32Array; // (hiddenDim, dim)
+  wUp: Float32Array; // (hiddenDim, dim)
+  wDown: Float32Array; // (dim, hiddenDim)
+}
+
+export interface LlamaWeights {
+  embed: Float32Array; // (vocabSize, dim)
+  layers: LayerWeights[];
+  finalNorm: Float32Array; // (dim)
+  lmHead: Float32Array; // (vocabSize, dim); the same array as embed when tied
+}
+
+export interface ForwardOptions {
+  /** Compute logits only for rows [firstLogit, n) (protocols that score the second half skip the rest). */
+  firstLogit?: number;
+}
+
+/** A loaded model: what the protocols and commands use. */
+export interface LanguageModel {
+  readonly config: ModelConfig;
+  readonly tokenizer: TextTokenizer;
+  readonly executor: Executor;
+  /** Where it came from, e.g. "hf:/path/to/dir". */
+  readonly source: string;
+  /** The KV cache shape this model needs for sequences of up to maxTokens tokens. */
+  kvShape(maxTokens: number): KVShape;
+  /**
+   * Run tokens (n) at absolute positions (n) through the model, appending their K/V to `cache`
+   * and attending over everything the cache holds. Returns logits (n - firstLogit, vocabSize),
+   * a view of an internal buffer that the next forward call overwrites.
+   */
+  forward(
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts?: ForwardOptions,
+  ): Promise<Float32Array>;
+  /** Free executor memory held by weights and activations. */
+  dispose(): void;
+}
+
+/** Activation buffers for up to `cap` tokens per forward call, in executor memory. */
+class Scratch {
+  cap = 0;
+  x = new Float32Array(0) as Float32Array; // (n, dim) residual stream
+  xb = new Float32Array(0) as Float32Array; // (n, dim) normed input
+  xb2 = new Float32Array(0) as Float32Array; // (n, dim) block output
+  q = new Float32Array(0) as Float32Array; // (n, nHeads, headDim)
+  k = new Float32Array(0) as Float32Array; // (n, nKvHeads, headDim)
+  v = new Float32Array(0) as Float32Array; // (n, nKvHeads, headDim)
+  qT = new Float32Array(0) as Float32Array; // (nHeads, n, headDim) as the cache wants it
+  kT = new Float32Array(0) as Float32Array; // (nKvHeads, n, headDim)
+  vT = new Float32Array(0) as Float32Array; // (nKvHeads, n, headDim)
+  attT = new Float32Array(0) as Float32Array; // (nHeads, n, headDim) attention output from the cache
+  att = new Float32Array(0) as Float32Array; // (n, nHeads * headDim)
+  hb = new Float32Array(0) as Float32Array; // (n, hiddenDim) gate, then swiglu output
+  hb2 = new Float32Array(0) as Float32Array; // (n, hiddenDim) up
+  logits = new Float32Array(0) as Float32Array; // (n, vocabSize)
+
+  constructor(
+    private readonly exec: Executor,
+    private readonly cfg: ModelConfig,
+  ) {}
+
+  /** Grow (never per token: only when a larger chunk than ever before arrives). */
+  ensure(n: number): void {
+    if (n <= this.cap) return;
+    const cap = Math.max(n, this.cap * 2);
+    const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize } = this.cfg;
+    const e = this.exec;
+    const re = (old: Float32Array, size: number) => {
+      e.free(old);
+      return e.allocF32(size);
+    };
+    this.x = re(this.x, cap * dim);
+    this.xb = re(this.xb, cap * dim);
+    this.xb2 = re(this.xb2, cap * dim);
+    this.q = re(this.q, cap * nHeads * headDim);
+    this.k = re(this.k, cap * nKvHeads * headDim);
+    this.v = re(this.v, cap * nKvHeads * headDim);
+    this.qT = re(this.qT, cap * nHeads * headDim);
+    this.kT = re(this.kT, cap * nKvHeads * headDim);
+    this.vT = re(this.vT, cap * nKvHeads * headDim);
+    this.attT = re(this.attT, cap * nHeads * headDim);
+    this.att = re(this.att, cap * nHeads * headDim);
+    this.hb = re(this.hb, cap * hiddenDim);
+    this.hb2 = re(this.hb2, cap * hiddenDim);
+    this.logits = re(this.logits, cap * vocabSize);
+    this.cap = cap;
+  }
+
+  dispose(): void {
+    for (const a of [
+      this.x,
+      this.xb,
+      this.xb2,
+      this.q,
+      this.k,
+      this.v,
+      this.qT,
+      this.kT,
+      this.vT,
+      this.attT,
+      this.att,
+      this.hb,
+      this.hb2,
+      this.logits,
+    ])
+      this.exec.free(a);
+    this.cap = 0;
+  }
+}
+
+/** (n, nH, d) -> (nH, n, d) */
+function toHeadMajor(src: Float32Array, dst: Float32Array, n: number, nH: number, d: number): void {
+  for (let h = 0; h < nH; h++)
+    for (let t = 0; t < n; t++) {
+      const s = (t * nH + h) * d;
+      dst.set(src.subarray(s, s + d), (h * n + t) * d);
+    }
+}
+
+/** (nH, n, d) -> (n, nH, d) */
+function toTokenMajor(src: Float32Array, dst: Float32Array, n: number, nH: number, d: number): void {
+  for (let h = 0; h < nH; h++)
+    for (let t = 0; t < n; t++) {
+      const s = (h * n + t) * d;
+      dst.set(src.subarray(s, s + d), (t * nH + h) * d);
+    }
+}
+
+function addInPlace(x: Float32Array, y: Float32Array, len: number): void {
+  for (let i = 0; i < len; i++) x[i]! += y[i]!;
+}
+
+export class LlamaModel implements LanguageModel {
+  private readonly invFreq: Float32Array; // (headDim / 2)
+  private readonly s: Scratch;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: LlamaWeights,
+    readonly tokenizer: TextTokenizer,
+    readonly executor: Executor,
+    readonly source: string,
+  ) {
+    const inv = ropeInvFreq(config);
+    this.invFreq = executor.allocF32(inv.length);
+    this.invFreq.set(inv);
+    this.s = new Scratch(executor, config);
+  }
+
+  kvShape(maxTokens: number): KVShape {
+    const { nLayers, nHeads, nKvHeads, headDim } = this.config;
+    return { nLayers, nHeads, nKvHeads, headDim, maxTokens };
+  }
+
+  async forward(
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts: ForwardOptions = {},
+  ): Promise<Float32Array> {
+    const n = tokens.length;
+    const cfg = this.config;
+    const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize, rmsNormEps: eps } = cfg;
+    const first = opts.firstLogit ?? 0;
+    if (positions.length !== n)
+      throw new ShapeError(`forward: ${n} tokens but ${positions.length} positions`);
+    if (n === 0 || first < 0 || first >= n)
+      throw new ShapeError(`forward: need n >= 1 and 0 <= firstLogit < n (n=${n}, firstLogit=${first})`);
+    const qDim = nHeads * headDim;
+    const kvDim = nKvHeads * headDim;
+    const e = this.executor;
+    const W = this.weights;
+    const s = this.s;
+    s.ensure(n);
+    const x = s.x.subarray(0, n * dim);
+    const xb = s.xb.subarray(0, n * dim);
+    const xb2 = s.xb2.subarray(0, n * dim);
+    const q = s.q.subarray(0, n * qDim);
+    const k = s.k.subarray(0, n * kvDim);
+    const v = s.v.subarray(0, n * kvDim);
+    const qT = s.qT.subarray(0, n * qDim);
+    const kT = s.kT.subarray(0, n * kvDim);
+    const vT = s.vT.subarray(0, n * kvDim);
+    const attT = s.attT.subarray(0, n * qDim);
+    const att = s.att.subarray(0, n * qDim);
+    const hb = s.hb.subarray(0, n * hiddenDim);
+    const hb2 = s.hb2.subarray(0, n * hiddenDim);
+
+    for (let t = 0; t < n; t++) {
+      const id = tokens[t]!;
+      if (!(id >= 0 && id < vocabSize))
+        throw new ShapeError(
+          `forward: token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`,
+        );
+      x.set(W.embed.subarray(id * dim, (id + 1) * dim), t * dim);
+    }
+
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const L = W.layers[l]!;
+      // attention
+      e.rmsnorm(xb, x, L.attnNorm, n, dim, eps);
+      e.matmul(q, xb, L.wq, n, dim, qDim, L.bq);
+      e.matmul(k, xb, L.wk, n, dim, kvDim, L.bk);
+      e.matmul(v, xb, L.wv, n, dim, kvDim, L.bv);
+      e.rope(q, positions, n, nHeads, headDim, this.invFreq);
+      e.rope(k, positions, n, nKvHeads, headDim, this.invFreq);
+      toHeadMajor(q, qT, n, nHeads, headDim);
+      toHeadMajor(k, kT, n, nKvHeads, headDim);
+      toHeadMajor(v, vT, n, nKvHeads, headDim);
+      await cache.append(l, kT, vT, positions);
+      await cache.attend(l, qT, positions, attT);
+      toTokenMajor(attT, att, n, nHeads, headDim);
+      e.matmul(xb2, att, L.wo, n, qDim, dim);
+      addInPlace(x, xb2, n * dim);
+      // feed-forward (SwiGLU)
+      e.rmsnorm(xb, x, L.ffnNorm, n, dim, eps);
+      e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
+      e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
+      e.swiglu(hb, hb, hb2, n * hiddenDim);
+      e.matmul(xb2, hb, L.wDown, n, hiddenDim, dim);
+      addInPlace(x, xb2, n * dim);
+    }
+
+    const m = n - first;
+    const xs = x.subarray(first * dim, n * dim);
+    const xn = xb.subarray(0, m * dim);
+    e.rmsnorm(xn, xs, W.finalNorm, m, dim, eps);
+    const logits = s.logits.subarray(0, m * vocabSize);
+    e.matmul(logits, xn, W.lmHead, m, dim, vocabSize);
+    return logits;
+  }
+
+  dispose(): void {
+    const e = this.executor;
+    const W = this.weights;
+    for (const L of W.layers) for (const a of Object.values(L)) if (a) e.free(a);
+    e.free(W.embed);
+    e.free(W.finalNorm);
+    if (W.lmHead !== W.embed) e.free(W.lmHead);
+    e.free(this.invFreq);
+    this.s.dispose();
+  }
+}

@@ -1,0 +1,26 @@
+/** loadModel: one entry point for every model format, chosen by what the path is. */
+import { existsSync, statSync } from "node:fs";
+import { ModelFormatError } from "../errors.ts";
+import type { Executor } from "../kernels/executor.ts";
+import { getExecutor } from "../kernels/registry.ts";
+import { loadHfModel } from "./hf.ts";
+import type { LanguageModel } from "./llama.ts";
+
+export interface LoadModelOptions {
+  /** Executor name or instance (weights live in its memory); default: the registry's default. */
+  executor?: string | Executor;
+}
+
+/**
+ * Load a model from a HF directory (config.json + *.safetensors + tokenizer.json), a llama2.c
+ * checkpoint (*.bin, with tokenizer.bin beside it) or a GGUF file (*.gguf).
+ */
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
+  const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
+  if (!existsSync(path)) throw new ModelFormatError(path, "no such file or directory");
+  if (statSync(path).isDirectory()) return loadHfModel(path, exec);
+  throw new ModelFormatError(
+    path,
+    "unrecognised model file; give a HF directory, a llama2.c .bin or a .gguf file",
+  );
+}

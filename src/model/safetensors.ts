@@ -1,0 +1,96 @@
+/**
+ * safetensors: an 8-byte little-endian header length N, N bytes of JSON
+ * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__? }`, then the data, with
+ * offsets relative to byte 8 + N. Only the header is read here; tensor bytes are read on load.
+ * Every inconsistency is reported with the file and the byte offset where it shows.
+ */
+import { ModelFormatError } from "../errors.ts";
+import { type FileSet, numel, type TensorEntry } from "./tensors.ts";
+
+/** Bytes per element of every dtype the safetensors format defines. */
+const SAFETENSORS_DTYPES: Record<string, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  U64: 8,
+  I32: 4,
+  U32: 4,
+  I16: 2,
+  U16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+};
+
+/** Parse one safetensors file's header into entries (absolute offsets). */
+export function readSafetensorsHeader(files: FileSet, file: string): TensorEntry[] {
+  const size = files.size(file);
+  if (size < 8)
+    throw new ModelFormatError(
+      file,
+      `file is ${size} bytes, shorter than the 8-byte header length: truncated`,
+      0,
+    );
+  const lenBytes = files.read(file, 0, 8, "header length");
+  const len = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
+  if (len > size - 8)
+    throw new ModelFormatError(
+      file,
+      `header length ${len} runs past the end of the file (${size} bytes): the header length is wrong or the file is truncated`,
+      0,
+    );
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(files.read(file, 8, len, "header")));
+  } catch (err) {
+    throw new ModelFormatError(
+      file,
+      `header (${len} bytes) is not valid JSON (${(err as Error).message}): the header length may be wrong`,
+      8,
+    );
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header))
+    throw new ModelFormatError(file, "header is not a JSON object", 8);
+  const dataStart = 8 + len;
+  const out: TensorEntry[] = [];
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") continue;
+    const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
+    const bad = (what: string) => new ModelFormatError(file, `tensor "${name}" in the header: ${what}`, 8);
+    if (typeof r !== "object" || r === null) throw bad("entry is not an object");
+    if (typeof r.dtype !== "string") throw bad("missing dtype");
+    const elBytes = SAFETENSORS_DTYPES[r.dtype];
+    if (elBytes === undefined)
+      throw bad(
+        `unknown dtype "${r.dtype}" (safetensors defines ${Object.keys(SAFETENSORS_DTYPES).join(", ")})`,
+      );
+    if (!Array.isArray(r.shape) || r.shape.some((d) => !Number.isInteger(d) || d < 0))
+      throw bad("shape is not a list of non-negative integers");
+    const off = r.data_offsets;
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((o) => Number.isInteger(o) && o >= 0) ||
+      off[1] < off[0]
+    )
+      throw bad("data_offsets is not [begin, end]");
+    const shape = r.shape as number[];
+    const [b, e] = off as [number, number];
+    if (e - b !== numel(shape) * elBytes)
+      throw bad(
+        `data_offsets [${b}, ${e}] hold ${e - b} bytes but shape [${shape.join(", ")}] of ${r.dtype} needs ${numel(shape) * elBytes}`,
+      );
+    if (dataStart + e > size)
+      throw new ModelFormatError(
+        file,
+        `tensor "${name}" needs bytes [${dataStart + b}, ${dataStart + e}) but the file ends at byte ${size}: it is truncated; re-download or re-export it`,
+        size,
+      );
+    out.push({ name, dtype: r.dtype, shape, file, offset: dataStart + b, headerOffset: 8 });
+  }
+  return out;
+}

@@ -1,0 +1,91 @@
+/**
+ * Text <-> token ids. Every format's vocabulary ends up as a `@huggingface/tokenizers`
+ * Tokenizer (a tokenizer.json as HF writes it, or one built from a SentencePiece vocab by
+ * sp-vocab.ts), so there is exactly one tokenization algorithm in kvlab and it is not ours.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { ModelFormatError } from "../errors.ts";
+
+export interface TextTokenizer {
+  readonly vocabSize: number;
+  readonly bosId: number | undefined;
+  readonly eosId: number | undefined;
+  /** Token ids of `text`; with addBos, bosId first (the llama.cpp / SentencePiece convention). */
+  encode(text: string, opts?: { addBos?: boolean }): number[];
+  /** Text of `ids`, special tokens dropped. */
+  decode(ids: number[]): string;
+}
+
+export class HfTokenizer implements TextTokenizer {
+  readonly vocabSize: number;
+  constructor(
+    private readonly tok: Tokenizer,
+    readonly bosId: number | undefined,
+    readonly eosId: number | undefined,
+  ) {
+    this.vocabSize = tok.get_vocab(true).size;
+  }
+
+  encode(text: string, opts: { addBos?: boolean } = {}): number[] {
+    // Special tokens are added here rather than by the post-processor so that "addBos" means
+    // the same for every vocab (some tokenizer.json files add BOS, some never do).
+    const ids = this.tok.encode(text, { add_special_tokens: false }).ids;
+    if (opts.addBos && this.bosId !== undefined) ids.unshift(this.bosId);
+    return ids;
+  }
+
+  decode(ids: number[]): string {
+    return this.tok.decode(ids, { skip_special_tokens: true });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ModelFormatError(file, `not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function tokenContent(t: unknown): string | undefined {
+  if (typeof t === "string") return t;
+  if (typeof t === "object" && t !== null && typeof (t as { content?: unknown }).content === "string")
+    return (t as { content: string }).content;
+  return undefined;
+}
+
+/** Build a tokenizer from tokenizer.json objects (as in a HF directory or built by sp-vocab.ts). */
+export function tokenizerFromJson(
+  json: object,
+  config: Record<string, unknown>,
+  ids: { bosId?: number; eosId?: number },
+  file: string,
+): HfTokenizer {
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, config);
+  } catch (err) {
+    throw new ModelFormatError(file, `cannot build the tokenizer: ${(err as Error).message}`);
+  }
+  const bosTok = tokenContent(config.bos_token);
+  const eosTok = tokenContent(config.eos_token);
+  const bosId = ids.bosId ?? (bosTok !== undefined ? tok.token_to_id(bosTok) : undefined);
+  const eosId = ids.eosId ?? (eosTok !== undefined ? tok.token_to_id(eosTok) : undefined);
+  return new HfTokenizer(tok, bosId, eosId);
+}
+
+/** Load dir/tokenizer.json (+ tokenizer_config.json when present). */
+export function loadHfTokenizer(dir: string, ids: { bosId?: number; eosId?: number }): HfTokenizer {
+  const file = join(dir, "tokenizer.json");
+  if (!existsSync(file))
+    throw new ModelFormatError(file, "missing tokenizer.json; kvlab needs the HF fast-tokenizer file");
+  const cfgFile = join(dir, "tokenizer_config.json");
+  const config = existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
+  return tokenizerFromJson(readJson(file) as object, config, ids, file);
+}
