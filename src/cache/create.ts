@@ -12,6 +12,11 @@ export interface CreateCacheOptions {
   executor?: string | Executor;
   /** Seed for randomized policies and rotations. */
   seed?: number;
+  /**
+   * Opt-in diagnostic: measure the attention mass kept (stats().attentionMassKept). Costs a
+   * shadow f32 copy of every key and a second, full attention pass (see attention-mass.ts).
+   */
+  attentionMass?: boolean;
 }
 
 export async function createCache(
@@ -29,5 +34,6 @@ export async function createCache(
     makeCodec(resolved.values, "cache.codec.values"),
     policy,
     exec,
+    { seed: options.seed ?? 0, attentionMass: options.attentionMass ?? false },
   );
 }

@@ -1,26 +1,83 @@
 /**
  * The standard KV cache: per (layer, KV head) a HeadStore of encoded rows, a codec for keys
  * and one for values, a retention policy, and an executor that runs the kernels.
+ *
+ * Storage variants (all composable with every policy, except as noted):
+ * - token-axis codecs: rows are attended in their encoded form by the executor (fused path);
+ * - channel-axis keys (presets kivi2/kivi4, channel-keys.ts): keys quantized per channel over
+ *   groups of tokens, newest in an f32 residual;
+ * - Hadamard rotation (presets *-hadamard): keys rotated before encoding, queries rotated at
+ *   attention time, scores unchanged (src/quant/hadamard.ts);
+ * - pre-RoPE keys (policy sinks, positions: cache): keys arrive post-RoPE as the KVCache
+ *   contract says, the cache un-rotates them (RoPE at -position) before encoding, and rotates
+ *   them again at attention time at their rank among retained tokens, queries likewise;
+ * - tiers (policy tiered): older tokens re-encoded into a cheaper codec in a second store.
+ * The last three kinds of storage (channel keys, pre-RoPE, tiers) attend through a decoded
+ * path: retained keys (and, for tiers, values) are decoded into an f32 scratch of nSlots x
+ * headDim and the executor attends over that. The scratch is transient working memory, like
+ * the score rows of any attention, and is not counted in memory().
  */
-import { ShapeError } from "../errors.ts";
+import { ConfigError, ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
-import type { Codec, RowLayout } from "../quant/types.ts";
+import { f32 as f32Codec } from "../quant/f32.ts";
+import { HadamardRotation } from "../quant/hadamard.ts";
+import { makeCodec } from "../quant/registry.ts";
+import type { Codec, EncodedRows, RowLayout } from "../quant/types.ts";
 import { rowBytes } from "../quant/types.ts";
+import { AttentionMassMeter } from "./attention-mass.ts";
+import { type ChannelKeySettings, ChannelKeys } from "./channel-keys.ts";
 import { HeadStore } from "./head-store.ts";
-import type { HeadView, RetentionPolicy } from "./policy.ts";
+import { shareOf } from "./policies/options.ts";
+import { type HeadView, type RetentionPolicy, resolveCount } from "./policy.ts";
+import { storageOf } from "./presets.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "./types.ts";
+
+export interface StandardKVCacheOptions {
+  seed?: number;
+  /** Measure attention mass kept (see attention-mass.ts for its cost). */
+  attentionMass?: boolean;
+}
+
+const EMPTY_U16 = new Uint16Array(0);
+const NO_ROWS: RowLayout = { payloadBytes: 0, nGroups: 0, groupSize: 1, scalesPerRow: 0, zerosPerRow: 0 };
+
+/** f32 rows (n, headDim) seen as EncodedRows of the f32 codec. */
+function f32Rows(x: Float32Array, nFloats: number): EncodedRows {
+  return {
+    payload: new Uint8Array(x.buffer, x.byteOffset, nFloats * 4),
+    scales: EMPTY_U16,
+    zeros: EMPTY_U16,
+  };
+}
 
 export class StandardKVCache implements KVCache {
   private readonly heads: HeadStore[]; // (nLayers * nKvHeads)
+  private readonly chan: ChannelKeys[] | null; // (nLayers * nKvHeads) channel-axis key storage
+  private readonly cold: HeadStore[] | null; // (nLayers * nKvHeads) older tier of policy tiered
   private readonly kLayout: RowLayout;
   private readonly vLayout: RowLayout;
   private readonly seen: Int32Array; // (nLayers * nKvHeads) tokens appended since reset
+  private readonly newest: Float64Array; // (nLayers * nKvHeads) largest position appended
   private readonly counters = { appended: 0, evicted: 0, nonFinite: 0, saturated: 0, peakBytes: 0 };
+  private readonly ages = { sum: 0, max: 0, hist: [] as number[] };
+  private demoted = 0;
+  private readonly rotation: HadamardRotation | null;
+  private readonly invFreq: Float32Array | null; // (headDim / 2) when keys are stored pre-RoPE
+  private readonly coldK: Codec | null;
+  private readonly coldV: Codec | null;
+  private readonly meter: AttentionMassMeter | null;
+  /** Keys are stored before RoPE (policy sinks with positions: cache). */
+  readonly storesPreRopeKeys: boolean;
   // Scratch reused across calls (no allocation per token once warm).
   private qGroup = new Float32Array(0);
   private qPosGroup = new Int32Array(0);
-  private outGroup = new Float32Array(0);
+  private qRot = new Float32Array(0);
   private probs = new Float32Array(0);
+  private kTmp = new Float32Array(0);
+  private kScr = new Float32Array(0);
+  private vScr = new Float32Array(0);
+  private posScr = new Int32Array(0);
+  private ropePos = new Int32Array(0);
 
   constructor(
     readonly spec: ResolvedCacheSpec,
@@ -29,148 +86,431 @@ export class StandardKVCache implements KVCache {
     private readonly vCodec: Codec,
     private readonly policy: RetentionPolicy,
     private readonly exec: Executor,
+    options: StandardKVCacheOptions = {},
   ) {
     if (shape.nHeads % shape.nKvHeads !== 0)
       throw new ShapeError(`nHeads (${shape.nHeads}) must be a multiple of nKvHeads (${shape.nKvHeads})`);
-    this.kLayout = kCodec.layout(shape.headDim);
-    this.vLayout = vCodec.layout(shape.headDim);
+    const { headDim } = shape;
+    const storage = storageOf(spec);
+    const tiers = policy.tiers;
+    let chanSettings: ChannelKeySettings | null = null;
+    if (storage.keyStorage) {
+      const t = kCodec.options.type;
+      if (t !== "int2" && t !== "int4" && t !== "int8")
+        throw new ConfigError(
+          "cache.codec.keys",
+          `channel-axis keys need an integer key codec (int2, int4, int8), got ${t}`,
+        );
+      if (tiers)
+        throw new ConfigError(
+          "cache.policy",
+          "policy tiered re-encodes rows between token-axis codecs; use it with a plain codec, not a channel-axis preset",
+        );
+      const { group, residual } = storage.keyStorage;
+      chanSettings = {
+        bits: t === "int2" ? 2 : t === "int4" ? 4 : 8,
+        symmetric: kCodec.options.symmetric,
+        group,
+        residual,
+      };
+    }
+    this.rotation = storage.rotate === "hadamard" ? new HadamardRotation(headDim, options.seed ?? 0) : null;
+    this.storesPreRopeKeys = policy.cachePositions === true;
+    if (this.storesPreRopeKeys) {
+      if (!shape.rope || shape.rope.invFreq.length !== headDim / 2)
+        throw new ConfigError(
+          "cache.policy.positions",
+          `positions: cache stores keys before RoPE and needs the model's RoPE frequencies: pass shape.rope = { invFreq } (headDim/2 = ${headDim / 2} floats) to createCache`,
+        );
+      this.invFreq = shape.rope.invFreq;
+    } else this.invFreq = null;
+    this.kLayout = chanSettings ? NO_ROWS : kCodec.layout(headDim);
+    this.vLayout = vCodec.layout(headDim);
+    this.coldK = tiers ? makeCodec(tiers.keys, "cache.policy.codec.keys") : null;
+    this.coldV = tiers ? makeCodec(tiers.values, "cache.policy.codec.values") : null;
     const initial = Math.min(shape.maxTokens, 256);
+    const nTotal = shape.nLayers * shape.nKvHeads;
     this.heads = [];
-    for (let i = 0; i < shape.nLayers * shape.nKvHeads; i++)
+    for (let i = 0; i < nTotal; i++)
       this.heads.push(new HeadStore(exec, this.kLayout, this.vLayout, initial));
-    this.seen = new Int32Array(shape.nLayers * shape.nKvHeads);
+    this.chan = chanSettings
+      ? this.heads.map((h) => new ChannelKeys(exec, headDim, chanSettings, h.capacity))
+      : null;
+    this.cold =
+      this.coldK && this.coldV
+        ? this.heads.map(
+            () => new HeadStore(exec, this.coldK!.layout(headDim), this.coldV!.layout(headDim), initial),
+          )
+        : null;
+    this.seen = new Int32Array(nTotal);
+    this.newest = new Float64Array(nTotal).fill(Number.NEGATIVE_INFINITY);
+    this.meter = options.attentionMass ? new AttentionMassMeter(nTotal, headDim) : null;
+  }
+
+  /** Whether attention runs over decoded f32 keys rather than the fused encoded path. */
+  private get decodedPath(): boolean {
+    return this.chan !== null || this.storesPreRopeKeys || this.cold !== null;
+  }
+
+  private decodeKeys(idx: number, first: number, n: number, dst: Float32Array): void {
+    if (this.chan) this.chan[idx]!.decode(first, n, dst);
+    else this.exec.decodeRows(this.kCodec, this.heads[idx]!.k, first, n, this.shape.headDim, dst);
   }
 
   private view(layer: number, kvHead: number): HeadView {
-    const store = this.heads[layer * this.shape.nKvHeads + kvHead]!;
-    const seen = this.seen[layer * this.shape.nKvHeads + kvHead]!;
-    const { headDim } = this.shape;
+    const idx = layer * this.shape.nKvHeads + kvHead;
+    const store = this.heads[idx]!;
     return {
       layer,
       kvHead,
       nSlots: store.nSlots,
       positions: store.positions,
-      seen,
-      decodeKeys: (dst) => this.exec.decodeRows(this.kCodec, store.k, 0, store.nSlots, headDim, dst),
+      seen: this.seen[idx]!,
+      decodeKeys: (dst, first = 0, n = store.nSlots) => this.decodeKeys(idx, first, n, dst),
     };
   }
 
+  private reserve(idx: number, extra: number): void {
+    const store = this.heads[idx]!;
+    const before = store.capacity;
+    store.reserve(extra);
+    if (this.chan && store.capacity !== before) this.chan[idx]!.grow(store.capacity, store.nSlots);
+  }
+
   append(layer: number, k: Float32Array, v: Float32Array, positions: Int32Array): void {
-    const { nKvHeads, headDim, nLayers } = this.shape;
+    const { nKvHeads, headDim: d, nLayers } = this.shape;
     const nNew = positions.length;
     if (layer < 0 || layer >= nLayers) throw new ShapeError(`layer ${layer} out of range [0, ${nLayers})`);
-    if (k.length !== nKvHeads * nNew * headDim || v.length !== k.length)
+    if (k.length !== nKvHeads * nNew * d || v.length !== k.length)
       throw new ShapeError(
-        `append: k/v must be (nKvHeads=${nKvHeads}, nNew=${nNew}, headDim=${headDim}) = ${nKvHeads * nNew * headDim} floats, got ${k.length}/${v.length}`,
+        `append: k/v must be (nKvHeads=${nKvHeads}, nNew=${nNew}, headDim=${d}) = ${nKvHeads * nNew * d} floats, got ${k.length}/${v.length}`,
       );
+    const transform = this.storesPreRopeKeys || this.rotation !== null;
+    if (transform && this.kTmp.length < nNew * d) this.kTmp = new Float32Array(nNew * d);
+    if (this.storesPreRopeKeys && this.ropePos.length < nNew) this.ropePos = new Int32Array(nNew);
+    let maxPos = Number.NEGATIVE_INFINITY;
+    for (const p of positions) if (p > maxPos) maxPos = p;
     for (let h = 0; h < nKvHeads; h++) {
-      const store = this.heads[layer * nKvHeads + h]!;
-      store.reserve(nNew);
+      const idx = layer * nKvHeads + h;
+      const store = this.heads[idx]!;
+      this.reserve(idx, nNew);
       const first = store.nSlots;
-      const off = h * nNew * headDim;
-      const ks = this.exec.encodeRows(
-        this.kCodec,
-        k.subarray(off, off + nNew * headDim),
-        nNew,
-        headDim,
-        store.k,
-        first,
-      );
-      const vs = this.exec.encodeRows(
-        this.vCodec,
-        v.subarray(off, off + nNew * headDim),
-        nNew,
-        headDim,
-        store.v,
-        first,
-      );
-      this.counters.nonFinite += ks.nonFinite + vs.nonFinite;
-      this.counters.saturated += ks.saturated + vs.saturated;
+      const off = h * nNew * d;
+      let kIn = k.subarray(off, off + nNew * d);
+      this.meter?.append(idx, kIn, positions, nNew);
+      if (transform) {
+        const t = this.kTmp.subarray(0, nNew * d);
+        t.set(kIn);
+        if (this.storesPreRopeKeys) {
+          // Undo the model's RoPE: rotating by -p inverts rotating by p.
+          for (let i = 0; i < nNew; i++) this.ropePos[i] = -positions[i]!;
+          this.exec.rope(t, this.ropePos, nNew, 1, d, this.invFreq!);
+        }
+        if (this.rotation) this.rotation.apply(t, nNew);
+        kIn = t;
+      }
+      if (this.chan) {
+        const nf = this.countNonFinite(kIn);
+        this.counters.nonFinite += nf;
+        this.chan[idx]!.write(kIn, first, nNew);
+      } else {
+        const ks = this.exec.encodeRows(this.kCodec, kIn, nNew, d, store.k, first);
+        this.counters.nonFinite += ks.nonFinite;
+        this.counters.saturated += ks.saturated;
+      }
+      const vs = this.exec.encodeRows(this.vCodec, v.subarray(off, off + nNew * d), nNew, d, store.v, first);
+      this.counters.nonFinite += vs.nonFinite;
+      this.counters.saturated += vs.saturated;
       store.positions.set(positions, first);
       store.nSlots += nNew;
-      this.seen[layer * nKvHeads + h]! += nNew;
+      this.seen[idx]! += nNew;
+      if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
+      if (this.chan)
+        this.counters.saturated += this.chan[idx]!.flush(store.positions, store.nSlots).saturated;
       this.policy.onAppend(this.view(layer, h), first, nNew);
     }
     this.counters.appended += nNew;
     this.trackPeak();
   }
 
+  private countNonFinite(x: Float32Array): number {
+    let n = 0;
+    for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) n++;
+    return n;
+  }
+
   attend(layer: number, q: Float32Array, qPositions: Int32Array, out: Float32Array): void {
-    const { nHeads, nKvHeads, headDim } = this.shape;
+    const { nHeads, nKvHeads, headDim: d } = this.shape;
     const nQ = qPositions.length;
-    if (q.length !== nHeads * nQ * headDim || out.length !== q.length)
+    if (q.length !== nHeads * nQ * d || out.length !== q.length)
       throw new ShapeError(
-        `attend: q/out must be (nHeads=${nHeads}, nQ=${nQ}, headDim=${headDim}) = ${nHeads * nQ * headDim} floats, got ${q.length}/${out.length}`,
+        `attend: q/out must be (nHeads=${nHeads}, nQ=${nQ}, headDim=${d}) = ${nHeads * nQ * d} floats, got ${q.length}/${out.length}`,
       );
     const group = nHeads / nKvHeads;
     const nRows = group * nQ;
-    if (this.qGroup.length < nRows * headDim) {
-      this.qGroup = new Float32Array(nRows * headDim);
-      this.outGroup = new Float32Array(nRows * headDim);
+    if (this.qGroup.length < nRows * d) {
+      this.qGroup = new Float32Array(nRows * d);
+      this.qRot = new Float32Array(nRows * d);
       this.qPosGroup = new Int32Array(nRows);
     }
     // Query heads h = kvHead * group + g share KV head kvHead; their rows are contiguous in q.
     for (let g = 0; g < group; g++) this.qPosGroup.set(qPositions, g * nQ);
-    const scale = 1 / Math.sqrt(headDim);
+    const qPos = this.qPosGroup.subarray(0, nRows);
+    const scale = 1 / Math.sqrt(d);
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
-      const store = this.heads[layer * nKvHeads + kvh]!;
-      const qOff = kvh * group * nQ * headDim;
+      const idx = layer * nKvHeads + kvh;
+      const store = this.heads[idx]!;
+      const cold = this.cold ? this.cold[idx]! : null;
+      const nTot = store.nSlots + (cold ? cold.nSlots : 0);
+      const qOff = kvh * group * nQ * d;
+      const qRows = q.subarray(qOff, qOff + nRows * d);
+      if (this.meter) this.meter.measure(idx, qRows, qPos, nRows, scale, this.retainedPositions(store, cold));
       const wantsProbs = this.policy.wantsAttention;
-      if (wantsProbs && this.probs.length < nRows * store.nSlots)
-        this.probs = new Float32Array(nRows * store.nSlots);
-      const outRows = out.subarray(qOff, qOff + nRows * headDim);
-      this.exec.attend({
-        kCodec: this.kCodec,
-        vCodec: this.vCodec,
-        headDim,
-        q: q.subarray(qOff, qOff + nRows * headDim),
-        qPos: this.qPosGroup.subarray(0, nRows),
-        nRows,
-        k: store.k,
-        v: store.v,
-        slotPos: store.positions,
-        nSlots: store.nSlots,
-        scale,
-        out: outRows,
-        ...(wantsProbs ? { probs: this.probs.subarray(0, nRows * store.nSlots) } : {}),
-      });
+      if (wantsProbs && this.probs.length < nRows * nTot) this.probs = new Float32Array(nRows * nTot);
+      const probs = wantsProbs ? { probs: this.probs.subarray(0, nRows * nTot) } : {};
+      const outRows = out.subarray(qOff, qOff + nRows * d);
+      if (this.decodedPath) {
+        const qUse = this.prepareDecoded(idx, store, cold, qRows, qPos, nRows);
+        const values = cold
+          ? { vCodec: f32Codec, v: f32Rows(this.vScr, nTot * d) }
+          : { vCodec: this.vCodec, v: store.v };
+        this.exec.attend({
+          kCodec: f32Codec,
+          ...values,
+          headDim: d,
+          q: qUse,
+          qPos,
+          nRows,
+          k: f32Rows(this.kScr, nTot * d),
+          slotPos: this.posScr,
+          nSlots: nTot,
+          scale,
+          out: outRows,
+          ...probs,
+        });
+      } else {
+        let qUse = qRows;
+        if (this.rotation) {
+          qUse = this.qRot.subarray(0, nRows * d);
+          qUse.set(qRows);
+          this.rotation.apply(qUse, nRows);
+        }
+        this.exec.attend({
+          kCodec: this.kCodec,
+          vCodec: this.vCodec,
+          headDim: d,
+          q: qUse,
+          qPos,
+          nRows,
+          k: store.k,
+          v: store.v,
+          slotPos: store.positions,
+          nSlots: store.nSlots,
+          scale,
+          out: outRows,
+          ...probs,
+        });
+      }
       const view = this.view(layer, kvh);
-      if (wantsProbs) this.policy.onAttention(view, this.probs, nRows, this.qPosGroup.subarray(0, nRows));
-      this.evict(store, view);
+      if (wantsProbs) this.policy.onAttention(view, this.probs, nRows, qPos);
+      if (cold) this.tierStep(idx, store, cold);
+      else this.evict(idx, store, view);
     }
+    this.trackPeak();
   }
 
-  private evict(store: HeadStore, view: HeadView): void {
-    const drop = this.policy.evictions(view);
-    if (drop.length === 0) return;
+  /**
+   * Decode retained keys (both tiers) into kScr, values too when tiered, positions into posScr;
+   * apply RoPE at cache ranks for pre-RoPE storage. Returns the query rows to attend with.
+   */
+  private prepareDecoded(
+    idx: number,
+    store: HeadStore,
+    cold: HeadStore | null,
+    qRows: Float32Array, // (nRows, headDim)
+    qPos: Int32Array, // (nRows)
+    nRows: number,
+  ): Float32Array {
+    const d = this.shape.headDim;
+    const nHot = store.nSlots;
+    const nTot = nHot + (cold ? cold.nSlots : 0);
+    if (this.kScr.length < nTot * d) {
+      const cap = Math.max(nTot, 2 * (this.kScr.length / d)) * d;
+      this.kScr = new Float32Array(cap);
+      if (cold) this.vScr = new Float32Array(cap);
+      this.posScr = new Int32Array(cap / d);
+    }
+    if (this.ropePos.length < nTot) this.ropePos = new Int32Array(this.posScr.length);
+    this.decodeKeys(idx, 0, nHot, this.kScr);
+    this.posScr.set(store.positions.subarray(0, nHot));
+    if (cold) {
+      this.exec.decodeRows(this.vCodec, store.v, 0, nHot, d, this.vScr);
+      this.exec.decodeRows(this.coldK!, cold.k, 0, cold.nSlots, d, this.kScr.subarray(nHot * d));
+      this.exec.decodeRows(this.coldV!, cold.v, 0, cold.nSlots, d, this.vScr.subarray(nHot * d));
+      this.posScr.set(cold.positions.subarray(0, cold.nSlots), nHot);
+    }
+    if (!this.storesPreRopeKeys) {
+      if (!this.rotation) return qRows;
+      const qr = this.qRot.subarray(0, nRows * d);
+      qr.set(qRows);
+      this.rotation.apply(qr, nRows);
+      return qr;
+    }
+    // Pre-RoPE keys: back to the unrotated basis, then RoPE at each token's rank among the
+    // retained tokens (StreamingLLM's positions within the cache).
+    const keys = this.kScr.subarray(0, nTot * d);
+    if (this.rotation) this.rotation.invert(keys, nTot);
+    const order = Array.from({ length: nTot }, (_, i) => i);
+    const pos = this.posScr;
+    order.sort((a, b) => pos[a]! - pos[b]!);
+    const sorted = new Int32Array(nTot);
+    for (let i = 0; i < nTot; i++) {
+      this.ropePos[order[i]!] = i;
+      sorted[i] = pos[order[i]!]!;
+    }
+    this.exec.rope(keys, this.ropePos, nTot, 1, d, this.invFreq!);
+    // Queries arrive rotated at their absolute position p; rotating by (rank - p) moves them to rank.
+    const qr = this.qRot.subarray(0, nRows * d);
+    qr.set(qRows);
+    const delta = new Int32Array(nRows);
+    for (let r = 0; r < nRows; r++) {
+      let lo = 0;
+      let hi = nTot;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (sorted[mid]! < qPos[r]!) lo = mid + 1;
+        else hi = mid;
+      }
+      delta[r] = lo - qPos[r]!;
+    }
+    this.exec.rope(qr, delta, nRows, 1, d, this.invFreq!);
+    return qr;
+  }
+
+  private retainedPositions(store: HeadStore, cold: HeadStore | null): Set<number> {
+    const s = new Set<number>();
+    for (let j = 0; j < store.nSlots; j++) s.add(store.positions[j]!);
+    if (cold) for (let j = 0; j < cold.nSlots; j++) s.add(cold.positions[j]!);
+    return s;
+  }
+
+  private recordAge(idx: number, position: number): void {
+    const age = Math.max(0, this.newest[idx]! - position);
+    this.ages.sum += age;
+    if (age > this.ages.max) this.ages.max = age;
+    const bucket = age === 0 ? 0 : Math.floor(Math.log2(age)) + 1;
+    while (this.ages.hist.length <= bucket) this.ages.hist.push(0);
+    this.ages.hist[bucket]!++;
+  }
+
+  /** Free the given slots of one store by swap-remove, largest slot first. */
+  private removeSlots(
+    idx: number,
+    store: HeadStore,
+    drop: number[],
+    tellPolicy: boolean,
+    chan: ChannelKeys | null,
+  ) {
     drop.sort((a, b) => b - a);
     for (const slot of drop) {
+      chan?.release(slot);
       const last = store.nSlots - 1;
       if (slot !== last) {
         store.moveSlot(last, slot);
-        this.policy.onMove(view.layer, view.kvHead, last, slot);
+        chan?.move(last, slot);
+        if (tellPolicy)
+          this.policy.onMove(Math.floor(idx / this.shape.nKvHeads), idx % this.shape.nKvHeads, last, slot);
       }
       store.nSlots--;
     }
+  }
+
+  private evict(idx: number, store: HeadStore, view: HeadView): void {
+    const drop = this.policy.evictions(view);
+    if (drop.length === 0) return;
+    for (const slot of drop) this.recordAge(idx, store.positions[slot]!);
+    this.removeSlots(idx, store, drop, true, this.chan ? this.chan[idx]! : null);
     this.counters.evicted += drop.length;
+  }
+
+  /** Policy tiered: demote hot tokens past the recent window (re-encoded once), evict the oldest past budget. */
+  private tierStep(idx: number, hot: HeadStore, cold: HeadStore): void {
+    const tiers = this.policy.tiers!;
+    const d = this.shape.headDim;
+    const b = resolveCount(tiers.budget, this.seen[idx]!);
+    const r = shareOf(tiers.recent, b);
+    const nDemote = hot.nSlots - r;
+    if (nDemote > 0) {
+      const order = Array.from({ length: hot.nSlots }, (_, i) => i);
+      order.sort((a, b) => hot.positions[a]! - hot.positions[b]!);
+      const demote = order.slice(0, nDemote);
+      const kRows = new Float32Array(nDemote * d);
+      const vRows = new Float32Array(nDemote * d);
+      for (let t = 0; t < nDemote; t++) {
+        this.exec.decodeRows(this.kCodec, hot.k, demote[t]!, 1, d, kRows.subarray(t * d));
+        this.exec.decodeRows(this.vCodec, hot.v, demote[t]!, 1, d, vRows.subarray(t * d));
+      }
+      cold.reserve(nDemote);
+      const ks = this.exec.encodeRows(this.coldK!, kRows, nDemote, d, cold.k, cold.nSlots);
+      const vs = this.exec.encodeRows(this.coldV!, vRows, nDemote, d, cold.v, cold.nSlots);
+      this.counters.saturated += ks.saturated + vs.saturated;
+      for (let t = 0; t < nDemote; t++) cold.positions[cold.nSlots + t] = hot.positions[demote[t]!]!;
+      cold.nSlots += nDemote;
+      this.removeSlots(idx, hot, demote, false, null);
+      this.demoted += nDemote;
+    }
+    const over = hot.nSlots + cold.nSlots - b;
+    if (over > 0) {
+      const order = Array.from({ length: cold.nSlots }, (_, i) => i);
+      order.sort((a, b) => cold.positions[a]! - cold.positions[b]!);
+      const drop = order.slice(0, over);
+      for (const slot of drop) this.recordAge(idx, cold.positions[slot]!);
+      this.removeSlots(idx, cold, drop, false, null);
+      this.counters.evicted += drop.length;
+    }
   }
 
   memory(): CacheMemory {
     const { headDim } = this.shape;
+    let payload = 0;
+    let scales = 0;
+    let zeros = 0;
+    let residual = 0;
+    let indices = 0;
     let slots = 0;
-    for (const h of this.heads) slots += h.nSlots;
-    const payload = slots * (this.kLayout.payloadBytes + this.vLayout.payloadBytes);
-    const scales = slots * 2 * (this.kLayout.scalesPerRow + this.vLayout.scalesPerRow);
-    const zeros = slots * 2 * (this.kLayout.zerosPerRow + this.vLayout.zerosPerRow);
-    const indices = this.policy.positionsImplicit ? 0 : slots * 4;
+    // Group ids are implicit only while slots stay in append order (no policy eviction).
+    const groupIds = this.policy.name !== "full";
+    const rows = (n: number, kL: RowLayout, vL: RowLayout) => {
+      payload += n * (kL.payloadBytes + vL.payloadBytes);
+      scales += n * 2 * (kL.scalesPerRow + vL.scalesPerRow);
+      zeros += n * 2 * (kL.zerosPerRow + vL.zerosPerRow);
+      slots += n;
+    };
+    for (let i = 0; i < this.heads.length; i++) {
+      const h = this.heads[i]!;
+      rows(h.nSlots, this.kLayout, this.vLayout);
+      if (this.chan) {
+        const m = this.chan[i]!.memory(h.nSlots, groupIds);
+        payload += m.payload;
+        scales += m.scales;
+        zeros += m.zeros;
+        residual += m.residual;
+        indices += m.indices;
+      }
+      if (this.cold) {
+        const c = this.cold[i]!;
+        rows(c.nSlots, c.kLayout, c.vLayout);
+      }
+    }
+    if (!this.policy.positionsImplicit) indices += slots * 4;
     const policyState = this.policy.stateBytes();
-    const total = payload + scales + zeros + indices + policyState;
+    const total = payload + scales + zeros + residual + indices + policyState;
     const elements = slots * headDim * 2;
     return {
       payload,
       scales,
       zeros,
-      residual: 0,
+      residual,
       indices,
       policyState,
       total,
@@ -180,7 +520,7 @@ export class StandardKVCache implements KVCache {
     };
   }
 
-  /** Bytes per retained token per KV head (K + V rows), for quick estimates. */
+  /** Bytes per retained token per KV head (K + V rows), for quick estimates (token-axis codecs). */
   bytesPerTokenSlot(): number {
     return rowBytes(this.kLayout) + rowBytes(this.vLayout);
   }
@@ -191,17 +531,34 @@ export class StandardKVCache implements KVCache {
   }
 
   stats(): CacheStats {
-    return { ...this.counters, executor: this.exec.name };
+    const n = this.counters.evicted;
+    return {
+      ...this.counters,
+      executor: this.exec.name,
+      evictionAge: {
+        mean: n ? this.ages.sum / n : 0,
+        max: this.ages.max,
+        log2Histogram: [...this.ages.hist],
+      },
+      ...(this.cold ? { demoted: this.demoted } : {}),
+      ...(this.meter ? { attentionMassKept: this.meter.summary() } : {}),
+    };
   }
 
   reset(): void {
     for (const h of this.heads) h.nSlots = 0;
+    if (this.cold) for (const h of this.cold) h.nSlots = 0;
+    if (this.chan) for (const c of this.chan) c.clear();
     this.seen.fill(0);
+    this.newest.fill(Number.NEGATIVE_INFINITY);
     this.policy.reset();
+    this.meter?.reset();
     this.counters.peakBytes = 0;
   }
 
   dispose(): void {
     for (const h of this.heads) h.dispose();
+    if (this.cold) for (const h of this.cold) h.dispose();
+    if (this.chan) for (const c of this.chan) c.dispose();
   }
 }

@@ -8,6 +8,7 @@
  * So a budget bounds what a KV head holds between steps; within one chunk the new tokens are
  * held (and attended) before the policy trims, as in H2O and TOVA, and peak memory counts it.
  */
+import type { CodecOptions } from "../quant/types.ts";
 import type { KVShape } from "./types.ts";
 
 /** What a policy may see of one KV head's store. */
@@ -19,8 +20,12 @@ export interface HeadView {
   readonly positions: Int32Array; // (capacity), first nSlots valid
   /** Tokens appended to this head since the last reset (retained or not). */
   readonly seen: number;
-  /** Decode the retained keys into dst (nSlots, headDim) (post-RoPE unless the codec stores pre-RoPE). */
-  decodeKeys(dst: Float32Array): void;
+  /**
+   * Decode retained keys [first, first + n) (default: all) into dst (n, headDim), as stored:
+   * post-RoPE, or pre-RoPE when the cache stores keys before RoPE; Hadamard-rotated when the
+   * cache rotates (norms and dot products are unchanged by the rotation).
+   */
+  decodeKeys(dst: Float32Array, first?: number, n?: number): void;
 }
 
 export interface PolicyContext {
@@ -47,6 +52,24 @@ export interface RetentionPolicy {
   /** Bytes of policy state held now (scores, counters), counted in memory(). */
   stateBytes(): number;
   reset(): void;
+  /**
+   * Optional: the cache assigns RoPE positions within the cache (rank among retained tokens,
+   * StreamingLLM) instead of absolute positions. Implies pre-RoPE key storage.
+   */
+  readonly cachePositions?: boolean;
+  /** Optional: a multi-tier cache; the cache moves tokens between codecs (see policies/tiered.ts). */
+  readonly tiers?: TierSpec;
+}
+
+/** Settings of a multi-tier cache (policy `tiered`). */
+export interface TierSpec {
+  /** Most recent tokens kept in the cache's own codec: a count (>= 1) or a share of the budget (< 1). */
+  recent: number;
+  /** Total tokens per KV head over both tiers: a count or a fraction of tokens seen. */
+  budget: number;
+  /** Codec options of the older tier, for keys and values. */
+  keys: CodecOptions;
+  values: CodecOptions;
 }
 
 /** Resolve a budget given as a count (>= 1) or a fraction (0, 1) of the tokens seen. */

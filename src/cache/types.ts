@@ -11,6 +11,11 @@ export interface KVShape {
   headDim: number;
   /** Most tokens one sequence may append (the model's context for the protocols). */
   maxTokens: number;
+  /**
+   * RoPE of the model (rotate-half pairing, as Executor.rope): needed only by caches that
+   * store keys before RoPE (policy sinks with positions: cache). invFreq: (headDim / 2).
+   */
+  rope?: { invFreq: Float32Array };
 }
 
 /** A retention policy as written in a spec: `type` plus that policy's own options. */
@@ -95,4 +100,15 @@ export interface CacheStats {
   /** Peak of memory().total since creation or reset. */
   peakBytes: number;
   executor: ExecutorName;
+  /** Age (newest appended position minus the token's position) of evicted tokens. */
+  evictionAge?: {
+    mean: number;
+    max: number;
+    /** Count of ages in [2^(i-1), 2^i); bucket 0 holds age 0. */
+    log2Histogram: number[];
+  };
+  /** Tokens moved to a cheaper tier (policy tiered). */
+  demoted?: number;
+  /** Opt-in diagnostic (createCache option attentionMass): share of full softmax mass on retained tokens. */
+  attentionMassKept?: { mean: number; min: number; rows: number };
 }

@@ -1,0 +1,211 @@
+/**
+ * Key storage for channel-axis quantization (KIVI / KVQuant, see src/quant/channel.ts) of one
+ * (layer, KV head). New keys wait in a full-precision residual; once `residual` of them (at
+ * least one group of G) have gathered, the oldest whole groups of G tokens are quantized
+ * together, each channel with its own scale (and zero-point). Tokens stay slot-addressed like
+ * every other store, so eviction is the same swap-remove: an evicted token's code row goes
+ * with it, and a group's scales are freed when its last token leaves.
+ *
+ * Storage per slot: a code row (or a residual f32 row) and the slot's group id (-1 =
+ * residual). memory() counts code rows of quantized tokens, live groups' f16 scales/zeros,
+ * residual rows at f32, and the group ids as indices when slots are not in append order.
+ */
+import type { Executor } from "../kernels/executor.ts";
+import {
+  type ChannelQuantOptions,
+  channelCodeBytes,
+  dequantizeChannelRow,
+  quantizeChannelGroup,
+} from "../quant/channel.ts";
+import type { EncodeStats } from "../quant/types.ts";
+
+export interface ChannelKeySettings extends ChannelQuantOptions {
+  /** Tokens per quantization group (along tokens). */
+  group: number;
+  /** Full-precision tokens gathered before groups are quantized (>= group). */
+  residual: number;
+}
+
+export class ChannelKeys {
+  readonly codeBytes: number;
+  codes: Uint8Array; // (capacity, codeBytes)
+  groupOf: Int32Array; // (capacity) group id, -1 = still in the residual
+  resid: Float32Array; // (capacity, headDim) f32 rows of residual slots
+  gScales = new Uint16Array(0); // (groupCapacity, headDim) f16
+  gZeros = new Uint16Array(0); // (groupCapacity, headDim) f16 (asymmetric only)
+  gRefs = new Int32Array(0); // (groupCapacity) tokens still in each group
+  private freeGroups: number[] = [];
+  private groupCap = 0;
+  private highWater = 0; // group ids ever handed out (free ones are reused first)
+  nResidual = 0;
+  nGroups = 0;
+
+  constructor(
+    private readonly exec: Executor,
+    readonly headDim: number,
+    readonly settings: ChannelKeySettings,
+    capacity: number,
+  ) {
+    this.codeBytes = channelCodeBytes(settings.bits, headDim);
+    this.codes = exec.allocU8(capacity * this.codeBytes);
+    this.groupOf = exec.allocI32(capacity);
+    this.resid = exec.allocF32(capacity * headDim);
+  }
+
+  /** Grow to `cap` slots, keeping the first nSlots. */
+  grow(cap: number, nSlots: number): void {
+    const codes = this.exec.allocU8(cap * this.codeBytes);
+    codes.set(this.codes.subarray(0, nSlots * this.codeBytes));
+    const groupOf = this.exec.allocI32(cap);
+    groupOf.set(this.groupOf.subarray(0, nSlots));
+    const resid = this.exec.allocF32(cap * this.headDim);
+    resid.set(this.resid.subarray(0, nSlots * this.headDim));
+    this.dispose();
+    this.codes = codes;
+    this.groupOf = groupOf;
+    this.resid = resid;
+  }
+
+  /** Store n new keys src (n, headDim) at slots [first, first + n) in the residual. */
+  write(src: Float32Array, first: number, n: number): void {
+    this.resid.set(src.subarray(0, n * this.headDim), first * this.headDim);
+    this.groupOf.fill(-1, first, first + n);
+    this.nResidual += n;
+  }
+
+  /**
+   * Quantize the oldest whole groups of the residual once it holds `residual` tokens (KIVI
+   * flushes its residual block this way). positions: (nSlots) to order tokens by age.
+   */
+  flush(positions: Int32Array, nSlots: number): EncodeStats {
+    const stats: EncodeStats = { nonFinite: 0, saturated: 0 };
+    const { group: G, residual: R } = this.settings;
+    if (this.nResidual < Math.max(R, G)) return stats;
+    const slots: number[] = [];
+    for (let j = 0; j < nSlots; j++) if (this.groupOf[j] === -1) slots.push(j);
+    slots.sort((a, b) => positions[a]! - positions[b]!);
+    const nFlush = Math.floor(slots.length / G) * G;
+    const d = this.headDim;
+    const block = new Float32Array(G * d);
+    const offs = new Int32Array(G);
+    for (let g0 = 0; g0 < nFlush; g0 += G) {
+      const gid = this.newGroup();
+      for (let t = 0; t < G; t++) {
+        const slot = slots[g0 + t]!;
+        block.set(this.resid.subarray(slot * d, (slot + 1) * d), t * d);
+        offs[t] = slot * this.codeBytes;
+        this.groupOf[slot] = gid;
+      }
+      const s = quantizeChannelGroup(
+        block,
+        G,
+        d,
+        this.settings,
+        this.codes,
+        offs,
+        this.gScales,
+        this.gZeros,
+        gid * d,
+      );
+      stats.nonFinite += s.nonFinite;
+      stats.saturated += s.saturated;
+      this.gRefs[gid] = G;
+    }
+    this.nResidual -= nFlush;
+    return stats;
+  }
+
+  private newGroup(): number {
+    this.nGroups++;
+    const free = this.freeGroups.pop();
+    if (free !== undefined) return free;
+    if (this.highWater >= this.groupCap) {
+      const cap = Math.max(4, this.groupCap * 2);
+      const d = this.headDim;
+      const s = new Uint16Array(cap * d);
+      s.set(this.gScales);
+      const z = new Uint16Array(cap * d);
+      z.set(this.gZeros);
+      const r = new Int32Array(cap);
+      r.set(this.gRefs);
+      this.gScales = s;
+      this.gZeros = z;
+      this.gRefs = r;
+      this.groupCap = cap;
+    }
+    return this.highWater++;
+  }
+
+  /** A slot is being evicted: release its group's reference (before the store moves slots). */
+  release(slot: number): void {
+    const g = this.groupOf[slot]!;
+    if (g === -1) {
+      this.nResidual--;
+      return;
+    }
+    if (--this.gRefs[g]! === 0) {
+      this.freeGroups.push(g);
+      this.nGroups--;
+    }
+  }
+
+  move(from: number, to: number): void {
+    const cb = this.codeBytes;
+    const d = this.headDim;
+    this.codes.copyWithin(to * cb, from * cb, (from + 1) * cb);
+    this.resid.copyWithin(to * d, from * d, (from + 1) * d);
+    this.groupOf[to] = this.groupOf[from]!;
+  }
+
+  /** Decode slots [first, first + n) into dst (n, headDim). */
+  decode(first: number, n: number, dst: Float32Array): void {
+    const d = this.headDim;
+    for (let t = 0; t < n; t++) {
+      const slot = first + t;
+      const g = this.groupOf[slot]!;
+      if (g === -1) dst.set(this.resid.subarray(slot * d, (slot + 1) * d), t * d);
+      else
+        dequantizeChannelRow(
+          this.codes,
+          slot * this.codeBytes,
+          this.gScales,
+          this.gZeros,
+          g * d,
+          d,
+          this.settings,
+          dst,
+          t * d,
+        );
+    }
+  }
+
+  /** Exact bytes for nSlots retained slots, by part. groupIds: whether group ids are stored. */
+  memory(nSlots: number, groupIds: boolean) {
+    const nQuant = nSlots - this.nResidual;
+    const d = this.headDim;
+    return {
+      payload: nQuant * this.codeBytes,
+      scales: this.nGroups * d * 2,
+      zeros: this.settings.symmetric ? 0 : this.nGroups * d * 2,
+      residual: this.nResidual * d * 4,
+      indices: groupIds ? nQuant * 4 : 0,
+    };
+  }
+
+  clear(): void {
+    this.nResidual = 0;
+    this.nGroups = 0;
+    this.freeGroups = [];
+    this.groupCap = 0;
+    this.highWater = 0;
+    this.gScales = new Uint16Array(0);
+    this.gZeros = new Uint16Array(0);
+    this.gRefs = new Int32Array(0);
+  }
+
+  dispose(): void {
+    this.exec.free(this.codes);
+    this.exec.free(this.groupOf);
+    this.exec.free(this.resid);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * h2o: Heavy-Hitter Oracle (Zhang et al. 2023, arXiv:2306.14048). Each retained token's score
+ * is the attention it has received so far (summed over the query heads of its GQA group and
+ * over queries); a KV head keeps the `recent` newest tokens plus the highest-scoring others,
+ * `budget` in all. Per KV head: each head keeps its own token set.
+ */
+import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { shareOf } from "./options.ts";
+import { evictLowest } from "./select.ts";
+import { SlotState } from "./slot-state.ts";
+
+export interface H2OOptions {
+  budget: number;
+  /** Recent window: a count or a share (< 1) of the budget. */
+  recent: number;
+}
+
+export function h2oPolicy(opts: H2OOptions, ctx: PolicyContext): RetentionPolicy {
+  const scores = new SlotState(ctx.shape, 8); // f64 accumulated attention per slot
+  return {
+    name: "h2o",
+    wantsAttention: true,
+    positionsImplicit: false,
+    onAppend(view, first, n) {
+      scores.at(view.layer, view.kvHead, view.nSlots).fill(0, first, first + n);
+    },
+    onAttention(view, probs, nRows) {
+      const s = scores.at(view.layer, view.kvHead, view.nSlots);
+      const n = view.nSlots;
+      for (let r = 0; r < nRows; r++) for (let j = 0; j < n; j++) s[j]! += probs[r * n + j]!;
+    },
+    evictions(view) {
+      const b = resolveCount(opts.budget, view.seen);
+      const s = scores.at(view.layer, view.kvHead, view.nSlots);
+      const drop = evictLowest(view, b, 0, shareOf(opts.recent, b), (j) => s[j]!);
+      scores.setCount(view.layer, view.kvHead, view.nSlots - drop.length);
+      return drop;
+    },
+    onMove: (l, h, from, to) => scores.move(l, h, from, to),
+    stateBytes: () => scores.bytes(),
+    reset: () => scores.reset(),
+  };
+}

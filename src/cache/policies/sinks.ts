@@ -1,0 +1,35 @@
+/**
+ * sinks: attention sinks + sliding window (StreamingLLM, Xiao et al. 2023, arXiv:2309.17453):
+ * keep the first `sinks` tokens, which soak up attention mass the softmax must put somewhere,
+ * and the most recent budget - sinks. `positions: "cache"` gives RoPE positions by rank within
+ * the cache, as StreamingLLM does (keys are then stored before RoPE and rotated at attention
+ * time); `positions: "absolute"` (default) keeps each token's original position.
+ */
+import { type RetentionPolicy, resolveCount } from "../policy.ts";
+import { shareOf } from "./options.ts";
+import { evictLowest } from "./select.ts";
+
+export interface SinksOptions {
+  sinks: number;
+  budget: number;
+  positions: "absolute" | "cache";
+}
+
+export function sinksPolicy(opts: SinksOptions): RetentionPolicy {
+  return {
+    name: "sinks",
+    wantsAttention: false,
+    positionsImplicit: true, // first S then a ring buffer: positions follow from the count
+    cachePositions: opts.positions === "cache",
+    onAppend() {},
+    onAttention() {},
+    evictions(view) {
+      const b = resolveCount(opts.budget, view.seen);
+      const s = shareOf(opts.sinks, b);
+      return evictLowest(view, b, s, b - s, () => 0);
+    },
+    onMove() {},
+    stateBytes: () => 0,
+    reset() {},
+  };
+}

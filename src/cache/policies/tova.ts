@@ -1,0 +1,49 @@
+/**
+ * tova: Token Omission Via Attention (Oren et al. 2024, arXiv:2401.06104): after each step keep
+ * the `budget` tokens with the highest attention from the current (last) query, averaged over
+ * heads. Here per KV head, averaged over the query heads of its GQA group (the paper averages
+ * over all heads of a layer and keeps one token set per layer).
+ */
+import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { evictLowest } from "./select.ts";
+import { SlotState } from "./slot-state.ts";
+
+export interface TovaOptions {
+  budget: number;
+}
+
+export function tovaPolicy(opts: TovaOptions, ctx: PolicyContext): RetentionPolicy {
+  const scores = new SlotState(ctx.shape, 4); // f32 attention of the last query per slot
+  return {
+    name: "tova",
+    wantsAttention: true,
+    positionsImplicit: false,
+    onAppend(view, first, n) {
+      scores.at(view.layer, view.kvHead, view.nSlots).fill(0, first, first + n);
+    },
+    onAttention(view, probs, nRows, qPos) {
+      const n = view.nSlots;
+      const s = scores.at(view.layer, view.kvHead, n);
+      let last = Number.NEGATIVE_INFINITY;
+      for (let r = 0; r < nRows; r++) if (qPos[r]! > last) last = qPos[r]!;
+      s.fill(0, 0, n);
+      let heads = 0;
+      for (let r = 0; r < nRows; r++) {
+        if (qPos[r] !== last) continue;
+        heads++;
+        for (let j = 0; j < n; j++) s[j]! += probs[r * n + j]!;
+      }
+      for (let j = 0; j < n; j++) s[j]! /= heads;
+    },
+    evictions(view) {
+      const b = resolveCount(opts.budget, view.seen);
+      const s = scores.at(view.layer, view.kvHead, view.nSlots);
+      const drop = evictLowest(view, b, 0, 0, (j) => s[j]!);
+      scores.setCount(view.layer, view.kvHead, view.nSlots - drop.length);
+      return drop;
+    },
+    onMove: (l, h, from, to) => scores.move(l, h, from, to),
+    stateBytes: () => scores.bytes(),
+    reset: () => scores.reset(),
+  };
+}
