@@ -1,4 +1,16 @@
-// kvlab WASM kernels: one op family per file, re-exported here.
+// kvlab WASM kernels: one op family per file, re-exported here. Kernels take raw pointers into
+// the (imported, shared) linear memory; the JS side (src/kernels/wasm.ts) owns allocation.
 export function abiVersion(): i32 {
-  return 1;
+  return 2;
 }
+
+/** First byte the JS arena may use (everything below holds this module's static data). */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+export { encodeFloat, decodeFloat } from "./codec-float";
+export { encodeInt, decodeInt } from "./codec-int";
+export { attend, attendScratchBytes } from "./attend";
+export { matmul } from "./matmul";
+export { rmsnorm, rope, swiglu } from "./model-ops";

@@ -1,0 +1,130 @@
+/**
+ * A thin loader for build/kvlab.wasm over WebAssembly.instantiate. We do not use
+ * @assemblyscript/loader: its value is marshalling AssemblyScript managed objects (strings,
+ * arrays with runtime headers), while our kernels take raw pointers into an arena that the JS
+ * side manages, and the module runs with the stub runtime and an imported shared memory.
+ *
+ * The memory is shared (SharedArrayBuffer-backed) so that worker threads can instantiate the
+ * same module over it, and so that typed-array views handed out never detach when it grows.
+ */
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+/** Raw exports of assembly/index.ts (pointers are byte offsets into the shared memory). */
+export interface KvlabWasmExports {
+  abiVersion(): number;
+  heapBase(): number;
+  encodeFloat(kind: number, src: number, n: number, dst: number, stats: number): void;
+  decodeFloat(kind: number, src: number, n: number, dst: number): void;
+  encodeInt(
+    bits: number,
+    sym: number,
+    groupSize: number,
+    src: number,
+    nRows: number,
+    headDim: number,
+    payload: number,
+    scales: number,
+    zeros: number,
+    stats: number,
+  ): void;
+  decodeInt(
+    bits: number,
+    sym: number,
+    groupSize: number,
+    payload: number,
+    scales: number,
+    zeros: number,
+    nRows: number,
+    headDim: number,
+    dst: number,
+  ): void;
+  attendScratchBytes(nSlots: number, headDim: number): number;
+  attend(
+    kDesc: number,
+    vDesc: number,
+    headDim: number,
+    q: number,
+    qPos: number,
+    nRows: number,
+    kPay: number,
+    kSc: number,
+    kZe: number,
+    vPay: number,
+    vSc: number,
+    vZe: number,
+    slotPos: number,
+    nSlots: number,
+    scale: number,
+    out: number,
+    probs: number,
+    scratch: number,
+  ): void;
+  matmul(
+    out: number,
+    x: number,
+    w: number,
+    bias: number,
+    n: number,
+    dIn: number,
+    dOut: number,
+    o0: number,
+    o1: number,
+  ): void;
+  rmsnorm(out: number, x: number, w: number, n: number, dim: number, eps: number): void;
+  rope(
+    x: number,
+    positions: number,
+    n: number,
+    nHeads: number,
+    headDim: number,
+    invFreq: number,
+    scratch: number,
+  ): void;
+  swiglu(out: number, gate: number, up: number, n: number): void;
+}
+
+/** ABI version the JS side was written against (assembly/index.ts abiVersion). */
+export const KVLAB_WASM_ABI = 2;
+
+export const WASM_PATH = fileURLToPath(new URL("../../build/kvlab.wasm", import.meta.url));
+
+/** Pages the module declares (asconfig.json initialMemory / maximumMemory). */
+const INITIAL_PAGES = 16;
+const MAXIMUM_PAGES = 65536;
+
+export interface LoadedWasm {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  exports: KvlabWasmExports;
+}
+
+/** Instantiate a compiled module over a given shared memory (used by the main thread and by workers). */
+export async function instantiateKvlab(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+): Promise<KvlabWasmExports> {
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort: () => {
+        throw new Error("kvlab.wasm aborted (a kernel assertion failed)");
+      },
+    },
+  });
+  return instance.exports as unknown as KvlabWasmExports;
+}
+
+/** Compile build/kvlab.wasm and instantiate it over a fresh shared memory. */
+export async function loadKvlabWasm(path: string = WASM_PATH): Promise<LoadedWasm> {
+  const bytes = await readFile(path);
+  const module = await WebAssembly.compile(bytes);
+  const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
+  const exports = await instantiateKvlab(module, memory);
+  const abi = exports.abiVersion();
+  if (abi !== KVLAB_WASM_ABI)
+    throw new Error(
+      `${path} has ABI ${abi}, expected ${KVLAB_WASM_ABI}: rebuild it with \`npm run asbuild\``,
+    );
+  return { module, memory, exports };
+}

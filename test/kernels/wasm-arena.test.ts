@@ -1,0 +1,61 @@
+/** The JS-managed arena over the shared WASM memory: alignment, reuse, coalescing, growth. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { Arena } from "../../src/kernels/wasm-arena.ts";
+
+function memory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 1, maximum: 1024, shared: true });
+}
+
+test("arena: 16-byte aligned, non-overlapping live blocks under random alloc/free", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.integer({ min: 0, max: 70000 }), fc.constant(-1)), {
+        minLength: 1,
+        maxLength: 60,
+      }),
+      fc.integer({ min: 0, max: 1000 }),
+      (ops, pick) => {
+        const arena = new Arena(memory(), 100);
+        const live: { off: number; size: number }[] = [];
+        for (const op of ops) {
+          if (op < 0 && live.length > 0) {
+            const [b] = live.splice(pick % live.length, 1);
+            assert.ok(arena.release(b!.off));
+          } else if (op >= 0) {
+            const off = arena.alloc(op);
+            assert.equal(off % 16, 0);
+            assert.ok(off >= 100);
+            for (const b of live) assert.ok(off + op <= b.off || b.off + b.size <= off, "overlap");
+            live.push({ off, size: Math.max(op, 1) });
+          }
+        }
+        const total = live.reduce((s, b) => s + Math.ceil(b.size / 16) * 16, 0);
+        assert.equal(arena.bytesInUse, total);
+        for (const b of live) arena.release(b.off);
+        assert.equal(arena.bytesInUse, 0);
+        // Everything freed: the arena shrinks back to its base.
+        assert.equal(arena.end, 112);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test("arena: freed blocks are reused and coalesced; growth keeps earlier views valid", () => {
+  const mem = memory();
+  const arena = new Arena(mem, 0);
+  const a = arena.alloc(64);
+  const b = arena.alloc(64);
+  const c = arena.alloc(64);
+  arena.release(a);
+  arena.release(b);
+  assert.equal(arena.alloc(128), a, "a and b coalesced into one 128-byte hole");
+  const view = new Float32Array(mem.buffer, c, 16);
+  view.fill(3);
+  const big = arena.alloc(5 * 65536); // forces memory.grow
+  assert.ok(mem.buffer.byteLength >= big + 5 * 65536);
+  assert.equal(view[15], 3, "shared memory views do not detach on growth");
+  assert.equal(arena.release(12345), false);
+});
