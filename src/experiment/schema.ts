@@ -23,15 +23,15 @@ const llamacppProtocol = z.strictObject({
   ctx: positiveInt.min(4),
   /** Evaluate only the first N chunks (llama.cpp --chunks). */
   chunks: positiveInt.optional(),
-  /** Tokens fed per forward call within a chunk (default: the whole chunk at once). */
-  chunkSize: positiveInt.optional(),
 });
 
 const chunkedProtocol = z.strictObject({
   type: z.literal("chunked"),
   /** Segment length: the cache starts empty at every segment. */
   ctx: positiveInt.min(2),
+  /** Evaluate only the first N segments. */
   chunks: positiveInt.optional(),
+  /** Or: use only the first maxTokens tokens of the text (whole segments). */
   maxTokens: positiveInt.optional(),
   /** Tokens per forward call (1 = true decoding). */
   chunkSize: positiveInt,

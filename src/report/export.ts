@@ -1,0 +1,82 @@
+/**
+ * Write an experiment's reports from its runs.jsonl: table.{md,csv,tex,json} and
+ * ppl-vs-memory.{svg,png}, into the results folder itself.
+ */
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { KvlabError } from "../errors.ts";
+import { latestPerSpec, readRuns } from "../experiment/run-store.ts";
+import { RUNS_FILE } from "../experiment/runner.ts";
+import type { RunRecord } from "../experiment/types.ts";
+import { formatTable, type TableContext, type TableFormat } from "./formats.ts";
+import { plotSpec, renderSvg, svgToPng } from "./plot.ts";
+import { toRows } from "./rows.ts";
+
+export const PLOT_BASENAME = "ppl-vs-memory";
+
+/** Write to a hidden temporary name beside the target, then rename: readers never see half a file. */
+async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
+  const tmp = join(file, "..", `.partial-${basename(file)}-${process.pid}`);
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
+function caption(records: RunRecord[]): string | undefined {
+  const r = records.find((x) => x.status === "ok") ?? records[0];
+  if (!r) return undefined;
+  const p = r.spec.protocol;
+  const proto =
+    p.type === "llamacpp"
+      ? `llama.cpp perplexity protocol, ctx ${p.ctx}${p.chunks ? `, ${p.chunks} chunks` : ""}`
+      : `chunked prefill, ctx ${p.ctx}, chunk ${p.chunkSize}${p.chunks ? `, ${p.chunks} segments` : ""}${p.maxTokens ? `, ${p.maxTokens} tokens` : ""}`;
+  const tokens = r.metrics ? `, ${r.metrics.tokens} scored tokens` : "";
+  return `Model ${r.spec.model.ref}, text ${r.spec.text.ref}, ${proto}${tokens}, executor ${r.spec.executor}.`;
+}
+
+export interface ExportResult {
+  files: string[];
+}
+
+export async function loadRecords(dir: string, experiment?: string): Promise<RunRecord[]> {
+  const file = join(dir, RUNS_FILE);
+  try {
+    await readFile(file);
+  } catch {
+    throw new KvlabError(`${file} not found: pass a results folder written by \`kvlab run\``);
+  }
+  const { records } = await readRuns(file);
+  const mine = experiment ? records.filter((r) => r.experiment === experiment) : records;
+  return latestPerSpec(mine);
+}
+
+/**
+ * Export tables (the formats asked for) and, when `plot`, the SVG and PNG plot.
+ * `keep` limits rows to the given spec hashes (the runs of the current config).
+ */
+export async function exportResults(
+  dir: string,
+  formats: TableFormat[],
+  options: { plot?: boolean; records?: RunRecord[] } = {},
+): Promise<ExportResult> {
+  const records = options.records ?? (await loadRecords(dir));
+  if (records.length === 0) throw new KvlabError(`${join(dir, RUNS_FILE)} has no runs to export`);
+  const rows = toRows(records);
+  const experiment = records[0]!.experiment;
+  const captionText = caption(records);
+  const ctx: TableContext = { experiment, ...(captionText ? { caption: captionText } : {}) };
+  const files: string[] = [];
+  for (const f of formats) {
+    const file = join(dir, `table.${f}`);
+    await writeAtomic(file, formatTable(f, rows, ctx));
+    files.push(file);
+  }
+  if (options.plot ?? true) {
+    const svg = await renderSvg(plotSpec(rows, `${experiment}: quality vs KV cache memory`));
+    const svgFile = join(dir, `${PLOT_BASENAME}.svg`);
+    const pngFile = join(dir, `${PLOT_BASENAME}.png`);
+    await writeAtomic(svgFile, svg);
+    await writeAtomic(pngFile, svgToPng(svg));
+    files.push(svgFile, pngFile);
+  }
+  return { files };
+}

@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+
+const bin = join(import.meta.dirname, "..", "..", "bin", "kvlab.js");
+
+test("kvlab run on a config with an error exits non-zero with the path and writes nothing", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "kvlab-cli-"));
+  const cfg = join(dir, "bad.yaml");
+  await writeFile(
+    cfg,
+    "name: bad\nmodel: m\ntext: t\nprotocol: { type: llamacpp, ctx: 64 }\ncaches:\n  - f16\n  - { codec: { type: int4, group: 33 } }\n",
+  );
+  const out = join(dir, "results");
+  const err = await promisify(execFile)(process.execPath, [bin, "run", cfg, "--out", out]).then(
+    () => assert.fail("expected a non-zero exit"),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /^error: .*bad\.yaml: caches\[1\]\.codec/);
+  assert.doesNotMatch(err.stderr, /\n\s+at /); // no stack trace
+  assert.equal(existsSync(out), false);
+});
