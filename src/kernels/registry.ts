@@ -5,6 +5,7 @@
 import { ConfigError } from "../errors.ts";
 import type { Executor, ExecutorName } from "./executor.ts";
 import { createRefExecutor } from "./ref.ts";
+import { createWasmExecutor, probeWasm } from "./wasm.ts";
 
 export interface ExecutorEntry {
   name: ExecutorName;
@@ -20,6 +21,12 @@ export const EXECUTORS: Record<string, ExecutorEntry> = {
     description: "plain TypeScript reference (the oracle)",
     create: async () => createRefExecutor(),
     probe: async () => ({ available: true, detail: "always available" }),
+  },
+  wasm: {
+    name: "wasm",
+    description: "AssemblyScript v128 SIMD kernels over shared memory, worker threads ($KVLAB_THREADS)",
+    create: () => createWasmExecutor(),
+    probe: () => probeWasm(),
   },
 };
 

@@ -1,0 +1,331 @@
+// Fused attention of query rows over one KV head's encoded rows (src/kernels/executor.ts AttendArgs).
+// Scores are computed on the stored keys and the weighted sum on the stored values, widening
+// codes to f32 in registers (integer codecs: per-group scale applied to a SIMD partial dot);
+// no f32 copy of the cache is made. Two-pass stable softmax as in the reference.
+import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } from "./codec-int";
+import { f16ToF32, KIND_BF16, KIND_F16, KIND_F32, KIND_FP8, KIND_INT, loadFloat1, loadFloat4 } from "./half";
+
+// @ts-ignore: decorator
+@inline
+function hsum(v: v128): f32 {
+  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
+}
+
+/** Codec descriptor packed by the JS side: kind | bits << 4 | symmetric << 8 | groupSize << 16. */
+// @ts-ignore: decorator
+@inline
+function variant(desc: i32): i32 {
+  const kind = desc & 15;
+  if (kind != KIND_INT) return kind; // 0..3
+  const bits = (desc >> 4) & 15;
+  const sym = (desc >> 8) & 1;
+  return 4 + (bits == 8 ? 0 : bits == 4 ? 2 : 4) + sym; // 4..9
+}
+
+// ---- q . k for one stored key row ----
+
+// @ts-ignore: decorator
+@inline
+function dotFloat(kind: i32, q: usize, row: usize, d: i32): f32 {
+  let a = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= d; i += 4) a = f32x4.add(a, f32x4.mul(v128.load(q + (<usize>i << 2)), loadFloat4(kind, row, <usize>i)));
+  let t = hsum(a);
+  for (; i < d; i++) t += load<f32>(q + (<usize>i << 2)) * loadFloat1(kind, row, <usize>i);
+  return t;
+}
+
+// @ts-ignore: decorator
+@inline
+function dotInt(bits: i32, sym: bool, G: i32, q: usize, qsum: usize, p: usize, sc: usize, ze: usize, d: i32): f32 {
+  const off = sym ? 1 << (bits - 1) : 0;
+  let tot = f32x4.splat(0);
+  let tail: f32 = 0;
+  for (let g = 0, start = 0; start < d; g++, start += G) {
+    const end = min(start + G, d);
+    let a = f32x4.splat(0);
+    let i = start;
+    for (; i + 16 <= end; i += 16) {
+      const c = unpack16(bits, p, <usize>i);
+      const qi = q + (<usize>i << 2);
+      a = f32x4.add(a, f32x4.mul(v128.load(qi), codesLo(c, off)));
+      a = f32x4.add(a, f32x4.mul(v128.load(qi, 16), codesLoHi(c, off)));
+      a = f32x4.add(a, f32x4.mul(v128.load(qi, 32), codesHiLo(c, off)));
+      a = f32x4.add(a, f32x4.mul(v128.load(qi, 48), codesHi(c, off)));
+    }
+    if (i + 8 <= end) {
+      const c = unpack8(bits, p, <usize>i);
+      const qi = q + (<usize>i << 2);
+      a = f32x4.add(a, f32x4.mul(v128.load(qi), codesLo(c, off)));
+      a = f32x4.add(a, f32x4.mul(v128.load(qi, 16), codesLoHi(c, off)));
+      i += 8;
+    }
+    let t: f32 = 0;
+    for (; i < end; i++) t += load<f32>(q + (<usize>i << 2)) * <f32>(<i32>getCode(bits, p, <usize>i) - off);
+    const s = f16ToF32(<u32>load<u16>(sc + (<usize>g << 1)));
+    tot = f32x4.add(tot, f32x4.mul(a, f32x4.splat(s)));
+    tail += t * s;
+    if (!sym) tail += f16ToF32(<u32>load<u16>(ze + (<usize>g << 1))) * load<f32>(qsum + (<usize>g << 2));
+  }
+  return hsum(tot) + tail;
+}
+
+/**
+ * scores[j] = scale * q . k_j for visible slots (slotPos[j] <= qp), -Inf for masked ones.
+ * Returns the max score. One specialisation per key variant (v is a constant after inlining).
+ */
+// @ts-ignore: decorator
+@inline
+function scoreRow(
+  v: i32,
+  G: i32,
+  d: i32,
+  q: usize,
+  qsum: usize,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  slotPos: usize,
+  nSlots: i32,
+  qp: i32,
+  scale: f32,
+  scores: usize,
+): f32 {
+  const bits = v < 6 ? 8 : v < 8 ? 4 : 2;
+  const sym = v >= 4 && (v & 1) == 1;
+  const rowBytes: usize = v < 4 ? (<usize>d << (v == 0 ? 2 : v == 3 ? 0 : 1)) : <usize>((d * bits + 7) >> 3);
+  const nG = v < 4 ? 0 : (d + G - 1) / G; // float codecs have no groups (G = 0)
+  let max: f32 = -Infinity;
+  for (let j = 0; j < nSlots; j++) {
+    let s: f32 = -Infinity;
+    if (load<i32>(slotPos + (<usize>j << 2)) <= qp) {
+      const row = pay + <usize>j * rowBytes;
+      if (v < 4) s = dotFloat(v, q, row, d) * scale;
+      else {
+        const gi = <usize>(j * nG) << 1;
+        s = dotInt(bits, sym, G, q, qsum, row, sc + gi, ze + gi, d) * scale;
+      }
+      if (s > max) max = s;
+    }
+    store<f32>(scores + (<usize>j << 2), s);
+  }
+  return max;
+}
+
+function scoreRowAny(
+  v: i32,
+  G: i32,
+  d: i32,
+  q: usize,
+  qsum: usize,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  slotPos: usize,
+  nSlots: i32,
+  qp: i32,
+  scale: f32,
+  scores: usize,
+): f32 {
+  switch (v) {
+    case 0: return scoreRow(0, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 1: return scoreRow(1, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 2: return scoreRow(2, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 3: return scoreRow(3, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 4: return scoreRow(4, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 5: return scoreRow(5, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 6: return scoreRow(6, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 7: return scoreRow(7, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    case 8: return scoreRow(8, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+    default: return scoreRow(9, G, d, q, qsum, pay, sc, ze, slotPos, nSlots, qp, scale, scores);
+  }
+}
+
+// ---- acc += p * v_j for one stored value row ----
+
+// @ts-ignore: decorator
+@inline
+function axpyFloat(kind: i32, p: f32, row: usize, acc: usize, d: i32): void {
+  const vp = f32x4.splat(p);
+  let i = 0;
+  for (; i + 4 <= d; i += 4) {
+    const a = acc + (<usize>i << 2);
+    v128.store(a, f32x4.add(v128.load(a), f32x4.mul(vp, loadFloat4(kind, row, <usize>i))));
+  }
+  for (; i < d; i++) {
+    const a = acc + (<usize>i << 2);
+    store<f32>(a, load<f32>(a) + p * loadFloat1(kind, row, <usize>i));
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function axpyInt(bits: i32, sym: bool, G: i32, p: f32, row: usize, sc: usize, ze: usize, acc: usize, d: i32): void {
+  const off = sym ? 1 << (bits - 1) : 0;
+  for (let g = 0, start = 0; start < d; g++, start += G) {
+    const end = min(start + G, d);
+    const ps = p * f16ToF32(<u32>load<u16>(sc + (<usize>g << 1)));
+    const pm: f32 = sym ? 0 : p * f16ToF32(<u32>load<u16>(ze + (<usize>g << 1)));
+    const vps = f32x4.splat(ps);
+    const vpm = f32x4.splat(pm);
+    let i = start;
+    for (; i + 16 <= end; i += 16) {
+      const c = unpack16(bits, row, <usize>i);
+      const a = acc + (<usize>i << 2);
+      if (sym) {
+        v128.store(a, f32x4.add(v128.load(a), f32x4.mul(vps, codesLo(c, off))));
+        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(vps, codesLoHi(c, off))), 16);
+        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.mul(vps, codesHiLo(c, off))), 32);
+        v128.store(a, f32x4.add(v128.load(a, 48), f32x4.mul(vps, codesHi(c, off))), 48);
+      } else {
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.mul(vps, codesLo(c, 0)), vpm)));
+        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.add(f32x4.mul(vps, codesLoHi(c, 0)), vpm)), 16);
+        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.add(f32x4.mul(vps, codesHiLo(c, 0)), vpm)), 32);
+        v128.store(a, f32x4.add(v128.load(a, 48), f32x4.add(f32x4.mul(vps, codesHi(c, 0)), vpm)), 48);
+      }
+    }
+    if (i + 8 <= end) {
+      const c = unpack8(bits, row, <usize>i);
+      const a = acc + (<usize>i << 2);
+      if (sym) {
+        v128.store(a, f32x4.add(v128.load(a), f32x4.mul(vps, codesLo(c, off))));
+        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(vps, codesLoHi(c, off))), 16);
+      } else {
+        v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.mul(vps, codesLo(c, 0)), vpm)));
+        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.add(f32x4.mul(vps, codesLoHi(c, 0)), vpm)), 16);
+      }
+      i += 8;
+    }
+    for (; i < end; i++) {
+      const a = acc + (<usize>i << 2);
+      store<f32>(a, load<f32>(a) + ps * <f32>(<i32>getCode(bits, row, <usize>i) - off) + pm);
+    }
+  }
+}
+
+/** acc (d) = sum_j probs_j * v_j over slots with nonzero probability; optionally writes probs. */
+// @ts-ignore: decorator
+@inline
+function mixRow(
+  v: i32,
+  G: i32,
+  d: i32,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  nSlots: i32,
+  e: usize,
+  inv: f32,
+  probs: usize,
+  acc: usize,
+): void {
+  const bits = v < 6 ? 8 : v < 8 ? 4 : 2;
+  const sym = v >= 4 && (v & 1) == 1;
+  const rowBytes: usize = v < 4 ? (<usize>d << (v == 0 ? 2 : v == 3 ? 0 : 1)) : <usize>((d * bits + 7) >> 3);
+  const nG = v < 4 ? 0 : (d + G - 1) / G; // float codecs have no groups (G = 0)
+  for (let j = 0; j < nSlots; j++) {
+    const p = load<f32>(e + (<usize>j << 2)) * inv;
+    if (probs) store<f32>(probs + (<usize>j << 2), p);
+    if (p == 0) continue;
+    const row = pay + <usize>j * rowBytes;
+    if (v < 4) axpyFloat(v, p, row, acc, d);
+    else {
+      const gi = <usize>(j * nG) << 1;
+      axpyInt(bits, sym, G, p, row, sc + gi, ze + gi, acc, d);
+    }
+  }
+}
+
+function mixRowAny(
+  v: i32,
+  G: i32,
+  d: i32,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  nSlots: i32,
+  e: usize,
+  inv: f32,
+  probs: usize,
+  acc: usize,
+): void {
+  switch (v) {
+    case 0: mixRow(0, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 1: mixRow(1, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 2: mixRow(2, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 3: mixRow(3, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 4: mixRow(4, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 5: mixRow(5, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 6: mixRow(6, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 7: mixRow(7, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    case 8: mixRow(8, G, d, pay, sc, ze, nSlots, e, inv, probs, acc); break;
+    default: mixRow(9, G, d, pay, sc, ze, nSlots, e, inv, probs, acc);
+  }
+}
+
+/** Bytes of scratch attend needs: scores (nSlots) + accumulator (headDim) + per-group q sums (headDim). */
+export function attendScratchBytes(nSlots: i32, headDim: i32): i32 {
+  return ((nSlots + 2 * headDim + 12) << 2);
+}
+
+/**
+ * Attention of nRows query rows q (nRows, headDim) over nSlots encoded K/V rows.
+ * kDesc/vDesc: codec descriptors (see variant). probs (nRows, nSlots) is written when nonzero.
+ * scratch: attendScratchBytes(nSlots, headDim) bytes, 16-aligned, private to the calling thread.
+ */
+export function attend(
+  kDesc: i32,
+  vDesc: i32,
+  d: i32,
+  q: usize,
+  qPos: usize,
+  nRows: i32,
+  kPay: usize,
+  kSc: usize,
+  kZe: usize,
+  vPay: usize,
+  vSc: usize,
+  vZe: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  out: usize,
+  probs: usize,
+  scratch: usize,
+): void {
+  const kv = variant(kDesc);
+  const vv = variant(vDesc);
+  const kG = kDesc >>> 16;
+  const vG = vDesc >>> 16;
+  const scores = scratch;
+  const acc = (scratch + (<usize>nSlots << 2) + 15) & ~(<usize>15);
+  const qsum = acc + (<usize>d << 2);
+  for (let r = 0; r < nRows; r++) {
+    const qRow = q + ((<usize>r * <usize>d) << 2);
+    if (kv >= 4 && (kv & 1) == 0) {
+      // Asymmetric keys: q . (u * s + m) = s * (q . u) + m * sum(q) per group.
+      for (let g = 0, start = 0; start < d; g++, start += kG) {
+        const end = min(start + kG, d);
+        let t: f32 = 0;
+        for (let i = start; i < end; i++) t += load<f32>(qRow + (<usize>i << 2));
+        store<f32>(qsum + (<usize>g << 2), t);
+      }
+    }
+    const qp = load<i32>(qPos + (<usize>r << 2));
+    const max = scoreRowAny(kv, kG, d, qRow, qsum, kPay, kSc, kZe, slotPos, nSlots, qp, scale, scores);
+    let sum: f32 = 0;
+    for (let j = 0; j < nSlots; j++) {
+      const sp = scores + (<usize>j << 2);
+      const s = load<f32>(sp);
+      const e: f32 = s == -Infinity ? 0 : Mathf.exp(s - max);
+      store<f32>(sp, e);
+      sum += e;
+    }
+    const inv: f32 = sum > 0 ? <f32>1 / sum : 0; // a row with no visible slot outputs zeros
+    memory.fill(acc, 0, <usize>d << 2);
+    const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
+    mixRowAny(vv, vG, d, vPay, vSc, vZe, nSlots, scores, inv, probRow, acc);
+    memory.copy(out + ((<usize>r * <usize>d) << 2), acc, <usize>d << 2);
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * The `wasm` executor: AssemblyScript v128 SIMD kernels (assembly/) over one shared linear
+ * memory. Arrays from alloc* live in that memory and are passed to kernels by pointer; other
+ * arrays are copied in and out (counted in `copies`). Codec encode/decode reproduce the TS
+ * reference (src/quant) bit for bit; attention and model ops agree with `ref` within named
+ * tolerances (f32 accumulation in SIMD lanes instead of the reference's f64 running sums).
+ */
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { DeviceUnavailableError, ShapeError } from "../errors.ts";
+import type { Codec, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
+import { type AttendArgs, countFallback, type Executor } from "./executor.ts";
+import { refAttend } from "./ref.ts";
+import { Arena } from "./wasm-arena.ts";
+import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
+import { type KvlabWasmExports, loadKvlabWasm, WASM_PATH } from "./wasm-loader.ts";
+import { createWorkerPool, type WorkerPool } from "./wasm-pool.ts";
+
+export interface WasmExecutorOptions {
+  /** Threads for matmul and attention (main thread included). Default: $KVLAB_THREADS, else the core count. */
+  threads?: number;
+  /** Path of the compiled module (default build/kvlab.wasm). */
+  wasmPath?: string;
+}
+
+export interface WasmExecutor extends Executor {
+  readonly name: "wasm";
+  /** Threads in use (1 = main thread only). */
+  readonly threads: number;
+  /** Arrays copied in/out because they were not allocated by this executor. */
+  readonly copies: CopyCounts;
+  /** Bytes held by live arena blocks. */
+  bytesInUse(): number;
+}
+
+const KIND: Record<string, number> = { f32: 0, f16: 1, bf16: 2, "fp8-e4m3": 3, int8: 4, int4: 4, int2: 4 };
+const BITS: Record<string, number> = { int8: 8, int4: 4, int2: 2 };
+
+/** Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16), or -1 if unsupported. */
+function codecDesc(codec: Codec, headDim: number): number {
+  const kind = KIND[codec.options.type];
+  if (kind === undefined || codec.options.axis !== "token") return -1;
+  if (kind < 4) return kind;
+  const L = codec.layout(headDim);
+  return (
+    kind | (BITS[codec.options.type]! << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (L.groupSize << 16)
+  );
+}
+
+function need(arr: ArrayBufferView & { length: number }, n: number, what: string): void {
+  if (arr.length < n) throw new ShapeError(`${what} has ${arr.length} elements, the op needs ${n}`);
+}
+
+function rowsView(rows: EncodedRows, L: RowLayout, row: number, nRows: number, what: string) {
+  need(rows.payload, (row + nRows) * L.payloadBytes, `${what}.payload`);
+  need(rows.scales, (row + nRows) * L.scalesPerRow, `${what}.scales`);
+  need(rows.zeros, (row + nRows) * L.zerosPerRow, `${what}.zeros`);
+  return {
+    payload: rows.payload.subarray(row * L.payloadBytes, (row + nRows) * L.payloadBytes),
+    scales: rows.scales.subarray(row * L.scalesPerRow, (row + nRows) * L.scalesPerRow),
+    zeros: rows.zeros.subarray(row * L.zerosPerRow, (row + nRows) * L.zerosPerRow),
+  };
+}
+
+/** Threads to use when none is asked for: $KVLAB_THREADS, else the machine's parallelism. */
+export function defaultThreads(): number {
+  const env = Number(process.env.KVLAB_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
+  return Math.max(1, availableParallelism());
+}
+
+/** Whether build/kvlab.wasm exists and instantiates here. */
+export async function probeWasm(path: string = WASM_PATH): Promise<{ available: boolean; detail: string }> {
+  if (!existsSync(path)) return { available: false, detail: `${path} is missing: run npm run asbuild` };
+  try {
+    await loadKvlabWasm(path);
+    return { available: true, detail: "AssemblyScript SIMD kernels (build/kvlab.wasm)" };
+  } catch (e) {
+    return { available: false, detail: `${(e as Error).message}; run npm run asbuild` };
+  }
+}
+
+export async function createWasmExecutor(options: WasmExecutorOptions = {}): Promise<WasmExecutor> {
+  const path = options.wasmPath ?? WASM_PATH;
+  if (!existsSync(path)) throw new DeviceUnavailableError(`${path} is missing: run npm run asbuild`);
+  const { module, memory, exports: k } = await loadKvlabWasm(path);
+  const heap = new WasmHeap(memory, new Arena(memory, k.heapBase()));
+  const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
+  const pool: WorkerPool | undefined =
+    threads > 1 ? await createWorkerPool(module, heap, threads - 1) : undefined;
+  const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by the encoders
+  const statsView = () => new Int32Array(heap.buffer, stats, 2);
+  const exec: WasmExecutor = {
+    name: "wasm",
+    fallbacks: new Map(),
+    threads,
+    copies: heap.copies,
+    bytesInUse: () => heap.arena.bytesInUse,
+    allocF32: (n) => heap.alloc(Float32Array, n),
+    allocU8: (n) => heap.alloc(Uint8Array, n),
+    allocU16: (n) => heap.alloc(Uint16Array, n),
+    allocI32: (n) => heap.alloc(Int32Array, n),
+    free: (arr) => heap.free(arr),
+
+    encodeRows(codec, src, nRows, headDim, dst, dstRow): EncodeStats {
+      const desc = codecDesc(codec, headDim);
+      if (desc < 0) {
+        countFallback(exec, "encodeRows");
+        return codec.encode(src, nRows, headDim, dst, dstRow);
+      }
+      if (nRows === 0) return { nonFinite: 0, saturated: 0 };
+      need(src, nRows * headDim, "src");
+      const L = codec.layout(headDim);
+      const d = rowsView(dst, L, dstRow, nRows, "dst");
+      const m = new Marshal(heap);
+      const s = m.ptr(src.subarray(0, nRows * headDim), "in");
+      if (desc < 4) k.encodeFloat(desc, s, nRows * headDim, m.ptr(d.payload, "out"), stats);
+      // inout: the last byte of an int4/int2 row keeps its padding bits, as the reference does
+      else
+        k.encodeInt(
+          (desc >> 4) & 15,
+          (desc >> 8) & 1,
+          L.groupSize,
+          s,
+          nRows,
+          headDim,
+          m.ptr(d.payload, "inout"),
+          m.ptr(d.scales, "out"),
+          m.ptr(d.zeros, "out"),
+          stats,
+        );
+      m.finish();
+      const st = statsView();
+      return { nonFinite: st[0]!, saturated: st[1]! };
+    },
+
+    decodeRows(codec, src, srcRow, nRows, headDim, dst) {
+      const desc = codecDesc(codec, headDim);
+      if (desc < 0) {
+        countFallback(exec, "decodeRows");
+        codec.decode(src, srcRow, nRows, headDim, dst);
+        return;
+      }
+      if (nRows === 0) return;
+      need(dst, nRows * headDim, "dst");
+      const L = codec.layout(headDim);
+      const r = rowsView(src, L, srcRow, nRows, "src");
+      const m = new Marshal(heap);
+      const out = m.ptr(dst.subarray(0, nRows * headDim), "out");
+      if (desc < 4) k.decodeFloat(desc, m.ptr(r.payload, "in"), nRows * headDim, out);
+      else
+        k.decodeInt(
+          (desc >> 4) & 15,
+          (desc >> 8) & 1,
+          L.groupSize,
+          m.ptr(r.payload, "in"),
+          m.ptr(r.scales, "in"),
+          m.ptr(r.zeros, "in"),
+          nRows,
+          headDim,
+          out,
+        );
+      m.finish();
+    },
+
+    attend(a: AttendArgs) {
+      const d = a.headDim;
+      const kd = codecDesc(a.kCodec, d);
+      const vd = codecDesc(a.vCodec, d);
+      if (kd < 0 || vd < 0) {
+        countFallback(exec, "attend");
+        refAttend(a);
+        return;
+      }
+      if (a.nRows === 0) return;
+      need(a.q, a.nRows * d, "q");
+      need(a.qPos, a.nRows, "qPos");
+      need(a.out, a.nRows * d, "out");
+      need(a.slotPos, a.nSlots, "slotPos");
+      if (a.probs) need(a.probs, a.nRows * a.nSlots, "probs");
+      const kr = rowsView(a.k, a.kCodec.layout(d), 0, a.nSlots, "k");
+      const vr = rowsView(a.v, a.vCodec.layout(d), 0, a.nSlots, "v");
+      const m = new Marshal(heap);
+      const args: AttendPtrs = {
+        kd,
+        vd,
+        d,
+        q: m.ptr(a.q.subarray(0, a.nRows * d), "in"),
+        qPos: m.ptr(a.qPos.subarray(0, a.nRows), "in"),
+        nRows: a.nRows,
+        kPay: m.ptr(kr.payload, "in"),
+        kSc: m.ptr(kr.scales, "in"),
+        kZe: m.ptr(kr.zeros, "in"),
+        vPay: m.ptr(vr.payload, "in"),
+        vSc: m.ptr(vr.scales, "in"),
+        vZe: m.ptr(vr.zeros, "in"),
+        slotPos: m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
+        nSlots: a.nSlots,
+        scale: a.scale,
+        out: m.ptr(a.out.subarray(0, a.nRows * d), "out"),
+        probs: a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
+      };
+      const scratchBytes = k.attendScratchBytes(a.nSlots, d);
+      // Rows are independent: split them across threads when there is enough work.
+      const parts =
+        pool && a.nRows >= 2 && a.nRows * a.nSlots * d >= 1 << 16 ? Math.min(threads, a.nRows) : 1;
+      const scratch = heap.scratch(scratchBytes * parts);
+      if (parts === 1) runAttend(k, args, 0, a.nRows, scratch);
+      else
+        pool!.run(
+          parts,
+          (part) => {
+            const r0 = Math.floor((a.nRows * part) / parts);
+            const r1 = Math.floor((a.nRows * (part + 1)) / parts);
+            return attendCall(args, r0, r1, scratch + part * scratchBytes);
+          },
+          (call) => runCall(k, call),
+        );
+      heap.release(scratch);
+      m.finish();
+    },
+
+    matmul(out, x, w, n, dIn, dOut, bias) {
+      if (n === 0 || dOut === 0) return;
+      need(x, n * dIn, "x");
+      need(w, dOut * dIn, "w");
+      need(out, n * dOut, "out");
+      if (bias) need(bias, dOut, "bias");
+      const m = new Marshal(heap);
+      const po = m.ptr(out.subarray(0, n * dOut), "out");
+      const px = m.ptr(x.subarray(0, n * dIn), "in");
+      const pw = m.ptr(w.subarray(0, dOut * dIn), "in");
+      const pb = bias ? m.ptr(bias.subarray(0, dOut), "in") : 0;
+      // Split output rows (weight rows) across threads: each thread streams its own part of w.
+      const parts = pool && n * dIn * dOut >= 1 << 18 ? Math.min(threads, Math.ceil(dOut / 8)) : 1;
+      if (parts === 1) k.matmul(po, px, pw, pb, n, dIn, dOut, 0, dOut);
+      else
+        pool!.run(
+          parts,
+          (part) => {
+            // Boundaries on multiples of 2 keep the 2-row register blocks whole.
+            const o0 = Math.min(dOut, 2 * Math.floor((dOut * part) / parts / 2));
+            const o1 =
+              part === parts - 1 ? dOut : Math.min(dOut, 2 * Math.floor((dOut * (part + 1)) / parts / 2));
+            return [OP_MATMUL, po, px, pw, pb, n, dIn, dOut, o0, o1];
+          },
+          (call) => runCall(k, call),
+        );
+      m.finish();
+    },
+
+    rmsnorm(out, x, w, n, dim, eps) {
+      if (n === 0) return;
+      need(x, n * dim, "x");
+      need(out, n * dim, "out");
+      need(w, dim, "w");
+      const m = new Marshal(heap);
+      const po = m.ptr(out.subarray(0, n * dim), "out");
+      k.rmsnorm(po, m.ptr(x.subarray(0, n * dim), "in"), m.ptr(w.subarray(0, dim), "in"), n, dim, eps);
+      m.finish();
+    },
+
+    rope(x, positions, n, nHeads, headDim, invFreq) {
+      if (n === 0) return;
+      const len = n * nHeads * headDim;
+      need(x, len, "x");
+      need(positions, n, "positions");
+      need(invFreq, headDim >> 1, "invFreq");
+      const m = new Marshal(heap);
+      const scratch = heap.scratch(8 * headDim + 16);
+      k.rope(
+        m.ptr(x.subarray(0, len), "inout"),
+        m.ptr(positions.subarray(0, n), "in"),
+        n,
+        nHeads,
+        headDim,
+        m.ptr(invFreq.subarray(0, headDim >> 1), "in"),
+        scratch,
+      );
+      heap.release(scratch);
+      m.finish();
+    },
+
+    swiglu(out, gate, up, n) {
+      if (n === 0) return;
+      need(gate, n, "gate");
+      need(up, n, "up");
+      need(out, n, "out");
+      const m = new Marshal(heap);
+      const po = m.ptr(out.subarray(0, n), "out");
+      k.swiglu(po, m.ptr(gate.subarray(0, n), "in"), m.ptr(up.subarray(0, n), "in"), n);
+      m.finish();
+    },
+
+    dispose() {
+      pool?.dispose();
+    },
+  };
+  return exec;
+}
+
+interface AttendPtrs {
+  kd: number;
+  vd: number;
+  d: number;
+  q: number;
+  qPos: number;
+  nRows: number;
+  kPay: number;
+  kSc: number;
+  kZe: number;
+  vPay: number;
+  vSc: number;
+  vZe: number;
+  slotPos: number;
+  nSlots: number;
+  scale: number;
+  out: number;
+  probs: number;
+}
+
+/** Op codes understood by the worker loop (wasm-pool.ts). A call is [op, ...numeric args]. */
+export const OP_MATMUL = 1;
+export const OP_ATTEND = 2;
+
+function attendCall(a: AttendPtrs, r0: number, r1: number, scratch: number): number[] {
+  return [
+    OP_ATTEND,
+    a.kd,
+    a.vd,
+    a.d,
+    a.q + r0 * a.d * 4,
+    a.qPos + r0 * 4,
+    r1 - r0,
+    a.kPay,
+    a.kSc,
+    a.kZe,
+    a.vPay,
+    a.vSc,
+    a.vZe,
+    a.slotPos,
+    a.nSlots,
+    a.scale,
+    a.out + r0 * a.d * 4,
+    a.probs ? a.probs + r0 * a.nSlots * 4 : 0,
+    scratch,
+  ];
+}
+
+function runAttend(k: KvlabWasmExports, a: AttendPtrs, r0: number, r1: number, scratch: number): void {
+  runCall(k, attendCall(a, r0, r1, scratch));
+}
+
+/** Run one encoded call on this thread's instance. */
+export function runCall(k: KvlabWasmExports, c: number[]): void {
+  const f = c[0] === OP_MATMUL ? k.matmul : k.attend;
+  (f as (...args: number[]) => void)(...c.slice(1));
+}

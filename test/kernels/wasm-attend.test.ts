@@ -1,0 +1,205 @@
+/**
+ * wasm fused attention over encoded rows equals the reference (refAttend over the same encoded
+ * rows) for every (key codec, value codec) pair, odd head sizes, GQA-style row groups, causal
+ * masks by slot position, with and without the probabilities output.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import fc from "fast-check";
+import type { AttendArgs } from "../../src/kernels/executor.ts";
+import { refAttend } from "../../src/kernels/ref.ts";
+import type { WasmExecutor } from "../../src/kernels/wasm.ts";
+import { makeCodec } from "../../src/quant/registry.ts";
+import { allocRows, type Codec, type CodecOptions, type EncodedRows } from "../../src/quant/types.ts";
+import { firstMismatch, randn, rng, wasmExecutor, wasmSkip } from "./wasm-helpers.ts";
+
+/**
+ * Named tolerance. The reference accumulates dot products and the weighted sum in f64; wasm
+ * uses f32 SIMD lanes (and folds per-group scales after the partial dot), so a score differs by
+ * about headDim * 2^-24 * sum_i |q_i k_i| * scale, which moves probabilities by that relative
+ * amount. Output tolerance: ATTEND_REL * maxAbs(v) * (1 + that score magnitude), plus ATTEND_ABS.
+ */
+const ATTEND_REL = 2e-5;
+const ATTEND_ABS = 1e-6;
+const PROBS_ABS = 2e-5;
+
+let exec: WasmExecutor;
+before(async () => {
+  if (!wasmSkip) exec = await wasmExecutor();
+});
+after(() => exec?.dispose());
+
+const SPECS: CodecOptions[] = [
+  { type: "f32" },
+  { type: "f16" },
+  { type: "bf16" },
+  { type: "fp8-e4m3" },
+  { type: "int8" },
+  { type: "int8", symmetric: false, group: 16 },
+  { type: "int4" },
+  { type: "int4", symmetric: true, group: 8 },
+  { type: "int2" },
+  { type: "int2", symmetric: true, group: "head" },
+];
+
+interface Case {
+  kSpec: CodecOptions;
+  vSpec: CodecOptions;
+  headDim: number;
+  nRows: number;
+  nSlots: number;
+  seed: number;
+  withProbs: boolean;
+  inArena: boolean;
+}
+
+function encode(codec: Codec, x: Float32Array, n: number, d: number, into?: WasmExecutor): EncodedRows {
+  const L = codec.layout(d);
+  const rows = into
+    ? {
+        payload: into.allocU8(L.payloadBytes * n),
+        scales: into.allocU16(L.scalesPerRow * n),
+        zeros: into.allocU16(L.zerosPerRow * n),
+      }
+    : allocRows(L, n);
+  codec.encode(x, n, d, rows, 0);
+  return rows;
+}
+
+function runCase(c: Case): void {
+  const r = rng(c.seed);
+  const d = c.headDim;
+  const kCodec = makeCodec(c.kSpec);
+  const vCodec = makeCodec(c.vSpec);
+  const kx = randn(r, c.nSlots * d);
+  const vx = randn(r, c.nSlots * d, 2);
+  const q = randn(r, c.nRows * d);
+  const slotPos = new Int32Array(c.nSlots).map(() => Math.floor(r() * 40));
+  const qPos = new Int32Array(c.nRows).map(() => Math.floor(r() * 48) - 4); // some rows see nothing
+  const into = c.inArena ? exec : undefined;
+  const k = encode(kCodec, kx, c.nSlots, d, into);
+  const v = encode(vCodec, vx, c.nSlots, d, into);
+  const base: Omit<AttendArgs, "out" | "probs"> = {
+    kCodec,
+    vCodec,
+    headDim: d,
+    q,
+    qPos,
+    nRows: c.nRows,
+    k,
+    v,
+    slotPos,
+    nSlots: c.nSlots,
+    scale: 1 / Math.sqrt(d),
+  };
+  const refOut = new Float32Array(c.nRows * d);
+  const refProbs = c.withProbs ? new Float32Array(c.nRows * c.nSlots) : undefined;
+  refAttend({ ...base, out: refOut, probs: refProbs });
+  const out = c.inArena ? exec.allocF32(c.nRows * d) : new Float32Array(c.nRows * d);
+  const probs = c.withProbs ? new Float32Array(c.nRows * c.nSlots).fill(-1) : undefined;
+  exec.attend({ ...base, out, probs });
+
+  // Per-row tolerance from the decoded rows (what both executors read).
+  const kd = new Float32Array(c.nSlots * d);
+  const vd = new Float32Array(c.nSlots * d);
+  kCodec.decode(k, 0, c.nSlots, d, kd);
+  vCodec.decode(v, 0, c.nSlots, d, vd);
+  let maxV = 0;
+  for (const x of vd) maxV = Math.max(maxV, Math.abs(x));
+  const tolRow = new Float64Array(c.nRows);
+  for (let row = 0; row < c.nRows; row++) {
+    let sMag = 0;
+    for (let j = 0; j < c.nSlots; j++) {
+      let m = 0;
+      for (let i = 0; i < d; i++) m += Math.abs(q[row * d + i]! * kd[j * d + i]!);
+      sMag = Math.max(sMag, m * base.scale);
+    }
+    tolRow[row] = ATTEND_ABS + ATTEND_REL * maxV * (1 + sMag);
+  }
+  const where = `${JSON.stringify(c)}`;
+  const bad = firstMismatch(refOut, out, (i) => tolRow[Math.floor(i / d)]!);
+  assert.equal(
+    bad,
+    -1,
+    `out[${bad}] ref ${refOut[bad]} wasm ${out[bad]} tol ${tolRow[Math.floor(bad / d)]} ${where}`,
+  );
+  if (refProbs && probs) {
+    const badP = firstMismatch(refProbs, probs, () => PROBS_ABS);
+    assert.equal(badP, -1, `probs[${badP}] ref ${refProbs[badP]} wasm ${probs[badP]} ${where}`);
+    for (let row = 0; row < c.nRows; row++)
+      for (let j = 0; j < c.nSlots; j++)
+        if (slotPos[j]! > qPos[row]!) assert.equal(probs[row * c.nSlots + j], 0, `masked slot ${where}`);
+  }
+  if (c.inArena) {
+    for (const rows of [k, v]) {
+      exec.free(rows.payload);
+      exec.free(rows.scales);
+      exec.free(rows.zeros);
+    }
+    exec.free(out);
+  }
+}
+
+test("attend: every (key codec, value codec) pair on common head sizes", { skip: wasmSkip }, () => {
+  let seed = 11;
+  for (const kSpec of SPECS)
+    for (const vSpec of SPECS)
+      for (const headDim of [64, 37])
+        runCase({
+          kSpec,
+          vSpec,
+          headDim,
+          nRows: 3,
+          nSlots: 21,
+          seed: seed++,
+          withProbs: seed % 2 === 0,
+          inArena: seed % 3 === 0,
+        });
+});
+
+test("attend: random shapes, masks and codecs equal the reference", { skip: wasmSkip }, () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...SPECS),
+      fc.constantFrom(...SPECS),
+      fc.integer({ min: 1, max: 144 }),
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 0, max: 80 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      fc.boolean(),
+      fc.boolean(),
+      (kSpec, vSpec, headDim, nRows, nSlots, seed, withProbs, inArena) =>
+        runCase({ kSpec, vSpec, headDim, nRows, nSlots, seed, withProbs, inArena }),
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test("attend: a row that sees no slot outputs zeros; probabilities of a row sum to 1", {
+  skip: wasmSkip,
+}, () => {
+  const codec = makeCodec("int4");
+  const d = 32;
+  const k = encode(codec, randn(rng(3), 4 * d), 4, d);
+  const out = new Float32Array(2 * d).fill(7);
+  const probs = new Float32Array(2 * 4);
+  exec.attend({
+    kCodec: codec,
+    vCodec: codec,
+    headDim: d,
+    q: randn(rng(4), 2 * d),
+    qPos: new Int32Array([-1, 10]),
+    nRows: 2,
+    k,
+    v: k,
+    slotPos: new Int32Array([0, 1, 2, 3]),
+    nSlots: 4,
+    scale: 1 / Math.sqrt(d),
+    out,
+    probs,
+  });
+  assert.ok(out.subarray(0, d).every((x) => x === 0));
+  assert.ok(probs.subarray(0, 4).every((x) => x === 0));
+  const sum = probs.subarray(4).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 1) < 1e-6, `sum ${sum}`);
+});
