@@ -1,0 +1,226 @@
+/**
+ * Section 3, attention over the cache: createCache(spec, shape, { executor }), fill one layer
+ * with N tokens through append, then time attend for 1 query token per head. Reports time per
+ * layer, achieved bandwidth (memory().total bytes / time) against the SIMD read pass over the
+ * same number of bytes, and each codec's time / f32's time on the same executor and shape.
+ */
+import { resolveCacheSpec } from "../../src/cache/spec.ts";
+import type { KVShape } from "../../src/cache/types.ts";
+import type { Executor } from "../../src/kernels/executor.ts";
+import { benchCache, workarounds } from "../lib/cache.ts";
+import type { BenchContext } from "../lib/context.ts";
+import { availableExecutors, fillRandom } from "../lib/executors.ts";
+import { gbps, time } from "../lib/measure.ts";
+import { check, newSection, type SectionResult, skip, type Table } from "../lib/report.ts";
+
+interface Shape {
+  label: string;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+const LLAMA3_8B: Shape = { label: "32q/8kv/128 (Llama-3-8B)", nHeads: 32, nKvHeads: 8, headDim: 128 };
+const SMALL: Shape = { label: "8q/4kv/64 (small)", nHeads: 8, nKvHeads: 4, headDim: 64 };
+/** Issue 2's first benchmark: 8 KV heads, head_dim 64, 1 query token per head. */
+const ISSUE2: Shape = { label: "8q/8kv/64 (issue 2)", nHeads: 8, nKvHeads: 8, headDim: 64 };
+
+const CHUNK = 512;
+
+interface Measured {
+  shape: string;
+  executor: string;
+  codec: string;
+  tokens: number;
+  ms: number;
+  cacheBytes: number;
+  bitsPerElement: number;
+  achievedGBps: number;
+  readGBps: number;
+}
+
+async function measure(
+  ctx: BenchContext,
+  exec: Executor,
+  shape: Shape,
+  spec: string,
+  tokens: number,
+): Promise<Measured> {
+  const kv: KVShape = {
+    nLayers: 1,
+    nHeads: shape.nHeads,
+    nKvHeads: shape.nKvHeads,
+    headDim: shape.headDim,
+    maxTokens: tokens,
+  };
+  const cache = await benchCache(spec, kv, exec);
+  try {
+    // One chunk of random K/V reused for every append (values do not change the work done).
+    const k = fillRandom(new Float32Array(shape.nKvHeads * CHUNK * shape.headDim), 11); // (nKvHeads, CHUNK, headDim)
+    const v = fillRandom(new Float32Array(k.length), 13);
+    const pos = new Int32Array(CHUNK);
+    for (let start = 0; start < tokens; start += CHUNK) {
+      const n = Math.min(CHUNK, tokens - start);
+      for (let i = 0; i < n; i++) pos[i] = start + i;
+      const kk = n === CHUNK ? k : k.subarray(0, shape.nKvHeads * n * shape.headDim);
+      // A short last chunk needs (nKvHeads, n, headDim): rows of each head are contiguous per head.
+      cache.append(0, kk, n === CHUNK ? v : v.subarray(0, kk.length), pos.subarray(0, n));
+    }
+    const q = fillRandom(new Float32Array(shape.nHeads * shape.headDim), 17); // (nHeads, 1, headDim)
+    const out = new Float32Array(q.length);
+    const qPos = Int32Array.of(tokens);
+    const t = await time(
+      `attend ${exec.name} ${spec} ${tokens}`,
+      () => cache.attend(0, q, qPos, out),
+      ctx.budget,
+    );
+    const mem = cache.memory();
+    // Read bandwidth re-measured next to each attend: the machine is shared and drifts.
+    const read = await ctx.readGBps(mem.total, true);
+    return {
+      shape: shape.label,
+      executor: exec.name,
+      codec: spec,
+      tokens,
+      ms: t.ms,
+      cacheBytes: mem.total,
+      bitsPerElement: mem.bitsPerElement,
+      achievedGBps: gbps(mem.total, t.ms),
+      readGBps: read,
+    };
+  } finally {
+    cache.dispose();
+  }
+}
+
+function specAvailable(spec: string): string | null {
+  try {
+    resolveCacheSpec(spec);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+function tableFor(title: string, ms: Measured[], notes: string[]): Table {
+  const f32 = (m: Measured) =>
+    ms.find(
+      (x) => x.shape === m.shape && x.executor === m.executor && x.tokens === m.tokens && x.codec === "f32",
+    );
+  return {
+    title,
+    columns: [
+      "executor",
+      "tokens",
+      "codec",
+      "bits/elt",
+      "cache MiB",
+      "ms/layer",
+      "GB/s",
+      "read GB/s",
+      "x read",
+      "time / f32",
+    ],
+    rows: ms.map((m) => {
+      const base = f32(m);
+      return [
+        m.executor,
+        m.tokens,
+        m.codec,
+        m.bitsPerElement,
+        m.cacheBytes / 2 ** 20,
+        m.ms,
+        m.achievedGBps,
+        m.readGBps,
+        m.achievedGBps / m.readGBps,
+        base ? m.ms / base.ms : null,
+      ];
+    }),
+    notes,
+  };
+}
+
+export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
+  const section = newSection("attention");
+  const { executors, unavailable } = await availableExecutors();
+  for (const u of unavailable) skip(section, u);
+  const codecs = ["f32", "f16", "int8", "int4", "kivi2"].filter((c) => {
+    const why = specAvailable(c);
+    if (why) skip(section, `codec ${c}: ${why}`);
+    return !why;
+  });
+  const fast = executors.filter((e) => e.name !== "ref");
+  const best = fast.find((e) => e.name === "wasm") ?? fast[0] ?? executors[0]!;
+  // ref is the oracle, written for clarity: past 4K tokens it only measures itself, so it runs
+  // the long caches only when nothing faster exists.
+  const refMax = fast.length || ctx.args.quick ? 4096 : 16384;
+  const tokenList = ctx.args.quick ? [1024, 4096, 16384] : [1024, 4096, 16384, 65536];
+  const notes = [
+    "time per layer = one attend of 1 query token per query head over the whole cache (all KV heads).",
+    "GB/s = memory().total / time; read GB/s = the WASM SIMD read pass over as many bytes, same run.",
+    `ref runs up to ${refMax} tokens${fast.length ? " (a faster executor covers the long caches)" : " (no faster executor registered)"}.`,
+  ];
+
+  // Issue 2's first benchmark, on every executor.
+  const first: Measured[] = [];
+  for (const exec of executors)
+    for (const c of ["f32", "int8", "int4"]) {
+      const m = await measure(ctx, exec, ISSUE2, c, 4096);
+      first.push(m);
+      section.records.push({ table: "issue2", ...m });
+    }
+  notes.push(...[...workarounds].map((w) => `workaround: ${w}`));
+  section.tables.push(
+    tableFor(
+      "Attention, issue 2's first bench: 4,096 tokens, 8 KV heads, head_dim 64, 1 query per head",
+      first,
+      [],
+    ),
+  );
+
+  for (const shape of [LLAMA3_8B, SMALL]) {
+    const ms: Measured[] = [];
+    for (const exec of executors)
+      for (const tokens of tokenList) {
+        if (exec.name === "ref" && tokens > refMax) continue;
+        if (exec !== best && exec.name !== "ref" && tokens > 16384) continue;
+        for (const c of codecs) {
+          const m = await measure(ctx, exec, shape, c, tokens);
+          ms.push(m);
+          section.records.push({ table: shape.label, ...m });
+        }
+      }
+    section.tables.push(tableFor(`Attention over the cache, ${shape.label}, 1 layer`, ms, notes));
+    // Targets at the longest cache >= 16K measured on the best executor.
+    const long = ms.filter((m) => m.executor === best.name && m.tokens >= 16384);
+    const at = Math.max(0, ...long.map((m) => m.tokens));
+    const get = (c: string) => long.find((m) => m.tokens === at && m.codec === c);
+    const f32 = get("f32");
+    const where = `${shape.label}, ${at} tokens, ${best.name}`;
+    if (f32)
+      section.targets.push(
+        check(
+          `attention f32 / read bandwidth (${shape.label})`,
+          ">= 0.6",
+          f32.achievedGBps / f32.readGBps,
+          `${f32.achievedGBps.toFixed(2)} vs ${f32.readGBps.toFixed(2)} GB/s, ${where}`,
+        ),
+      );
+    for (const [c, want] of [
+      ["int4", "<= 0.35"],
+      ["int8", "<= 0.6"],
+      ["kivi2", "<= 0.3"],
+    ] as const) {
+      const m = get(c);
+      section.targets.push(
+        check(
+          `attention ${c} / f32 time (${shape.label})`,
+          want,
+          m && f32 ? m.ms / f32.ms : null,
+          m && f32 ? `${m.ms.toFixed(2)} vs ${f32.ms.toFixed(2)} ms, ${where}` : `${c} not measured`,
+        ),
+      );
+    }
+  }
+  return section;
+}
