@@ -3,10 +3,8 @@
  * here through an explicit list. User errors (KvlabError) print one line and exit 1.
  */
 import { Command } from "commander";
-import { register as registerExport } from "./commands/export.ts";
 import { register as registerInfo } from "./commands/info.ts";
 import { register as registerPpl } from "./commands/ppl.ts";
-import { register as registerRun } from "./commands/run.ts";
 import { KvlabError } from "./errors.ts";
 import { disposeExecutors } from "./kernels/registry.ts";
 
@@ -16,7 +14,7 @@ program
   .description("Compressed LLM attention KV caches: perplexity, KL divergence and exact memory per backend")
   .showHelpAfterError();
 
-for (const register of [registerInfo, registerPpl, registerRun, registerExport]) register(program);
+for (const register of [registerInfo, registerPpl]) register(program);
 
 try {
   await program.parseAsync(process.argv);
