@@ -264,7 +264,7 @@ export class StandardKVCache implements KVCache {
       const nTot = store.nSlots + (cold ? cold.nSlots : 0);
       const qOff = kvh * group * nQ * d;
       const qRows = q.subarray(qOff, qOff + nRows * d);
-      if (this.meter) this.meter.measure(idx, qRows, qPos, nRows, scale, this.retainedPositions(store, cold));
+      if (this.meter) this.meter.measure(idx, qRows, qPos, nRows, scale, this.positionSet(store, cold));
       const wantsProbs = this.policy.wantsAttention;
       if (wantsProbs && this.probs.length < nRows * nTot) this.probs = new Float32Array(nRows * nTot);
       const probs = wantsProbs ? { probs: this.probs.subarray(0, nRows * nTot) } : {};
@@ -387,7 +387,7 @@ export class StandardKVCache implements KVCache {
     return qr;
   }
 
-  private retainedPositions(store: HeadStore, cold: HeadStore | null): Set<number> {
+  private positionSet(store: HeadStore, cold: HeadStore | null): Set<number> {
     const s = new Set<number>();
     for (let j = 0; j < store.nSlots; j++) s.add(store.positions[j]!);
     if (cold) for (let j = 0; j < cold.nSlots; j++) s.add(cold.positions[j]!);
@@ -518,6 +518,20 @@ export class StandardKVCache implements KVCache {
       bitsPerElement: elements ? (total * 8) / elements : 0,
       tokenSlots: slots,
     };
+  }
+
+  /**
+   * Absolute positions one (layer, KV head) retains now, ascending (both tiers). For tests,
+   * diagnostics and plots; not part of the KVCache interface.
+   */
+  retainedPositions(layer: number, kvHead: number): Int32Array {
+    const idx = layer * this.shape.nKvHeads + kvHead;
+    const hot = this.heads[idx]!;
+    const cold = this.cold ? this.cold[idx]! : null;
+    const out = new Int32Array(hot.nSlots + (cold ? cold.nSlots : 0));
+    out.set(hot.positions.subarray(0, hot.nSlots));
+    if (cold) out.set(cold.positions.subarray(0, cold.nSlots), hot.nSlots);
+    return out.sort();
   }
 
   /** Bytes per retained token per KV head (K + V rows), for quick estimates (token-axis codecs). */

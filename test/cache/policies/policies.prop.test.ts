@@ -1,0 +1,167 @@
+/**
+ * Properties every retention policy must have, over every codec (fast-check, small shapes):
+ * the budget is never exceeded after an attend; protected tokens (sinks, recent windows) are
+ * always kept; outputs stay finite; memory() equals the bytes of the retained rows plus the
+ * declared metadata (positions when not implicit, the policy's per-slot state); a window or
+ * sinks budget that covers the stream equals `full` exactly.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { POLICIES } from "../../../src/cache/policies/registry.ts";
+import { resolveCount } from "../../../src/cache/policy.ts";
+import type { PolicySpec } from "../../../src/cache/types.ts";
+import { CODEC_NAMES, makeCodec } from "../../../src/quant/registry.ts";
+import { rowBytes } from "../../../src/quant/types.ts";
+import { drive, makeCache, smallShape } from "./drive.ts";
+
+fc.configureGlobal({ includeErrorInReport: true });
+
+/** Declared per-slot metadata of each policy: what a compact implementation must store. */
+const STATE_BYTES: Record<string, number> = { h2o: 8, tova: 4, knorm: 4, lru: 4, lfu: 4 };
+const IMPLICIT_POSITIONS = new Set(["full", "window", "sinks", "tiered"]);
+
+const budgetArb = fc.oneof(fc.integer({ min: 1, max: 14 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }));
+
+/** A generated spec for each policy type, with the numbers a test needs to check it. */
+const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
+  fc.record({ type: fc.constant("window"), budget: budgetArb }),
+  fc
+    .record({
+      type: fc.constant("sinks"),
+      sinks: fc.integer({ min: 1, max: 3 }),
+      extra: fc.integer({ min: 1, max: 10 }),
+    })
+    .map(({ sinks, extra }) => ({ type: "sinks", sinks, budget: sinks + extra })),
+  fc.record({ type: fc.constant("h2o"), budget: budgetArb, recent: fc.constantFrom(0.25, 0.5, 1, 2) }),
+  fc.record({ type: fc.constant("tova"), budget: budgetArb }),
+  fc.record({ type: fc.constant("snapkv"), budget: budgetArb, window: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({ type: fc.constant("knorm"), budget: budgetArb }),
+  fc.record({ type: fc.constant("random"), budget: budgetArb, seed: fc.integer({ min: 0, max: 99 }) }),
+  fc.record({ type: fc.constant("lru"), budget: budgetArb }),
+  fc.record({ type: fc.constant("lfu"), budget: budgetArb }),
+  fc.record({ type: fc.constant("full") }),
+);
+
+const codecArb: fc.Arbitrary<{ codec?: string; preset?: string }> = fc.oneof(
+  fc.constantFrom(...CODEC_NAMES).map((c) => ({ codec: c })),
+  fc.constantFrom("kivi2", "kivi4", "int4-hadamard", "q4_0").map((p) => ({ preset: p })),
+);
+
+const chunksArb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 });
+
+test("every policy x every codec: budget holds after each attend, outputs finite, memory = rows + metadata", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      policyArb,
+      codecArb,
+      chunksArb,
+      fc.integer({ min: 1, max: 40 }),
+      async (policy, codec, chunks, n) => {
+        const shape = smallShape();
+        {
+          const cache = await makeCache({ ...codec, policy }, shape);
+          const kB = cache.spec.keys;
+          let seen = 0;
+          drive(cache, shape, n, chunks, n * 7 + chunks.length, (s) => {
+            if (s.layer === 0) seen += s.positions.length;
+            assert.ok(s.out.every(Number.isFinite), "attention output must be finite");
+            if (policy.type === "full") return;
+            const b = resolveCount(policy.budget as number, seen);
+            for (let h = 0; h < shape.nKvHeads; h++) {
+              const kept = cache.retainedPositions(s.layer, h);
+              assert.ok(kept.length <= b, `${cache.spec.name}: head holds ${kept.length} > budget ${b}`);
+              if (policy.type === "sinks") {
+                const sinks = policy.sinks as number;
+                for (let p = 0; p < Math.min(sinks, seen); p++)
+                  assert.ok(kept.includes(p), `sink ${p} evicted`);
+                for (let p = Math.max(0, seen - (b - sinks)); p < seen; p++)
+                  assert.ok(kept.includes(p), `recent token ${p} evicted`);
+              }
+              if (policy.type === "window") assert.deepEqual([...kept], range(Math.max(0, seen - b), seen));
+              if (policy.type === "h2o") {
+                const r =
+                  (policy.recent as number) < 1
+                    ? Math.floor((policy.recent as number) * b)
+                    : Math.min(policy.recent as number, b);
+                for (let p = Math.max(0, seen - r); p < seen; p++)
+                  assert.ok(kept.includes(p), `recent ${p} evicted`);
+              }
+            }
+          });
+          // Memory: retained rows + positions (unless implicit) + the policy's declared state.
+          const m = cache.memory();
+          let slots = 0;
+          for (let l = 0; l < shape.nLayers; l++)
+            for (let h = 0; h < shape.nKvHeads; h++) slots += cache.retainedPositions(l, h).length;
+          assert.equal(m.tokenSlots, slots);
+          const meta =
+            (IMPLICIT_POSITIONS.has(policy.type) ? 0 : 4 * slots) + (STATE_BYTES[policy.type] ?? 0) * slots;
+          if (codec.preset === "kivi2" || codec.preset === "kivi4") {
+            // Channel keys: the parts are checked in channel-cache.test.ts; here the sum and the values' rows.
+            const v = rowBytes(makeCodec(cache.spec.values).layout(shape.headDim));
+            assert.equal(m.total, m.payload + m.scales + m.zeros + m.residual + m.indices + m.policyState);
+            assert.ok(m.total >= slots * v + meta);
+            assert.equal(m.policyState, (STATE_BYTES[policy.type] ?? 0) * slots);
+          } else {
+            const row =
+              rowBytes(makeCodec(kB).layout(shape.headDim)) +
+              rowBytes(makeCodec(cache.spec.values).layout(shape.headDim));
+            assert.equal(
+              m.total,
+              slots * row + meta,
+              `${cache.spec.name}: memory ${m.total} != rows + metadata`,
+            );
+            assert.equal(m.residual, 0);
+          }
+          cache.dispose();
+        }
+      },
+    ),
+    { numRuns: 120 },
+  );
+});
+
+test("window and sinks with a budget covering the stream equal full exactly", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom("f32", "int4", "int2", "fp8-e4m3"),
+      chunksArb,
+      fc.integer({ min: 1, max: 30 }),
+      fc.constantFrom<PolicySpec>(
+        { type: "window", budget: 30 },
+        { type: "sinks", sinks: 2, budget: 30 },
+        { type: "h2o", budget: 30 },
+        { type: "tova", budget: 30 },
+      ),
+      async (codec, chunks, n, policy) => {
+        const shape = smallShape();
+        const full = await makeCache(codec, shape);
+        const other = await makeCache({ codec, policy }, shape);
+        const outs: Float32Array[] = [];
+        drive(full, shape, n, chunks, 3, (s) => outs.push(s.out));
+        let i = 0;
+        drive(other, shape, n, chunks, 3, (s) => assert.deepEqual(s.out, outs[i++]));
+        assert.equal(other.stats().evicted, 0);
+      },
+    ),
+    { numRuns: 40 },
+  );
+});
+
+test("every registered policy has a description and a paper, and rejects unknown options with a path", () => {
+  for (const [name, entry] of Object.entries(POLICIES)) {
+    assert.equal(entry.name, name);
+    assert.ok(entry.description.length > 10, `${name}: description`);
+    if (name !== "full") assert.ok(entry.paper && entry.paper.length > 5, `${name}: paper`);
+    const spec = name === "full" ? { type: name, bogus: 1 } : { type: name, budget: 4, bogus: 1 };
+    assert.throws(() => entry.parse(spec, "caches[0].policy"), /caches\[0\]\.policy\.bogus/);
+  }
+  assert.throws(() => POLICIES.h2o!.parse({ type: "h2o" }, "p"), /p\.budget/);
+  assert.throws(() => POLICIES.h2o!.parse({ type: "h2o", budget: 2.5 }, "p"), /p\.budget/);
+  assert.throws(() => POLICIES.sinks!.parse({ type: "sinks", sinks: 8, budget: 8 }, "p"), /p\.sinks/);
+});
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+}
