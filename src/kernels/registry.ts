@@ -31,7 +31,7 @@ export const EXECUTORS: Record<string, ExecutorEntry> = {
 };
 
 /** The executor used when none is named. */
-export const DEFAULT_EXECUTOR: ExecutorName = "ref";
+export const DEFAULT_EXECUTOR: ExecutorName = "wasm";
 
 const instances = new Map<string, Promise<Executor>>();
 
