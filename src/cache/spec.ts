@@ -62,6 +62,12 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
     if (!["preset", "name", "codec", "policy"].includes(key))
       throw new ConfigError(`${path}.${key}`, "unknown key (expected preset, name, codec, policy)");
 
+  if (spec.name !== undefined && (typeof spec.name !== "string" || spec.name === ""))
+    throw new ConfigError(
+      `${path}.name`,
+      `expected a non-empty string label, got ${JSON.stringify(spec.name)}`,
+    );
+
   let keys: CodecOptions = { type: "f32" };
   let values: CodecOptions = { type: "f32" };
   let policy: PolicySpec = { type: "full" };

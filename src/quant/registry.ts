@@ -80,7 +80,7 @@ export function makeCodec(spec: CodecName | CodecOptions, path = "codec"): Codec
   const options: CodecOptions = typeof spec === "string" ? { type: spec } : spec;
   if (!isCodecName(options.type))
     throw new ConfigError(
-      path,
+      typeof spec === "string" ? path : `${path}.type`,
       `unknown codec "${String(options.type)}"; known codecs: ${CODEC_NAMES.join(", ")}`,
     );
   const entry = CODECS[options.type];
@@ -90,12 +90,10 @@ export function makeCodec(spec: CodecName | CodecOptions, path = "codec"): Codec
   }
   // Ungrouped codecs accept their own resolved defaults (group "head", symmetric), which
   // resolveCacheSpec fills in and createCache passes back here.
-  if (
-    !entry.grouped &&
-    ((options.group !== undefined && options.group !== "head") ||
-      (options.symmetric !== undefined && options.symmetric !== true))
-  )
-    throw new ConfigError(path, `codec ${entry.name} takes no group/symmetric options`);
+  if (!entry.grouped && options.group !== undefined && options.group !== "head")
+    throw new ConfigError(`${path}.group`, `codec ${entry.name} takes no group option (remove it)`);
+  if (!entry.grouped && options.symmetric !== undefined && options.symmetric !== true)
+    throw new ConfigError(`${path}.symmetric`, `codec ${entry.name} takes no symmetric option (remove it)`);
   if (options.group !== undefined && options.group !== "head" && !ALLOWED_GROUPS.includes(options.group))
     throw new ConfigError(
       `${path}.group`,
