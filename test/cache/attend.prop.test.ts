@@ -79,38 +79,42 @@ const scenarioArb = fc
     nQ: fc.integer({ min: 1, max: 3 }),
     layer: fc.integer({ min: 0, max: 1 }),
     qScale: fc.constantFrom(1, 1, 8),
+    // Small so the per-head storage starts small and grows (by doubling) between chunks.
+    maxTokens: fc.integer({ min: 1, max: 8 }),
     seed: fc.integer(),
   })
-  .map(({ nKvHeads, groupQ, headDim, chunkSizes, firstPos, nQ, layer, qScale, seed }): Scenario => {
-    const rand = rng(seed);
-    const nLayers = 2;
-    const total = chunkSizes.reduce((a, b) => a + b, 0);
-    const shape: KVShape = { nLayers, nHeads: nKvHeads * groupQ, nKvHeads, headDim, maxTokens: 64 };
-    // Strictly increasing positions with gaps, starting at firstPos (so a query at 0 may see nothing).
-    const positions: number[] = [];
-    let p = firstPos;
-    for (let i = 0; i < total; i++) {
-      positions.push(p);
-      p += 1 + Math.floor(rand() * 2);
-    }
-    const chunks: Scenario["chunks"] = [];
-    for (let l = 0; l < nLayers; l++) {
-      const layerChunks: Scenario["chunks"][number] = [];
-      let at = 0;
-      for (const n of chunkSizes) {
-        const k = new Float32Array(nKvHeads * n * headDim).map(() => rand() * 4 - 2);
-        // Values off-centre per head so asymmetric codecs see non-zero-centred groups.
-        const v = new Float32Array(nKvHeads * n * headDim).map((_, i) => rand() * 2 - 1 + (i % 3) * 0.5);
-        layerChunks.push({ k, v, positions: Int32Array.from(positions.slice(at, at + n)) });
-        at += n;
+  .map(
+    ({ nKvHeads, groupQ, headDim, chunkSizes, firstPos, nQ, layer, qScale, maxTokens, seed }): Scenario => {
+      const rand = rng(seed);
+      const nLayers = 2;
+      const total = chunkSizes.reduce((a, b) => a + b, 0);
+      const shape: KVShape = { nLayers, nHeads: nKvHeads * groupQ, nKvHeads, headDim, maxTokens };
+      // Strictly increasing positions with gaps, starting at firstPos (so a query at 0 may see nothing).
+      const positions: number[] = [];
+      let p = firstPos;
+      for (let i = 0; i < total; i++) {
+        positions.push(p);
+        p += 1 + Math.floor(rand() * 2);
       }
-      chunks.push(layerChunks);
-    }
-    const q = new Float32Array(shape.nHeads * nQ * headDim).map(() => (rand() * 2 - 1) * qScale);
-    // Query positions anywhere from before the first token to past the last one.
-    const qPositions = Int32Array.from({ length: nQ }, () => Math.floor(rand() * (p + 2)) - 1);
-    return { shape, chunks, layer, q, qPositions };
-  });
+      const chunks: Scenario["chunks"] = [];
+      for (let l = 0; l < nLayers; l++) {
+        const layerChunks: Scenario["chunks"][number] = [];
+        let at = 0;
+        for (const n of chunkSizes) {
+          const k = new Float32Array(nKvHeads * n * headDim).map(() => rand() * 4 - 2);
+          // Values off-centre per head so asymmetric codecs see non-zero-centred groups.
+          const v = new Float32Array(nKvHeads * n * headDim).map((_, i) => rand() * 2 - 1 + (i % 3) * 0.5);
+          layerChunks.push({ k, v, positions: Int32Array.from(positions.slice(at, at + n)) });
+          at += n;
+        }
+        chunks.push(layerChunks);
+      }
+      const q = new Float32Array(shape.nHeads * nQ * headDim).map(() => (rand() * 2 - 1) * qScale);
+      // Query positions anywhere from before the first token to past the last one.
+      const qPositions = Int32Array.from({ length: nQ }, () => Math.floor(rand() * (p + 2)) - 1);
+      return { shape, chunks, layer, q, qPositions };
+    },
+  );
 
 /** Reference decode of rows (nRows, headDim) through a codec: what the cache holds for them. */
 function decodeThrough(

@@ -1,0 +1,124 @@
+/**
+ * Cache spec parsing (src/cache/spec.ts): bare codec and preset names, codec objects, separate
+ * key/value codecs, presets with overrides, defaults; every malformed field is a ConfigError
+ * whose path names it.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { resolveCacheSpec } from "../../src/cache/spec.ts";
+import { ConfigError } from "../../src/errors.ts";
+
+const int8Default = { type: "int8", group: 32, symmetric: true, axis: "token" };
+const int4Default = { type: "int4", group: 32, symmetric: false, axis: "token" };
+
+test("a bare codec name means that codec, with its defaults, for keys and values", () => {
+  for (const name of ["f32", "f16", "bf16", "fp8-e4m3", "int8", "int4", "int2"]) {
+    const r = resolveCacheSpec(name);
+    assert.equal(r.keys.type, name);
+    assert.deepEqual(r.values, r.keys);
+    assert.deepEqual(r.policy, { type: "full" });
+    assert.equal(r.preset, undefined);
+    assert.ok(r.name.length > 0);
+  }
+  assert.deepEqual(resolveCacheSpec("int8").keys, int8Default);
+  assert.deepEqual(resolveCacheSpec("int4").keys, int4Default);
+  assert.deepEqual(resolveCacheSpec("int2").keys, { ...int4Default, type: "int2" });
+});
+
+test("a bare preset name expands to its codecs and records the preset", () => {
+  const q4 = resolveCacheSpec("q4_0");
+  assert.deepEqual(q4.keys, { type: "int4", group: 32, symmetric: true, axis: "token" });
+  assert.deepEqual(q4.values, q4.keys);
+  assert.equal(q4.preset, "q4_0");
+  assert.equal(q4.name, "q4_0");
+  assert.deepEqual(resolveCacheSpec("q8_0").keys, int8Default);
+  assert.deepEqual(resolveCacheSpec({ preset: "q8_0" }), resolveCacheSpec("q8_0"));
+});
+
+test("codec objects, separate key/value codecs, preset overrides, defaults and labels", () => {
+  const r = resolveCacheSpec({ codec: { type: "int4", group: 64, symmetric: true } });
+  assert.deepEqual(r.keys, { type: "int4", group: 64, symmetric: true, axis: "token" });
+  assert.deepEqual(r.values, r.keys);
+
+  const kv = resolveCacheSpec({ codec: { keys: "int8", values: { type: "int2", group: 16 } } });
+  assert.deepEqual(kv.keys, int8Default);
+  assert.deepEqual(kv.values, { type: "int2", group: 16, symmetric: false, axis: "token" });
+  assert.notEqual(kv.name, resolveCacheSpec("int8").name, "K/V label must differ from K=V label");
+
+  const head = resolveCacheSpec({ codec: { type: "int8", group: "head" } });
+  assert.equal(head.keys.group, "head");
+
+  // A preset with an explicit codec: the codec overrides the preset's (only the named side).
+  const over = resolveCacheSpec({ preset: "q8_0", codec: { values: "f16" } });
+  assert.deepEqual(over.keys, int8Default);
+  assert.equal(over.values.type, "f16");
+
+  const empty = resolveCacheSpec({});
+  assert.equal(empty.keys.type, "f32");
+  assert.equal(empty.values.type, "f32");
+  assert.deepEqual(empty.policy, { type: "full" });
+
+  assert.equal(resolveCacheSpec({ codec: "f16", name: "my-f16" }).name, "my-f16");
+  assert.deepEqual(resolveCacheSpec({ codec: "f16", policy: "full" }).policy, { type: "full" });
+  // Resolving a resolved spec's codecs again is stable (createCache passes them back).
+  const again = resolveCacheSpec({ codec: { keys: kv.keys, values: kv.values } });
+  assert.deepEqual([again.keys, again.values], [kv.keys, kv.values]);
+  const f = resolveCacheSpec("f16");
+  assert.deepEqual(resolveCacheSpec({ codec: f.keys }).keys, f.keys);
+});
+
+test("unknown keys and bad values are ConfigErrors naming the path", () => {
+  const cases: [unknown, string][] = [
+    ["int9", "cache"],
+    [42, "cache"],
+    [null, "cache"],
+    [["int8"], "cache"],
+    [{ foo: 1 }, "cache.foo"],
+    [{ codec: "int9" }, "cache.codec"],
+    [{ codec: 8 }, "cache.codec"],
+    [{ codec: null }, "cache.codec"],
+    [{ codec: { type: "int9" } }, "cache.codec.type"],
+    [{ codec: { type: "int4", group: 33 } }, "cache.codec.group"],
+    [{ codec: { type: "int4", group: 0 } }, "cache.codec.group"],
+    [{ codec: { type: "int4", group: "32" } }, "cache.codec.group"],
+    [{ codec: { type: "int4", bits: 4 } }, "cache.codec.bits"],
+    [{ codec: { type: "int4", symmetric: "yes" } }, "cache.codec.symmetric"],
+    [{ codec: { type: "int4", axis: "channel" } }, "cache.codec.axis"],
+    [{ codec: { type: "f16", group: 32 } }, "cache.codec.group"],
+    [{ codec: { type: "f16", symmetric: false } }, "cache.codec.symmetric"],
+    [{ codec: { keys: "int8", extra: 1 } }, "cache.codec.extra"],
+    [{ codec: { keys: { type: "int4", group: 7 } } }, "cache.codec.keys.group"],
+    [{ codec: { keys: "int8", values: "nope" } }, "cache.codec.values"],
+    [{ codec: { values: { type: "int2", symmetric: 1 } } }, "cache.codec.values.symmetric"],
+    [{ preset: "nope" }, "cache.preset"],
+    [{ preset: 3 }, "cache.preset"],
+    [{ name: 5 }, "cache.name"],
+    [{ policy: 5 }, "cache.policy"],
+    [{ policy: { budget: 3 } }, "cache.policy"],
+    [{ policy: { type: "nope" } }, "cache.policy.type"],
+    [{ policy: "nope" }, "cache.policy.type"],
+    [{ policy: { type: "full", budget: 3 } }, "cache.policy.budget"],
+  ];
+  for (const [input, path] of cases) {
+    assert.throws(
+      () => resolveCacheSpec(input),
+      (e: unknown) => {
+        assert.ok(
+          e instanceof ConfigError,
+          `${JSON.stringify(input)}: threw ${String(e)}, not a ConfigError`,
+        );
+        assert.equal(e.path, path, `${JSON.stringify(input)}: path`);
+        assert.ok(e.message.startsWith(`${path}: `), `${JSON.stringify(input)}: message "${e.message}"`);
+        return true;
+      },
+      `${JSON.stringify(input)} should be rejected`,
+    );
+  }
+});
+
+test("the caller's path prefixes every error path", () => {
+  assert.throws(
+    () => resolveCacheSpec({ codec: { keys: { type: "int4", group: 7 } } }, "caches[3]"),
+    (e: unknown) => e instanceof ConfigError && e.path === "caches[3].codec.keys.group",
+  );
+});
