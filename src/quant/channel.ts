@@ -9,7 +9,8 @@
  * The arithmetic is that of the token-axis integer codecs (integer.ts), transposed:
  *   symmetric:  s = f16 up(amax / qmax), q = clamp(nearest(x / s), -qmax, qmax), u = q + 2^(b-1)
  *   asymmetric: m = f16 down(min), s = f16 up((max - m) / levels), u = clamp(nearest((x - m) / s))
- * with f32 rounding at each step and the same non-finite handling (left out of min/max;
+ * with f32 rounding at each step, the same rule for tiny ranges (a scale that underflows is
+ * raised to the smallest f16 subnormal 2^-24), and the same non-finite handling (left out of min/max;
  * NaN -> 0, ±Inf -> the channel's finite max/min).
  *
  * Codes are packed per token (one row of ceil(headDim * bits / 8) bytes per token, element i
@@ -31,6 +32,11 @@ export interface ChannelQuantOptions {
 /** Bytes of packed codes per token row. */
 export function channelCodeBytes(bits: ChannelBits, headDim: number): number {
   return Math.ceil((headDim * bits) / 8);
+}
+
+/** A channel with a nonzero range never gets scale 0 (f32 subnormal inputs would decode to 0). */
+function atLeastTiny(sBits: number, nonzeroRange: boolean): number {
+  return sBits === 0 && nonzeroRange ? 1 : sBits;
 }
 
 function putCode(codes: Uint8Array, base: number, bits: ChannelBits, i: number, u: number): void {
@@ -86,13 +92,14 @@ export function quantizeChannelGroup(
     let s: number;
     let m = 0;
     if (symmetric) {
-      const sBits = f32ToF16Up(fr(Math.max(Math.abs(lo), Math.abs(hi)) / qmax));
+      const amax = Math.max(Math.abs(lo), Math.abs(hi));
+      const sBits = atLeastTiny(f32ToF16Up(fr(amax / qmax)), amax > 0);
       scales[sOff + c] = sBits;
       s = f16ToF32(sBits);
     } else {
       const mBits = f32ToF16Down(lo);
       m = f16ToF32(mBits);
-      const sBits = f32ToF16Up(fr(fr(hi - m) / levels));
+      const sBits = atLeastTiny(f32ToF16Up(fr(fr(hi - m) / levels)), hi > m);
       scales[sOff + c] = sBits;
       zeros[sOff + c] = mBits;
       s = f16ToF32(sBits);
