@@ -7,6 +7,7 @@
  * load) prints "skipped: <reason>" and the run goes on.
  */
 import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { disposeExecutors } from "../src/kernels/registry.ts";
 import { parseArgs, type SectionName } from "./lib/args.ts";
@@ -39,6 +40,7 @@ for (const [name, run] of Object.entries(SECTIONS) as [SectionName, (typeof SECT
   if (!args.only.has(name)) continue;
   console.log(`\n== ${name}`);
   const t0 = Date.now();
+  const load0 = os.loadavg()[0]!;
   let result: SectionResult;
   try {
     result = await run(ctx, done);
@@ -50,6 +52,10 @@ for (const [name, run] of Object.entries(SECTIONS) as [SectionName, (typeof SECT
     console.log(`  failed: ${msg}`);
   }
   result.seconds = (Date.now() - t0) / 1000;
+  result.load = [load0, os.loadavg()[0]!];
+  console.log(
+    `  (${result.seconds.toFixed(0)} s, load average ${result.load[0].toFixed(1)} -> ${result.load[1].toFixed(1)} on ${machine.cores} cores)`,
+  );
   for (const t of result.tables) console.log(renderText(t));
   done.push(result);
 }
@@ -80,7 +86,10 @@ if (args.json) {
   ];
   if (targets.length) md.push("", renderMarkdown(targetsTable(targets)));
   for (const s of done) {
-    md.push("", `## ${s.name} (${s.seconds.toFixed(0)} s)`);
+    md.push(
+      "",
+      `## ${s.name} (${s.seconds.toFixed(0)} s, load average ${s.load[0].toFixed(1)} -> ${s.load[1].toFixed(1)})`,
+    );
     for (const t of s.tables) md.push("", renderMarkdown(t));
     for (const r of s.skipped) md.push("", `- skipped: ${r}`);
   }

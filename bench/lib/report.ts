@@ -31,10 +31,12 @@ export interface SectionResult {
   skipped: string[];
   targets: TargetCheck[];
   seconds: number;
+  /** 1-minute load average before and after the section: the machine is shared, read figures with it. */
+  load: [number, number];
 }
 
 export function newSection(name: string): SectionResult {
-  return { name, tables: [], records: [], skipped: [], targets: [], seconds: 0 };
+  return { name, tables: [], records: [], skipped: [], targets: [], seconds: 0, load: [0, 0] };
 }
 
 export function skip(section: SectionResult, reason: string): void {
@@ -48,7 +50,7 @@ export function fmt(x: Cell): string {
   if (typeof x === "string") return x;
   if (!Number.isFinite(x)) return String(x);
   const a = Math.abs(x);
-  if (a === 0) return "0";
+  if (Number.isInteger(x) && a < 1e6) return String(x);
   if (a >= 1000) return Math.round(x).toString();
   if (a >= 100) return x.toFixed(0);
   if (a >= 10) return x.toFixed(1);

@@ -1,8 +1,212 @@
+/**
+ * Section 4, forward: tokens/s of `kvlab ppl` on `kvlab synth-model` outputs (smollm2-135m and
+ * qwen2.5-0.5b shapes), each run as a child process with KVLAB_THREADS=1 and 2:
+ *   - prompt processing: the llamacpp protocol, ctx 512 (one 512-token forward per segment);
+ *   - decoding: the chunked protocol with chunk size 1 (token by token), ctx 128 to bound time.
+ * The child's peak RSS is compared with weights (f32) + KV cache (f32) + activations.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ChildResult, lastJson, RSS_HOOK, runChild } from "../lib/child.ts";
 import type { BenchContext } from "../lib/context.ts";
-import { newSection, type SectionResult, skip } from "../lib/report.ts";
+import { MODEL_SHAPES, type ModelShape, paramCount } from "../lib/model-shapes.ts";
+import { check, newSection, type SectionResult, skip } from "../lib/report.ts";
 
-export async function runForward(_ctx: BenchContext): Promise<SectionResult> {
-  const s = newSection("forward");
-  skip(s, "not written yet");
-  return s;
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = path.join(REPO, "src/cli.ts");
+const PP_CTX = 512;
+const DECODE_CTX = 128;
+
+export interface ForwardRecord {
+  model: string;
+  threads: number;
+  mode: "prompt" | "decode";
+  tokensPerS: number;
+  wallS: number;
+  maxRssMiB: number | null;
+  /** weights f32 + KV f32 + activations, MiB (the RSS target's denominator). */
+  modelMemMiB: number;
+}
+
+function kvlab(args: string[], env: NodeJS.ProcessEnv, timeoutS: number): Promise<ChildResult> {
+  return runChild(process.execPath, ["--import", "tsx", "--import", RSS_HOOK, CLI, ...args], {
+    cwd: REPO,
+    env,
+    timeoutS,
+  });
+}
+
+function why(r: ChildResult): string {
+  if (r.timedOut) return "timed out";
+  return `exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`;
+}
+
+/** Bytes the model needs: f32 weights, f32 KV for nCtx, and one forward's activations. */
+export function modelBytes(s: ModelShape, nCtx: number): number {
+  const weights = paramCount(s) * 4;
+  const kv = s.nLayers * nCtx * s.nKvHeads * s.headDim * 2 * 4;
+  // Per token: residual + norm + q/k/v/attn out (~4 dim), MLP gate/up/act (3 hidden), logits (vocab),
+  // plus one layer's attention scores (nHeads x nCtx).
+  const act = nCtx * (4 * s.dim + 3 * s.hiddenDim + s.vocabSize + s.nHeads * nCtx) * 4;
+  return weights + kv + act;
+}
+
+/** A text excerpt for the runs: WikiText-2 test if /work/shared is there, else kvlab's SOTU data. */
+async function textFile(dir: string): Promise<string | null> {
+  const candidates = [
+    path.join(REPO, "../shared/data/wikitext-2-raw/wiki.test.raw"),
+    "/work/shared/data/wikitext-2-raw/wiki.test.raw",
+  ];
+  const sotu = path.join(REPO, "data/sotu");
+  let src = candidates.find((c) => existsSync(c));
+  if (!src && existsSync(sotu)) {
+    const { readdirSync } = await import("node:fs");
+    const f = readdirSync(sotu).find((n) => n.endsWith(".txt"));
+    if (f) src = path.join(sotu, f);
+  }
+  if (!src) return null;
+  // ~12K words: enough tokens for a few 512-token segments, cheap to tokenize.
+  const out = path.join(dir, "forward-text.txt");
+  await writeFile(out, readFileSync(src).subarray(0, 64 * 1024));
+  return out;
+}
+
+/** Does the CLI know `synth-model`? (Read the command list rather than guess.) */
+function hasSynthModel(): boolean {
+  return existsSync(path.join(REPO, "src/commands/synth-model.ts"));
+}
+
+export async function runForward(ctx: BenchContext): Promise<SectionResult> {
+  const section = newSection("forward");
+  if (!hasSynthModel()) {
+    skip(section, "`kvlab synth-model` does not exist yet (src/commands/synth-model.ts)");
+    section.targets.push(check("forward 2 threads / 1 thread", ">= 1.7", null, "synth-model missing"));
+    section.targets.push(
+      check("peak RSS of kvlab ppl / (weights+KV+activations)", "<= 1.3", null, "synth-model missing"),
+    );
+    return section;
+  }
+  const dir = path.join(os.tmpdir(), "kvlab-bench");
+  await mkdir(dir, { recursive: true });
+  const text = await textFile(dir);
+  if (!text) {
+    skip(section, "no text to evaluate (neither /work/shared WikiText-2 nor data/sotu)");
+    return section;
+  }
+  const models = ctx.args.quick ? ["smollm2-135m"] : ["smollm2-135m", "qwen2.5-0.5b"];
+  const records: ForwardRecord[] = [];
+  const rows: (string | number | null)[][] = [];
+  for (const name of models) {
+    const shape = MODEL_SHAPES[name]!;
+    const modelDir = path.join(dir, `synth-${name}`);
+    if (!existsSync(path.join(modelDir, "config.json"))) {
+      const r = await kvlab(["synth-model", "--shape", name, "--out", modelDir], {}, 600);
+      if (r.code !== 0) {
+        skip(section, `synth-model --shape ${name}: ${why(r)}`);
+        continue;
+      }
+    }
+    const memMiB = modelBytes(shape, PP_CTX) / 2 ** 20;
+    for (const threads of [1, 2]) {
+      const env = { KVLAB_THREADS: String(threads) };
+      const runs: [ForwardRecord["mode"], string[]][] = [
+        [
+          "prompt",
+          ["--protocol", "llamacpp", "--ctx", String(PP_CTX), "--chunks", ctx.args.quick ? "1" : "2"],
+        ],
+        [
+          "decode",
+          ["--protocol", "chunked", "--ctx", String(DECODE_CTX), "--chunks", "1", "--chunk-size", "1"],
+        ],
+      ];
+      for (const [mode, protocol] of runs) {
+        const r = await kvlab(
+          ["ppl", "--model", modelDir, "--text", text, ...protocol, "--executor", "wasm", "--json"],
+          env,
+          600,
+        );
+        const j = lastJson(r.stdout);
+        if (r.code !== 0 || !j || typeof j.tokensPerSecond !== "number") {
+          skip(
+            section,
+            `kvlab ppl ${name} ${mode} t${threads}: ${j ? "no tokensPerSecond in its JSON" : why(r)}`,
+          );
+          continue;
+        }
+        const rec: ForwardRecord = {
+          model: name,
+          threads,
+          mode,
+          tokensPerS: j.tokensPerSecond,
+          wallS: r.seconds,
+          maxRssMiB: r.maxRssMiB,
+          modelMemMiB: memMiB,
+        };
+        records.push(rec);
+        section.records.push({ ...rec, ppl: j.ppl, fallbacks: j.fallbacks });
+        const one = records.find((x) => x.model === name && x.mode === mode && x.threads === 1);
+        rows.push([
+          name,
+          mode,
+          threads,
+          rec.tokensPerS,
+          one && threads > 1 ? rec.tokensPerS / one.tokensPerS : null,
+          rec.maxRssMiB,
+          rec.maxRssMiB !== null ? rec.maxRssMiB / memMiB : null,
+          rec.wallS,
+        ]);
+      }
+    }
+  }
+  section.tables.push({
+    title: "Forward: kvlab ppl on synth-model shapes, wasm executor, f32 cache",
+    columns: [
+      "model",
+      "mode",
+      "threads",
+      "tokens/s",
+      "x 1 thread",
+      "peak RSS MiB",
+      "RSS x model mem",
+      "wall s",
+    ],
+    rows,
+    notes: [
+      `prompt = llamacpp protocol, ctx ${PP_CTX}; decode = chunked protocol, chunk size 1, ctx ${DECODE_CTX}. Threads via KVLAB_THREADS.`,
+      "model mem = f32 weights + f32 KV (ctx 512) + activations of one 512-token forward incl. logits (bench/sections/forward.ts modelBytes).",
+      "tokens/s as reported by kvlab ppl (tokensPerSecond); wall s includes node start-up, model load and tokenization.",
+    ],
+  });
+  for (const name of models)
+    for (const mode of ["prompt", "decode"] as const) {
+      const one = records.find((x) => x.model === name && x.mode === mode && x.threads === 1);
+      const two = records.find((x) => x.model === name && x.mode === mode && x.threads === 2);
+      section.targets.push(
+        check(
+          `forward ${mode} 2 threads / 1 thread (${name})`,
+          ">= 1.7",
+          one && two ? two.tokensPerS / one.tokensPerS : null,
+          one && two ? `${two.tokensPerS.toFixed(1)} vs ${one.tokensPerS.toFixed(1)} tok/s` : "not measured",
+        ),
+      );
+    }
+  for (const name of models) {
+    const pp = records.filter((x) => x.model === name && x.mode === "prompt" && x.maxRssMiB !== null);
+    const worst = pp.reduce<ForwardRecord | null>(
+      (a, b) => (a && a.maxRssMiB! >= b.maxRssMiB! ? a : b),
+      null,
+    );
+    section.targets.push(
+      check(
+        `peak RSS kvlab ppl / (weights+KV+activations) (${name})`,
+        "<= 1.3",
+        worst ? worst.maxRssMiB! / worst.modelMemMiB : null,
+        worst ? `${worst.maxRssMiB!.toFixed(0)} vs ${worst.modelMemMiB.toFixed(0)} MiB` : "not measured",
+      ),
+    );
+  }
+  return section;
 }

@@ -1,8 +1,169 @@
+/**
+ * Section 5, the native peer: llama.cpp through node-llama-cpp (installed in bench/peers/ with
+ * its own package.json; prebuilt binaries ship inside npm packages). Same model shapes as the
+ * forward section, written as GGUF with random weights by bench/peers/gguf-writer.ts, same
+ * thread counts: prompt processing (one 512-token batch from an empty cache) and decode
+ * (one token per evaluation) tokens/s, KV cache types f16, q8_0, q4_0.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { lastJson, runChild } from "../lib/child.ts";
 import type { BenchContext } from "../lib/context.ts";
-import { newSection, type SectionResult, skip } from "../lib/report.ts";
+import { MODEL_SHAPES, paramCount } from "../lib/model-shapes.ts";
+import { check, newSection, type SectionResult, skip } from "../lib/report.ts";
+import { writeGguf } from "../peers/gguf-writer.ts";
 
-export async function runPeer(_ctx: BenchContext): Promise<SectionResult> {
-  const s = newSection("peer");
-  skip(s, "not written yet");
-  return s;
+const PEERS_DIR = fileURLToPath(new URL("../peers/", import.meta.url));
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+export const PROMPT_TOKENS = 512;
+/** Weights in f32: kvlab computes in f32, so this compares kernels, not formats. */
+const WEIGHT_TYPE = "F32";
+
+export interface PeerRecord {
+  model: string;
+  threads: number;
+  kvType: string;
+  ppTokensPerS: number;
+  decodeTokensPerS: number;
+  maxRssMiB: number | null;
+}
+
+/** Install the peer from bench/peers/package-lock.json when it is missing. */
+async function ensurePeer(section: SectionResult): Promise<boolean> {
+  if (existsSync(path.join(PEERS_DIR, "node_modules/node-llama-cpp/package.json"))) return true;
+  console.log("  installing node-llama-cpp in bench/peers (npm ci)...");
+  const r = await runChild("npm", ["ci", "--no-audit", "--no-fund"], {
+    cwd: PEERS_DIR,
+    timeoutS: 600,
+    env: { NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" },
+  });
+  if (r.code !== 0) {
+    skip(
+      section,
+      `npm ci in bench/peers failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-5).join(" | ")}`,
+    );
+    return false;
+  }
+  return true;
+}
+
+export async function runPeer(ctx: BenchContext, done: SectionResult[]): Promise<SectionResult> {
+  const section = newSection("peer");
+  if (!(await ensurePeer(section))) return section;
+  const dir = path.join(os.tmpdir(), "kvlab-bench");
+  await mkdir(dir, { recursive: true });
+  const models = ctx.args.quick ? ["smollm2-135m"] : ["smollm2-135m", "qwen2.5-0.5b"];
+  const decodeTokens = ctx.args.quick ? 16 : 32;
+  const threadList = [1, 2];
+  const rows: (string | number | null)[][] = [];
+  const records: PeerRecord[] = [];
+  let release = "";
+  for (const name of models) {
+    const shape = MODEL_SHAPES[name]!;
+    const file = path.join(dir, `${name}-${WEIGHT_TYPE.toLowerCase()}.gguf`);
+    if (!existsSync(file)) {
+      const t0 = Date.now();
+      await writeGguf(file, shape, WEIGHT_TYPE, 4096);
+      console.log(
+        `  wrote ${file} (${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
+    }
+    for (const threads of threadList)
+      for (const kvType of ctx.args.quick ? ["F16"] : ["F16", "Q8_0", "Q4_0"]) {
+        const opts = {
+          model: file,
+          threads,
+          kvType,
+          promptTokens: PROMPT_TOKENS,
+          decodeTokens,
+          vocabSize: shape.vocabSize,
+        };
+        const r = await runChild(
+          process.execPath,
+          ["--import", "tsx", path.join(PEERS_DIR, "llama-bench.ts"), JSON.stringify(opts)],
+          {
+            cwd: REPO,
+            timeoutS: 300,
+          },
+        );
+        const j = lastJson(r.stdout);
+        if (r.code !== 0 || !j) {
+          const why = r.timedOut
+            ? "timed out after 300 s"
+            : `exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-4).join(" | ")}`;
+          skip(section, `llama.cpp ${name} t${threads} ${kvType}: ${why}`);
+          continue;
+        }
+        release = String(j.llamaCppRelease ?? "");
+        const rec: PeerRecord = {
+          model: name,
+          threads,
+          kvType: kvType.toLowerCase(),
+          ppTokensPerS: j.ppTokensPerS as number,
+          decodeTokensPerS: j.decodeTokensPerS as number,
+          maxRssMiB: (j.maxRssMiB as number) ?? null,
+        };
+        records.push(rec);
+        section.records.push({
+          ...rec,
+          weights: WEIGHT_TYPE,
+          params: paramCount(shape),
+          flashAttention: j.flashAttention,
+        });
+        const t1 = records.find((x) => x.model === name && x.kvType === rec.kvType && x.threads === 1);
+        rows.push([
+          name,
+          threads,
+          rec.kvType,
+          rec.ppTokensPerS,
+          rec.decodeTokensPerS,
+          t1 && threads > 1 ? rec.ppTokensPerS / t1.ppTokensPerS : null,
+          rec.maxRssMiB,
+        ]);
+      }
+  }
+  peerTargets(section, records, done);
+  section.tables.push({
+    title: `Native peer: llama.cpp via node-llama-cpp, ${WEIGHT_TYPE} weights, ${PROMPT_TOKENS}-token prompt, ${decodeTokens} decode steps`,
+    columns: ["model", "threads", "KV type", "prompt tok/s", "decode tok/s", "pp x 1 thread", "peak RSS MiB"],
+    rows,
+    notes: [
+      "GGUF of the same shape with random weights and a synthetic vocab (bench/peers/gguf-writer.ts); token ids are fed directly.",
+      `flash attention on for every KV type (llama.cpp needs it for quantized V); node-llama-cpp binding release ${release || "?"}.`,
+    ],
+  });
+  return section;
+}
+
+/** kvlab prompt processing / llama.cpp's, same shape and threads (llama.cpp with its default f16 KV). */
+function peerTargets(section: SectionResult, peer: PeerRecord[], done: SectionResult[]): void {
+  const forward = done.find((s) => s.name === "forward")?.records ?? [];
+  const rows: (string | number | null)[][] = [];
+  for (const p of peer.filter((x) => x.kvType === "f16"))
+    for (const mode of ["prompt", "decode"] as const) {
+      const k = forward.find((r) => r.model === p.model && r.threads === p.threads && r.mode === mode);
+      const kv = k ? (k.tokensPerS as number) : null;
+      const theirs = mode === "prompt" ? p.ppTokensPerS : p.decodeTokensPerS;
+      rows.push([p.model, p.threads, mode, kv, theirs, kv !== null ? kv / theirs : null]);
+      if (mode === "prompt")
+        section.targets.push(
+          check(
+            `prompt tok/s kvlab / llama.cpp (${p.model}, ${p.threads} thr)`,
+            ">= 0.5",
+            kv !== null ? kv / theirs : null,
+            kv !== null ? `${kv.toFixed(1)} vs ${theirs.toFixed(1)} tok/s` : "kvlab forward not measured",
+          ),
+        );
+    }
+  section.tables.push({
+    title: "kvlab vs llama.cpp, same shape and threads",
+    columns: ["model", "threads", "mode", "kvlab tok/s", "llama.cpp tok/s", "kvlab / llama.cpp"],
+    rows,
+    notes: [
+      "kvlab: wasm executor, f32 weights and f32 KV; llama.cpp: f32 weights, f16 KV. kvlab decode is measured at ctx 128, llama.cpp's after a 512-token prompt.",
+    ],
+  });
 }

@@ -1,0 +1,76 @@
+/**
+ * One llama.cpp measurement through node-llama-cpp, run as a child process by
+ * bench/sections/peer.ts (a native crash must not take the bench down):
+ *   node --import tsx bench/peers/llama-bench.ts '<json options>'
+ * Prints one JSON line: prompt-processing and decode tokens/s.
+ * Prompt processing = one batch of `promptTokens` token ids from an empty cache; decode = one
+ * token per evaluation after it, as kvlab's token-by-token protocol does.
+ */
+import { pathToFileURL } from "node:url";
+
+interface Options {
+  model: string;
+  threads: number;
+  kvType: "F16" | "Q8_0" | "Q4_0";
+  promptTokens: number;
+  decodeTokens: number;
+  vocabSize: number;
+}
+
+const opts = JSON.parse(process.argv[2] ?? "{}") as Options;
+// Imported by path: node-llama-cpp lives in bench/peers/node_modules only, never in kvlab's.
+const nlcUrl = pathToFileURL(
+  new URL("./node_modules/node-llama-cpp/dist/index.js", import.meta.url).pathname,
+).href;
+// biome-ignore lint/suspicious/noExplicitAny: the peer's types are not part of kvlab's build
+const nlc: any = await import(nlcUrl);
+const llama = await nlc.getLlama({
+  gpu: false,
+  build: "never",
+  usePrebuiltBinaries: true,
+  progressLogs: false,
+  logLevel: nlc.LlamaLogLevel.error,
+  maxThreads: opts.threads,
+});
+const model = await llama.loadModel({ modelPath: opts.model, gpuLayers: 0 });
+const context = await model.createContext({
+  contextSize: opts.promptTokens + opts.decodeTokens + 16,
+  batchSize: opts.promptTokens,
+  threads: { ideal: opts.threads, min: opts.threads },
+  // Quantized V caches need flash attention in llama.cpp; use it for every type alike.
+  flashAttention: true,
+  experimentalKvCacheKeyType: opts.kvType,
+  experimentalKvCacheValueType: opts.kvType,
+  sequences: 1,
+});
+const seq = context.getSequence();
+let x = 12345;
+const tok = () => {
+  x = (x * 1103515245 + 12345) >>> 0;
+  return 259 + (x % (opts.vocabSize - 259));
+};
+const prompt = Array.from({ length: opts.promptTokens }, tok);
+
+// Warm-up (thread pool, weights paged in), then from an empty cache.
+await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, 32));
+await seq.clearHistory();
+
+let t0 = performance.now();
+await seq.evaluateWithoutGeneratingNewTokens(prompt);
+const ppS = (performance.now() - t0) / 1000;
+t0 = performance.now();
+for (let i = 0; i < opts.decodeTokens; i++) await seq.evaluateWithoutGeneratingNewTokens([tok()]);
+const decS = (performance.now() - t0) / 1000;
+console.log(
+  JSON.stringify({
+    ppTokensPerS: opts.promptTokens / ppS,
+    decodeTokensPerS: opts.decodeTokens / decS,
+    flashAttention: context.flashAttention,
+    llamaCppRelease: llama.llamaCppRelease?.release,
+    cpuMathCores: llama.cpuMathCores,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+  }),
+);
+await context.dispose();
+await model.dispose();
+await llama.dispose();
