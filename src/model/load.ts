@@ -3,12 +3,16 @@ import { existsSync, statSync } from "node:fs";
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
+import { loadGgufModel } from "./gguf.ts";
 import { loadHfModel } from "./hf.ts";
 import type { LanguageModel } from "./llama.ts";
+import { loadLlama2cModel } from "./llama2c.ts";
 
 export interface LoadModelOptions {
   /** Executor name or instance (weights live in its memory); default: the registry's default. */
   executor?: string | Executor;
+  /** llama2.c only: the tokenizer.bin to use (default: tokenizer.bin or the one tok*.bin beside it). */
+  tokenizer?: string;
 }
 
 /**
@@ -19,6 +23,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
   if (!existsSync(path)) throw new ModelFormatError(path, "no such file or directory");
   if (statSync(path).isDirectory()) return loadHfModel(path, exec);
+  if (path.endsWith(".gguf")) return loadGgufModel(path, exec);
+  if (path.endsWith(".bin")) return loadLlama2cModel(path, exec, options.tokenizer);
   throw new ModelFormatError(
     path,
     "unrecognised model file; give a HF directory, a llama2.c .bin or a .gguf file",
