@@ -69,52 +69,60 @@ interface Scenario {
   qPositions: Int32Array; // (nQ)
 }
 
-const scenarioArb = fc
-  .record({
-    nKvHeads: fc.integer({ min: 1, max: 3 }),
-    groupQ: fc.constantFrom(1, 2, 4),
-    headDim: fc.oneof(fc.constantFrom(1, 3, 7, 16, 33, 64, 65), fc.integer({ min: 1, max: 72 })),
-    chunkSizes: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }),
-    firstPos: fc.integer({ min: 0, max: 4 }),
-    nQ: fc.integer({ min: 1, max: 3 }),
-    layer: fc.integer({ min: 0, max: 1 }),
-    qScale: fc.constantFrom(1, 1, 8),
-    // Small so the per-head storage starts small and grows (by doubling) between chunks.
-    maxTokens: fc.integer({ min: 1, max: 8 }),
-    seed: fc.integer(),
-  })
-  .map(
-    ({ nKvHeads, groupQ, headDim, chunkSizes, firstPos, nQ, layer, qScale, maxTokens, seed }): Scenario => {
-      const rand = rng(seed);
-      const nLayers = 2;
-      const total = chunkSizes.reduce((a, b) => a + b, 0);
-      const shape: KVShape = { nLayers, nHeads: nKvHeads * groupQ, nKvHeads, headDim, maxTokens };
-      // Strictly increasing positions with gaps, starting at firstPos (so a query at 0 may see nothing).
-      const positions: number[] = [];
-      let p = firstPos;
-      for (let i = 0; i < total; i++) {
-        positions.push(p);
-        p += 1 + Math.floor(rand() * 2);
-      }
-      const chunks: Scenario["chunks"] = [];
-      for (let l = 0; l < nLayers; l++) {
-        const layerChunks: Scenario["chunks"][number] = [];
-        let at = 0;
-        for (const n of chunkSizes) {
-          const k = new Float32Array(nKvHeads * n * headDim).map(() => rand() * 4 - 2);
-          // Values off-centre per head so asymmetric codecs see non-zero-centred groups.
-          const v = new Float32Array(nKvHeads * n * headDim).map((_, i) => rand() * 2 - 1 + (i % 3) * 0.5);
-          layerChunks.push({ k, v, positions: Int32Array.from(positions.slice(at, at + n)) });
-          at += n;
+/** Random scenarios; `long` gives hundreds of tokens so executors take their threaded paths. */
+const makeScenarioArb = (long: boolean) =>
+  fc
+    .record({
+      nKvHeads: long ? fc.integer({ min: 1, max: 2 }) : fc.integer({ min: 1, max: 3 }),
+      groupQ: long ? fc.constant(4) : fc.constantFrom(1, 2, 4),
+      headDim: long
+        ? fc.constantFrom(64, 65, 128)
+        : fc.oneof(fc.constantFrom(1, 3, 7, 16, 33, 64, 65), fc.integer({ min: 1, max: 72 })),
+      chunkSizes: long
+        ? fc.array(fc.integer({ min: 100, max: 400 }), { minLength: 1, maxLength: 3 })
+        : fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }),
+      firstPos: fc.integer({ min: 0, max: 4 }),
+      nQ: long ? fc.integer({ min: 2, max: 3 }) : fc.integer({ min: 1, max: 3 }),
+      layer: fc.integer({ min: 0, max: 1 }),
+      qScale: fc.constantFrom(1, 1, 8),
+      // Small so the per-head storage starts small and grows (by doubling) between chunks.
+      maxTokens: fc.integer({ min: 1, max: 8 }),
+      seed: fc.integer(),
+    })
+    .map(
+      ({ nKvHeads, groupQ, headDim, chunkSizes, firstPos, nQ, layer, qScale, maxTokens, seed }): Scenario => {
+        const rand = rng(seed);
+        const nLayers = 2;
+        const total = chunkSizes.reduce((a, b) => a + b, 0);
+        const shape: KVShape = { nLayers, nHeads: nKvHeads * groupQ, nKvHeads, headDim, maxTokens };
+        // Strictly increasing positions with gaps, starting at firstPos (so a query at 0 may see nothing).
+        const positions: number[] = [];
+        let p = firstPos;
+        for (let i = 0; i < total; i++) {
+          positions.push(p);
+          p += 1 + Math.floor(rand() * 2);
         }
-        chunks.push(layerChunks);
-      }
-      const q = new Float32Array(shape.nHeads * nQ * headDim).map(() => (rand() * 2 - 1) * qScale);
-      // Query positions anywhere from before the first token to past the last one.
-      const qPositions = Int32Array.from({ length: nQ }, () => Math.floor(rand() * (p + 2)) - 1);
-      return { shape, chunks, layer, q, qPositions };
-    },
-  );
+        const chunks: Scenario["chunks"] = [];
+        for (let l = 0; l < nLayers; l++) {
+          const layerChunks: Scenario["chunks"][number] = [];
+          let at = 0;
+          for (const n of chunkSizes) {
+            const k = new Float32Array(nKvHeads * n * headDim).map(() => rand() * 4 - 2);
+            // Values off-centre per head so asymmetric codecs see non-zero-centred groups.
+            const v = new Float32Array(nKvHeads * n * headDim).map((_, i) => rand() * 2 - 1 + (i % 3) * 0.5);
+            layerChunks.push({ k, v, positions: Int32Array.from(positions.slice(at, at + n)) });
+            at += n;
+          }
+          chunks.push(layerChunks);
+        }
+        const q = new Float32Array(shape.nHeads * nQ * headDim).map(() => (rand() * 2 - 1) * qScale);
+        // Query positions anywhere from before the first token to past the last one.
+        const qPositions = Int32Array.from({ length: nQ }, () => Math.floor(rand() * (p + 2)) - 1);
+        return { shape, chunks, layer, q, qPositions };
+      },
+    );
+const scenarioArb = makeScenarioArb(false);
+const longScenarioArb = makeScenarioArb(true);
 
 /** Reference decode of rows (nRows, headDim) through a codec: what the cache holds for them. */
 function decodeThrough(
@@ -260,6 +268,28 @@ for (const exec of executors) {
           assertClose(got, out, sc, vMax, ATTEND_REL_TOL, `${exec.name} K:${kc.label} V:${vc.label}`);
         }),
         { numRuns: NUM_RUNS * 4 },
+      );
+    });
+
+    test("long caches (hundreds of tokens: threaded kernel paths) equal naive attention", async () => {
+      const labels = [
+        "f32",
+        "f16",
+        "bf16",
+        "fp8-e4m3",
+        "int8-sym-g32",
+        "int4-asym-g32",
+        "int4-sym-ghead",
+        "int2-asym-g8",
+      ];
+      const pick = fc.constantFrom(...cases.filter((c) => labels.includes(c.label)));
+      await fc.assert(
+        fc.asyncProperty(longScenarioArb, pick, async (sc, cc) => {
+          const got = await runCache(exec, specOf(cc.options), sc);
+          const { out, vMax } = naiveAttention(sc, cc.codec, cc.codec);
+          assertClose(got, out, sc, vMax, ATTEND_REL_TOL, `${exec.name} ${cc.label} long`);
+        }),
+        { numRuns: NUM_RUNS },
       );
     });
 
