@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { refRope } from "../../../src/kernels/ref.ts";
-import { makeCache, rng, smallShape } from "./drive.ts";
+import { drive, makeCache, rng, smallShape } from "./drive.ts";
 
 function naiveAttend(
   q: Float32Array, // (headDim) post-RoPE at qRopePos
@@ -103,4 +103,20 @@ test("sinks positions: cache needs the RoPE frequencies, and says so", async () 
     makeCache({ policy: { type: "sinks", sinks: 2, budget: 6, positions: "cache" } }, shape),
     /shape\.rope/,
   );
+});
+
+test("sinks positions: cache composes with Hadamard rotation (rotation undone before RoPE)", async () => {
+  const shape = smallShape();
+  const policy = { type: "sinks", sinks: 2, budget: 7, positions: "cache" };
+  const plain = await makeCache({ codec: "f32", policy }, shape);
+  const rotated = await makeCache({ preset: "int4-hadamard", codec: "f32", policy }, shape);
+  const outs: Float32Array[] = [];
+  drive(plain, shape, 25, [1, 3], 6, (s) => outs.push(s.out));
+  let i = 0;
+  drive(rotated, shape, 25, [1, 3], 6, (s) => {
+    const want = outs[i++]!;
+    for (let j = 0; j < want.length; j++)
+      assert.ok(Math.abs(s.out[j]! - want[j]!) < 1e-4, `${s.out[j]} vs ${want[j]}`);
+  });
+  assert.ok(rotated.stats().evicted > 0);
 });
