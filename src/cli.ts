@@ -3,8 +3,10 @@
  * here through an explicit list. User errors (KvlabError) print one line and exit 1.
  */
 import { Command } from "commander";
+import { register as registerGenerate } from "./commands/generate.ts";
 import { register as registerInfo } from "./commands/info.ts";
 import { register as registerPpl } from "./commands/ppl.ts";
+import { register as registerSynthModel } from "./commands/synth-model.ts";
 import { KvlabError } from "./errors.ts";
 import { disposeExecutors } from "./kernels/registry.ts";
 
@@ -14,7 +16,7 @@ program
   .description("Compressed LLM attention KV caches: perplexity, KL divergence and exact memory per backend")
   .showHelpAfterError();
 
-for (const register of [registerInfo, registerPpl]) register(program);
+for (const register of [registerInfo, registerPpl, registerGenerate, registerSynthModel]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -45,6 +45,7 @@ interface PplOptions {
   chunkSize?: string;
   cache: string;
   executor?: string;
+  tokenizer?: string;
   json?: boolean;
 }
 
@@ -62,6 +63,7 @@ export function register(program: Command): void {
     .option("--chunk-size <c>", "chunked protocol: tokens per forward call (1 = token-by-token decoding)")
     .option("--cache <spec>", "cache spec: codec or preset name, or JSON", "f32")
     .option("--executor <name>", "ref | wasm (default: the registry's default)")
+    .option("--tokenizer <file>", "llama2.c only: tokenizer.bin (default: beside the checkpoint)")
     .option("--json", "print one JSON object")
     .action(async (o: PplOptions) => {
       const nCtx = parseIntOption("--ctx", o.ctx, 4)!;
@@ -78,7 +80,7 @@ export function register(program: Command): void {
       else throw new ConfigError("--protocol", `expected llamacpp or chunked, got "${o.protocol}"`);
       const input = parseCacheOption(o.cache);
       const spec = resolveCacheSpec(input, "--cache"); // validate before the slow part
-      const model = await loadModel(o.model, { executor: o.executor });
+      const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
       const tokens = model.tokenizer.encode(readText(o.text), { addBos: true });
       const progress = !o.json && process.stderr.isTTY;
       const r = await evaluatePerplexity(

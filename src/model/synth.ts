@@ -1,0 +1,266 @@
+/**
+ * Random-weight models with real models' shapes, written as HF directories (config.json,
+ * model.safetensors, tokenizer.json, tokenizer_config.json) so they load exactly like a
+ * download. For benchmarks at realistic sizes without network access; deterministic per seed.
+ * The text they produce is noise: use them for speed and memory, never for quality.
+ */
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError } from "../errors.ts";
+import { f32ToF16 } from "../quant/half.ts";
+import { HF_NAMES, type LayerKey } from "./llama-weights.ts";
+import { spTokenizerJson } from "./sp-vocab.ts";
+
+/** HF config.json fields of each shape (from the public configs of those models). */
+export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
+  "smollm2-135m": {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    head_dim: 64,
+    vocab_size: 49152,
+    max_position_embeddings: 8192,
+    rope_theta: 100000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+  },
+  "qwen2.5-0.5b": {
+    architectures: ["Qwen2ForCausalLM"],
+    model_type: "qwen2",
+    hidden_size: 896,
+    intermediate_size: 4864,
+    num_hidden_layers: 24,
+    num_attention_heads: 14,
+    num_key_value_heads: 2,
+    vocab_size: 151936,
+    max_position_embeddings: 32768,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+  },
+  "llama-3.2-1b": {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 16,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    vocab_size: 128256,
+    max_position_embeddings: 131072,
+    rope_theta: 500000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+    rope_scaling: {
+      rope_type: "llama3",
+      factor: 32,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 8192,
+    },
+  },
+  /** A few-KB model for tests: GQA, untied head. */
+  tiny: {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    hidden_size: 32,
+    intermediate_size: 48,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    vocab_size: 320,
+    max_position_embeddings: 256,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: false,
+  },
+  /** Tiny Qwen2 (q/k/v biases, tied) with Llama-3 rope scaling: exercises the other code paths. */
+  "tiny-qwen2": {
+    architectures: ["Qwen2ForCausalLM"],
+    model_type: "qwen2",
+    hidden_size: 48,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 6,
+    num_key_value_heads: 2,
+    vocab_size: 300,
+    max_position_embeddings: 256,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    rope_scaling: {
+      rope_type: "llama3",
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 64,
+    },
+  },
+};
+
+export interface SynthOptions {
+  shape: string;
+  out: string;
+  seed?: number;
+  dtype?: "f16" | "f32";
+}
+
+/**
+ * A SentencePiece-style vocab of exactly `size` pieces: <unk> <s> </s>, 256 byte-fallback
+ * pieces, printable ASCII with and without "▁", then "▁" + letter strings as fillers.
+ */
+export function synthVocab(size: number): string[] {
+  const pieces = ["<unk>", "<s>", "</s>"];
+  for (let b = 0; b < 256; b++) pieces.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+  const seen = new Set(pieces);
+  const push = (p: string) => {
+    if (pieces.length < size && !seen.has(p)) {
+      seen.add(p);
+      pieces.push(p);
+    }
+  };
+  push("▁");
+  for (let c = 33; c < 127; c++) push(String.fromCharCode(c));
+  for (let c = 33; c < 127; c++) push(`▁${String.fromCharCode(c)}`);
+  const letters = "etaoinshrdlucmfwypvbgkjqxz";
+  for (let i = 0; pieces.length < size; i++) {
+    let s = "";
+    for (let n = i + 26; n >= 26; n = Math.floor(n / 26) - 1) s = letters[n % 26] + s;
+    push(`▁${s}`);
+    push(s);
+  }
+  return pieces;
+}
+
+function xorshift(seed: number): () => number {
+  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/** Write the model; returns the directory. */
+export function synthModel(o: SynthOptions): string {
+  const cfg = SYNTH_SHAPES[o.shape];
+  if (!cfg)
+    throw new ConfigError(
+      "--shape",
+      `unknown shape "${o.shape}"; known: ${Object.keys(SYNTH_SHAPES).join(", ")}`,
+    );
+  const dtype = o.dtype ?? "f16";
+  if (dtype !== "f16" && dtype !== "f32")
+    throw new ConfigError("--dtype", `expected f16 or f32, got "${dtype}"`);
+  const dim = cfg.hidden_size as number;
+  const hidden = cfg.intermediate_size as number;
+  const nLayers = cfg.num_hidden_layers as number;
+  const nHeads = cfg.num_attention_heads as number;
+  const nKv = cfg.num_key_value_heads as number;
+  const headDim = (cfg.head_dim as number | undefined) ?? dim / nHeads;
+  const vocab = cfg.vocab_size as number;
+  const bias = cfg.model_type === "qwen2";
+  const qDim = nHeads * headDim;
+  const kvDim = nKv * headDim;
+
+  // (name, shape, init): init "one" for norm weights, else uniform with std ~0.02 (HF's init).
+  const tensors: { name: string; shape: number[]; one: boolean }[] = [];
+  const t = (name: string, shape: number[], one = false) => tensors.push({ name, shape, one });
+  t(HF_NAMES.embed, [vocab, dim]);
+  for (let l = 0; l < nLayers; l++) {
+    const n = (k: LayerKey) => HF_NAMES.layer(l, k);
+    t(n("attnNorm"), [dim], true);
+    t(n("wq"), [qDim, dim]);
+    t(n("wk"), [kvDim, dim]);
+    t(n("wv"), [kvDim, dim]);
+    if (bias) {
+      t(n("bq"), [qDim]);
+      t(n("bk"), [kvDim]);
+      t(n("bv"), [kvDim]);
+    }
+    t(n("wo"), [dim, qDim]);
+    t(n("ffnNorm"), [dim], true);
+    t(n("wGate"), [hidden, dim]);
+    t(n("wUp"), [hidden, dim]);
+    t(n("wDown"), [dim, hidden]);
+  }
+  t(HF_NAMES.finalNorm, [dim], true);
+  if (cfg.tie_word_embeddings !== true) t(HF_NAMES.lmHead, [vocab, dim]);
+
+  const el = dtype === "f16" ? 2 : 4;
+  const header: Record<string, unknown> = {
+    __metadata__: { format: "pt", kvlab: `synth ${o.shape} seed ${o.seed ?? 0}` },
+  };
+  let off = 0;
+  for (const x of tensors) {
+    const bytes = x.shape.reduce((a, b) => a * b, 1) * el;
+    header[x.name] = {
+      dtype: dtype === "f16" ? "F16" : "F32",
+      shape: x.shape,
+      data_offsets: [off, off + bytes],
+    };
+    off += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8); // data 8-byte aligned, as HF writes it
+  mkdirSync(o.out, { recursive: true });
+  const fd = openSync(join(o.out, "model.safetensors"), "w");
+  try {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    writeSync(fd, len);
+    writeSync(fd, Buffer.from(json, "utf8"));
+    const rand = xorshift(o.seed ?? 0);
+    const amp = 0.02 * Math.sqrt(3);
+    const CH = 1 << 20;
+    const f32 = new Float32Array(CH);
+    const u16 = new Uint16Array(CH);
+    for (const x of tensors) {
+      let left = x.shape.reduce((a, b) => a * b, 1);
+      while (left > 0) {
+        const n = Math.min(CH, left);
+        for (let i = 0; i < n; i++) f32[i] = x.one ? 1 : (rand() * 2 - 1) * amp;
+        if (dtype === "f16") {
+          for (let i = 0; i < n; i++) u16[i] = f32ToF16(f32[i]!);
+          writeSync(fd, new Uint8Array(u16.buffer, 0, n * 2));
+        } else writeSync(fd, new Uint8Array(f32.buffer, 0, n * 4));
+        left -= n;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  writeFileSync(
+    join(o.out, "config.json"),
+    JSON.stringify(
+      {
+        ...cfg,
+        hidden_act: "silu",
+        bos_token_id: 1,
+        eos_token_id: 2,
+        torch_dtype: dtype === "f16" ? "float16" : "float32",
+      },
+      null,
+      2,
+    ),
+  );
+  const pieces = synthVocab(vocab);
+  const scores = pieces.map((_, i) => -i);
+  writeFileSync(
+    join(o.out, "tokenizer.json"),
+    JSON.stringify(spTokenizerJson({ pieces, scores, special: [0, 1, 2], unkId: 0 })),
+  );
+  writeFileSync(
+    join(o.out, "tokenizer_config.json"),
+    JSON.stringify({ bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", add_bos_token: true }, null, 2),
+  );
+  return o.out;
+}
