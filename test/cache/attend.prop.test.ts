@@ -24,6 +24,7 @@ import {
   executorsUnderTest,
   f32On,
   freeRowsOn,
+  runsFor,
   skipUnlessOtherExecutors,
 } from "../helpers/executors.ts";
 
@@ -242,7 +243,7 @@ for (const exec of executors) {
             const { out, vMax } = naiveAttention(sc, cc.codec, cc.codec);
             assertClose(got, out, sc, vMax, ATTEND_REL_TOL, `${exec.name} ${cc.label}`);
           }),
-          { numRuns: NUM_RUNS },
+          { numRuns: runsFor(exec, NUM_RUNS) },
         );
       });
     }
@@ -254,7 +255,7 @@ for (const exec of executors) {
           const { out, vMax } = naiveAttention(sc);
           assertClose(got, out, sc, vMax, 1e-5, `${exec.name} f32 vs exact`);
         }),
-        { numRuns: NUM_RUNS * 4 },
+        { numRuns: runsFor(exec, NUM_RUNS * 4) },
       );
     });
 
@@ -267,7 +268,7 @@ for (const exec of executors) {
           const { out, vMax } = naiveAttention(sc, kc.codec, vc.codec);
           assertClose(got, out, sc, vMax, ATTEND_REL_TOL, `${exec.name} K:${kc.label} V:${vc.label}`);
         }),
-        { numRuns: NUM_RUNS * 4 },
+        { numRuns: runsFor(exec, NUM_RUNS * 4) },
       );
     });
 
@@ -289,7 +290,7 @@ for (const exec of executors) {
           const { out, vMax } = naiveAttention(sc, cc.codec, cc.codec);
           assertClose(got, out, sc, vMax, ATTEND_REL_TOL, `${exec.name} ${cc.label} long`);
         }),
-        { numRuns: NUM_RUNS },
+        { numRuns: runsFor(exec, NUM_RUNS) },
       );
     });
 
@@ -323,7 +324,7 @@ for (const exec of executors) {
             assertClose(got, out, sc, vMax, LARGE_SCORE_REL_TOL, `${exec.name} ${cc.label} large scores`);
           },
         ),
-        { numRuns: NUM_RUNS * 2 },
+        { numRuns: runsFor(exec, NUM_RUNS * 2) },
       );
     });
   });
@@ -343,7 +344,7 @@ describe("non-ref executors match ref", async () => {
           const { vMax } = naiveAttention(sc);
           assertClose(got, want, sc, vMax, ATTEND_REL_TOL, `${exec.name} vs ref ${cc.label}`);
         }),
-        { numRuns: NUM_RUNS * 8 },
+        { numRuns: runsFor(exec, NUM_RUNS * 8) },
       );
   });
 
@@ -427,7 +428,7 @@ describe("non-ref executors match ref", async () => {
             for (const a of [args.q, args.slotPos, args.out, args.probs!]) exec.free(a);
           }
         }),
-        { numRuns: NUM_RUNS * 8 },
+        { numRuns: runsFor(exec, NUM_RUNS * 8) },
       );
   });
 });

@@ -90,3 +90,11 @@ export function f32On(exec: Executor, src: ArrayLike<number>): Float32Array {
   a.set(src);
   return a;
 }
+
+/**
+ * fast-check runs for a property on `exec`: the full count on CPU executors; a quarter (at least
+ * 3) on webgpu, where every encode/attend is a dispatch plus a readback (slow on llvmpipe in CI).
+ */
+export function runsFor(exec: Executor, runs: number): number {
+  return exec.name === "webgpu" ? Math.max(3, Math.floor(runs / 4)) : Math.max(1, Math.floor(runs));
+}

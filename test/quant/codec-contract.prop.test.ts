@@ -26,6 +26,7 @@ import {
   f32On,
   freeRowsOn,
   refExecutor,
+  runsFor,
 } from "../helpers/executors.ts";
 import { FLOAT_FACTS, halfUlp } from "../helpers/float-formats.ts";
 
@@ -295,7 +296,7 @@ for (const exec of executors) {
           await exec.decodeRows(cc.codec, want, 0, nRows, headDim, b);
           assert.deepEqual(b, a, `${cc.label}: decoded`);
         }),
-        { numRuns: NUM_RUNS * 2 },
+        { numRuns: runsFor(exec, NUM_RUNS * 2) },
       );
     });
 
@@ -309,7 +310,7 @@ for (const exec of executors) {
             const over = src.filter((x) => !floatInRange(cc, x)).length;
             assert.equal(r.stats.saturated, over, "saturated counts exactly the out-of-range elements");
           }),
-          { numRuns: NUM_RUNS },
+          { numRuns: runsFor(exec, NUM_RUNS) },
         );
       });
 
@@ -359,7 +360,7 @@ for (const exec of executors) {
               );
             }
           }),
-          { numRuns: NUM_RUNS / 2 },
+          { numRuns: runsFor(exec, NUM_RUNS / 2) },
         );
       });
 
@@ -396,7 +397,7 @@ for (const exec of executors) {
               }
             checkBounds(cc, r, x, nRows, headDim, (v) => floatInRange(cc, v));
           }),
-          { numRuns: NUM_RUNS / 2 },
+          { numRuns: runsFor(exec, NUM_RUNS / 2) },
         );
       });
 
@@ -471,7 +472,7 @@ for (const exec of executors) {
               assert.equal(r.stats.saturated, clipped, "symmetric: saturated = elements beyond qmax * 65504");
             }
           }),
-          { numRuns: NUM_RUNS / 2 },
+          { numRuns: runsFor(exec, NUM_RUNS / 2) },
         );
       });
     }
