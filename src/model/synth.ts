@@ -98,7 +98,7 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
       factor: 8,
       low_freq_factor: 1,
       high_freq_factor: 4,
-      original_max_position_embeddings: 64,
+      original_max_position_embeddings: 512,
     },
   },
 };
