@@ -1,38 +1,92 @@
 /**
  * Worker threads over the executor's shared WebAssembly memory. Each worker instantiates the
- * same compiled module over the same memory and then blocks in Atomics.wait on its control
- * block; the main thread writes a call (op code + numeric args) there, wakes the worker, runs
- * its own share, and waits for the worker's "done". Ops stay synchronous for callers (the
- * Executor interface is synchronous), and no message passing or copying is on the hot path.
+ * same compiled module over the same memory and blocks in Atomics.wait on its control word.
+ * A job (op code + numeric args) is written once into a job block in the arena; every thread,
+ * the main thread included, then claims tiles of it (output rows of a matmul, query rows of
+ * an attention call) with Atomics.add on a shared counter until none are left. Dynamic tiles
+ * rather than fixed halves because the 2 cores are shared with other processes: a descheduled
+ * worker holds up at most one tile, the others take the rest. Ops stay synchronous for
+ * callers (the Executor interface is synchronous); nothing is copied or messaged per call.
  *
- * Control block per worker (in the arena, 256 bytes): i32 state (0 idle, 1 posted, 2 done,
- * 3 exit), i32 error flag, then f64 slots: [argCount, op, ...args]. f64 holds pointers (< 2^32)
- * and the f32 softmax scale exactly.
+ * Job block (arena): i32 [counter, nTiles, op, nArgs], then f64 args (pointers < 2^32 and the
+ * f32 softmax scale are exact in f64). Per worker (arena): i32 [state, error], f64 scratch
+ * pointer. state: 0 idle, 1 posted, 4 running, 2 done, 3 exit. A worker claims a posted job
+ * (1 -> 4) when it wakes; when the main thread has run out of tiles it withdraws the job from
+ * any worker that has not woken yet (1 -> 0) instead of waiting for that worker to be
+ * scheduled, which on a loaded machine can take milliseconds.
  */
 import { Worker } from "node:worker_threads";
 import type { WasmHeap } from "./wasm-heap.ts";
+import type { KvlabWasmExports } from "./wasm-loader.ts";
 
-const CTRL_BYTES = 256;
-const MAX_ARGS = 28;
+export const OP_MATMUL = 1;
+export const OP_ATTEND = 2;
+const MAX_ARGS = 24;
+const JOB_BYTES = 16 + 8 * MAX_ARGS;
+const CTRL_BYTES = 16;
+
+/**
+ * Run tile t of a job on one thread. Self-contained (no imports, no closure): its source is
+ * also the worker's (Function.prototype.toString), so main thread and workers tile alike.
+ * matmul args: [out, x, w, bias, n, dIn, dOut, rowsPerTile]; attend args: the 17 leading
+ * arguments of the attend kernel, then rowsPerTile; scratch is the calling thread's own.
+ */
+export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: number, scratch: number): void {
+  if (op === 1) {
+    const per = a[7]!;
+    const o0 = t * per;
+    const o1 = Math.min(a[6]!, o0 + per);
+    k.matmul(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, o0, o1);
+    return;
+  }
+  const d = a[2]!;
+  const nRows = a[5]!;
+  const nSlots = a[13]!;
+  const per = a[17]!;
+  const r0 = t * per;
+  const r1 = Math.min(nRows, r0 + per);
+  k.attend(
+    a[0]!,
+    a[1]!,
+    d,
+    a[3]! + r0 * d * 4,
+    a[4]! + r0 * 4,
+    r1 - r0,
+    a[6]!,
+    a[7]!,
+    a[8]!,
+    a[9]!,
+    a[10]!,
+    a[11]!,
+    a[12]!,
+    nSlots,
+    a[14]!,
+    a[15]! + r0 * d * 4,
+    a[16]! ? a[16]! + r0 * nSlots * 4 : 0,
+    scratch,
+  );
+}
 
 // Plain JS (CommonJS) so the worker needs no TypeScript loader.
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require("node:worker_threads");
-const { module, memory, ctrl } = workerData;
+const { module, memory, job, ctrl } = workerData;
+const runTile = ${runTile.toString()};
 WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error("kvlab.wasm aborted"); } } }).then((inst) => {
   const k = inst.exports;
+  const ji = new Int32Array(memory.buffer, job, 4);
+  const args = new Float64Array(memory.buffer, job + 16, ${MAX_ARGS});
   const st = new Int32Array(memory.buffer, ctrl, 2);
-  const args = new Float64Array(memory.buffer, ctrl + 8, ${MAX_ARGS + 2});
+  const scr = new Float64Array(memory.buffer, ctrl + 8, 1);
   parentPort.postMessage("ready");
   for (;;) {
     Atomics.wait(st, 0, 0);
-    const s = Atomics.load(st, 0);
-    if (s === 3) break;
-    if (s !== 1) continue;
-    const n = args[0];
-    const a = Array.from(args.subarray(2, 2 + n));
+    if (Atomics.load(st, 0) === 3) break;
+    if (Atomics.compareExchange(st, 0, 1, 4) !== 1) continue; // withdrawn before we woke
     try {
-      (args[1] === 1 ? k.matmul : k.attend)(...a);
+      const op = ji[2];
+      const nTiles = ji[1];
+      for (let t = Atomics.add(ji, 0, 1); t < nTiles; t = Atomics.add(ji, 0, 1)) runTile(k, op, args, t, scr[0]);
       st[1] = 0;
     } catch {
       st[1] = 1;
@@ -44,25 +98,34 @@ WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error("kvla
 `;
 
 export interface WorkerPool {
+  /** Worker threads (the main thread is one more). */
   readonly size: number;
   /**
-   * Run `parts` calls, part 0 on this thread and the others on workers, and wait for all.
-   * makeCall(part) returns [op, ...args]; runLocal runs one call on this thread.
+   * Run nTiles tiles of a job on the main thread and all workers, and wait for all of them.
+   * scratchBytes: per-thread scratch (attention), allocated per call.
    */
-  run(parts: number, makeCall: (part: number) => number[], runLocal: (call: number[]) => void): void;
+  run(op: number, args: number[], nTiles: number, scratchBytes: number): void;
   dispose(): void;
 }
 
 export async function createWorkerPool(
   module: WebAssembly.Module,
   heap: WasmHeap,
+  k: KvlabWasmExports,
   nWorkers: number,
 ): Promise<WorkerPool> {
-  const workers: { w: Worker; st: Int32Array; args: Float64Array; ctrl: number }[] = [];
+  const job = heap.scratch(JOB_BYTES);
+  new Uint8Array(heap.buffer, job, JOB_BYTES).fill(0);
+  const ji = new Int32Array(heap.buffer, job, 4);
+  const args = new Float64Array(heap.buffer, job + 16, MAX_ARGS);
+  const workers: { w: Worker; st: Int32Array; scr: Float64Array; ctrl: number }[] = [];
   for (let i = 0; i < nWorkers; i++) {
     const ctrl = heap.scratch(CTRL_BYTES);
     new Uint8Array(heap.buffer, ctrl, CTRL_BYTES).fill(0);
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: heap.memory, ctrl } });
+    const w = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { module, memory: heap.memory, job, ctrl },
+    });
     await new Promise<void>((resolve, reject) => {
       w.once("message", () => resolve());
       w.once("error", reject);
@@ -72,32 +135,37 @@ export async function createWorkerPool(
       w,
       ctrl,
       st: new Int32Array(heap.buffer, ctrl, 2),
-      args: new Float64Array(heap.buffer, ctrl + 8, MAX_ARGS + 2),
+      scr: new Float64Array(heap.buffer, ctrl + 8, 1),
     });
   }
   let disposed = false;
   return {
     size: nWorkers,
-    run(parts, makeCall, runLocal) {
-      const used = Math.min(parts - 1, workers.length);
-      for (let p = 1; p <= used; p++) {
-        const c = makeCall(p);
-        const wk = workers[p - 1]!;
-        wk.args[0] = c.length - 1;
-        for (let i = 0; i < c.length; i++) wk.args[i + 1] = c[i]!;
+    run(op, a, nTiles, scratchBytes) {
+      if (a.length > MAX_ARGS) throw new Error(`pool job has ${a.length} args, at most ${MAX_ARGS}`);
+      const scratch = scratchBytes > 0 ? heap.scratch(scratchBytes * (workers.length + 1)) : 0;
+      args.set(a);
+      Atomics.store(ji, 1, nTiles);
+      Atomics.store(ji, 2, op);
+      Atomics.store(ji, 0, 0);
+      workers.forEach((wk, i) => {
+        wk.scr[0] = scratch ? scratch + (i + 1) * scratchBytes : 0;
         Atomics.store(wk.st, 0, 1);
         Atomics.notify(wk.st, 0);
-      }
-      runLocal(makeCall(0));
+      });
       let failed = false;
-      for (let p = 1; p <= used; p++) {
-        const wk = workers[p - 1]!;
-        while (Atomics.load(wk.st, 0) !== 2) Atomics.wait(wk.st, 0, 1);
-        if (wk.st[1] !== 0) failed = true;
-        Atomics.store(wk.st, 0, 0);
+      try {
+        for (let t = Atomics.add(ji, 0, 1); t < nTiles; t = Atomics.add(ji, 0, 1))
+          runTile(k, op, args, t, scratch);
+      } finally {
+        for (const wk of workers) {
+          if (Atomics.compareExchange(wk.st, 0, 1, 0) === 1) continue; // never started: withdrawn
+          while (Atomics.load(wk.st, 0) !== 2) Atomics.wait(wk.st, 0, 4);
+          if (wk.st[1] !== 0) failed = true;
+          Atomics.store(wk.st, 0, 0);
+        }
+        if (scratch) heap.release(scratch);
       }
-      // Parts beyond the pool size (parts > threads) run here.
-      for (let p = used + 1; p < parts; p++) runLocal(makeCall(p));
       if (failed) throw new Error("a kvlab.wasm worker failed while running a kernel");
     },
     dispose() {
@@ -109,6 +177,7 @@ export async function createWorkerPool(
         void wk.w.terminate();
         heap.release(wk.ctrl);
       }
+      heap.release(job);
     },
   };
 }

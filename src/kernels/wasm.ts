@@ -13,8 +13,8 @@ import { type AttendArgs, countFallback, type Executor } from "./executor.ts";
 import { refAttend } from "./ref.ts";
 import { Arena } from "./wasm-arena.ts";
 import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
-import { type KvlabWasmExports, loadKvlabWasm, WASM_PATH } from "./wasm-loader.ts";
-import { createWorkerPool, type WorkerPool } from "./wasm-pool.ts";
+import { loadKvlabWasm, WASM_PATH } from "./wasm-loader.ts";
+import { createWorkerPool, OP_ATTEND, OP_MATMUL, runTile, type WorkerPool } from "./wasm-pool.ts";
 
 export interface WasmExecutorOptions {
   /** Threads for matmul and attention (main thread included). Default: $KVLAB_THREADS, else the core count. */
@@ -87,7 +87,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
   const heap = new WasmHeap(memory, new Arena(memory, k.heapBase()));
   const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
   const pool: WorkerPool | undefined =
-    threads > 1 ? await createWorkerPool(module, heap, threads - 1) : undefined;
+    threads > 1 ? await createWorkerPool(module, heap, k, threads - 1) : undefined;
   const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by the encoders
   const statsView = () => new Int32Array(heap.buffer, stats, 2);
   const exec: WasmExecutor = {
@@ -181,42 +181,35 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const kr = rowsView(a.k, a.kCodec.layout(d), 0, a.nSlots, "k");
       const vr = rowsView(a.v, a.vCodec.layout(d), 0, a.nSlots, "v");
       const m = new Marshal(heap);
-      const args: AttendPtrs = {
+      const args = [
         kd,
         vd,
         d,
-        q: m.ptr(a.q.subarray(0, a.nRows * d), "in"),
-        qPos: m.ptr(a.qPos.subarray(0, a.nRows), "in"),
-        nRows: a.nRows,
-        kPay: m.ptr(kr.payload, "in"),
-        kSc: m.ptr(kr.scales, "in"),
-        kZe: m.ptr(kr.zeros, "in"),
-        vPay: m.ptr(vr.payload, "in"),
-        vSc: m.ptr(vr.scales, "in"),
-        vZe: m.ptr(vr.zeros, "in"),
-        slotPos: m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
-        nSlots: a.nSlots,
-        scale: a.scale,
-        out: m.ptr(a.out.subarray(0, a.nRows * d), "out"),
-        probs: a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
-      };
+        m.ptr(a.q.subarray(0, a.nRows * d), "in"),
+        m.ptr(a.qPos.subarray(0, a.nRows), "in"),
+        a.nRows,
+        m.ptr(kr.payload, "in"),
+        m.ptr(kr.scales, "in"),
+        m.ptr(kr.zeros, "in"),
+        m.ptr(vr.payload, "in"),
+        m.ptr(vr.scales, "in"),
+        m.ptr(vr.zeros, "in"),
+        m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
+        a.nSlots,
+        a.scale,
+        m.ptr(a.out.subarray(0, a.nRows * d), "out"),
+        a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
+      ];
       const scratchBytes = k.attendScratchBytes(a.nSlots, d);
-      // Rows are independent: split them across threads when there is enough work.
-      const parts =
-        pool && a.nRows >= 2 && a.nRows * a.nSlots * d >= 1 << 16 ? Math.min(threads, a.nRows) : 1;
-      const scratch = heap.scratch(scratchBytes * parts);
-      if (parts === 1) runAttend(k, args, 0, a.nRows, scratch);
-      else
-        pool!.run(
-          parts,
-          (part) => {
-            const r0 = Math.floor((a.nRows * part) / parts);
-            const r1 = Math.floor((a.nRows * (part + 1)) / parts);
-            return attendCall(args, r0, r1, scratch + part * scratchBytes);
-          },
-          (call) => runCall(k, call),
-        );
-      heap.release(scratch);
+      // Query rows are independent: tiles of rows go to threads when there is enough work.
+      if (pool && a.nRows >= 2 && a.nRows * a.nSlots * d >= 1 << 16) {
+        const per = Math.ceil(a.nRows / (4 * threads));
+        pool.run(OP_ATTEND, [...args, per], Math.ceil(a.nRows / per), scratchBytes);
+      } else {
+        const scratch = heap.scratch(scratchBytes);
+        runTile(k, OP_ATTEND, new Float64Array([...args, a.nRows]), 0, scratch);
+        heap.release(scratch);
+      }
       m.finish();
     },
 
@@ -231,21 +224,12 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const px = m.ptr(x.subarray(0, n * dIn), "in");
       const pw = m.ptr(w.subarray(0, dOut * dIn), "in");
       const pb = bias ? m.ptr(bias.subarray(0, dOut), "in") : 0;
-      // Split output rows (weight rows) across threads: each thread streams its own part of w.
-      const parts = pool && n * dIn * dOut >= 1 << 18 ? Math.min(threads, Math.ceil(dOut / 8)) : 1;
-      if (parts === 1) k.matmul(po, px, pw, pb, n, dIn, dOut, 0, dOut);
-      else
-        pool!.run(
-          parts,
-          (part) => {
-            // Boundaries on multiples of 2 keep the 2-row register blocks whole.
-            const o0 = Math.min(dOut, 2 * Math.floor((dOut * part) / parts / 2));
-            const o1 =
-              part === parts - 1 ? dOut : Math.min(dOut, 2 * Math.floor((dOut * (part + 1)) / parts / 2));
-            return [OP_MATMUL, po, px, pw, pb, n, dIn, dOut, o0, o1];
-          },
-          (call) => runCall(k, call),
-        );
+      // Tiles of output rows (weight rows) go to threads: each streams its own rows of w.
+      // Tiles are even-sized so the kernel's 2-row register blocks stay whole.
+      if (pool && n * dIn * dOut >= 1 << 18) {
+        const per = 2 * Math.max(4, Math.ceil(dOut / (2 * 4 * threads)));
+        pool.run(OP_MATMUL, [po, px, pw, pb, n, dIn, dOut, per], Math.ceil(dOut / per), 0);
+      } else k.matmul(po, px, pw, pb, n, dIn, dOut, 0, dOut);
       m.finish();
     },
 
@@ -297,62 +281,4 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
   };
   return exec;
-}
-
-interface AttendPtrs {
-  kd: number;
-  vd: number;
-  d: number;
-  q: number;
-  qPos: number;
-  nRows: number;
-  kPay: number;
-  kSc: number;
-  kZe: number;
-  vPay: number;
-  vSc: number;
-  vZe: number;
-  slotPos: number;
-  nSlots: number;
-  scale: number;
-  out: number;
-  probs: number;
-}
-
-/** Op codes understood by the worker loop (wasm-pool.ts). A call is [op, ...numeric args]. */
-export const OP_MATMUL = 1;
-export const OP_ATTEND = 2;
-
-function attendCall(a: AttendPtrs, r0: number, r1: number, scratch: number): number[] {
-  return [
-    OP_ATTEND,
-    a.kd,
-    a.vd,
-    a.d,
-    a.q + r0 * a.d * 4,
-    a.qPos + r0 * 4,
-    r1 - r0,
-    a.kPay,
-    a.kSc,
-    a.kZe,
-    a.vPay,
-    a.vSc,
-    a.vZe,
-    a.slotPos,
-    a.nSlots,
-    a.scale,
-    a.out + r0 * a.d * 4,
-    a.probs ? a.probs + r0 * a.nSlots * 4 : 0,
-    scratch,
-  ];
-}
-
-function runAttend(k: KvlabWasmExports, a: AttendPtrs, r0: number, r1: number, scratch: number): void {
-  runCall(k, attendCall(a, r0, r1, scratch));
-}
-
-/** Run one encoded call on this thread's instance. */
-export function runCall(k: KvlabWasmExports, c: number[]): void {
-  const f = c[0] === OP_MATMUL ? k.matmul : k.attend;
-  (f as (...args: number[]) => void)(...c.slice(1));
 }
