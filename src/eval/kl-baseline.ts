@@ -13,7 +13,7 @@
  * `key` identifies what the baseline was computed on (spec hash, model and text hashes), so a
  * stale file is recomputed instead of silently reused.
  */
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { ModelFormatError } from "../errors.ts";
 import type { TopKEntry } from "./kl.ts";
@@ -97,6 +97,7 @@ export function decodeBaseline(buf: Buffer, file = "<baseline>"): BaselineTopK {
 
 /** Write atomically: temporary file beside the target (ignored by git), then rename. */
 export async function saveBaseline(file: string, b: BaselineTopK): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
   const tmp = join(dirname(file), `.partial-${basename(file)}-${process.pid}`);
   await writeFile(tmp, encodeBaseline(b));
   await rename(tmp, file);

@@ -48,6 +48,7 @@ class Clock {
   endRun(): void {
     this.busySeconds += (performance.now() - this.runStarted) / 1000;
     this.tokensDone += this.tokensPerRun;
+    this.current = 0;
     this.done++;
   }
   rate(): number {
@@ -56,7 +57,7 @@ class Clock {
     return secs > 0 ? toks / secs : 0;
   }
   eta(): number {
-    const remaining = (this.total - this.done) * this.tokensPerRun - this.current;
+    const remaining = Math.max(0, (this.total - this.done) * this.tokensPerRun - this.current);
     const r = this.rate();
     return r > 0 ? remaining / r : Number.POSITIVE_INFINITY;
   }

@@ -73,7 +73,13 @@ export const realDeps: RunnerDeps = {
           model,
           tokens,
           protocol,
-          (shape) => createCache(spec, shape, { executor: model.executor, seed: config.seed }),
+          // The resolved spec written back as explicit input (codecs per side, policy with defaults).
+          (shape) =>
+            createCache(
+              { name: spec.name, codec: { keys: spec.keys, values: spec.values }, policy: spec.policy },
+              shape,
+              { executor: model.executor, seed: config.seed },
+            ),
           {
             onScored: hooks.onScored,
             onProgress: (done) => hooks.onProgress?.(done * perSegment, scoredTokens),

@@ -2,7 +2,9 @@
  * Sweep expansion: one base cache spec times a grid of values set at dotted paths, e.g.
  *   { spec: { policy: { type: h2o } }, grid: { "policy.budget": [0.1, 0.2], codec: [f16, int4] } }
  * gives 4 specs, the cartesian product in the order the grid keys are written (last key
- * varies fastest), each with a label naming its grid point for error messages.
+ * varies fastest), each with a label naming its grid point for error messages. A `name` in the
+ * base spec may use `{<grid key>}` placeholders, filled with each point's value (an object value
+ * shows its `type`), e.g. `name: "h2o-{policy.budget}+{codec}"`.
  */
 import { PRESETS } from "../cache/presets.ts";
 import { ConfigError } from "../errors.ts";
@@ -37,6 +39,11 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   obj[parts[parts.length - 1]!] = structuredClone(value);
 }
 
+function placeholderText(v: unknown): string {
+  if (typeof v === "object" && v !== null && "type" in v) return String((v as { type: unknown }).type);
+  return typeof v === "string" || typeof v === "number" ? String(v) : JSON.stringify(v);
+}
+
 export function expandSweep(block: SweepBlock, path: string): ExpandedSpec[] {
   const keys = Object.keys(block.grid);
   let points: [string, unknown][][] = [[]];
@@ -54,6 +61,17 @@ export function expandSweep(block: SweepBlock, path: string): ExpandedSpec[] {
         : (structuredClone(block.spec ?? {}) as Record<string, unknown>);
     const label = `${path}{${pt.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(",")}}`;
     for (const [k, v] of pt) setPath(base as Record<string, unknown>, k, v, label);
+    const b = base as Record<string, unknown>;
+    if (typeof b.name === "string")
+      b.name = b.name.replace(/\{([^}]+)\}/g, (whole, key: string) => {
+        const hit = pt.find(([k]) => k === key);
+        if (!hit)
+          throw new ConfigError(
+            `${path}.spec.name`,
+            `placeholder ${whole} is not a grid key (${keys.join(", ")})`,
+          );
+        return placeholderText(hit[1]);
+      });
     return { spec: base, path: label };
   });
 }

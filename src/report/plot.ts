@@ -15,61 +15,176 @@ interface Point {
   backend: string;
   kind: string;
   kib: number;
-  ppl: number;
-  kld: number | null;
-  frontPpl: boolean;
-  frontKld: boolean;
+  y: number;
+  front: boolean;
+  /** Label anchor in data coordinates and its alignment, placed by placeLabels. */
+  lx: number;
+  ly: number;
+  align: "left" | "right" | "center";
 }
 
-function points(rows: TableRow[]): Point[] {
-  const ok = rows.filter((r) => r.status === "ok" && r.peakKvBytes !== null && r.ppl !== null);
-  const pts = ok.map(
-    (r): Point => ({
+const WIDTH = 460;
+const HEIGHT = 340;
+const FONT_SIZE = 11;
+/** DejaVu Sans averages about 0.6 em per character; a generous estimate keeps labels apart. */
+const CHAR_W = FONT_SIZE * 0.62;
+
+/** A log-scale domain padded by `frac` of its span on each side (and at least 10%). */
+function logDomain(values: number[], frac: number): [number, number] {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const span = Math.max(Math.log(hi / lo), Math.log(1.5));
+  const pad = Math.exp(span * frac);
+  return [lo / pad, hi * pad];
+}
+
+interface Box {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+
+const overlap = (a: Box, b: Box) =>
+  Math.max(0, Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0)) *
+  Math.max(0, Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0));
+
+/**
+ * Greedy label placement in pixel space (vega's own `label` transform needs a canvas, which a
+ * headless SVG render does not have): for each point, try eight spots around it and keep the
+ * first that overlaps no point and no earlier label and stays inside the plot, else the one
+ * with the least overlap.
+ */
+function placeLabels(pts: Point[], xd: [number, number], yd: [number, number]): void {
+  const px = (x: number) => (WIDTH * Math.log(x / xd[0])) / Math.log(xd[1] / xd[0]);
+  const py = (y: number) => HEIGHT * (1 - Math.log(y / yd[0]) / Math.log(yd[1] / yd[0]));
+  const ix = (p: number) => xd[0] * Math.exp((p / WIDTH) * Math.log(xd[1] / xd[0]));
+  const iy = (p: number) => yd[0] * Math.exp((1 - p / HEIGHT) * Math.log(yd[1] / yd[0]));
+  const pointBoxes = pts.map((p) => ({
+    x0: px(p.kib) - 5,
+    x1: px(p.kib) + 5,
+    y0: py(p.y) - 5,
+    y1: py(p.y) + 5,
+  }));
+  const placed: Box[] = [];
+  const h = FONT_SIZE + 2;
+  for (const p of pts) {
+    const x = px(p.kib);
+    const y = py(p.y);
+    const w = p.backend.length * CHAR_W;
+    const candidates: [number, number, Point["align"]][] = [
+      [x + 7, y, "left"],
+      [x - 7, y, "right"],
+      [x + 4, y - h, "left"],
+      [x + 4, y + h, "left"],
+      [x - 4, y - h, "right"],
+      [x - 4, y + h, "right"],
+      [x, y - h - 2, "center"],
+      [x, y + h + 2, "center"],
+    ];
+    let best: { c: (typeof candidates)[number]; cost: number; box: Box } | undefined;
+    for (const c of candidates) {
+      const x0 = c[2] === "left" ? c[0] : c[2] === "right" ? c[0] - w : c[0] - w / 2;
+      const box = { x0, x1: x0 + w, y0: c[1] - h / 2, y1: c[1] + h / 2 };
+      let cost = 0;
+      for (const b of placed) cost += overlap(box, b);
+      for (const b of pointBoxes) cost += overlap(box, b);
+      // Leaving the plot area is worse than a small overlap.
+      cost +=
+        4 *
+        (Math.max(0, -box.x0) +
+          Math.max(0, box.x1 - WIDTH) +
+          Math.max(0, -box.y0) +
+          Math.max(0, box.y1 - HEIGHT)) *
+        h;
+      if (!best || cost < best.cost) best = { c, cost, box };
+      if (cost === 0) break;
+    }
+    placed.push(best!.box);
+    p.lx = ix(best!.c[0]);
+    p.ly = iy(best!.c[1]);
+    p.align = best!.c[2];
+  }
+}
+
+function panelPoints(rows: TableRow[], y: "ppl" | "kld"): Point[] {
+  const pts: Point[] = [];
+  for (const r of rows) {
+    if (r.status !== "ok" || r.peakKvBytes === null || r.ppl === null) continue;
+    // The baseline's KL against itself is ~0 (rounding only): nothing to show on a log axis.
+    const v = y === "ppl" ? r.ppl : r.baseline ? null : r.klMean;
+    if (v === null || !(v > 0)) continue;
+    pts.push({
       backend: r.backend,
       kind: r.baseline ? "baseline (f32)" : "run",
-      kib: r.peakKvBytes! / 1024,
-      ppl: r.ppl!,
-      // The baseline's KL against itself is ~0 (rounding only): nothing to show on a log axis.
-      kld: !r.baseline && r.klMean !== null && r.klMean > 0 ? r.klMean : null,
-      frontPpl: false,
-      frontKld: false,
-    }),
-  );
+      kib: r.peakKvBytes / 1024,
+      y: v,
+      front: false,
+      lx: 0,
+      ly: 0,
+      align: "left",
+    });
+  }
   for (const p of paretoFront(
     pts,
     (p) => p.kib,
-    (p) => p.ppl,
+    (p) => p.y,
   ))
-    p.frontPpl = true;
-  for (const p of paretoFront(
-    pts.filter((p) => p.kld !== null),
-    (p) => p.kib,
-    (p) => p.kld!,
-  ))
-    p.frontKld = true;
+    p.front = true;
   return pts;
 }
 
-function panel(y: "ppl" | "kld", title: string, front: "frontPpl" | "frontKld") {
+function panel(rows: TableRow[], y: "ppl" | "kld", title: string) {
+  const pts = panelPoints(rows, y);
+  const xd = pts.length
+    ? logDomain(
+        pts.map((p) => p.kib),
+        0.12,
+      )
+    : ([1, 10] as [number, number]);
+  const yd = pts.length
+    ? logDomain(
+        pts.map((p) => p.y),
+        0.08,
+      )
+    : ([1, 10] as [number, number]);
+  placeLabels(pts, xd, yd);
   const x = {
     field: "kib",
     type: "quantitative" as const,
-    scale: { type: "log" as const, nice: false, padding: 24 },
+    scale: { type: "log" as const, domain: xd, nice: false },
+    axis: { tickCount: 6 },
     title: "peak KV cache (KiB, log scale)",
   };
   const yEnc = {
-    field: y,
+    field: "y",
     type: "quantitative" as const,
-    scale: { type: "log" as const, nice: false, padding: 16 },
+    scale: { type: "log" as const, domain: yd, nice: false },
+    axis: { tickCount: 6 },
     title,
   };
+  const labels = (["left", "right", "center"] as const).map((align) => ({
+    transform: [{ filter: `datum.align == '${align}'` }],
+    mark: {
+      type: "text" as const,
+      align,
+      baseline: "middle" as const,
+      fontSize: FONT_SIZE,
+      color: "#111827",
+    },
+    encoding: {
+      x: { field: "lx", type: "quantitative" as const, scale: x.scale },
+      y: { field: "ly", type: "quantitative" as const, scale: yEnc.scale },
+      text: { field: "backend", type: "nominal" as const },
+    },
+  }));
   return {
-    width: 460,
-    height: 340,
-    transform: [{ filter: `datum.${y} != null` }],
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values: pts },
     layer: [
       {
-        transform: [{ filter: `datum.${front}` }],
+        transform: [{ filter: "datum.front" }],
         mark: {
           type: "line" as const,
           interpolate: "step-after" as const,
@@ -79,7 +194,7 @@ function panel(y: "ppl" | "kld", title: string, front: "frontPpl" | "frontKld") 
         encoding: { x, y: yEnc, order: { field: "kib", type: "quantitative" as const } },
       },
       {
-        mark: { type: "point" as const, filled: true, size: 70 },
+        mark: { type: "point" as const, filled: true, size: 70, clip: true },
         encoding: {
           x,
           y: yEnc,
@@ -90,24 +205,14 @@ function panel(y: "ppl" | "kld", title: string, front: "frontPpl" | "frontKld") 
             legend: null,
           },
           shape: {
-            field: front,
+            field: "front",
             type: "nominal" as const,
             scale: { domain: [true, false], range: ["diamond", "circle"] },
             legend: null,
           },
         },
       },
-      {
-        mark: {
-          type: "text" as const,
-          align: "left" as const,
-          dx: 7,
-          dy: -6,
-          fontSize: 11,
-          color: "#111827",
-        },
-        encoding: { x, y: yEnc, text: { field: "backend", type: "nominal" as const } },
-      },
+      ...labels,
     ],
   };
 }
@@ -122,11 +227,11 @@ export function plotSpec(rows: TableRow[], title: string): vl.TopLevelSpec {
     },
     background: "white",
     padding: 12,
-    data: { values: points(rows) },
     hconcat: [
-      panel("ppl", "perplexity (log scale)", "frontPpl"),
-      panel("kld", "mean KL divergence vs f32 (nats, log scale)", "frontKld"),
+      panel(rows, "ppl", "perplexity (log scale)"),
+      panel(rows, "kld", "mean KL divergence vs f32 (nats, log scale)"),
     ],
+    resolve: { scale: { x: "independent", y: "independent" } },
     config: {
       font: "DejaVu Sans",
       axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: "#e5e7eb" },

@@ -23,7 +23,7 @@ function klFromLogits(p: Float32Array, q: Float32Array): number {
 }
 
 test("runs every backend once, baseline first, with KL against the stored baseline", async () => {
-  const outDir = await tmp();
+  const outDir = join(await tmp(), "not", "yet", "there");
   const config = validateConfig(rawConfig(), "/");
   const calls: string[] = [];
   const res = await runExperiment(config, fakeDeps({ calls }), { outDir, progress: quiet });

@@ -42,3 +42,21 @@ test("sweeps in a config become runs after caches, duplicates dropped, errors na
     /sweep\[0\]\{codec\.group=7\}/,
   );
 });
+
+test("name placeholders are filled from each grid point", () => {
+  const out = expandSweep(
+    {
+      spec: { name: "h2o-{policy.budget}+{codec}", policy: "h2o" },
+      grid: { "policy.budget": [8], codec: ["f16", { type: "int4" }] },
+    },
+    "s",
+  );
+  assert.deepEqual(
+    out.map((o) => (o.spec as { name: string }).name),
+    ["h2o-8+f16", "h2o-8+int4"],
+  );
+  assert.throws(
+    () => expandSweep({ spec: { name: "x-{nope}" }, grid: { codec: ["f16"] } }, "s"),
+    /s\.spec\.name: placeholder \{nope\}/,
+  );
+});
