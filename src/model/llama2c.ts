@@ -150,8 +150,9 @@ export async function loadLlama2cModel(
   const files = new FileSet();
   try {
     const cfg = readLlama2cConfig(files, file);
+    const ts = llama2cTensors(cfg, file, files); // checks the size before anything slow
     const tokenizer = loadLlama2cTokenizer(tokenizerFile ?? findLlama2cTokenizer(file), cfg.vocabSize);
-    const weights = loadLlamaWeights(cfg, exec, llama2cTensors(cfg, file, files), GGUF_NAMES);
+    const weights = loadLlamaWeights(cfg, exec, ts, GGUF_NAMES);
     return new LlamaModel(cfg, weights, tokenizer, exec, `llama2c:${file}`);
   } finally {
     files.close();
