@@ -31,6 +31,7 @@ import { shareOf } from "./policies/options.ts";
 import { type HeadView, type RetentionPolicy, resolveCount } from "./policy.ts";
 import { storageOf } from "./presets.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "./types.ts";
+import { ValueResidual } from "./value-residual.ts";
 
 export interface StandardKVCacheOptions {
   seed?: number;
@@ -54,6 +55,7 @@ export class StandardKVCache implements KVCache {
   private readonly heads: HeadStore[]; // (nLayers * nKvHeads)
   private readonly chan: ChannelKeys[] | null; // (nLayers * nKvHeads) channel-axis key storage
   private readonly cold: HeadStore[] | null; // (nLayers * nKvHeads) older tier of policy tiered
+  private readonly vres: ValueResidual[] | null; // (nLayers * nKvHeads) KIVI's f32 value window
   private readonly kLayout: RowLayout;
   private readonly vLayout: RowLayout;
   private readonly seen: Int32Array; // (nLayers * nKvHeads) tokens appended since reset
@@ -66,8 +68,10 @@ export class StandardKVCache implements KVCache {
   private readonly coldK: Codec | null;
   private readonly coldV: Codec | null;
   private readonly meter: AttentionMassMeter | null;
-  /** Keys are stored before RoPE (policy sinks with positions: cache). */
+  /** Keys are stored before RoPE (policy sinks with positions: cache, or a pre-RoPE preset). */
   readonly storesPreRopeKeys: boolean;
+  /** RoPE positions are ranks among retained tokens (StreamingLLM) rather than absolute. */
+  private readonly cachePositions: boolean;
   // Scratch reused across calls (no allocation per token once warm).
   private qGroup = new Float32Array(0);
   private qPosGroup = new Int32Array(0);
@@ -115,12 +119,13 @@ export class StandardKVCache implements KVCache {
       };
     }
     this.rotation = storage.rotate === "hadamard" ? new HadamardRotation(headDim, options.seed ?? 0) : null;
-    this.storesPreRopeKeys = policy.cachePositions === true;
+    this.cachePositions = policy.cachePositions === true;
+    this.storesPreRopeKeys = this.cachePositions || storage.preRope === true;
     if (this.storesPreRopeKeys) {
       if (!shape.rope || shape.rope.invFreq.length !== headDim / 2)
         throw new ConfigError(
-          "cache.policy.positions",
-          `positions: cache stores keys before RoPE and needs the model's RoPE frequencies: pass shape.rope = { invFreq } (headDim/2 = ${headDim / 2} floats) to createCache`,
+          this.cachePositions ? "cache.policy.positions" : "cache.preset",
+          `${this.cachePositions ? "positions: cache" : `preset ${spec.preset}`} stores keys before RoPE and needs the model's RoPE frequencies: pass shape.rope = { invFreq } (headDim/2 = ${headDim / 2} floats) to createCache`,
         );
       this.invFreq = shape.rope.invFreq;
     } else this.invFreq = null;
@@ -136,6 +141,8 @@ export class StandardKVCache implements KVCache {
     this.chan = chanSettings
       ? this.heads.map((h) => new ChannelKeys(exec, headDim, chanSettings, h.capacity))
       : null;
+    const vRes = storage.keyStorage?.valueResidual;
+    this.vres = vRes ? this.heads.map((h) => new ValueResidual(exec, headDim, vRes, h.capacity)) : null;
     this.cold =
       this.coldK && this.coldV
         ? this.heads.map(
@@ -149,7 +156,7 @@ export class StandardKVCache implements KVCache {
 
   /** Whether attention runs over decoded f32 keys rather than the fused encoded path. */
   private get decodedPath(): boolean {
-    return this.chan !== null || this.storesPreRopeKeys || this.cold !== null;
+    return this.chan !== null || this.storesPreRopeKeys || this.cold !== null || this.vres !== null;
   }
 
   private decodeKeys(idx: number, first: number, n: number, dst: Float32Array): void {
@@ -174,7 +181,9 @@ export class StandardKVCache implements KVCache {
     const store = this.heads[idx]!;
     const before = store.capacity;
     store.reserve(extra);
-    if (this.chan && store.capacity !== before) this.chan[idx]!.grow(store.capacity, store.nSlots);
+    if (store.capacity === before) return;
+    if (this.chan) this.chan[idx]!.grow(store.capacity, store.nSlots);
+    if (this.vres) this.vres[idx]!.grow(store.capacity, store.nSlots);
   }
 
   append(layer: number, k: Float32Array, v: Float32Array, positions: Int32Array): void {
@@ -218,11 +227,18 @@ export class StandardKVCache implements KVCache {
         this.counters.nonFinite += ks.nonFinite;
         this.counters.saturated += ks.saturated;
       }
-      const vs = this.exec.encodeRows(this.vCodec, v.subarray(off, off + nNew * d), nNew, d, store.v, first);
-      this.counters.nonFinite += vs.nonFinite;
-      this.counters.saturated += vs.saturated;
+      const vIn = v.subarray(off, off + nNew * d);
+      if (this.vres) {
+        this.counters.nonFinite += this.countNonFinite(vIn);
+        this.vres[idx]!.write(vIn, first, nNew);
+      } else {
+        const vs = this.exec.encodeRows(this.vCodec, vIn, nNew, d, store.v, first);
+        this.counters.nonFinite += vs.nonFinite;
+        this.counters.saturated += vs.saturated;
+      }
       store.positions.set(positions, first);
       store.nSlots += nNew;
+      if (this.vres) this.counters.saturated += this.vres[idx]!.flush(store, this.vCodec).saturated;
       this.seen[idx]! += nNew;
       if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
       if (this.chan)
@@ -271,9 +287,10 @@ export class StandardKVCache implements KVCache {
       const outRows = out.subarray(qOff, qOff + nRows * d);
       if (this.decodedPath) {
         const qUse = this.prepareDecoded(idx, store, cold, qRows, qPos, nRows);
-        const values = cold
-          ? { vCodec: f32Codec, v: f32Rows(this.vScr, nTot * d) }
-          : { vCodec: this.vCodec, v: store.v };
+        const values =
+          cold || this.vres
+            ? { vCodec: f32Codec, v: f32Rows(this.vScr, nTot * d) }
+            : { vCodec: this.vCodec, v: store.v };
         this.exec.attend({
           kCodec: f32Codec,
           ...values,
@@ -337,12 +354,13 @@ export class StandardKVCache implements KVCache {
     if (this.kScr.length < nTot * d) {
       const cap = Math.max(nTot, 2 * (this.kScr.length / d)) * d;
       this.kScr = new Float32Array(cap);
-      if (cold) this.vScr = new Float32Array(cap);
+      if (cold || this.vres) this.vScr = new Float32Array(cap);
       this.posScr = new Int32Array(cap / d);
     }
     if (this.ropePos.length < nTot) this.ropePos = new Int32Array(this.posScr.length);
     this.decodeKeys(idx, 0, nHot, this.kScr);
     this.posScr.set(store.positions.subarray(0, nHot));
+    if (this.vres) this.vres[idx]!.decode(store, this.vCodec, nHot, this.vScr);
     if (cold) {
       this.exec.decodeRows(this.vCodec, store.v, 0, nHot, d, this.vScr);
       this.exec.decodeRows(this.coldK!, cold.k, 0, cold.nSlots, d, this.kScr.subarray(nHot * d));
@@ -356,10 +374,14 @@ export class StandardKVCache implements KVCache {
       this.rotation.apply(qr, nRows);
       return qr;
     }
-    // Pre-RoPE keys: back to the unrotated basis, then RoPE at each token's rank among the
-    // retained tokens (StreamingLLM's positions within the cache).
+    // Pre-RoPE keys: back to the unrotated basis, then RoPE at each token's absolute position
+    // (KVQuant) or at its rank among the retained tokens (StreamingLLM's positions within the cache).
     const keys = this.kScr.subarray(0, nTot * d);
     if (this.rotation) this.rotation.invert(keys, nTot);
+    if (!this.cachePositions) {
+      this.exec.rope(keys, this.posScr, nTot, 1, d, this.invFreq!);
+      return qRows;
+    }
     const order = Array.from({ length: nTot }, (_, i) => i);
     const pos = this.posScr;
     order.sort((a, b) => pos[a]! - pos[b]!);
@@ -404,20 +426,18 @@ export class StandardKVCache implements KVCache {
   }
 
   /** Free the given slots of one store by swap-remove, largest slot first. */
-  private removeSlots(
-    idx: number,
-    store: HeadStore,
-    drop: number[],
-    tellPolicy: boolean,
-    chan: ChannelKeys | null,
-  ) {
+  private removeSlots(idx: number, store: HeadStore, drop: number[], tellPolicy: boolean, hot: boolean) {
+    const chan = hot && this.chan ? this.chan[idx]! : null;
+    const vres = hot && this.vres ? this.vres[idx]! : null;
     drop.sort((a, b) => b - a);
     for (const slot of drop) {
       chan?.release(slot);
+      vres?.release(slot);
       const last = store.nSlots - 1;
       if (slot !== last) {
         store.moveSlot(last, slot);
         chan?.move(last, slot);
+        vres?.move(last, slot);
         if (tellPolicy)
           this.policy.onMove(Math.floor(idx / this.shape.nKvHeads), idx % this.shape.nKvHeads, last, slot);
       }
@@ -429,7 +449,7 @@ export class StandardKVCache implements KVCache {
     const drop = this.policy.evictions(view);
     if (drop.length === 0) return;
     for (const slot of drop) this.recordAge(idx, store.positions[slot]!);
-    this.removeSlots(idx, store, drop, true, this.chan ? this.chan[idx]! : null);
+    this.removeSlots(idx, store, drop, true, true);
     this.counters.evicted += drop.length;
   }
 
@@ -456,7 +476,7 @@ export class StandardKVCache implements KVCache {
       this.counters.saturated += ks.saturated + vs.saturated;
       for (let t = 0; t < nDemote; t++) cold.positions[cold.nSlots + t] = hot.positions[demote[t]!]!;
       cold.nSlots += nDemote;
-      this.removeSlots(idx, hot, demote, false, null);
+      this.removeSlots(idx, hot, demote, false, true);
       this.demoted += nDemote;
     }
     const over = hot.nSlots + cold.nSlots - b;
@@ -465,7 +485,7 @@ export class StandardKVCache implements KVCache {
       order.sort((a, b) => cold.positions[a]! - cold.positions[b]!);
       const drop = order.slice(0, over);
       for (const slot of drop) this.recordAge(idx, cold.positions[slot]!);
-      this.removeSlots(idx, cold, drop, false, null);
+      this.removeSlots(idx, cold, drop, false, false);
       this.counters.evicted += drop.length;
     }
   }
@@ -489,6 +509,14 @@ export class StandardKVCache implements KVCache {
     for (let i = 0; i < this.heads.length; i++) {
       const h = this.heads[i]!;
       rows(h.nSlots, this.kLayout, this.vLayout);
+      if (this.vres) {
+        // Residual values are f32 rows instead of codec rows.
+        const nr = this.vres[i]!.nResidual;
+        payload -= nr * this.vLayout.payloadBytes;
+        scales -= nr * 2 * this.vLayout.scalesPerRow;
+        zeros -= nr * 2 * this.vLayout.zerosPerRow;
+        residual += nr * headDim * 4;
+      }
       if (this.chan) {
         const m = this.chan[i]!.memory(h.nSlots, groupIds);
         payload += m.payload;
@@ -563,6 +591,7 @@ export class StandardKVCache implements KVCache {
     for (const h of this.heads) h.nSlots = 0;
     if (this.cold) for (const h of this.cold) h.nSlots = 0;
     if (this.chan) for (const c of this.chan) c.clear();
+    if (this.vres) for (const c of this.vres) c.clear();
     this.seen.fill(0);
     this.newest.fill(Number.NEGATIVE_INFINITY);
     this.policy.reset();
@@ -574,5 +603,6 @@ export class StandardKVCache implements KVCache {
     for (const h of this.heads) h.dispose();
     if (this.cold) for (const h of this.cold) h.dispose();
     if (this.chan) for (const c of this.chan) c.dispose();
+    if (this.vres) for (const c of this.vres) c.dispose();
   }
 }

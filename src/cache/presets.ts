@@ -12,6 +12,8 @@ export interface ChannelKeyStorage {
   axis: "channel";
   group: number;
   residual: number;
+  /** Newest tokens whose values stay f32 before per-token quantization (KIVI: the same residual). */
+  valueResidual?: number;
 }
 
 export interface Preset {
@@ -24,6 +26,8 @@ export interface Preset {
   keyStorage?: ChannelKeyStorage;
   /** Rotate keys (and queries) by a seeded randomized Hadamard transform before quantization. */
   rotate?: "hadamard";
+  /** Store keys before RoPE, rotated at attention time at their absolute positions (KVQuant). */
+  preRope?: boolean;
 }
 
 export const PRESETS: Record<string, Preset> = {
@@ -41,19 +45,28 @@ export const PRESETS: Record<string, Preset> = {
   },
   kivi2: {
     description:
-      "KIVI-2: keys int2 per channel (groups of 32 tokens, 128-token f32 residual), values int2 per token, asymmetric g32",
+      "KIVI-2: keys int2 per channel (groups of 32 tokens), values int2 per token, asymmetric g32; newest 128 tokens f32",
     paper: "Liu et al. 2024 (KIVI), arXiv:2402.02750",
     keys: { type: "int2", group: 32, symmetric: false },
     values: { type: "int2", group: 32, symmetric: false },
-    keyStorage: { axis: "channel", group: 32, residual: 128 },
+    keyStorage: { axis: "channel", group: 32, residual: 128, valueResidual: 128 },
+  },
+  "kivi2-prerope": {
+    description:
+      "KIVI-2 with keys quantized before RoPE and rotated at attention time (KVQuant's pre-RoPE keys)",
+    paper: "Hooper et al. 2024 (KVQuant), arXiv:2401.18079; Liu et al. 2024 (KIVI)",
+    keys: { type: "int2", group: 32, symmetric: false },
+    values: { type: "int2", group: 32, symmetric: false },
+    keyStorage: { axis: "channel", group: 32, residual: 128, valueResidual: 128 },
+    preRope: true,
   },
   kivi4: {
     description:
-      "KIVI-4: keys int4 per channel (groups of 32 tokens, 128-token f32 residual), values int4 per token, asymmetric g32",
+      "KIVI-4: keys int4 per channel (groups of 32 tokens), values int4 per token, asymmetric g32; newest 128 tokens f32",
     paper: "Liu et al. 2024 (KIVI), arXiv:2402.02750",
     keys: { type: "int4", group: 32, symmetric: false },
     values: { type: "int4", group: 32, symmetric: false },
-    keyStorage: { axis: "channel", group: 32, residual: 128 },
+    keyStorage: { axis: "channel", group: 32, residual: 128, valueResidual: 128 },
   },
   "int4-hadamard": {
     description: "int4 asymmetric g32 per token, keys (and queries) Hadamard-rotated with seeded signs",
@@ -72,11 +85,16 @@ export const PRESETS: Record<string, Preset> = {
 };
 
 /** The storage options a resolved spec carries through its preset (none for plain codecs). */
-export function storageOf(spec: ResolvedCacheSpec): { keyStorage?: ChannelKeyStorage; rotate?: "hadamard" } {
+export function storageOf(spec: ResolvedCacheSpec): {
+  keyStorage?: ChannelKeyStorage;
+  rotate?: "hadamard";
+  preRope?: boolean;
+} {
   const p =
     spec.preset !== undefined && Object.hasOwn(PRESETS, spec.preset) ? PRESETS[spec.preset] : undefined;
   return {
     ...(p?.keyStorage ? { keyStorage: p.keyStorage } : {}),
     ...(p?.rotate ? { rotate: p.rotate } : {}),
+    ...(p?.preRope ? { preRope: true } : {}),
   };
 }

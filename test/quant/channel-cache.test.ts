@@ -13,26 +13,33 @@ test("kivi2: keys wait in an f32 residual of 128 tokens, then 4 groups of 32 are
   const shape = smallShape({ nLayers: 1 });
   const d = shape.headDim;
   const cache = await makeCache("kivi2", shape);
-  const vRow = rowBytes(makeCodec(cache.spec.values).layout(d));
+  const vL = makeCodec(cache.spec.values).layout(d);
   const cb = channelCodeBytes(2, d);
   const heads = shape.nKvHeads;
+  const chunks = [1, 1, 30, 60, 40, 3, 100, 5];
   let t = 0;
-  for (const n of [1, 1, 30, 60, 40, 3, 100, 5]) {
+  for (const n of chunks) {
     drive(cache, shape, n, [n], t + 1);
     t += n;
-    // Token-by-token or in chunks: the residual flushes whole groups once it reaches 128.
+    // Keys: whole groups flush once 128 have gathered. Values: the newest 128 stay f32 (KIVI).
     const m = cache.memory();
-    const res = residualAfter([1, 1, 30, 60, 40, 3, 100, 5], t);
-    const quant = t - res;
-    assert.equal(m.residual, heads * res * d * 4, `after ${t}: residual`);
-    assert.equal(m.payload, heads * (quant * cb + t * makeCodec(cache.spec.values).layout(d).payloadBytes));
+    const kRes = residualAfter(chunks, t);
+    const vRes = Math.min(t, 128);
+    const quant = t - kRes;
+    assert.equal(m.residual, heads * (kRes + vRes) * d * 4, `after ${t}: residual`);
+    assert.equal(m.payload, heads * (quant * cb + (t - vRes) * vL.payloadBytes), `after ${t}: payload`);
     assert.equal(
       m.scales,
-      heads * ((quant / 32) * d * 2 + t * 2 * makeCodec(cache.spec.values).layout(d).scalesPerRow),
+      heads * ((quant / 32) * d * 2 + (t - vRes) * 2 * vL.scalesPerRow),
+      `after ${t}: scales`,
+    );
+    assert.equal(
+      m.zeros,
+      heads * ((quant / 32) * d * 2 + (t - vRes) * 2 * vL.zerosPerRow),
+      `after ${t}: zeros`,
     );
     assert.equal(m.indices, 0, "policy full keeps slots in append order: group ids implicit");
     assert.equal(m.total, m.payload + m.scales + m.zeros + m.residual);
-    assert.ok(m.total > heads * t * vRow);
   }
 });
 
@@ -68,25 +75,31 @@ test("kivi2: residual keys are exact (f32): attention equals f32 until the first
     // Before the first flush at 128 every key is in the f32 residual: identical attention.
     if (t < 127) assert.deepEqual(o1, o2, `t=${t}`);
   }
-  assert.ok(cache.memory().residual === (140 - 128) * d * 4);
+  // Keys: 12 tokens past the flush at 128; values: the newest 128.
+  assert.equal(cache.memory().residual, (140 - 128 + 128) * d * 4);
 });
 
 test("kivi2 with an evicting policy frees code rows, residual rows and whole groups", async () => {
   const shape = smallShape({ nLayers: 1 });
   const d = shape.headDim;
-  const cache = await makeCache({ preset: "kivi2", policy: { type: "window", budget: 40 } }, shape);
+  // Values f32 so that every value byte is a row of the retained tokens: the rest is keys.
+  const cache = await makeCache(
+    { preset: "kivi2", codec: { keys: "int2", values: "f32" }, policy: { type: "window", budget: 40 } },
+    shape,
+  );
   drive(cache, shape, 400, [1, 7], 2);
   const m = cache.memory();
-  assert.equal(m.tokenSlots, 40 * shape.nKvHeads);
-  // At most two partly evicted groups of 32 plus a residual of < 128 can cover 40 tokens.
-  const vL = makeCodec(cache.spec.values).layout(d);
-  const vBytes = m.tokenSlots * (vL.payloadBytes + 2 * (vL.scalesPerRow + vL.zerosPerRow));
-  const keyScaleBytes = m.scales + m.zeros - m.tokenSlots * 2 * (vL.scalesPerRow + vL.zerosPerRow);
-  assert.ok(keyScaleBytes <= shape.nKvHeads * 3 * d * 4, `live group scales ${keyScaleBytes}`);
-  const quant = (m.payload - m.tokenSlots * vL.payloadBytes) / channelCodeBytes(2, d);
-  assert.equal(m.residual / (d * 4) + quant, m.tokenSlots);
+  const slots = m.tokenSlots;
+  assert.equal(slots, 40 * shape.nKvHeads);
+  // Window 40 < the value window 128: every retained value is in the f32 residual.
+  const keyResidual = m.residual - slots * d * 4;
+  assert.ok(keyResidual >= 0);
+  const quant = m.payload / channelCodeBytes(2, d);
+  assert.equal(keyResidual / (d * 4) + quant, slots, "each key is either a code row or a residual row");
+  // At most two partly evicted groups of 32 per head can hold the quantized part of 40 tokens.
+  assert.ok(m.scales <= shape.nKvHeads * 2 * d * 2, `live group scales ${m.scales}`);
+  assert.equal(m.scales, m.zeros);
   assert.equal(m.indices, quant * 4, "group ids count once slots are reordered by eviction");
-  assert.ok(m.total >= vBytes);
 });
 
 test("kivi2 beats per-token int2 for keys with outlier channels (attention error)", async () => {
@@ -125,5 +138,33 @@ test("channel-axis keys need an integer key codec and cannot be tiered", async (
   await assert.rejects(
     makeCache({ preset: "kivi2", policy: { type: "tiered", budget: 8, recent: 4 } }, smallShape()),
     /tiered/,
+  );
+});
+
+test("kivi2 and kivi2-prerope equal f32 attention while every key and value is in the f32 windows", async () => {
+  const shape = smallShape({ nLayers: 1 });
+  const exact = await makeCache("f32", shape);
+  const kivi = await makeCache("kivi2", shape);
+  const pre = await makeCache("kivi2-prerope", shape);
+  assert.equal(pre.storesPreRopeKeys, true);
+  const outs: Float32Array[] = [];
+  drive(exact, shape, 120, [1, 5], 12, (s) => outs.push(s.out));
+  for (const c of [kivi, pre]) {
+    let i = 0;
+    drive(c, shape, 120, [1, 5], 12, (s) => {
+      const want = outs[i++]!;
+      // kivi2 is bit-identical; pre-RoPE storage un-rotates and re-rotates keys (f32 rounding).
+      for (let j = 0; j < want.length; j++)
+        assert.ok(
+          Math.abs(s.out[j]! - want[j]!) <= (c === kivi ? 0 : 1e-5),
+          `${c.spec.name}: ${s.out[j]} vs ${want[j]}`,
+        );
+    });
+  }
+  const shapeNoRope = smallShape();
+  delete shapeNoRope.rope;
+  await assert.rejects(
+    makeCache("kivi2-prerope", shapeNoRope),
+    /cache\.preset: preset kivi2-prerope stores keys before RoPE/,
   );
 });
