@@ -1,0 +1,66 @@
+/**
+ * The scoring policies keep what their papers say, checked on hand-made inputs through the
+ * cache: knorm drops the largest key norms, tova keeps the last query's top tokens, lru drops
+ * the least recently used, lfu the least often used, snapkv keeps its observation window.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { makeCache, smallShape } from "./drive.ts";
+
+const shape = smallShape({ nLayers: 1, nHeads: 1, nKvHeads: 1 });
+const d = shape.headDim;
+
+/** Append keys (one per token, given as rows) with zero values, attending with q after each append. */
+async function run(policy: object, keys: number[][], queries: number[][]) {
+  const cache = await makeCache({ policy }, shape);
+  for (let t = 0; t < keys.length; t++) {
+    cache.append(0, Float32Array.from(keys[t]!), new Float32Array(d), Int32Array.of(t));
+    cache.attend(0, Float32Array.from(queries[t]!), Int32Array.of(t), new Float32Array(d));
+  }
+  return [...cache.retainedPositions(0, 0)];
+}
+
+const e = (i: number, x: number) => Array.from({ length: d }, (_, j) => (j === i ? x : 0));
+
+test("knorm keeps the smallest key norms", async () => {
+  const norms = [5, 1, 7, 2, 9, 3, 0.5, 4];
+  const kept = await run(
+    { type: "knorm", budget: 3 },
+    norms.map((n) => e(0, n)),
+    norms.map(() => e(1, 1)),
+  );
+  assert.deepEqual(kept, [1, 3, 6]); // norms 1, 2, 0.5
+});
+
+test("tova keeps the tokens the last query attends to most", async () => {
+  // One chunk of 8 tokens; keys on distinct axes; the last query points at tokens 2 and 5,
+  // the earlier queries at token 0 (which TOVA must ignore: only the last query votes).
+  const cache = await makeCache({ policy: { type: "tova", budget: 2 } }, shape);
+  const k = new Float32Array(8 * d);
+  for (let t = 0; t < 8; t++) k[t * d + t] = 4;
+  const q = new Float32Array(8 * d);
+  for (let t = 0; t < 7; t++) q[t * d] = 5;
+  q[7 * d + 2] = 3;
+  q[7 * d + 5] = 3;
+  const pos = Int32Array.from({ length: 8 }, (_, i) => i);
+  cache.append(0, k, new Float32Array(8 * d), pos);
+  cache.attend(0, q, pos, new Float32Array(8 * d));
+  assert.deepEqual([...cache.retainedPositions(0, 0)], [2, 5]);
+});
+
+test("lru drops the token unused longest; lfu the one used least often", async () => {
+  // Token 0 is attended by queries 0, 2, 3; token 1 only by query 1; tokens 2, 3 by none.
+  const keys = [e(0, 6), e(1, 6), e(2, 0), e(3, 0)];
+  const queries = [e(0, 6), e(1, 6), e(0, 6), e(0, 6)];
+  // LRU: last uses 0 -> 3, 1 -> 1, 2 -> 2 (appended), 3 -> 3: token 1 goes.
+  assert.deepEqual(await run({ type: "lru", budget: 3, threshold: 0.5 }, keys, queries), [0, 2, 3]);
+  // LFU: counts 3, 1, 0, 0: the older never-used token (2) goes.
+  assert.deepEqual(await run({ type: "lfu", budget: 3, threshold: 0.5 }, keys, queries), [0, 1, 3]);
+});
+
+test("snapkv keeps its observation window and the earlier tokens the window attends to", async () => {
+  const keys = Array.from({ length: 8 }, (_, t) => e(t, 5));
+  const queries = keys.map(() => e(3, 5)); // every query looks at token 3
+  const kept = await run({ type: "snapkv", budget: 3, window: 2, kernel: 1 }, keys, queries);
+  assert.deepEqual(kept, [3, 6, 7]);
+});
