@@ -1,0 +1,181 @@
+/**
+ * WGSL for one codec at one head size: a row encoder (the whole row in one invocation, so the
+ * row's words have a single writer) and an element decoder. Constants (bits, group size,
+ * head size) are baked into the source, so each (codec, headDim) is its own pipeline.
+ *
+ * The arithmetic mirrors src/quant/integer.ts and src/quant/float-codec.ts step by step; the
+ * conversions come from bits.ts. Generated functions read/write the storage arrays named by
+ * the caller (`src` as u32 bit patterns of f32, `dst` / the cache buffers as u32 words).
+ */
+import { f32Bits } from "../../quant/half.ts";
+import type { Codec } from "../../quant/types.ts";
+import type { GpuRowLayout } from "../layout.ts";
+
+const FLOAT_MAX: Record<string, number> = {
+  f32: 3.4028234663852886e38,
+  f16: 65504,
+  bf16: 3.3895313892515355e38,
+  "fp8-e4m3": 448,
+};
+
+function hex(n: number): string {
+  return `0x${(n >>> 0).toString(16)}u`;
+}
+
+/** Bits per code of an integer codec, or 0 for float codecs. */
+export function intBits(codec: Codec): number {
+  const t = codec.options.type;
+  return t === "int8" ? 8 : t === "int4" ? 4 : t === "int2" ? 2 : 0;
+}
+
+/**
+ * `fn <name>(sb: u32, db: u32) -> vec2<u32>`: encode the headDim f32 bit patterns at src[sb..]
+ * into the row at dst[db..]; returns (nonFinite, saturated) of the row.
+ */
+export function encodeRowWgsl(codec: Codec, L: GpuRowLayout, name: string, src: string, dst: string): string {
+  const D = L.headDim;
+  const bits = intBits(codec);
+  if (bits === 0) return encodeFloatRow(codec, L, name, src, dst);
+  const sym = codec.options.symmetric;
+  const G = L.cpu.groupSize;
+  const qmax = (1 << (bits - 1)) - 1;
+  const offset = 1 << (bits - 1);
+  const levels = (1 << bits) - 1;
+  return /* wgsl */ `
+fn ${name}(sb: u32, db: u32) -> vec2<u32> {
+  var nonfinite = 0u;
+  var sat = 0u;
+  for (var w = 0u; w < ${L.rowWords}u; w = w + 1u) { ${dst}[db + w] = 0u; }
+  for (var g = 0u; g < ${L.cpu.nGroups}u; g = g + 1u) {
+    let start = g * ${G}u;
+    let end = min(start + ${G}u, ${D}u);
+    var lo = 0x7f800000u;
+    var hi = 0xff800000u;
+    var any = false;
+    for (var i = start; i < end; i = i + 1u) {
+      let x = ${src}[sb + i];
+      if (is_finite_bits(x)) {
+        if (fkey(x) < fkey(lo)) { lo = x; }
+        if (fkey(x) > fkey(hi)) { hi = x; }
+        any = true;
+      } else { nonfinite = nonfinite + 1u; }
+    }
+    if (!any) { lo = 0u; hi = 0u; }
+    var sbits: u32;
+    var m = 0.0;
+${
+  sym
+    ? `    let amax = max(lo & F32_ABS, hi & F32_ABS);
+    sbits = f32_to_f16_up(div_small(amax, ${qmax}u));
+    let s = bitcast<f32>(f16_to_f32_bits(sbits));
+    if (bitcast<f32>(amax) > ${(qmax * 65504).toFixed(1)}) {
+      let limit = fkey(bitcast<u32>(${qmax}.0 * s));
+      for (var i = start; i < end; i = i + 1u) {
+        let x = ${src}[sb + i];
+        if (!is_nan_bits(x) && fkey(x & F32_ABS) > limit) { sat = sat + 1u; }
+      }
+    }`
+    : `    let mbits = f32_to_f16_down(lo);
+    m = bitcast<f32>(f16_to_f32_bits(mbits));
+    let range = bitcast<f32>(hi) - m;
+    sbits = f32_to_f16_up(div_small(bitcast<u32>(range) & F32_ABS, ${levels}u));
+    let s = bitcast<f32>(f16_to_f32_bits(sbits));
+    ${dst}[db + ${L.zeroOff}u + g / 2u] |= mbits << (16u * (g % 2u));
+    if (fkey(lo) < fkey(0xc77fe000u) || range > ${(levels * 65504).toFixed(1)}) {
+      let klo = fkey(bitcast<u32>(m));
+      let khi = fkey(bitcast<u32>(m + ${levels}.0 * s));
+      for (var i = start; i < end; i = i + 1u) {
+        let x = ${src}[sb + i];
+        if (is_finite_bits(x) && (fkey(x) < klo || fkey(x) > khi)) { sat = sat + 1u; }
+      }
+    }`
+}
+    ${dst}[db + ${L.scaleOff}u + g / 2u] |= sbits << (16u * (g % 2u));
+    var inv = 0.0;
+    if (sbits != 0u && (sbits & 0x8000u) == 0u) { inv = bitcast<f32>(recip_f16(sbits)); }
+    for (var i = start; i < end; i = i + 1u) {
+      var xb = ${src}[sb + i];
+      if (is_nan_bits(xb)) { xb = 0u; }
+      else if (xb == 0x7f800000u) { xb = hi; }
+      else if (xb == 0xff800000u) { xb = lo; }
+      let x = bitcast<f32>(xb);
+${
+  sym
+    ? `      let q = clamp(round(x * inv), -${qmax}.0, ${qmax}.0);
+      let u = u32(i32(q) + ${offset});`
+    : `      let u = u32(clamp(round((x - m) * inv), 0.0, ${levels}.0));`
+}
+      let bit = i * ${bits}u;
+      ${dst}[db + bit / 32u] |= u << (bit % 32u);
+    }
+  }
+  return vec2<u32>(nonfinite, sat);
+}
+`;
+}
+
+function encodeFloatRow(codec: Codec, L: GpuRowLayout, name: string, src: string, dst: string): string {
+  const t = codec.options.type;
+  const maxBits = hex(f32Bits(FLOAT_MAX[t]!));
+  const conv =
+    t === "f32" ? "x" : t === "f16" ? "f32_to_f16(x)" : t === "bf16" ? "f32_to_bf16(x)" : "f32_to_fp8(x)";
+  const bytes = t === "f32" ? 4 : t === "fp8-e4m3" ? 1 : 2;
+  const store =
+    bytes === 4
+      ? `${dst}[db + i] = code;`
+      : bytes === 2
+        ? `${dst}[db + i / 2u] |= code << (16u * (i % 2u));`
+        : `${dst}[db + i / 4u] |= code << (8u * (i % 4u));`;
+  return /* wgsl */ `
+fn ${name}(sb: u32, db: u32) -> vec2<u32> {
+  var nonfinite = 0u;
+  var sat = 0u;
+  for (var w = 0u; w < ${L.rowWords}u; w = w + 1u) { ${dst}[db + w] = 0u; }
+  for (var i = 0u; i < ${L.headDim}u; i = i + 1u) {
+    let x = ${src}[sb + i];
+    if (!is_finite_bits(x)) { nonfinite = nonfinite + 1u; }
+    else if ((x & F32_ABS) > ${maxBits}) { sat = sat + 1u; }
+    let code = ${conv};
+    ${store}
+  }
+  return vec2<u32>(nonfinite, sat);
+}
+`;
+}
+
+/** `fn <name>(rb: u32, i: u32) -> f32`: element i of the encoded row starting at word rb of `buf`. */
+export function decodeElemWgsl(codec: Codec, L: GpuRowLayout, name: string, buf: string): string {
+  const t = codec.options.type;
+  const bits = intBits(codec);
+  if (bits === 0) {
+    const body =
+      t === "f32"
+        ? `return bitcast<f32>(${buf}[rb + i]);`
+        : t === "fp8-e4m3"
+          ? `return bitcast<f32>(fp8_to_f32_bits((${buf}[rb + i / 4u] >> (8u * (i % 4u))) & 0xffu));`
+          : t === "f16"
+            ? `return bitcast<f32>(f16_to_f32_bits((${buf}[rb + i / 2u] >> (16u * (i % 2u))) & 0xffffu));`
+            : `return bitcast<f32>(((${buf}[rb + i / 2u] >> (16u * (i % 2u))) & 0xffffu) << 16u);`;
+    return `fn ${name}(rb: u32, i: u32) -> f32 { ${body} }\n`;
+  }
+  const sym = codec.options.symmetric;
+  const G = L.cpu.groupSize;
+  const mask = (1 << bits) - 1;
+  const offset = 1 << (bits - 1);
+  // u * s (and (u - offset) * s) is exact in f32 (8-bit integer times an 11-bit f16), so a
+  // backend fusing the following add into an fma cannot change the result.
+  return /* wgsl */ `
+fn ${name}(rb: u32, i: u32) -> f32 {
+  let g = i / ${G}u;
+  let s = bitcast<f32>(f16_to_f32_bits((${buf}[rb + ${L.scaleOff}u + g / 2u] >> (16u * (g % 2u))) & 0xffffu));
+  let bit = i * ${bits}u;
+  let u = (${buf}[rb + bit / 32u] >> (bit % 32u)) & ${mask}u;
+${
+  sym
+    ? `  return f32(i32(u) - ${offset}) * s;`
+    : `  let m = bitcast<f32>(f16_to_f32_bits((${buf}[rb + ${L.zeroOff}u + g / 2u] >> (16u * (g % 2u))) & 0xffffu));
+  return f32(u) * s + m;`
+}
+}
+`;
+}

@@ -1,0 +1,35 @@
+/**
+ * Shared set-up of the GPU tests: one device per test process, or a printed skip reason when
+ * this machine has no WebGPU adapter (on CPU-only machines install Mesa's llvmpipe: see README).
+ */
+import { after } from "node:test";
+import { destroyGpu, getGpu } from "../../src/gpu/device.ts";
+import { GpuOps } from "../../src/gpu/ops.ts";
+
+export interface GpuTestEnv {
+  ops?: GpuOps;
+  /** false when a device is available, else the reason (node:test prints it). */
+  skip: string | false;
+}
+
+export async function gpuTestEnv(): Promise<GpuTestEnv> {
+  try {
+    const ctx = await getGpu();
+    after(() => destroyGpu());
+    return { ops: new GpuOps(ctx), skip: false };
+  } catch (err) {
+    return { skip: `no WebGPU device: ${(err as Error).message}` };
+  }
+}
+
+/** A deterministic PRNG (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
