@@ -49,3 +49,18 @@ export function fillRandom(a: Float32Array, seed = 1, scale = 1): Float32Array {
   for (let i = 0; i < a.length; i++) a[i] = (next() + next() + next() - 1.5) * 2 * scale;
   return a;
 }
+
+/** Total fallbacks to ref counted by an executor so far, by op (a copy). */
+export function fallbackSnapshot(exec: Executor): Map<string, number> {
+  return new Map(exec.fallbacks);
+}
+
+/** Ops that fell back to ref since `before`, as "op xN, ..." ("" when none). */
+export function fallbacksSince(exec: Executor, before: Map<string, number>): string {
+  const out: string[] = [];
+  for (const [op, n] of exec.fallbacks) {
+    const d = n - (before.get(op) ?? 0);
+    if (d > 0) out.push(`${op} x${d}`);
+  }
+  return out.join(", ");
+}

@@ -7,7 +7,7 @@ import type { Executor } from "../../src/kernels/executor.ts";
 import { CODEC_NAMES, makeCodec } from "../../src/quant/registry.ts";
 import type { Codec, EncodedRows } from "../../src/quant/types.ts";
 import type { BenchContext } from "../lib/context.ts";
-import { availableExecutors, fillRandom } from "../lib/executors.ts";
+import { availableExecutors, fallbackSnapshot, fallbacksSince, fillRandom } from "../lib/executors.ts";
 import { gbps, time } from "../lib/measure.ts";
 import { check, newSection, type SectionResult, skip } from "../lib/report.ts";
 
@@ -76,6 +76,7 @@ export async function runCodecs(ctx: BenchContext): Promise<SectionResult> {
     const dec = exec.allocF32(nRows * HEAD_DIM);
     for (const name of CODEC_NAMES) {
       const codec = makeCodec(name);
+      const fb = fallbackSnapshot(exec);
       const verdict = exec.name === "ref" ? "oracle" : agreesWithRef(exec, codec, src, nRows);
       const enc = allocRowsIn(exec, codec, nRows);
       const te = await time(
@@ -89,9 +90,21 @@ export async function runCodecs(ctx: BenchContext): Promise<SectionResult> {
         ctx.budget,
       );
       freeRows(exec, enc);
+      const fellBack = fallbacksSince(exec, fb);
+      console.log(`  ${exec.name} ${name}: encode ${te.ms.toFixed(2)} ms, decode ${td.ms.toFixed(2)} ms`);
       const e = gbps(bytes, te.ms);
       const d = gbps(bytes, td.ms);
-      rows.push([exec.name, name, e, e / memcpy, d, d / memcpy, d / read, verdict]);
+      rows.push([
+        exec.name,
+        name,
+        e,
+        e / memcpy,
+        d,
+        d / memcpy,
+        d / read,
+        verdict,
+        fellBack ? "ref fallback" : "",
+      ]);
       section.records.push({
         executor: exec.name,
         codec: name,

@@ -74,6 +74,23 @@ async function textFile(dir: string): Promise<string | null> {
   return out;
 }
 
+/** "" when synth-model's config.json has the shape the peer's GGUF is written with, else what differs. */
+function configMismatch(file: string, s: ModelShape): string {
+  const c = JSON.parse(readFileSync(file, "utf8")) as Record<string, number>;
+  const want: Record<string, number> = {
+    hidden_size: s.dim,
+    intermediate_size: s.hiddenDim,
+    num_hidden_layers: s.nLayers,
+    num_attention_heads: s.nHeads,
+    num_key_value_heads: s.nKvHeads,
+    vocab_size: s.vocabSize,
+  };
+  return Object.entries(want)
+    .filter(([k, v]) => c[k] !== v)
+    .map(([k, v]) => `${k} ${c[k]} vs ${v}`)
+    .join(", ");
+}
+
 /** Does the CLI know `synth-model`? (Read the command list rather than guess.) */
 function hasSynthModel(): boolean {
   return existsSync(path.join(REPO, "src/commands/synth-model.ts"));
@@ -109,14 +126,13 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
         continue;
       }
     }
+    const mismatch = configMismatch(path.join(modelDir, "config.json"), shape);
+    if (mismatch) skip(section, `synth-model ${name}: config differs from the peer's shape (${mismatch})`);
     const memMiB = modelBytes(shape, PP_CTX) / 2 ** 20;
     for (const threads of [1, 2]) {
       const env = { KVLAB_THREADS: String(threads) };
       const runs: [ForwardRecord["mode"], string[]][] = [
-        [
-          "prompt",
-          ["--protocol", "llamacpp", "--ctx", String(PP_CTX), "--chunks", ctx.args.quick ? "1" : "2"],
-        ],
+        ["prompt", ["--protocol", "llamacpp", "--ctx", String(PP_CTX), "--chunks", "1"]],
         [
           "decode",
           ["--protocol", "chunked", "--ctx", String(DECODE_CTX), "--chunks", "1", "--chunk-size", "1"],
