@@ -3,7 +3,8 @@
 // codes to f32 in registers (integer codecs: per-group scale applied to a SIMD partial dot);
 // no f32 copy of the cache is made. Two-pass stable softmax as in the reference.
 import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } from "./codec-int";
-import { f16ToF32, KIND_BF16, KIND_F16, KIND_F32, KIND_FP8, KIND_INT, loadFloat1, loadFloat4 } from "./half";
+import { mix4Any, score4Any } from "./attend-block";
+import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
 
 // @ts-ignore: decorator
 @inline
@@ -264,15 +265,38 @@ function mixRowAny(
   }
 }
 
-/** Bytes of scratch attend needs: scores (nSlots) + accumulator (headDim) + per-group q sums (headDim). */
+/** Bytes of scratch attend needs: scores (4, nSlots), accumulators (4, headDim), two row buffers, maxima. */
 export function attendScratchBytes(nSlots: i32, headDim: i32): i32 {
-  return ((nSlots + 2 * headDim + 12) << 2);
+  return (4 * nSlots + 6 * headDim + 32) << 2;
+}
+
+// @ts-ignore: decorator
+@inline
+function align16(p: usize): usize {
+  return (p + 15) & ~(<usize>15);
+}
+
+/** Softmax weights in place: e_j = exp(s_j - max) (0 where masked); returns 1 / sum (0 if none visible). */
+// @ts-ignore: decorator
+@inline
+function expRow(scores: usize, nSlots: i32, max: f32): f32 {
+  let sum: f32 = 0;
+  for (let j = 0; j < nSlots; j++) {
+    const sp = scores + (<usize>j << 2);
+    const s = load<f32>(sp);
+    const e: f32 = s == -Infinity ? 0 : Mathf.exp(s - max);
+    store<f32>(sp, e);
+    sum += e;
+  }
+  return sum > 0 ? <f32>1 / sum : 0; // a row with no visible slot outputs zeros
 }
 
 /**
  * Attention of nRows query rows q (nRows, headDim) over nSlots encoded K/V rows.
  * kDesc/vDesc: codec descriptors (see variant). probs (nRows, nSlots) is written when nonzero.
  * scratch: attendScratchBytes(nSlots, headDim) bytes, 16-aligned, private to the calling thread.
+ * Rows go four at a time through attend-block.ts; the remaining rows one at a time, with keys
+ * and values widened in registers.
  */
 export function attend(
   kDesc: i32,
@@ -298,11 +322,25 @@ export function attend(
   const vv = variant(vDesc);
   const kG = kDesc >>> 16;
   const vG = vDesc >>> 16;
-  const scores = scratch;
-  const acc = (scratch + (<usize>nSlots << 2) + 15) & ~(<usize>15);
-  const qsum = acc + (<usize>d << 2);
-  for (let r = 0; r < nRows; r++) {
-    const qRow = q + ((<usize>r * <usize>d) << 2);
+  const rb = <usize>d << 2;
+  const scores = scratch; // (4, nSlots)
+  const acc = align16(scores + (<usize>nSlots << 4)); // (4, d)
+  const buf = align16(acc + 4 * rb); // (d) decoded K or V row
+  const qsum = align16(buf + rb); // (nGroups) per-group sums of q
+  const stat = align16(qsum + rb); // 4 maxima, 4 inverse sums
+  let r = 0;
+  for (; r + 4 <= nRows; r += 4) {
+    const qRow = q + <usize>r * rb;
+    score4Any(kv, kG, d, qRow, qPos + (<usize>r << 2), kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
+    for (let i = 0; i < 4; i++)
+      store<f32>(stat + 16 + (<usize>i << 2), expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, load<f32>(stat + (<usize>i << 2))));
+    memory.fill(acc, 0, 4 * rb);
+    const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
+    mix4Any(vv, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, probRow, acc, buf);
+    memory.copy(out + <usize>r * rb, acc, 4 * rb);
+  }
+  for (; r < nRows; r++) {
+    const qRow = q + <usize>r * rb;
     if (kv >= 4 && (kv & 1) == 0) {
       // Asymmetric keys: q . (u * s + m) = s * (q . u) + m * sum(q) per group.
       for (let g = 0, start = 0; start < d; g++, start += kG) {
@@ -314,18 +352,10 @@ export function attend(
     }
     const qp = load<i32>(qPos + (<usize>r << 2));
     const max = scoreRowAny(kv, kG, d, qRow, qsum, kPay, kSc, kZe, slotPos, nSlots, qp, scale, scores);
-    let sum: f32 = 0;
-    for (let j = 0; j < nSlots; j++) {
-      const sp = scores + (<usize>j << 2);
-      const s = load<f32>(sp);
-      const e: f32 = s == -Infinity ? 0 : Mathf.exp(s - max);
-      store<f32>(sp, e);
-      sum += e;
-    }
-    const inv: f32 = sum > 0 ? <f32>1 / sum : 0; // a row with no visible slot outputs zeros
-    memory.fill(acc, 0, <usize>d << 2);
+    const inv = expRow(scores, nSlots, max);
+    memory.fill(acc, 0, rb);
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
     mixRowAny(vv, vG, d, vPay, vSc, vZe, nSlots, scores, inv, probRow, acc);
-    memory.copy(out + ((<usize>r * <usize>d) << 2), acc, <usize>d << 2);
+    memory.copy(out + <usize>r * rb, acc, rb);
   }
 }

@@ -28,7 +28,7 @@ export function encodeFloat(kind: i32, src: usize, n: i32, dst: usize, stats: us
 
 // @ts-ignore: decorator
 @inline
-function decodeLoop(kind: i32, src: usize, n: i32, dst: usize): void {
+export function decodeFloatLoop(kind: i32, src: usize, n: i32, dst: usize): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), loadFloat4(kind, src, <usize>i));
   for (; i < n; i++) store<f32>(dst + (<usize>i << 2), loadFloat1(kind, src, <usize>i));
@@ -36,8 +36,8 @@ function decodeLoop(kind: i32, src: usize, n: i32, dst: usize): void {
 
 /** Decode n contiguous codes at src into f32 at dst. SIMD body, scalar tail. */
 export function decodeFloat(kind: i32, src: usize, n: i32, dst: usize): void {
-  if (kind == KIND_F32) decodeLoop(KIND_F32, src, n, dst);
-  else if (kind == KIND_F16) decodeLoop(KIND_F16, src, n, dst);
-  else if (kind == KIND_BF16) decodeLoop(KIND_BF16, src, n, dst);
-  else decodeLoop(3, src, n, dst);
+  if (kind == KIND_F32) decodeFloatLoop(KIND_F32, src, n, dst);
+  else if (kind == KIND_F16) decodeFloatLoop(KIND_F16, src, n, dst);
+  else if (kind == KIND_BF16) decodeFloatLoop(KIND_BF16, src, n, dst);
+  else decodeFloatLoop(3, src, n, dst);
 }

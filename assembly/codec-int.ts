@@ -355,7 +355,7 @@ function dq(sym: bool, c: v128, s: v128, m: v128): v128 {
 
 // @ts-ignore: decorator
 @inline
-function decodeLoop(
+export function decodeIntLoop(
   bits: i32,
   sym: bool,
   groupSize: i32,
@@ -416,13 +416,13 @@ export function decodeInt(
   dst: usize,
 ): void {
   if (bits == 8) {
-    if (sym) decodeLoop(8, true, groupSize, payload, scales, zeros, nRows, headDim, dst);
-    else decodeLoop(8, false, groupSize, payload, scales, zeros, nRows, headDim, dst);
+    if (sym) decodeIntLoop(8, true, groupSize, payload, scales, zeros, nRows, headDim, dst);
+    else decodeIntLoop(8, false, groupSize, payload, scales, zeros, nRows, headDim, dst);
   } else if (bits == 4) {
-    if (sym) decodeLoop(4, true, groupSize, payload, scales, zeros, nRows, headDim, dst);
-    else decodeLoop(4, false, groupSize, payload, scales, zeros, nRows, headDim, dst);
+    if (sym) decodeIntLoop(4, true, groupSize, payload, scales, zeros, nRows, headDim, dst);
+    else decodeIntLoop(4, false, groupSize, payload, scales, zeros, nRows, headDim, dst);
   } else {
-    if (sym) decodeLoop(2, true, groupSize, payload, scales, zeros, nRows, headDim, dst);
-    else decodeLoop(2, false, groupSize, payload, scales, zeros, nRows, headDim, dst);
+    if (sym) decodeIntLoop(2, true, groupSize, payload, scales, zeros, nRows, headDim, dst);
+    else decodeIntLoop(2, false, groupSize, payload, scales, zeros, nRows, headDim, dst);
   }
 }
