@@ -57,6 +57,7 @@ function plan(config: ExperimentConfig, loaded: LoadedExperiment): PlannedRun[] 
       executor: config.executor,
       seed: config.seed,
       baselineTopK: config.topK,
+      ...(config.attentionMass ? { attentionMass: true as const } : {}),
     };
     // The display name is not part of the identity: renaming a backend does not rerun it.
     const hash = specHash({ ...runSpec, cache: cacheIdentity });

@@ -4,6 +4,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { createCache } from "../cache/create.ts";
+import type { KVCache } from "../cache/types.ts";
 import { ConfigError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
 import { loadModel } from "../model/load.ts";
@@ -47,6 +48,49 @@ async function mustExist(path: string, what: "model" | "text"): Promise<void> {
   }
 }
 
+type MassStats = { mean: number; min: number; rows: number };
+
+/**
+ * Delegate to `c`, collecting its attention-mass statistics before each reset and at dispose
+ * (the cache restarts its meter at every segment).
+ */
+function collectingMass(c: KVCache, into: MassStats[]): KVCache {
+  const collect = () => {
+    const s = c.stats().attentionMassKept;
+    if (s && s.rows > 0) into.push(s);
+  };
+  return {
+    get spec() {
+      return c.spec;
+    },
+    get shape() {
+      return c.shape;
+    },
+    append: (layer, k, v, positions) => c.append(layer, k, v, positions),
+    attend: (layer, q, qPositions, out) => c.attend(layer, q, qPositions, out),
+    memory: () => c.memory(),
+    stats: () => c.stats(),
+    reset() {
+      collect();
+      c.reset();
+    },
+    dispose() {
+      collect();
+      c.dispose();
+    },
+  };
+}
+
+function mergeMass(parts: MassStats[]): MassStats | undefined {
+  if (parts.length === 0) return undefined;
+  const rows = parts.reduce((a, p) => a + p.rows, 0);
+  return {
+    mean: parts.reduce((a, p) => a + p.mean * p.rows, 0) / rows,
+    min: Math.min(...parts.map((p) => p.min)),
+    rows,
+  };
+}
+
 export const realDeps: RunnerDeps = {
   async load(config: ExperimentConfig): Promise<LoadedExperiment> {
     await mustExist(config.modelPath, "model");
@@ -69,17 +113,26 @@ export const realDeps: RunnerDeps = {
       scoredTokens,
       async evaluate(spec, hooks) {
         const before = new Map(model.executor.fallbacks);
+        const mass: MassStats[] = [];
         const res = await evaluatePerplexity(
           model,
           tokens,
           protocol,
-          // The resolved spec written back as explicit input (codecs per side, policy with defaults).
-          (shape) =>
-            createCache(
-              { name: spec.name, codec: { keys: spec.keys, values: spec.values }, policy: spec.policy },
+          // The resolved spec written back as explicit input (the preset kept: it carries
+          // storage options such as KIVI's channel-axis keys), policy with its defaults.
+          async (shape) => {
+            const cache = await createCache(
+              {
+                name: spec.name,
+                ...(spec.preset !== undefined ? { preset: spec.preset } : {}),
+                codec: { keys: spec.keys, values: spec.values },
+                policy: spec.policy,
+              },
               shape,
-              { executor: model.executor, seed: config.seed },
-            ),
+              { executor: model.executor, seed: config.seed, attentionMass: config.attentionMass },
+            );
+            return config.attentionMass ? collectingMass(cache, mass) : cache;
+          },
           {
             onScored: hooks.onScored,
             onProgress: (done) => hooks.onProgress?.(done * perSegment, scoredTokens),
@@ -99,6 +152,7 @@ export const realDeps: RunnerDeps = {
           bitsPerElement: res.bitsPerElement,
           tokensPerSecond: res.tokensPerSecond,
           fallbacks,
+          ...(mergeMass(mass) ? { attentionMassKept: mergeMass(mass)! } : {}),
         };
       },
       dispose: () => model.dispose(),

@@ -62,6 +62,10 @@ export const configSchema = z.strictObject({
   seed: z.number().int().nonnegative().default(0),
   /** How the baseline distribution is stored for KL: top-k log-probs + rest mass. */
   baseline: z.strictObject({ topK: positiveInt.max(4096).default(64) }).default({ topK: 64 }),
+  /** Opt-in diagnostics (slower): attention mass kept by the retained tokens. */
+  diagnostics: z
+    .strictObject({ attentionMass: z.boolean().default(false) })
+    .default({ attentionMass: false }),
   caches: z.array(z.unknown()).default([]),
   sweep: z.array(sweepSchema).default([]),
 });
@@ -82,6 +86,7 @@ export interface ExperimentConfig {
   executor: string;
   seed: number;
   topK: number;
+  attentionMass: boolean;
   /** Every run's cache spec; runs[0] is the f32 full baseline. */
   caches: { spec: ResolvedCacheSpec; path: string; baseline: boolean }[];
 }
@@ -192,6 +197,7 @@ export function validateConfig(raw: unknown, configDir: string, file?: string): 
     executor: c.executor ?? DEFAULT_EXECUTOR,
     seed: c.seed,
     topK: c.baseline.topK,
+    attentionMass: c.diagnostics.attentionMass,
     caches,
   };
 }

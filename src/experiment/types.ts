@@ -34,8 +34,8 @@ export interface EvalOutput {
   tokensPerSecond: number;
   /** Ops the executor ran through `ref`, by op name. */
   fallbacks: Record<string, number>;
-  /** Attention mass kept (when the policy diagnostic is on). */
-  attentionMassKept?: number;
+  /** Share of the full-cache softmax mass on retained tokens (diagnostics.attentionMass). */
+  attentionMassKept?: { mean: number; min: number; rows: number };
 }
 
 export interface LoadedExperiment {
@@ -64,6 +64,8 @@ export interface RunSpec {
   executor: string;
   seed: number;
   baselineTopK: number;
+  /** Present (true) only when the attention-mass diagnostic is on, so other hashes do not change. */
+  attentionMass?: true;
 }
 
 export interface RunMetrics extends Partial<KlSummary> {
@@ -82,7 +84,7 @@ export interface RunMetrics extends Partial<KlSummary> {
   /** Process peak RSS after the run (process-wide, so it never decreases within one sweep). */
   peakRssBytes: number;
   fallbacks: Record<string, number>;
-  attentionMassKept?: number;
+  attentionMassKept?: { mean: number; min: number; rows: number };
 }
 
 export interface RunRecord extends Provenance {

@@ -33,7 +33,18 @@ const COLUMNS: [string, (r: TableRow) => string][] = [
   ["tok/s", (r) => num(r.tokensPerSecond, 0)],
 ];
 
+/** The displayed columns, with attention mass kept only when some run measured it. */
+function columns(rows: TableRow[]): [string, (r: TableRow) => string][] {
+  if (!rows.some((r) => r.attentionMassKept !== null)) return COLUMNS;
+  return [
+    ...COLUMNS.slice(0, -1),
+    ["attn kept", (r) => pct(r.attentionMassKept)],
+    COLUMNS[COLUMNS.length - 1]!,
+  ];
+}
+
 export function toMarkdown(rows: TableRow[], ctx: TableContext): string {
+  const COLUMNS = columns(rows);
   const esc = (s: string) => s.replace(/\|/g, "\\|");
   const lines = [`## ${ctx.experiment}`, ""];
   if (ctx.caption) lines.push(ctx.caption, "");
@@ -79,6 +90,7 @@ export function toCsv(rows: TableRow[]): string {
     "tokens",
     "tokensPerSecond",
     "fallbacks",
+    "attentionMassKept",
     "specHash",
     "error",
   ];
@@ -99,6 +111,7 @@ function texEscape(s: string): string {
 }
 
 export function toTex(rows: TableRow[], ctx: TableContext): string {
+  const COLUMNS = columns(rows);
   const ok = rows.filter((r) => r.status === "ok");
   const head = COLUMNS.map(([h]) => texEscape(h));
   const out = [

@@ -23,6 +23,8 @@ export interface TableRow {
   tokens: number | null;
   tokensPerSecond: number | null;
   fallbacks: number | null;
+  /** Mean share of full-cache attention mass on retained tokens (diagnostic; null when off). */
+  attentionMassKept: number | null;
   specHash: string;
 }
 
@@ -48,6 +50,7 @@ export function toRows(records: RunRecord[]): TableRow[] {
       tokens: m?.tokens ?? null,
       tokensPerSecond: m?.tokensPerSecond ?? null,
       fallbacks: m ? Object.values(m.fallbacks ?? {}).reduce((a, b) => a + b, 0) : null,
+      attentionMassKept: m?.attentionMassKept?.mean ?? null,
       specHash: r.specHash,
     };
   });

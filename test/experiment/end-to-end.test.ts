@@ -33,6 +33,7 @@ test("kvlab run on a tiny synthetic model: metrics, KL, resume and reports", asy
       "text: text.txt",
       "protocol: { type: chunked, ctx: 64, chunks: 2, chunkSize: 8 }",
       "executor: ref",
+      "diagnostics: { attentionMass: true }",
       "caches:",
       "  - f16",
       "  - { name: int4, codec: { type: int4, group: 8 } }",
@@ -70,6 +71,9 @@ test("kvlab run on a tiny synthetic model: metrics, KL, resume and reports", asy
   assert.ok(win!.klMean! > 0);
   // Memory: the window keeps fewer tokens than the full f32 cache.
   assert.ok(win!.peakKvBytes < base!.peakKvBytes);
+  // Attention mass kept: all of it with a full cache, less once the window evicts.
+  assert.ok(Math.abs(base!.attentionMassKept!.mean - 1) < 1e-6);
+  assert.ok(win!.attentionMassKept!.mean < 1 - 1e-6);
   // int4 asymmetric, groups of 8: 4 bits + an f16 scale and an f16 zero-point per 8 elements.
   assert.equal(int4!.bitsPerElement, 4 + 32 / 8);
   assert.equal(int4!.peakKvBytes, base!.peakKvBytes / 4);
