@@ -4,6 +4,7 @@
 // no f32 copy of the cache is made. Two-pass stable softmax as in the reference.
 import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } from "./codec-int";
 import { mix4Any, score4Any } from "./attend-block";
+import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
 
 // @ts-ignore: decorator
@@ -280,15 +281,30 @@ function align16(p: usize): usize {
 // @ts-ignore: decorator
 @inline
 function expRow(scores: usize, nSlots: i32, max: f32): f32 {
-  let sum: f32 = 0;
-  for (let j = 0; j < nSlots; j++) {
+  if (max == -Infinity) {
+    memory.fill(scores, 0, <usize>nSlots << 2); // no visible slot: the row outputs zeros
+    return 0;
+  }
+  const vmax = f32x4.splat(max);
+  let vsum = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= nSlots; j += 4) {
+    const sp = scores + (<usize>j << 2);
+    const s = v128.load(sp);
+    // Masked slots hold -Inf: exp4 of -Inf is 0 (its underflow branch).
+    const e = exp4(f32x4.sub(s, vmax));
+    v128.store(sp, e);
+    vsum = f32x4.add(vsum, e);
+  }
+  let sum = f32x4.extract_lane(vsum, 0) + f32x4.extract_lane(vsum, 1) + f32x4.extract_lane(vsum, 2) + f32x4.extract_lane(vsum, 3);
+  for (; j < nSlots; j++) {
     const sp = scores + (<usize>j << 2);
     const s = load<f32>(sp);
-    const e: f32 = s == -Infinity ? 0 : Mathf.exp(s - max);
+    const e: f32 = s == -Infinity ? 0 : f32x4.extract_lane(exp4(f32x4.splat(s - max)), 0);
     store<f32>(sp, e);
     sum += e;
   }
-  return sum > 0 ? <f32>1 / sum : 0; // a row with no visible slot outputs zeros
+  return sum > 0 ? <f32>1 / sum : 0;
 }
 
 /**

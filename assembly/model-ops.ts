@@ -1,4 +1,5 @@
 // Elementwise and per-row model ops: rmsnorm, rotary embedding (rotate-half pairing), SwiGLU.
+import { exp4 } from "./exp";
 
 /** out (n, dim) = x / sqrt(mean(x^2) + eps) * w per row; w: (dim). f32, SIMD body + scalar tail. */
 export function rmsnorm(out: usize, x: usize, w: usize, n: i32, dim: i32, eps: f32): void {
@@ -72,11 +73,19 @@ export function rope(x: usize, positions: usize, n: i32, nHeads: i32, headDim: i
   }
 }
 
-/** out (n) = silu(gate) * up = gate / (1 + exp(-gate)) * up. Scalar f32 (exp has no SIMD form here). */
+/** out (n) = silu(gate) * up = gate / (1 + exp(-gate)) * up. SIMD body (exp4) + scalar tail. */
 export function swiglu(out: usize, gate: usize, up: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  const one = f32x4.splat(1);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const k = <usize>i << 2;
+    const g = v128.load(gate + k);
+    v128.store(out + k, f32x4.mul(f32x4.div(g, f32x4.add(one, exp4(f32x4.neg(g)))), v128.load(up + k)));
+  }
+  for (; i < n; i++) {
     const k = <usize>i << 2;
     const g = load<f32>(gate + k);
-    store<f32>(out + k, (g / (<f32>1 + Mathf.exp(-g))) * load<f32>(up + k));
+    const e = f32x4.extract_lane(exp4(f32x4.splat(-g)), 0);
+    store<f32>(out + k, (g / (<f32>1 + e)) * load<f32>(up + k));
   }
 }
