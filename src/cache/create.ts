@@ -27,6 +27,19 @@ export async function createCache(
   const resolved = resolveCacheSpec(spec);
   const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
   const policy = parsePolicy(resolved.policy, "cache.policy").make({ shape, seed: options.seed ?? 0 });
+  if (exec.name === "webgpu" && !options.attentionMass) {
+    // The cache lives in GPU buffers where the spec allows (src/gpu/create-cache.ts).
+    const { createGpuCache } = await import("../gpu/create-cache.ts");
+    const gpu = createGpuCache(
+      resolved,
+      shape,
+      makeCodec(resolved.keys, "cache.codec.keys"),
+      makeCodec(resolved.values, "cache.codec.values"),
+      policy,
+      exec,
+    );
+    if (gpu) return gpu;
+  }
   return new StandardKVCache(
     resolved,
     shape,

@@ -63,5 +63,18 @@ export function register(program: Command): void {
         console.log(
           `  ${e.name.padEnd(7)}  ${e.available ? "available  " : "unavailable"}  ${e.description} (${e.detail})`,
         );
+      const gpu = info.executors.find((e) => "adapter" in e && e.adapter) as
+        | { adapter: import("../gpu/device.ts").GpuAdapterReport }
+        | undefined;
+      if (gpu) {
+        const a = gpu.adapter;
+        console.log(
+          `\nwebgpu adapter: ${a.device} (${a.description}), backend ${a.backend}, ${a.featureLevel} feature level`,
+        );
+        for (const [k, v] of Object.entries(a.limits)) console.log(`  ${k.padEnd(34)} ${v}`);
+        console.log(
+          `  ${"shader-f16".padEnd(34)} ${a.shaderF16 ? "yes" : "no (kernels keep f16 packed in u32)"}`,
+        );
+      }
     });
 }

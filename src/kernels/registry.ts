@@ -28,6 +28,13 @@ export const EXECUTORS: Record<string, ExecutorEntry> = {
     create: () => createWasmExecutor(),
     probe: () => probeWasm(),
   },
+  webgpu: {
+    name: "webgpu",
+    description: "WGSL kernels on Dawn's WebGPU (Vulkan on a GPU, OpenGL on Mesa llvmpipe without one)",
+    // Loaded on demand: importing Dawn costs time and native memory that CPU runs never need.
+    create: async () => (await import("../gpu/executor.ts")).createWebGpuExecutor(),
+    probe: async () => (await import("../gpu/device.ts")).probeGpu(),
+  },
 };
 
 /** The executor used when none is named. */

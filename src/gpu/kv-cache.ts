@@ -1,0 +1,458 @@
+/**
+ * A KV cache resident in GPU buffers (executor "webgpu"): token-axis codecs x any retention
+ * policy that works from positions and attention probabilities (full, window, sinks with
+ * absolute positions, h2o, tova, lru, lfu, snapkv, random; knorm through the append hook).
+ *
+ * Per layer two storage buffers: K records (nKvHeads, cap, kRowWords + 1) = the encoded key
+ * row followed by its token position, and V records (nKvHeads, cap, vRowWords). Capacity
+ * doubles as needed (copy of each head's prefix). Slot order carries no meaning, exactly as
+ * in the CPU store: eviction moves the last slot into the hole, on the device.
+ *
+ * What crosses the bus per attend step (measured by `bus()`):
+ *   host -> device: q (nHeads * nQ * headDim * 4) + qPos (group * nQ * 4); for append, K and V
+ *                   f32 rows (2 * nKvHeads * nNew * headDim * 4) + positions (nNew * 4);
+ *                   for evictions, 8 bytes per moved slot.
+ *   device -> host: out (nHeads * nQ * headDim * 4) + 8 bytes of encode statistics, and, only
+ *                   for policies that read attention (wantsAttention), the probabilities
+ *                   (nKvHeads * group * nQ * maxSlots * 4). Policy state itself stays on the
+ *                   host (it is small: a score or counter per slot).
+ * memory() is the CPU cache's exact accounting (codec bytes, positions, policy state), not
+ * the word padding of odd head sizes on the device (see layout.ts).
+ */
+import type { HeadView, RetentionPolicy } from "../cache/policy.ts";
+import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
+import { ConfigError, ShapeError } from "../errors.ts";
+import type { Codec } from "../quant/types.ts";
+import { allocRows } from "../quant/types.ts";
+import type { Kernel } from "./kernel.ts";
+import { attendKernel, attendParams, MAX_HEAD_DIM, moveKernel, moveParams } from "./kernels/attention.ts";
+import { encodeParams, groupsFor, MAX_HEADS, NO_POSITIONS } from "./kernels/codec.ts";
+import { type GpuRowLayout, gpuRowLayout } from "./layout.ts";
+import type { GpuOps } from "./ops.ts";
+
+interface LayerStore {
+  k: GPUBuffer; // (nKvHeads, cap, kStride) u32
+  v: GPUBuffer; // (nKvHeads, cap, vStride) u32
+  cap: number;
+}
+
+/** Bytes moved between host and device by one cache (the bus traffic). */
+export interface BusTraffic {
+  uploaded: number;
+  downloaded: number;
+  /** Of `downloaded`: attention probabilities read back for the policy. */
+  probsDownloaded: number;
+  attends: number;
+  appends: number;
+}
+
+export class GpuKVCache implements KVCache {
+  private readonly kL: GpuRowLayout;
+  private readonly vL: GpuRowLayout;
+  private readonly kStride: number;
+  private readonly vStride: number;
+  private readonly layers: LayerStore[];
+  private readonly nSlots: Int32Array; // (nLayers * nKvHeads)
+  private readonly seen: Int32Array; // (nLayers * nKvHeads)
+  private readonly newest: Float64Array; // (nLayers * nKvHeads)
+  private readonly positions: Int32Array[]; // (nLayers * nKvHeads) host mirror, (cap)
+  private readonly counters = { appended: 0, evicted: 0, nonFinite: 0, saturated: 0, peakBytes: 0 };
+  private readonly ages = { sum: 0, max: 0, hist: [] as number[] };
+  private readonly encK: Kernel;
+  private readonly encV: Kernel;
+  private readonly att: Kernel;
+  private readonly move: Kernel;
+  private input: GPUBuffer;
+  private output: GPUBuffer;
+  private readonly statsBuf: GPUBuffer;
+  private movesBuf: GPUBuffer;
+  private qPosGroup = new Int32Array(0);
+  private probs = new Float32Array(0);
+  /** Host f32 keys of the append in progress, for policies that read decoded keys (knorm). */
+  private pendingKeys: { k: Float32Array; nNew: number; first: Int32Array } | null = null;
+  readonly traffic: BusTraffic = { uploaded: 0, downloaded: 0, probsDownloaded: 0, attends: 0, appends: 0 };
+
+  constructor(
+    readonly spec: ResolvedCacheSpec,
+    readonly shape: KVShape,
+    private readonly kCodec: Codec,
+    private readonly vCodec: Codec,
+    private readonly policy: RetentionPolicy,
+    private readonly ops: GpuOps,
+  ) {
+    const { nLayers, nKvHeads, nHeads, headDim } = shape;
+    if (nHeads % nKvHeads !== 0)
+      throw new ShapeError(`nHeads (${nHeads}) must be a multiple of nKvHeads (${nKvHeads})`);
+    if (nKvHeads > MAX_HEADS)
+      throw new ShapeError(`the webgpu cache handles up to ${MAX_HEADS} KV heads, got ${nKvHeads}`);
+    if (headDim > MAX_HEAD_DIM)
+      throw new ShapeError(`the webgpu cache handles headDim up to ${MAX_HEAD_DIM}, got ${headDim}`);
+    if (policy.tiers || policy.cachePositions)
+      throw new ConfigError(
+        "cache.policy",
+        `policy ${policy.name} moves tokens between codecs or re-ropes keys, which the webgpu cache does not do; createCache routes it to the standard cache`,
+      );
+    this.kL = gpuRowLayout(kCodec, headDim);
+    this.vL = gpuRowLayout(vCodec, headDim);
+    this.kStride = this.kL.rowWords + 1;
+    this.vStride = this.vL.rowWords;
+    this.encK = ops.encodeKernel(kCodec, headDim).kernel;
+    this.encV = ops.encodeKernel(vCodec, headDim).kernel;
+    this.att = ops.kernel(
+      () => attendKernel(kCodec, this.kL, vCodec, this.vL),
+      `att:${JSON.stringify(kCodec.options)}:${JSON.stringify(vCodec.options)}:${headDim}`,
+    );
+    this.move = ops.kernel(moveKernel, "move");
+    const rt = ops.rt;
+    const cap = Math.max(1, Math.min(shape.maxTokens, 256));
+    this.layers = [];
+    for (let l = 0; l < nLayers; l++) this.layers.push(this.allocLayer(cap));
+    const n = nLayers * nKvHeads;
+    this.nSlots = new Int32Array(n);
+    this.seen = new Int32Array(n);
+    this.newest = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
+    this.positions = Array.from({ length: n }, () => new Int32Array(cap));
+    this.input = rt.buffer(1024, "cache input");
+    this.output = rt.buffer(1024, "cache output");
+    this.statsBuf = rt.buffer(16, "cache encode stats");
+    rt.upload(this.statsBuf, new Uint32Array(4));
+    this.movesBuf = rt.buffer(256, "cache moves");
+  }
+
+  private allocLayer(cap: number): LayerStore {
+    const { nKvHeads } = this.shape;
+    const rt = this.ops.rt;
+    return {
+      k: rt.buffer(nKvHeads * cap * this.kStride * 4, "cache K"),
+      v: rt.buffer(nKvHeads * cap * this.vStride * 4, "cache V"),
+      cap,
+    };
+  }
+
+  private ensureBuffer(which: "input" | "output" | "movesBuf", bytes: number): GPUBuffer {
+    const buf = this[which];
+    if (buf.size >= bytes) return buf;
+    buf.destroy();
+    const next = this.ops.rt.buffer(Math.max(bytes, buf.size * 2), `cache ${which}`);
+    this[which] = next;
+    return next;
+  }
+
+  /** Grow layer `layer` so every head can hold `need` slots (copies each head's prefix). */
+  private reserve(layer: number, need: number): void {
+    const old = this.layers[layer]!;
+    if (need <= old.cap) return;
+    let cap = old.cap;
+    while (cap < need) cap *= 2;
+    const next = this.allocLayer(cap);
+    const { nKvHeads } = this.shape;
+    const rt = this.ops.rt;
+    for (let h = 0; h < nKvHeads; h++) {
+      const n = this.nSlots[layer * nKvHeads + h]!;
+      rt.copy(
+        old.k,
+        h * old.cap * this.kStride * 4,
+        next.k,
+        h * cap * this.kStride * 4,
+        n * this.kStride * 4,
+      );
+      rt.copy(
+        old.v,
+        h * old.cap * this.vStride * 4,
+        next.v,
+        h * cap * this.vStride * 4,
+        n * this.vStride * 4,
+      );
+      const idx = layer * nKvHeads + h;
+      const pos = new Int32Array(cap);
+      pos.set(this.positions[idx]!.subarray(0, n));
+      this.positions[idx] = pos;
+    }
+    old.k.destroy();
+    old.v.destroy();
+    this.layers[layer] = next;
+  }
+
+  private view(layer: number, kvHead: number): HeadView {
+    const idx = layer * this.shape.nKvHeads + kvHead;
+    const nSlots = this.nSlots[idx]!;
+    return {
+      layer,
+      kvHead,
+      nSlots,
+      positions: this.positions[idx]!,
+      seen: this.seen[idx]!,
+      decodeKeys: (dst, first = 0, n = nSlots) => this.decodeKeys(kvHead, idx, dst, first, n),
+    };
+  }
+
+  /**
+   * Decoded keys for a policy. Keys live on the device and reading them back synchronously is
+   * impossible, so only the rows of the append in progress are served: the reference codec
+   * encodes the host f32 rows, giving the very codes the GPU stored (bit-identical), then
+   * decodes them. That is what knorm asks for (its score is fixed at append time).
+   */
+  private decodeKeys(kvHead: number, idx: number, dst: Float32Array, first: number, n: number): void {
+    const p = this.pendingKeys;
+    const d = this.shape.headDim;
+    const start = p ? p.first[kvHead]! : 0;
+    if (!p || first < start || first + n > start + p.nNew)
+      throw new ConfigError(
+        "cache.policy",
+        `policy ${this.policy.name} reads stored keys outside the append hook; the webgpu cache keeps keys on the device: use executor wasm or ref for this policy`,
+      );
+    void idx;
+    const rows = allocRows(this.kCodec.layout(d), n);
+    const off = (kvHead * p.nNew + (first - start)) * d;
+    this.kCodec.encode(p.k.subarray(off, off + n * d), n, d, rows, 0);
+    this.kCodec.decode(rows, 0, n, d, dst);
+  }
+
+  async append(layer: number, k: Float32Array, v: Float32Array, positions: Int32Array): Promise<void> {
+    const { nKvHeads, headDim: d, nLayers } = this.shape;
+    const nNew = positions.length;
+    if (layer < 0 || layer >= nLayers) throw new ShapeError(`layer ${layer} out of range [0, ${nLayers})`);
+    if (k.length !== nKvHeads * nNew * d || v.length !== k.length)
+      throw new ShapeError(
+        `append: k/v must be (nKvHeads=${nKvHeads}, nNew=${nNew}, headDim=${d}) = ${nKvHeads * nNew * d} floats, got ${k.length}/${v.length}`,
+      );
+    if (nNew === 0) return;
+    const base = layer * nKvHeads;
+    let most = 0;
+    for (let h = 0; h < nKvHeads; h++) most = Math.max(most, this.nSlots[base + h]!);
+    this.reserve(layer, most + nNew);
+    const L = this.layers[layer]!;
+    const rt = this.ops.rt;
+    const kvFloats = nKvHeads * nNew * d;
+    const input = this.ensureBuffer("input", (2 * kvFloats + nNew) * 4);
+    rt.upload(input, k, 0);
+    rt.upload(input, v, kvFloats * 4);
+    rt.upload(input, positions, 2 * kvFloats * 4);
+    this.traffic.uploaded += (2 * kvFloats + nNew) * 4;
+    this.traffic.appends++;
+    const first = this.nSlots.slice(base, base + nKvHeads);
+    const common = { nHeadsIn: nKvHeads, nNew, headStride: L.cap, first };
+    rt.run([
+      {
+        kernel: this.encK,
+        params: encodeParams({ ...common, srcBase: 0, dstStride: this.kStride, posBase: 2 * kvFloats }),
+        buffers: [input, L.k, this.statsBuf],
+        groups: groupsFor(nKvHeads * nNew),
+      },
+      {
+        kernel: this.encV,
+        params: encodeParams({
+          ...common,
+          srcBase: kvFloats,
+          dstStride: this.vStride,
+          posBase: NO_POSITIONS,
+        }),
+        buffers: [input, L.v, this.statsBuf],
+        groups: groupsFor(nKvHeads * nNew),
+      },
+    ]);
+    let maxPos = Number.NEGATIVE_INFINITY;
+    for (const p of positions) if (p > maxPos) maxPos = p;
+    this.pendingKeys = { k, nNew, first };
+    try {
+      for (let h = 0; h < nKvHeads; h++) {
+        const idx = base + h;
+        this.positions[idx]!.set(positions, first[h]!);
+        this.nSlots[idx] = first[h]! + nNew;
+        this.seen[idx]! += nNew;
+        if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
+        this.policy.onAppend(this.view(layer, h), first[h]!, nNew);
+      }
+    } finally {
+      this.pendingKeys = null;
+    }
+    this.counters.appended += nNew;
+    this.trackPeak();
+  }
+
+  async attend(layer: number, q: Float32Array, qPositions: Int32Array, out: Float32Array): Promise<void> {
+    const { nHeads, nKvHeads, headDim: d, nLayers } = this.shape;
+    const nQ = qPositions.length;
+    if (layer < 0 || layer >= nLayers) throw new ShapeError(`layer ${layer} out of range [0, ${nLayers})`);
+    if (q.length !== nHeads * nQ * d || out.length !== q.length)
+      throw new ShapeError(
+        `attend: q/out must be (nHeads=${nHeads}, nQ=${nQ}, headDim=${d}) = ${nHeads * nQ * d} floats, got ${q.length}/${out.length}`,
+      );
+    if (nQ === 0) return;
+    const group = nHeads / nKvHeads;
+    const nRows = group * nQ;
+    if (this.qPosGroup.length < nRows) this.qPosGroup = new Int32Array(nRows);
+    for (let g = 0; g < group; g++) this.qPosGroup.set(qPositions, g * nQ);
+    const qPos = this.qPosGroup.subarray(0, nRows);
+    const base = layer * nKvHeads;
+    const slots = this.nSlots.subarray(base, base + nKvHeads);
+    const wantsProbs = this.policy.wantsAttention;
+    let probStride = 0;
+    if (wantsProbs) for (const n of slots) probStride = Math.max(probStride, n);
+    const L = this.layers[layer]!;
+    const rt = this.ops.rt;
+    const qFloats = nHeads * nQ * d;
+    const input = this.ensureBuffer("input", (qFloats + nRows) * 4);
+    const probFloats = nKvHeads * nRows * probStride;
+    const output = this.ensureBuffer("output", (qFloats + probFloats) * 4);
+    rt.upload(input, q, 0);
+    rt.upload(input, qPos, qFloats * 4);
+    rt.run([
+      {
+        kernel: this.att,
+        params: attendParams({
+          nQ,
+          group,
+          scale: 1 / Math.sqrt(d),
+          probStride,
+          kStride: this.kStride,
+          vStride: this.vStride,
+          cap: L.cap,
+          qPosBase: qFloats,
+          probBase: qFloats,
+          nSlots: slots,
+        }),
+        buffers: [input, L.k, L.v, output],
+        groups: [nRows, nKvHeads],
+      },
+    ]);
+    const [o, st] = await rt.read([
+      { buf: output, bytes: (qFloats + probFloats) * 4 },
+      { buf: this.statsBuf, bytes: 8 },
+    ]);
+    this.traffic.uploaded += (qFloats + nRows) * 4;
+    this.traffic.downloaded += (qFloats + probFloats) * 4 + 8;
+    this.traffic.probsDownloaded += probFloats * 4;
+    this.traffic.attends++;
+    const all = new Float32Array(o!);
+    out.set(all.subarray(0, qFloats));
+    const s = new Uint32Array(st!);
+    this.counters.nonFinite = s[0]!;
+    this.counters.saturated = s[1]!;
+
+    const moves: number[] = [];
+    for (let h = 0; h < nKvHeads; h++) {
+      const idx = base + h;
+      if (wantsProbs) {
+        const n = this.nSlots[idx]!;
+        if (this.probs.length < nRows * n) this.probs = new Float32Array(nRows * n);
+        const pr = this.probs.subarray(0, nRows * n);
+        for (let r = 0; r < nRows; r++) {
+          const from = qFloats + (h * nRows + r) * probStride;
+          pr.set(all.subarray(from, from + n), r * n);
+        }
+        this.policy.onAttention(this.view(layer, h), pr, nRows, qPos);
+      }
+      this.evict(layer, h, L.cap, moves);
+    }
+    if (moves.length > 0) {
+      const mb = this.ensureBuffer("movesBuf", moves.length * 4);
+      rt.upload(mb, new Uint32Array(moves));
+      this.traffic.uploaded += moves.length * 4;
+      rt.run([
+        {
+          kernel: this.move,
+          params: moveParams(moves.length / 2, this.kStride, this.vStride),
+          buffers: [L.k, L.v, mb],
+          groups: groupsFor(Math.max(this.kStride, this.vStride)),
+        },
+      ]);
+    }
+  }
+
+  /** Ask the policy what to drop; mirror the CPU store's swap-remove, queueing device moves. */
+  private evict(layer: number, h: number, cap: number, moves: number[]): void {
+    const idx = layer * this.shape.nKvHeads + h;
+    const drop = this.policy.evictions(this.view(layer, h));
+    if (drop.length === 0) return;
+    const pos = this.positions[idx]!;
+    for (const slot of drop) this.recordAge(idx, pos[slot]!);
+    drop.sort((a, b) => b - a);
+    for (const slot of drop) {
+      const last = this.nSlots[idx]! - 1;
+      if (slot !== last) {
+        moves.push(h * cap + last, h * cap + slot);
+        pos[slot] = pos[last]!;
+        this.policy.onMove(layer, h, last, slot);
+      }
+      this.nSlots[idx] = last;
+    }
+    this.counters.evicted += drop.length;
+  }
+
+  private recordAge(idx: number, position: number): void {
+    const age = Math.max(0, this.newest[idx]! - position);
+    this.ages.sum += age;
+    if (age > this.ages.max) this.ages.max = age;
+    const bucket = age === 0 ? 0 : Math.floor(Math.log2(age)) + 1;
+    while (this.ages.hist.length <= bucket) this.ages.hist.push(0);
+    this.ages.hist[bucket]!++;
+  }
+
+  memory(): CacheMemory {
+    const { headDim } = this.shape;
+    const kc = this.kL.cpu;
+    const vc = this.vL.cpu;
+    let slots = 0;
+    for (const n of this.nSlots) slots += n;
+    const payload = slots * (kc.payloadBytes + vc.payloadBytes);
+    const scales = slots * 2 * (kc.scalesPerRow + vc.scalesPerRow);
+    const zeros = slots * 2 * (kc.zerosPerRow + vc.zerosPerRow);
+    const indices = this.policy.positionsImplicit ? 0 : slots * 4;
+    const policyState = this.policy.stateBytes();
+    const total = payload + scales + zeros + indices + policyState;
+    const elements = slots * headDim * 2;
+    return {
+      payload,
+      scales,
+      zeros,
+      residual: 0,
+      indices,
+      policyState,
+      total,
+      elements,
+      bitsPerElement: elements ? (total * 8) / elements : 0,
+      tokenSlots: slots,
+    };
+  }
+
+  private trackPeak(): void {
+    const t = this.memory().total;
+    if (t > this.counters.peakBytes) this.counters.peakBytes = t;
+  }
+
+  /** Bus traffic of this cache so far (see the file comment for what each step moves). */
+  bus(): BusTraffic {
+    return { ...this.traffic };
+  }
+
+  stats(): CacheStats {
+    const n = this.counters.evicted;
+    return {
+      ...this.counters,
+      executor: "webgpu",
+      evictionAge: {
+        mean: n ? this.ages.sum / n : 0,
+        max: this.ages.max,
+        log2Histogram: [...this.ages.hist],
+      },
+    };
+  }
+
+  reset(): void {
+    this.nSlots.fill(0);
+    this.seen.fill(0);
+    this.newest.fill(Number.NEGATIVE_INFINITY);
+    this.policy.reset();
+    this.counters.peakBytes = 0;
+  }
+
+  dispose(): void {
+    for (const L of this.layers) {
+      L.k.destroy();
+      L.v.destroy();
+    }
+    for (const b of [this.input, this.output, this.statsBuf, this.movesBuf]) b.destroy();
+    this.nSlots.fill(0);
+  }
+}
