@@ -134,12 +134,13 @@ class Scratch {
   }
 }
 
-/** (n, nH, d) -> (nH, n, d) */
+/** (n, nH, d) -> (nH, n, d). Plain loops: no typed-array views created per row. */
 function toHeadMajor(src: Float32Array, dst: Float32Array, n: number, nH: number, d: number): void {
   for (let h = 0; h < nH; h++)
     for (let t = 0; t < n; t++) {
       const s = (t * nH + h) * d;
-      dst.set(src.subarray(s, s + d), (h * n + t) * d);
+      const o = (h * n + t) * d;
+      for (let i = 0; i < d; i++) dst[o + i] = src[s + i]!;
     }
 }
 
@@ -148,7 +149,8 @@ function toTokenMajor(src: Float32Array, dst: Float32Array, n: number, nH: numbe
   for (let h = 0; h < nH; h++)
     for (let t = 0; t < n; t++) {
       const s = (h * n + t) * d;
-      dst.set(src.subarray(s, s + d), (t * nH + h) * d);
+      const o = (t * nH + h) * d;
+      for (let i = 0; i < d; i++) dst[o + i] = src[s + i]!;
     }
 }
 
