@@ -91,7 +91,7 @@ export function barProgress(): Progress {
   // MultiBar (with one bar) because only it can print log lines above the bar.
   const multi = new cliProgress.MultiBar(
     {
-      format: "{bar} {value}/{total} runs | {name} | {tps} tok/s | ETA {etaText}",
+      format: "{bar} {value}/{total} runs | {name} | {tps} scored tok/s | ETA {etaText}",
       hideCursor: true,
       clearOnComplete: false,
     },

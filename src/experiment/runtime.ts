@@ -4,8 +4,8 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { createCache } from "../cache/create.ts";
-import type { KVCache } from "../cache/types.ts";
-import { ConfigError } from "../errors.ts";
+import type { KVCache, ResolvedCacheSpec } from "../cache/types.ts";
+import { ConfigError, KvlabError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
 import { loadModel } from "../model/load.ts";
 import { contentHash } from "./hash.ts";
@@ -91,6 +91,16 @@ function mergeMass(parts: MassStats[]): MassStats | undefined {
   };
 }
 
+/** The resolved spec written back as explicit input (the preset kept: it carries storage options such as KIVI's channel-axis keys). */
+function specInput(spec: ResolvedCacheSpec) {
+  return {
+    name: spec.name,
+    ...(spec.preset !== undefined ? { preset: spec.preset } : {}),
+    codec: { keys: spec.keys, values: spec.values },
+    policy: spec.policy,
+  };
+}
+
 export const realDeps: RunnerDeps = {
   async load(config: ExperimentConfig): Promise<LoadedExperiment> {
     await mustExist(config.modelPath, "model");
@@ -105,10 +115,25 @@ export const realDeps: RunnerDeps = {
     const protocol = toPerplexityProtocol(config.protocol, tokens.length);
     const perSegment = protocol.nCtx - 1 - (protocol.nCtx >> 1);
     const scoredTokens = protocol.nChunks * perSegment;
+    // Build every backend once against the model's real shape, so that a spec this model
+    // cannot take (e.g. a group that does not divide head_dim) fails before anything is written.
+    const shape = model.kvShape(protocol.nCtx);
+    for (const c of config.caches) {
+      try {
+        (
+          await createCache(specInput(c.spec), shape, { executor: model.executor, seed: config.seed })
+        ).dispose();
+      } catch (err) {
+        model.dispose();
+        if (err instanceof KvlabError)
+          throw new ConfigError(c.path, `${c.spec.name}: ${err.message}`, config.file);
+        throw err;
+      }
+    }
     return {
       modelHash,
       textHash,
-      shape: model.kvShape(protocol.nCtx),
+      shape,
       segmentTokens: protocol.nCtx,
       scoredTokens,
       async evaluate(spec, hooks) {
@@ -118,19 +143,12 @@ export const realDeps: RunnerDeps = {
           model,
           tokens,
           protocol,
-          // The resolved spec written back as explicit input (the preset kept: it carries
-          // storage options such as KIVI's channel-axis keys), policy with its defaults.
           async (shape) => {
-            const cache = await createCache(
-              {
-                name: spec.name,
-                ...(spec.preset !== undefined ? { preset: spec.preset } : {}),
-                codec: { keys: spec.keys, values: spec.values },
-                policy: spec.policy,
-              },
-              shape,
-              { executor: model.executor, seed: config.seed, attentionMass: config.attentionMass },
-            );
+            const cache = await createCache(specInput(spec), shape, {
+              executor: model.executor,
+              seed: config.seed,
+              attentionMass: config.attentionMass,
+            });
             return config.attentionMass ? collectingMass(cache, mass) : cache;
           },
           {
