@@ -29,9 +29,13 @@ const SECTIONS: Record<SectionName, (ctx: BenchContext, done: SectionResult[]) =
 };
 
 const args = parseArgs(process.argv.slice(2));
+// Kernels in this process (codecs, attention) run on 1 thread unless KVLAB_THREADS says
+// otherwise: issue 7's kernel targets are per thread, and on a shared 2-core machine a worker
+// that is not scheduled stalls every split kernel. The forward section sets threads per child.
+process.env.KVLAB_THREADS ??= "1";
 const machine = machineInfo();
 console.log(
-  `kvlab bench on ${machine.name} (${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, node ${machine.node})${args.quick ? " --quick" : ""}`,
+  `kvlab bench on ${machine.name} (${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, node ${machine.node}), KVLAB_THREADS=${process.env.KVLAB_THREADS}${args.quick ? " --quick" : ""}`,
 );
 const started = Date.now();
 const ctx = await createContext(args, machine);
@@ -72,7 +76,7 @@ if (args.json) {
   const json = {
     machine,
     date: new Date().toISOString(),
-    options: { quick: args.quick, only: [...args.only] },
+    options: { quick: args.quick, only: [...args.only], kvlabThreads: process.env.KVLAB_THREADS },
     totalSeconds,
     sections: done,
     targets,
@@ -82,7 +86,7 @@ if (args.json) {
     `# kvlab bench: ${machine.name}`,
     "",
     `${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, node ${machine.node}; ${json.date}; ${totalSeconds.toFixed(0)} s${args.quick ? "; --quick" : ""}.`,
-    "Command: `npm run bench -- --json`. Every figure sits next to a baseline measured in the same run.",
+    `Command: \`npm run bench -- --json\`; in-process kernels with KVLAB_THREADS=${process.env.KVLAB_THREADS}. Every figure sits next to a baseline measured in the same run.`,
   ];
   if (targets.length) md.push("", renderMarkdown(targetsTable(targets)));
   for (const s of done) {

@@ -41,7 +41,9 @@ function kvlab(args: string[], env: NodeJS.ProcessEnv, timeoutS: number): Promis
 
 function why(r: ChildResult): string {
   if (r.timedOut) return "timed out";
-  return `exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`;
+  const lines = (r.stderr || r.stdout).trim().split("\n");
+  const err = lines.find((l) => /Error|error:/.test(l)) ?? lines.at(-1) ?? "";
+  return `exit ${r.code}: ${err.trim()}`;
 }
 
 /** Bytes the model needs: f32 weights, f32 KV for nCtx, and one forward's activations. */
@@ -139,11 +141,19 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
         ],
       ];
       for (const [mode, protocol] of runs) {
-        const r = await kvlab(
+        let r = await kvlab(
           ["ppl", "--model", modelDir, "--text", text, ...protocol, "--executor", "wasm", "--json"],
           env,
           600,
         );
+        if (r.code !== 0 && !r.timedOut) {
+          console.log(`  retrying ${name} ${mode} t${threads} after ${why(r)}`);
+          r = await kvlab(
+            ["ppl", "--model", modelDir, "--text", text, ...protocol, "--executor", "wasm", "--json"],
+            env,
+            600,
+          );
+        }
         const j = lastJson(r.stdout);
         if (r.code !== 0 || !j || typeof j.tokensPerSecond !== "number") {
           skip(
