@@ -3,6 +3,7 @@
  * here through an explicit list. User errors (KvlabError) print one line and exit 1.
  */
 import { Command } from "commander";
+import { register as registerFetchModel } from "./commands/fetch-model.ts";
 import { register as registerGenerate } from "./commands/generate.ts";
 import { register as registerInfo } from "./commands/info.ts";
 import { register as registerPpl } from "./commands/ppl.ts";
@@ -16,7 +17,8 @@ program
   .description("Compressed LLM attention KV caches: perplexity, KL divergence and exact memory per backend")
   .showHelpAfterError();
 
-for (const register of [registerInfo, registerPpl, registerGenerate, registerSynthModel]) register(program);
+for (const register of [registerInfo, registerPpl, registerGenerate, registerSynthModel, registerFetchModel])
+  register(program);
 
 try {
   await program.parseAsync(process.argv);
