@@ -41,9 +41,12 @@ export class WasmHeap {
     return this.buffers.has(view.buffer);
   }
 
+  /** A zero-filled array in the memory (like `new Float32Array(n)`: a reused block may hold old data). */
   alloc<T extends View>(ctor: ViewCtor<T>, n: number): T {
     const off = this.arena.alloc(n * ctor.BYTES_PER_ELEMENT);
-    return new ctor(this.buffer, off, n);
+    const view = new ctor(this.buffer, off, n);
+    view.fill(0);
+    return view;
   }
 
   free(view: ArrayBufferView): void {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { Arena } from "../../src/kernels/wasm-arena.ts";
+import { wasmExecutor, wasmSkip } from "./wasm-helpers.ts";
 
 function memory(): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: 1, maximum: 1024, shared: true });
@@ -58,4 +59,17 @@ test("arena: freed blocks are reused and coalesced; growth keeps earlier views v
   assert.ok(mem.buffer.byteLength >= big + 5 * 65536);
   assert.equal(view[15], 3, "shared memory views do not detach on growth");
   assert.equal(arena.release(12345), false);
+});
+
+test("executor arrays start zeroed even when the arena reuses a freed block", {
+  skip: wasmSkip,
+}, async () => {
+  const e = await wasmExecutor();
+  const a = e.allocF32(100);
+  a.fill(7);
+  e.free(a);
+  const b = e.allocF32(100);
+  assert.equal(b.byteOffset, a.byteOffset, "the freed block is reused");
+  assert.ok(b.every((x) => x === 0));
+  e.dispose();
 });
