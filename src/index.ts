@@ -25,6 +25,7 @@ export {
 } from "./eval/perplexity.ts";
 export type { AttendArgs, Executor, ExecutorName } from "./kernels/executor.ts";
 export { disposeExecutors, EXECUTORS, getExecutor } from "./kernels/registry.ts";
+export { createWasmExecutor, type WasmExecutor, type WasmExecutorOptions } from "./kernels/wasm.ts";
 export type { Llama3RopeScaling, ModelArch, ModelConfig } from "./model/config.ts";
 export { argmax, type GenerateOptions, generate } from "./model/generate.ts";
 export type { ForwardOptions, LanguageModel, LayerWeights, LlamaWeights } from "./model/llama.ts";
