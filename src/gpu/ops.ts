@@ -4,9 +4,11 @@
  * these entry points exist for tests, for one-off use and for the `webgpu` executor.
  */
 import { ShapeError } from "../errors.ts";
+import type { AttendArgs } from "../kernels/executor.ts";
 import type { Codec, EncodedRows, EncodeStats } from "../quant/types.ts";
 import type { GpuContext } from "./device.ts";
 import { GpuRuntime, type Kernel } from "./kernel.ts";
+import { attendKernel, attendParams } from "./kernels/attention.ts";
 import {
   decodeKernel,
   decodeParams,
@@ -15,6 +17,7 @@ import {
   groupsFor,
   NO_POSITIONS,
 } from "./kernels/codec.ts";
+import * as fwd from "./kernels/forward.ts";
 import { gpuRowLayout, rowsToWords, wordsToRows } from "./layout.ts";
 
 export class GpuOps {
@@ -123,5 +126,145 @@ export class GpuOps {
     rowsBuf.destroy();
     outBuf.destroy();
     dst.set(new Float32Array(out!));
+  }
+
+  /** Upload host arrays, run one dispatch, read back the listed outputs, free everything. */
+  private async once(
+    kernel: Kernel,
+    params: ArrayBuffer,
+    inputs: (ArrayBufferView | number)[],
+    groups: [number, number?, number?],
+    outputs: number[],
+  ): Promise<ArrayBuffer[]> {
+    const rt = this.rt;
+    const bufs = inputs.map((a, i) => {
+      const bytes = typeof a === "number" ? a : a.byteLength;
+      const b = rt.buffer(bytes, `${kernel.name} arg ${i}`);
+      if (typeof a !== "number") rt.upload(b, a);
+      return b;
+    });
+    rt.run([{ kernel, params, buffers: bufs, groups }]);
+    const got = await rt.read(
+      outputs.map((i) => ({
+        buf: bufs[i]!,
+        bytes:
+          typeof inputs[i] === "number" ? (inputs[i] as number) : (inputs[i] as ArrayBufferView).byteLength,
+      })),
+    );
+    for (const b of bufs) b.destroy();
+    return got;
+  }
+
+  /** out (n, dOut) = x (n, dIn) @ w^T (+ bias). */
+  async matmul(
+    out: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    n: number,
+    dIn: number,
+    dOut: number,
+    bias?: Float32Array,
+  ) {
+    const k = this.kernel(fwd.matmulKernel, "matmul");
+    const [o] = await this.once(
+      k,
+      fwd.matmulParams(n, dIn, dOut, bias !== undefined),
+      [x.subarray(0, n * dIn), w.subarray(0, dOut * dIn), bias ?? new Float32Array(4), n * dOut * 4],
+      fwd.grid(n * dOut),
+      [3],
+    );
+    out.set(new Float32Array(o!));
+  }
+
+  async rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, n: number, dim: number, eps: number) {
+    const k = this.kernel(fwd.rmsnormKernel, "rmsnorm");
+    const [o] = await this.once(
+      k,
+      fwd.rmsnormParams(n, dim, eps),
+      [x.subarray(0, n * dim), w, n * dim * 4],
+      [n],
+      [2],
+    );
+    out.set(new Float32Array(o!));
+  }
+
+  /** In place, rotate-half; x: (n, nHeads, headDim). */
+  async rope(
+    x: Float32Array,
+    positions: Int32Array,
+    n: number,
+    nHeads: number,
+    headDim: number,
+    invFreq: Float32Array,
+  ) {
+    const k = this.kernel(fwd.ropeKernel, "rope");
+    const [o] = await this.once(
+      k,
+      fwd.ropeParams(n, nHeads, headDim),
+      [x.subarray(0, n * nHeads * headDim), fwd.ropeTable(positions.subarray(0, n), invFreq)],
+      fwd.grid((n * nHeads * headDim) / 2),
+      [0],
+    );
+    x.set(new Float32Array(o!));
+  }
+
+  async swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number) {
+    const k = this.kernel(fwd.elementwiseKernel, "elementwise");
+    const [o] = await this.once(
+      k,
+      fwd.elementwiseParams(n, fwd.SWIGLU),
+      [gate.subarray(0, n), up.subarray(0, n), n * 4],
+      fwd.grid(n),
+      [2],
+    );
+    out.set(new Float32Array(o!));
+  }
+
+  /** In place: x (n, dim) row softmax. */
+  async softmax(x: Float32Array, n: number, dim: number) {
+    const k = this.kernel(fwd.softmaxKernel, "softmax");
+    const [o] = await this.once(k, fwd.softmaxParams(n, dim), [x.subarray(0, n * dim)], [n], [0]);
+    x.set(new Float32Array(o!));
+  }
+
+  /** The executor attend op (one KV head's rows, host-layout encoded rows) on the GPU. */
+  async attend(a: AttendArgs): Promise<void> {
+    const d = a.headDim;
+    const kL = gpuRowLayout(a.kCodec, d);
+    const vL = gpuRowLayout(a.vCodec, d);
+    const kStride = kL.rowWords + 1;
+    const kWords = rowsToWords(kL, a.k, 0, a.nSlots, kStride);
+    for (let j = 0; j < a.nSlots; j++) kWords[j * kStride + kL.rowWords] = a.slotPos[j]! >>> 0;
+    const vWords = rowsToWords(vL, a.v, 0, a.nSlots, vL.rowWords);
+    const qin = new Uint32Array(a.nRows * d + a.nRows);
+    qin.set(new Uint32Array(a.q.buffer, a.q.byteOffset, a.nRows * d));
+    for (let r = 0; r < a.nRows; r++) qin[a.nRows * d + r] = a.qPos[r]! >>> 0;
+    const probStride = a.probs ? a.nSlots : 0;
+    const outFloats = a.nRows * d + a.nRows * probStride;
+    const k = this.kernel(
+      () => attendKernel(a.kCodec, kL, a.vCodec, vL),
+      `att:${JSON.stringify(a.kCodec.options)}:${JSON.stringify(a.vCodec.options)}:${d}`,
+    );
+    const [o] = await this.once(
+      k,
+      attendParams({
+        nQ: a.nRows,
+        group: 1,
+        scale: a.scale,
+        probStride,
+        kStride,
+        vStride: vL.rowWords,
+        cap: a.nSlots,
+        qPosBase: a.nRows * d,
+        probBase: a.nRows * d,
+        nSlots: [a.nSlots],
+      }),
+      [qin, kWords, vWords, outFloats * 4],
+      [a.nRows, 1],
+      [3],
+    );
+    const all = new Float32Array(o!);
+    a.out.set(all.subarray(0, a.nRows * d));
+    if (a.probs) a.probs.set(all.subarray(a.nRows * d, outFloats));
   }
 }
