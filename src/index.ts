@@ -16,6 +16,16 @@ export type {
 } from "./cache/types.ts";
 export * from "./errors.ts";
 export {
+  KlAccumulator,
+  type KlSummary,
+  klExact,
+  klFromTopK,
+  logSoftmax,
+  percentile,
+  type TopKEntry,
+  topK,
+} from "./eval/kl.ts";
+export {
   type CacheFactory,
   evaluatePerplexity,
   nllOf,
@@ -23,6 +33,18 @@ export {
   type PerplexityProtocol,
   type PerplexityResult,
 } from "./eval/perplexity.ts";
+export { type RunOptions, type RunSummary, runExperiment } from "./experiment/runner.ts";
+export { realDeps } from "./experiment/runtime.ts";
+export { type ExperimentConfig, loadConfig, validateConfig } from "./experiment/schema.ts";
+export type {
+  EvalHooks,
+  EvalOutput,
+  LoadedExperiment,
+  RunMetrics,
+  RunnerDeps,
+  RunRecord,
+  RunSpec,
+} from "./experiment/types.ts";
 export type { AttendArgs, Executor, ExecutorName } from "./kernels/executor.ts";
 export { disposeExecutors, EXECUTORS, getExecutor } from "./kernels/registry.ts";
 export { createWasmExecutor, type WasmExecutor, type WasmExecutorOptions } from "./kernels/wasm.ts";
@@ -36,3 +58,4 @@ export type { TextTokenizer } from "./model/tokenizer.ts";
 export * from "./quant/half.ts";
 export { CODEC_NAMES, CODECS, makeCodec } from "./quant/registry.ts";
 export * from "./quant/types.ts";
+export { exportResults } from "./report/export.ts";
