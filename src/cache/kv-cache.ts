@@ -18,7 +18,7 @@
  * the score rows of any attention, and is not counted in memory().
  */
 import { ConfigError, ShapeError } from "../errors.ts";
-import type { Executor } from "../kernels/executor.ts";
+import { countFallback, type Executor } from "../kernels/executor.ts";
 import { f32 as f32Codec } from "../quant/f32.ts";
 import { HadamardRotation } from "../quant/hadamard.ts";
 import { makeCodec } from "../quant/registry.ts";
@@ -160,8 +160,10 @@ export class StandardKVCache implements KVCache {
   }
 
   private decodeKeys(idx: number, first: number, n: number, dst: Float32Array): void {
-    if (this.chan) this.chan[idx]!.decode(first, n, dst);
-    else this.exec.decodeRows(this.kCodec, this.heads[idx]!.k, first, n, this.shape.headDim, dst);
+    if (this.chan) {
+      countFallback(this.exec, "channelKeys.decode");
+      this.chan[idx]!.decode(first, n, dst);
+    } else this.exec.decodeRows(this.kCodec, this.heads[idx]!.k, first, n, this.shape.headDim, dst);
   }
 
   private view(layer: number, kvHead: number): HeadView {
@@ -215,7 +217,7 @@ export class StandardKVCache implements KVCache {
           for (let i = 0; i < nNew; i++) this.ropePos[i] = -positions[i]!;
           this.exec.rope(t, this.ropePos, nNew, 1, d, this.invFreq!);
         }
-        if (this.rotation) this.rotation.apply(t, nNew);
+        if (this.rotation) this.rotate(t, nNew, false);
         kIn = t;
       }
       if (this.chan) {
@@ -241,12 +243,26 @@ export class StandardKVCache implements KVCache {
       if (this.vres) this.counters.saturated += this.vres[idx]!.flush(store, this.vCodec).saturated;
       this.seen[idx]! += nNew;
       if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
-      if (this.chan)
-        this.counters.saturated += this.chan[idx]!.flush(store.positions, store.nSlots).saturated;
+      if (this.chan) {
+        const ck = this.chan[idx]!;
+        if (ck.nResidual >= Math.max(ck.settings.residual, ck.settings.group))
+          countFallback(this.exec, "channelKeys.quantize");
+        this.counters.saturated += ck.flush(store.positions, store.nSlots).saturated;
+      }
       this.policy.onAppend(this.view(layer, h), first, nNew);
     }
     this.counters.appended += nNew;
     this.trackPeak();
+  }
+
+  /**
+   * Hadamard rotation runs in TypeScript whatever the executor (no executor op for it yet),
+   * so each call is counted as a fallback and results show it.
+   */
+  private rotate(x: Float32Array, nRows: number, inverse: boolean): void {
+    countFallback(this.exec, "hadamard");
+    if (inverse) this.rotation!.invert(x, nRows);
+    else this.rotation!.apply(x, nRows);
   }
 
   private countNonFinite(x: Float32Array): number {
@@ -310,7 +326,7 @@ export class StandardKVCache implements KVCache {
         if (this.rotation) {
           qUse = this.qRot.subarray(0, nRows * d);
           qUse.set(qRows);
-          this.rotation.apply(qUse, nRows);
+          this.rotate(qUse, nRows, false);
         }
         this.exec.attend({
           kCodec: this.kCodec,
@@ -371,13 +387,13 @@ export class StandardKVCache implements KVCache {
       if (!this.rotation) return qRows;
       const qr = this.qRot.subarray(0, nRows * d);
       qr.set(qRows);
-      this.rotation.apply(qr, nRows);
+      this.rotate(qr, nRows, false);
       return qr;
     }
     // Pre-RoPE keys: back to the unrotated basis, then RoPE at each token's absolute position
     // (KVQuant) or at its rank among the retained tokens (StreamingLLM's positions within the cache).
     const keys = this.kScr.subarray(0, nTot * d);
-    if (this.rotation) this.rotation.invert(keys, nTot);
+    if (this.rotation) this.rotate(keys, nTot, true);
     if (!this.cachePositions) {
       this.exec.rope(keys, this.posScr, nTot, 1, d, this.invFreq!);
       return qRows;

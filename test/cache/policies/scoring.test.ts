@@ -5,13 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { PolicySpec } from "../../../src/cache/types.ts";
 import { makeCache, smallShape } from "./drive.ts";
 
 const shape = smallShape({ nLayers: 1, nHeads: 1, nKvHeads: 1 });
 const d = shape.headDim;
 
 /** Append keys (one per token, given as rows) with zero values, attending with q after each append. */
-async function run(policy: object, keys: number[][], queries: number[][]) {
+async function run(policy: PolicySpec, keys: number[][], queries: number[][]) {
   const cache = await makeCache({ policy }, shape);
   for (let t = 0; t < keys.length; t++) {
     cache.append(0, Float32Array.from(keys[t]!), new Float32Array(d), Int32Array.of(t));
