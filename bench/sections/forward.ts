@@ -18,7 +18,7 @@ import { check, newSection, type SectionResult, skip } from "../lib/report.ts";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = path.join(REPO, "src/cli.ts");
 const PP_CTX = 512;
-const DECODE_CTX = 128;
+const DECODE_CTX = 64;
 
 export interface ForwardRecord {
   model: string;
