@@ -217,11 +217,6 @@ export class GpuKVCache implements KVCache {
         `append: k/v must be (nKvHeads=${nKvHeads}, nNew=${nNew}, headDim=${d}) = ${nKvHeads * nNew * d} floats, got ${k.length}/${v.length}`,
       );
     if (nNew === 0) return;
-    const base = layer * nKvHeads;
-    let most = 0;
-    for (let h = 0; h < nKvHeads; h++) most = Math.max(most, this.nSlots[base + h]!);
-    this.reserve(layer, most + nNew);
-    const L = this.layers[layer]!;
     const rt = this.ops.rt;
     const kvFloats = nKvHeads * nNew * d;
     const input = this.ensureBuffer("input", (2 * kvFloats + nNew) * 4);
@@ -229,42 +224,61 @@ export class GpuKVCache implements KVCache {
     rt.upload(input, v, kvFloats * 4);
     rt.upload(input, positions, 2 * kvFloats * 4);
     this.traffic.uploaded += (2 * kvFloats + nNew) * 4;
-    this.traffic.appends++;
+    this.pendingKeys = { k, nNew, first: new Int32Array(0) };
+    try {
+      this.appendDevice(layer, input, 0, kvFloats, 2 * kvFloats, positions);
+    } finally {
+      this.pendingKeys = null;
+    }
+  }
+
+  /**
+   * Append rows already on the device: `src` holds K (nKvHeads, nNew, headDim) f32 at word
+   * kBase, V at vBase and the nNew i32 positions at posBase; `positions` is their host copy
+   * (policies and the host position mirror need it). Nothing is read back.
+   */
+  appendDevice(
+    layer: number,
+    src: GPUBuffer,
+    kBase: number,
+    vBase: number,
+    posBase: number,
+    positions: Int32Array,
+  ): void {
+    const { nKvHeads } = this.shape;
+    const nNew = positions.length;
+    const base = layer * nKvHeads;
+    let most = 0;
+    for (let h = 0; h < nKvHeads; h++) most = Math.max(most, this.nSlots[base + h]!);
+    this.reserve(layer, most + nNew);
+    const L = this.layers[layer]!;
     const first = this.nSlots.slice(base, base + nKvHeads);
+    if (this.pendingKeys) this.pendingKeys.first = first;
     const common = { nHeadsIn: nKvHeads, nNew, headStride: L.cap, first };
-    rt.run([
+    this.ops.rt.run([
       {
         kernel: this.encK,
-        params: encodeParams({ ...common, srcBase: 0, dstStride: this.kStride, posBase: 2 * kvFloats }),
-        buffers: [input, L.k, this.statsBuf],
+        params: encodeParams({ ...common, srcBase: kBase, dstStride: this.kStride, posBase }),
+        buffers: [src, L.k, this.statsBuf],
         groups: groupsFor(nKvHeads * nNew),
       },
       {
         kernel: this.encV,
-        params: encodeParams({
-          ...common,
-          srcBase: kvFloats,
-          dstStride: this.vStride,
-          posBase: NO_POSITIONS,
-        }),
-        buffers: [input, L.v, this.statsBuf],
+        params: encodeParams({ ...common, srcBase: vBase, dstStride: this.vStride, posBase: NO_POSITIONS }),
+        buffers: [src, L.v, this.statsBuf],
         groups: groupsFor(nKvHeads * nNew),
       },
     ]);
+    this.traffic.appends++;
     let maxPos = Number.NEGATIVE_INFINITY;
     for (const p of positions) if (p > maxPos) maxPos = p;
-    this.pendingKeys = { k, nNew, first };
-    try {
-      for (let h = 0; h < nKvHeads; h++) {
-        const idx = base + h;
-        this.positions[idx]!.set(positions, first[h]!);
-        this.nSlots[idx] = first[h]! + nNew;
-        this.seen[idx]! += nNew;
-        if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
-        this.policy.onAppend(this.view(layer, h), first[h]!, nNew);
-      }
-    } finally {
-      this.pendingKeys = null;
+    for (let h = 0; h < nKvHeads; h++) {
+      const idx = base + h;
+      this.positions[idx]!.set(positions, first[h]!);
+      this.nSlots[idx] = first[h]! + nNew;
+      this.seen[idx]! += nNew;
+      if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
+      this.policy.onAppend(this.view(layer, h), first[h]!, nNew);
     }
     this.counters.appended += nNew;
     this.trackPeak();
@@ -281,23 +295,66 @@ export class GpuKVCache implements KVCache {
     if (nQ === 0) return;
     const group = nHeads / nKvHeads;
     const nRows = group * nQ;
-    if (this.qPosGroup.length < nRows) this.qPosGroup = new Int32Array(nRows);
-    for (let g = 0; g < group; g++) this.qPosGroup.set(qPositions, g * nQ);
-    const qPos = this.qPosGroup.subarray(0, nRows);
-    const base = layer * nKvHeads;
-    const slots = this.nSlots.subarray(base, base + nKvHeads);
-    const wantsProbs = this.policy.wantsAttention;
-    let probStride = 0;
-    if (wantsProbs) for (const n of slots) probStride = Math.max(probStride, n);
-    const L = this.layers[layer]!;
+    const qPos = this.groupPositions(qPositions);
     const rt = this.ops.rt;
     const qFloats = nHeads * nQ * d;
     const input = this.ensureBuffer("input", (qFloats + nRows) * 4);
-    const probFloats = nKvHeads * nRows * probStride;
-    const output = this.ensureBuffer("output", (qFloats + probFloats) * 4);
     rt.upload(input, q, 0);
     rt.upload(input, qPos, qFloats * 4);
-    rt.run([
+    this.traffic.uploaded += (qFloats + nRows) * 4;
+    const probStride = this.dispatchAttend(layer, input, qFloats, nQ, this.outputFor(qFloats, layer, nRows));
+    const probFloats = nKvHeads * nRows * probStride;
+    const [o, st] = await rt.read([
+      { buf: this.output, bytes: (qFloats + probFloats) * 4 },
+      { buf: this.statsBuf, bytes: 8 },
+    ]);
+    this.traffic.downloaded += (qFloats + probFloats) * 4 + 8;
+    this.traffic.probsDownloaded += probFloats * 4;
+    const all = new Float32Array(o!);
+    out.set(all.subarray(0, qFloats));
+    this.applyStats(st!);
+    this.afterAttend(layer, all, qFloats, probStride, nRows, qPos);
+  }
+
+  /** (nQ) query positions -> (group * nQ), the positions of a KV head's query rows. */
+  private groupPositions(qPositions: Int32Array): Int32Array {
+    const { nHeads, nKvHeads } = this.shape;
+    const group = nHeads / nKvHeads;
+    const nQ = qPositions.length;
+    if (this.qPosGroup.length < group * nQ) this.qPosGroup = new Int32Array(group * nQ);
+    for (let g = 0; g < group; g++) this.qPosGroup.set(qPositions, g * nQ);
+    return this.qPosGroup.subarray(0, group * nQ);
+  }
+
+  private probStrideFor(layer: number): number {
+    if (!this.policy.wantsAttention) return 0;
+    const { nKvHeads } = this.shape;
+    let m = 0;
+    for (let h = 0; h < nKvHeads; h++) m = Math.max(m, this.nSlots[layer * nKvHeads + h]!);
+    return m;
+  }
+
+  /** The cache's own output buffer, big enough for out + probabilities of this layer. */
+  private outputFor(qFloats: number, layer: number, nRows: number): GPUBuffer {
+    const probFloats = this.shape.nKvHeads * nRows * this.probStrideFor(layer);
+    return this.ensureBuffer("output", (qFloats + probFloats) * 4);
+  }
+
+  /** Record the attention dispatch; returns the probabilities' row stride (0: none). */
+  private dispatchAttend(
+    layer: number,
+    qin: GPUBuffer,
+    qPosBase: number,
+    nQ: number,
+    target: GPUBuffer,
+  ): number {
+    const { nHeads, nKvHeads, headDim: d } = this.shape;
+    const group = nHeads / nKvHeads;
+    const base = layer * nKvHeads;
+    const probStride = this.probStrideFor(layer);
+    const qFloats = nHeads * nQ * d;
+    const L = this.layers[layer]!;
+    this.ops.rt.run([
       {
         kernel: this.att,
         params: attendParams({
@@ -308,56 +365,116 @@ export class GpuKVCache implements KVCache {
           kStride: this.kStride,
           vStride: this.vStride,
           cap: L.cap,
-          qPosBase: qFloats,
+          qPosBase,
           probBase: qFloats,
-          nSlots: slots,
+          nSlots: this.nSlots.subarray(base, base + nKvHeads),
         }),
-        buffers: [input, L.k, L.v, output],
-        groups: [nRows, nKvHeads],
+        buffers: [qin, L.k, L.v, target],
+        groups: [group * nQ, nKvHeads],
       },
     ]);
-    const [o, st] = await rt.read([
-      { buf: output, bytes: (qFloats + probFloats) * 4 },
-      { buf: this.statsBuf, bytes: 8 },
-    ]);
-    this.traffic.uploaded += (qFloats + nRows) * 4;
-    this.traffic.downloaded += (qFloats + probFloats) * 4 + 8;
-    this.traffic.probsDownloaded += probFloats * 4;
     this.traffic.attends++;
-    const all = new Float32Array(o!);
-    out.set(all.subarray(0, qFloats));
-    const s = new Uint32Array(st!);
+    return probStride;
+  }
+
+  private applyStats(st: ArrayBuffer): void {
+    const s = new Uint32Array(st);
     this.counters.nonFinite = s[0]!;
     this.counters.saturated = s[1]!;
+  }
 
+  /** The 8 bytes of encode statistics, for a caller batching its own read-back (see applyStats). */
+  statsRange(): { buf: GPUBuffer; bytes: number } {
+    return { buf: this.statsBuf, bytes: 8 };
+  }
+
+  /** Take encode statistics read through statsRange(). */
+  takeStats(st: ArrayBuffer): void {
+    this.traffic.downloaded += 8;
+    this.applyStats(st);
+  }
+
+  /**
+   * Attention on the device: `qin` holds q (nHeads, nQ, headDim) f32 at word 0 and the
+   * (group * nQ) i32 query-row positions at qPosBase (see groupPositions); the output
+   * (nHeads, nQ, headDim) goes to word 0 of `out`. Reads back only the probabilities, and only
+   * for policies that want them; otherwise resolves without waiting on the device.
+   */
+  async attendDevice(
+    layer: number,
+    qin: GPUBuffer,
+    qPosBase: number,
+    qPositions: Int32Array,
+    out: GPUBuffer,
+  ): Promise<void> {
+    const { nHeads, headDim: d, nKvHeads } = this.shape;
+    const nQ = qPositions.length;
+    const qFloats = nHeads * nQ * d;
+    const nRows = (nHeads / nKvHeads) * nQ;
+    if (!this.policy.wantsAttention) {
+      this.dispatchAttend(layer, qin, qPosBase, nQ, out);
+      const moves: number[] = [];
+      for (let h = 0; h < nKvHeads; h++) this.evict(layer, h, this.layers[layer]!.cap, moves);
+      this.applyMoves(layer, moves);
+      return;
+    }
+    const qPos = this.groupPositions(qPositions).slice();
+    const output = this.outputFor(qFloats, layer, nRows);
+    const probStride = this.dispatchAttend(layer, qin, qPosBase, nQ, output);
+    this.ops.rt.copy(output, 0, out, 0, qFloats * 4);
+    const probFloats = nKvHeads * nRows * probStride;
+    const [pr] = await this.ops.rt.read([{ buf: output, offset: qFloats * 4, bytes: probFloats * 4 }]);
+    this.traffic.downloaded += probFloats * 4;
+    this.traffic.probsDownloaded += probFloats * 4;
+    // afterAttend indexes probabilities from qFloats: shift by building the same layout.
+    const all = new Float32Array(qFloats + probFloats);
+    all.set(new Float32Array(pr!), qFloats);
+    this.afterAttend(layer, all, qFloats, probStride, nRows, qPos);
+  }
+
+  /** Policy hooks after attention (probabilities at `all[probBase..]`), then eviction on the device. */
+  private afterAttend(
+    layer: number,
+    all: Float32Array,
+    probBase: number,
+    probStride: number,
+    nRows: number,
+    qPos: Int32Array,
+  ): void {
+    const { nKvHeads } = this.shape;
+    const base = layer * nKvHeads;
     const moves: number[] = [];
     for (let h = 0; h < nKvHeads; h++) {
-      const idx = base + h;
-      if (wantsProbs) {
-        const n = this.nSlots[idx]!;
+      if (this.policy.wantsAttention) {
+        const n = this.nSlots[base + h]!;
         if (this.probs.length < nRows * n) this.probs = new Float32Array(nRows * n);
         const pr = this.probs.subarray(0, nRows * n);
         for (let r = 0; r < nRows; r++) {
-          const from = qFloats + (h * nRows + r) * probStride;
+          const from = probBase + (h * nRows + r) * probStride;
           pr.set(all.subarray(from, from + n), r * n);
         }
         this.policy.onAttention(this.view(layer, h), pr, nRows, qPos);
       }
-      this.evict(layer, h, L.cap, moves);
+      this.evict(layer, h, this.layers[layer]!.cap, moves);
     }
-    if (moves.length > 0) {
-      const mb = this.ensureBuffer("movesBuf", moves.length * 4);
-      rt.upload(mb, new Uint32Array(moves));
-      this.traffic.uploaded += moves.length * 4;
-      rt.run([
-        {
-          kernel: this.move,
-          params: moveParams(moves.length / 2, this.kStride, this.vStride),
-          buffers: [L.k, L.v, mb],
-          groups: groupsFor(Math.max(this.kStride, this.vStride)),
-        },
-      ]);
-    }
+    this.applyMoves(layer, moves);
+  }
+
+  private applyMoves(layer: number, moves: number[]): void {
+    if (moves.length === 0) return;
+    const L = this.layers[layer]!;
+    const rt = this.ops.rt;
+    const mb = this.ensureBuffer("movesBuf", moves.length * 4);
+    rt.upload(mb, new Uint32Array(moves));
+    this.traffic.uploaded += moves.length * 4;
+    rt.run([
+      {
+        kernel: this.move,
+        params: moveParams(moves.length / 2, this.kStride, this.vStride),
+        buffers: [L.k, L.v, mb],
+        groups: groupsFor(Math.max(this.kStride, this.vStride)),
+      },
+    ]);
   }
 
   /** Ask the policy what to drop; mirror the CPU store's swap-remove, queueing device moves. */

@@ -1,0 +1,326 @@
+/**
+ * The Llama-family forward pass on the GPU: the same steps as src/model/llama.ts, with the
+ * weights, the activations and (with a GpuKVCache) the KV cache resident in GPU buffers.
+ * Per forward call the host uploads the embedding rows of the tokens, the RoPE cos/sin table
+ * and the query positions, and reads back only the logits (and, for policies that read
+ * attention, the probabilities). With any other KVCache (specs the GPU cache does not hold)
+ * q/k/v cross the bus each layer and the cache runs where it lives.
+ *
+ * Use: `const gpuModel = await toGpuModel(model)` for a model loaded with executor "webgpu"
+ * (or any LlamaModel); it implements LanguageModel, so the protocols run it unchanged.
+ */
+import type { KVCache, KVShape } from "../cache/types.ts";
+import { ConfigError, ShapeError } from "../errors.ts";
+import type { Executor } from "../kernels/executor.ts";
+import type { ForwardOptions, LanguageModel, LlamaModel, LlamaWeights } from "../model/llama.ts";
+import { ropeInvFreq } from "../model/rope.ts";
+import type { Dispatch, Kernel } from "./kernel.ts";
+import * as fwd from "./kernels/forward.ts";
+import { GpuKVCache } from "./kv-cache.ts";
+import type { GpuOps } from "./ops.ts";
+
+interface GpuLayer {
+  attnNorm: GPUBuffer;
+  wq: GPUBuffer;
+  wk: GPUBuffer;
+  wv: GPUBuffer;
+  wo: GPUBuffer;
+  bq?: GPUBuffer;
+  bk?: GPUBuffer;
+  bv?: GPUBuffer;
+  ffnNorm: GPUBuffer;
+  wGate: GPUBuffer;
+  wUp: GPUBuffer;
+  wDown: GPUBuffer;
+}
+
+/** Activations for up to `cap` tokens. */
+interface Acts {
+  cap: number;
+  x: GPUBuffer; // (n, dim)
+  xb: GPUBuffer; // (n, dim)
+  xb2: GPUBuffer; // (n, dim)
+  q: GPUBuffer; // (n, nHeads, headDim)
+  k: GPUBuffer; // (n, nKvHeads, headDim)
+  v: GPUBuffer; // (n, nKvHeads, headDim)
+  qin: GPUBuffer; // (nHeads, n, headDim) then (group * n) i32 positions: the cache's query input
+  kvin: GPUBuffer; // (nKvHeads, n, headDim) K, then V, then (n) i32 positions: the cache's append input
+  attT: GPUBuffer; // (nHeads, n, headDim)
+  att: GPUBuffer; // (n, nHeads * headDim)
+  hb: GPUBuffer; // (n, hiddenDim)
+  hb2: GPUBuffer; // (n, hiddenDim)
+  hs: GPUBuffer; // (n, hiddenDim) swiglu output
+  logits: GPUBuffer; // (n, vocabSize)
+  cs: GPUBuffer; // (n, headDim / 2, 2) RoPE cos/sin
+}
+
+export class GpuLlamaModel implements LanguageModel {
+  readonly config;
+  readonly tokenizer;
+  readonly source: string;
+  private readonly layers: GpuLayer[];
+  private readonly finalNorm: GPUBuffer;
+  private readonly lmHead: GPUBuffer;
+  private readonly embed: Float32Array; // (vocabSize, dim) stays on the host: a forward uploads n rows
+  private readonly invFreq: Float32Array;
+  private readonly dummy: GPUBuffer;
+  private acts: Acts | null = null;
+  private readonly k: Record<"matmul" | "rmsnorm" | "rope" | "ew" | "perm", Kernel>;
+  private logitsHost = new Float32Array(0);
+
+  constructor(
+    private readonly base: LlamaModel,
+    readonly executor: Executor,
+    private readonly ops: GpuOps,
+  ) {
+    this.config = base.config;
+    this.tokenizer = base.tokenizer;
+    this.source = base.source;
+    const W: LlamaWeights = base.weights;
+    const rt = ops.rt;
+    const maxBinding = rt.device.limits.maxStorageBufferBindingSize;
+    const up = (a: Float32Array, label: string) => {
+      if (a.byteLength > maxBinding)
+        throw new ConfigError(
+          "executor",
+          `weight ${label} is ${a.byteLength} bytes, over this device's ${maxBinding}-byte storage binding limit; the GPU forward does not split tensors yet: use executor wasm`,
+        );
+      const b = rt.buffer(a.byteLength, label);
+      rt.upload(b, a);
+      return b;
+    };
+    this.layers = W.layers.map((L, i) => ({
+      attnNorm: up(L.attnNorm, `l${i}.attnNorm`),
+      wq: up(L.wq, `l${i}.wq`),
+      wk: up(L.wk, `l${i}.wk`),
+      wv: up(L.wv, `l${i}.wv`),
+      wo: up(L.wo, `l${i}.wo`),
+      ...(L.bq ? { bq: up(L.bq, `l${i}.bq`) } : {}),
+      ...(L.bk ? { bk: up(L.bk, `l${i}.bk`) } : {}),
+      ...(L.bv ? { bv: up(L.bv, `l${i}.bv`) } : {}),
+      ffnNorm: up(L.ffnNorm, `l${i}.ffnNorm`),
+      wGate: up(L.wGate, `l${i}.wGate`),
+      wUp: up(L.wUp, `l${i}.wUp`),
+      wDown: up(L.wDown, `l${i}.wDown`),
+    }));
+    this.finalNorm = up(W.finalNorm, "finalNorm");
+    this.lmHead = up(W.lmHead, "lmHead");
+    this.embed = W.embed;
+    this.invFreq = ropeInvFreq(this.config);
+    this.dummy = rt.buffer(16, "dummy");
+    this.k = {
+      matmul: ops.kernel(fwd.matmulKernel, "matmul"),
+      rmsnorm: ops.kernel(fwd.rmsnormKernel, "rmsnorm"),
+      rope: ops.kernel(fwd.ropeKernel, "rope"),
+      ew: ops.kernel(fwd.elementwiseKernel, "elementwise"),
+      perm: ops.kernel(fwd.permuteKernel, "permute"),
+    };
+  }
+
+  kvShape(maxTokens: number): KVShape {
+    return this.base.kvShape(maxTokens);
+  }
+
+  private ensure(n: number): Acts {
+    if (this.acts && this.acts.cap >= n) return this.acts;
+    if (this.acts) this.freeActs(this.acts);
+    const cap = Math.max(n, (this.acts?.cap ?? 0) * 2);
+    const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize } = this.config;
+    const group = nHeads / nKvHeads;
+    const b = (floats: number, label: string) => this.ops.rt.buffer(floats * 4, label);
+    this.acts = {
+      cap,
+      x: b(cap * dim, "x"),
+      xb: b(cap * dim, "xb"),
+      xb2: b(cap * dim, "xb2"),
+      q: b(cap * nHeads * headDim, "q"),
+      k: b(cap * nKvHeads * headDim, "k"),
+      v: b(cap * nKvHeads * headDim, "v"),
+      qin: b(cap * nHeads * headDim + group * cap, "qin"),
+      kvin: b(2 * cap * nKvHeads * headDim + cap, "kvin"),
+      attT: b(cap * nHeads * headDim, "attT"),
+      att: b(cap * nHeads * headDim, "att"),
+      hb: b(cap * hiddenDim, "hb"),
+      hb2: b(cap * hiddenDim, "hb2"),
+      hs: b(cap * hiddenDim, "hs"),
+      logits: b(cap * vocabSize, "logits"),
+      cs: b(cap * headDim, "rope cos/sin"),
+    };
+    return this.acts;
+  }
+
+  private freeActs(a: Acts): void {
+    for (const [key, buf] of Object.entries(a)) if (key !== "cap") (buf as GPUBuffer).destroy();
+  }
+
+  private matmul(
+    out: GPUBuffer,
+    x: GPUBuffer,
+    w: GPUBuffer,
+    n: number,
+    dIn: number,
+    dOut: number,
+    bias?: GPUBuffer,
+    xOff = 0,
+  ): Dispatch {
+    return {
+      kernel: this.k.matmul,
+      params: fwd.matmulParams(n, dIn, dOut, bias !== undefined, { x: xOff }),
+      buffers: [x, w, bias ?? this.dummy, out],
+      groups: fwd.grid(n * dOut),
+    };
+  }
+
+  private rmsnorm(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, n: number, xOff = 0): Dispatch {
+    return {
+      kernel: this.k.rmsnorm,
+      params: fwd.rmsnormParams(n, this.config.dim, this.config.rmsNormEps, xOff, 0),
+      buffers: [x, w, out],
+      groups: [n],
+    };
+  }
+
+  private perm(src: GPUBuffer, dst: GPUBuffer, a: number, b: number, d: number, dstOff = 0): Dispatch {
+    return {
+      kernel: this.k.perm,
+      params: fwd.permuteParams(a, b, d, 0, dstOff),
+      buffers: [src, dst],
+      groups: fwd.grid(a * b * d),
+    };
+  }
+
+  private ew(out: GPUBuffer, g: GPUBuffer, u: GPUBuffer, n: number, op: number): Dispatch {
+    return {
+      kernel: this.k.ew,
+      params: fwd.elementwiseParams(n, op),
+      buffers: [g, u, out],
+      groups: fwd.grid(n),
+    };
+  }
+
+  async forward(
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts: ForwardOptions = {},
+  ): Promise<Float32Array> {
+    const n = tokens.length;
+    const cfg = this.config;
+    const { dim, nHeads, nKvHeads, headDim: d, hiddenDim, vocabSize } = cfg;
+    const first = opts.firstLogit ?? 0;
+    if (positions.length !== n)
+      throw new ShapeError(`forward: ${n} tokens but ${positions.length} positions`);
+    if (n === 0 || first < 0 || first >= n)
+      throw new ShapeError(`forward: need n >= 1 and 0 <= firstLogit < n (n=${n}, firstLogit=${first})`);
+    const qDim = nHeads * d;
+    const kvDim = nKvHeads * d;
+    const group = nHeads / nKvHeads;
+    const rt = this.ops.rt;
+    const A = this.ensure(n);
+
+    const x0 = new Float32Array(n * dim);
+    for (let t = 0; t < n; t++) {
+      const id = tokens[t]!;
+      if (!(id >= 0 && id < vocabSize))
+        throw new ShapeError(
+          `forward: token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`,
+        );
+      x0.set(this.embed.subarray(id * dim, (id + 1) * dim), t * dim);
+    }
+    rt.upload(A.x, x0);
+    rt.upload(A.cs, fwd.ropeTable(positions, this.invFreq));
+    const qPos = new Int32Array(group * n);
+    for (let g = 0; g < group; g++) qPos.set(positions, g * n);
+    rt.upload(A.qin, qPos, n * qDim * 4);
+    rt.upload(A.kvin, positions, 2 * n * kvDim * 4);
+    const gpuCache = cache instanceof GpuKVCache ? cache : null;
+
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const L = this.layers[l]!;
+      rt.run([
+        this.rmsnorm(A.xb, A.x, L.attnNorm, n),
+        this.matmul(A.q, A.xb, L.wq, n, dim, qDim, L.bq),
+        this.matmul(A.k, A.xb, L.wk, n, dim, kvDim, L.bk),
+        this.matmul(A.v, A.xb, L.wv, n, dim, kvDim, L.bv),
+        {
+          kernel: this.k.rope,
+          params: fwd.ropeParams(n, nHeads, d),
+          buffers: [A.q, A.cs],
+          groups: fwd.grid((n * qDim) / 2),
+        },
+        {
+          kernel: this.k.rope,
+          params: fwd.ropeParams(n, nKvHeads, d),
+          buffers: [A.k, A.cs],
+          groups: fwd.grid((n * kvDim) / 2),
+        },
+        this.perm(A.q, A.qin, n, nHeads, d),
+        this.perm(A.k, A.kvin, n, nKvHeads, d),
+        this.perm(A.v, A.kvin, n, nKvHeads, d, n * kvDim),
+      ]);
+      if (gpuCache) {
+        gpuCache.appendDevice(l, A.kvin, 0, n * kvDim, 2 * n * kvDim, positions);
+        await gpuCache.attendDevice(l, A.qin, n * qDim, positions, A.attT);
+      } else {
+        // A cache that lives on the host: q, k, v down, attention output up.
+        const [kv, q] = await rt.read([
+          { buf: A.kvin, bytes: 2 * n * kvDim * 4 },
+          { buf: A.qin, bytes: n * qDim * 4 },
+        ]);
+        const kvF = new Float32Array(kv!);
+        await cache.append(l, kvF.subarray(0, n * kvDim), kvF.subarray(n * kvDim), positions);
+        const attT = new Float32Array(n * qDim);
+        await cache.attend(l, new Float32Array(q!), positions, attT);
+        rt.upload(A.attT, attT);
+      }
+      rt.run([
+        this.perm(A.attT, A.att, nHeads, n, d),
+        this.matmul(A.xb2, A.att, L.wo, n, qDim, dim),
+        this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD),
+        this.rmsnorm(A.xb, A.x, L.ffnNorm, n),
+        this.matmul(A.hb, A.xb, L.wGate, n, dim, hiddenDim),
+        this.matmul(A.hb2, A.xb, L.wUp, n, dim, hiddenDim),
+        this.ew(A.hs, A.hb, A.hb2, n * hiddenDim, fwd.SWIGLU),
+        this.matmul(A.xb2, A.hs, L.wDown, n, hiddenDim, dim),
+        this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD),
+      ]);
+    }
+    const m = n - first;
+    rt.run([
+      this.rmsnorm(A.xb, A.x, this.finalNorm, m, first * dim),
+      this.matmul(A.logits, A.xb, this.lmHead, m, dim, vocabSize),
+    ]);
+    const ranges = [{ buf: A.logits, bytes: m * vocabSize * 4 }];
+    if (gpuCache) ranges.push(gpuCache.statsRange());
+    const [lg, st] = await rt.read(ranges);
+    if (gpuCache) gpuCache.takeStats(st!);
+    if (this.logitsHost.length < m * vocabSize) this.logitsHost = new Float32Array(m * vocabSize);
+    const logits = this.logitsHost.subarray(0, m * vocabSize);
+    logits.set(new Float32Array(lg!));
+    return logits;
+  }
+
+  dispose(): void {
+    if (this.acts) this.freeActs(this.acts);
+    this.acts = null;
+    for (const L of this.layers) for (const b of Object.values(L)) (b as GPUBuffer).destroy();
+    this.finalNorm.destroy();
+    this.lmHead.destroy();
+    this.dummy.destroy();
+    this.base.dispose();
+  }
+}
+
+/**
+ * The GPU forward for a loaded Llama-family model. `executor` must be the webgpu executor (the
+ * one whose device holds the buffers); the model's own executor may be any.
+ */
+export async function toGpuModel(model: LanguageModel, executor?: Executor): Promise<GpuLlamaModel> {
+  const { LlamaModel } = await import("../model/llama.ts");
+  if (!(model instanceof LlamaModel))
+    throw new ConfigError("executor", `the GPU forward runs Llama-family models; ${model.source} is not one`);
+  const { createWebGpuExecutor, isWebGpuExecutor } = await import("./executor.ts");
+  const exec = executor ?? (isWebGpuExecutor(model.executor) ? model.executor : await createWebGpuExecutor());
+  if (!isWebGpuExecutor(exec)) throw new ConfigError("executor", "toGpuModel needs the webgpu executor");
+  return new GpuLlamaModel(model, exec, exec.gpu);
+}
