@@ -10,6 +10,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { POLICIES } from "../../../src/cache/policies/registry.ts";
 import { resolveCount } from "../../../src/cache/policy.ts";
+import { PRESETS } from "../../../src/cache/presets.ts";
 import type { PolicySpec } from "../../../src/cache/types.ts";
 import { CODEC_NAMES, makeCodec } from "../../../src/quant/registry.ts";
 import { rowBytes } from "../../../src/quant/types.ts";
@@ -180,3 +181,15 @@ test("every registered policy has a description and a paper, and rejects unknown
 function range(a: number, b: number): number[] {
   return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
 }
+
+test("every preset has a description and a paper, and builds a working cache", async () => {
+  for (const [name, p] of Object.entries(PRESETS)) {
+    assert.ok(p.description.length > 10, `${name}: description`);
+    assert.ok(p.paper && p.paper.length > 5, `${name}: paper`);
+    const shape = smallShape({ nLayers: 1 });
+    const cache = await makeCache(name, shape);
+    assert.equal(cache.spec.preset, name);
+    drive(cache, shape, 6, [2], 1, (s) => assert.ok(s.out.every(Number.isFinite)));
+    assert.equal(cache.memory().tokenSlots, 6 * shape.nKvHeads);
+  }
+});
