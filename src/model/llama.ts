@@ -45,7 +45,7 @@ export interface LanguageModel {
   readonly executor: Executor;
   /** Where it came from, e.g. "hf:/path/to/dir". */
   readonly source: string;
-  /** The KV cache shape this model needs for sequences of up to maxTokens tokens. */
+  /** The KV cache shape this model needs for sequences of up to maxTokens tokens (with its RoPE frequencies). */
   kvShape(maxTokens: number): KVShape;
   /**
    * Run tokens (n) at absolute positions (n) through the model, appending their K/V to `cache`
@@ -177,7 +177,9 @@ export class LlamaModel implements LanguageModel {
 
   kvShape(maxTokens: number): KVShape {
     const { nLayers, nHeads, nKvHeads, headDim } = this.config;
-    return { nLayers, nHeads, nKvHeads, headDim, maxTokens };
+    // rope: caches that store keys before RoPE (sinks with cache positions, pre-RoPE presets)
+    // un-rotate and re-rotate with the model's own frequencies.
+    return { nLayers, nHeads, nKvHeads, headDim, maxTokens, rope: { invFreq: this.invFreq } };
   }
 
   async forward(

@@ -96,6 +96,20 @@ describe("perplexity protocols", () => {
     cache.dispose();
   });
 
+  test("caches that store keys before RoPE get the model's frequencies from kvShape", async () => {
+    const base = await evaluatePerplexity(m, tokens, { kind: "llamacpp", nCtx: 32, nChunks: 3 }, f32());
+    // Budget above the segment length: nothing is evicted, cache positions equal absolute ones,
+    // so un-rotating and re-rotating the keys must give the full cache's PPL (up to rounding).
+    const spec = { codec: "f32", policy: { type: "sinks", sinks: 4, budget: 64, positions: "cache" } };
+    const r = await evaluatePerplexity(
+      m,
+      tokens,
+      { kind: "chunked", nCtx: 32, nChunks: 3, chunkSize: 4 },
+      (s) => createCache(spec, s, { executor: m.executor }),
+    );
+    assert.ok(Math.abs(r.ppl - base.ppl) / base.ppl < 1e-4, `${r.ppl} vs ${base.ppl}`);
+  });
+
   test("more chunks than the text holds is a ConfigError", async () => {
     await assert.rejects(
       evaluatePerplexity(m, tokens, { kind: "llamacpp", nCtx: 64, nChunks: 4 }, f32()),
