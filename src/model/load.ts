@@ -1,6 +1,6 @@
 /** loadModel: one entry point for every model format, chosen by what the path is. */
 import { existsSync, statSync } from "node:fs";
-import { ModelFormatError } from "../errors.ts";
+import { DeviceUnavailableError, ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
 import { loadGgufModel } from "./gguf.ts";
@@ -22,9 +22,18 @@ export interface LoadModelOptions {
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
   const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
   if (!existsSync(path)) throw new ModelFormatError(path, "no such file or directory");
-  if (statSync(path).isDirectory()) return loadHfModel(path, exec);
-  if (path.endsWith(".gguf")) return loadGgufModel(path, exec);
-  if (path.endsWith(".bin")) return loadLlama2cModel(path, exec, options.tokenizer);
+  try {
+    if (statSync(path).isDirectory()) return await loadHfModel(path, exec);
+    if (path.endsWith(".gguf")) return await loadGgufModel(path, exec);
+    if (path.endsWith(".bin")) return await loadLlama2cModel(path, exec, options.tokenizer);
+  } catch (err) {
+    // The wasm executor's memory is 32-bit (4 GiB at most): f32 weights of a >1B model do not fit.
+    if (err instanceof RangeError && /memory/i.test(err.message))
+      throw new DeviceUnavailableError(
+        `${path}: the model's f32 weights do not fit in the ${exec.name} executor's memory (${err.message}); use a smaller model or --executor ref`,
+      );
+    throw err;
+  }
   throw new ModelFormatError(
     path,
     "unrecognised model file; give a HF directory, a llama2.c .bin or a .gguf file",
