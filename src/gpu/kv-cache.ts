@@ -12,7 +12,8 @@
  *   host -> device: q (nHeads * nQ * headDim * 4) + qPos (group * nQ * 4); for append, K and V
  *                   f32 rows (2 * nKvHeads * nNew * headDim * 4) + positions (nNew * 4);
  *                   for evictions, 8 bytes per moved slot.
- *   device -> host: out (nHeads * nQ * headDim * 4) + 8 bytes of encode statistics, and, only
+ *   device -> host: out (nHeads * nQ * headDim * 4) + 8 bytes of encode statistics (read after
+ *                   each host-path append and attend; once per forward on the device path), and, only
  *                   for policies that read attention (wantsAttention), the probabilities
  *                   (nKvHeads * group * nQ * maxSlots * 4). Policy state itself stays on the
  *                   host (it is small: a score or counter per slot).
@@ -230,6 +231,10 @@ export class GpuKVCache implements KVCache {
     } finally {
       this.pendingKeys = null;
     }
+    // stats() is synchronous, so the host path keeps it current by reading the 8-byte encode
+    // counters now (the device path, appendDevice, leaves that to the caller's next read-back).
+    const [st] = await rt.read([this.statsRange()]);
+    this.takeStats(st!);
   }
 
   /**

@@ -123,10 +123,11 @@ test("bus traffic per decode step is what the cache documents", { skip: env.skip
   await cache.attend(0, q, Int32Array.of(1), new Float32Array(q.length));
   const after = cache.bus();
   const group = shape.nHeads / shape.nKvHeads;
-  // up: K and V rows + 1 position, q + the group's query positions; down: out + 8 bytes of stats.
+  // up: K and V rows + 1 position, q + the group's query positions; down: 8 bytes of encode
+  // statistics after the append, then out + 8 bytes of statistics after the attend.
   assert.equal(
     after.uploaded - before.uploaded,
     2 * shape.nKvHeads * d * 4 + 4 + shape.nHeads * d * 4 + group * 4,
   );
-  assert.equal(after.downloaded - before.downloaded, shape.nHeads * d * 4 + 8);
+  assert.equal(after.downloaded - before.downloaded, shape.nHeads * d * 4 + 8 + 8);
 });
