@@ -266,9 +266,9 @@ function mixRowAny(
   }
 }
 
-/** Bytes of scratch attend needs: scores (4, nSlots), accumulators (4, headDim), two row buffers, maxima. */
+/** Bytes of scratch attend needs: scores (4, nSlots), accumulators (4, headDim), row buffers, padded q block, maxima. */
 export function attendScratchBytes(nSlots: i32, headDim: i32): i32 {
-  return (4 * nSlots + 6 * headDim + 32) << 2;
+  return (4 * nSlots + 10 * headDim + 48) << 2;
 }
 
 // @ts-ignore: decorator
@@ -311,8 +311,8 @@ function expRow(scores: usize, nSlots: i32, max: f32): f32 {
  * Attention of nRows query rows q (nRows, headDim) over nSlots encoded K/V rows.
  * kDesc/vDesc: codec descriptors (see variant). probs (nRows, nSlots) is written when nonzero.
  * scratch: attendScratchBytes(nSlots, headDim) bytes, 16-aligned, private to the calling thread.
- * Rows go four at a time through attend-block.ts; the remaining rows one at a time, with keys
- * and values widened in registers.
+ * Rows go four at a time through attend-block.ts (a last group of 2-3 rows padded to four);
+ * a single row (decoding one token without GQA) widens keys and values in registers.
  */
 export function attend(
   kDesc: i32,
@@ -344,16 +344,39 @@ export function attend(
   const buf = align16(acc + 4 * rb); // (d) decoded K or V row
   const qsum = align16(buf + rb); // (nGroups) per-group sums of q
   const stat = align16(qsum + rb); // 4 maxima, 4 inverse sums
+  const padQ = align16(stat + 32); // (4, d) a last block of 2-3 rows, padded by repeating its last row
+  const padPos = padQ + 4 * rb; // (4) their positions
   let r = 0;
-  for (; r + 4 <= nRows; r += 4) {
-    const qRow = q + <usize>r * rb;
-    score4Any(kv, kG, d, qRow, qPos + (<usize>r << 2), kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
+  while (r + 2 <= nRows) {
+    const rows = min(4, nRows - r);
+    let qb = q + <usize>r * rb;
+    let pb = qPos + (<usize>r << 2);
+    if (rows < 4) {
+      for (let i = 0; i < 4; i++) {
+        const src = <usize>min(i, rows - 1);
+        memory.copy(padQ + <usize>i * rb, qb + src * rb, rb);
+        store<i32>(padPos + (<usize>i << 2), load<i32>(pb + (src << 2)));
+      }
+      qb = padQ;
+      pb = padPos;
+    }
+    score4Any(kv, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
     for (let i = 0; i < 4; i++)
       store<f32>(stat + 16 + (<usize>i << 2), expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, load<f32>(stat + (<usize>i << 2))));
     memory.fill(acc, 0, 4 * rb);
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
-    mix4Any(vv, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, probRow, acc, buf);
-    memory.copy(out + <usize>r * rb, acc, 4 * rb);
+    mix4Any(vv, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, rows == 4 ? probRow : 0, acc, buf);
+    memory.copy(out + <usize>r * rb, acc, <usize>rows * rb);
+    if (probRow && rows < 4) {
+      // Probabilities of the real rows only (the caller's probs has no room for padding rows).
+      for (let i = 0; i < rows; i++) {
+        const inv = load<f32>(stat + 16 + (<usize>i << 2));
+        const e = scores + ((<usize>i * <usize>nSlots) << 2);
+        const pr = probRow + ((<usize>i * <usize>nSlots) << 2);
+        for (let j = 0; j < nSlots; j++) store<f32>(pr + (<usize>j << 2), load<f32>(e + (<usize>j << 2)) * inv);
+      }
+    }
+    r += rows;
   }
   for (; r < nRows; r++) {
     const qRow = q + <usize>r * rb;
