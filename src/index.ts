@@ -45,6 +45,17 @@ export type {
   RunRecord,
   RunSpec,
 } from "./experiment/types.ts";
+export {
+  destroyGpu,
+  type GpuAdapterReport,
+  type GpuBackend,
+  type GpuOptions,
+  getGpu,
+  probeGpu,
+} from "./gpu/device.ts";
+export { createWebGpuExecutor, type WebGpuExecutor } from "./gpu/executor.ts";
+export { GpuLlamaModel, toGpuModel } from "./gpu/forward.ts";
+export { type BusTraffic, GpuKVCache } from "./gpu/kv-cache.ts";
 export type { AttendArgs, Executor, ExecutorName } from "./kernels/executor.ts";
 export { disposeExecutors, EXECUTORS, getExecutor } from "./kernels/registry.ts";
 export { createWasmExecutor, type WasmExecutor, type WasmExecutorOptions } from "./kernels/wasm.ts";
