@@ -113,7 +113,10 @@ export async function runCodecs(ctx: BenchContext): Promise<SectionResult> {
         decodeGBps: d,
         memcpyGBps: memcpy,
         readGBps: read,
+        encodeP50Ms: te.p50,
+        decodeP50Ms: td.p50,
         check: verdict,
+        fallbacks: fellBack,
       });
       if (exec.name === "wasm" && ["int8", "int4", "f16"].includes(name)) {
         section.targets.push(
