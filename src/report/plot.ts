@@ -29,13 +29,34 @@ const FONT_SIZE = 11;
 /** DejaVu Sans averages about 0.6 em per character; a generous estimate keeps labels apart. */
 const CHAR_W = FONT_SIZE * 0.62;
 
-/** A log-scale domain padded by `frac` of its span on each side (and at least 10%). */
-function logDomain(values: number[], frac: number): [number, number] {
+/** An axis: log when the values span 3x or more (window collapse, KLD decades), else linear. */
+interface Axis {
+  log: boolean;
+  domain: [number, number];
+}
+
+function axisFor(values: number[], frac: number): Axis {
+  if (values.length === 0) return { log: true, domain: [1, 10] };
   const lo = Math.min(...values);
   const hi = Math.max(...values);
-  const span = Math.max(Math.log(hi / lo), Math.log(1.5));
-  const pad = Math.exp(span * frac);
-  return [lo / pad, hi * pad];
+  if (hi / lo >= 3) {
+    const pad = Math.exp(Math.log(hi / lo) * frac);
+    return { log: true, domain: [lo / pad, hi * pad] };
+  }
+  // Linear, zoomed on the data (small PPL differences stay visible), never below zero.
+  const span = Math.max(hi - lo, hi * 2e-3);
+  return { log: false, domain: [Math.max(0, lo - span * frac * 2), hi + span * frac * 2] };
+}
+
+/** Pixel position of v on an axis of `size` pixels (0 at the domain's start). */
+function toPixel(a: Axis, v: number, size: number): number {
+  const [d0, d1] = a.domain;
+  return a.log ? (size * Math.log(v / d0)) / Math.log(d1 / d0) : (size * (v - d0)) / (d1 - d0);
+}
+
+function fromPixel(a: Axis, p: number, size: number): number {
+  const [d0, d1] = a.domain;
+  return a.log ? d0 * Math.exp((p / size) * Math.log(d1 / d0)) : d0 + (p / size) * (d1 - d0);
 }
 
 interface Box {
@@ -55,11 +76,11 @@ const overlap = (a: Box, b: Box) =>
  * first that overlaps no point and no earlier label and stays inside the plot, else the one
  * with the least overlap.
  */
-function placeLabels(pts: Point[], xd: [number, number], yd: [number, number]): void {
-  const px = (x: number) => (WIDTH * Math.log(x / xd[0])) / Math.log(xd[1] / xd[0]);
-  const py = (y: number) => HEIGHT * (1 - Math.log(y / yd[0]) / Math.log(yd[1] / yd[0]));
-  const ix = (p: number) => xd[0] * Math.exp((p / WIDTH) * Math.log(xd[1] / xd[0]));
-  const iy = (p: number) => yd[0] * Math.exp((1 - p / HEIGHT) * Math.log(yd[1] / yd[0]));
+function placeLabels(pts: Point[], xa: Axis, ya: Axis): void {
+  const px = (x: number) => toPixel(xa, x, WIDTH);
+  const py = (y: number) => HEIGHT - toPixel(ya, y, HEIGHT);
+  const ix = (p: number) => fromPixel(xa, p, WIDTH);
+  const iy = (p: number) => fromPixel(ya, HEIGHT - p, HEIGHT);
   const pointBoxes = pts.map((p) => ({
     x0: px(p.kib) - 5,
     x1: px(p.kib) + 5,
@@ -136,32 +157,32 @@ function panelPoints(rows: TableRow[], y: "ppl" | "kld"): Point[] {
 
 function panel(rows: TableRow[], y: "ppl" | "kld", title: string) {
   const pts = panelPoints(rows, y);
-  const xd = pts.length
-    ? logDomain(
-        pts.map((p) => p.kib),
-        0.12,
-      )
-    : ([1, 10] as [number, number]);
-  const yd = pts.length
-    ? logDomain(
-        pts.map((p) => p.y),
-        0.08,
-      )
-    : ([1, 10] as [number, number]);
-  placeLabels(pts, xd, yd);
+  const xa = axisFor(
+    pts.map((p) => p.kib),
+    0.12,
+  );
+  const ya = axisFor(
+    pts.map((p) => p.y),
+    0.08,
+  );
+  placeLabels(pts, xa, ya);
+  const scaleOf = (a: Axis) =>
+    a.log
+      ? { type: "log" as const, domain: a.domain, nice: false }
+      : { type: "linear" as const, domain: a.domain, nice: false, zero: false };
   const x = {
     field: "kib",
     type: "quantitative" as const,
-    scale: { type: "log" as const, domain: xd, nice: false },
+    scale: scaleOf(xa),
     axis: { tickCount: 6 },
-    title: "peak KV cache (KiB, log scale)",
+    title: `peak KV cache (KiB${xa.log ? ", log scale" : ""})`,
   };
   const yEnc = {
     field: "y",
     type: "quantitative" as const,
-    scale: { type: "log" as const, domain: yd, nice: false },
+    scale: scaleOf(ya),
     axis: { tickCount: 6 },
-    title,
+    title: `${title}${ya.log ? " (log scale)" : ""}`,
   };
   const labels = (["left", "right", "center"] as const).map((align) => ({
     transform: [{ filter: `datum.align == '${align}'` }],
@@ -227,10 +248,7 @@ export function plotSpec(rows: TableRow[], title: string): vl.TopLevelSpec {
     },
     background: "white",
     padding: 12,
-    hconcat: [
-      panel(rows, "ppl", "perplexity (log scale)"),
-      panel(rows, "kld", "mean KL divergence vs f32 (nats, log scale)"),
-    ],
+    hconcat: [panel(rows, "ppl", "perplexity"), panel(rows, "kld", "mean KL divergence vs f32 (nats)")],
     resolve: { scale: { x: "independent", y: "independent" } },
     config: {
       font: "DejaVu Sans",
