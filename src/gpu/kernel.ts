@@ -43,7 +43,7 @@ export class GpuRuntime {
   private readonly slotBytes: number;
   private nextSlot = 0;
   /** Bytes copied host -> device and device -> host since creation (the bus traffic). */
-  readonly traffic = { uploaded: 0, downloaded: 0, readbacks: 0, dispatches: 0 };
+  readonly traffic = { uploaded: 0, downloaded: 0, readbacks: 0, dispatches: 0, paramBytes: 0 };
 
   constructor(readonly ctx: GpuContext) {
     this.device = ctx.device;
@@ -113,6 +113,7 @@ export class GpuRuntime {
       const slot = this.nextSlot;
       this.nextSlot = (this.nextSlot + 1) % PARAM_SLOTS;
       this.device.queue.writeBuffer(this.ring, slot * this.slotBytes, d.params);
+      this.traffic.paramBytes += d.params.byteLength;
       const { pipeline, layout } = this.pipeline(d.kernel);
       const group = this.device.createBindGroup({
         layout,

@@ -20,7 +20,7 @@ import type { Codec } from "../../quant/types.ts";
 import { type Kernel, Params } from "../kernel.ts";
 import type { GpuRowLayout } from "../layout.ts";
 import { BITS_WGSL } from "../wgsl/bits.ts";
-import { decodeElemWgsl } from "../wgsl/codec.ts";
+import { decodeElemWgsl, dotRowWgsl } from "../wgsl/codec.ts";
 import { MAX_HEADS } from "./codec.ts";
 
 const WG = 64;
@@ -54,6 +54,7 @@ const D: u32 = ${D}u;
 const MASKED: f32 = -3.0e38;
 var<workgroup> qs: array<f32, ${D}>;
 var<workgroup> tile: array<f32, ${WG}>;
+${dotRowWgsl(kCodec, kL, "kdot", "kbuf", "kdec")}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -77,9 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if (j < n) {
       let kb = (kvh * p.cap + j) * p.kStride;
       if (bitcast<i32>(kbuf[kb + ${kL.rowWords}u]) <= qpos) {
-        var dot = 0.0;
-        for (var i = 0u; i < D; i = i + 1u) { dot = dot + qs[i] * kdec(kb, i); }
-        s = dot * p.scale;
+        s = kdot(kb) * p.scale;
       }
       if (p.probStride != 0u) { out[probRow + j] = s; }
     }

@@ -179,3 +179,49 @@ ${
 }
 `;
 }
+
+/**
+ * `fn <name>(rb: u32) -> f32`: dot of the workgroup's query row `qs` with the encoded row at
+ * word rb. Integer codecs hoist the group's scale (and zero-point) out of the element loop:
+ * sum_i q_i * (u_i * s + m) = s * sum_i q_i * u_i + m * sum_i q_i (symmetric: u_i - offset, m = 0).
+ */
+export function dotRowWgsl(codec: Codec, L: GpuRowLayout, name: string, buf: string, dec: string): string {
+  const bits = intBits(codec);
+  const D = L.headDim;
+  if (bits === 0)
+    return `fn ${name}(rb: u32) -> f32 {
+  var acc = 0.0;
+  for (var i = 0u; i < ${D}u; i = i + 1u) { acc = acc + qs[i] * ${dec}(rb, i); }
+  return acc;
+}
+`;
+  const sym = codec.options.symmetric;
+  const G = L.cpu.groupSize;
+  const mask = (1 << bits) - 1;
+  const offset = 1 << (bits - 1);
+  return /* wgsl */ `
+fn ${name}(rb: u32) -> f32 {
+  var acc = 0.0;
+  for (var g = 0u; g < ${L.cpu.nGroups}u; g = g + 1u) {
+    let sh = 16u * (g % 2u);
+    let s = bitcast<f32>(f16_to_f32_bits((${buf}[rb + ${L.scaleOff}u + g / 2u] >> sh) & 0xffffu));
+    let end = min((g + 1u) * ${G}u, ${D}u);
+    var qu = 0.0;
+    var qsum = 0.0;
+    for (var i = g * ${G}u; i < end; i = i + 1u) {
+      let bit = i * ${bits}u;
+      let u = (${buf}[rb + bit / 32u] >> (bit % 32u)) & ${mask}u;
+      qu = qu + qs[i] * ${sym ? `f32(i32(u) - ${offset})` : "f32(u)"};
+      qsum = qsum + qs[i];
+    }
+${
+  sym
+    ? "    acc = acc + s * qu;"
+    : `    let m = bitcast<f32>(f16_to_f32_bits((${buf}[rb + ${L.zeroOff}u + g / 2u] >> sh) & 0xffffu));
+    acc = acc + s * qu + m * qsum;`
+}
+  }
+  return acc;
+}
+`;
+}
