@@ -172,6 +172,9 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
           modelMemMiB: memMiB,
         };
         records.push(rec);
+        console.log(
+          `  ${name} ${mode} ${threads} thread(s): ${rec.tokensPerS.toFixed(1)} tok/s, peak RSS ${rec.maxRssMiB?.toFixed(0)} MiB`,
+        );
         section.records.push({ ...rec, ppl: j.ppl, fallbacks: j.fallbacks });
         const one = records.find((x) => x.model === name && x.mode === mode && x.threads === 1);
         rows.push([

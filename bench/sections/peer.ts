@@ -108,6 +108,9 @@ export async function runPeer(ctx: BenchContext, done: SectionResult[]): Promise
           maxRssMiB: (j.maxRssMiB as number) ?? null,
         };
         records.push(rec);
+        console.log(
+          `  llama.cpp ${name} ${threads} thread(s) KV ${rec.kvType}: pp ${rec.ppTokensPerS.toFixed(1)} tok/s, decode ${rec.decodeTokensPerS.toFixed(1)} tok/s`,
+        );
         section.records.push({
           ...rec,
           weights: WEIGHT_TYPE,
