@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .command("generate")
     .description("continue a prompt with a model (greedy at temperature 0)")
     .requiredOption("--model <path>", "HF directory, llama2.c .bin or .gguf file")
-    .requiredOption("--prompt <text>", "prompt text (BOS is prepended)")
+    .requiredOption("--prompt <text>", "prompt text (BOS prepended when the vocab uses one)")
     .option("-n, --n <tokens>", "tokens to generate", "64")
     .option("--temperature <t>", "0 = greedy", "0")
     .option("--seed <s>", "sampling seed", "0")
@@ -38,7 +38,7 @@ export function register(program: Command): void {
       const input = parseCacheOption(o.cache);
       resolveCacheSpec(input, "--cache");
       const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
-      const prompt = model.tokenizer.encode(o.prompt, { addBos: true });
+      const prompt = model.tokenizer.encode(o.prompt);
       const cache = await createCache(input, model.kvShape(prompt.length + n), { executor: model.executor });
       const ids = await generate(model, prompt, n, cache, {
         temperature,

@@ -81,7 +81,7 @@ export function register(program: Command): void {
       const input = parseCacheOption(o.cache);
       const spec = resolveCacheSpec(input, "--cache"); // validate before the slow part
       const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
-      const tokens = model.tokenizer.encode(readText(o.text), { addBos: true });
+      const tokens = model.tokenizer.encode(readText(o.text));
       const progress = !o.json && process.stderr.isTTY;
       const r = await evaluatePerplexity(
         model,

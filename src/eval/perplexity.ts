@@ -5,6 +5,7 @@
  * shared/reference/stories260K-wikitext2.json, perplexity_protocol.steps):
  *   tokens = tokenize(whole text, add_bos = true)
  *   segment i = tokens[i*nCtx, (i+1)*nCtx) for i < nChunks, with its first token replaced by BOS
+ *     (when the vocab adds BOS at all: llama.cpp's add_bos; false for e.g. Qwen2)
  *   run it from an empty cache at positions 0..nCtx-1 (one forward of nCtx tokens)
  *   score j = nCtx/2 .. nCtx-2: NLL of segment[j+1] under logits[j]
  *   PPL = exp(total NLL / (nChunks * (nCtx - 1 - nCtx/2)))
@@ -18,7 +19,8 @@
  *
  *   evaluatePerplexity(model, tokens, protocol, cacheOrFactory, hooks?) -> PerplexityResult
  *
- *   - tokens: the whole text's ids, BOS first (tokenizer.encode(text, { addBos: true })).
+ *   - tokens: the whole text's ids, as tokenizer.encode(text) gives them (BOS first when the
+ *     vocab uses one, tokenizer.addsBos; only then is each segment's first token set to BOS).
  *   - cacheOrFactory: a KVCache (reset before each segment) or a function making one (called
  *     once with the model's KV shape; the cache it returns is disposed at the end).
  *   - hooks.onScored(logits, target, scoredIndex): logits (vocabSize) of one scored position,
@@ -103,12 +105,8 @@ export async function evaluatePerplexity(
 ): Promise<PerplexityResult> {
   const { nChunks, chunk } = checkProtocol(protocol, tokens.length);
   const nCtx = protocol.nCtx;
-  const bos = model.tokenizer.bosId ?? model.config.bosId;
-  if (bos === undefined)
-    throw new ConfigError(
-      "tokenizer.bos",
-      "the llama.cpp protocol needs a BOS token and this model has none",
-    );
+  // As llama-perplexity: the first token becomes BOS only for vocabs that use one (add_bos).
+  const bos = model.tokenizer.addsBos ? model.tokenizer.bosId : undefined;
   const vocab = model.config.vocabSize;
   const owned = typeof cacheOrFactory === "function";
   const cache = owned ? await cacheOrFactory(model.kvShape(nCtx)) : cacheOrFactory;
@@ -124,7 +122,7 @@ export async function evaluatePerplexity(
   try {
     for (let c = 0; c < nChunks; c++) {
       for (let i = 0; i < nCtx; i++) seg[i] = tokens[c * nCtx + i]!;
-      seg[0] = bos;
+      if (bos !== undefined) seg[0] = bos;
       cache.reset();
       for (let a = 0; a < nCtx; a += chunk) {
         const b = Math.min(a + chunk, nCtx);

@@ -255,7 +255,13 @@ function ggufTokenizer(g: GgufFile, file: string, cfg: ModelConfig) {
     ? metaNum(g, file, "tokenizer.ggml.unknown_token_id")
     : Math.max(0, types.indexOf(2));
   const json = spTokenizerJson({ pieces, scores, special, unkId });
-  return tokenizerFromJson(json, {}, { bosId: cfg.bosId, eosId: cfg.eosId }, file);
+  const addBos = g.metadata.get("tokenizer.ggml.add_bos_token");
+  return tokenizerFromJson(
+    json,
+    {},
+    { bosId: cfg.bosId, eosId: cfg.eosId, addBos: typeof addBos === "boolean" ? addBos : true },
+    file,
+  );
 }
 
 export async function loadGgufModel(file: string, exec: Executor): Promise<LlamaModel> {

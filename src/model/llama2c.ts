@@ -134,7 +134,7 @@ export function loadLlama2cTokenizer(file: string, vocabSize: number): HfTokeniz
     return tokenizerFromJson(
       json,
       { bos_token: pieces[1], eos_token: pieces[2] },
-      { bosId: 1, eosId: 2 },
+      { bosId: 1, eosId: 2, addBos: true },
       file,
     );
   } finally {

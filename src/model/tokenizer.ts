@@ -12,7 +12,13 @@ export interface TextTokenizer {
   readonly vocabSize: number;
   readonly bosId: number | undefined;
   readonly eosId: number | undefined;
-  /** Token ids of `text`; with addBos, bosId first (the llama.cpp / SentencePiece convention). */
+  /**
+   * The model's convention (llama.cpp's add_bos): whether a sequence starts with BOS. True for
+   * Llama/SentencePiece vocabs, false for e.g. Qwen2. The llama.cpp protocol puts BOS at the
+   * start of each segment only when this is true.
+   */
+  readonly addsBos: boolean;
+  /** Token ids of `text`; BOS first when addBos (default: addsBos) and the vocab has one. */
   encode(text: string, opts?: { addBos?: boolean }): number[];
   /** Text of `ids`, special tokens dropped. */
   decode(ids: number[]): string;
@@ -24,6 +30,7 @@ export class HfTokenizer implements TextTokenizer {
     private readonly tok: Tokenizer,
     readonly bosId: number | undefined,
     readonly eosId: number | undefined,
+    readonly addsBos: boolean,
   ) {
     this.vocabSize = tok.get_vocab(true).size;
   }
@@ -32,7 +39,7 @@ export class HfTokenizer implements TextTokenizer {
     // Special tokens are added here rather than by the post-processor so that "addBos" means
     // the same for every vocab (some tokenizer.json files add BOS, some never do).
     const ids = this.tok.encode(text, { add_special_tokens: false }).ids;
-    if (opts.addBos && this.bosId !== undefined) ids.unshift(this.bosId);
+    if ((opts.addBos ?? this.addsBos) && this.bosId !== undefined) ids.unshift(this.bosId);
     return ids;
   }
 
@@ -64,7 +71,7 @@ function tokenContent(t: unknown): string | undefined {
 export function tokenizerFromJson(
   json: object,
   config: Record<string, unknown>,
-  ids: { bosId?: number; eosId?: number },
+  ids: { bosId?: number; eosId?: number; addBos?: boolean },
   file: string,
 ): HfTokenizer {
   let tok: Tokenizer;
@@ -77,7 +84,12 @@ export function tokenizerFromJson(
   const eosTok = tokenContent(config.eos_token);
   const bosId = ids.bosId ?? (bosTok !== undefined ? tok.token_to_id(bosTok) : undefined);
   const eosId = ids.eosId ?? (eosTok !== undefined ? tok.token_to_id(eosTok) : undefined);
-  return new HfTokenizer(tok, bosId, eosId);
+  // add_bos_token when the config says; otherwise whether the post-processor prepends BOS.
+  let addsBos: boolean;
+  if (typeof ids.addBos === "boolean") addsBos = ids.addBos;
+  else if (typeof config.add_bos_token === "boolean") addsBos = config.add_bos_token;
+  else addsBos = bosId !== undefined && tok.encode("a", { add_special_tokens: true }).ids[0] === bosId;
+  return new HfTokenizer(tok, bosId, eosId, addsBos && bosId !== undefined);
 }
 
 /** Load dir/tokenizer.json (+ tokenizer_config.json when present). */

@@ -1,6 +1,6 @@
 /** Perplexity protocols on a synthetic tiny model: chunked = llamacpp, hooks, memory, errors. */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -108,6 +108,33 @@ describe("perplexity protocols", () => {
       (s) => createCache(spec, s, { executor: m.executor }),
     );
     assert.ok(Math.abs(r.ppl - base.ppl) / base.ppl < 1e-4, `${r.ppl} vs ${base.ppl}`);
+  });
+
+  test("vocabs without add_bos keep each segment's first token (llama.cpp's add_bos = false)", async () => {
+    const d = join(dir, "nobos");
+    cpSync(join(dir, "tiny"), d, { recursive: true });
+    const tc = JSON.parse(readFileSync(join(d, "tokenizer_config.json"), "utf8"));
+    writeFileSync(join(d, "tokenizer_config.json"), JSON.stringify({ ...tc, add_bos_token: false }));
+    const nb = await loadModel(d, { executor: "ref" });
+    try {
+      assert.equal(m.tokenizer.addsBos, true);
+      assert.equal(nb.tokenizer.addsBos, false);
+      assert.notEqual(nb.tokenizer.encode("hi")[0], m.tokenizer.bosId);
+      assert.equal(m.tokenizer.encode("hi")[0], m.tokenizer.bosId);
+      const proto = { kind: "llamacpp", nCtx: 32, nChunks: 3 } as const;
+      const withBos = tokens.map((t, i) => (i % 32 === 0 ? m.tokenizer.bosId! : t));
+      const a = await evaluatePerplexity(nb, withBos, proto, (s) =>
+        createCache("f32", s, { executor: nb.executor }),
+      );
+      const b = await evaluatePerplexity(m, tokens, proto, f32());
+      const c = await evaluatePerplexity(nb, tokens, proto, (s) =>
+        createCache("f32", s, { executor: nb.executor }),
+      );
+      assert.equal(a.ppl, b.ppl, "explicit BOS at segment starts == BOS replacement");
+      assert.notEqual(c.ppl, b.ppl, "without add_bos the original first tokens are used");
+    } finally {
+      nb.dispose();
+    }
   });
 
   test("more chunks than the text holds is a ConfigError", async () => {

@@ -45,6 +45,7 @@ describe("stories260K in three formats", { skip }, () => {
       for (const f of ["dim", "hiddenDim", "nLayers", "nHeads", "nKvHeads", "headDim", "vocabSize"] as const)
         assert.equal(c[f], base[f], `${k}.${f}`);
       assert.equal(c.tiedEmbeddings, true, `${k} tied`);
+      assert.equal(models[k]!.tokenizer.addsBos, true, `${k} adds BOS`);
     }
   });
 
