@@ -19,19 +19,26 @@ import * as fwd from "./kernels/forward.ts";
 import { GpuKVCache } from "./kv-cache.ts";
 import type { GpuOps } from "./ops.ts";
 
+/** A (dOut, dIn) weight on the device, split into row blocks when over the binding-size limit. */
+interface Weight {
+  blocks: GPUBuffer[];
+  /** Rows (output features) per block; the last block may hold fewer. */
+  rowsPerBlock: number;
+}
+
 interface GpuLayer {
   attnNorm: GPUBuffer;
-  wq: GPUBuffer;
-  wk: GPUBuffer;
-  wv: GPUBuffer;
-  wo: GPUBuffer;
+  wq: Weight;
+  wk: Weight;
+  wv: Weight;
+  wo: Weight;
   bq?: GPUBuffer;
   bk?: GPUBuffer;
   bv?: GPUBuffer;
   ffnNorm: GPUBuffer;
-  wGate: GPUBuffer;
-  wUp: GPUBuffer;
-  wDown: GPUBuffer;
+  wGate: Weight;
+  wUp: Weight;
+  wDown: Weight;
 }
 
 /** Activations for up to `cap` tokens. */
@@ -60,7 +67,7 @@ export class GpuLlamaModel implements LanguageModel {
   readonly source: string;
   private readonly layers: GpuLayer[];
   private readonly finalNorm: GPUBuffer;
-  private readonly lmHead: GPUBuffer;
+  private readonly lmHead: Weight;
   private readonly embed: Float32Array; // (vocabSize, dim) stays on the host: a forward uploads n rows
   private readonly invFreq: Float32Array;
   private readonly dummy: GPUBuffer;
@@ -72,6 +79,8 @@ export class GpuLlamaModel implements LanguageModel {
     private readonly base: LlamaModel,
     readonly executor: Executor,
     private readonly ops: GpuOps,
+    /** Largest row block of a weight matrix in bytes (default: the device's binding limit). */
+    maxBlockBytes?: number,
   ) {
     this.config = base.config;
     this.tokenizer = base.tokenizer;
@@ -83,28 +92,39 @@ export class GpuLlamaModel implements LanguageModel {
       if (a.byteLength > maxBinding)
         throw new ConfigError(
           "executor",
-          `weight ${label} is ${a.byteLength} bytes, over this device's ${maxBinding}-byte storage binding limit; the GPU forward does not split tensors yet: use executor wasm`,
+          `tensor ${label} is ${a.byteLength} bytes, over this device's ${maxBinding}-byte storage binding limit`,
         );
       const b = rt.buffer(a.byteLength, label);
       rt.upload(b, a);
       return b;
     };
+    // Matrices are split into row blocks that each fit one binding.
+    const mat = (a: Float32Array, dIn: number, label: string): Weight => {
+      const blockBytes = Math.min(maxBinding, maxBlockBytes ?? maxBinding);
+      const rowsPerBlock = Math.max(1, Math.floor(blockBytes / (dIn * 4)));
+      const dOut = a.length / dIn;
+      const blocks: GPUBuffer[] = [];
+      for (let r = 0; r < dOut; r += rowsPerBlock)
+        blocks.push(up(a.subarray(r * dIn, Math.min(dOut, r + rowsPerBlock) * dIn), `${label}[${r}]`));
+      return { blocks, rowsPerBlock };
+    };
+    const { dim, hiddenDim, nHeads, headDim } = base.config;
     this.layers = W.layers.map((L, i) => ({
       attnNorm: up(L.attnNorm, `l${i}.attnNorm`),
-      wq: up(L.wq, `l${i}.wq`),
-      wk: up(L.wk, `l${i}.wk`),
-      wv: up(L.wv, `l${i}.wv`),
-      wo: up(L.wo, `l${i}.wo`),
+      wq: mat(L.wq, dim, `l${i}.wq`),
+      wk: mat(L.wk, dim, `l${i}.wk`),
+      wv: mat(L.wv, dim, `l${i}.wv`),
+      wo: mat(L.wo, nHeads * headDim, `l${i}.wo`),
       ...(L.bq ? { bq: up(L.bq, `l${i}.bq`) } : {}),
       ...(L.bk ? { bk: up(L.bk, `l${i}.bk`) } : {}),
       ...(L.bv ? { bv: up(L.bv, `l${i}.bv`) } : {}),
       ffnNorm: up(L.ffnNorm, `l${i}.ffnNorm`),
-      wGate: up(L.wGate, `l${i}.wGate`),
-      wUp: up(L.wUp, `l${i}.wUp`),
-      wDown: up(L.wDown, `l${i}.wDown`),
+      wGate: mat(L.wGate, dim, `l${i}.wGate`),
+      wUp: mat(L.wUp, dim, `l${i}.wUp`),
+      wDown: mat(L.wDown, hiddenDim, `l${i}.wDown`),
     }));
     this.finalNorm = up(W.finalNorm, "finalNorm");
-    this.lmHead = up(W.lmHead, "lmHead");
+    this.lmHead = mat(W.lmHead, dim, "lmHead");
     this.embed = W.embed;
     this.invFreq = ropeInvFreq(this.config);
     this.dummy = rt.buffer(16, "dummy");
@@ -153,22 +173,26 @@ export class GpuLlamaModel implements LanguageModel {
     for (const [key, buf] of Object.entries(a)) if (key !== "cap") (buf as GPUBuffer).destroy();
   }
 
+  /** Dispatches of out (n, dOut) = x (n, dIn) @ w^T (+ bias), one per row block of w. */
   private matmul(
     out: GPUBuffer,
     x: GPUBuffer,
-    w: GPUBuffer,
+    w: Weight,
     n: number,
     dIn: number,
     dOut: number,
     bias?: GPUBuffer,
-    xOff = 0,
-  ): Dispatch {
-    return {
-      kernel: this.k.matmul,
-      params: fwd.matmulParams(n, dIn, dOut, bias !== undefined, { x: xOff }),
-      buffers: [x, w, bias ?? this.dummy, out],
-      groups: fwd.grid(n * dOut),
-    };
+  ): Dispatch[] {
+    return w.blocks.map((block, k) => {
+      const col = k * w.rowsPerBlock;
+      const rows = Math.min(w.rowsPerBlock, dOut - col);
+      return {
+        kernel: this.k.matmul,
+        params: fwd.matmulParams(n, dIn, rows, bias !== undefined, { b: col, oStride: dOut, oCol: col }),
+        buffers: [x, block, bias ?? this.dummy, out],
+        groups: fwd.grid(n * rows),
+      };
+    });
   }
 
   private rmsnorm(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, n: number, xOff = 0): Dispatch {
@@ -239,9 +263,9 @@ export class GpuLlamaModel implements LanguageModel {
       const L = this.layers[l]!;
       rt.run([
         this.rmsnorm(A.xb, A.x, L.attnNorm, n),
-        this.matmul(A.q, A.xb, L.wq, n, dim, qDim, L.bq),
-        this.matmul(A.k, A.xb, L.wk, n, dim, kvDim, L.bk),
-        this.matmul(A.v, A.xb, L.wv, n, dim, kvDim, L.bv),
+        ...this.matmul(A.q, A.xb, L.wq, n, dim, qDim, L.bq),
+        ...this.matmul(A.k, A.xb, L.wk, n, dim, kvDim, L.bk),
+        ...this.matmul(A.v, A.xb, L.wv, n, dim, kvDim, L.bv),
         {
           kernel: this.k.rope,
           params: fwd.ropeParams(n, nHeads, d),
@@ -275,20 +299,20 @@ export class GpuLlamaModel implements LanguageModel {
       }
       rt.run([
         this.perm(A.attT, A.att, nHeads, n, d),
-        this.matmul(A.xb2, A.att, L.wo, n, qDim, dim),
+        ...this.matmul(A.xb2, A.att, L.wo, n, qDim, dim),
         this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD),
         this.rmsnorm(A.xb, A.x, L.ffnNorm, n),
-        this.matmul(A.hb, A.xb, L.wGate, n, dim, hiddenDim),
-        this.matmul(A.hb2, A.xb, L.wUp, n, dim, hiddenDim),
+        ...this.matmul(A.hb, A.xb, L.wGate, n, dim, hiddenDim),
+        ...this.matmul(A.hb2, A.xb, L.wUp, n, dim, hiddenDim),
         this.ew(A.hs, A.hb, A.hb2, n * hiddenDim, fwd.SWIGLU),
-        this.matmul(A.xb2, A.hs, L.wDown, n, hiddenDim, dim),
+        ...this.matmul(A.xb2, A.hs, L.wDown, n, hiddenDim, dim),
         this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD),
       ]);
     }
     const m = n - first;
     rt.run([
       this.rmsnorm(A.xb, A.x, this.finalNorm, m, first * dim),
-      this.matmul(A.logits, A.xb, this.lmHead, m, dim, vocabSize),
+      ...this.matmul(A.logits, A.xb, this.lmHead, m, dim, vocabSize),
     ]);
     const ranges = [{ buf: A.logits, bytes: m * vocabSize * 4 }];
     if (gpuCache) ranges.push(gpuCache.statsRange());
@@ -303,9 +327,13 @@ export class GpuLlamaModel implements LanguageModel {
   dispose(): void {
     if (this.acts) this.freeActs(this.acts);
     this.acts = null;
-    for (const L of this.layers) for (const b of Object.values(L)) (b as GPUBuffer).destroy();
+    const free = (b: GPUBuffer | Weight) => {
+      if ("blocks" in b) for (const x of b.blocks) x.destroy();
+      else b.destroy();
+    };
+    for (const L of this.layers) for (const b of Object.values(L)) free(b as GPUBuffer | Weight);
     this.finalNorm.destroy();
-    this.lmHead.destroy();
+    free(this.lmHead);
     this.dummy.destroy();
     this.base.dispose();
   }
@@ -315,12 +343,16 @@ export class GpuLlamaModel implements LanguageModel {
  * The GPU forward for a loaded Llama-family model. `executor` must be the webgpu executor (the
  * one whose device holds the buffers); the model's own executor may be any.
  */
-export async function toGpuModel(model: LanguageModel, executor?: Executor): Promise<GpuLlamaModel> {
+export async function toGpuModel(
+  model: LanguageModel,
+  executor?: Executor,
+  options: { maxBlockBytes?: number } = {},
+): Promise<GpuLlamaModel> {
   const { LlamaModel } = await import("../model/llama.ts");
   if (!(model instanceof LlamaModel))
     throw new ConfigError("executor", `the GPU forward runs Llama-family models; ${model.source} is not one`);
   const { createWebGpuExecutor, isWebGpuExecutor } = await import("./executor.ts");
   const exec = executor ?? (isWebGpuExecutor(model.executor) ? model.executor : await createWebGpuExecutor());
   if (!isWebGpuExecutor(exec)) throw new ConfigError("executor", "toGpuModel needs the webgpu executor");
-  return new GpuLlamaModel(model, exec, exec.gpu);
+  return new GpuLlamaModel(model, exec, exec.gpu, options.maxBlockBytes);
 }

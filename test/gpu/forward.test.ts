@@ -35,7 +35,12 @@ for (const cacheSpec of ["f32", "int4"]) {
     try {
       synthModel({ shape: "tiny-qwen2", out: dir, seed: 3, dtype: "f32" });
       const cpu = await loadModel(dir, { executor: createRefExecutor() });
-      const gpu = await toGpuModel(cpu, await createWebGpuExecutor());
+      // int4 run: weights split into row blocks of <= 1000 bytes, as a tensor over the binding limit is.
+      const gpu = await toGpuModel(
+        cpu,
+        await createWebGpuExecutor(),
+        cacheSpec === "int4" ? { maxBlockBytes: 1000 } : {},
+      );
       const shape = cpu.kvShape(64);
       const cpuCache = await createCache(cacheSpec, shape, { executor: cpu.executor });
       const gpuCache = await createCache(cacheSpec, shape, { executor: gpu.executor });

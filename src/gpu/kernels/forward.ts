@@ -9,14 +9,21 @@ import { type Kernel, Params } from "../kernel.ts";
 
 const WG = 64;
 
-/** out (n, dOut) = x (n, dIn) @ w^T (+ bias (dOut) when hasBias = 1). Word offsets let views share buffers. */
+/**
+ * out (n, dOut) = x (n, dIn) @ w^T (+ bias (dOut) when hasBias = 1). Word offsets let views
+ * share buffers; `oStride`/`oCol` let a weight split into row blocks (a tensor over the
+ * device's binding-size limit) write its block of columns of a wider output.
+ */
 export function matmulKernel(): Kernel {
   return {
     name: "matmul",
     storage: ["read", "read", "read", "rw"],
     workgroupSize: WG,
     code: /* wgsl */ `
-struct P { n: u32, dIn: u32, dOut: u32, hasBias: u32, xOff: u32, wOff: u32, bOff: u32, oOff: u32 }
+struct P {
+  n: u32, dIn: u32, dOut: u32, hasBias: u32, xOff: u32, wOff: u32, bOff: u32, oOff: u32,
+  oStride: u32, oCol: u32, _a: u32, _b: u32,
+}
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -33,7 +40,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var acc = 0.0;
   for (var i = 0u; i < p.dIn; i = i + 1u) { acc = acc + x[xo + i] * w[wo + i]; }
   if (p.hasBias != 0u) { acc = acc + b[p.bOff + o]; }
-  out[p.oOff + e] = acc;
+  out[p.oOff + t * p.oStride + p.oCol + o] = acc;
 }
 `,
   };
@@ -44,10 +51,11 @@ export function matmulParams(
   dIn: number,
   dOut: number,
   hasBias: boolean,
-  off: { x?: number; w?: number; b?: number; o?: number } = {},
+  off: { x?: number; w?: number; b?: number; o?: number; oStride?: number; oCol?: number } = {},
 ): ArrayBuffer {
   return new Params()
     .u(n, dIn, dOut, hasBias ? 1 : 0, off.x ?? 0, off.w ?? 0, off.b ?? 0, off.o ?? 0)
+    .u(off.oStride ?? dOut, off.oCol ?? 0, 0, 0)
     .build();
 }
 
