@@ -30,30 +30,31 @@ async function hashInto(h: ReturnType<typeof createHash>, path: string): Promise
   });
 }
 
+/** Files of a model folder that determine its outputs; READMEs, training logs and reference numbers do not. */
+export function isModelFile(name: string): boolean {
+  return (
+    /\.(safetensors|gguf|bin|model)$/.test(name) ||
+    ["config.json", "tokenizer.json", "tokenizer_config.json"].includes(name)
+  );
+}
+
 /**
- * sha256 of a file, or of a folder's files (sorted relative names and contents, skipping
- * dot-files and subfolders' dot-files) so a model directory has one hash.
+ * sha256 of a file, or of a folder's model files (isModelFile; sorted names and contents, no
+ * subfolders) so a model directory has one hash that documentation edits do not change.
  */
 export async function contentHash(path: string): Promise<string> {
   const h = createHash("sha256");
   const st = await stat(path);
   if (st.isDirectory()) {
-    const walk = async (dir: string, rel: string): Promise<void> => {
-      const entries = (await readdir(dir, { withFileTypes: true }))
-        .filter((e) => !e.name.startsWith("."))
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const p = join(dir, e.name);
-        const r = rel ? `${rel}/${e.name}` : e.name;
-        if (e.isDirectory()) await walk(p, r);
-        else if (e.isFile()) {
-          h.update(`${r}\0`);
-          await hashInto(h, p);
-          h.update("\0");
-        }
-      }
-    };
-    await walk(path, "");
+    const names = (await readdir(path, { withFileTypes: true }))
+      .filter((e) => e.isFile() && isModelFile(e.name))
+      .map((e) => e.name)
+      .sort();
+    for (const name of names) {
+      h.update(`${name}\0`);
+      await hashInto(h, join(path, name));
+      h.update("\0");
+    }
   } else await hashInto(h, path);
   return h.digest("hex");
 }
