@@ -89,6 +89,7 @@ for (let rep = 0; rep <= REPS; rep++)
       times[i]!.at.push(at);
     }
   });
+const pool = runs[1]!.e.poolStats();
 for (const r of runs) r.e.dispose();
 const [m1, m2] = times.map((t) => stats(t.mm)) as [Stats, Stats];
 const [a1, a2] = times.map((t) => stats(t.at)) as [Stats, Stats];
@@ -100,4 +101,7 @@ console.log(
 );
 console.log(
   `attend int8, 4096 slots x 64 rows, d=64: 1 thread ${f(a1)}; 2 threads ${f(a2)}; speedup ${(a1.min / a2.min).toFixed(2)}x`,
+);
+console.log(
+  `2-thread pool: ${pool?.parallel} jobs in parallel, ${pool?.sequential} on the main thread after ${pool?.backoffs} back-offs from late workers`,
 );

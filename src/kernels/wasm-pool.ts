@@ -97,9 +97,23 @@ WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error("kvla
 });
 `;
 
+/** How the pool's jobs ran: in parallel, or on the main thread alone because workers were late. */
+export interface PoolStats {
+  parallel: number;
+  sequential: number;
+  /** Times the pool switched to main-thread-only after consecutive late workers. */
+  backoffs: number;
+}
+
+/** Consecutive jobs where waiting for workers took longer than the main thread's own share. */
+const LATE_LIMIT = 3;
+/** Jobs run on the main thread alone after LATE_LIMIT late jobs, before trying workers again. */
+const BACKOFF_JOBS = 64;
+
 export interface WorkerPool {
   /** Worker threads (the main thread is one more). */
   readonly size: number;
+  readonly stats: PoolStats;
   /**
    * Run nTiles tiles of a job on the main thread and all workers, and wait for all of them.
    * scratchBytes: per-thread scratch (attention), allocated per call.
@@ -139,10 +153,31 @@ export async function createWorkerPool(
     });
   }
   let disposed = false;
+  const stats: PoolStats = { parallel: 0, sequential: 0, backoffs: 0 };
+  // On a machine shared with other processes a worker that claimed a tile can be descheduled
+  // for a whole time slice, and the main thread then waits far longer than the job takes.
+  // When that happens LATE_LIMIT jobs in a row, run the next BACKOFF_JOBS on this thread alone
+  // (same results: tiles are independent), then try the workers again.
+  let late = 0;
+  let backoff = 0;
   return {
     size: nWorkers,
+    stats,
     run(op, a, nTiles, scratchBytes) {
       if (a.length > MAX_ARGS) throw new Error(`pool job has ${a.length} args, at most ${MAX_ARGS}`);
+      if (backoff > 0) {
+        backoff--;
+        stats.sequential++;
+        const scratch = scratchBytes > 0 ? heap.scratch(scratchBytes) : 0;
+        args.set(a);
+        try {
+          for (let t = 0; t < nTiles; t++) runTile(k, op, args, t, scratch);
+        } finally {
+          if (scratch) heap.release(scratch);
+        }
+        return;
+      }
+      stats.parallel++;
       const scratch = scratchBytes > 0 ? heap.scratch(scratchBytes * (workers.length + 1)) : 0;
       args.set(a);
       Atomics.store(ji, 1, nTiles);
@@ -154,9 +189,12 @@ export async function createWorkerPool(
         Atomics.notify(wk.st, 0);
       });
       let failed = false;
+      const t0 = performance.now();
+      let t1 = t0;
       try {
         for (let t = Atomics.add(ji, 0, 1); t < nTiles; t = Atomics.add(ji, 0, 1))
           runTile(k, op, args, t, scratch);
+        t1 = performance.now();
       } finally {
         for (const wk of workers) {
           if (Atomics.compareExchange(wk.st, 0, 1, 0) === 1) continue; // never started: withdrawn
@@ -167,6 +205,13 @@ export async function createWorkerPool(
         if (scratch) heap.release(scratch);
       }
       if (failed) throw new Error("a kvlab.wasm worker failed while running a kernel");
+      const waited = performance.now() - t1;
+      late = waited > t1 - t0 + 0.05 ? late + 1 : 0;
+      if (late >= LATE_LIMIT) {
+        late = 0;
+        backoff = BACKOFF_JOBS;
+        stats.backoffs++;
+      }
     },
     dispose() {
       if (disposed) return;

@@ -14,7 +14,14 @@ import { refAttend } from "./ref.ts";
 import { Arena } from "./wasm-arena.ts";
 import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
 import { loadKvlabWasm, WASM_PATH } from "./wasm-loader.ts";
-import { createWorkerPool, OP_ATTEND, OP_MATMUL, runTile, type WorkerPool } from "./wasm-pool.ts";
+import {
+  createWorkerPool,
+  OP_ATTEND,
+  OP_MATMUL,
+  type PoolStats,
+  runTile,
+  type WorkerPool,
+} from "./wasm-pool.ts";
 
 export interface WasmExecutorOptions {
   /** Threads for matmul and attention (main thread included). Default: $KVLAB_THREADS, else the core count. */
@@ -31,6 +38,8 @@ export interface WasmExecutor extends Executor {
   readonly copies: CopyCounts;
   /** Bytes held by live arena blocks. */
   bytesInUse(): number;
+  /** How pooled jobs ran (undefined with 1 thread); see wasm-pool.ts on backing off from late workers. */
+  poolStats(): PoolStats | undefined;
 }
 
 const KIND: Record<string, number> = { f32: 0, f16: 1, bf16: 2, "fp8-e4m3": 3, int8: 4, int4: 4, int2: 4 };
@@ -96,6 +105,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     threads,
     copies: heap.copies,
     bytesInUse: () => heap.arena.bytesInUse,
+    poolStats: () => (pool ? { ...pool.stats } : undefined),
     allocF32: (n) => heap.alloc(Float32Array, n),
     allocU8: (n) => heap.alloc(Uint8Array, n),
     allocU16: (n) => heap.alloc(Uint16Array, n),

@@ -30,6 +30,7 @@ function inExec(e: WasmExecutor, src: Float32Array): Float32Array {
 test("threads: the pool really has a worker", { skip: wasmSkip }, () => {
   assert.equal(one.threads, 1);
   assert.equal(two.threads, 2);
+  assert.equal(one.poolStats(), undefined);
 });
 
 test("threads: 2-thread matmul equals 1-thread matmul bit for bit", { skip: wasmSkip }, () => {
@@ -94,4 +95,17 @@ test("threads: 2-thread attention equals 1-thread attention bit for bit", { skip
     });
     assert.deepEqual(outs[1], outs[0], type);
   }
+});
+
+test("threads: pooled jobs are counted, and the first one runs in parallel", { skip: wasmSkip }, async () => {
+  const e = await wasmExecutor(2);
+  const [n, dIn, dOut] = [16, 256, 256];
+  const x = inExec(e, randn(rng(1), n * dIn));
+  const w = inExec(e, randn(rng(2), dOut * dIn));
+  const out = e.allocF32(n * dOut);
+  for (let i = 0; i < 10; i++) e.matmul(out, x, w, n, dIn, dOut);
+  const s = e.poolStats()!;
+  assert.equal(s.parallel + s.sequential, 10);
+  assert.ok(s.parallel >= 1);
+  e.dispose();
 });
