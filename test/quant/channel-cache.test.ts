@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { channelCodeBytes } from "../../src/quant/channel.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
-import { rowBytes } from "../../src/quant/types.ts";
 import { drive, makeCache, rng, smallShape } from "../cache/policies/drive.ts";
 
 test("kivi2: keys wait in an f32 residual of 128 tokens, then 4 groups of 32 are quantized; memory by part", async () => {

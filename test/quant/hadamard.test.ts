@@ -5,9 +5,6 @@ import fc from "fast-check";
 import { HadamardRotation } from "../../src/quant/hadamard.ts";
 import { makeCache, rng, smallShape } from "../cache/policies/drive.ts";
 
-const vec = (n: number) =>
-  fc.float32Array({ minLength: n, maxLength: n, noNaN: true, noDefaultInfinity: true, min: -100, max: 100 });
-
 test("rotation keeps dot products (attention scores) and inverts exactly up to f32 rounding", () => {
   fc.assert(
     fc.property(fc.constantFrom(1, 2, 4, 8, 16, 64, 128), fc.integer(), (n, seed) => {
