@@ -283,7 +283,13 @@ export class GpuLlamaModel implements LanguageModel {
         this.perm(A.v, A.kvin, n, nKvHeads, d, n * kvDim),
       ]);
       if (gpuCache) {
-        gpuCache.appendDevice(l, A.kvin, 0, n * kvDim, 2 * n * kvDim, positions);
+        let hostKeys: Float32Array | undefined;
+        if (gpuCache.needsHostKeys) {
+          // The policy scores keys as they arrive (knorm): bring this chunk's K rows over.
+          const [kr] = await rt.read([{ buf: A.kvin, bytes: n * kvDim * 4 }]);
+          hostKeys = new Float32Array(kr!);
+        }
+        gpuCache.appendDevice(l, A.kvin, 0, n * kvDim, 2 * n * kvDim, positions, hostKeys);
         await gpuCache.attendDevice(l, A.qin, n * qDim, positions, A.attT);
       } else {
         // A cache that lives on the host: q, k, v down, attention output up.

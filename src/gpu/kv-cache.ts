@@ -47,6 +47,13 @@ export interface BusTraffic {
   appends: number;
 }
 
+/**
+ * Policies that read decoded keys in onAppend (there is no flag for it on RetentionPolicy).
+ * The device-path forward reads their new K rows back before appending (bus cost: the f32 K
+ * rows of the chunk, per layer); every other policy needs nothing from the device.
+ */
+const POLICIES_READING_KEYS = new Set(["knorm"]);
+
 export class GpuKVCache implements KVCache {
   private readonly kL: GpuRowLayout;
   private readonly vL: GpuRowLayout;
@@ -243,6 +250,30 @@ export class GpuKVCache implements KVCache {
    * (policies and the host position mirror need it). Nothing is read back.
    */
   appendDevice(
+    layer: number,
+    src: GPUBuffer,
+    kBase: number,
+    vBase: number,
+    posBase: number,
+    positions: Int32Array,
+    /** The K rows on the host, (nKvHeads, nNew, headDim), when `needsHostKeys` (see there). */
+    hostKeys?: Float32Array,
+  ): void {
+    if (hostKeys && !this.pendingKeys)
+      this.pendingKeys = { k: hostKeys, nNew: positions.length, first: new Int32Array(0) };
+    try {
+      this.appendEncoded(layer, src, kBase, vBase, posBase, positions);
+    } finally {
+      if (hostKeys) this.pendingKeys = null;
+    }
+  }
+
+  /** Whether the policy reads decoded keys when tokens arrive: device-path callers pass hostKeys. */
+  get needsHostKeys(): boolean {
+    return POLICIES_READING_KEYS.has(this.policy.name);
+  }
+
+  private appendEncoded(
     layer: number,
     src: GPUBuffer,
     kBase: number,

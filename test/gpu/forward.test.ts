@@ -27,8 +27,13 @@ const LOGIT_TOL = 1e-3;
 /** The acceptance bound of the issue: perplexity within 0.05% of the CPU runtime's. */
 const PPL_REL_TOL = 5e-4;
 
-for (const cacheSpec of ["f32", "int4"]) {
-  test(`synthetic qwen2 model: GPU forward logits = CPU forward (${cacheSpec} cache)`, {
+for (const cacheSpec of [
+  "f32",
+  "int4",
+  { codec: "int8", policy: { type: "knorm", budget: 8, recent: 2 } },
+  { codec: "int8", policy: { type: "h2o", budget: 8, recent: 2 } },
+]) {
+  test(`synthetic qwen2 model: GPU forward logits = CPU forward (${JSON.stringify(cacheSpec)} cache)`, {
     skip: env.skip,
   }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "kvlab-gpu-fwd-"));
