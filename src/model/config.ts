@@ -30,6 +30,11 @@ export interface ModelConfig {
   maxSeqLen: number;
   ropeTheta: number;
   ropeScaling?: Llama3RopeScaling;
+  /**
+   * Per-frequency divisors (headDim/2) applied after ropeScaling: GGUF stores Llama-3 scaling
+   * this way (tensor rope_freqs.weight) instead of as parameters.
+   */
+  ropeFreqFactors?: Float32Array;
   rmsNormEps: number;
   /** lm_head shares the token embedding matrix. */
   tiedEmbeddings: boolean;

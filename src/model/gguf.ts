@@ -271,6 +271,19 @@ export async function loadGgufModel(file: string, exec: Executor): Promise<Llama
     const cfg = ggufConfig(g, file);
     const tokenizer = ggufTokenizer(g, file, cfg);
     const ts = new TensorSet(new Map(g.tensors.map((t) => [t.name, t])), files, file);
+    // Llama-3 rope scaling in GGUF: frequency divisors in a tensor (llama.cpp's rope_freqs).
+    if (ts.has("rope_freqs.weight")) {
+      const f = new Float32Array(cfg.headDim / 2);
+      const t = ts.entries.get("rope_freqs.weight")!;
+      if (t.shape.length !== 1 || t.shape[0] !== f.length)
+        throw new ModelFormatError(
+          file,
+          `rope_freqs.weight has shape [${t.shape}], expected [${f.length}]`,
+          t.headerOffset,
+        );
+      files.readF32(t, f);
+      cfg.ropeFreqFactors = f;
+    }
     // llama.cpp's converter permutes llama q/k to the interleaved layout; qwen2's it leaves alone.
     const names = { ...GGUF_NAMES, interleavedQK: cfg.arch === "llama" };
     const weights = loadLlamaWeights(cfg, exec, ts, names, true);

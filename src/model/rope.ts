@@ -6,7 +6,9 @@
 import type { ModelConfig } from "./config.ts";
 
 /** invFreq (headDim/2): theta^(-2i/headDim), scaled as HF's `_compute_llama3_parameters` does. */
-export function ropeInvFreq(cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling">): Float32Array {
+export function ropeInvFreq(
+  cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling" | "ropeFreqFactors">,
+): Float32Array {
   const half = cfg.headDim / 2;
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) inv[i] = 1 / cfg.ropeTheta ** ((2 * i) / cfg.headDim);
@@ -27,6 +29,7 @@ export function ropeInvFreq(cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ro
       }
     }
   }
+  if (cfg.ropeFreqFactors) for (let i = 0; i < half; i++) inv[i] = inv[i]! / cfg.ropeFreqFactors[i]!;
   return inv;
 }
 

@@ -24,7 +24,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function writeGguf(
   file: string,
   meta: [string, "str" | "u32" | "f32" | "strs" | "f32s" | "i32s", unknown][],
-  tensors: { name: string; shape: number[]; data: Float32Array }[],
+  tensors: { name: string; shape: number[]; data: Float32Array; f32?: boolean }[],
 ) {
   const parts: Buffer[] = [];
   const u32 = (v: number) => {
@@ -75,9 +75,9 @@ function writeGguf(
     str(t.name);
     u32(t.shape.length);
     for (const d of [...t.shape].reverse()) u64(d);
-    u32(1); // F16
+    u32(t.f32 ? 0 : 1); // F32 or F16
     u64(off);
-    off += Math.ceil((t.data.length * 2) / 32) * 32;
+    off += Math.ceil((t.data.length * (t.f32 ? 4 : 2)) / 32) * 32;
   }
   const head = Buffer.concat(parts);
   const start = Math.ceil(head.length / 32) * 32;
@@ -85,8 +85,10 @@ function writeGguf(
   head.copy(out);
   let p = start;
   for (const t of tensors) {
-    for (let i = 0; i < t.data.length; i++) out.writeUInt16LE(f32ToF16(t.data[i]!), p + i * 2);
-    p += Math.ceil((t.data.length * 2) / 32) * 32;
+    for (let i = 0; i < t.data.length; i++)
+      if (t.f32) out.writeFloatLE(t.data[i]!, p + i * 4);
+      else out.writeUInt16LE(f32ToF16(t.data[i]!), p + i * 2);
+    p += Math.ceil((t.data.length * (t.f32 ? 4 : 2)) / 32) * 32;
   }
   writeFileSync(file, out);
 }
@@ -102,15 +104,21 @@ function toInterleaved(w: Float32Array, nHeads: number, hd: number, dIn: number)
   return out;
 }
 
-test("GGUF F16 (interleaved q/k, SentencePiece vocab) loads like the HF model", async () => {
-  const hfDir = synthModel({ shape: "tiny", out: join(dir, "hf"), seed: 11, dtype: "f16" });
-  const hf = (await loadModel(hfDir, { executor: "ref" })) as LlamaModel;
+/** Write `hf` (loaded from hfDir) as a GGUF F16 file, plus extra tensors. */
+function ggufOf(
+  hf: LlamaModel,
+  hfDir: string,
+  file: string,
+  extra: { name: string; shape: number[]; data: Float32Array; f32?: boolean }[] = [],
+) {
   const c = hf.config;
   const W = hf.weights;
   const tj = JSON.parse(readFileSync(join(hfDir, "tokenizer.json"), "utf8"));
   const pieces: string[] = [];
   for (const [p, id] of Object.entries(tj.model.vocab as Record<string, number>)) pieces[id] = p;
-  const tensors = [{ name: "token_embd.weight", shape: [c.vocabSize, c.dim], data: W.embed }];
+  const tensors: { name: string; shape: number[]; data: Float32Array; f32?: boolean }[] = [
+    { name: "token_embd.weight", shape: [c.vocabSize, c.dim], data: W.embed },
+  ];
   W.layers.forEach((L, i) => {
     const t = (n: string, shape: number[], data: Float32Array) =>
       tensors.push({ name: `blk.${i}.${n}`, shape, data });
@@ -126,7 +134,7 @@ test("GGUF F16 (interleaved q/k, SentencePiece vocab) loads like the HF model", 
   });
   tensors.push({ name: "output_norm.weight", shape: [c.dim], data: W.finalNorm });
   tensors.push({ name: "output.weight", shape: [c.vocabSize, c.dim], data: W.lmHead });
-  const file = join(dir, "tiny.f16.gguf");
+  tensors.push(...extra);
   writeGguf(
     file,
     [
@@ -152,6 +160,14 @@ test("GGUF F16 (interleaved q/k, SentencePiece vocab) loads like the HF model", 
     ],
     tensors,
   );
+}
+
+test("GGUF F16 (interleaved q/k, SentencePiece vocab) loads like the HF model", async () => {
+  const hfDir = synthModel({ shape: "tiny", out: join(dir, "hf"), seed: 11, dtype: "f16" });
+  const hf = (await loadModel(hfDir, { executor: "ref" })) as LlamaModel;
+  const W = hf.weights;
+  const file = join(dir, "tiny.f16.gguf");
+  ggufOf(hf, hfDir, file);
   const gg = (await loadModel(file, { executor: "ref" })) as LlamaModel;
   try {
     const text = "Once upon a time, 12 tiny models ran.";
@@ -180,5 +196,65 @@ test("GGUF F16 (interleaved q/k, SentencePiece vocab) loads like the HF model", 
   } finally {
     gg.dispose();
     hf.dispose();
+  }
+});
+
+test("GGUF rope_freqs.weight (Llama-3 scaling as divisors) matches HF rope_scaling", async () => {
+  const hfDir = synthModel({ shape: "tiny", out: join(dir, "hf3"), seed: 12, dtype: "f16" });
+  const plain = (await loadModel(hfDir, { executor: "ref" })) as LlamaModel;
+  const cfgFile = join(hfDir, "config.json");
+  const s = { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 };
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      ...JSON.parse(readFileSync(cfgFile, "utf8")),
+      rope_scaling: { rope_type: "llama3", ...s },
+    }),
+  );
+  const hf = (await loadModel(hfDir, { executor: "ref" })) as LlamaModel;
+  // Divisors as llama.cpp's converter computes them (HF llama3 rule, written out here again).
+  const hd = hf.config.headDim;
+  const div = new Float32Array(hd / 2);
+  for (let i = 0; i < hd / 2; i++) {
+    const wl = 2 * Math.PI * hf.config.ropeTheta ** ((2 * i) / hd);
+    const lo = s.original_max_position_embeddings / s.low_freq_factor;
+    const hi = s.original_max_position_embeddings / s.high_freq_factor;
+    if (wl < hi) div[i] = 1;
+    else if (wl > lo) div[i] = s.factor;
+    else {
+      const sm =
+        (s.original_max_position_embeddings / wl - s.low_freq_factor) /
+        (s.high_freq_factor - s.low_freq_factor);
+      div[i] = 1 / ((1 - sm) / s.factor + sm);
+    }
+  }
+  assert.ok(
+    div.some((d) => d === s.factor) && div.some((d) => d > 1 && d < s.factor),
+    "all three regimes used",
+  );
+  const file = join(dir, "tiny-rope.gguf");
+  ggufOf(plain, hfDir, file, [{ name: "rope_freqs.weight", shape: [hd / 2], data: div, f32: true }]);
+  const gg = (await loadModel(file, { executor: "ref" })) as LlamaModel;
+  try {
+    const ids = hf.tokenizer.encode("a longer prompt so that positions reach past the original context");
+    const pos = Int32Array.from(ids, (_, i) => i);
+    const run = async (m: LlamaModel) => {
+      const cache = await createCache("f32", m.kvShape(ids.length), { executor: m.executor });
+      const out = Float32Array.from(await m.forward(ids, pos, cache));
+      cache.dispose();
+      return out;
+    };
+    const [a, b, p] = [await run(gg), await run(hf), await run(plain)];
+    let diff = 0;
+    let diffPlain = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+      diffPlain = Math.max(diffPlain, Math.abs(p[i]! - b[i]!));
+    }
+    assert.ok(diff < diffPlain / 100, `gguf vs hf ${diff}; unscaled vs hf ${diffPlain}`);
+  } finally {
+    gg.dispose();
+    hf.dispose();
+    plain.dispose();
   }
 });
