@@ -26,7 +26,17 @@ import { ConfigError, ShapeError } from "../errors.ts";
 import type { Codec } from "../quant/types.ts";
 import { allocRows } from "../quant/types.ts";
 import type { Kernel } from "./kernel.ts";
-import { attendKernel, attendParams, MAX_HEAD_DIM, moveKernel, moveParams } from "./kernels/attention.ts";
+import {
+  attendCombineKernel,
+  attendCombineParams,
+  attendKernel,
+  attendParams,
+  attendSplitKernel,
+  attendSplitParams,
+  MAX_HEAD_DIM,
+  moveKernel,
+  moveParams,
+} from "./kernels/attention.ts";
 import { encodeParams, groupsFor, MAX_HEADS, NO_POSITIONS } from "./kernels/codec.ts";
 import { type GpuRowLayout, gpuRowLayout } from "./layout.ts";
 import type { GpuOps } from "./ops.ts";
@@ -54,7 +64,12 @@ export interface BusTraffic {
  */
 const POLICIES_READING_KEYS = new Set(["knorm"]);
 
+/** Most f32 partials the split attention keeps (64 MiB); fewer splits beyond that. */
+const SPLIT_SCRATCH_FLOATS = 16 * 1024 * 1024;
+
 export class GpuKVCache implements KVCache {
+  /** Slots per workgroup of the split attention (a tuning knob; tests lower it to exercise splits). */
+  static splitSlots = 256;
   private readonly kL: GpuRowLayout;
   private readonly vL: GpuRowLayout;
   private readonly kStride: number;
@@ -69,6 +84,9 @@ export class GpuKVCache implements KVCache {
   private readonly encK: Kernel;
   private readonly encV: Kernel;
   private readonly att: Kernel;
+  private readonly attSplit: Kernel;
+  private readonly attCombine: Kernel;
+  private scratch: GPUBuffer;
   private readonly move: Kernel;
   private input: GPUBuffer;
   private output: GPUBuffer;
@@ -111,6 +129,11 @@ export class GpuKVCache implements KVCache {
       `att:${JSON.stringify(kCodec.options)}:${JSON.stringify(vCodec.options)}:${headDim}`,
     );
     this.move = ops.kernel(moveKernel, "move");
+    this.attSplit = ops.kernel(
+      () => attendSplitKernel(kCodec, this.kL, vCodec, this.vL),
+      `att-split:${JSON.stringify(kCodec.options)}:${JSON.stringify(vCodec.options)}:${headDim}`,
+    );
+    this.attCombine = ops.kernel(() => attendCombineKernel(headDim), `att-combine:${headDim}`);
     const rt = ops.rt;
     const cap = Math.max(1, Math.min(shape.maxTokens, 256));
     this.layers = [];
@@ -122,6 +145,7 @@ export class GpuKVCache implements KVCache {
     this.positions = Array.from({ length: n }, () => new Int32Array(cap));
     this.input = rt.buffer(1024, "cache input");
     this.output = rt.buffer(1024, "cache output");
+    this.scratch = rt.buffer(1024, "cache attention scratch");
     this.statsBuf = rt.buffer(16, "cache encode stats");
     rt.upload(this.statsBuf, new Uint32Array(4));
     this.movesBuf = rt.buffer(256, "cache moves");
@@ -137,7 +161,7 @@ export class GpuKVCache implements KVCache {
     };
   }
 
-  private ensureBuffer(which: "input" | "output" | "movesBuf", bytes: number): GPUBuffer {
+  private ensureBuffer(which: "input" | "output" | "scratch" | "movesBuf", bytes: number): GPUBuffer {
     const buf = this[which];
     if (buf.size >= bytes) return buf;
     buf.destroy();
@@ -390,26 +414,60 @@ export class GpuKVCache implements KVCache {
     const probStride = this.probStrideFor(layer);
     const qFloats = nHeads * nQ * d;
     const L = this.layers[layer]!;
+    const nSlots = this.nSlots.subarray(base, base + nKvHeads);
+    const args = {
+      nQ,
+      group,
+      scale: 1 / Math.sqrt(d),
+      probStride,
+      kStride: this.kStride,
+      vStride: this.vStride,
+      cap: L.cap,
+      qPosBase,
+      probBase: qFloats,
+      nSlots,
+    };
+    const nRows = group * nQ;
+    let most = 0;
+    for (const n of nSlots) most = Math.max(most, n);
+    // Split the slots over workgroups when there are many (see attendSplitKernel), keeping the
+    // partials within SPLIT_SCRATCH_FLOATS.
+    const want = Math.ceil(most / GpuKVCache.splitSlots);
+    const room = Math.floor(SPLIT_SCRATCH_FLOATS / (nKvHeads * nRows * (d + 2)));
+    const nSplit = Math.max(1, Math.min(want, room));
+    this.traffic.attends++;
+    if (nSplit === 1) {
+      this.ops.rt.run([
+        {
+          kernel: this.att,
+          params: attendParams(args),
+          buffers: [qin, L.k, L.v, target],
+          groups: [nRows, nKvHeads],
+        },
+      ]);
+      return probStride;
+    }
+    const splitSlots = Math.ceil(most / nSplit / 64) * 64;
+    const partFloats = nKvHeads * nRows * nSplit * (d + 2);
+    const probFloats = nKvHeads * nRows * probStride;
+    const scratch = this.ensureBuffer("scratch", (partFloats + probFloats) * 4);
+    const split = { ...args, probBase: partFloats, nSplit, splitSlots };
     this.ops.rt.run([
       {
-        kernel: this.att,
-        params: attendParams({
-          nQ,
-          group,
-          scale: 1 / Math.sqrt(d),
-          probStride,
-          kStride: this.kStride,
-          vStride: this.vStride,
-          cap: L.cap,
-          qPosBase,
-          probBase: qFloats,
-          nSlots: this.nSlots.subarray(base, base + nKvHeads),
-        }),
-        buffers: [qin, L.k, L.v, target],
-        groups: [group * nQ, nKvHeads],
+        kernel: this.attSplit,
+        params: attendSplitParams(split),
+        buffers: [qin, L.k, L.v, scratch],
+        groups: [nRows, nKvHeads, nSplit],
+      },
+      {
+        kernel: this.attCombine,
+        params: attendCombineParams(split),
+        buffers: [scratch, target],
+        groups: [nRows, nKvHeads],
       },
     ]);
-    this.traffic.attends++;
+    // Callers find the probabilities after the output, as the single-pass kernel leaves them.
+    if (probFloats > 0) this.ops.rt.copy(scratch, partFloats * 4, target, qFloats * 4, probFloats * 4);
     return probStride;
   }
 
@@ -605,7 +663,7 @@ export class GpuKVCache implements KVCache {
       L.k.destroy();
       L.v.destroy();
     }
-    for (const b of [this.input, this.output, this.statsBuf, this.movesBuf]) b.destroy();
+    for (const b of [this.input, this.output, this.scratch, this.statsBuf, this.movesBuf]) b.destroy();
     this.nSlots.fill(0);
   }
 }

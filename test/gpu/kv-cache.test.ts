@@ -133,3 +133,28 @@ test("bus traffic per decode step is what the cache documents", { skip: env.skip
   );
   assert.equal(after.downloaded - before.downloaded, shape.nHeads * d * 4 + 8 + 8);
 });
+
+// The split (flash-decoding) path: force 64 slots per workgroup so small caches split too.
+for (const spec of [
+  "int4",
+  "f16",
+  { codec: "int8", policy: { type: "h2o", budget: 100, recent: 20 } },
+] as CacheSpecInput[]) {
+  test(`split attention over slot ranges (${JSON.stringify(spec)}) = ref within ATTN_TOL`, {
+    skip: env.skip,
+  }, async () => {
+    const saved = GpuKVCache.splitSlots;
+    GpuKVCache.splitSlots = 64;
+    try {
+      const { gpu } = await compare(
+        spec,
+        { nLayers: 1, nHeads: 4, nKvHeads: 2, headDim: 16, maxTokens: 256 },
+        [90, 1, 40, 1, 1],
+        21,
+      );
+      if (typeof spec !== "string") assert.ok(gpu.bus().probsDownloaded > 0);
+    } finally {
+      GpuKVCache.splitSlots = saved;
+    }
+  });
+}

@@ -187,3 +187,188 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 export function moveParams(nMoves: number, kStride: number, vStride: number): ArrayBuffer {
   return new Params().u(nMoves, kStride, vStride, 0).build();
 }
+
+/**
+ * Split attention (flash-decoding): the retained slots of a KV head are cut into ranges of
+ * `splitSlots`; workgroup (row, kvHead, split) runs the online softmax over its range only and
+ * writes a partial (max m, sum l, unnormalised accumulator (headDim)) to `scratch`, plus the
+ * raw scores when probabilities are wanted. A second kernel combines the partials. This keeps
+ * a GPU busy when few query rows attend over many tokens (decoding), where one workgroup per
+ * row would leave most of the device idle.
+ *
+ * scratch (rw) f32: partials (nKvHeads, nRows, nSplit, headDim + 2) at 0, then scores /
+ * probabilities (nKvHeads, nRows, probStride) at probBase.
+ */
+export function attendSplitKernel(kCodec: Codec, kL: GpuRowLayout, vCodec: Codec, vL: GpuRowLayout): Kernel {
+  const D = kL.headDim;
+  const per = Math.ceil(D / WG);
+  return {
+    name: `attend-split-${kCodec.options.type}-${vCodec.options.type}-d${D}`,
+    storage: ["read", "read", "read", "rw"],
+    workgroupSize: WG,
+    code: /* wgsl */ `
+struct P {
+  nQ: u32, group: u32, scale: f32, probStride: u32,
+  kStride: u32, vStride: u32, cap: u32, qPosBase: u32,
+  probBase: u32, nSplit: u32, splitSlots: u32, _c: u32,
+  nSlots: array<vec4<u32>, ${MAX_HEADS / 4}>,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> qin: array<u32>;
+@group(0) @binding(2) var<storage, read> kbuf: array<u32>;
+@group(0) @binding(3) var<storage, read> vbuf: array<u32>;
+@group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
+${BITS_WGSL}
+${decodeElemWgsl(kCodec, kL, "kdec", "kbuf")}
+${decodeElemWgsl(vCodec, vL, "vdec", "vbuf")}
+const WG: u32 = ${WG}u;
+const D: u32 = ${D}u;
+const MASKED: f32 = -3.0e38;
+var<workgroup> qs: array<f32, ${D}>;
+var<workgroup> tile: array<f32, ${WG}>;
+${dotRowWgsl(kCodec, kL, "kdot", "kbuf", "kdec")}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let r = wid.x;
+  let kvh = wid.y;
+  let split = wid.z;
+  let tid = lid.x;
+  let nRows = p.group * p.nQ;
+  let qrow = kvh * nRows + r;
+  let qpos = bitcast<i32>(qin[p.qPosBase + r]);
+  for (var i = tid; i < D; i = i + WG) { qs[i] = bitcast<f32>(qin[qrow * D + i]); }
+  workgroupBarrier();
+  let n = p.nSlots[kvh / 4u][kvh % 4u];
+  let lo = split * p.splitSlots;
+  let hi = min(n, lo + p.splitSlots);
+  let probRow = p.probBase + (kvh * nRows + r) * p.probStride;
+  var m = MASKED;
+  var l = 0.0;
+  var acc: array<f32, ${per}>;
+  for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = 0.0; }
+  for (var base = lo; base < hi; base = base + WG) {
+    let j = base + tid;
+    var s = MASKED;
+    if (j < hi) {
+      let kb = (kvh * p.cap + j) * p.kStride;
+      if (bitcast<i32>(kbuf[kb + ${kL.rowWords}u]) <= qpos) { s = kdot(kb) * p.scale; }
+      if (p.probStride != 0u) { scratch[probRow + j] = s; }
+    }
+    tile[tid] = s;
+    workgroupBarrier();
+    var tmax = MASKED;
+    for (var t = 0u; t < WG; t = t + 1u) { tmax = max(tmax, tile[t]); }
+    let newm = max(m, tmax);
+    workgroupBarrier();
+    var pj = 0.0;
+    if (s > MASKED) { pj = exp(s - newm); }
+    tile[tid] = pj;
+    workgroupBarrier();
+    let corr = exp(m - newm);
+    l = l * corr;
+    for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = acc[c] * corr; }
+    let cnt = min(WG, hi - base);
+    for (var t = 0u; t < cnt; t = t + 1u) {
+      let pt = tile[t];
+      l = l + pt;
+      if (pt != 0.0) {
+        let vb = (kvh * p.cap + base + t) * p.vStride;
+        for (var c = 0u; c < ${per}u; c = c + 1u) {
+          let i = tid + c * WG;
+          if (i < D) { acc[c] = acc[c] + pt * vdec(vb, i); }
+        }
+      }
+    }
+    m = newm;
+    workgroupBarrier();
+  }
+  let part = ((kvh * nRows + r) * p.nSplit + split) * (D + 2u);
+  if (tid == 0u) { scratch[part] = m; scratch[part + 1u] = l; }
+  for (var c = 0u; c < ${per}u; c = c + 1u) {
+    let i = tid + c * WG;
+    if (i < D) { scratch[part + 2u + i] = acc[c]; }
+  }
+}
+`,
+  };
+}
+
+/** Combine the split partials: out (nHeads, nQ, headDim) at 0 of `out`; probabilities normalised in scratch. */
+export function attendCombineKernel(headDim: number): Kernel {
+  const D = headDim;
+  return {
+    name: `attend-combine-d${D}`,
+    storage: ["rw", "rw"],
+    workgroupSize: WG,
+    code: /* wgsl */ `
+struct P {
+  nQ: u32, group: u32, probStride: u32, probBase: u32,
+  nSplit: u32, _a: u32, _b: u32, _c: u32,
+  nSlots: array<vec4<u32>, ${MAX_HEADS / 4}>,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+const WG: u32 = ${WG}u;
+const D: u32 = ${D}u;
+const MASKED: f32 = -3.0e38;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let r = wid.x;
+  let kvh = wid.y;
+  let tid = lid.x;
+  let nRows = p.group * p.nQ;
+  let row = kvh * nRows + r;
+  let first = row * p.nSplit * (D + 2u);
+  var mx = MASKED;
+  for (var s = 0u; s < p.nSplit; s = s + 1u) { mx = max(mx, scratch[first + s * (D + 2u)]); }
+  var l = 0.0;
+  for (var s = 0u; s < p.nSplit; s = s + 1u) {
+    let b = first + s * (D + 2u);
+    l = l + scratch[b + 1u] * exp(scratch[b] - mx);
+  }
+  var inv = 0.0;
+  if (l > 0.0) { inv = 1.0 / l; }
+  for (var i = tid; i < D; i = i + WG) {
+    var acc = 0.0;
+    for (var s = 0u; s < p.nSplit; s = s + 1u) {
+      let b = first + s * (D + 2u);
+      acc = acc + scratch[b + 2u + i] * exp(scratch[b] - mx);
+    }
+    out[row * D + i] = acc * inv;
+  }
+  if (p.probStride != 0u) {
+    let n = p.nSlots[kvh / 4u][kvh % 4u];
+    let probRow = p.probBase + row * p.probStride;
+    for (var j = tid; j < n; j = j + WG) {
+      let sj = scratch[probRow + j];
+      var pr = 0.0;
+      if (sj > MASKED) { pr = exp(sj - mx) * inv; }
+      scratch[probRow + j] = pr;
+    }
+  }
+}
+`,
+  };
+}
+
+export interface SplitDispatchArgs extends AttendDispatchArgs {
+  nSplit: number;
+  splitSlots: number;
+}
+
+export function attendSplitParams(a: SplitDispatchArgs): ArrayBuffer {
+  const p = new Params()
+    .u(a.nQ, a.group)
+    .f(a.scale)
+    .u(a.probStride, a.kStride, a.vStride, a.cap, a.qPosBase, a.probBase, a.nSplit, a.splitSlots, 0);
+  for (let h = 0; h < MAX_HEADS; h++) p.u(h < a.nSlots.length ? a.nSlots[h]! : 0);
+  return p.build();
+}
+
+export function attendCombineParams(a: SplitDispatchArgs): ArrayBuffer {
+  const p = new Params().u(a.nQ, a.group, a.probStride, a.probBase, a.nSplit, 0, 0, 0);
+  for (let h = 0; h < MAX_HEADS; h++) p.u(h < a.nSlots.length ? a.nSlots[h]! : 0);
+  return p.build();
+}
