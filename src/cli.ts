@@ -3,10 +3,12 @@
  * here through an explicit list. User errors (KvlabError) print one line and exit 1.
  */
 import { Command } from "commander";
+import { register as registerExport } from "./commands/export.ts";
 import { register as registerFetchModel } from "./commands/fetch-model.ts";
 import { register as registerGenerate } from "./commands/generate.ts";
 import { register as registerInfo } from "./commands/info.ts";
 import { register as registerPpl } from "./commands/ppl.ts";
+import { register as registerRun } from "./commands/run.ts";
 import { register as registerSynthModel } from "./commands/synth-model.ts";
 import { KvlabError } from "./errors.ts";
 import { disposeExecutors } from "./kernels/registry.ts";
@@ -17,7 +19,15 @@ program
   .description("Compressed LLM attention KV caches: perplexity, KL divergence and exact memory per backend")
   .showHelpAfterError();
 
-for (const register of [registerInfo, registerPpl, registerGenerate, registerSynthModel, registerFetchModel])
+for (const register of [
+  registerInfo,
+  registerPpl,
+  registerGenerate,
+  registerSynthModel,
+  registerFetchModel,
+  registerRun,
+  registerExport,
+])
   register(program);
 
 try {
