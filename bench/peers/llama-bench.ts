@@ -18,7 +18,7 @@ interface Options {
   vocabSize: number;
 }
 
-const opts = JSON.parse(process.argv[2] ?? "{}") as Options;
+const opts = { decodeSeconds: 15, ...(JSON.parse(process.argv[2] ?? "{}") as Partial<Options>) } as Options;
 // Imported by path: node-llama-cpp lives in bench/peers/node_modules only, never in kvlab's.
 const nlcUrl = pathToFileURL(
   new URL("./node_modules/node-llama-cpp/dist/index.js", import.meta.url).pathname,

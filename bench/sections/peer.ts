@@ -80,6 +80,7 @@ export async function runPeer(ctx: BenchContext, done: SectionResult[]): Promise
           kvType,
           promptTokens: PROMPT_TOKENS,
           decodeTokens,
+          decodeSeconds: 15,
           vocabSize: shape.vocabSize,
         };
         const r = await runChild(
@@ -151,7 +152,7 @@ function peerTargets(section: SectionResult, peer: PeerRecord[], done: SectionRe
       const k = forward.find((r) => r.model === p.model && r.threads === p.threads && r.mode === mode);
       const kv = k ? (k.tokensPerS as number) : null;
       const theirs = mode === "prompt" ? p.ppTokensPerS : p.decodeTokensPerS;
-      rows.push([p.model, p.threads, mode, kv, theirs, kv !== null ? kv / theirs : null]);
+      rows.push([p.model, p.threads, mode, kv, theirs, kv !== null && theirs > 0 ? kv / theirs : null]);
       if (mode === "prompt")
         section.targets.push(
           check(
