@@ -71,9 +71,11 @@ export async function runPeer(ctx: BenchContext, done: SectionResult[]): Promise
         `  wrote ${file} (${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
     }
-    // KV types at 1 thread; 2 threads with f16 only (the thread-scaling figure), for time.
+    // KV types on the first model at 1 thread; otherwise f16 only (2 threads = the scaling figure), for time.
     for (const threads of threadList)
-      for (const kvType of ctx.args.quick || threads > 1 ? ["F16"] : ["F16", "Q8_0", "Q4_0"]) {
+      for (const kvType of ctx.args.quick || threads > 1 || name !== models[0]
+        ? ["F16"]
+        : ["F16", "Q8_0", "Q4_0"]) {
         const opts = {
           model: file,
           threads,
