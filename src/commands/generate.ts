@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .option("--temperature <t>", "0 = greedy", "0")
     .option("--seed <s>", "sampling seed", "0")
     .option("--cache <spec>", "cache spec: codec or preset name, or JSON", "f32")
-    .option("--executor <name>", "ref | wasm (default: the registry's default)")
+    .option("--executor <name>", "ref | wasm | webgpu (default: wasm)")
     .option("--tokenizer <file>", "llama2.c only: tokenizer.bin (default: beside the checkpoint)")
     .action(async (o: GenerateCliOptions) => {
       const n = parseIntOption("-n", o.n, 1)!;

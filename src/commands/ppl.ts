@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .option("--chunks <n>", "number of segments (default: as many as the text holds)")
     .option("--chunk-size <c>", "chunked protocol: tokens per forward call (1 = token-by-token decoding)")
     .option("--cache <spec>", "cache spec: codec or preset name, or JSON", "f32")
-    .option("--executor <name>", "ref | wasm (default: the registry's default)")
+    .option("--executor <name>", "ref | wasm | webgpu (default: wasm)")
     .option("--tokenizer <file>", "llama2.c only: tokenizer.bin (default: beside the checkpoint)")
     .option("--json", "print one JSON object")
     .action(async (o: PplOptions) => {

@@ -21,6 +21,19 @@ export interface LoadModelOptions {
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
   const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
+  const model = await loadOnExecutor(path, exec, options);
+  if (exec.name !== "webgpu") return model;
+  // With the webgpu executor the whole forward runs on the device (weights, activations and the
+  // cache in GPU buffers); imported lazily so that Dawn is loaded only when asked for.
+  const { toGpuModel } = await import("../gpu/forward.ts");
+  return toGpuModel(model, exec);
+}
+
+async function loadOnExecutor(
+  path: string,
+  exec: Executor,
+  options: LoadModelOptions,
+): Promise<LanguageModel> {
   if (!existsSync(path)) throw new ModelFormatError(path, "no such file or directory");
   try {
     if (statSync(path).isDirectory()) return await loadHfModel(path, exec);
