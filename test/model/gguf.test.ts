@@ -58,10 +58,16 @@ function writeGguf(
   u64(meta.length);
   for (const [k, t, v] of meta) {
     str(k);
-    if (t === "str") u32(8), str(v as string);
-    else if (t === "u32") u32(4), u32(v as number);
-    else if (t === "f32") u32(6), f32(v as number);
-    else {
+    if (t === "str") {
+      u32(8);
+      str(v as string);
+    } else if (t === "u32") {
+      u32(4);
+      u32(v as number);
+    } else if (t === "f32") {
+      u32(6);
+      f32(v as number);
+    } else {
       const arr = v as (string | number)[];
       u32(9);
       u32(t === "strs" ? 8 : t === "f32s" ? 6 : 5);
