@@ -1,7 +1,7 @@
 /** State shared by the sections of one run: options, budgets and the bandwidth baselines. */
 import type { BenchArgs } from "./args.ts";
 import type { MachineInfo } from "./machine.ts";
-import { BUDGET_FULL, BUDGET_QUICK, type Budget, gbps, time } from "./measure.ts";
+import { BUDGET_FULL, BUDGET_QUICK, type Budget, gbps, repsFor, timeEach } from "./measure.ts";
 import { loadWasmBaseline, type WasmBaseline } from "./wasm-baseline.ts";
 
 export interface BenchContext {
@@ -31,7 +31,7 @@ export async function createContext(args: BenchArgs, machine: MachineInfo): Prom
       const n = Math.ceil(bytes / 4);
       const src = new Float32Array(n).fill(1);
       const dst = new Float32Array(n);
-      const t = await time(`memcpy ${bytes}`, () => dst.set(src), budget);
+      const t = await timeEach(`memcpy ${bytes}`, () => dst.set(src), repsFor(bytes), budget);
       const g = gbps(bytes, t.ms);
       memcpy.set(bytes, g);
       return g;
@@ -44,7 +44,7 @@ export async function createContext(args: BenchArgs, machine: MachineInfo): Prom
       new Float32Array(wasm.memory.buffer, base, n).fill(1);
       // A re-measure sits next to every attention figure: a shorter budget keeps the run short.
       const b = fresh ? { ...budget, time: Math.min(budget.time, 120) } : budget;
-      const t = await time(`read ${bytes}`, () => wasm.readSum(base, n), b);
+      const t = await timeEach(`read ${bytes}`, () => wasm.readSum(base, n), repsFor(bytes), b);
       const g = gbps(n * 4, t.ms);
       read.set(bytes, g);
       return g;

@@ -53,3 +53,23 @@ export async function time(name: string, fn: () => void, budget: Budget): Promis
 export function gbps(bytes: number, ms: number): number {
   return bytes / (ms * 1e6);
 }
+
+/**
+ * Calls per sample so that one sample moves at least 4 MiB: a 256 KiB pass takes a few
+ * microseconds, where timer overhead and resolution would dominate a single call.
+ */
+export function repsFor(bytes: number): number {
+  return Math.max(1, Math.floor((4 << 20) / bytes));
+}
+
+/** time() of `reps` calls per sample, reported per call. */
+export async function timeEach(name: string, fn: () => void, reps: number, budget: Budget): Promise<Timing> {
+  const t = await time(
+    name,
+    () => {
+      for (let i = 0; i < reps; i++) fn();
+    },
+    budget,
+  );
+  return { ...t, ms: t.ms / reps, p50: t.p50 / reps };
+}

@@ -59,7 +59,10 @@ export async function loadWasmBaseline(): Promise<WasmBaseline> {
   });
   if (error || !binary)
     throw new Error(`compiling the baseline kernels failed: ${error?.message}\n${stderr}`);
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>), {
+  // Compiled asynchronously on purpose: measured here (node 20), a module from the synchronous
+  // `new WebAssembly.Module` stayed in V8's baseline tier (Liftoff) and read 256 KiB at ~1-2 GB/s
+  // instead of ~60 GB/s, which would have made every kernel look fast next to it.
+  const instance = new WebAssembly.Instance(await WebAssembly.compile(binary as Uint8Array<ArrayBuffer>), {
     env: {
       abort: () => {
         throw new Error("baseline wasm abort");

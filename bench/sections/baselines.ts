@@ -3,7 +3,7 @@
  * DRAM-sized buffer. Each figure is also given as a ratio to TypedArray.set of the same size.
  */
 import type { BenchContext } from "../lib/context.ts";
-import { gbps, time } from "../lib/measure.ts";
+import { gbps, repsFor, timeEach } from "../lib/measure.ts";
 import { newSection, type SectionResult } from "../lib/report.ts";
 
 const KiB = 1024;
@@ -42,11 +42,21 @@ export async function runBaselines(ctx: BenchContext): Promise<SectionResult> {
     const memcpy = await ctx.memcpyGBps(bytes);
     const read = await ctx.readGBps(bytes);
     const a = new Float32Array(bytes / 4).fill(1);
-    const js = gbps(bytes, (await time(`js sum ${bytes}`, () => void (sink += jsSum(a)), ctx.budget)).ms);
+    const js = gbps(
+      bytes,
+      (await timeEach(`js sum ${bytes}`, () => void (sink += jsSum(a)), repsFor(bytes), ctx.budget)).ms,
+    );
     const base = ctx.wasm.reserve(2 * bytes);
     const wcopy = gbps(
       bytes,
-      (await time(`wasm copy ${bytes}`, () => ctx.wasm.copy(base + bytes, base, bytes), ctx.budget)).ms,
+      (
+        await timeEach(
+          `wasm copy ${bytes}`,
+          () => ctx.wasm.copy(base + bytes, base, bytes),
+          repsFor(bytes),
+          ctx.budget,
+        )
+      ).ms,
     );
     const label = bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`;
     rows.push([label, memcpy, wcopy, wcopy / memcpy, read, read / memcpy, js, js / memcpy]);
