@@ -5,7 +5,7 @@
  * thread counts: prompt processing (one 512-token batch from an empty cache) and decode
  * (one token per evaluation) tokens/s, KV cache types f16, q8_0, q4_0.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -139,7 +139,7 @@ export async function runPeer(ctx: BenchContext, done: SectionResult[]): Promise
     rows,
     notes: [
       "GGUF of the same shape with random weights and a synthetic vocab (bench/peers/gguf-writer.ts); token ids are fed directly.",
-      `flash attention on for every KV type (llama.cpp needs it for quantized V); node-llama-cpp binding release ${release || "?"}.`,
+      `flash attention on for every KV type (llama.cpp needs it for quantized V); node-llama-cpp ${peerVersion()}, llama.cpp release "${release || "?"}" as its build metadata records it.`,
     ],
   });
   return section;
@@ -173,4 +173,15 @@ function peerTargets(section: SectionResult, peer: PeerRecord[], done: SectionRe
       "kvlab: wasm executor, f32 weights and f32 KV; llama.cpp: f32 weights, f16 KV. kvlab decode is measured at ctx 64, llama.cpp's after a 512-token prompt.",
     ],
   });
+}
+
+function peerVersion(): string {
+  try {
+    const pkg = JSON.parse(
+      readFileSync(path.join(PEERS_DIR, "node_modules/node-llama-cpp/package.json"), "utf8"),
+    );
+    return String(pkg.version);
+  } catch {
+    return "?";
+  }
 }
