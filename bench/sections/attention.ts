@@ -43,6 +43,10 @@ interface Measured {
   readGBps: number;
   /** Ops that ran through ref instead (append and attend), "" when none. */
   fallbacks: string;
+  /** Output of the last timed attend (nHeads, 1, headDim), for the check against ref; not in the JSON. */
+  out?: Float32Array;
+  /** Agreement with ref's output on the same data (issue 2 table only). */
+  vsRef?: string;
 }
 
 async function measure(
@@ -97,6 +101,7 @@ async function measure(
       achievedGBps: gbps(mem.total, t.ms),
       readGBps: read,
       fallbacks: fallbacksSince(exec, fb),
+      out: out.slice(),
     };
   } finally {
     cache.dispose();
@@ -130,6 +135,8 @@ function tableFor(title: string, ms: Measured[], notes: string[]): Table {
       "read GB/s",
       "x read",
       "time / f32",
+      "ref fallback",
+      "vs ref",
     ],
     rows: ms.map((m) => {
       const base = f32(m);
@@ -145,6 +152,7 @@ function tableFor(title: string, ms: Measured[], notes: string[]): Table {
         m.achievedGBps / m.readGBps,
         base ? m.ms / base.ms : null,
         m.fallbacks.replace(/ x\d+/g, ""),
+        m.vsRef ?? "",
       ];
     }),
     notes,
@@ -178,8 +186,24 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
     for (const c of ["f32", "int8", "int4"]) {
       const m = await measure(ctx, exec, ISSUE2, c, 4096);
       first.push(m);
-      section.records.push({ table: "issue2", ...m });
     }
+  // Each executor's output against ref's on the same cache contents (deterministic data).
+  for (const m of first) {
+    const ref = first.find((r) => r.executor === "ref" && r.codec === m.codec);
+    if (m.executor === "ref") m.vsRef = "oracle";
+    else if (ref?.out && m.out) {
+      let maxDiff = 0;
+      let maxRef = 0;
+      for (let i = 0; i < ref.out.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(ref.out[i]! - m.out[i]!));
+        maxRef = Math.max(maxRef, Math.abs(ref.out[i]!));
+      }
+      const rel = maxDiff / Math.max(maxRef, 1e-30);
+      m.vsRef = `${rel <= 1e-4 ? "ok" : "DIFF"} (max rel ${rel.toExponential(1)})`;
+    }
+    const { out: _out, ...rec } = m;
+    section.records.push({ table: "issue2", ...rec });
+  }
   notes.push(...[...workarounds].map((w) => `workaround: ${w}`));
   section.tables.push(
     tableFor(
@@ -208,7 +232,8 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
           }
           const m = await measure(ctx, exec, shape, c, tokens);
           ms.push(m);
-          section.records.push({ table: shape.label, ...m });
+          const { out: _out, ...rec } = m;
+          section.records.push({ table: shape.label, ...rec });
         }
       }
     section.tables.push(tableFor(`Attention over the cache, ${shape.label}, 1 layer`, ms, notes));

@@ -156,6 +156,7 @@ export async function runCodecs(ctx: BenchContext): Promise<SectionResult> {
       "x memcpy",
       "decode x read",
       "vs ref",
+      "note",
     ],
     rows,
     notes: [
