@@ -14,3 +14,4 @@ export { encodeInt, decodeInt } from "./codec-int";
 export { attend, attendScratchBytes } from "./attend";
 export { matmul } from "./matmul";
 export { rmsnorm, rope, swiglu } from "./model-ops";
+export { channelQuantize, channelDecode, channelDecodeScratchBytes } from "./channel";

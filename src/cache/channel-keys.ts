@@ -10,7 +10,7 @@
  * residual). memory() counts code rows of quantized tokens, live groups' f16 scales/zeros,
  * residual rows at f32, and the group ids as indices when slots are not in append order.
  */
-import type { Executor } from "../kernels/executor.ts";
+import { countFallback, type Executor } from "../kernels/executor.ts";
 import {
   type ChannelQuantOptions,
   channelCodeBytes,
@@ -31,12 +31,15 @@ export class ChannelKeys {
   codes: Uint8Array; // (capacity, codeBytes)
   groupOf: Int32Array; // (capacity) group id, -1 = still in the residual
   resid: Float32Array; // (capacity, headDim) f32 rows of residual slots
-  gScales = new Uint16Array(0); // (groupCapacity, headDim) f16
-  gZeros = new Uint16Array(0); // (groupCapacity, headDim) f16 (asymmetric only)
+  gScales: Uint16Array = new Uint16Array(0); // (groupCapacity, headDim) f16
+  gZeros: Uint16Array = new Uint16Array(0); // (groupCapacity, headDim) f16 (asymmetric only)
   gRefs = new Int32Array(0); // (groupCapacity) tokens still in each group
   private freeGroups: number[] = [];
   private groupCap = 0;
   private highWater = 0; // group ids ever handed out (free ones are reused first)
+  // Flush scratch in the executor's memory (reused; kernels read it in place).
+  private block: Float32Array = new Float32Array(0); // (group, headDim)
+  private offs: Int32Array = new Int32Array(0); // (group) byte offset of each token's code row
   nResidual = 0;
   nGroups = 0;
 
@@ -60,7 +63,9 @@ export class ChannelKeys {
     groupOf.set(this.groupOf.subarray(0, nSlots));
     const resid = this.exec.allocF32(cap * this.headDim);
     resid.set(this.resid.subarray(0, nSlots * this.headDim));
-    this.dispose();
+    this.exec.free(this.codes);
+    this.exec.free(this.groupOf);
+    this.exec.free(this.resid);
     this.codes = codes;
     this.groupOf = groupOf;
     this.resid = resid;
@@ -86,8 +91,15 @@ export class ChannelKeys {
     slots.sort((a, b) => positions[a]! - positions[b]!);
     const nFlush = Math.floor(slots.length / G) * G;
     const d = this.headDim;
-    const block = new Float32Array(G * d);
-    const offs = new Int32Array(G);
+    if (nFlush > 0 && this.offs.length < G) {
+      this.exec.free(this.block);
+      this.exec.free(this.offs);
+      this.block = this.exec.allocF32(G * d);
+      this.offs = this.exec.allocI32(G);
+    }
+    const { block, offs } = this;
+    const quantize = this.exec.channelQuantize?.bind(this.exec);
+    if (nFlush > 0 && !quantize) countFallback(this.exec, "channelKeys.quantize");
     for (let g0 = 0; g0 < nFlush; g0 += G) {
       const gid = this.newGroup();
       for (let t = 0; t < G; t++) {
@@ -96,7 +108,7 @@ export class ChannelKeys {
         offs[t] = slot * this.codeBytes;
         this.groupOf[slot] = gid;
       }
-      const s = quantizeChannelGroup(
+      const s = (quantize ?? quantizeChannelGroup)(
         block,
         G,
         d,
@@ -122,10 +134,12 @@ export class ChannelKeys {
     if (this.highWater >= this.groupCap) {
       const cap = Math.max(4, this.groupCap * 2);
       const d = this.headDim;
-      const s = new Uint16Array(cap * d);
+      const s = this.exec.allocU16(cap * d);
       s.set(this.gScales);
-      const z = new Uint16Array(cap * d);
+      const z = this.exec.allocU16(cap * d);
       z.set(this.gZeros);
+      this.exec.free(this.gScales);
+      this.exec.free(this.gZeros);
       const r = new Int32Array(cap);
       r.set(this.gRefs);
       this.gScales = s;
@@ -160,6 +174,19 @@ export class ChannelKeys {
   /** Decode slots [first, first + n) into dst (n, headDim). */
   decode(first: number, n: number, dst: Float32Array): void {
     const d = this.headDim;
+    if (this.exec.channelDecode) {
+      const rows = {
+        codes: this.codes,
+        codeBytes: this.codeBytes,
+        groupOf: this.groupOf,
+        resid: this.resid,
+        scales: this.gScales,
+        zeros: this.gZeros,
+      };
+      this.exec.channelDecode(rows, d, this.settings, first, n, dst);
+      return;
+    }
+    countFallback(this.exec, "channelKeys.decode");
     for (let t = 0; t < n; t++) {
       const slot = first + t;
       const g = this.groupOf[slot]!;
@@ -198,6 +225,8 @@ export class ChannelKeys {
     this.freeGroups = [];
     this.groupCap = 0;
     this.highWater = 0;
+    this.exec.free(this.gScales);
+    this.exec.free(this.gZeros);
     this.gScales = new Uint16Array(0);
     this.gZeros = new Uint16Array(0);
     this.gRefs = new Int32Array(0);
@@ -207,5 +236,9 @@ export class ChannelKeys {
     this.exec.free(this.codes);
     this.exec.free(this.groupOf);
     this.exec.free(this.resid);
+    this.exec.free(this.gScales);
+    this.exec.free(this.gZeros);
+    this.exec.free(this.block);
+    this.exec.free(this.offs);
   }
 }

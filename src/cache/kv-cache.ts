@@ -78,9 +78,9 @@ export class StandardKVCache implements KVCache {
   private qRot = new Float32Array(0);
   private probs = new Float32Array(0);
   private kTmp = new Float32Array(0);
-  private kScr = new Float32Array(0);
-  private vScr = new Float32Array(0);
-  private posScr = new Int32Array(0);
+  private kScr: Float32Array = new Float32Array(0);
+  private vScr: Float32Array = new Float32Array(0);
+  private posScr: Int32Array = new Int32Array(0);
   private ropePos = new Int32Array(0);
 
   constructor(
@@ -160,10 +160,9 @@ export class StandardKVCache implements KVCache {
   }
 
   private decodeKeys(idx: number, first: number, n: number, dst: Float32Array): void {
-    if (this.chan) {
-      countFallback(this.exec, "channelKeys.decode");
-      this.chan[idx]!.decode(first, n, dst);
-    } else this.exec.decodeRows(this.kCodec, this.heads[idx]!.k, first, n, this.shape.headDim, dst);
+    if (this.chan)
+      this.chan[idx]!.decode(first, n, dst); // counts "channelKeys.decode" when the executor lacks it
+    else this.exec.decodeRows(this.kCodec, this.heads[idx]!.k, first, n, this.shape.headDim, dst);
   }
 
   private view(layer: number, kvHead: number): HeadView {
@@ -244,10 +243,8 @@ export class StandardKVCache implements KVCache {
       this.seen[idx]! += nNew;
       if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
       if (this.chan) {
-        const ck = this.chan[idx]!;
-        if (ck.nResidual >= Math.max(ck.settings.residual, ck.settings.group))
-          countFallback(this.exec, "channelKeys.quantize");
-        this.counters.saturated += ck.flush(store.positions, store.nSlots).saturated;
+        // flush counts "channelKeys.quantize" when the executor lacks the op
+        this.counters.saturated += this.chan[idx]!.flush(store.positions, store.nSlots).saturated;
       }
       this.policy.onAppend(this.view(layer, h), first, nNew);
     }
@@ -368,10 +365,12 @@ export class StandardKVCache implements KVCache {
     const nHot = store.nSlots;
     const nTot = nHot + (cold ? cold.nSlots : 0);
     if (this.kScr.length < nTot * d) {
+      // In the executor's memory: kernels decode into and attend from it in place (no copy per call).
       const cap = Math.max(nTot, 2 * (this.kScr.length / d)) * d;
-      this.kScr = new Float32Array(cap);
-      if (cold || this.vres) this.vScr = new Float32Array(cap);
-      this.posScr = new Int32Array(cap / d);
+      this.freeScratch();
+      this.kScr = this.exec.allocF32(cap);
+      if (cold || this.vres) this.vScr = this.exec.allocF32(cap);
+      this.posScr = this.exec.allocI32(cap / d);
     }
     if (this.ropePos.length < nTot) this.ropePos = new Int32Array(this.posScr.length);
     this.decodeKeys(idx, 0, nHot, this.kScr);
@@ -423,6 +422,12 @@ export class StandardKVCache implements KVCache {
     }
     this.exec.rope(qr, delta, nRows, 1, d, this.invFreq!);
     return qr;
+  }
+
+  private freeScratch(): void {
+    this.exec.free(this.kScr);
+    this.exec.free(this.vScr);
+    this.exec.free(this.posScr);
   }
 
   private positionSet(store: HeadStore, cold: HeadStore | null): Set<number> {
@@ -620,5 +625,9 @@ export class StandardKVCache implements KVCache {
     if (this.cold) for (const h of this.cold) h.dispose();
     if (this.chan) for (const c of this.chan) c.dispose();
     if (this.vres) for (const c of this.vres) c.dispose();
+    this.freeScratch();
+    this.kScr = new Float32Array(0);
+    this.vScr = new Float32Array(0);
+    this.posScr = new Int32Array(0);
   }
 }

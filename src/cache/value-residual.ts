@@ -80,9 +80,19 @@ export class ValueResidual {
   /** Decode slots [0, n) into dst (n, headDim): residual rows as stored, others through the codec. */
   decode(store: HeadStore, vCodec: Codec, n: number, dst: Float32Array): void {
     const d = this.headDim;
-    for (let j = 0; j < n; j++) {
-      if (this.inResid[j]) dst.set(this.resid.subarray(j * d, (j + 1) * d), j * d);
-      else this.exec.decodeRows(vCodec, store.v, j, 1, d, dst.subarray(j * d, (j + 1) * d));
+    // Runs of consecutive codec rows go to the executor in one call (one kernel call per run,
+    // not per row: in append order that is a single run of everything older than the window).
+    let j = 0;
+    while (j < n) {
+      if (this.inResid[j]) {
+        dst.set(this.resid.subarray(j * d, (j + 1) * d), j * d);
+        j++;
+        continue;
+      }
+      let end = j + 1;
+      while (end < n && !this.inResid[end]) end++;
+      this.exec.decodeRows(vCodec, store.v, j, end - j, d, dst.subarray(j * d, end * d));
+      j = end;
     }
   }
 

@@ -7,6 +7,7 @@
  * memory (`alloc*`: the WASM linear memory, so kernels read them in place by pointer); arrays
  * from elsewhere still work, copied in and out at a cost.
  */
+import type { ChannelQuantOptions } from "../quant/channel.ts";
 import type { Codec, EncodedRows, EncodeStats } from "../quant/types.ts";
 
 export type ExecutorName = "ref" | "wasm" | "webgpu";
@@ -32,6 +33,16 @@ export interface AttendArgs {
   out: Float32Array;
   /** When given, receives the softmax probabilities (nRows, nSlots); masked slots get 0. */
   probs?: Float32Array;
+}
+
+/** One KV head's channel-axis keys (src/cache/channel-keys.ts, src/quant/channel.ts). */
+export interface ChannelKeyRows {
+  codes: Uint8Array; // (capacity, codeBytes) packed code rows, one per slot
+  codeBytes: number;
+  groupOf: Int32Array; // (capacity) group id of each slot, -1 = still in the f32 residual
+  resid: Float32Array; // (capacity, headDim) f32 rows of residual slots
+  scales: Uint16Array; // (groups, headDim) f16
+  zeros: Uint16Array; // (groups, headDim) f16 (asymmetric only)
 }
 
 export interface Executor {
@@ -66,6 +77,36 @@ export interface Executor {
   ): void;
   /** Scaled-dot-product attention over encoded rows (see AttendArgs). */
   attend(args: AttendArgs): void;
+
+  /**
+   * Optional: channel-axis quantization of one group (quantizeChannelGroup in src/quant/channel.ts,
+   * bit for bit). Callers without it run the reference and count fallback "channelKeys.quantize".
+   * src: (nTok, headDim); codeOffsets: (nTok) byte offset of each token's code row in codes;
+   * scales/zeros written at [sOff, sOff + headDim).
+   */
+  channelQuantize?(
+    src: Float32Array,
+    nTok: number,
+    headDim: number,
+    opts: ChannelQuantOptions,
+    codes: Uint8Array,
+    codeOffsets: Int32Array,
+    scales: Uint16Array,
+    zeros: Uint16Array,
+    sOff: number,
+  ): EncodeStats;
+  /**
+   * Optional: decode slots [first, first + n) of channel-axis keys into dst (n, headDim), residual
+   * slots copied (dequantizeChannelRow bit for bit). Fallback name "channelKeys.decode".
+   */
+  channelDecode?(
+    rows: ChannelKeyRows,
+    headDim: number,
+    opts: ChannelQuantOptions,
+    first: number,
+    n: number,
+    dst: Float32Array,
+  ): void;
 
   /** out (n, dOut) = x (n, dIn) @ w^T, w: (dOut, dIn) row-major (PyTorch Linear layout); optional bias (dOut). */
   matmul(

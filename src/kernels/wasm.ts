@@ -12,6 +12,7 @@ import type { Codec, EncodedRows, EncodeStats, RowLayout } from "../quant/types.
 import { type AttendArgs, countFallback, type Executor } from "./executor.ts";
 import { refAttend } from "./ref.ts";
 import { Arena } from "./wasm-arena.ts";
+import { wasmChannelOps } from "./wasm-channel.ts";
 import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
 import { loadKvlabWasm, WASM_PATH } from "./wasm-loader.ts";
 import {
@@ -290,5 +291,6 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       pool?.dispose();
     },
   };
+  Object.assign(exec, wasmChannelOps(heap, k)); // optional channel-axis key ops (wasm-channel.ts)
   return exec;
 }

@@ -1,0 +1,261 @@
+// Channel-axis integer quantization of keys (KIVI / KVQuant): a group is G tokens of one KV head
+// and every channel (element of head_dim) has its own f16 scale (and zero-point) over them.
+// Bit-exact port of src/quant/channel.ts (the specification): f32 arithmetic at each step,
+// round half to even, scale rounded UP and asymmetric minimum rounded DOWN to f16, non-finite
+// elements left out of min/max (NaN -> 0, +-Inf -> the channel's finite max/min).
+// SIMD runs across 4 channels at a time: a token row is contiguous in channels, so one v128
+// load gives 4 channels of one token and the per-channel reductions stay in lanes.
+import { getCode, unpack16 } from "./codec-int";
+import { f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up } from "./half";
+
+/**
+ * Scale (and zero) of one channel from its finite range [lo, hi], written as f16 bits at
+ * scaleAt / zeroAt (channel.ts: symmetric s = up(amax / qmax); asymmetric m = down(lo),
+ * s = up((hi - m) / levels); a nonzero range never gets scale 0).
+ */
+function channelParams(bits: i32, sym: bool, lo: f32, hi: f32, scaleAt: usize, zeroAt: usize): void {
+  const qmax = <f32>((1 << (bits - 1)) - 1);
+  const levels = <f32>((1 << bits) - 1);
+  if (sym) {
+    const amax = Mathf.max(Mathf.abs(lo), Mathf.abs(hi));
+    let sBits = f32ToF16Up(amax / qmax);
+    if (sBits == 0 && amax > 0) sBits = 1;
+    store<u16>(scaleAt, <u16>sBits);
+  } else {
+    const mBits = f32ToF16Down(lo);
+    const m = f16ToF32(mBits);
+    let sBits = f32ToF16Up((hi - m) / levels);
+    if (sBits == 0 && hi > m) sBits = 1;
+    store<u16>(scaleAt, <u16>sBits);
+    store<u16>(zeroAt, <u16>mBits);
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function putCode(bits: i32, p: usize, i: usize, u: u32): void {
+  if (bits == 8) {
+    store<u8>(p + i, <u8>u);
+    return;
+  }
+  const bit = i * <usize>bits;
+  const byte = p + (bit >> 3);
+  const shift = <u32>(bit & 7);
+  const mask = ((<u32>1 << bits) - 1) << shift;
+  store<u8>(byte, <u8>((<u32>load<u8>(byte) & ~mask) | (u << shift)));
+}
+
+/**
+ * Quantize a group of nTok tokens per channel.
+ * src: (nTok, headDim) f32; codeOffs: (nTok) i32 byte offset (from `codes`) of each token's row;
+ * scales, zeros: (headDim) f16 written in place (zeros untouched when symmetric);
+ * stats: i32 pair {nonFinite, saturated} (overwritten).
+ */
+export function channelQuantize(
+  bits: i32,
+  sym: i32,
+  src: usize,
+  nTok: i32,
+  headDim: i32,
+  codes: usize,
+  codeOffs: usize,
+  scales: usize,
+  zeros: usize,
+  stats: usize,
+): void {
+  const isSym = sym != 0;
+  const qmax = <f32>((1 << (bits - 1)) - 1);
+  const levels = <f32>((1 << bits) - 1);
+  const qlo: f32 = isSym ? -qmax : 0;
+  const qhi: f32 = isSym ? qmax : levels;
+  const off: f32 = isSym ? <f32>(1 << (bits - 1)) : 0;
+  const rowStride = <usize>headDim << 2;
+  let nonFinite = 0;
+  let saturated = 0;
+  let c = 0;
+  for (; c + 4 <= headDim; c += 4) {
+    const col = src + (<usize>c << 2);
+    // pmin/pmax keep the first of equal extremes, like the reference's strict compares
+    // (only +0 vs -0 differ in bits, and the sign reaches the f16 zero-point).
+    let vlo = f32x4.splat(Infinity);
+    let vhi = f32x4.splat(-Infinity);
+    for (let t = 0; t < nTok; t++) {
+      const x = v128.load(col + <usize>t * rowStride);
+      const fin = f32x4.lt(f32x4.abs(x), f32x4.splat(Infinity));
+      nonFinite += 4 - <i32>popcnt<u32>(<u32>i32x4.bitmask(fin));
+      vlo = f32x4.pmin(vlo, v128.bitselect(x, f32x4.splat(Infinity), fin));
+      vhi = f32x4.pmax(vhi, v128.bitselect(x, f32x4.splat(-Infinity), fin));
+    }
+    // A channel with no finite element has range [0, 0].
+    const empty = f32x4.gt(vlo, vhi);
+    vlo = v128.andnot(vlo, empty);
+    vhi = v128.andnot(vhi, empty);
+    const sAt = scales + (<usize>c << 1);
+    const zAt = zeros + (<usize>c << 1);
+    channelParams(bits, isSym, f32x4.extract_lane(vlo, 0), f32x4.extract_lane(vhi, 0), sAt, zAt);
+    channelParams(bits, isSym, f32x4.extract_lane(vlo, 1), f32x4.extract_lane(vhi, 1), sAt + 2, zAt + 2);
+    channelParams(bits, isSym, f32x4.extract_lane(vlo, 2), f32x4.extract_lane(vhi, 2), sAt + 4, zAt + 4);
+    channelParams(bits, isSym, f32x4.extract_lane(vlo, 3), f32x4.extract_lane(vhi, 3), sAt + 6, zAt + 6);
+    const s = f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(sAt)));
+    const m = isSym ? f32x4.splat(0) : f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(zAt)));
+    const positive = f32x4.gt(s, f32x4.splat(0));
+    const inv = v128.and(f32x4.div(f32x4.splat(1), s), positive);
+    for (let t = 0; t < nTok; t++) {
+      let x = v128.load(col + <usize>t * rowStride);
+      x = v128.bitselect(f32x4.splat(0), x, f32x4.ne(x, x));
+      x = v128.bitselect(vhi, x, f32x4.eq(x, f32x4.splat(Infinity)));
+      x = v128.bitselect(vlo, x, f32x4.eq(x, f32x4.splat(-Infinity)));
+      if (!isSym) x = f32x4.sub(x, m);
+      let q = f32x4.nearest(f32x4.mul(x, inv));
+      const sat = isSym
+        ? f32x4.gt(f32x4.abs(q), f32x4.splat(qmax))
+        : v128.or(f32x4.gt(q, f32x4.splat(levels)), f32x4.lt(q, f32x4.splat(0)));
+      saturated += <i32>popcnt<u32>(<u32>i32x4.bitmask(sat));
+      q = f32x4.min(f32x4.max(q, f32x4.splat(qlo)), f32x4.splat(qhi));
+      const u = i32x4.trunc_sat_f32x4_s(f32x4.add(q, f32x4.splat(off)));
+      // 4 channels starting at a multiple of 4 fill whole bytes: 4 (int8), 2 (int4) or 1 (int2).
+      const b = <u32>bits;
+      const packed =
+        <u32>i32x4.extract_lane(u, 0) |
+        (<u32>i32x4.extract_lane(u, 1) << b) |
+        (<u32>i32x4.extract_lane(u, 2) << (2 * b)) |
+        (<u32>i32x4.extract_lane(u, 3) << (3 * b));
+      const row = codes + <usize>load<i32>(codeOffs + (<usize>t << 2));
+      const at = row + ((<usize>c * <usize>bits) >> 3);
+      if (bits == 8) store<u32>(at, packed);
+      else if (bits == 4) store<u16>(at, <u16>packed);
+      else store<u8>(at, <u8>packed);
+    }
+  }
+  // Channels past the last multiple of 4: the reference's scalar loop.
+  for (; c < headDim; c++) {
+    const col = src + (<usize>c << 2);
+    let lo: f32 = Infinity;
+    let hi: f32 = -Infinity;
+    for (let t = 0; t < nTok; t++) {
+      const x = load<f32>(col + <usize>t * rowStride);
+      if (isFinite<f32>(x)) {
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      } else nonFinite++;
+    }
+    if (lo > hi) lo = hi = 0;
+    const sAt = scales + (<usize>c << 1);
+    const zAt = zeros + (<usize>c << 1);
+    channelParams(bits, isSym, lo, hi, sAt, zAt);
+    const s = f16ToF32(<u32>load<u16>(sAt));
+    const m: f32 = isSym ? 0 : f16ToF32(<u32>load<u16>(zAt));
+    const inv: f32 = s > 0 ? <f32>1 / s : 0;
+    for (let t = 0; t < nTok; t++) {
+      let x = load<f32>(col + <usize>t * rowStride);
+      if (isNaN<f32>(x)) x = 0;
+      else if (x == Infinity) x = hi;
+      else if (x == -Infinity) x = lo;
+      if (!isSym) x = x - m;
+      const q = nearest<f32>(x * inv);
+      if (isSym ? Mathf.abs(q) > qmax : q > levels || q < 0) saturated++;
+      const u = <u32>(<i32>(Mathf.min(Mathf.max(q, qlo), qhi) + off));
+      putCode(bits, codes + <usize>load<i32>(codeOffs + (<usize>t << 2)), <usize>c, u);
+    }
+  }
+  store<i32>(stats, nonFinite);
+  store<i32>(stats, saturated, 4);
+}
+
+/** Bytes of scratch channelDecode needs: one group's f32 scales and zeros. */
+export function channelDecodeScratchBytes(headDim: i32): i32 {
+  return headDim * 8 + 16;
+}
+
+/** f32 scales (and zeros) of group g at tab: (headDim) each. */
+function loadGroup(sym: bool, headDim: i32, scales: usize, zeros: usize, g: i32, tab: usize): void {
+  const sp = scales + ((<usize>g * <usize>headDim) << 1);
+  const zp = zeros + ((<usize>g * <usize>headDim) << 1);
+  const zt = tab + (<usize>headDim << 2);
+  let c = 0;
+  for (; c + 4 <= headDim; c += 4) {
+    const o = <usize>c;
+    v128.store(tab + (o << 2), f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(sp + (o << 1)))));
+    if (!sym)
+      v128.store(zt + (o << 2), f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(zp + (o << 1)))));
+  }
+  for (; c < headDim; c++) {
+    const o = <usize>c;
+    store<f32>(tab + (o << 2), f16ToF32(<u32>load<u16>(sp + (o << 1))));
+    if (!sym) store<f32>(zt + (o << 2), f16ToF32(<u32>load<u16>(zp + (o << 1))));
+  }
+}
+
+/** 4 codes (u32 lanes) -> decoded f32x4 with the channel's scale s and zero z (channel.ts dequantizeChannelRow). */
+// @ts-ignore: decorator
+@inline
+function dequant4(sym: bool, u: v128, off: v128, s: v128, z: v128): v128 {
+  if (sym) return f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(u, off)), s);
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(u), s), z);
+}
+
+/**
+ * Decode slots [first, first + n) of one KV head's channel-axis keys into dst (n, headDim):
+ * residual slots (groupOf -1) copied from resid (capacity, headDim), quantized slots decoded
+ * from their code row (codes + slot * codeBytes) with their group's scales/zeros (groups, headDim).
+ * scratch: channelDecodeScratchBytes(headDim) bytes.
+ */
+export function channelDecode(
+  bits: i32,
+  sym: i32,
+  headDim: i32,
+  codes: usize,
+  codeBytes: i32,
+  groupOf: usize,
+  scales: usize,
+  zeros: usize,
+  resid: usize,
+  first: i32,
+  n: i32,
+  dst: usize,
+  scratch: usize,
+): void {
+  const isSym = sym != 0;
+  const d = <usize>headDim;
+  const tab = (scratch + 15) & ~(<usize>15);
+  const ztab = tab + (d << 2);
+  const offV = i32x4.splat(1 << (bits - 1));
+  const offS = <i32>(1 << (bits - 1));
+  let cur = -1;
+  for (let t = 0; t < n; t++) {
+    const slot = <usize>(first + t);
+    const g = load<i32>(groupOf + (slot << 2));
+    const out = dst + ((<usize>t * d) << 2);
+    if (g < 0) {
+      memory.copy(out, resid + ((slot * d) << 2), d << 2);
+      continue;
+    }
+    if (g != cur) {
+      loadGroup(isSym, headDim, scales, zeros, g, tab);
+      cur = g;
+    }
+    const row = codes + slot * <usize>codeBytes;
+    let i: usize = 0;
+    for (; i + 16 <= d; i += 16) {
+      const c8 = unpack16(bits, row, i);
+      const lo16 = i16x8.extend_low_i8x16_u(c8);
+      const hi16 = i16x8.extend_high_i8x16_u(c8);
+      const o = out + (i << 2);
+      const st = tab + (i << 2);
+      const zt = ztab + (i << 2);
+      const z0 = isSym ? offV : v128.load(zt);
+      const z1 = isSym ? offV : v128.load(zt + 16);
+      const z2 = isSym ? offV : v128.load(zt + 32);
+      const z3 = isSym ? offV : v128.load(zt + 48);
+      v128.store(o, dequant4(isSym, i32x4.extend_low_i16x8_u(lo16), offV, v128.load(st), z0));
+      v128.store(o + 16, dequant4(isSym, i32x4.extend_high_i16x8_u(lo16), offV, v128.load(st + 16), z1));
+      v128.store(o + 32, dequant4(isSym, i32x4.extend_low_i16x8_u(hi16), offV, v128.load(st + 32), z2));
+      v128.store(o + 48, dequant4(isSym, i32x4.extend_high_i16x8_u(hi16), offV, v128.load(st + 48), z3));
+    }
+    for (; i < d; i++) {
+      const u = <i32>getCode(bits, row, i);
+      const s = load<f32>(tab + (i << 2));
+      store<f32>(out + (i << 2), isSym ? <f32>(u - offS) * s : <f32>u * s + load<f32>(ztab + (i << 2)));
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The wasm executor's channel-axis key ops (assembly/channel.ts): quantize one group of G
+ * tokens per channel, and decode a KV head's keys (quantized groups and f32 residual) into an
+ * f32 scratch in one call. Both reproduce src/quant/channel.ts bit for bit. Arrays the cache
+ * allocated through the executor are passed in place; others are copied (Marshal).
+ * A module built before these kernels existed simply lacks them: no ops are added, and callers
+ * fall back to the reference as they do for any missing optional op.
+ */
+import { ShapeError } from "../errors.ts";
+import type { ChannelQuantOptions } from "../quant/channel.ts";
+import type { EncodeStats } from "../quant/types.ts";
+import type { ChannelKeyRows, Executor } from "./executor.ts";
+import { Marshal, type WasmHeap } from "./wasm-heap.ts";
+
+/** Raw exports of assembly/channel.ts (pointers are byte offsets into the shared memory). */
+interface ChannelExports {
+  channelQuantize(
+    bits: number,
+    sym: number,
+    src: number,
+    nTok: number,
+    headDim: number,
+    codes: number,
+    codeOffs: number,
+    scales: number,
+    zeros: number,
+    stats: number,
+  ): void;
+  channelDecodeScratchBytes(headDim: number): number;
+  channelDecode(
+    bits: number,
+    sym: number,
+    headDim: number,
+    codes: number,
+    codeBytes: number,
+    groupOf: number,
+    scales: number,
+    zeros: number,
+    resid: number,
+    first: number,
+    n: number,
+    dst: number,
+    scratch: number,
+  ): void;
+}
+
+type ChannelOps = Pick<Executor, "channelQuantize" | "channelDecode">;
+
+function need(arr: ArrayBufferView & { length: number }, n: number, what: string): void {
+  if (arr.length < n) throw new ShapeError(`${what} has ${arr.length} elements, the op needs ${n}`);
+}
+
+/** The channel ops over a loaded module, or {} when the module predates them (rebuild: npm run asbuild). */
+export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
+  const k = exports as Partial<ChannelExports>;
+  if (typeof k.channelQuantize !== "function" || typeof k.channelDecode !== "function") return {};
+  const kq = k as ChannelExports;
+  const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by channelQuantize
+  return {
+    channelQuantize(
+      src: Float32Array, // (nTok, headDim)
+      nTok: number,
+      headDim: number,
+      opts: ChannelQuantOptions,
+      codes: Uint8Array,
+      codeOffsets: Int32Array, // (nTok)
+      scales: Uint16Array,
+      zeros: Uint16Array,
+      sOff: number,
+    ): EncodeStats {
+      if (nTok === 0 || headDim === 0) return { nonFinite: 0, saturated: 0 };
+      need(src, nTok * headDim, "src");
+      need(codeOffsets, nTok, "codeOffsets");
+      need(scales, sOff + headDim, "scales");
+      if (!opts.symmetric) need(zeros, sOff + headDim, "zeros");
+      const m = new Marshal(heap);
+      const zs = opts.symmetric ? 0 : m.ptr(zeros.subarray(sOff, sOff + headDim), "inout");
+      kq.channelQuantize(
+        opts.bits,
+        opts.symmetric ? 1 : 0,
+        m.ptr(src.subarray(0, nTok * headDim), "in"),
+        nTok,
+        headDim,
+        // inout: int4/int2 rows keep the padding bits of their last byte, as the reference does
+        m.ptr(codes, "inout"),
+        m.ptr(codeOffsets.subarray(0, nTok), "in"),
+        m.ptr(scales.subarray(sOff, sOff + headDim), "inout"),
+        zs,
+        stats,
+      );
+      m.finish();
+      const st = new Int32Array(heap.buffer, stats, 2);
+      return { nonFinite: st[0]!, saturated: st[1]! };
+    },
+
+    channelDecode(
+      rows: ChannelKeyRows,
+      headDim: number,
+      opts: ChannelQuantOptions,
+      first: number,
+      n: number,
+      dst: Float32Array, // (n, headDim)
+    ): void {
+      if (n === 0) return;
+      need(dst, n * headDim, "dst");
+      need(rows.groupOf, first + n, "groupOf");
+      need(rows.codes, (first + n) * rows.codeBytes, "codes");
+      need(rows.resid, (first + n) * headDim, "resid");
+      const m = new Marshal(heap);
+      const scratch = heap.scratch(kq.channelDecodeScratchBytes(headDim));
+      kq.channelDecode(
+        opts.bits,
+        opts.symmetric ? 1 : 0,
+        headDim,
+        m.ptr(rows.codes, "in"),
+        rows.codeBytes,
+        m.ptr(rows.groupOf, "in"),
+        m.ptr(rows.scales, "in"),
+        opts.symmetric ? 0 : m.ptr(rows.zeros, "in"),
+        m.ptr(rows.resid, "in"),
+        first,
+        n,
+        m.ptr(dst.subarray(0, n * headDim), "out"),
+        scratch,
+      );
+      heap.release(scratch);
+      m.finish();
+    },
+  };
+}
