@@ -1,32 +1,44 @@
-// Four query rows at a time over int8/int4 rows (the common decode case: a GQA group of 4 heads
-// over one KV head), without widening rows to an f32 buffer first (attend-block.ts does that for
-// the other codecs). Codes are converted to f32 in registers (symmetric ones centred first, in
-// the integer domain, so no large offset cancels in f32); everything that is per group is folded
-// out of the per-element loops (u: the code, minus the offset when symmetric; m_g = 0 then):
-//   q . k  = sum_g s_g * (q_g . u_g) + m_g * sum(q_g)
-//   sum_j p_j v_j[i] = sum_j (p_j s_jg) u_ji + sum_j p_j m_jg   (i in group g)
-// So each element costs a convert and, per query row, one multiply and one add; each group costs
-// one scale multiply per row. The weighted sum is register-blocked: a block of slots is applied
-// to 8 output columns of all 4 rows held in registers, so accumulators are not reloaded per slot.
-// Needs groupSize % 16 == 0 and headDim % groupSize == 0 (see intBlockOk); q stays f32 (the
-// attention tolerances are ~1e-5 relative, tighter than an int16 q would give).
-import { unpack16, unpack8 } from "./codec-int";
+// Four query rows at a time (a GQA group of 4 heads over one KV head, the common decode case)
+// over f32, int8 and int4 rows, without widening each row into an f32 buffer first
+// (attend-block.ts does that for the other codecs). Codes are converted to f32 in registers
+// (symmetric ones centred first in the integer domain, so no large offset cancels in f32) and
+// everything that is per group is folded out of the per-element loops (u: the code, minus the
+// offset when symmetric; m_g: the asymmetric zero-point, 0 when symmetric):
+//   q . k            = sum_g s_g * (q_g . u_g) + m_g * sum(q_g)
+//   sum_j p_j v_j[i] = sum_j (p_j s_jg) u_ji + sum_j p_j m_jg      (i in group g)
+// So an element costs a convert and, per query row, one multiply and one add; a group costs one
+// scale multiply per row. The weighted sum is register-blocked: a block of slots is applied to 8
+// output columns of all 4 rows held in registers, so accumulators are not reloaded per slot.
+// int4 is used in storage order: each byte's low nibbles (even elements) and high nibbles (odd
+// elements) are widened as they lie, without interleaving them back; q is permuted once per call
+// to match (a dot product does not care about order) and the weighted sum is un-permuted once at
+// the end. q stays f32: the attention tolerances (~1e-5 relative) are tighter than int16 q gives.
 import { f16ToF32 } from "./half";
+
+/** Row kinds of this file: f32 rows, or int codes of 8 or 4 bits. */
+export const FUSED_F32: i32 = 32;
 
 /** Slots per block of the weighted sum (their per-group weights are staged in scratch). */
 const JB = 8;
 
-/** Whether the fused integer path handles this layout (int8/int4, whole groups of 16k elements). */
+/**
+ * Whether the fused path handles rows of this kind (FUSED_F32, 8 or 4) with group size G:
+ * int groups must be whole multiples of 16 elements; f32 rows need headDim % 16 == 0.
+ */
 // @ts-ignore: decorator
 @inline
-export function intBlockOk(bits: i32, G: i32, d: i32): bool {
-  return (bits == 8 || bits == 4) && G >= 16 && (G & 15) == 0 && d % G == 0;
+export function fusedOk(kind: i32, G: i32, d: i32): bool {
+  if (kind == FUSED_F32) return (d & 15) == 0 && d > 0;
+  return (kind == 8 || kind == 4) && G >= 16 && (G & 15) == 0 && d % G == 0;
 }
 
-/** Extra scratch bytes the fused path needs beyond attend.ts's own (per-group vectors, staged weights). */
-export function intScratchBytes(d: i32): i32 {
-  // attend.ts lays out q sums (4d bytes), zero terms (4d) and staged weights (JB * nG * 16 <= JB * d)
-  return (8 + JB) * d + 64;
+/**
+ * Scratch bytes the fused path needs beyond attend.ts's own: a permuted copy of the q block
+ * (16d), per-group q sums (4d), per-group zero terms (4d), staged weights (JB * nG * 16 <= JB * d)
+ * and the block's slot indices.
+ */
+export function fusedScratchBytes(d: i32): i32 {
+  return (24 + JB) * d + 4 * JB + 128;
 }
 
 // @ts-ignore: decorator
@@ -36,64 +48,81 @@ function hsum(v: v128): f32 {
   return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
 }
 
-/** Asymmetric zero-point m_g of one group. */
 // @ts-ignore: decorator
 @inline
-function zeroOf(ze: usize): f32 {
-  return f16ToF32(<u32>load<u16>(ze));
+function f16At(p: usize): f32 {
+  return f16ToF32(<u32>load<u16>(p));
 }
 
-/** Codes in u8 lanes -> signed i8 lanes of (code - offset) for symmetric codes; as is otherwise. */
+/**
+ * i16 lanes (each one code, centred when sym) 0-3 or 4-7 -> f32x4. Always the signed convert:
+ * the codes fit in i32 either way, and x86 before AVX-512 has no unsigned one (V8 emulates it).
+ */
 // @ts-ignore: decorator
 @inline
-function centre(bits: i32, sym: bool, c: v128): v128 {
-  if (!sym) return c;
-  // int8: code - 128 == code ^ 0x80 read as i8; int4: code - 8 in [-8, 7].
-  return bits == 8 ? v128.xor(c, i8x16.splat(-128)) : i8x16.sub(c, i8x16.splat(8));
+function cvLo(sym: bool, w: v128): v128 {
+  return f32x4.convert_i32x4_s(sym ? i32x4.extend_low_i16x8_s(w) : i32x4.extend_low_i16x8_u(w));
+}
+// @ts-ignore: decorator
+@inline
+function cvHi(sym: bool, w: v128): v128 {
+  return f32x4.convert_i32x4_s(sym ? i32x4.extend_high_i16x8_s(w) : i32x4.extend_high_i16x8_u(w));
 }
 
-// Lanes 0-3 / 4-7 / 8-11 / 12-15 of centred codes -> f32x4 (signed when sym, else unsigned).
+/** 8 int8 codes at p -> i16 lanes (code - 128 when symmetric). */
 // @ts-ignore: decorator
 @inline
-function u0(sym: bool, c: v128): v128 {
-  return sym
-    ? f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(c)))
-    : f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(c)));
+function w8(sym: bool, p: usize): v128 {
+  const c = v128.load64_zero(p);
+  return sym ? i16x8.extend_low_i8x16_s(v128.xor(c, i8x16.splat(-128))) : i16x8.extend_low_i8x16_u(c);
+}
+
+/** Low / high nibbles of the bytes in u16 lanes b -> i16 lanes (code - 8 when symmetric). */
+// @ts-ignore: decorator
+@inline
+function nibLo(sym: bool, b: v128): v128 {
+  const l = v128.and(b, i16x8.splat(15));
+  return sym ? i16x8.sub(l, i16x8.splat(8)) : l;
 }
 // @ts-ignore: decorator
 @inline
-function u1(sym: bool, c: v128): v128 {
-  return sym
-    ? f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(i16x8.extend_low_i8x16_s(c)))
-    : f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(i16x8.extend_low_i8x16_u(c)));
+function nibHi(sym: bool, b: v128): v128 {
+  const h = i16x8.shr_u(b, 4);
+  return sym ? i16x8.sub(h, i16x8.splat(8)) : h;
 }
+
+/**
+ * q block (4, d) permuted to int4 storage order into dst: per 16 elements, the 8 even ones then
+ * the 8 odd ones (the low and high nibbles of 8 bytes).
+ */
 // @ts-ignore: decorator
 @inline
-function u2(sym: bool, c: v128): v128 {
-  return sym
-    ? f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_high_i8x16_s(c)))
-    : f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(c)));
-}
-// @ts-ignore: decorator
-@inline
-function u3(sym: bool, c: v128): v128 {
-  return sym
-    ? f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(i16x8.extend_high_i8x16_s(c)))
-    : f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(i16x8.extend_high_i8x16_u(c)));
+function permuteQ(q: usize, d: i32, dst: usize): void {
+  for (let i = 0; i < 4 * d; i += 16) {
+    const o = <usize>i << 2;
+    const a = v128.load(q + o);
+    const b = v128.load(q + o, 16);
+    const c = v128.load(q + o, 32);
+    const e = v128.load(q + o, 48);
+    v128.store(dst + o, i32x4.shuffle(a, b, 0, 2, 4, 6));
+    v128.store(dst + o, i32x4.shuffle(c, e, 0, 2, 4, 6), 16);
+    v128.store(dst + o, i32x4.shuffle(a, b, 1, 3, 5, 7), 32);
+    v128.store(dst + o, i32x4.shuffle(c, e, 1, 3, 5, 7), 48);
+  }
 }
 
 /**
  * scores (4, nSlots) = scale * q_r . k_j (-Inf where slotPos[j] > qPos_r) for q (4, d); row maxima
- * to maxes. qs: scratch for nG vectors (the 4 rows' sums of q per group).
+ * to maxes. qs: scratch for the per-group q sums; qp: scratch for the permuted q (int4).
  */
 // @ts-ignore: decorator
 @inline
-function score4I(
-  bits: i32,
+function score4F(
+  kind: i32,
   sym: bool,
   G: i32,
   d: i32,
-  q: usize,
+  qIn: usize,
   qPos: usize,
   pay: usize,
   sc: usize,
@@ -104,18 +133,26 @@ function score4I(
   scores: usize,
   maxes: usize,
   qs: usize,
+  qp: usize,
 ): void {
+  const isF = kind == FUSED_F32;
   const rb = <usize>d << 2;
+  let q = qIn;
+  if (kind == 4) {
+    permuteQ(qIn, d, qp);
+    q = qp;
+  }
   const q1 = q + rb;
   const q2 = q1 + rb;
   const q3 = q2 + rb;
-  const nG = d / G;
-  const rowBytes = <usize>((d * bits) >> 3);
+  const gs = isF ? d : G;
+  const nG = d / gs;
+  const rowBytes = <usize>((d * kind) >> 3);
   // qs[g] = (sum q_0g, sum q_1g, sum q_2g, sum q_3g), for the asymmetric zero-point term.
-  const nQs = sym ? 0 : nG;
+  const nQs = isF || sym ? 0 : nG;
   for (let g = 0; g < nQs; g++) {
     let a = f32x4.splat(0), b = f32x4.splat(0), c = f32x4.splat(0), e = f32x4.splat(0);
-    for (let i = g * G; i < (g + 1) * G; i += 4) {
+    for (let i = g * gs; i < (g + 1) * gs; i += 4) {
       const o = <usize>i << 2;
       a = f32x4.add(a, v128.load(q + o));
       b = f32x4.add(b, v128.load(q1 + o));
@@ -144,42 +181,67 @@ function score4I(
       let t0 = f32x4.splat(0), t1 = f32x4.splat(0), t2 = f32x4.splat(0), t3 = f32x4.splat(0);
       let zt = f32x4.splat(0);
       for (let g = 0; g < nG; g++) {
-        // Two accumulators per row (even / odd quarter of each 16 codes) to halve add chains.
+        // Two accumulators per row (alternate quarters of each 16 elements) to halve add chains.
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
         let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-        for (let i = g * G; i < (g + 1) * G; i += 16) {
-          const c = centre(bits, sym, unpack16(bits, row, <usize>i));
+        for (let i = g * gs; i < (g + 1) * gs; i += 16) {
           const o = <usize>i << 2;
-          let x = u0(sym, c);
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), x));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x));
-          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), x));
-          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), x));
-          x = u1(sym, c);
-          b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 16), x));
-          b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), x));
-          b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), x));
-          b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), x));
-          x = u2(sym, c);
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o, 32), x));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o, 32), x));
-          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o, 32), x));
-          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o, 32), x));
-          x = u3(sym, c);
-          b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 48), x));
-          b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 48), x));
-          b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 48), x));
-          b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 48), x));
+          let x0: v128, x1: v128, x2: v128, x3: v128;
+          if (isF) {
+            x0 = v128.load(row + o);
+            x1 = v128.load(row + o, 16);
+            x2 = v128.load(row + o, 32);
+            x3 = v128.load(row + o, 48);
+          } else if (kind == 8) {
+            const lo = w8(sym, row + <usize>i);
+            const hi = w8(sym, row + <usize>i + 8);
+            x0 = cvLo(sym, lo);
+            x1 = cvHi(sym, lo);
+            x2 = cvLo(sym, hi);
+            x3 = cvHi(sym, hi);
+          } else {
+            // 8 bytes: even elements in the low nibbles, odd ones in the high nibbles.
+            const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
+            const lo = nibLo(sym, b);
+            const hi = nibHi(sym, b);
+            x0 = cvLo(sym, lo);
+            x1 = cvHi(sym, lo);
+            x2 = cvLo(sym, hi);
+            x3 = cvHi(sym, hi);
+          }
+          a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), x0));
+          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x0));
+          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), x0));
+          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), x0));
+          b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 16), x1));
+          b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), x1));
+          b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), x1));
+          b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), x1));
+          a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o, 32), x2));
+          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o, 32), x2));
+          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o, 32), x2));
+          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o, 32), x2));
+          b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 48), x3));
+          b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 48), x3));
+          b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 48), x3));
+          b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 48), x3));
         }
-        const s = f16ToF32(<u32>load<u16>(sc + gi + (<usize>g << 1)));
-        const vs = f32x4.splat(s);
-        t0 = f32x4.add(t0, f32x4.mul(f32x4.add(a0, b0), vs));
-        t1 = f32x4.add(t1, f32x4.mul(f32x4.add(a1, b1), vs));
-        t2 = f32x4.add(t2, f32x4.mul(f32x4.add(a2, b2), vs));
-        t3 = f32x4.add(t3, f32x4.mul(f32x4.add(a3, b3), vs));
-        if (!sym) {
-          const z = zeroOf(ze + gi + (<usize>g << 1));
-          zt = f32x4.add(zt, f32x4.mul(v128.load(qs + (<usize>g << 4)), f32x4.splat(z)));
+        if (isF) {
+          t0 = f32x4.add(a0, b0);
+          t1 = f32x4.add(a1, b1);
+          t2 = f32x4.add(a2, b2);
+          t3 = f32x4.add(a3, b3);
+        } else {
+          const s = f16At(sc + gi + (<usize>g << 1));
+          const vs = f32x4.splat(s);
+          t0 = f32x4.add(t0, f32x4.mul(f32x4.add(a0, b0), vs));
+          t1 = f32x4.add(t1, f32x4.mul(f32x4.add(a1, b1), vs));
+          t2 = f32x4.add(t2, f32x4.mul(f32x4.add(a2, b2), vs));
+          t3 = f32x4.add(t3, f32x4.mul(f32x4.add(a3, b3), vs));
+          if (!sym) {
+            const z = f16At(ze + gi + (<usize>g << 1));
+            zt = f32x4.add(zt, f32x4.mul(v128.load(qs + (<usize>g << 4)), f32x4.splat(z)));
+          }
         }
       }
       if (sp <= p0) { s0 = (hsum(t0) + f32x4.extract_lane(zt, 0)) * scale; if (s0 > m0) m0 = s0; }
@@ -201,12 +263,13 @@ function score4I(
 
 /**
  * acc (4, d) = sum_j p_rj v_j, p = e * inv per row (e: (4, nSlots)); writes probs (4 rows, stride
- * nSlots) when nonzero. ws: scratch for JB * nG staged weights; corr: nG per-group corrections.
+ * nSlots) when nonzero. A slot whose 4 weights are all zero is skipped, as in attend-block.ts.
+ * ws: scratch for JB * nG staged weights; corr: nG per-group zero terms; idx: JB slot indices.
  */
 // @ts-ignore: decorator
 @inline
-function mix4I(
-  bits: i32,
+function mix4F(
+  kind: i32,
   sym: bool,
   G: i32,
   d: i32,
@@ -220,21 +283,24 @@ function mix4I(
   acc: usize,
   ws: usize,
   corr: usize,
+  idx: usize,
 ): void {
+  const isF = kind == FUSED_F32;
   const sb = <usize>nSlots << 2;
   const rb = <usize>d << 2;
-  const nG = d / G;
-  const rowBytes = <usize>((d * bits) >> 3);
+  const gs = isF ? d : G;
+  const nG = d / gs;
+  const rowBytes = <usize>((d * kind) >> 3);
   const inv = v128.load(invs);
   const zero = f32x4.splat(0);
   memory.fill(corr, 0, <usize>nG << 4);
   memory.fill(acc, 0, 4 * rb);
   for (let j0 = 0; j0 < nSlots; j0 += JB) {
-    const nb = min(JB, nSlots - j0);
-    // Stage ws[jj][g] = (p_0j s_jg, .., p_3j s_jg); corr[g] += p_j z_jg (4 rows as one vector).
-    let any = false;
-    for (let jj = 0; jj < nb; jj++) {
-      const j = j0 + jj;
+    const jEnd = min(j0 + JB, nSlots);
+    // Stage ws[n][g] = (p_0j s_jg, .., p_3j s_jg) for the block's n-th slot with a nonzero weight,
+    // and corr[g] += p_j m_jg (the 4 rows as one vector).
+    let n = 0;
+    for (let j = j0; j < jEnd; j++) {
       const eo = e + (<usize>j << 2);
       let w = f32x4.splat(load<f32>(eo));
       w = f32x4.replace_lane(w, 1, load<f32>(eo + sb));
@@ -248,36 +314,50 @@ function mix4I(
         store<f32>(po + 2 * sb, f32x4.extract_lane(w, 2));
         store<f32>(po + 3 * sb, f32x4.extract_lane(w, 3));
       }
-      // Rows with zero weight (masked or underflowed) must add exactly nothing, even if a
-      // group's f16 scale is Inf: 0 * Inf would be NaN, so zero weights stay zero.
       const nz = f32x4.ne(w, zero);
-      any = any || v128.any_true(nz);
-      const gi = <usize>(j * nG) << 1;
-      for (let g = 0; g < nG; g++) {
-        const s = f16ToF32(<u32>load<u16>(sc + gi + (<usize>g << 1)));
-        v128.store(ws + (<usize>(jj * nG + g) << 4), v128.and(f32x4.mul(w, f32x4.splat(s)), nz));
-        if (!sym) {
-          const co = corr + (<usize>g << 4);
-          const z = zeroOf(ze + gi + (<usize>g << 1));
-          v128.store(co, f32x4.add(v128.load(co), v128.and(f32x4.mul(w, f32x4.splat(z)), nz)));
+      if (!v128.any_true(nz)) continue;
+      store<i32>(idx + (<usize>n << 2), j);
+      if (isF) v128.store(ws + (<usize>n << 4), w);
+      else {
+        // A row with zero weight must add exactly nothing, even where a group's f16 scale is
+        // Inf (0 * Inf is NaN): its staged weights are forced to zero.
+        const gi = <usize>(j * nG) << 1;
+        for (let g = 0; g < nG; g++) {
+          const s = f16At(sc + gi + (<usize>g << 1));
+          v128.store(ws + (<usize>(n * nG + g) << 4), v128.and(f32x4.mul(w, f32x4.splat(s)), nz));
+          if (!sym) {
+            const co = corr + (<usize>g << 4);
+            const z = f16At(ze + gi + (<usize>g << 1));
+            v128.store(co, f32x4.add(v128.load(co), v128.and(f32x4.mul(w, f32x4.splat(z)), nz)));
+          }
         }
       }
+      n++;
     }
-    if (!any) continue;
-    const blk = pay + <usize>j0 * rowBytes;
-    // 8 output columns of the 4 rows in registers, the block's slots applied to them.
+    if (n == 0) continue;
+    // 8 output columns of the 4 rows in registers; the block's slots applied to them.
     for (let i = 0; i < d; i += 8) {
-      const g = i / G;
-      const o = <usize>i << 2;
-      const a = acc + o;
+      const g = i / gs;
+      const a = acc + (<usize>i << 2);
       let a0 = v128.load(a), a1 = v128.load(a + rb), a2 = v128.load(a + 2 * rb), a3 = v128.load(a + 3 * rb);
       let b0 = v128.load(a, 16), b1 = v128.load(a + rb, 16), b2 = v128.load(a + 2 * rb, 16), b3 = v128.load(a + 3 * rb, 16);
       let wp = ws + (<usize>g << 4);
-      let row = blk;
-      for (let jj = 0; jj < nb; jj++) {
-        const c = centre(bits, sym, unpack8(bits, row, <usize>i));
-        const lo = u0(sym, c);
-        const hi = u1(sym, c);
+      for (let t = 0; t < n; t++) {
+        const row = pay + <usize>load<i32>(idx + (<usize>t << 2)) * rowBytes;
+        let lo: v128, hi: v128;
+        if (isF) {
+          lo = v128.load(row + (<usize>i << 2));
+          hi = v128.load(row + (<usize>i << 2), 16);
+        } else if (kind == 8) {
+          const c = w8(sym, row + <usize>i);
+          lo = cvLo(sym, c);
+          hi = cvHi(sym, c);
+        } else {
+          // 4 bytes: elements i, i+2, i+4, i+6 (low nibbles) and i+1, .., i+7 (high nibbles).
+          const b = i16x8.extend_low_i8x16_u(v128.load32_zero(row + (<usize>i >> 1)));
+          lo = cvLo(sym, nibLo(sym, b));
+          hi = cvLo(sym, nibHi(sym, b));
+        }
         const w = v128.load(wp);
         let vw = i32x4.shuffle(w, w, 0, 0, 0, 0);
         a0 = f32x4.add(a0, f32x4.mul(vw, lo));
@@ -292,7 +372,6 @@ function mix4I(
         a3 = f32x4.add(a3, f32x4.mul(vw, lo));
         b3 = f32x4.add(b3, f32x4.mul(vw, hi));
         wp += <usize>nG << 4;
-        row += rowBytes;
       }
       v128.store(a, a0);
       v128.store(a + rb, a1);
@@ -305,26 +384,37 @@ function mix4I(
     }
   }
   // Per-group zero-point terms: the same constant for every column of group g in row r.
-  if (sym) return;
-  for (let g = 0; g < nG; g++) {
-    const cv = v128.load(corr + (<usize>g << 4));
-    const c0 = i32x4.shuffle(cv, cv, 0, 0, 0, 0);
-    const c1 = i32x4.shuffle(cv, cv, 1, 1, 1, 1);
-    const c2 = i32x4.shuffle(cv, cv, 2, 2, 2, 2);
-    const c3 = i32x4.shuffle(cv, cv, 3, 3, 3, 3);
-    for (let i = g * G; i < (g + 1) * G; i += 4) {
+  if (!isF && !sym) {
+    for (let g = 0; g < nG; g++) {
+      const cv = v128.load(corr + (<usize>g << 4));
+      const c0 = i32x4.shuffle(cv, cv, 0, 0, 0, 0);
+      const c1 = i32x4.shuffle(cv, cv, 1, 1, 1, 1);
+      const c2 = i32x4.shuffle(cv, cv, 2, 2, 2, 2);
+      const c3 = i32x4.shuffle(cv, cv, 3, 3, 3, 3);
+      for (let i = g * gs; i < (g + 1) * gs; i += 4) {
+        const a = acc + (<usize>i << 2);
+        v128.store(a, f32x4.add(v128.load(a), c0));
+        v128.store(a + rb, f32x4.add(v128.load(a + rb), c1));
+        v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), c2));
+        v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), c3));
+      }
+    }
+  }
+  // int4: each 8 columns hold elements 0,2,4,6 then 1,3,5,7; interleave them back.
+  if (kind == 4) {
+    for (let i = 0; i < 4 * d; i += 8) {
       const a = acc + (<usize>i << 2);
-      v128.store(a, f32x4.add(v128.load(a), c0));
-      v128.store(a + rb, f32x4.add(v128.load(a + rb), c1));
-      v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), c2));
-      v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), c3));
+      const ev = v128.load(a);
+      const od = v128.load(a, 16);
+      v128.store(a, i32x4.shuffle(ev, od, 0, 4, 1, 5));
+      v128.store(a, i32x4.shuffle(ev, od, 2, 6, 3, 7), 16);
     }
   }
 }
 
-/** score4 for int8/int4 keys (bits 8 or 4, see intBlockOk); one specialisation per (bits, sym). */
-export function score4Int(
-  bits: i32,
+/** score4 over f32 / int8 / int4 keys (kind FUSED_F32, 8 or 4; see fusedOk). */
+export function score4Fused(
+  kind: i32,
   sym: bool,
   G: i32,
   d: i32,
@@ -338,18 +428,21 @@ export function score4Int(
   scale: f32,
   scores: usize,
   maxes: usize,
-  qs: usize,
+  work: usize,
 ): void {
-  if (bits == 8) {
-    if (sym) score4I(8, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs);
-    else score4I(8, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs);
-  } else if (sym) score4I(4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs);
-  else score4I(4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs);
+  const qs = work; // (nG) vectors
+  const qp = work + (<usize>d << 2); // (4, d) permuted q
+  if (kind == FUSED_F32) score4F(FUSED_F32, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  else if (kind == 8) {
+    if (sym) score4F(8, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+    else score4F(8, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  } else if (sym) score4F(4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  else score4F(4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
 }
 
-/** mix4 for int8/int4 values (bits 8 or 4, see intBlockOk); zeroes acc itself. */
-export function mix4Int(
-  bits: i32,
+/** mix4 over f32 / int8 / int4 values (kind FUSED_F32, 8 or 4; see fusedOk); zeroes acc itself. */
+export function mix4Fused(
+  kind: i32,
   sym: bool,
   G: i32,
   d: i32,
@@ -361,12 +454,15 @@ export function mix4Int(
   invs: usize,
   probs: usize,
   acc: usize,
-  ws: usize,
-  corr: usize,
+  work: usize,
 ): void {
-  if (bits == 8) {
-    if (sym) mix4I(8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr);
-    else mix4I(8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr);
-  } else if (sym) mix4I(4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr);
-  else mix4I(4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr);
+  const corr = work; // (nG) vectors
+  const idx = corr + (<usize>d << 2); // (JB) i32
+  const ws = (idx + (JB << 2) + 15) & ~(<usize>15); // (JB, nG) vectors
+  if (kind == FUSED_F32) mix4F(FUSED_F32, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  else if (kind == 8) {
+    if (sym) mix4F(8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+    else mix4F(8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  } else if (sym) mix4F(4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  else mix4F(4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
 }

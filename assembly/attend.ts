@@ -4,7 +4,7 @@
 // no f32 copy of the cache is made. Two-pass stable softmax as in the reference.
 import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } from "./codec-int";
 import { mix4Any, score4Any } from "./attend-block";
-import { intBlockOk, intScratchBytes, mix4Int, score4Int } from "./attend-int";
+import { FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-int";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
 
@@ -269,7 +269,7 @@ function mixRowAny(
 
 /** Bytes of scratch attend needs: scores (4, nSlots), accumulators (4, headDim), row buffers, padded q block, maxima. */
 export function attendScratchBytes(nSlots: i32, headDim: i32): i32 {
-  return ((4 * nSlots + 10 * headDim + 48) << 2) + intScratchBytes(headDim);
+  return ((4 * nSlots + 10 * headDim + 48) << 2) + fusedScratchBytes(headDim);
 }
 
 // @ts-ignore: decorator
@@ -347,15 +347,16 @@ export function attend(
   const stat = align16(qsum + rb); // 4 maxima, 4 inverse sums
   const padQ = align16(stat + 32); // (4, d) a last block of 2-3 rows, padded by repeating its last row
   const padPos = padQ + 4 * rb; // (4) their positions
-  const intQs = align16(padPos + 16); // attend-int.ts: (nGroups) vectors of per-group sums of q
-  const intWs = align16(intQs + rb); // attend-int.ts: staged weights and per-group zero terms
-  // int8/int4 rows with whole 16-multiple groups take the fused integer path (attend-int.ts).
-  const kBits = (kDesc >> 4) & 15;
-  const vBits = (vDesc >> 4) & 15;
-  const kInt = (kDesc & 15) == KIND_INT && intBlockOk(kBits, kG, d);
-  const vInt = (vDesc & 15) == KIND_INT && intBlockOk(vBits, vG, d);
-  const kSym = ((kDesc >> 8) & 1) == 1;
-  const vSym = ((vDesc >> 8) & 1) == 1;
+  // attend-int.ts work areas: score (q sums, permuted q: 20d bytes), mix (zero terms, staged weights)
+  const fusedK = align16(padPos + 16);
+  const fusedV = align16(fusedK + 5 * rb);
+  // f32, int8 and int4 rows (int groups of whole 16s) take the fused path of attend-int.ts.
+  const kKind = kv == 0 ? FUSED_F32 : kv >= 4 && kv < 8 ? (kv < 6 ? 8 : 4) : 0;
+  const vKind = vv == 0 ? FUSED_F32 : vv >= 4 && vv < 8 ? (vv < 6 ? 8 : 4) : 0;
+  const kFused = kKind != 0 && fusedOk(kKind, kG, d);
+  const vFused = vKind != 0 && fusedOk(vKind, vG, d);
+  const kSym = (kv & 1) == 1;
+  const vSym = (vv & 1) == 1;
   let r = 0;
   while (r + 2 <= nRows) {
     const rows = min(4, nRows - r);
@@ -370,13 +371,13 @@ export function attend(
       qb = padQ;
       pb = padPos;
     }
-    if (kInt) score4Int(kBits, kSym, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, intQs);
+    if (kFused) score4Fused(kKind, kSym, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, fusedK);
     else score4Any(kv, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
     for (let i = 0; i < 4; i++)
       store<f32>(stat + 16 + (<usize>i << 2), expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, load<f32>(stat + (<usize>i << 2))));
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
     const pr4 = rows == 4 ? probRow : 0;
-    if (vInt) mix4Int(vBits, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, intWs + rb, intWs);
+    if (vFused) mix4Fused(vKind, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, fusedV);
     else {
       memory.fill(acc, 0, 4 * rb);
       mix4Any(vv, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, buf);
