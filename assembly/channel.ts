@@ -6,6 +6,7 @@
 // SIMD runs across 4 channels at a time: a token row is contiguous in channels, so one v128
 // load gives 4 channels of one token and the per-channel reductions stay in lanes.
 import { getCode, unpack16 } from "./codec-int";
+import { exp4 } from "./exp";
 import { f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up } from "./half";
 
 /**
@@ -258,4 +259,173 @@ export function channelDecode(
       store<f32>(out + (i << 2), isSym ? <f32>(u - offS) * s : <f32>u * s + load<f32>(ztab + (i << 2)));
     }
   }
+}
+
+// ---- attention straight from channel-axis keys ----
+
+// @ts-ignore: decorator
+@inline
+function hsum(v: v128): f32 {
+  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
+}
+
+/** q . k over d floats (f32 lanes, scalar tail). */
+// @ts-ignore: decorator
+@inline
+function dot(q: usize, k: usize, d: usize): f32 {
+  let a = f32x4.splat(0);
+  let b = f32x4.splat(0);
+  let i: usize = 0;
+  for (; i + 8 <= d; i += 8) {
+    a = f32x4.add(a, f32x4.mul(v128.load(q + (i << 2)), v128.load(k + (i << 2))));
+    b = f32x4.add(b, f32x4.mul(v128.load(q + (i << 2), 16), v128.load(k + (i << 2), 16)));
+  }
+  let t = hsum(f32x4.add(a, b));
+  for (; i < d; i++) t += load<f32>(q + (i << 2)) * load<f32>(k + (i << 2));
+  return t;
+}
+
+/** Decode one quantized key row (channelDecode's arithmetic) into out (headDim f32, L1-resident). */
+// @ts-ignore: decorator
+@inline
+function decodeRow(bits: i32, sym: bool, d: usize, row: usize, tab: usize, ztab: usize, out: usize): void {
+  const offV = i32x4.splat(1 << (bits - 1));
+  const offS = <i32>(1 << (bits - 1));
+  let i: usize = 0;
+  for (; i + 16 <= d; i += 16) {
+    const c8 = unpack16(bits, row, i);
+    const lo16 = i16x8.extend_low_i8x16_u(c8);
+    const hi16 = i16x8.extend_high_i8x16_u(c8);
+    const o = out + (i << 2);
+    const st = tab + (i << 2);
+    const zt = ztab + (i << 2);
+    const z0 = sym ? offV : v128.load(zt);
+    const z1 = sym ? offV : v128.load(zt + 16);
+    const z2 = sym ? offV : v128.load(zt + 32);
+    const z3 = sym ? offV : v128.load(zt + 48);
+    v128.store(o, dequant4(sym, i32x4.extend_low_i16x8_u(lo16), offV, v128.load(st), z0));
+    v128.store(o + 16, dequant4(sym, i32x4.extend_high_i16x8_u(lo16), offV, v128.load(st + 16), z1));
+    v128.store(o + 32, dequant4(sym, i32x4.extend_low_i16x8_u(hi16), offV, v128.load(st + 32), z2));
+    v128.store(o + 48, dequant4(sym, i32x4.extend_high_i16x8_u(hi16), offV, v128.load(st + 48), z3));
+  }
+  for (; i < d; i++) {
+    const u = <i32>getCode(bits, row, i);
+    const s = load<f32>(tab + (i << 2));
+    store<f32>(out + (i << 2), sym ? <f32>(u - offS) * s : <f32>u * s + load<f32>(ztab + (i << 2)));
+  }
+}
+
+/** Bytes of scratch channelAttend needs. */
+export function channelAttendScratchBytes(nSlots: i32, nRows: i32, headDim: i32): i32 {
+  return (nRows * nSlots + nRows * headDim + 3 * headDim) * 4 + 64;
+}
+
+/**
+ * Attention of nRows query rows over one KV head whose keys are channel-axis quantized (groups)
+ * or in the f32 residual, and whose values are f32 rows v (nSlots, headDim). Each quantized key
+ * row is decoded exactly as channelDecode does, but into an L1-resident row that every query
+ * row dots at once, so no f32 copy of the keys is written. Two-pass stable softmax; slot j is
+ * visible to row r iff slotPos[j] <= qPos[r]; probs (nRows, nSlots) when nonzero; a row with
+ * no visible slot outputs zeros (as src/kernels/ref.ts).
+ */
+export function channelAttend(
+  bits: i32,
+  sym: i32,
+  headDim: i32,
+  q: usize,
+  qPos: usize,
+  nRows: i32,
+  codes: usize,
+  codeBytes: i32,
+  groupOf: usize,
+  scales: usize,
+  zeros: usize,
+  resid: usize,
+  v: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  out: usize,
+  probs: usize,
+  scratch: usize,
+): void {
+  const isSym = sym != 0;
+  const d = <usize>headDim;
+  const ns = <usize>nSlots;
+  const S = (scratch + 15) & ~(<usize>15); // (nRows, nSlots) scores, then probabilities
+  const acc = S + ((<usize>nRows * ns) << 2); // (nRows, headDim) weighted sums
+  const tab = acc + ((<usize>nRows * d) << 2); // (headDim) f32 scales of the current group
+  const ztab = tab + (d << 2); // (headDim) f32 zeros
+  const krow = ztab + (d << 2); // (headDim) the decoded key row
+  let cur = -1;
+  for (let j: usize = 0; j < ns; j++) {
+    const g = load<i32>(groupOf + (j << 2));
+    let k: usize;
+    if (g < 0) k = resid + ((j * d) << 2);
+    else {
+      if (g != cur) {
+        loadGroup(isSym, headDim, scales, zeros, g, tab);
+        cur = g;
+      }
+      decodeRow(bits, isSym, d, codes + j * <usize>codeBytes, tab, ztab, krow);
+      k = krow;
+    }
+    const pj = load<i32>(slotPos + (j << 2));
+    for (let r: usize = 0; r < <usize>nRows; r++) {
+      const visible = pj <= load<i32>(qPos + (r << 2));
+      store<f32>(S + ((r * ns + j) << 2), visible ? dot(q + ((r * d) << 2), k, d) * scale : -Infinity);
+    }
+  }
+  memory.fill(acc, 0, (<usize>nRows * d) << 2);
+  for (let r: usize = 0; r < <usize>nRows; r++) {
+    const row = S + ((r * ns) << 2);
+    let vmax = f32x4.splat(-Infinity);
+    let j: usize = 0;
+    for (; j + 4 <= ns; j += 4) vmax = f32x4.max(vmax, v128.load(row + (j << 2)));
+    let mx = Mathf.max(
+      Mathf.max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
+      Mathf.max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)),
+    );
+    for (; j < ns; j++) mx = Mathf.max(mx, load<f32>(row + (j << 2)));
+    if (mx == -Infinity) {
+      if (probs) memory.fill(probs + ((r * ns) << 2), 0, ns << 2);
+      continue; // no visible slot: zeros
+    }
+    const m4 = f32x4.splat(mx);
+    let vsum = f32x4.splat(0);
+    j = 0;
+    for (; j + 4 <= ns; j += 4) {
+      const e = exp4(f32x4.sub(v128.load(row + (j << 2)), m4));
+      v128.store(row + (j << 2), e);
+      vsum = f32x4.add(vsum, e);
+    }
+    let sum = hsum(vsum);
+    for (; j < ns; j++) {
+      const x = load<f32>(row + (j << 2));
+      const e = x == -Infinity ? <f32>0 : f32x4.extract_lane(exp4(f32x4.splat(x - mx)), 0);
+      store<f32>(row + (j << 2), e);
+      sum += e;
+    }
+    const inv4 = f32x4.splat(<f32>1 / sum);
+    j = 0;
+    for (; j + 4 <= ns; j += 4) v128.store(row + (j << 2), f32x4.mul(v128.load(row + (j << 2)), inv4));
+    for (; j < ns; j++) store<f32>(row + (j << 2), load<f32>(row + (j << 2)) * (<f32>1 / sum));
+    if (probs) memory.copy(probs + ((r * ns) << 2), row, ns << 2);
+  }
+  // Weighted sum: slots outer so each value row is read once for every query row.
+  for (let j: usize = 0; j < ns; j++) {
+    const vr = v + ((j * d) << 2);
+    for (let r: usize = 0; r < <usize>nRows; r++) {
+      const p = load<f32>(S + ((r * ns + j) << 2));
+      if (p == 0) continue;
+      const p4 = f32x4.splat(p);
+      const a = acc + ((r * d) << 2);
+      let i: usize = 0;
+      for (; i + 4 <= d; i += 4)
+        v128.store(a + (i << 2), f32x4.add(v128.load(a + (i << 2)), f32x4.mul(p4, v128.load(vr + (i << 2)))));
+      for (; i < d; i++) store<f32>(a + (i << 2), load<f32>(a + (i << 2)) + p * load<f32>(vr + (i << 2)));
+    }
+  }
+  memory.copy(out, acc, (<usize>nRows * d) << 2);
 }

@@ -14,4 +14,10 @@ export { encodeInt, decodeInt } from "./codec-int";
 export { attend, attendScratchBytes } from "./attend";
 export { matmul } from "./matmul";
 export { rmsnorm, rope, swiglu } from "./model-ops";
-export { channelQuantize, channelDecode, channelDecodeScratchBytes } from "./channel";
+export {
+  channelQuantize,
+  channelDecode,
+  channelDecodeScratchBytes,
+  channelAttend,
+  channelAttendScratchBytes,
+} from "./channel";

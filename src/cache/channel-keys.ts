@@ -10,7 +10,7 @@
  * residual). memory() counts code rows of quantized tokens, live groups' f16 scales/zeros,
  * residual rows at f32, and the group ids as indices when slots are not in append order.
  */
-import { countFallback, type Executor } from "../kernels/executor.ts";
+import { type ChannelKeyRows, countFallback, type Executor } from "../kernels/executor.ts";
 import {
   type ChannelQuantOptions,
   channelCodeBytes,
@@ -171,19 +171,23 @@ export class ChannelKeys {
     this.groupOf[to] = this.groupOf[from]!;
   }
 
+  /** The storage as the executor's channel ops take it. */
+  rows(): ChannelKeyRows {
+    return {
+      codes: this.codes,
+      codeBytes: this.codeBytes,
+      groupOf: this.groupOf,
+      resid: this.resid,
+      scales: this.gScales,
+      zeros: this.gZeros,
+    };
+  }
+
   /** Decode slots [first, first + n) into dst (n, headDim). */
   decode(first: number, n: number, dst: Float32Array): void {
     const d = this.headDim;
     if (this.exec.channelDecode) {
-      const rows = {
-        codes: this.codes,
-        codeBytes: this.codeBytes,
-        groupOf: this.groupOf,
-        resid: this.resid,
-        scales: this.gScales,
-        zeros: this.gZeros,
-      };
-      this.exec.channelDecode(rows, d, this.settings, first, n, dst);
+      this.exec.channelDecode(this.rows(), d, this.settings, first, n, dst);
       return;
     }
     countFallback(this.exec, "channelKeys.decode");

@@ -298,7 +298,24 @@ export class StandardKVCache implements KVCache {
       if (wantsProbs && this.probs.length < nRows * nTot) this.probs = new Float32Array(nRows * nTot);
       const probs = wantsProbs ? { probs: this.probs.subarray(0, nRows * nTot) } : {};
       const outRows = out.subarray(qOff, qOff + nRows * d);
-      if (this.decodedPath) {
+      if (this.chan && this.exec.channelAttend && !this.storesPreRopeKeys && !this.rotation && !cold) {
+        // Channel-axis keys attended in place (no f32 copy of the keys); values decoded to f32.
+        const vIn = this.decodeValues(idx, store);
+        this.exec.channelAttend({
+          keys: this.chan[idx]!.rows(),
+          opts: this.chan[idx]!.settings,
+          headDim: d,
+          q: qRows,
+          qPos,
+          nRows,
+          v: vIn,
+          slotPos: store.positions,
+          nSlots: store.nSlots,
+          scale,
+          out: outRows,
+          ...probs,
+        });
+      } else if (this.decodedPath) {
         const qUse = this.prepareDecoded(idx, store, cold, qRows, qPos, nRows);
         const values =
           cold || this.vres
@@ -347,6 +364,19 @@ export class StandardKVCache implements KVCache {
       else this.evict(idx, store, view);
     }
     this.trackPeak();
+  }
+
+  /** Values of the hot store decoded into vScr (n, headDim): KIVI's f32 window as stored, others through the codec. */
+  private decodeValues(idx: number, store: HeadStore): Float32Array {
+    const d = this.shape.headDim;
+    const n = store.nSlots;
+    if (this.vScr.length < n * d) {
+      this.exec.free(this.vScr);
+      this.vScr = this.exec.allocF32(Math.max(n, 2 * (this.vScr.length / d)) * d);
+    }
+    if (this.vres) this.vres[idx]!.decode(store, this.vCodec, n, this.vScr);
+    else this.exec.decodeRows(this.vCodec, store.v, 0, n, d, this.vScr);
+    return this.vScr.subarray(0, n * d);
   }
 
   /**

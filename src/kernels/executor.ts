@@ -45,6 +45,13 @@ export interface ChannelKeyRows {
   zeros: Uint16Array; // (groups, headDim) f16 (asymmetric only)
 }
 
+/** AttendArgs for a KV head with channel-axis keys (in `keys`) and f32 values v (nSlots, headDim). */
+export interface ChannelAttendArgs extends Omit<AttendArgs, "kCodec" | "vCodec" | "k" | "v"> {
+  keys: ChannelKeyRows;
+  opts: ChannelQuantOptions;
+  v: Float32Array; // (nSlots, headDim)
+}
+
 export interface Executor {
   readonly name: ExecutorName;
   /** Count of ops this executor ran through `ref` because it lacks them, by op name. */
@@ -107,6 +114,13 @@ export interface Executor {
     n: number,
     dst: Float32Array,
   ): void;
+
+  /**
+   * Optional: attention straight from channel-axis keys (no f32 copy of the keys), values f32.
+   * Equals attend over the keys decoded by channelDecode. Callers without it decode the keys
+   * into a scratch (channelDecode, or the reference) and call attend.
+   */
+  channelAttend?(a: ChannelAttendArgs): void;
 
   /** out (n, dOut) = x (n, dIn) @ w^T, w: (dOut, dIn) row-major (PyTorch Linear layout); optional bias (dOut). */
   matmul(

@@ -9,7 +9,7 @@
 import { ShapeError } from "../errors.ts";
 import type { ChannelQuantOptions } from "../quant/channel.ts";
 import type { EncodeStats } from "../quant/types.ts";
-import type { ChannelKeyRows, Executor } from "./executor.ts";
+import type { ChannelAttendArgs, ChannelKeyRows, Executor } from "./executor.ts";
 import { Marshal, type WasmHeap } from "./wasm-heap.ts";
 
 /** Raw exports of assembly/channel.ts (pointers are byte offsets into the shared memory). */
@@ -42,9 +42,31 @@ interface ChannelExports {
     dst: number,
     scratch: number,
   ): void;
+  channelAttendScratchBytes(nSlots: number, nRows: number, headDim: number): number;
+  channelAttend(
+    bits: number,
+    sym: number,
+    headDim: number,
+    q: number,
+    qPos: number,
+    nRows: number,
+    codes: number,
+    codeBytes: number,
+    groupOf: number,
+    scales: number,
+    zeros: number,
+    resid: number,
+    v: number,
+    slotPos: number,
+    nSlots: number,
+    scale: number,
+    out: number,
+    probs: number,
+    scratch: number,
+  ): void;
 }
 
-type ChannelOps = Pick<Executor, "channelQuantize" | "channelDecode">;
+type ChannelOps = Pick<Executor, "channelQuantize" | "channelDecode" | "channelAttend">;
 
 function need(arr: ArrayBufferView & { length: number }, n: number, what: string): void {
   if (arr.length < n) throw new ShapeError(`${what} has ${arr.length} elements, the op needs ${n}`);
@@ -53,7 +75,12 @@ function need(arr: ArrayBufferView & { length: number }, n: number, what: string
 /** The channel ops over a loaded module, or {} when the module predates them (rebuild: npm run asbuild). */
 export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
   const k = exports as Partial<ChannelExports>;
-  if (typeof k.channelQuantize !== "function" || typeof k.channelDecode !== "function") return {};
+  if (
+    typeof k.channelQuantize !== "function" ||
+    typeof k.channelDecode !== "function" ||
+    typeof k.channelAttend !== "function"
+  )
+    return {};
   const kq = k as ChannelExports;
   const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by channelQuantize
   return {
@@ -121,6 +148,46 @@ export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
         first,
         n,
         m.ptr(dst.subarray(0, n * headDim), "out"),
+        scratch,
+      );
+      heap.release(scratch);
+      m.finish();
+    },
+
+    channelAttend(a: ChannelAttendArgs): void {
+      const d = a.headDim;
+      if (a.nRows === 0) return;
+      need(a.q, a.nRows * d, "q");
+      need(a.qPos, a.nRows, "qPos");
+      need(a.out, a.nRows * d, "out");
+      need(a.slotPos, a.nSlots, "slotPos");
+      need(a.v, a.nSlots * d, "v");
+      if (a.probs) need(a.probs, a.nRows * a.nSlots, "probs");
+      const rows = a.keys;
+      need(rows.groupOf, a.nSlots, "keys.groupOf");
+      need(rows.codes, a.nSlots * rows.codeBytes, "keys.codes");
+      need(rows.resid, a.nSlots * d, "keys.resid");
+      const m = new Marshal(heap);
+      const scratch = heap.scratch(kq.channelAttendScratchBytes(a.nSlots, a.nRows, d));
+      kq.channelAttend(
+        a.opts.bits,
+        a.opts.symmetric ? 1 : 0,
+        d,
+        m.ptr(a.q.subarray(0, a.nRows * d), "in"),
+        m.ptr(a.qPos.subarray(0, a.nRows), "in"),
+        a.nRows,
+        m.ptr(rows.codes, "in"),
+        rows.codeBytes,
+        m.ptr(rows.groupOf, "in"),
+        m.ptr(rows.scales, "in"),
+        a.opts.symmetric ? 0 : m.ptr(rows.zeros, "in"),
+        m.ptr(rows.resid, "in"),
+        m.ptr(a.v.subarray(0, a.nSlots * d), "in"),
+        m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
+        a.nSlots,
+        a.scale,
+        m.ptr(a.out.subarray(0, a.nRows * d), "out"),
+        a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
         scratch,
       );
       heap.release(scratch);

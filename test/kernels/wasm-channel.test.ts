@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ChannelKeys } from "../../src/cache/channel-keys.ts";
 import { createCache } from "../../src/cache/create.ts";
+import type { StandardKVCache } from "../../src/cache/kv-cache.ts";
+import type { CacheSpecInput } from "../../src/cache/types.ts";
 import { createRefExecutor } from "../../src/kernels/ref.ts";
 import type { WasmExecutor } from "../../src/kernels/wasm.ts";
 import {
@@ -220,8 +222,15 @@ test("ChannelKeys on wasm: flush, eviction moves and decode equal the ref execut
 const ATTEND_REL = 2e-5;
 const ATTEND_ABS = 1e-6;
 
-for (const preset of ["kivi2", "kivi4"]) {
-  test(`${preset} cache on wasm: attention equals the ref executor's, no fallback counted`, {
+const PRESETS: CacheSpecInput[] = [
+  "kivi2",
+  "kivi4",
+  // h2o reads the probabilities (channelAttend's probs) and evicts: slots move between groups.
+  { preset: "kivi2", policy: { type: "h2o", budget: 150 } },
+];
+
+for (const preset of PRESETS) {
+  test(`${JSON.stringify(preset)} cache on wasm: attention equals the ref executor's, no fallback counted`, {
     skip: wasmSkip,
   }, async () => {
     const shape = { nLayers: 1, nHeads: 4, nKvHeads: 2, headDim: 32, maxTokens: 512 };
@@ -257,6 +266,12 @@ for (const preset of ["kivi2", "kivi4"]) {
       };
       const bad = firstMismatch(outR, outW, (i) => tolRow(Math.floor(i / d)));
       assert.equal(bad, -1, `after ${t} tokens: out[${bad}] ref ${outR[bad]} wasm ${outW[bad]}`);
+      for (let h = 0; h < shape.nKvHeads; h++)
+        assert.deepEqual(
+          (cw as StandardKVCache).retainedPositions(0, h),
+          (cr as StandardKVCache).retainedPositions(0, h),
+          `retained positions after ${t} tokens`,
+        );
     }
     for (const op of ["channelKeys.quantize", "channelKeys.decode", "attend", "decodeRows"])
       assert.equal(exec.fallbacks.get(op) ?? 0, before.get(op) ?? 0, `fallback ${op}`);
