@@ -34,11 +34,12 @@ export function fusedOk(kind: i32, G: i32, d: i32): bool {
 
 /**
  * Scratch bytes the fused path needs beyond attend.ts's own: a permuted copy of the q block
- * (16d), per-group q sums (4d), per-group zero terms (4d), staged weights (JB * nG * 16 <= JB * d)
+ * (16d), per-group q sums (4d), per-group zero terms (4d), staged weight splats
+ * (JB * nG * 64 <= 4 * JB * d)
  * and the block's slot indices.
  */
 export function fusedScratchBytes(d: i32): i32 {
-  return (24 + JB) * d + 4 * JB + 128;
+  return (24 + 4 * JB) * d + 4 * JB + 128;
 }
 
 // @ts-ignore: decorator
@@ -97,8 +98,8 @@ function nibHi(sym: bool, b: v128): v128 {
  */
 // @ts-ignore: decorator
 @inline
-function permuteQ(q: usize, d: i32, dst: usize): void {
-  for (let i = 0; i < 4 * d; i += 16) {
+function permuteQ(q: usize, R: i32, d: i32, dst: usize): void {
+  for (let i = 0; i < R * d; i += 16) {
     const o = <usize>i << 2;
     const a = v128.load(q + o);
     const b = v128.load(q + o, 16);
@@ -111,13 +112,26 @@ function permuteQ(q: usize, d: i32, dst: usize): void {
   }
 }
 
+/** Lanes 0..R-1 of w, each splat to a vector, at p (R vectors). */
+// @ts-ignore: decorator
+@inline
+function stageSplats(R: i32, p: usize, w: v128): void {
+  v128.store(p, i32x4.shuffle(w, w, 0, 0, 0, 0));
+  v128.store(p, i32x4.shuffle(w, w, 1, 1, 1, 1), 16);
+  if (R == 4) {
+    v128.store(p, i32x4.shuffle(w, w, 2, 2, 2, 2), 32);
+    v128.store(p, i32x4.shuffle(w, w, 3, 3, 3, 3), 48);
+  }
+}
+
 /**
- * scores (4, nSlots) = scale * q_r . k_j (-Inf where slotPos[j] > qPos_r) for q (4, d); row maxima
+ * scores (R, nSlots) = scale * q_r . k_j (-Inf where slotPos[j] > qPos_r) for q (4, d); row maxima
  * to maxes. qs: scratch for the per-group q sums; qp: scratch for the permuted q (int4).
  */
 // @ts-ignore: decorator
 @inline
 function score4F(
+  R: i32,
   kind: i32,
   sym: bool,
   G: i32,
@@ -139,11 +153,11 @@ function score4F(
   const rb = <usize>d << 2;
   let q = qIn;
   if (kind == 4) {
-    permuteQ(qIn, d, qp);
+    permuteQ(qIn, R, d, qp);
     q = qp;
   }
   const q1 = q + rb;
-  const q2 = q1 + rb;
+  const q2 = q1 + rb; // rows 2 and 3 only when R == 4
   const q3 = q2 + rb;
   const gs = isF ? d : G;
   const nG = d / gs;
@@ -156,8 +170,10 @@ function score4F(
       const o = <usize>i << 2;
       a = f32x4.add(a, v128.load(q + o));
       b = f32x4.add(b, v128.load(q1 + o));
-      c = f32x4.add(c, v128.load(q2 + o));
-      e = f32x4.add(e, v128.load(q3 + o));
+      if (R == 4) {
+        c = f32x4.add(c, v128.load(q2 + o));
+        e = f32x4.add(e, v128.load(q3 + o));
+      }
     }
     let v = f32x4.splat(hsum(a));
     v = f32x4.replace_lane(v, 1, hsum(b));
@@ -167,8 +183,8 @@ function score4F(
   }
   const p0 = load<i32>(qPos);
   const p1 = load<i32>(qPos, 4);
-  const p2 = load<i32>(qPos, 8);
-  const p3 = load<i32>(qPos, 12);
+  const p2 = R == 4 ? load<i32>(qPos, 8) : p0;
+  const p3 = R == 4 ? load<i32>(qPos, 12) : p0;
   const pmax = max(max(p0, p1), max(p2, p3));
   const sb = <usize>nSlots << 2;
   let m0: f32 = -Infinity, m1: f32 = -Infinity, m2: f32 = -Infinity, m3: f32 = -Infinity;
@@ -211,20 +227,28 @@ function score4F(
           }
           a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), x0));
           a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x0));
-          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), x0));
-          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), x0));
+          if (R == 4) {
+            a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), x0));
+            a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), x0));
+          }
           b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 16), x1));
           b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), x1));
-          b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), x1));
-          b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), x1));
+          if (R == 4) {
+            b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), x1));
+            b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), x1));
+          }
           a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o, 32), x2));
           a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o, 32), x2));
-          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o, 32), x2));
-          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o, 32), x2));
+          if (R == 4) {
+            a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o, 32), x2));
+            a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o, 32), x2));
+          }
           b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 48), x3));
           b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 48), x3));
-          b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 48), x3));
-          b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 48), x3));
+          if (R == 4) {
+            b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 48), x3));
+            b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 48), x3));
+          }
         }
         if (isF) {
           t0 = f32x4.add(a0, b0);
@@ -246,14 +270,18 @@ function score4F(
       }
       if (sp <= p0) { s0 = (hsum(t0) + f32x4.extract_lane(zt, 0)) * scale; if (s0 > m0) m0 = s0; }
       if (sp <= p1) { s1 = (hsum(t1) + f32x4.extract_lane(zt, 1)) * scale; if (s1 > m1) m1 = s1; }
-      if (sp <= p2) { s2 = (hsum(t2) + f32x4.extract_lane(zt, 2)) * scale; if (s2 > m2) m2 = s2; }
-      if (sp <= p3) { s3 = (hsum(t3) + f32x4.extract_lane(zt, 3)) * scale; if (s3 > m3) m3 = s3; }
+      if (R == 4) {
+        if (sp <= p2) { s2 = (hsum(t2) + f32x4.extract_lane(zt, 2)) * scale; if (s2 > m2) m2 = s2; }
+        if (sp <= p3) { s3 = (hsum(t3) + f32x4.extract_lane(zt, 3)) * scale; if (s3 > m3) m3 = s3; }
+      }
     }
     const o = scores + (<usize>j << 2);
     store<f32>(o, s0);
     store<f32>(o + sb, s1);
-    store<f32>(o + 2 * sb, s2);
-    store<f32>(o + 3 * sb, s3);
+    if (R == 4) {
+      store<f32>(o + 2 * sb, s2);
+      store<f32>(o + 3 * sb, s3);
+    }
   }
   store<f32>(maxes, m0);
   store<f32>(maxes, m1, 4);
@@ -262,13 +290,14 @@ function score4F(
 }
 
 /**
- * acc (4, d) = sum_j p_rj v_j, p = e * inv per row (e: (4, nSlots)); writes probs (4 rows, stride
+ * acc (R, d) = sum_j p_rj v_j, p = e * inv per row (e: (4, nSlots)); writes probs (4 rows, stride
  * nSlots) when nonzero. A slot whose 4 weights are all zero is skipped, as in attend-block.ts.
- * ws: scratch for JB * nG staged weights; corr: nG per-group zero terms; idx: JB slot indices.
+ * ws: scratch for JB * nG * 4 staged weight splats; corr: nG per-group zero terms; idx: JB slot indices.
  */
 // @ts-ignore: decorator
 @inline
 function mix4F(
+  R: i32,
   kind: i32,
   sym: bool,
   G: i32,
@@ -294,7 +323,7 @@ function mix4F(
   const inv = v128.load(invs);
   const zero = f32x4.splat(0);
   memory.fill(corr, 0, <usize>nG << 4);
-  memory.fill(acc, 0, 4 * rb);
+  memory.fill(acc, 0, <usize>R * rb);
   for (let j0 = 0; j0 < nSlots; j0 += JB) {
     const jEnd = min(j0 + JB, nSlots);
     // Stage ws[n][g] = (p_0j s_jg, .., p_3j s_jg) for the block's n-th slot with a nonzero weight,
@@ -302,29 +331,33 @@ function mix4F(
     let n = 0;
     for (let j = j0; j < jEnd; j++) {
       const eo = e + (<usize>j << 2);
-      let w = f32x4.splat(load<f32>(eo));
+      let w = f32x4.replace_lane(f32x4.splat(0), 0, load<f32>(eo));
       w = f32x4.replace_lane(w, 1, load<f32>(eo + sb));
-      w = f32x4.replace_lane(w, 2, load<f32>(eo + 2 * sb));
-      w = f32x4.replace_lane(w, 3, load<f32>(eo + 3 * sb));
-      w = f32x4.mul(w, inv);
+      if (R == 4) {
+        w = f32x4.replace_lane(w, 2, load<f32>(eo + 2 * sb));
+        w = f32x4.replace_lane(w, 3, load<f32>(eo + 3 * sb));
+      }
+      w = f32x4.mul(w, inv); // lanes 2, 3 stay 0 when R == 2
       if (probs) {
         const po = probs + (<usize>j << 2);
         store<f32>(po, f32x4.extract_lane(w, 0));
         store<f32>(po + sb, f32x4.extract_lane(w, 1));
-        store<f32>(po + 2 * sb, f32x4.extract_lane(w, 2));
-        store<f32>(po + 3 * sb, f32x4.extract_lane(w, 3));
+        if (R == 4) {
+          store<f32>(po + 2 * sb, f32x4.extract_lane(w, 2));
+          store<f32>(po + 3 * sb, f32x4.extract_lane(w, 3));
+        }
       }
       const nz = f32x4.ne(w, zero);
       if (!v128.any_true(nz)) continue;
       store<i32>(idx + (<usize>n << 2), j);
-      if (isF) v128.store(ws + (<usize>n << 4), w);
+      if (isF) stageSplats(R, ws + (<usize>n << 6), w);
       else {
         // A row with zero weight must add exactly nothing, even where a group's f16 scale is
         // Inf (0 * Inf is NaN): its staged weights are forced to zero.
         const gi = <usize>(j * nG) << 1;
         for (let g = 0; g < nG; g++) {
           const s = f16At(sc + gi + (<usize>g << 1));
-          v128.store(ws + (<usize>(n * nG + g) << 4), v128.and(f32x4.mul(w, f32x4.splat(s)), nz));
+          stageSplats(R, ws + (<usize>(n * nG + g) << 6), v128.and(f32x4.mul(w, f32x4.splat(s)), nz));
           if (!sym) {
             const co = corr + (<usize>g << 4);
             const z = f16At(ze + gi + (<usize>g << 1));
@@ -339,9 +372,15 @@ function mix4F(
     for (let i = 0; i < d; i += 8) {
       const g = i / gs;
       const a = acc + (<usize>i << 2);
-      let a0 = v128.load(a), a1 = v128.load(a + rb), a2 = v128.load(a + 2 * rb), a3 = v128.load(a + 3 * rb);
-      let b0 = v128.load(a, 16), b1 = v128.load(a + rb, 16), b2 = v128.load(a + 2 * rb, 16), b3 = v128.load(a + 3 * rb, 16);
-      let wp = ws + (<usize>g << 4);
+      let a0 = v128.load(a), a1 = v128.load(a + rb), b0 = v128.load(a, 16), b1 = v128.load(a + rb, 16);
+      let a2 = a0, a3 = a0, b2 = a0, b3 = a0;
+      if (R == 4) {
+        a2 = v128.load(a + 2 * rb);
+        a3 = v128.load(a + 3 * rb);
+        b2 = v128.load(a + 2 * rb, 16);
+        b3 = v128.load(a + 3 * rb, 16);
+      }
+      let wp = ws + (<usize>g << 6);
       for (let t = 0; t < n; t++) {
         const row = pay + <usize>load<i32>(idx + (<usize>t << 2)) * rowBytes;
         let lo: v128, hi: v128;
@@ -358,29 +397,32 @@ function mix4F(
           lo = cvLo(sym, nibLo(sym, b));
           hi = cvLo(sym, nibHi(sym, b));
         }
-        const w = v128.load(wp);
-        let vw = i32x4.shuffle(w, w, 0, 0, 0, 0);
+        let vw = v128.load(wp);
         a0 = f32x4.add(a0, f32x4.mul(vw, lo));
         b0 = f32x4.add(b0, f32x4.mul(vw, hi));
-        vw = i32x4.shuffle(w, w, 1, 1, 1, 1);
+        vw = v128.load(wp, 16);
         a1 = f32x4.add(a1, f32x4.mul(vw, lo));
         b1 = f32x4.add(b1, f32x4.mul(vw, hi));
-        vw = i32x4.shuffle(w, w, 2, 2, 2, 2);
-        a2 = f32x4.add(a2, f32x4.mul(vw, lo));
-        b2 = f32x4.add(b2, f32x4.mul(vw, hi));
-        vw = i32x4.shuffle(w, w, 3, 3, 3, 3);
-        a3 = f32x4.add(a3, f32x4.mul(vw, lo));
-        b3 = f32x4.add(b3, f32x4.mul(vw, hi));
-        wp += <usize>nG << 4;
+        if (R == 4) {
+          vw = v128.load(wp, 32);
+          a2 = f32x4.add(a2, f32x4.mul(vw, lo));
+          b2 = f32x4.add(b2, f32x4.mul(vw, hi));
+          vw = v128.load(wp, 48);
+          a3 = f32x4.add(a3, f32x4.mul(vw, lo));
+          b3 = f32x4.add(b3, f32x4.mul(vw, hi));
+        }
+        wp += <usize>nG << 6;
       }
       v128.store(a, a0);
       v128.store(a + rb, a1);
-      v128.store(a + 2 * rb, a2);
-      v128.store(a + 3 * rb, a3);
       v128.store(a, b0, 16);
       v128.store(a + rb, b1, 16);
-      v128.store(a + 2 * rb, b2, 16);
-      v128.store(a + 3 * rb, b3, 16);
+      if (R == 4) {
+        v128.store(a + 2 * rb, a2);
+        v128.store(a + 3 * rb, a3);
+        v128.store(a + 2 * rb, b2, 16);
+        v128.store(a + 3 * rb, b3, 16);
+      }
     }
   }
   // Per-group zero-point terms: the same constant for every column of group g in row r.
@@ -395,14 +437,16 @@ function mix4F(
         const a = acc + (<usize>i << 2);
         v128.store(a, f32x4.add(v128.load(a), c0));
         v128.store(a + rb, f32x4.add(v128.load(a + rb), c1));
-        v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), c2));
-        v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), c3));
+        if (R == 4) {
+          v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), c2));
+          v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), c3));
+        }
       }
     }
   }
   // int4: each 8 columns hold elements 0,2,4,6 then 1,3,5,7; interleave them back.
   if (kind == 4) {
-    for (let i = 0; i < 4 * d; i += 8) {
+    for (let i = 0; i < R * d; i += 8) {
       const a = acc + (<usize>i << 2);
       const ev = v128.load(a);
       const od = v128.load(a, 16);
@@ -412,8 +456,10 @@ function mix4F(
   }
 }
 
-/** score4 over f32 / int8 / int4 keys (kind FUSED_F32, 8 or 4; see fusedOk). */
-export function score4Fused(
+// @ts-ignore: decorator
+@inline
+function score4K(
+  R: i32,
   kind: i32,
   sym: bool,
   G: i32,
@@ -431,17 +477,19 @@ export function score4Fused(
   work: usize,
 ): void {
   const qs = work; // (nG) vectors
-  const qp = work + (<usize>d << 2); // (4, d) permuted q
-  if (kind == FUSED_F32) score4F(FUSED_F32, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  const qp = work + (<usize>d << 2); // (R, d) permuted q
+  if (kind == FUSED_F32) score4F(R, FUSED_F32, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
   else if (kind == 8) {
-    if (sym) score4F(8, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
-    else score4F(8, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
-  } else if (sym) score4F(4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
-  else score4F(4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+    if (sym) score4F(R, 8, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+    else score4F(R, 8, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  } else if (sym) score4F(R, 4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  else score4F(R, 4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
 }
 
-/** mix4 over f32 / int8 / int4 values (kind FUSED_F32, 8 or 4; see fusedOk); zeroes acc itself. */
-export function mix4Fused(
+// @ts-ignore: decorator
+@inline
+function mix4K(
+  R: i32,
   kind: i32,
   sym: bool,
   G: i32,
@@ -459,10 +507,60 @@ export function mix4Fused(
   const corr = work; // (nG) vectors
   const idx = corr + (<usize>d << 2); // (JB) i32
   const ws = (idx + (JB << 2) + 15) & ~(<usize>15); // (JB, nG) vectors
-  if (kind == FUSED_F32) mix4F(FUSED_F32, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  if (kind == FUSED_F32) mix4F(R, FUSED_F32, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
   else if (kind == 8) {
-    if (sym) mix4F(8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
-    else mix4F(8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
-  } else if (sym) mix4F(4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
-  else mix4F(4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+    if (sym) mix4F(R, 8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+    else mix4F(R, 8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  } else if (sym) mix4F(R, 4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  else mix4F(R, 4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+}
+
+/**
+ * Scores of a block of `rows` (2 or 4) query rows over f32 / int8 / int4 keys (kind FUSED_F32, 8
+ * or 4; see fusedOk): scores (rows, nSlots), row maxima to maxes. work: fusedScratchBytes / 2.
+ */
+export function score4Fused(
+  rows: i32,
+  kind: i32,
+  sym: bool,
+  G: i32,
+  d: i32,
+  q: usize,
+  qPos: usize,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  scores: usize,
+  maxes: usize,
+  work: usize,
+): void {
+  if (rows == 2) score4K(2, kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  else score4K(4, kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+}
+
+/**
+ * Weighted sum of a block of `rows` (2 or 4) over f32 / int8 / int4 values into acc (rows, d),
+ * which it zeroes itself; probabilities to probs (rows, nSlots) when nonzero.
+ */
+export function mix4Fused(
+  rows: i32,
+  kind: i32,
+  sym: bool,
+  G: i32,
+  d: i32,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  nSlots: i32,
+  e: usize,
+  invs: usize,
+  probs: usize,
+  acc: usize,
+  work: usize,
+): void {
+  if (rows == 2) mix4K(2, kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+  else mix4K(4, kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
 }

@@ -360,9 +360,11 @@ export function attend(
   let r = 0;
   while (r + 2 <= nRows) {
     const rows = min(4, nRows - r);
+    // A pair of rows (GQA groups of 2) runs as a 2-row block when both paths are fused.
+    const R = rows == 2 && kFused && vFused ? 2 : 4;
     let qb = q + <usize>r * rb;
     let pb = qPos + (<usize>r << 2);
-    if (rows < 4) {
+    if (rows < R) {
       for (let i = 0; i < 4; i++) {
         const src = <usize>min(i, rows - 1);
         memory.copy(padQ + <usize>i * rb, qb + src * rb, rb);
@@ -371,19 +373,20 @@ export function attend(
       qb = padQ;
       pb = padPos;
     }
-    if (kFused) score4Fused(kKind, kSym, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, fusedK);
+    if (kFused) score4Fused(R, kKind, kSym, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, fusedK);
     else score4Any(kv, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
-    for (let i = 0; i < 4; i++)
+    v128.store(stat + 16, f32x4.splat(0)); // inverse sums of rows R..3 stay 0
+    for (let i = 0; i < R; i++)
       store<f32>(stat + 16 + (<usize>i << 2), expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, load<f32>(stat + (<usize>i << 2))));
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
-    const pr4 = rows == 4 ? probRow : 0;
-    if (vFused) mix4Fused(vKind, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, fusedV);
+    const pr4 = rows == R ? probRow : 0;
+    if (vFused) mix4Fused(R, vKind, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, fusedV);
     else {
       memory.fill(acc, 0, 4 * rb);
       mix4Any(vv, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, buf);
     }
     memory.copy(out + <usize>r * rb, acc, <usize>rows * rb);
-    if (probRow && rows < 4) {
+    if (probRow && rows < R) {
       // Probabilities of the real rows only (the caller's probs has no room for padding rows).
       for (let i = 0; i < rows; i++) {
         const inv = load<f32>(stat + 16 + (<usize>i << 2));
