@@ -262,6 +262,12 @@ export function channelDecode(
 }
 
 // ---- attention straight from channel-axis keys ----
+//
+// q . k for a quantized key row needs no decoded key: with k_c = s_c * u_c + z_c (asymmetric) or
+// s_c * (u_c - offset) (symmetric), q . k = sum_c (q_c s_c) u_c + sum_c q_c z_c. Per group (G
+// tokens share s and z) every query row gets qs = q * s and qz = q . z once; per token the work
+// is widening the codes and one dot with qs per row. Rows go in blocks of 4 so that one widened
+// code vector serves 4 rows from registers.
 
 // @ts-ignore: decorator
 @inline
@@ -270,64 +276,239 @@ function hsum(v: v128): f32 {
   return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
 }
 
-/** q . k over d floats (f32 lanes, scalar tail). */
-// @ts-ignore: decorator
-@inline
-function dot(q: usize, k: usize, d: usize): f32 {
-  let a = f32x4.splat(0);
-  let b = f32x4.splat(0);
-  let i: usize = 0;
-  for (; i + 8 <= d; i += 8) {
-    a = f32x4.add(a, f32x4.mul(v128.load(q + (i << 2)), v128.load(k + (i << 2))));
-    b = f32x4.add(b, f32x4.mul(v128.load(q + (i << 2), 16), v128.load(k + (i << 2), 16)));
+/** qs (nRows, d) = q * s and qz (nRows) = q . z for the group whose f32 scales/zeros are at tab/ztab. */
+function groupQuery(sym: bool, q: usize, nRows: usize, d: usize, tab: usize, ztab: usize, qs: usize, qz: usize): void {
+  for (let r: usize = 0; r < nRows; r++) {
+    const qr = q + ((r * d) << 2);
+    const out = qs + ((r * d) << 2);
+    let z = f32x4.splat(0);
+    let i: usize = 0;
+    for (; i + 4 <= d; i += 4) {
+      const x = v128.load(qr + (i << 2));
+      v128.store(out + (i << 2), f32x4.mul(x, v128.load(tab + (i << 2))));
+      if (!sym) z = f32x4.add(z, f32x4.mul(x, v128.load(ztab + (i << 2))));
+    }
+    let zs = hsum(z);
+    for (; i < d; i++) {
+      const x = load<f32>(qr + (i << 2));
+      store<f32>(out + (i << 2), x * load<f32>(tab + (i << 2)));
+      if (!sym) zs += x * load<f32>(ztab + (i << 2));
+    }
+    store<f32>(qz + (r << 2), zs);
   }
-  let t = hsum(f32x4.add(a, b));
-  for (; i < d; i++) t += load<f32>(q + (i << 2)) * load<f32>(k + (i << 2));
-  return t;
 }
 
-/** Decode one quantized key row (channelDecode's arithmetic) into out (headDim f32, L1-resident). */
+/**
+ * Scores of rows [r0, r0 + nr) (nr <= 4) against one key. codes: row pointer of a quantized key
+ * (qv = qs, qz added) or 0 for an f32 key at k (qv = q). Writes S[r * ns + j], masked rows -Inf.
+ */
 // @ts-ignore: decorator
 @inline
-function decodeRow(bits: i32, sym: bool, d: usize, row: usize, tab: usize, ztab: usize, out: usize): void {
-  const offV = i32x4.splat(1 << (bits - 1));
-  const offS = <i32>(1 << (bits - 1));
+function score4(
+  bits: i32,
+  sym: bool,
+  d: usize,
+  qv: usize,
+  qz: usize,
+  r0: usize,
+  nr: usize,
+  codes: usize,
+  k: usize,
+  pj: i32,
+  qPos: usize,
+  scale: f32,
+  S: usize,
+  ns: usize,
+  j: usize,
+): void {
+  const off = i32x4.splat(sym ? 1 << (bits - 1) : 0);
+  const stride = d << 2;
+  const q0 = qv + r0 * stride;
+  const q1 = q0 + stride;
+  const q2 = q1 + stride;
+  const q3 = q2 + stride;
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
   let i: usize = 0;
   for (; i + 16 <= d; i += 16) {
-    const c8 = unpack16(bits, row, i);
-    const lo16 = i16x8.extend_low_i8x16_u(c8);
-    const hi16 = i16x8.extend_high_i8x16_u(c8);
-    const o = out + (i << 2);
-    const st = tab + (i << 2);
-    const zt = ztab + (i << 2);
-    const z0 = sym ? offV : v128.load(zt);
-    const z1 = sym ? offV : v128.load(zt + 16);
-    const z2 = sym ? offV : v128.load(zt + 32);
-    const z3 = sym ? offV : v128.load(zt + 48);
-    v128.store(o, dequant4(sym, i32x4.extend_low_i16x8_u(lo16), offV, v128.load(st), z0));
-    v128.store(o + 16, dequant4(sym, i32x4.extend_high_i16x8_u(lo16), offV, v128.load(st + 16), z1));
-    v128.store(o + 32, dequant4(sym, i32x4.extend_low_i16x8_u(hi16), offV, v128.load(st + 32), z2));
-    v128.store(o + 48, dequant4(sym, i32x4.extend_high_i16x8_u(hi16), offV, v128.load(st + 48), z3));
+    let k0: v128, k1: v128, k2: v128, k3: v128;
+    const o = i << 2;
+    if (codes) {
+      const c8 = unpack16(bits, codes, i);
+      const lo16 = i16x8.extend_low_i8x16_u(c8);
+      const hi16 = i16x8.extend_high_i8x16_u(c8);
+      k0 = f32x4.convert_i32x4_s(i32x4.sub(i32x4.extend_low_i16x8_u(lo16), off));
+      k1 = f32x4.convert_i32x4_s(i32x4.sub(i32x4.extend_high_i16x8_u(lo16), off));
+      k2 = f32x4.convert_i32x4_s(i32x4.sub(i32x4.extend_low_i16x8_u(hi16), off));
+      k3 = f32x4.convert_i32x4_s(i32x4.sub(i32x4.extend_high_i16x8_u(hi16), off));
+    } else {
+      k0 = v128.load(k + o);
+      k1 = v128.load(k + o, 16);
+      k2 = v128.load(k + o, 32);
+      k3 = v128.load(k + o, 48);
+    }
+    a0 = f32x4.add(a0, f32x4.add(
+      f32x4.add(f32x4.mul(v128.load(q0 + o), k0), f32x4.mul(v128.load(q0 + o, 16), k1)),
+      f32x4.add(f32x4.mul(v128.load(q0 + o, 32), k2), f32x4.mul(v128.load(q0 + o, 48), k3)),
+    ));
+    if (nr > 1)
+      a1 = f32x4.add(a1, f32x4.add(
+        f32x4.add(f32x4.mul(v128.load(q1 + o), k0), f32x4.mul(v128.load(q1 + o, 16), k1)),
+        f32x4.add(f32x4.mul(v128.load(q1 + o, 32), k2), f32x4.mul(v128.load(q1 + o, 48), k3)),
+      ));
+    if (nr > 2)
+      a2 = f32x4.add(a2, f32x4.add(
+        f32x4.add(f32x4.mul(v128.load(q2 + o), k0), f32x4.mul(v128.load(q2 + o, 16), k1)),
+        f32x4.add(f32x4.mul(v128.load(q2 + o, 32), k2), f32x4.mul(v128.load(q2 + o, 48), k3)),
+      ));
+    if (nr > 3)
+      a3 = f32x4.add(a3, f32x4.add(
+        f32x4.add(f32x4.mul(v128.load(q3 + o), k0), f32x4.mul(v128.load(q3 + o, 16), k1)),
+        f32x4.add(f32x4.mul(v128.load(q3 + o, 32), k2), f32x4.mul(v128.load(q3 + o, 48), k3)),
+      ));
   }
-  for (; i < d; i++) {
-    const u = <i32>getCode(bits, row, i);
-    const s = load<f32>(tab + (i << 2));
-    store<f32>(out + (i << 2), sym ? <f32>(u - offS) * s : <f32>u * s + load<f32>(ztab + (i << 2)));
+  const offS = sym ? <i32>(1 << (bits - 1)) : 0;
+  for (let r: usize = 0; r < nr; r++) {
+    const a = r == 0 ? a0 : r == 1 ? a1 : r == 2 ? a2 : a3;
+    const qr = q0 + r * stride;
+    let t = hsum(a);
+    for (let c = i; c < d; c++) {
+      const kc: f32 = codes ? <f32>(<i32>getCode(bits, codes, c) - offS) : load<f32>(k + (c << 2));
+      t += load<f32>(qr + (c << 2)) * kc;
+    }
+    if (codes && !sym) t += load<f32>(qz + ((r0 + r) << 2));
+    const visible = pj <= load<i32>(qPos + ((r0 + r) << 2));
+    store<f32>(S + (((r0 + r) * ns + j) << 2), visible ? t * scale : -Infinity);
+  }
+}
+
+/** Softmax of each row of S (nRows, ns) in place (two-pass, stable); a row with no visible slot becomes zeros. */
+function softmaxRows(S: usize, nRows: usize, ns: usize, probs: usize): void {
+  for (let r: usize = 0; r < nRows; r++) {
+    const row = S + ((r * ns) << 2);
+    let vmax = f32x4.splat(-Infinity);
+    let j: usize = 0;
+    for (; j + 4 <= ns; j += 4) vmax = f32x4.max(vmax, v128.load(row + (j << 2)));
+    let mx = Mathf.max(
+      Mathf.max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
+      Mathf.max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)),
+    );
+    for (; j < ns; j++) mx = Mathf.max(mx, load<f32>(row + (j << 2)));
+    if (mx == -Infinity) {
+      memory.fill(row, 0, ns << 2); // no visible slot: zeros
+    } else {
+      const m4 = f32x4.splat(mx);
+      let vsum = f32x4.splat(0);
+      j = 0;
+      for (; j + 4 <= ns; j += 4) {
+        const e = exp4(f32x4.sub(v128.load(row + (j << 2)), m4));
+        v128.store(row + (j << 2), e);
+        vsum = f32x4.add(vsum, e);
+      }
+      let sum = hsum(vsum);
+      for (; j < ns; j++) {
+        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(row + (j << 2)) - mx)), 0);
+        store<f32>(row + (j << 2), e);
+        sum += e;
+      }
+      const inv: f32 = <f32>1 / sum;
+      const inv4 = f32x4.splat(inv);
+      j = 0;
+      for (; j + 4 <= ns; j += 4) v128.store(row + (j << 2), f32x4.mul(v128.load(row + (j << 2)), inv4));
+      for (; j < ns; j++) store<f32>(row + (j << 2), load<f32>(row + (j << 2)) * inv);
+    }
+    if (probs) memory.copy(probs + ((r * ns) << 2), row, ns << 2);
+  }
+}
+
+/** Slots per block of the weighted sum: a block of value rows stays in L1 while every row and chunk use it. */
+const MIX_BLOCK: usize = 32;
+
+/** acc (nRows, d) += P (nRows, ns) @ v (ns, d): slot blocks, 8-float chunks, 4 rows in registers. */
+function mixRows(P: usize, nRows: usize, ns: usize, v: usize, d: usize, acc: usize): void {
+  const stride = d << 2;
+  for (let j0: usize = 0; j0 < ns; j0 += MIX_BLOCK) {
+    const j1 = min(j0 + MIX_BLOCK, ns);
+    for (let r0: usize = 0; r0 < nRows; r0 += 4) {
+      const nr = min(<usize>4, nRows - r0);
+      const p0 = P + ((r0 * ns) << 2);
+      const p1 = p0 + (ns << 2);
+      const p2 = p1 + (ns << 2);
+      const p3 = p2 + (ns << 2);
+      let c: usize = 0;
+      for (; c + 8 <= d; c += 8) {
+        let a00 = f32x4.splat(0);
+        let a01 = f32x4.splat(0);
+        let a10 = f32x4.splat(0);
+        let a11 = f32x4.splat(0);
+        let a20 = f32x4.splat(0);
+        let a21 = f32x4.splat(0);
+        let a30 = f32x4.splat(0);
+        let a31 = f32x4.splat(0);
+        for (let j = j0; j < j1; j++) {
+          const vp = v + j * stride + (c << 2);
+          const v0 = v128.load(vp);
+          const v1 = v128.load(vp, 16);
+          const w0 = v128.load32_splat(p0 + (j << 2));
+          a00 = f32x4.add(a00, f32x4.mul(w0, v0));
+          a01 = f32x4.add(a01, f32x4.mul(w0, v1));
+          if (nr > 1) {
+            const w1 = v128.load32_splat(p1 + (j << 2));
+            a10 = f32x4.add(a10, f32x4.mul(w1, v0));
+            a11 = f32x4.add(a11, f32x4.mul(w1, v1));
+          }
+          if (nr > 2) {
+            const w2 = v128.load32_splat(p2 + (j << 2));
+            a20 = f32x4.add(a20, f32x4.mul(w2, v0));
+            a21 = f32x4.add(a21, f32x4.mul(w2, v1));
+          }
+          if (nr > 3) {
+            const w3 = v128.load32_splat(p3 + (j << 2));
+            a30 = f32x4.add(a30, f32x4.mul(w3, v0));
+            a31 = f32x4.add(a31, f32x4.mul(w3, v1));
+          }
+        }
+        const ap = acc + r0 * stride + (c << 2);
+        v128.store(ap, f32x4.add(v128.load(ap), a00));
+        v128.store(ap, f32x4.add(v128.load(ap, 16), a01), 16);
+        if (nr > 1) {
+          v128.store(ap + stride, f32x4.add(v128.load(ap + stride), a10));
+          v128.store(ap + stride, f32x4.add(v128.load(ap + stride, 16), a11), 16);
+        }
+        if (nr > 2) {
+          v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride), a20));
+          v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride, 16), a21), 16);
+        }
+        if (nr > 3) {
+          v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride), a30));
+          v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride, 16), a31), 16);
+        }
+      }
+      for (; c < d; c++)
+        for (let r: usize = 0; r < nr; r++) {
+          let t: f32 = 0;
+          const pr = P + (((r0 + r) * ns) << 2);
+          for (let j = j0; j < j1; j++) t += load<f32>(pr + (j << 2)) * load<f32>(v + j * stride + (c << 2));
+          const ap = acc + (r0 + r) * stride + (c << 2);
+          store<f32>(ap, load<f32>(ap) + t);
+        }
+    }
   }
 }
 
 /** Bytes of scratch channelAttend needs. */
 export function channelAttendScratchBytes(nSlots: i32, nRows: i32, headDim: i32): i32 {
-  return (nRows * nSlots + nRows * headDim + 3 * headDim) * 4 + 64;
+  return (nRows * nSlots + 2 * nRows * headDim + nRows + 2 * headDim) * 4 + 64;
 }
 
 /**
  * Attention of nRows query rows over one KV head whose keys are channel-axis quantized (groups)
- * or in the f32 residual, and whose values are f32 rows v (nSlots, headDim). Each quantized key
- * row is decoded exactly as channelDecode does, but into an L1-resident row that every query
- * row dots at once, so no f32 copy of the keys is written. Two-pass stable softmax; slot j is
- * visible to row r iff slotPos[j] <= qPos[r]; probs (nRows, nSlots) when nonzero; a row with
- * no visible slot outputs zeros (as src/kernels/ref.ts).
+ * or in the f32 residual, and whose values are f32 rows v (nSlots, headDim), without an f32 copy
+ * of the keys (see above). Two-pass stable softmax; slot j is visible to row r iff
+ * slotPos[j] <= qPos[r]; probs (nRows, nSlots) when nonzero; a row with no visible slot outputs
+ * zeros (as src/kernels/ref.ts).
  */
 export function channelAttend(
   bits: i32,
@@ -353,79 +534,34 @@ export function channelAttend(
   const isSym = sym != 0;
   const d = <usize>headDim;
   const ns = <usize>nSlots;
+  const nr = <usize>nRows;
   const S = (scratch + 15) & ~(<usize>15); // (nRows, nSlots) scores, then probabilities
-  const acc = S + ((<usize>nRows * ns) << 2); // (nRows, headDim) weighted sums
-  const tab = acc + ((<usize>nRows * d) << 2); // (headDim) f32 scales of the current group
+  const acc = S + ((nr * ns) << 2); // (nRows, headDim) weighted sums
+  const qs = acc + ((nr * d) << 2); // (nRows, headDim) q * s of the current group
+  const tab = qs + ((nr * d) << 2); // (headDim) f32 scales of the current group
   const ztab = tab + (d << 2); // (headDim) f32 zeros
-  const krow = ztab + (d << 2); // (headDim) the decoded key row
+  const qz = ztab + (d << 2); // (nRows) q . z of the current group
   let cur = -1;
   for (let j: usize = 0; j < ns; j++) {
     const g = load<i32>(groupOf + (j << 2));
-    let k: usize;
-    if (g < 0) k = resid + ((j * d) << 2);
-    else {
-      if (g != cur) {
-        loadGroup(isSym, headDim, scales, zeros, g, tab);
-        cur = g;
-      }
-      decodeRow(bits, isSym, d, codes + j * <usize>codeBytes, tab, ztab, krow);
-      k = krow;
-    }
     const pj = load<i32>(slotPos + (j << 2));
-    for (let r: usize = 0; r < <usize>nRows; r++) {
-      const visible = pj <= load<i32>(qPos + (r << 2));
-      store<f32>(S + ((r * ns + j) << 2), visible ? dot(q + ((r * d) << 2), k, d) * scale : -Infinity);
+    if (g < 0) {
+      const k = resid + ((j * d) << 2);
+      for (let r0: usize = 0; r0 < nr; r0 += 4)
+        score4(bits, isSym, d, q, qz, r0, min(<usize>4, nr - r0), 0, k, pj, qPos, scale, S, ns, j);
+      continue;
     }
+    if (g != cur) {
+      loadGroup(isSym, headDim, scales, zeros, g, tab);
+      groupQuery(isSym, q, nr, d, tab, ztab, qs, qz);
+      cur = g;
+    }
+    const row = codes + j * <usize>codeBytes;
+    for (let r0: usize = 0; r0 < nr; r0 += 4)
+      score4(bits, isSym, d, qs, qz, r0, min(<usize>4, nr - r0), row, 0, pj, qPos, scale, S, ns, j);
   }
-  memory.fill(acc, 0, (<usize>nRows * d) << 2);
-  for (let r: usize = 0; r < <usize>nRows; r++) {
-    const row = S + ((r * ns) << 2);
-    let vmax = f32x4.splat(-Infinity);
-    let j: usize = 0;
-    for (; j + 4 <= ns; j += 4) vmax = f32x4.max(vmax, v128.load(row + (j << 2)));
-    let mx = Mathf.max(
-      Mathf.max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
-      Mathf.max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)),
-    );
-    for (; j < ns; j++) mx = Mathf.max(mx, load<f32>(row + (j << 2)));
-    if (mx == -Infinity) {
-      if (probs) memory.fill(probs + ((r * ns) << 2), 0, ns << 2);
-      continue; // no visible slot: zeros
-    }
-    const m4 = f32x4.splat(mx);
-    let vsum = f32x4.splat(0);
-    j = 0;
-    for (; j + 4 <= ns; j += 4) {
-      const e = exp4(f32x4.sub(v128.load(row + (j << 2)), m4));
-      v128.store(row + (j << 2), e);
-      vsum = f32x4.add(vsum, e);
-    }
-    let sum = hsum(vsum);
-    for (; j < ns; j++) {
-      const x = load<f32>(row + (j << 2));
-      const e = x == -Infinity ? <f32>0 : f32x4.extract_lane(exp4(f32x4.splat(x - mx)), 0);
-      store<f32>(row + (j << 2), e);
-      sum += e;
-    }
-    const inv4 = f32x4.splat(<f32>1 / sum);
-    j = 0;
-    for (; j + 4 <= ns; j += 4) v128.store(row + (j << 2), f32x4.mul(v128.load(row + (j << 2)), inv4));
-    for (; j < ns; j++) store<f32>(row + (j << 2), load<f32>(row + (j << 2)) * (<f32>1 / sum));
-    if (probs) memory.copy(probs + ((r * ns) << 2), row, ns << 2);
-  }
-  // Weighted sum: slots outer so each value row is read once for every query row.
-  for (let j: usize = 0; j < ns; j++) {
-    const vr = v + ((j * d) << 2);
-    for (let r: usize = 0; r < <usize>nRows; r++) {
-      const p = load<f32>(S + ((r * ns + j) << 2));
-      if (p == 0) continue;
-      const p4 = f32x4.splat(p);
-      const a = acc + ((r * d) << 2);
-      let i: usize = 0;
-      for (; i + 4 <= d; i += 4)
-        v128.store(a + (i << 2), f32x4.add(v128.load(a + (i << 2)), f32x4.mul(p4, v128.load(vr + (i << 2)))));
-      for (; i < d; i++) store<f32>(a + (i << 2), load<f32>(a + (i << 2)) + p * load<f32>(vr + (i << 2)));
-    }
-  }
-  memory.copy(out, acc, (<usize>nRows * d) << 2);
+  softmaxRows(S, nr, ns, probs);
+  memory.fill(acc, 0, (nr * d) << 2);
+  mixRows(S, nr, ns, v, d, acc);
+  memory.copy(out, acc, (nr * d) << 2);
 }
