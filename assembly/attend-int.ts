@@ -13,7 +13,7 @@
 // elements) are widened as they lie, without interleaving them back; q is permuted once per call
 // to match (a dot product does not care about order) and the weighted sum is un-permuted once at
 // the end. q stays f32: the attention tolerances (~1e-5 relative) are tighter than int16 q gives.
-import { f16ToF32 } from "./half";
+import { f16ToF32, f16x4ToF32 } from "./half";
 
 /** Row kinds of this file: f32 rows, or int codes of 8 or 4 bits. */
 export const FUSED_F32: i32 = 32;
@@ -53,6 +53,24 @@ function hsum(v: v128): f32 {
 @inline
 function f16At(p: usize): f32 {
   return f16ToF32(<u32>load<u16>(p));
+}
+
+/**
+ * The nG f16 values at p (one row's group scales or zero-points) as f32 at dst: four at a time
+ * in SIMD (f16x4ToF32 is f16ToF32 lane-wise), reading exactly nG * 2 bytes.
+ */
+// @ts-ignore: decorator
+@inline
+function f16Row(p: usize, nG: i32, dst: usize): void {
+  let g = 0;
+  for (; g + 4 <= nG; g += 4)
+    v128.store(dst + (<usize>g << 2), f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>g << 1)))));
+  if (g + 2 <= nG) {
+    const h = i32x4.extend_low_i16x8_u(v128.load32_zero(p + (<usize>g << 1)));
+    v128.store64_lane(dst + (<usize>g << 2), f16x4ToF32(h), 0);
+    g += 2;
+  }
+  for (; g < nG; g++) store<f32>(dst + (<usize>g << 2), f16At(p + (<usize>g << 1)));
 }
 
 /**
@@ -150,6 +168,8 @@ function score4F(
   qp: usize,
 ): void {
   const isF = kind == FUSED_F32;
+  const sf = qs + (<usize>d << 1); // (nG) f32 scales of the current row (qs uses at most d bytes)
+  const zf = qs + (<usize>d << 1) + (<usize>d >> 1); // (nG) f32 zero-points
   const rb = <usize>d << 2;
   let q = qIn;
   if (kind == 4) {
@@ -194,6 +214,10 @@ function score4F(
     if (sp <= pmax) {
       const row = pay + <usize>j * rowBytes;
       const gi = <usize>(j * nG) << 1;
+      if (!isF) {
+        f16Row(sc + gi, nG, sf);
+        if (!sym) f16Row(ze + gi, nG, zf);
+      }
       let t0 = f32x4.splat(0), t1 = f32x4.splat(0), t2 = f32x4.splat(0), t3 = f32x4.splat(0);
       let zt = f32x4.splat(0);
       for (let g = 0; g < nG; g++) {
@@ -256,15 +280,13 @@ function score4F(
           t2 = f32x4.add(a2, b2);
           t3 = f32x4.add(a3, b3);
         } else {
-          const s = f16At(sc + gi + (<usize>g << 1));
-          const vs = f32x4.splat(s);
+          const vs = v128.load32_splat(sf + (<usize>g << 2));
           t0 = f32x4.add(t0, f32x4.mul(f32x4.add(a0, b0), vs));
           t1 = f32x4.add(t1, f32x4.mul(f32x4.add(a1, b1), vs));
           t2 = f32x4.add(t2, f32x4.mul(f32x4.add(a2, b2), vs));
           t3 = f32x4.add(t3, f32x4.mul(f32x4.add(a3, b3), vs));
           if (!sym) {
-            const z = f16At(ze + gi + (<usize>g << 1));
-            zt = f32x4.add(zt, f32x4.mul(v128.load(qs + (<usize>g << 4)), f32x4.splat(z)));
+            zt = f32x4.add(zt, f32x4.mul(v128.load(qs + (<usize>g << 4)), v128.load32_splat(zf + (<usize>g << 2))));
           }
         }
       }
@@ -315,6 +337,8 @@ function mix4F(
   idx: usize,
 ): void {
   const isF = kind == FUSED_F32;
+  const sf = corr + (<usize>d << 1); // (nG) f32 scales of the current row (corr uses at most d bytes)
+  const zf = corr + (<usize>d << 1) + (<usize>d >> 1); // (nG) f32 zero-points
   const sb = <usize>nSlots << 2;
   const rb = <usize>d << 2;
   const gs = isF ? d : G;
@@ -355,13 +379,15 @@ function mix4F(
         // A row with zero weight must add exactly nothing, even where a group's f16 scale is
         // Inf (0 * Inf is NaN): its staged weights are forced to zero.
         const gi = <usize>(j * nG) << 1;
+        f16Row(sc + gi, nG, sf);
+        if (!sym) f16Row(ze + gi, nG, zf);
         for (let g = 0; g < nG; g++) {
-          const s = f16At(sc + gi + (<usize>g << 1));
-          stageSplats(R, ws + (<usize>(n * nG + g) << 6), v128.and(f32x4.mul(w, f32x4.splat(s)), nz));
+          const s = v128.load32_splat(sf + (<usize>g << 2));
+          stageSplats(R, ws + (<usize>(n * nG + g) << 6), v128.and(f32x4.mul(w, s), nz));
           if (!sym) {
             const co = corr + (<usize>g << 4);
-            const z = f16At(ze + gi + (<usize>g << 1));
-            v128.store(co, f32x4.add(v128.load(co), v128.and(f32x4.mul(w, f32x4.splat(z)), nz)));
+            const z = v128.load32_splat(zf + (<usize>g << 2));
+            v128.store(co, f32x4.add(v128.load(co), v128.and(f32x4.mul(w, z), nz)));
           }
         }
       }
