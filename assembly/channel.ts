@@ -5,7 +5,7 @@
 // elements left out of min/max (NaN -> 0, +-Inf -> the channel's finite max/min).
 // SIMD runs across 4 channels at a time: a token row is contiguous in channels, so one v128
 // load gives 4 channels of one token and the per-channel reductions stay in lanes.
-import { getCode, unpack16 } from "./codec-int";
+import { decodeIntLoop, getCode, unpack16 } from "./codec-int";
 import { exp4 } from "./exp";
 import { f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up } from "./half";
 
@@ -426,11 +426,14 @@ function softmaxRows(S: usize, nRows: usize, ns: usize, probs: usize): void {
 /** Slots per block of the weighted sum: a block of value rows stays in L1 while every row and chunk use it. */
 const MIX_BLOCK: usize = 32;
 
-/** acc (nRows, d) += P (nRows, ns) @ v (ns, d): slot blocks, 8-float chunks, 4 rows in registers. */
-function mixRows(P: usize, nRows: usize, ns: usize, v: usize, d: usize, acc: usize): void {
+/**
+ * acc (nRows, d) += P[:, j0:j1] @ rows of slots [j0, j1) (value row of slot j at vb + (j - j0) * d
+ * floats): 8-float chunks, 4 query rows in registers.
+ */
+function mixBlock(P: usize, nRows: usize, ns: usize, j0: usize, j1: usize, vb: usize, d: usize, acc: usize): void {
   const stride = d << 2;
-  for (let j0: usize = 0; j0 < ns; j0 += MIX_BLOCK) {
-    const j1 = min(j0 + MIX_BLOCK, ns);
+  const v = vb - j0 * stride;
+  {
     for (let r0: usize = 0; r0 < nRows; r0 += 4) {
       const nr = min(<usize>4, nRows - r0);
       const p0 = P + ((r0 * ns) << 2);
@@ -500,7 +503,43 @@ function mixRows(P: usize, nRows: usize, ns: usize, v: usize, d: usize, acc: usi
 
 /** Bytes of scratch channelAttend needs. */
 export function channelAttendScratchBytes(nSlots: i32, nRows: i32, headDim: i32): i32 {
-  return (nRows * nSlots + 2 * nRows * headDim + nRows + 2 * headDim) * 4 + 64;
+  return (nRows * nSlots + 2 * nRows * headDim + nRows + 2 * headDim + <i32>MIX_BLOCK * headDim) * 4 + 64;
+}
+
+/**
+ * Values of slots [j0, j1) into tile (j1 - j0, d): rows still in the f32 window (inResid) copied
+ * from vResid, the others decoded from the integer codec (decodeIntLoop, bit for bit as decodeRows).
+ */
+function valueTile(
+  bits: i32,
+  sym: bool,
+  group: i32,
+  d: usize,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  inResid: usize,
+  vResid: usize,
+  j0: usize,
+  j1: usize,
+  tile: usize,
+): void {
+  const rowBytes = (d * <usize>bits + 7) >> 3;
+  const nG = (d + <usize>group - 1) / <usize>group;
+  let j = j0;
+  while (j < j1) {
+    const out = tile + (((j - j0) * d) << 2);
+    if (load<u8>(inResid + j)) {
+      memory.copy(out, vResid + ((j * d) << 2), d << 2);
+      j++;
+      continue;
+    }
+    let e = j + 1;
+    while (e < j1 && !load<u8>(inResid + e)) e++;
+    const zp = sym ? 0 : ze + ((j * nG) << 1);
+    decodeIntLoop(bits, sym, group, pay + j * rowBytes, sc + ((j * nG) << 1), zp, <i32>(e - j), <i32>d, out);
+    j = e;
+  }
 }
 
 /**
@@ -529,6 +568,13 @@ export function channelAttend(
   scale: f32,
   out: usize,
   probs: usize,
+  vBits: i32,
+  vSym: i32,
+  vGroup: i32,
+  vScales: usize,
+  vZeros: usize,
+  vInResid: usize,
+  vResid: usize,
   scratch: usize,
 ): void {
   const isSym = sym != 0;
@@ -541,6 +587,7 @@ export function channelAttend(
   const tab = qs + ((nr * d) << 2); // (headDim) f32 scales of the current group
   const ztab = tab + (d << 2); // (headDim) f32 zeros
   const qz = ztab + (d << 2); // (nRows) q . z of the current group
+  const tile = (qz + (nr << 2) + 15) & ~(<usize>15); // (MIX_BLOCK, headDim) decoded value rows
   let cur = -1;
   for (let j: usize = 0; j < ns; j++) {
     const g = load<i32>(groupOf + (j << 2));
@@ -562,6 +609,13 @@ export function channelAttend(
   }
   softmaxRows(S, nr, ns, probs);
   memory.fill(acc, 0, (nr * d) << 2);
-  mixRows(S, nr, ns, v, d, acc);
+  for (let j0: usize = 0; j0 < ns; j0 += MIX_BLOCK) {
+    const j1 = min(j0 + MIX_BLOCK, ns);
+    if (vBits == 0) mixBlock(S, nr, ns, j0, j1, v + ((j0 * d) << 2), d, acc);
+    else {
+      valueTile(vBits, vSym != 0, vGroup, d, v, vScales, vZeros, vInResid, vResid, j0, j1, tile);
+      mixBlock(S, nr, ns, j0, j1, tile, d, acc);
+    }
+  }
   memory.copy(out, acc, (nr * d) << 2);
 }

@@ -299,22 +299,27 @@ export class StandardKVCache implements KVCache {
       const probs = wantsProbs ? { probs: this.probs.subarray(0, nRows * nTot) } : {};
       const outRows = out.subarray(qOff, qOff + nRows * d);
       if (this.chan && this.exec.channelAttend && !this.storesPreRopeKeys && !this.rotation && !cold) {
-        // Channel-axis keys attended in place (no f32 copy of the keys); values decoded to f32.
-        const vIn = this.decodeValues(idx, store);
-        this.exec.channelAttend({
+        // Channel-axis keys attended in place (no f32 copy of the keys); values read as stored
+        // when the executor can, else decoded to f32 first.
+        const vr = this.vres ? this.vres[idx]! : null;
+        const a = {
           keys: this.chan[idx]!.rows(),
           opts: this.chan[idx]!.settings,
           headDim: d,
           q: qRows,
           qPos,
           nRows,
-          v: vIn,
           slotPos: store.positions,
           nSlots: store.nSlots,
           scale,
           out: outRows,
           ...probs,
-        });
+        };
+        const values = vr
+          ? { codec: this.vCodec, rows: store.v, inResid: vr.inResid, resid: vr.resid }
+          : null;
+        if (!values || !this.exec.channelAttend({ ...a, values }))
+          this.exec.channelAttend({ ...a, v: this.decodeValues(idx, store) });
       } else if (this.decodedPath) {
         const qUse = this.prepareDecoded(idx, store, cold, qRows, qPos, nRows);
         const values =

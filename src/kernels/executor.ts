@@ -45,11 +45,16 @@ export interface ChannelKeyRows {
   zeros: Uint16Array; // (groups, headDim) f16 (asymmetric only)
 }
 
-/** AttendArgs for a KV head with channel-axis keys (in `keys`) and f32 values v (nSlots, headDim). */
+/**
+ * AttendArgs for a KV head with channel-axis keys (in `keys`). Values either as f32 rows `v`
+ * (nSlots, headDim), or `values`: rows in a token-axis codec, those with inResid[j] = 1 as f32
+ * rows in resid (KIVI's value window, src/cache/value-residual.ts).
+ */
 export interface ChannelAttendArgs extends Omit<AttendArgs, "kCodec" | "vCodec" | "k" | "v"> {
   keys: ChannelKeyRows;
   opts: ChannelQuantOptions;
-  v: Float32Array; // (nSlots, headDim)
+  v?: Float32Array; // (nSlots, headDim)
+  values?: { codec: Codec; rows: EncodedRows; inResid: Uint8Array; resid: Float32Array };
 }
 
 export interface Executor {
@@ -118,9 +123,10 @@ export interface Executor {
   /**
    * Optional: attention straight from channel-axis keys (no f32 copy of the keys), values f32.
    * Equals attend over the keys decoded by channelDecode. Callers without it decode the keys
-   * into a scratch (channelDecode, or the reference) and call attend.
+   * into a scratch (channelDecode, or the reference) and call attend. Returns false (and does
+   * nothing) when `values` is in a codec it does not read: call again with `v`.
    */
-  channelAttend?(a: ChannelAttendArgs): void;
+  channelAttend?(a: ChannelAttendArgs): boolean;
 
   /** out (n, dOut) = x (n, dIn) @ w^T, w: (dOut, dIn) row-major (PyTorch Linear layout); optional bias (dOut). */
   matmul(
@@ -148,6 +154,13 @@ export interface Executor {
   ): void;
   /** out (n) = silu(gate) * up, elementwise. */
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+
+  /**
+   * Optional: out[r] = -log softmax(logits row r)[targets[r]] in double precision, as
+   * src/eval/perplexity.ts nllOf computes it, for rows r < nRows of logits (nRows, vocab).
+   * Protocols use nllOf row by row where an executor lacks it.
+   */
+  nll?(out: Float64Array, logits: Float32Array, targets: Int32Array, nRows: number, vocab: number): void;
 
   /** Release everything (worker threads, device). */
   dispose(): void;

@@ -62,14 +62,50 @@ interface ChannelExports {
     scale: number,
     out: number,
     probs: number,
+    vBits: number,
+    vSym: number,
+    vGroup: number,
+    vScales: number,
+    vZeros: number,
+    vInResid: number,
+    vResid: number,
     scratch: number,
   ): void;
 }
+
+const INT_BITS: Record<string, number> = { int8: 8, int4: 4, int2: 2 };
 
 type ChannelOps = Pick<Executor, "channelQuantize" | "channelDecode" | "channelAttend">;
 
 function need(arr: ArrayBufferView & { length: number }, n: number, what: string): void {
   if (arr.length < n) throw new ShapeError(`${what} has ${arr.length} elements, the op needs ${n}`);
+}
+
+/** vBits, vSym, vGroup, vScales, vZeros, vInResid, vResid of channelAttend (zeros: f32 values). */
+function valueArgs(
+  vals: ChannelAttendArgs["values"],
+  vBits: number,
+  d: number,
+  nSlots: number,
+  m: Marshal,
+): [number, number, number, number, number, number, number] {
+  if (!vals) return [0, 0, 0, 0, 0, 0, 0];
+  const L = vals.codec.layout(d);
+  need(vals.rows.payload, nSlots * L.payloadBytes, "values.payload");
+  need(vals.rows.scales, nSlots * L.scalesPerRow, "values.scales");
+  need(vals.rows.zeros, nSlots * L.zerosPerRow, "values.zeros");
+  need(vals.inResid, nSlots, "values.inResid");
+  need(vals.resid, nSlots * d, "values.resid");
+  const sym = vals.codec.options.symmetric;
+  return [
+    vBits,
+    sym ? 1 : 0,
+    L.groupSize,
+    m.ptr(vals.rows.scales, "in"),
+    sym ? 0 : m.ptr(vals.rows.zeros, "in"),
+    m.ptr(vals.inResid, "in"),
+    m.ptr(vals.resid, "in"),
+  ];
 }
 
 /** The channel ops over a loaded module, or {} when the module predates them (rebuild: npm run asbuild). */
@@ -154,14 +190,18 @@ export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
       m.finish();
     },
 
-    channelAttend(a: ChannelAttendArgs): void {
+    channelAttend(a: ChannelAttendArgs): boolean {
       const d = a.headDim;
-      if (a.nRows === 0) return;
+      const vals = a.values;
+      const vBits =
+        vals && vals.codec.options.axis === "token" ? (INT_BITS[vals.codec.options.type] ?? 0) : 0;
+      if (!a.v && vBits === 0) return false; // values in a codec the kernel does not read
+      if (a.nRows === 0) return true;
       need(a.q, a.nRows * d, "q");
       need(a.qPos, a.nRows, "qPos");
       need(a.out, a.nRows * d, "out");
       need(a.slotPos, a.nSlots, "slotPos");
-      need(a.v, a.nSlots * d, "v");
+      if (a.v) need(a.v, a.nSlots * d, "v");
       if (a.probs) need(a.probs, a.nRows * a.nSlots, "probs");
       const rows = a.keys;
       need(rows.groupOf, a.nSlots, "keys.groupOf");
@@ -182,16 +222,18 @@ export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
         m.ptr(rows.scales, "in"),
         a.opts.symmetric ? 0 : m.ptr(rows.zeros, "in"),
         m.ptr(rows.resid, "in"),
-        m.ptr(a.v.subarray(0, a.nSlots * d), "in"),
+        a.v ? m.ptr(a.v.subarray(0, a.nSlots * d), "in") : m.ptr(vals!.rows.payload, "in"),
         m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
         a.nSlots,
         a.scale,
         m.ptr(a.out.subarray(0, a.nRows * d), "out"),
         a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
+        ...valueArgs(a.v ? undefined : vals, vBits, d, a.nSlots, m),
         scratch,
       );
       heap.release(scratch);
       m.finish();
+      return true;
     },
   };
 }
