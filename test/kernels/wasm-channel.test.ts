@@ -11,7 +11,7 @@ import { ChannelKeys } from "../../src/cache/channel-keys.ts";
 import { createCache } from "../../src/cache/create.ts";
 import type { StandardKVCache } from "../../src/cache/kv-cache.ts";
 import type { CacheSpecInput } from "../../src/cache/types.ts";
-import { createRefExecutor } from "../../src/kernels/ref.ts";
+import { createRefExecutor, refAttend } from "../../src/kernels/ref.ts";
 import type { WasmExecutor } from "../../src/kernels/wasm.ts";
 import {
   type ChannelBits,
@@ -19,6 +19,8 @@ import {
   dequantizeChannelRow,
   quantizeChannelGroup,
 } from "../../src/quant/channel.ts";
+import { makeCodec } from "../../src/quant/registry.ts";
+import { allocRows } from "../../src/quant/types.ts";
 import { firstMismatch, randn, rng, wasmExecutor, wasmSkip } from "./wasm-helpers.ts";
 
 let exec: WasmExecutor;
@@ -283,3 +285,98 @@ for (const preset of PRESETS) {
     cw.dispose();
   });
 }
+
+test("channelAttend: values as stored (int rows + f32 window) equal values passed decoded, and ref attention", {
+  skip: wasmSkip,
+}, () => {
+  const d = 40; // not a multiple of 16 or 8: SIMD bodies and scalar tails both run
+  const nRows = 5; // a block of 4 query rows and a block of 1
+  const nSlots = 150; // not a multiple of the 32-slot value block
+  const opts = { bits: 2 as const, symmetric: false };
+  const settings = { ...opts, group: 16, residual: 32 };
+  const r = rng(77);
+  const ck = new ChannelKeys(exec, d, settings, nSlots);
+  const k = keys(300, nSlots, d, false);
+  const positions = Int32Array.from({ length: nSlots }, (_, i) => (i * 7) % nSlots); // not in slot order
+  ck.write(k, 0, nSlots);
+  ck.flush(positions, nSlots);
+  const vCodec = makeCodec({ type: "int4", group: 16, symmetric: false });
+  const vRows = allocRows(vCodec.layout(d), nSlots);
+  const vIn = randn(r, nSlots * d);
+  vCodec.encode(vIn, nSlots, d, vRows, 0);
+  const inResid = Uint8Array.from({ length: nSlots }, (_, j) => (j % 9 < 3 ? 1 : 0));
+  const vDec = new Float32Array(nSlots * d);
+  vCodec.decode(vRows, 0, nSlots, d, vDec);
+  for (let j = 0; j < nSlots; j++) if (inResid[j]) vDec.set(vIn.subarray(j * d, (j + 1) * d), j * d);
+  const q = randn(r, nRows * d);
+  const qPos = Int32Array.from({ length: nRows }, (_, i) => 40 + 25 * i); // early rows see few slots
+  qPos[0] = -1; // a row that sees nothing outputs zeros
+  const base = { keys: ck.rows(), opts, headDim: d, q, qPos, nRows, slotPos: positions, nSlots, scale: 0.3 };
+  const outA = new Float32Array(nRows * d);
+  const probsA = new Float32Array(nRows * nSlots);
+  const values = { codec: vCodec, rows: vRows, inResid, resid: vIn };
+  assert.equal(exec.channelAttend!({ ...base, out: outA, probs: probsA, values }), true);
+  const outB = new Float32Array(nRows * d);
+  const probsB = new Float32Array(nRows * nSlots);
+  assert.equal(exec.channelAttend!({ ...base, out: outB, probs: probsB, v: vDec }), true);
+  assert.deepEqual(Array.from(outA), Array.from(outB), "values as stored decode to the same f32 rows");
+  assert.deepEqual(Array.from(probsA), Array.from(probsB));
+  // A value codec the kernel does not read: nothing done, the caller passes v.
+  const f16 = makeCodec({ type: "f16" });
+  const f16Rows = allocRows(f16.layout(d), nSlots);
+  assert.equal(
+    exec.channelAttend!({ ...base, out: outB, values: { ...values, codec: f16, rows: f16Rows } }),
+    false,
+  );
+
+  // Against the reference attention over the decoded keys (f32 codec rows).
+  const kDec = new Float32Array(nSlots * d);
+  ck.decode(0, nSlots, kDec);
+  const f32 = makeCodec({ type: "f32" });
+  const refOut = new Float32Array(nRows * d);
+  const refProbs = new Float32Array(nRows * nSlots);
+  const rows = (x: Float32Array) => ({
+    payload: new Uint8Array(x.buffer),
+    scales: new Uint16Array(0),
+    zeros: new Uint16Array(0),
+  });
+  refAttend({
+    kCodec: f32,
+    vCodec: f32,
+    headDim: d,
+    q,
+    qPos,
+    nRows,
+    k: rows(kDec),
+    v: rows(vDec),
+    slotPos: positions,
+    nSlots,
+    scale: 0.3,
+    out: refOut,
+    probs: refProbs,
+  });
+  let maxV = 0;
+  for (const x of vDec) maxV = Math.max(maxV, Math.abs(x));
+  const tolRow = new Float64Array(nRows);
+  for (let row = 0; row < nRows; row++) {
+    let sMag = 0;
+    for (let j = 0; j < nSlots; j++) {
+      let m = 0;
+      for (let i = 0; i < d; i++) m += Math.abs(q[row * d + i]! * kDec[j * d + i]!);
+      sMag = Math.max(sMag, m * 0.3);
+    }
+    tolRow[row] = ATTEND_ABS + ATTEND_REL * maxV * (1 + sMag);
+  }
+  const bad = firstMismatch(refOut, outA, (i) => tolRow[Math.floor(i / d)]!);
+  assert.equal(bad, -1, `out[${bad}] ref ${refOut[bad]} wasm ${outA[bad]}`);
+  assert.equal(
+    firstMismatch(refProbs, probsA, () => 1e-4),
+    -1,
+    "probs",
+  );
+  assert.ok(
+    outA.subarray(0, d).every((x) => x === 0),
+    "a row with no visible slot outputs zeros",
+  );
+  ck.dispose();
+});
