@@ -4,7 +4,7 @@
 // no f32 copy of the cache is made. Two-pass stable softmax as in the reference.
 import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } from "./codec-int";
 import { mix4Any, score4Any } from "./attend-block";
-import { FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-int";
+import { FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-fused";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
 
@@ -312,7 +312,8 @@ function expRow(scores: usize, nSlots: i32, max: f32): f32 {
  * Attention of nRows query rows q (nRows, headDim) over nSlots encoded K/V rows.
  * kDesc/vDesc: codec descriptors (see variant). probs (nRows, nSlots) is written when nonzero.
  * scratch: attendScratchBytes(nSlots, headDim) bytes, 16-aligned, private to the calling thread.
- * Rows go four at a time through attend-block.ts (a last group of 2-3 rows padded to four);
+ * Rows go four at a time (a last group of 3 padded to four) through attend-fused.ts when both K
+ * and V are f32, int8 or int4 (a group of 2 then runs as a 2-row block), else attend-block.ts;
  * a single row (decoding one token without GQA) widens keys and values in registers.
  */
 export function attend(
@@ -347,10 +348,10 @@ export function attend(
   const stat = align16(qsum + rb); // 4 maxima, 4 inverse sums
   const padQ = align16(stat + 32); // (4, d) a last block of 2-3 rows, padded by repeating its last row
   const padPos = padQ + 4 * rb; // (4) their positions
-  // attend-int.ts work areas: score (q sums, permuted q: 20d bytes), mix (zero terms, staged weights)
+  // attend-fused.ts work areas: score (q sums, permuted q: 20d bytes), mix (zero terms, staged weights)
   const fusedK = align16(padPos + 16);
   const fusedV = align16(fusedK + 5 * rb);
-  // f32, int8 and int4 rows (int groups of whole 16s) take the fused path of attend-int.ts.
+  // f32, int8 and int4 rows (int groups of whole 16s) take the fused path of attend-fused.ts.
   const kKind = kv == 0 ? FUSED_F32 : kv >= 4 && kv < 8 ? (kv < 6 ? 8 : 4) : 0;
   const vKind = vv == 0 ? FUSED_F32 : vv >= 4 && vv < 8 ? (vv < 6 ? 8 : 4) : 0;
   const kFused = kKind != 0 && fusedOk(kKind, kG, d);
