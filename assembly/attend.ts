@@ -312,8 +312,9 @@ function expRow(scores: usize, nSlots: i32, max: f32): f32 {
  * Attention of nRows query rows q (nRows, headDim) over nSlots encoded K/V rows.
  * kDesc/vDesc: codec descriptors (see variant). probs (nRows, nSlots) is written when nonzero.
  * scratch: attendScratchBytes(nSlots, headDim) bytes, 16-aligned, private to the calling thread.
- * Rows go four at a time (a last group of 3 padded to four) through attend-fused.ts when both K
- * and V are f32, int8 or int4 (a group of 2 then runs as a 2-row block), else attend-block.ts;
+ * Rows go four at a time (a last group of 3 padded to four): keys and values that are f32, int8
+ * or int4 through attend-fused.ts (a group of 2 runs as a 2-row block when both are), others
+ * through attend-block.ts;
  * a single row (decoding one token without GQA) widens keys and values in registers.
  */
 export function attend(
