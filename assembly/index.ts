@@ -21,3 +21,4 @@ export {
   channelAttend,
   channelAttendScratchBytes,
 } from "./channel";
+export { nllRows } from "./nll";

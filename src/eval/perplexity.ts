@@ -114,6 +114,10 @@ export async function evaluatePerplexity(
   const positions = new Int32Array(nCtx); // (nCtx) 0..nCtx-1
   for (let i = 0; i < nCtx; i++) positions[i] = i;
   const seg = new Int32Array(nCtx); // (nCtx) the current segment's ids
+  // The executor's NLL op (SIMD, split across its threads) when it has one; nllOf otherwise.
+  const exec = model.executor;
+  const targets = new Int32Array(nCtx); // (nCtx) targets of one forward call's scored rows
+  const nlls = new Float64Array(nCtx); // (nCtx) their NLLs
   const memoryBySegment: CacheMemory[] = [];
   let total = 0;
   let scored = 0;
@@ -133,11 +137,17 @@ export async function evaluatePerplexity(
           firstLogit,
         });
         const jEnd = Math.min(b, nCtx - 1);
-        for (let j = Math.max(a, first); j < jEnd; j++) {
-          const row = logits.subarray((j - a - firstLogit) * vocab, (j - a - firstLogit + 1) * vocab);
-          const target = seg[j + 1]!;
-          total += nllOf(row, target);
-          hooks.onScored?.(row, target, scored);
+        const j0 = Math.max(a, first);
+        // Scored rows j0..jEnd-1 are logits rows 0.. (firstLogit = j0 - a whenever any are scored).
+        const nScored = Math.max(0, jEnd - j0);
+        for (let r = 0; r < nScored; r++) targets[r] = seg[j0 + r + 1]!;
+        if (exec.nll && nScored > 0) exec.nll(nlls, logits, targets, nScored, vocab);
+        else
+          for (let r = 0; r < nScored; r++)
+            nlls[r] = nllOf(logits.subarray(r * vocab, (r + 1) * vocab), targets[r]!);
+        for (let r = 0; r < nScored; r++) {
+          total += nlls[r]!;
+          hooks.onScored?.(logits.subarray(r * vocab, (r + 1) * vocab), targets[r]!, scored);
           scored++;
         }
       }

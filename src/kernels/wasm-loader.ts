@@ -82,6 +82,7 @@ export interface KvlabWasmExports {
     scratch: number,
   ): void;
   swiglu(out: number, gate: number, up: number, n: number): void;
+  nllRows(out: number, logits: number, targets: number, vocab: number, r0: number, r1: number): void;
 }
 
 /** ABI version the JS side was written against (assembly/index.ts abiVersion). */

@@ -21,15 +21,22 @@ import type { KvlabWasmExports } from "./wasm-loader.ts";
 
 export const OP_MATMUL = 1;
 export const OP_ATTEND = 2;
+export const OP_NLL = 3;
+export const OP_RMSNORM = 4;
+export const OP_SWIGLU = 5;
 const MAX_ARGS = 24;
 const JOB_BYTES = 16 + 8 * MAX_ARGS;
 const CTRL_BYTES = 16;
+/** Atomics.load polls (tens of microseconds) before a thread sleeps in Atomics.wait. */
+const SPIN = 20000;
 
 /**
  * Run tile t of a job on one thread. Self-contained (no imports, no closure): its source is
  * also the worker's (Function.prototype.toString), so main thread and workers tile alike.
  * matmul args: [out, x, w, bias, n, dIn, dOut, rowsPerTile]; attend args: the 17 leading
  * arguments of the attend kernel, then rowsPerTile; scratch is the calling thread's own.
+ * nll args: [out, logits, targets, vocab, nRows, rowsPerTile]; rmsnorm: [out, x, w, n, dim, eps,
+ * rowsPerTile]; swiglu: [out, gate, up, n, elementsPerTile].
  */
 export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: number, scratch: number): void {
   if (op === 1) {
@@ -37,6 +44,23 @@ export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: num
     const o0 = t * per;
     const o1 = Math.min(a[6]!, o0 + per);
     k.matmul(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, o0, o1);
+    return;
+  }
+  if (op === 3) {
+    const r0 = t * a[5]!;
+    k.nllRows(a[0]!, a[1]!, a[2]!, a[3]!, r0, Math.min(a[4]!, r0 + a[5]!));
+    return;
+  }
+  if (op === 4) {
+    const r0 = t * a[6]!;
+    const off = r0 * a[4]! * 4;
+    k.rmsnorm(a[0]! + off, a[1]! + off, a[2]!, Math.min(a[3]!, r0 + a[6]!) - r0, a[4]!, a[5]!);
+    return;
+  }
+  if (op === 5) {
+    const i0 = t * a[4]!;
+    const off = i0 * 4;
+    k.swiglu(a[0]! + off, a[1]! + off, a[2]! + off, Math.min(a[3]!, i0 + a[4]!) - i0);
     return;
   }
   const d = a[2]!;
@@ -80,6 +104,9 @@ WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error("kvla
   const scr = new Float64Array(memory.buffer, ctrl + 8, 1);
   parentPort.postMessage("ready");
   for (;;) {
+    // Spin briefly before sleeping: a forward posts jobs microseconds apart, and a futex wake
+    // costs more than a small matmul tile.
+    for (let i = 0; i < ${SPIN} && Atomics.load(st, 0) === 0; i++);
     Atomics.wait(st, 0, 0);
     if (Atomics.load(st, 0) === 3) break;
     if (Atomics.compareExchange(st, 0, 1, 4) !== 1) continue; // withdrawn before we woke
@@ -198,6 +225,7 @@ export async function createWorkerPool(
       } finally {
         for (const wk of workers) {
           if (Atomics.compareExchange(wk.st, 0, 1, 0) === 1) continue; // never started: withdrawn
+          for (let i = 0; i < SPIN && Atomics.load(wk.st, 0) !== 2; i++);
           while (Atomics.load(wk.st, 0) !== 2) Atomics.wait(wk.st, 0, 4);
           if (wk.st[1] !== 0) failed = true;
           Atomics.store(wk.st, 0, 0);

@@ -19,6 +19,9 @@ import {
   createWorkerPool,
   OP_ATTEND,
   OP_MATMUL,
+  OP_NLL,
+  OP_RMSNORM,
+  OP_SWIGLU,
   type PoolStats,
   runTile,
   type WorkerPool,
@@ -41,6 +44,7 @@ export interface WasmExecutor extends Executor {
   bytesInUse(): number;
   /** How pooled jobs ran (undefined with 1 thread); see wasm-pool.ts on backing off from late workers. */
   poolStats(): PoolStats | undefined;
+  nll: NonNullable<Executor["nll"]>;
 }
 
 const KIND: Record<string, number> = { f32: 0, f16: 1, bf16: 2, "fp8-e4m3": 3, int8: 4, int4: 4, int2: 4 };
@@ -100,6 +104,21 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     threads > 1 ? await createWorkerPool(module, heap, k, threads - 1) : undefined;
   const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by the encoders
   const statsView = () => new Int32Array(heap.buffer, stats, 2);
+  // Grow-only scratch for the model ops (rope's cos/sin, nll's targets and outputs), so a
+  // forward call allocates nothing in the arena once it has run at its largest size.
+  let opScratch = 0;
+  let opScratchBytes = 0;
+  const ensureOpScratch = (bytes: number): number => {
+    if (bytes > opScratchBytes) {
+      if (opScratch) heap.release(opScratch);
+      opScratchBytes = Math.max(bytes, opScratchBytes * 2);
+      opScratch = heap.scratch(opScratchBytes);
+    }
+    return opScratch;
+  };
+  // Whether an elementwise/per-row op of `work` f32 elements is worth a pool job: below this
+  // a worker's wake-up costs more than its share (a 2^16-element pass takes ~20-40 us).
+  const POOL_ELEMS = 1 << 16;
   const exec: WasmExecutor = {
     name: "wasm",
     fallbacks: new Map(),
@@ -251,7 +270,13 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       need(w, dim, "w");
       const m = new Marshal(heap);
       const po = m.ptr(out.subarray(0, n * dim), "out");
-      k.rmsnorm(po, m.ptr(x.subarray(0, n * dim), "in"), m.ptr(w.subarray(0, dim), "in"), n, dim, eps);
+      const px = m.ptr(x.subarray(0, n * dim), "in");
+      const pw = m.ptr(w.subarray(0, dim), "in");
+      // Rows are independent: split them across threads for prefill-sized calls.
+      if (pool && n >= 2 && n * dim >= POOL_ELEMS) {
+        const per = Math.ceil(n / (2 * threads));
+        pool.run(OP_RMSNORM, [po, px, pw, n, dim, eps, per], Math.ceil(n / per), 0);
+      } else k.rmsnorm(po, px, pw, n, dim, eps);
       m.finish();
     },
 
@@ -262,7 +287,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       need(positions, n, "positions");
       need(invFreq, headDim >> 1, "invFreq");
       const m = new Marshal(heap);
-      const scratch = heap.scratch(8 * headDim + 16);
+      const scratch = ensureOpScratch(8 * headDim + 16);
       k.rope(
         m.ptr(x.subarray(0, len), "inout"),
         m.ptr(positions.subarray(0, n), "in"),
@@ -272,7 +297,6 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         m.ptr(invFreq.subarray(0, headDim >> 1), "in"),
         scratch,
       );
-      heap.release(scratch);
       m.finish();
     },
 
@@ -283,12 +307,46 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       need(out, n, "out");
       const m = new Marshal(heap);
       const po = m.ptr(out.subarray(0, n), "out");
-      k.swiglu(po, m.ptr(gate.subarray(0, n), "in"), m.ptr(up.subarray(0, n), "in"), n);
+      const pg = m.ptr(gate.subarray(0, n), "in");
+      const pu = m.ptr(up.subarray(0, n), "in");
+      if (pool && n >= 2 * POOL_ELEMS) {
+        // Tiles of whole f32x4 groups (multiples of 4 elements keep the SIMD body on every tile).
+        const per = 4 * Math.ceil(n / (4 * 2 * threads));
+        pool.run(OP_SWIGLU, [po, pg, pu, n, per], Math.ceil(n / per), 0);
+      } else k.swiglu(po, pg, pu, n);
       m.finish();
+    },
+
+    nll(out, logits, targets, nRows, vocab) {
+      if (nRows === 0) return;
+      need(logits, nRows * vocab, "logits");
+      need(targets, nRows, "targets");
+      need(out, nRows, "out");
+      for (let r = 0; r < nRows; r++) {
+        const t = targets[r]!;
+        if (!(t >= 0 && t < vocab))
+          throw new ShapeError(`nll: target ${t} at row ${r} is outside the vocabulary [0, ${vocab})`);
+      }
+      // (nRows) f64 results, then (nRows) i32 targets, in the op scratch.
+      const base = ensureOpScratch(12 * nRows + 16);
+      const pt = base + 8 * nRows;
+      new Int32Array(heap.buffer, pt, nRows).set(targets.subarray(0, nRows));
+      const m = new Marshal(heap);
+      const pl = m.ptr(logits.subarray(0, nRows * vocab), "in");
+      // One vocab-long row is ~50-600 us of exp: worth a pool job from two rows up.
+      if (pool && nRows >= 2 && nRows * vocab >= POOL_ELEMS) {
+        const per = Math.ceil(nRows / (4 * threads));
+        pool.run(OP_NLL, [base, pl, pt, vocab, nRows, per], Math.ceil(nRows / per), 0);
+      } else k.nllRows(base, pl, pt, vocab, 0, nRows);
+      m.finish();
+      out.set(new Float64Array(heap.buffer, base, nRows));
     },
 
     dispose() {
       pool?.dispose();
+      if (opScratch) heap.release(opScratch);
+      opScratch = 0;
+      opScratchBytes = 0;
     },
   };
   Object.assign(exec, wasmChannelOps(heap, k)); // optional channel-axis key ops (wasm-channel.ts)
