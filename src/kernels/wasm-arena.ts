@@ -2,6 +2,13 @@
  * Arena allocator over the WASM linear memory, managed from JS: first-fit over a free list
  * sorted by offset, coalescing neighbours on free, bump allocation at the top, and memory.grow
  * when the top passes the end. Every block is 16-byte aligned (v128 loads) and at least 16 bytes.
+ *
+ * Cost: the free-list scan is skipped whenever no free block can be large enough (an upper
+ * bound on the largest free block, made exact by each scan that fails), and release finds its
+ * place by binary search, so the hot-path pattern (scratch taken and returned at the top while
+ * long-lived blocks leave holes below) is O(1) per call. The arena also remembers the highest
+ * byte ever handed out: memory above it is still zero (fresh from memory.grow), so callers that
+ * need zeroed blocks only clear `lastDirtyBytes` (weights and activations need no memset).
  */
 const ALIGN = 16;
 const PAGE = 65536;
@@ -16,12 +23,19 @@ export class Arena {
   private readonly freeList: Block[] = []; // sorted by off, never adjacent (coalesced)
   private readonly live = new Map<number, number>(); // off -> size
   private inUse = 0;
+  /** No free block is larger than this (an upper bound; exact after a scan that found nothing). */
+  private maxFree = 0;
+  /** Bytes at and above this offset have never been handed out, so they are still zero. */
+  private zeroFrom: number;
+  /** Of the block the last alloc returned, how many leading bytes may hold old data. */
+  lastDirtyBytes = 0;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
     readonly base: number,
   ) {
     this.top = roundUp(base, ALIGN);
+    this.zeroFrom = this.top;
   }
 
   /** Bytes held by live blocks. */
@@ -36,16 +50,23 @@ export class Arena {
 
   alloc(bytes: number): number {
     const size = roundUp(Math.max(bytes, 1), ALIGN);
-    for (let i = 0; i < this.freeList.length; i++) {
-      const b = this.freeList[i]!;
-      if (b.size < size) continue;
-      const off = b.off;
-      if (b.size === size) this.freeList.splice(i, 1);
-      else {
-        b.off += size;
-        b.size -= size;
+    if (size <= this.maxFree) {
+      let largest = 0;
+      for (let i = 0; i < this.freeList.length; i++) {
+        const b = this.freeList[i]!;
+        if (b.size < size) {
+          if (b.size > largest) largest = b.size;
+          continue;
+        }
+        const off = b.off;
+        if (b.size === size) this.freeList.splice(i, 1);
+        else {
+          b.off += size;
+          b.size -= size;
+        }
+        return this.take(off, size);
       }
-      return this.take(off, size);
+      this.maxFree = largest;
     }
     const off = this.top;
     const need = off + size;
@@ -61,9 +82,14 @@ export class Arena {
     if (size === undefined) return false;
     this.live.delete(off);
     this.inUse -= size;
-    // Insert in order, then merge with the previous and next free blocks.
+    // Insert in order (binary search), then merge with the previous and next free blocks.
     let i = 0;
-    while (i < this.freeList.length && this.freeList[i]!.off < off) i++;
+    let hi = this.freeList.length;
+    while (i < hi) {
+      const mid = (i + hi) >> 1;
+      if (this.freeList[mid]!.off < off) i = mid + 1;
+      else hi = mid;
+    }
     this.freeList.splice(i, 0, { off, size });
     const next = this.freeList[i + 1];
     if (next && off + size === next.off) {
@@ -76,6 +102,9 @@ export class Arena {
       this.freeList.splice(i, 1);
       i--;
     }
+    // The merged block is the only one whose size grew.
+    const merged = this.freeList[i]!;
+    if (merged.size > this.maxFree) this.maxFree = merged.size;
     // A free block touching the top shrinks the arena instead of staying on the list.
     const last = this.freeList[this.freeList.length - 1];
     if (last && last.off + last.size === this.top) {
@@ -88,6 +117,8 @@ export class Arena {
   private take(off: number, size: number): number {
     this.live.set(off, size);
     this.inUse += size;
+    this.lastDirtyBytes = Math.max(0, Math.min(off + size, this.zeroFrom) - off);
+    if (off + size > this.zeroFrom) this.zeroFrom = off + size;
     return off;
   }
 }

@@ -45,7 +45,9 @@ export class WasmHeap {
   alloc<T extends View>(ctor: ViewCtor<T>, n: number): T {
     const off = this.arena.alloc(n * ctor.BYTES_PER_ELEMENT);
     const view = new ctor(this.buffer, off, n);
-    view.fill(0);
+    // Only the part of the block that was handed out before can be non-zero.
+    const dirty = Math.min(n, Math.ceil(this.arena.lastDirtyBytes / ctor.BYTES_PER_ELEMENT));
+    if (dirty > 0) view.fill(0, 0, dirty);
     return view;
   }
 

@@ -73,3 +73,23 @@ test("executor arrays start zeroed even when the arena reuses a freed block", {
   assert.ok(b.every((x) => x === 0));
   e.dispose();
 });
+
+test("executor arrays start zeroed when a block straddles old data and fresh memory", {
+  skip: wasmSkip,
+}, async () => {
+  const e = await wasmExecutor();
+  const a = e.allocF32(100);
+  a.fill(7);
+  e.free(a); // at the top: the arena shrinks back, so the next block starts on a's old bytes
+  const b = e.allocF32(300);
+  assert.equal(b.byteOffset, a.byteOffset);
+  assert.ok(b.every((x) => x === 0));
+  b.fill(5);
+  const c = e.allocF32(50); // fresh memory above b
+  assert.ok(c.every((x) => x === 0));
+  e.free(b);
+  const d = e.allocF32(60); // reuses b's hole
+  assert.equal(d.byteOffset, b.byteOffset);
+  assert.ok(d.every((x) => x === 0));
+  e.dispose();
+});
