@@ -536,7 +536,7 @@ function valueTile(
     }
     let e = j + 1;
     while (e < j1 && !load<u8>(inResid + e)) e++;
-    const zp = sym ? 0 : ze + ((j * nG) << 1);
+    const zp: usize = sym ? 0 : ze + ((j * nG) << 1);
     decodeIntLoop(bits, sym, group, pay + j * rowBytes, sc + ((j * nG) << 1), zp, <i32>(e - j), <i32>d, out);
     j = e;
   }
