@@ -1,0 +1,65 @@
+/**
+ * Decode-time attention, f32 vs int8 vs int4 caches on the wasm executor, 1 thread (issue 7's
+ * codec-ratio targets), quick to rerun after a kernel change. All three caches are filled first,
+ * then each round times one attend per codec back to back and one SIMD read pass over the f32
+ * cache's byte count; the fastest of the rounds is kept per codec, so load on a shared machine
+ * hits all of them alike. WASM=<path> times another build of the kernels (e.g. an older commit's).
+ *   node --import tsx bench/attend-codecs.ts [tokens=16384] [rounds=20] [shape name]
+ */
+
+import { benchCache } from "../bench/lib/cache.ts";
+import { fillRandom } from "../bench/lib/executors.ts";
+import { loadWasmBaseline } from "../bench/lib/wasm-baseline.ts";
+import { createWasmExecutor } from "../src/kernels/wasm.ts";
+
+const tokens = Number(process.argv[2] ?? 16384);
+const rounds = Number(process.argv[3] ?? 20);
+const only = process.argv[4];
+const exec = await createWasmExecutor({ threads: 1, wasmPath: process.env.WASM || undefined });
+const base = await loadWasmBaseline();
+const shapes = [
+  { name: "32q/8kv/128", nLayers: 1, nHeads: 32, nKvHeads: 8, headDim: 128, maxTokens: tokens },
+  { name: "8q/4kv/64", nLayers: 1, nHeads: 8, nKvHeads: 4, headDim: 64, maxTokens: tokens },
+].filter((s) => !only || s.name === only);
+const specs = ["f32", "int8", "int4"];
+for (const sh of shapes) {
+  const caches = [];
+  for (const spec of specs) {
+    const cache = await benchCache(spec, sh, exec);
+    const chunk = 512;
+    const k = fillRandom(new Float32Array(sh.nKvHeads * chunk * sh.headDim), 11);
+    const v = fillRandom(new Float32Array(k.length), 13);
+    const pos = new Int32Array(chunk);
+    for (let s = 0; s < tokens; s += chunk) {
+      for (let i = 0; i < chunk; i++) pos[i] = s + i;
+      cache.append(0, k, v, pos);
+    }
+    caches.push(cache);
+  }
+  const bytes = 2 * tokens * sh.nKvHeads * sh.headDim * 4;
+  const ptr = base.reserve(bytes);
+  // Written first: untouched pages all map to one zero page and would read from cache.
+  new Float32Array(base.memory.buffer, ptr, bytes / 4).fill(1);
+  const q = fillRandom(new Float32Array(sh.nHeads * sh.headDim), 17);
+  const out = new Float32Array(q.length);
+  const best = specs.map(() => Infinity);
+  let rb = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    caches.forEach((c, i) => {
+      const t0 = performance.now();
+      c.attend(0, q, Int32Array.of(tokens), out);
+      best[i] = Math.min(best[i]!, performance.now() - t0);
+    });
+    const t0 = performance.now();
+    base.readSum(ptr, bytes / 4);
+    rb = Math.min(rb, performance.now() - t0);
+  }
+  const [f, i8, i4] = best as [number, number, number];
+  const readGBs = bytes / rb / 1e6;
+  const fG = bytes / f / 1e6;
+  console.log(
+    `${sh.name} ${tokens} tok: f32 ${f.toFixed(2)} ms (${fG.toFixed(1)} GB/s = ${(fG / readGBs).toFixed(2)}x read ${readGBs.toFixed(1)} GB/s) | int8 ${i8.toFixed(2)} ms = ${(i8 / f).toFixed(2)}x f32 | int4 ${i4.toFixed(2)} ms = ${(i4 / f).toFixed(2)}x f32`,
+  );
+  for (const c of caches) c.dispose();
+}
+exec.dispose();
