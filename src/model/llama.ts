@@ -79,6 +79,9 @@ class Scratch {
   hb = new Float32Array(0) as Float32Array; // (n, hiddenDim) gate, then swiglu output
   hb2 = new Float32Array(0) as Float32Array; // (n, hiddenDim) up
   logits = new Float32Array(0) as Float32Array; // (n, vocabSize)
+  // Positions copied into executor memory once per call: rope and every KV head's attention
+  // then read them in place instead of each copying the caller's array into scratch.
+  pos = new Int32Array(0) as Int32Array; // (n)
 
   constructor(
     private readonly exec: Executor,
@@ -109,6 +112,8 @@ class Scratch {
     this.hb = re(this.hb, cap * hiddenDim);
     this.hb2 = re(this.hb2, cap * hiddenDim);
     this.logits = re(this.logits, cap * vocabSize);
+    e.free(this.pos);
+    this.pos = e.allocI32(cap);
     this.cap = cap;
   }
 
@@ -128,6 +133,7 @@ class Scratch {
       this.hb,
       this.hb2,
       this.logits,
+      this.pos,
     ])
       this.exec.free(a);
     this.cap = 0;
@@ -215,6 +221,8 @@ export class LlamaModel implements LanguageModel {
     const att = s.att.subarray(0, n * qDim);
     const hb = s.hb.subarray(0, n * hiddenDim);
     const hb2 = s.hb2.subarray(0, n * hiddenDim);
+    const pos = s.pos.subarray(0, n);
+    pos.set(positions);
 
     for (let t = 0; t < n; t++) {
       const id = tokens[t]!;
@@ -232,13 +240,13 @@ export class LlamaModel implements LanguageModel {
       e.matmul(q, xb, L.wq, n, dim, qDim, L.bq);
       e.matmul(k, xb, L.wk, n, dim, kvDim, L.bk);
       e.matmul(v, xb, L.wv, n, dim, kvDim, L.bv);
-      e.rope(q, positions, n, nHeads, headDim, this.invFreq);
-      e.rope(k, positions, n, nKvHeads, headDim, this.invFreq);
+      e.rope(q, pos, n, nHeads, headDim, this.invFreq);
+      e.rope(k, pos, n, nKvHeads, headDim, this.invFreq);
       toHeadMajor(q, qT, n, nHeads, headDim);
       toHeadMajor(k, kT, n, nKvHeads, headDim);
       toHeadMajor(v, vT, n, nKvHeads, headDim);
-      await cache.append(l, kT, vT, positions);
-      await cache.attend(l, qT, positions, attT);
+      await cache.append(l, kT, vT, pos);
+      await cache.attend(l, qT, pos, attT);
       toTokenMajor(attT, att, n, nHeads, headDim);
       e.matmul(xb2, att, L.wo, n, qDim, dim);
       addInPlace(x, xb2, n * dim);
