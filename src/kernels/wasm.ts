@@ -255,9 +255,11 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const pw = m.ptr(w.subarray(0, dOut * dIn), "in");
       const pb = bias ? m.ptr(bias.subarray(0, dOut), "in") : 0;
       // Tiles of output rows (weight rows) go to threads: each streams its own rows of w.
-      // Tiles are even-sized so the kernel's 2-row register blocks stay whole.
+      // Tiles are even-sized so the kernel's 2-row register blocks stay whole. 8 tiles per
+      // thread: a thread that is descheduled or starts late leaves at most 1/16 of the job (at
+      // 2 threads) for the others to wait on; a tile costs one JS->wasm call and one Atomics.add.
       if (pool && n * dIn * dOut >= 1 << 18) {
-        const per = 2 * Math.max(4, Math.ceil(dOut / (2 * 4 * threads)));
+        const per = 2 * Math.max(4, Math.ceil(dOut / (2 * 8 * threads)));
         pool.run(OP_MATMUL, [po, px, pw, pb, n, dIn, dOut, per], Math.ceil(dOut / per), 0);
       } else k.matmul(po, px, pw, pb, n, dIn, dOut, 0, dOut);
       m.finish();
