@@ -73,8 +73,9 @@ export class StandardKVCache implements KVCache {
   /** RoPE positions are ranks among retained tokens (StreamingLLM) rather than absolute. */
   private readonly cachePositions: boolean;
   // Scratch reused across calls (no allocation per token once warm).
-  private qGroup = new Float32Array(0);
-  private qPosGroup = new Int32Array(0);
+  // Positions of the GQA group's query rows (nRows), in executor memory so the kernels read
+  // them in place instead of copying them in on every attend of every KV head.
+  private qPosGroup: Int32Array = new Int32Array(0);
   private qRot = new Float32Array(0);
   private probs = new Float32Array(0);
   private kTmp = new Float32Array(0);
@@ -277,10 +278,10 @@ export class StandardKVCache implements KVCache {
       );
     const group = nHeads / nKvHeads;
     const nRows = group * nQ;
-    if (this.qGroup.length < nRows * d) {
-      this.qGroup = new Float32Array(nRows * d);
+    if (this.qPosGroup.length < nRows) {
       this.qRot = new Float32Array(nRows * d);
-      this.qPosGroup = new Int32Array(nRows);
+      this.exec.free(this.qPosGroup);
+      this.qPosGroup = this.exec.allocI32(nRows);
     }
     // Query heads h = kvHead * group + g share KV head kvHead; their rows are contiguous in q.
     for (let g = 0; g < group; g++) this.qPosGroup.set(qPositions, g * nQ);
@@ -661,6 +662,8 @@ export class StandardKVCache implements KVCache {
     if (this.chan) for (const c of this.chan) c.dispose();
     if (this.vres) for (const c of this.vres) c.dispose();
     this.freeScratch();
+    this.exec.free(this.qPosGroup);
+    this.qPosGroup = new Int32Array(0);
     this.kScr = new Float32Array(0);
     this.vScr = new Float32Array(0);
     this.posScr = new Int32Array(0);
