@@ -27,25 +27,31 @@ const WG = 64;
 /** Largest head size the kernel's workgroup arrays hold. */
 export const MAX_HEAD_DIM = 512;
 
-export function attendKernel(kCodec: Codec, kL: GpuRowLayout, vCodec: Codec, vL: GpuRowLayout): Kernel {
+/**
+ * The WGSL both attention kernels share: the uniform block (its last scalar row differs:
+ * `tail`), the four storage bindings (binding 4 named `outName`), the codec decoders, the
+ * workgroup arrays and the key-row dot product.
+ */
+function attendHeaderWgsl(
+  kCodec: Codec,
+  kL: GpuRowLayout,
+  vCodec: Codec,
+  vL: GpuRowLayout,
+  tail: string,
+  outName: string,
+): string {
   const D = kL.headDim;
-  const per = Math.ceil(D / WG);
-  return {
-    name: `attend-${kCodec.options.type}-${vCodec.options.type}-d${D}`,
-    storage: ["read", "read", "read", "rw"],
-    workgroupSize: WG,
-    code: /* wgsl */ `
-struct P {
+  return `struct P {
   nQ: u32, group: u32, scale: f32, probStride: u32,
   kStride: u32, vStride: u32, cap: u32, qPosBase: u32,
-  probBase: u32, _a: u32, _b: u32, _c: u32,
+  ${tail}
   nSlots: array<vec4<u32>, ${MAX_HEADS / 4}>,
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> qin: array<u32>;
 @group(0) @binding(2) var<storage, read> kbuf: array<u32>;
 @group(0) @binding(3) var<storage, read> vbuf: array<u32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ${outName}: array<f32>;
 ${BITS_WGSL}
 ${decodeElemWgsl(kCodec, kL, "kdec", "kbuf")}
 ${decodeElemWgsl(vCodec, vL, "vdec", "vbuf")}
@@ -55,6 +61,18 @@ const MASKED: f32 = -3.0e38;
 var<workgroup> qs: array<f32, ${D}>;
 var<workgroup> tile: array<f32, ${WG}>;
 ${dotRowWgsl(kCodec, kL, "kdot", "kbuf", "kdec")}
+`;
+}
+
+export function attendKernel(kCodec: Codec, kL: GpuRowLayout, vCodec: Codec, vL: GpuRowLayout): Kernel {
+  const D = kL.headDim;
+  const per = Math.ceil(D / WG);
+  return {
+    name: `attend-${kCodec.options.type}-${vCodec.options.type}-d${D}`,
+    storage: ["read", "read", "read", "rw"],
+    workgroupSize: WG,
+    code: /* wgsl */ `
+${attendHeaderWgsl(kCodec, kL, vCodec, vL, "probBase: u32, _a: u32, _b: u32, _c: u32,", "out")}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -207,26 +225,7 @@ export function attendSplitKernel(kCodec: Codec, kL: GpuRowLayout, vCodec: Codec
     storage: ["read", "read", "read", "rw"],
     workgroupSize: WG,
     code: /* wgsl */ `
-struct P {
-  nQ: u32, group: u32, scale: f32, probStride: u32,
-  kStride: u32, vStride: u32, cap: u32, qPosBase: u32,
-  probBase: u32, nSplit: u32, splitSlots: u32, _c: u32,
-  nSlots: array<vec4<u32>, ${MAX_HEADS / 4}>,
-}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> qin: array<u32>;
-@group(0) @binding(2) var<storage, read> kbuf: array<u32>;
-@group(0) @binding(3) var<storage, read> vbuf: array<u32>;
-@group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
-${BITS_WGSL}
-${decodeElemWgsl(kCodec, kL, "kdec", "kbuf")}
-${decodeElemWgsl(vCodec, vL, "vdec", "vbuf")}
-const WG: u32 = ${WG}u;
-const D: u32 = ${D}u;
-const MASKED: f32 = -3.0e38;
-var<workgroup> qs: array<f32, ${D}>;
-var<workgroup> tile: array<f32, ${WG}>;
-${dotRowWgsl(kCodec, kL, "kdot", "kbuf", "kdec")}
+${attendHeaderWgsl(kCodec, kL, vCodec, vL, "probBase: u32, nSplit: u32, splitSlots: u32, _c: u32,", "scratch")}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
