@@ -3,6 +3,7 @@ import type { BenchArgs } from "./args.ts";
 import type { MachineInfo } from "./machine.ts";
 import { BUDGET_FULL, BUDGET_QUICK, type Budget, gbps, repsFor, timeEach } from "./measure.ts";
 import { loadWasmBaseline, type WasmBaseline } from "./wasm-baseline.ts";
+import { loadParallelRead, type ParallelRead } from "./wasm-baseline-mt.ts";
 
 export interface BenchContext {
   args: BenchArgs;
@@ -13,13 +14,25 @@ export interface BenchContext {
   memcpyGBps(bytes: number): Promise<number>;
   /** GB/s of the WASM SIMD read pass over `bytes` (once per size in this process unless `fresh`). */
   readGBps(bytes: number, fresh?: boolean): Promise<number>;
+  /**
+   * GB/s of the same read pass over `bytes` split between `threads` threads (workers over one
+   * shared memory, each reading a contiguous slice); once per size and thread count.
+   */
+  readGBpsThreads(bytes: number, threads: number): Promise<number>;
+  /** Stop the baseline's worker threads. */
+  dispose(): void;
 }
+
+/** The largest buffer the multi-threaded read baseline is asked for (DRAM-sized). */
+const MT_MAX_BYTES = 256 * 2 ** 20;
 
 export async function createContext(args: BenchArgs, machine: MachineInfo): Promise<BenchContext> {
   const wasm = await loadWasmBaseline();
   const budget = args.quick ? BUDGET_QUICK : BUDGET_FULL;
   const memcpy = new Map<number, number>();
   const read = new Map<number, number>();
+  const readMt = new Map<string, number>();
+  const pools = new Map<number, ParallelRead>();
   return {
     args,
     machine,
@@ -48,6 +61,29 @@ export async function createContext(args: BenchArgs, machine: MachineInfo): Prom
       const g = gbps(n * 4, t.ms);
       read.set(bytes, g);
       return g;
+    },
+    async readGBpsThreads(bytes, threads) {
+      const key = `${bytes}/${threads}`;
+      const hit = readMt.get(key);
+      if (hit !== undefined) return hit;
+      if (bytes > MT_MAX_BYTES) throw new Error(`readGBpsThreads: at most ${MT_MAX_BYTES} bytes`);
+      let p = pools.get(threads);
+      if (!p) {
+        p = await loadParallelRead(threads, MT_MAX_BYTES);
+        pools.set(threads, p);
+      }
+      const n = Math.ceil(bytes / 64) * 16;
+      const base = p.reserve(n * 4);
+      new Float32Array(p.memory.buffer, base, n).fill(1);
+      const pr = p;
+      const t = await timeEach(`read ${bytes} x${threads}`, () => pr.read(base, n), repsFor(bytes), budget);
+      const g = gbps(n * 4, t.ms);
+      readMt.set(key, g);
+      return g;
+    },
+    dispose() {
+      for (const p of pools.values()) p.dispose();
+      pools.clear();
     },
   };
 }

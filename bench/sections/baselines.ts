@@ -41,6 +41,7 @@ export async function runBaselines(ctx: BenchContext): Promise<SectionResult> {
   for (const bytes of sizes) {
     const memcpy = await ctx.memcpyGBps(bytes);
     const read = await ctx.readGBps(bytes);
+    const read2 = await ctx.readGBpsThreads(bytes, 2);
     const a = new Float32Array(bytes / 4).fill(1);
     const js = gbps(
       bytes,
@@ -59,12 +60,24 @@ export async function runBaselines(ctx: BenchContext): Promise<SectionResult> {
       ).ms,
     );
     const label = bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`;
-    rows.push([label, memcpy, wcopy, wcopy / memcpy, read, read / memcpy, js, js / memcpy]);
+    rows.push([
+      label,
+      memcpy,
+      wcopy,
+      wcopy / memcpy,
+      read,
+      read / memcpy,
+      read2,
+      read2 / read,
+      js,
+      js / memcpy,
+    ]);
     section.records.push({
       bytes,
       memcpyGBps: memcpy,
       wasmCopyGBps: wcopy,
       wasmReadGBps: read,
+      wasmRead2ThreadsGBps: read2,
       jsReadGBps: js,
     });
   }
@@ -78,6 +91,8 @@ export async function runBaselines(ctx: BenchContext): Promise<SectionResult> {
       "x memcpy",
       "wasm SIMD read",
       "x memcpy",
+      "2-thread SIMD read",
+      "x 1 thread",
       "JS read",
       "x memcpy",
     ],
@@ -85,6 +100,7 @@ export async function runBaselines(ctx: BenchContext): Promise<SectionResult> {
     notes: [
       "memcpy = Float32Array.prototype.set, bytes counted once (the size copied); read = bytes read.",
       "wasm SIMD read (4 x f32x4 accumulators) is the 'measured read bandwidth' attention is compared with.",
+      "2-thread SIMD read: the same pass, a worker and the main thread each reading one half of the buffer in one shared memory (the ceiling for a 2-thread forward that streams its weights; bench/lib/wasm-baseline-mt.ts).",
     ],
   });
   return section;

@@ -29,6 +29,10 @@ export interface ForwardRecord {
   maxRssMiB: number | null;
   /** weights f32 + KV f32 + activations, MiB (the RSS target's denominator). */
   modelMemMiB: number;
+  /** f32 weight bytes streamed per second: weight bytes per forward call x forward calls per second. */
+  weightGBps: number;
+  /** weightGBps / the DRAM read bandwidth of as many threads (roofline: 1 = at the memory limit). */
+  xDramRead: number | null;
 }
 
 function kvlab(args: string[], env: NodeJS.ProcessEnv, timeoutS: number): Promise<ChildResult> {
@@ -55,6 +59,17 @@ export function modelBytes(s: ModelShape, nCtx: number): number {
   const act = nCtx * (4 * s.dim + 3 * s.hiddenDim + s.vocabSize + s.nHeads * nCtx) * 4;
   return weights + kv + act;
 }
+
+/**
+ * f32 weight bytes one forward call reads: every matrix once (the tied embedding once, as the
+ * LM head; the embedding lookup reads only n rows), norms and biases.
+ */
+export function weightBytesPerForward(s: ModelShape): number {
+  return paramCount(s) * 4;
+}
+
+/** The roofline's memory side: 256 MiB, well past the last-level cache. */
+const DRAM_BYTES = 256 * 2 ** 20;
 
 /** A text excerpt for the runs: WikiText-2 test if /work/shared is there, else kvlab's SOTU data. */
 async function textFile(dir: string): Promise<string | null> {
@@ -115,6 +130,14 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
     skip(section, "no text to evaluate (neither /work/shared WikiText-2 nor data/sotu)");
     return section;
   }
+  // DRAM read bandwidth at 1 and 2 threads (cached from the baselines section when it ran).
+  const dram: Record<number, number | null> = { 1: null, 2: null };
+  try {
+    dram[1] = await ctx.readGBps(DRAM_BYTES);
+    dram[2] = await ctx.readGBpsThreads(DRAM_BYTES, 2);
+  } catch (err) {
+    skip(section, `DRAM read baseline: ${(err as Error).message}`);
+  }
   const models = ctx.args.quick ? ["smollm2-135m"] : ["smollm2-135m", "qwen2.5-0.5b"];
   const records: ForwardRecord[] = [];
   const rows: (string | number | null)[][] = [];
@@ -162,6 +185,10 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
           );
           continue;
         }
+        // prompt: one forward call per ctx tokens; decode: one per token.
+        const perForward = mode === "prompt" ? PP_CTX : 1;
+        const weightGBps = (weightBytesPerForward(shape) * j.tokensPerSecond) / perForward / 1e9;
+        const bw = dram[threads] ?? null;
         const rec: ForwardRecord = {
           model: name,
           threads,
@@ -170,6 +197,8 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
           wallS: r.seconds,
           maxRssMiB: r.maxRssMiB,
           modelMemMiB: memMiB,
+          weightGBps,
+          xDramRead: bw ? weightGBps / bw : null,
         };
         records.push(rec);
         console.log(
@@ -183,6 +212,9 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
           threads,
           rec.tokensPerS,
           one && threads > 1 ? rec.tokensPerS / one.tokensPerS : null,
+          rec.weightGBps,
+          bw,
+          rec.xDramRead,
           rec.maxRssMiB,
           rec.maxRssMiB !== null ? rec.maxRssMiB / memMiB : null,
           rec.wallS,
@@ -198,6 +230,9 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
       "threads",
       "tokens/s",
       "x 1 thread",
+      "weight GB/s",
+      "DRAM read GB/s",
+      "x DRAM read",
       "peak RSS MiB",
       "RSS x model mem",
       "wall s",
@@ -207,6 +242,8 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
       `prompt = llamacpp protocol, ctx ${PP_CTX}; decode = chunked protocol, chunk size 1, ctx ${DECODE_CTX}. Threads via KVLAB_THREADS.`,
       "model mem = f32 weights + f32 KV (ctx 512) + activations of one 512-token forward incl. logits (bench/sections/forward.ts modelBytes).",
       "tokens/s as reported by kvlab ppl (tokensPerSecond); wall s includes node start-up, model load and tokenization.",
+      `weight GB/s = f32 weight bytes per forward call (${models.map((m) => `${m} ${(weightBytesPerForward(MODEL_SHAPES[m]!) / 1e6).toFixed(0)} MB`).join(", ")}) x forward calls/s (decode: one per token; prompt: one per ${PP_CTX} tokens).`,
+      `DRAM read GB/s = the WASM SIMD read pass over ${DRAM_BYTES / 2 ** 20} MiB with as many threads (baselines section); x DRAM read near 1 means the forward streams its weights at the memory limit (roofline), and more threads can only help as far as the 2-thread read is faster than the 1-thread one.`,
     ],
   });
   for (const name of models)
