@@ -3,7 +3,7 @@
 // (f32.nearest), scale rounded UP and asymmetric minimum rounded DOWN to f16, non-finite elements
 // left out of min/max and clamped to the group's finite range. Packing is little-endian within
 // a byte: int4 element 2j in the low nibble of byte j; int2 element 4j+k in bits 2k..2k+1.
-import { F16_MAX, f16ToF32, f32ToF16Down, f32ToF16Up } from "./half";
+import { F16_MAX, f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up, f32x4ToF16 } from "./half";
 
 // ---- unpacking codes to u8 lanes (shared with attention) ----
 
@@ -290,6 +290,224 @@ function encodeLoop(
   store<i32>(stats, load<i32>(stats) + nonFinite);
 }
 
+// ---- fast path: four whole groups at a time ----
+//
+// Used when groups tile the rows exactly (groupSize divides headDim, groupSize % 16 == 0), so
+// group k of the call starts at element k * groupSize and at payload byte k * groupSize * bits / 8.
+// A batch of 4 groups takes this path when none of its elements is NaN/±Inf, nothing saturates
+// and (asymmetric only) no group's min or max is a zero, whose sign the reference takes from the
+// first zero in the group; any other batch goes through encodeGroup group by group.
+// Bit-exactness: scales and zero-points use the same f32 divisions and f16 rounding as the
+// reference, four groups in the lanes of one f32x4 (f32x4ToF16 is f32ToF16 lane-wise), and the
+// codes are round-half-even of the same f32 products, taken by adding 1.5 * 2^23 (+ offset):
+// exact for |x * inv| < 2^22, which holds when nothing saturates (|x * inv| <= qmax or levels,
+// plus a few ulps). Min/max use pmin/pmax: NaN is excluded by the finiteness check, and ±0 only
+// matters for the asymmetric zero-point, whose batches are sent to the exact path.
+
+/** 1.5 * 2^23: f32 additions of it round to an integer held in the low mantissa bits. */
+const MAGIC: f32 = 12582912.0;
+const MAGIC_BITS: i32 = 0x4b400000;
+
+// Per-instance globals (not in the shared memory), set by groupLo.
+let gHi: v128 = v128.splat<i32>(0);
+let gSum: v128 = v128.splat<i32>(0);
+
+/** Lane-wise min of one group of n (multiple of 16) f32 at x; lane-wise max in gHi, sum in gSum. */
+// @ts-ignore: decorator
+@inline
+function groupLo(x: usize, n: i32): v128 {
+  let lo = f32x4.splat(Infinity);
+  let hi = f32x4.splat(-Infinity);
+  let sum = f32x4.splat(0);
+  for (let i = 0; i < n; i += 16) {
+    const p = x + (<usize>i << 2);
+    const a = v128.load(p);
+    const b = v128.load(p, 16);
+    const c = v128.load(p, 32);
+    const d = v128.load(p, 48);
+    lo = f32x4.pmin(lo, f32x4.pmin(f32x4.pmin(a, b), f32x4.pmin(c, d)));
+    hi = f32x4.pmax(hi, f32x4.pmax(f32x4.pmax(a, b), f32x4.pmax(c, d)));
+    // Any NaN or ±Inf makes the sum non-finite (so can a huge finite sum: that batch just takes
+    // the exact path).
+    sum = f32x4.add(sum, f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
+  }
+  gHi = hi;
+  gSum = sum;
+  return lo;
+}
+
+/** [min a, min b, min c, min d] over the lanes of each (pmin: no NaN here). */
+// @ts-ignore: decorator
+@inline
+function hmin4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.pmin(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.pmin(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.pmin(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+// @ts-ignore: decorator
+@inline
+function hmax4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.pmax(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.pmax(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.pmax(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+/** f16 rounded UP from finite x >= 0 (f32ToF16Up lane-wise for such x), as u32 lanes. */
+// @ts-ignore: decorator
+@inline
+function f16UpX4(x: v128): v128 {
+  const h = f32x4ToF16(x);
+  // +1 where the nearest f16 is below x (h + 1 is the next f16 up for x >= 0), then saturate.
+  const up = i32x4.sub(h, f32x4.lt(f16x4ToF32(h), x));
+  return v128.bitselect(i32x4.splat(0x7bff), up, f32x4.ge(x, f32x4.splat(F16_MAX)));
+}
+
+/** f16 rounded DOWN from finite x with x >= -65504 (f32ToF16Down lane-wise for such x). */
+// @ts-ignore: decorator
+@inline
+function f16DownX4(x: v128): v128 {
+  const h = f32x4ToF16(x);
+  // Where the nearest f16 is above x: the next f16 down is h - 1 for positive h, h + 1 for
+  // negative h (h is never +0 there: x < +0 rounds to -0).
+  const step = v128.or(i32x4.eq(v128.and(h, i32x4.splat(0x8000)), i32x4.splat(0)), i32x4.splat(1));
+  const down = i32x4.add(h, v128.and(f32x4.gt(f16x4ToF32(h), x), step));
+  return v128.bitselect(i32x4.splat(0x7bff), down, f32x4.ge(x, f32x4.splat(F16_MAX)));
+}
+
+/** 16 codes (u8 lanes) of the 16 f32 at x: nearest-even of (x - m) * inv (sym: x * inv) plus magic's offset. */
+// @ts-ignore: decorator
+@inline
+function codes16(sym: bool, x: usize, vinv: v128, vm: v128, vmagic: v128): v128 {
+  let a = v128.load(x);
+  let b = v128.load(x, 16);
+  let c = v128.load(x, 32);
+  let d = v128.load(x, 48);
+  if (!sym) {
+    a = f32x4.sub(a, vm);
+    b = f32x4.sub(b, vm);
+    c = f32x4.sub(c, vm);
+    d = f32x4.sub(d, vm);
+  }
+  const k = i32x4.splat(MAGIC_BITS);
+  a = i32x4.sub(f32x4.add(f32x4.mul(a, vinv), vmagic), k);
+  b = i32x4.sub(f32x4.add(f32x4.mul(b, vinv), vmagic), k);
+  c = i32x4.sub(f32x4.add(f32x4.mul(c, vinv), vmagic), k);
+  d = i32x4.sub(f32x4.add(f32x4.mul(d, vinv), vmagic), k);
+  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, d));
+}
+
+/** Pack 16 codes (u8 lanes, each < 2^bits) of elements [i, i+16) into the payload at p. */
+// @ts-ignore: decorator
+@inline
+function put16(bits: i32, p: usize, i: usize, c: v128): void {
+  if (bits == 8) v128.store(p + i, c);
+  else if (bits == 4) {
+    // u16 lane j holds codes 2j (low byte) and 2j+1 (high byte): fold the high one into bits 4..7.
+    const w = v128.and(v128.or(c, i16x8.shr_u(c, 4)), i16x8.splat(0xff));
+    v128.store64_lane(p + (i >> 1), i8x16.narrow_i16x8_u(w, w), 0);
+  } else {
+    // u32 lane j holds codes 4j..4j+3 in its bytes: fold them into the low byte's bit pairs.
+    let w = v128.or(c, i32x4.shr_u(c, 6));
+    w = v128.and(v128.or(w, i32x4.shr_u(w, 12)), i32x4.splat(0xff));
+    const h = i16x8.narrow_i32x4_u(w, w);
+    v128.store32_lane(p + (i >> 2), i8x16.narrow_i16x8_u(h, h), 0);
+  }
+}
+
+/** Quantize one group of n (multiple of 16) elements at x into its payload at p. */
+// @ts-ignore: decorator
+@inline
+function quantGroupFast(bits: i32, sym: bool, x: usize, n: i32, p: usize, inv: f32, m: f32): void {
+  const off: f32 = sym ? <f32>(1 << (bits - 1)) : 0;
+  const vinv = f32x4.splat(inv);
+  const vm = f32x4.splat(m);
+  const vmagic = f32x4.splat(MAGIC + off);
+  const levels = i8x16.splat(<i8>((<i32>1 << bits) - 1));
+  for (let i = 0; i < n; i += 16) {
+    let c = codes16(sym, x + (<usize>i << 2), vinv, vm, vmagic);
+    if (bits < 8) c = i8x16.min_u(c, levels); // no-op by the bound above; keeps neighbours safe
+    put16(bits, p, <usize>i, c);
+  }
+}
+
+/**
+ * Encode nG whole groups of groupSize elements (groupSize % 16 == 0), laid end to end at src,
+ * payload, scales and zeros. Returns the non-finite count; adds saturations at stats+4.
+ */
+function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scales: usize, zeros: usize, stats: usize): i32 {
+  // T fixes (bits, sym) at compile time so each instance folds its branches: i8/u8 = 8 bits
+  // sym/asym, i16/u16 = 4 bits, i32/u32 = 2 bits.
+  const bits = 8 / sizeof<T>();
+  const sym = isSigned<T>();
+  const qmax = <f32>((1 << (bits - 1)) - 1);
+  const levels = <f32>((1 << bits) - 1);
+  const gBytes = <usize>((groupSize * bits) >> 3);
+  const gStride = <usize>groupSize << 2;
+  let nonFinite = 0;
+  let g = 0;
+  for (; g + 4 <= nG; g += 4) {
+    const x0 = src + <usize>g * gStride;
+    const p0 = payload + <usize>g * gBytes;
+    const l0 = groupLo(x0, groupSize);
+    const h0 = gHi;
+    let sum = gSum;
+    const l1 = groupLo(x0 + gStride, groupSize);
+    const h1 = gHi;
+    sum = f32x4.add(sum, gSum);
+    const l2 = groupLo(x0 + 2 * gStride, groupSize);
+    const h2 = gHi;
+    sum = f32x4.add(sum, gSum);
+    const l3 = groupLo(x0 + 3 * gStride, groupSize);
+    const h3 = gHi;
+    sum = f32x4.add(sum, gSum);
+    const lo = hmin4(l0, l1, l2, l3);
+    const hi = hmax4(h0, h1, h2, h3);
+    let ok = i32x4.all_true(f32x4.lt(f32x4.abs(sum), f32x4.splat(Infinity)));
+    let inv: v128;
+    let m = f32x4.splat(0);
+    let sBits: v128;
+    let mBits = i32x4.splat(0);
+    if (sym) {
+      const amax = f32x4.pmax(f32x4.abs(lo), f32x4.abs(hi));
+      ok = ok && !v128.any_true(f32x4.gt(amax, f32x4.splat(qmax * F16_MAX)));
+      sBits = f16UpX4(f32x4.div(amax, f32x4.splat(qmax)));
+      // A nonzero range never gets s = 0 (f32-subnormal inputs): the smallest f16 subnormal.
+      sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(amax, f32x4.splat(0)), i32x4.splat(1)));
+    } else {
+      const zero = f32x4.splat(0);
+      ok = ok && !v128.any_true(v128.or(f32x4.eq(lo, zero), f32x4.eq(hi, zero)));
+      ok = ok && !v128.any_true(f32x4.lt(lo, f32x4.splat(-F16_MAX)));
+      mBits = f16DownX4(lo);
+      m = f16x4ToF32(mBits);
+      const range = f32x4.sub(hi, m);
+      ok = ok && !v128.any_true(f32x4.gt(range, f32x4.splat(levels * F16_MAX)));
+      sBits = f16UpX4(f32x4.div(range, f32x4.splat(levels)));
+      sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(hi, m), i32x4.splat(1)));
+    }
+    if (!ok) {
+      for (let j = 0; j < 4; j++) {
+        const k = <usize>(g + j);
+        nonFinite += encodeGroup(bits, sym, src + k * gStride, 0, groupSize, payload + k * gBytes, scales + (k << 1), zeros + (k << 1), stats);
+      }
+      continue;
+    }
+    const s = f16x4ToF32(sBits);
+    inv = v128.and(f32x4.div(f32x4.splat(1), s), f32x4.gt(s, f32x4.splat(0)));
+    v128.store64_lane(scales + (<usize>g << 1), i16x8.narrow_i32x4_u(sBits, sBits), 0);
+    if (!sym) v128.store64_lane(zeros + (<usize>g << 1), i16x8.narrow_i32x4_u(mBits, mBits), 0);
+    quantGroupFast(bits, sym, x0, groupSize, p0, f32x4.extract_lane(inv, 0), f32x4.extract_lane(m, 0));
+    quantGroupFast(bits, sym, x0 + gStride, groupSize, p0 + gBytes, f32x4.extract_lane(inv, 1), f32x4.extract_lane(m, 1));
+    quantGroupFast(bits, sym, x0 + 2 * gStride, groupSize, p0 + 2 * gBytes, f32x4.extract_lane(inv, 2), f32x4.extract_lane(m, 2));
+    quantGroupFast(bits, sym, x0 + 3 * gStride, groupSize, p0 + 3 * gBytes, f32x4.extract_lane(inv, 3), f32x4.extract_lane(m, 3));
+  }
+  for (; g < nG; g++) {
+    const k = <usize>g;
+    nonFinite += encodeGroup(bits, sym, src + k * gStride, 0, groupSize, payload + k * gBytes, scales + (k << 1), zeros + (k << 1), stats);
+  }
+  return nonFinite;
+}
+
 /**
  * Encode nRows rows (nRows, headDim) f32 at src. payload/scales/zeros point at the first
  * destination row. stats: {nonFinite, saturated} i32 pair, zeroed here.
@@ -308,6 +526,15 @@ export function encodeInt(
 ): void {
   store<i32>(stats, 0);
   store<i32>(stats, 0, 4);
+  if (groupSize % 16 == 0 && headDim % groupSize == 0) {
+    const nG = nRows * (headDim / groupSize);
+    let nf = 0;
+    if (bits == 8) nf = sym ? encodeFlat<i8>(groupSize, src, nG, payload, scales, zeros, stats) : encodeFlat<u8>(groupSize, src, nG, payload, scales, zeros, stats);
+    else if (bits == 4) nf = sym ? encodeFlat<i16>(groupSize, src, nG, payload, scales, zeros, stats) : encodeFlat<u16>(groupSize, src, nG, payload, scales, zeros, stats);
+    else nf = sym ? encodeFlat<i32>(groupSize, src, nG, payload, scales, zeros, stats) : encodeFlat<u32>(groupSize, src, nG, payload, scales, zeros, stats);
+    store<i32>(stats, nf);
+    return;
+  }
   // One specialised copy per (bits, sym) so the packing and arithmetic branches fold away.
   if (bits == 8) {
     if (sym) encodeLoop(8, true, groupSize, src, nRows, headDim, payload, scales, zeros, stats);

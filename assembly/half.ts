@@ -126,6 +126,28 @@ export function f16x4ToF32(h: v128): v128 {
   return v128.or(sign, v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), scaled, infnan));
 }
 
+/**
+ * 4 f32 (any bit patterns) -> 4 f16 codes in u32 lanes: f32ToF16 lane-wise, branch-free.
+ * Normal range: rebias and round the 13 dropped bits to nearest even (a carry may reach Inf, as
+ * in the reference). Below 2^-14: |x| + 0.5 rounds |x| to a multiple of 2^-24 (the f16 subnormal
+ * step is the ulp of 0.5), nearest even, by the f32 addition itself; it may round up to 0x400,
+ * the smallest normal, as the reference does. |x| >= 65536: Inf, or NaN keeping the top payload bits.
+ */
+// @ts-ignore: decorator
+@inline
+export function f32x4ToF16(b: v128): v128 {
+  const sign = v128.and(i32x4.shr_u(b, 16), i32x4.splat(0x8000));
+  const ax = v128.and(b, i32x4.splat(0x7fffffff));
+  const t = i32x4.shr_u(ax, 13);
+  const up = i32x4.shr_u(i32x4.add(v128.and(ax, i32x4.splat(0x1fff)), i32x4.add(v128.and(t, i32x4.splat(1)), i32x4.splat(0xfff))), 13);
+  const normal = i32x4.add(i32x4.sub(t, i32x4.splat(112 << 10)), up);
+  const sub = i32x4.sub(f32x4.add(ax, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
+  let r = v128.bitselect(sub, normal, i32x4.lt_s(ax, i32x4.splat(0x38800000)));
+  const nan = v128.and(i32x4.gt_s(ax, i32x4.splat(0x7f800000)), v128.or(v128.and(t, i32x4.splat(0x3ff)), i32x4.splat(0x200)));
+  r = v128.bitselect(v128.or(nan, i32x4.splat(0x7c00)), r, i32x4.gt_s(ax, i32x4.splat(0x477fffff)));
+  return v128.or(r, sign);
+}
+
 /** 4 fp8-e4m3 codes in u32 lanes -> f32x4. */
 // @ts-ignore: decorator
 @inline

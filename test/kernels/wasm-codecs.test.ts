@@ -229,3 +229,72 @@ test("float codecs: random f32 bit patterns (ties, subnormals, overflow) encode 
     assert.equal(diff, undefined, `${type}: ${diff}`);
   }
 });
+
+/**
+ * Rows on exact half-steps of an f16 scale, so x * inv lands on .5 ties: round-half-even must
+ * match. Each group spans exactly the code range (sym: ±qmax * step; asym: lo .. lo + levels * step)
+ * so the scale is the step itself; a few groups get a NaN, a zero extreme or a huge value, so
+ * four-group batches of the fast path mix with groups the exact path encodes.
+ */
+function tieRows(
+  bits: 8 | 4 | 2,
+  symmetric: boolean,
+  group: number,
+  nRows: number,
+  headDim: number,
+  seed: number,
+) {
+  const r = rng(seed);
+  const x = new Float32Array(nRows * headDim);
+  const qmax = (1 << (bits - 1)) - 1;
+  const levels = (1 << bits) - 1;
+  for (let g = 0; g < x.length / group; g++) {
+    const step = 2 ** (Math.floor(r() * 20) - 12);
+    const span = symmetric ? 2 * qmax : levels;
+    // Asymmetric groups whose min or max is zero, with +0 and -0 both present: the reference
+    // takes the sign of the first zero, which reaches the f16 zero-point and scale.
+    const z = r();
+    const lo = symmetric
+      ? -qmax * step
+      : z < 0.15
+        ? 0
+        : z < 0.3
+          ? -span * step
+          : Math.floor((r() - 0.5) * 64) * step;
+    for (let i = 0; i < group; i++) x[g * group + i] = lo + (Math.floor(r() * (2 * span + 1)) * step) / 2;
+    x[g * group + Math.floor(r() * group)] = lo;
+    x[g * group + Math.floor(r() * group)] = lo + span * step;
+    if (z < 0.3) {
+      x[g * group + Math.floor(r() * group)] = -0;
+      x[g * group + Math.floor(r() * group)] = 0;
+    }
+    const odd = r();
+    if (odd < 0.05) x[g * group + Math.floor(r() * group)] = Number.NaN;
+    else if (odd < 0.1) x[g * group + Math.floor(r() * group)] = r() < 0.5 ? 0 : -0;
+    else if (odd < 0.12) x[g * group + Math.floor(r() * group)] = 1e9;
+  }
+  return x;
+}
+
+test("int codecs: round-half-even ties and mixed fast/exact groups over many rows", {
+  skip: wasmSkip,
+}, () => {
+  let seed = 1000;
+  for (const type of ["int8", "int4", "int2"] as const)
+    for (const group of [16, 32, 64, 128] as const)
+      for (const symmetric of [true, false]) {
+        const spec = { type, group, symmetric };
+        const codec = makeCodec(spec);
+        const headDim = 128;
+        const nRows = 37;
+        const L = codec.layout(headDim);
+        const src = tieRows(codec.payloadBits as 8 | 4 | 2, symmetric, group, nRows, headDim, seed++);
+        const ref = prefilled(L, nRows);
+        const wasm = prefilled(L, nRows);
+        const rs = codec.encode(src, nRows, headDim, ref, 0);
+        const ws = exec.encodeRows(codec, src, nRows, headDim, wasm, 0);
+        assert.deepEqual(ws, rs, JSON.stringify(spec));
+        const diff = sameRows(ref, wasm);
+        assert.equal(diff, undefined, `${JSON.stringify(spec)}: ${diff}`);
+      }
+});
