@@ -2,8 +2,8 @@
  * Tensors as they lie in model files, and their one conversion to f32 in executor memory.
  * Every loader lists its tensors as `TensorEntry`s (file, absolute byte offset, dtype, shape);
  * weights are then read straight from the file into an executor-allocated Float32Array (F32:
- * bytes copied in place; F16/BF16: one widening pass), so a file is never held whole in memory
- * and never copied twice.
+ * bytes copied in place; F16/BF16: read into the array's own upper half and widened in place),
+ * so a file is never held whole in memory and no tensor is buffered outside the executor.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { ModelFormatError } from "../errors.ts";
@@ -42,7 +42,6 @@ function f16Lut(): Float32Array {
 /** Open files by path, once each; read byte ranges with clear truncation errors. */
 export class FileSet {
   private readonly fds = new Map<string, { fd: number; size: number }>();
-  private scratch = new Uint8Array(0);
 
   open(file: string): { fd: number; size: number } {
     let f = this.fds.get(file);
@@ -88,7 +87,11 @@ export class FileSet {
 
   /**
    * Read tensor `t` converted to f32 into `dst` (numel(t.shape) floats). F32 bytes go straight
-   * into dst's memory (little-endian hosts, as every WASM/x86/ARM target is).
+   * into dst's memory (little-endian hosts, as every WASM/x86/ARM target is). F16/BF16 bytes are
+   * read into the upper half of dst's own bytes and widened in place, front to back, so a load
+   * needs no second buffer of the largest tensor: f32 i (bytes [4i, 4i+4)) is written after
+   * half i (bytes [2n+2i, 2n+2i+2)) is read, and it overlaps no half j > i still to be read
+   * (that would need 2n + 2j < 4i + 4 with j > i, i.e. i > n - 2, where no j is left).
    */
   readF32(t: TensorEntry, dst: Float32Array): void {
     const n = numel(t.shape);
@@ -104,10 +107,9 @@ export class FileSet {
         `tensor "${t.name}" has dtype ${t.dtype}; kvlab reads F32, F16 and BF16 weights (convert the model)`,
         t.headerOffset,
       );
-    if (this.scratch.length < n * 2) this.scratch = new Uint8Array(n * 2);
-    const bytes = this.scratch.subarray(0, n * 2);
-    this.readInto(t.file, t.offset, bytes, what);
-    const h = new Uint16Array(this.scratch.buffer, 0, n);
+    // byteOffset + 2n is even, so the halves are 2-byte aligned (dst itself is 4-byte aligned).
+    this.readInto(t.file, t.offset, new Uint8Array(dst.buffer, dst.byteOffset + 2 * n, 2 * n), what);
+    const h = new Uint16Array(dst.buffer, dst.byteOffset + 2 * n, n);
     if (t.dtype === "F16") {
       const lut = f16Lut();
       for (let i = 0; i < n; i++) dst[i] = lut[h[i]!]!;
@@ -120,7 +122,6 @@ export class FileSet {
   close(): void {
     for (const { fd } of this.fds.values()) closeSync(fd);
     this.fds.clear();
-    this.scratch = new Uint8Array(0);
   }
 }
 
