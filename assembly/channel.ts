@@ -501,9 +501,11 @@ function mixBlock(P: usize, nRows: usize, ns: usize, j0: usize, j1: usize, vb: u
   }
 }
 
-/** Bytes of scratch channelAttend needs. */
+/** Bytes of scratch channelAttend needs (the int2 path's tables included: see channelAttend). */
 export function channelAttendScratchBytes(nSlots: i32, nRows: i32, headDim: i32): i32 {
-  return (nRows * nSlots + 2 * nRows * headDim + nRows + 2 * headDim + <i32>MIX_BLOCK * headDim) * 4 + 64;
+  const base = nRows * nSlots + 2 * nRows * headDim + nRows + 2 * headDim + <i32>MIX_BLOCK * headDim;
+  const int2 = 5 * nRows * headDim + 6 * headDim + 64;
+  return (base + int2) * 4 + 128;
 }
 
 /**
@@ -539,6 +541,358 @@ function valueTile(
     const zp: usize = sym ? 0 : ze + ((j * nG) << 1);
     decodeIntLoop(bits, sym, group, pay + j * rowBytes, sc + ((j * nG) << 1), zp, <i32>(e - j), <i32>d, out);
     j = e;
+  }
+}
+
+// ---- int2 keys and values read as packed codes (KIVI-2), headDim a multiple of 64 ----
+//
+// Lane order: 16 code bytes hold 64 channels; as an i32x4, lane l holds channels
+// 64h + 16l + j (j = 0..15) at bits 2j. Masking code j in all four lanes (after >> 16 for
+// j >= 8) gives u * 4^(j & 7): exact integers that one convert turns into f32. They are the
+// values of positions p = 64h + 4j + l ("lane order") of a row. For keys the power of 4 is
+// folded into q (q * s * 4^-(j & 7), exact), for values it is taken out of each output at the
+// end (exact), so no shift per element is needed. Each position's product with q or a weight
+// is the same f32 number as in the reference (powers of two cancel exactly); only the order
+// of the sums differs.
+
+/** Channel of lane-order position p. */
+// @ts-ignore: decorator
+@inline
+function laneChannel(p: usize): usize {
+  return (p & ~(<usize>63)) + ((p & 3) << 4) + ((p >> 2) & 15);
+}
+
+/** 4^-(j & 7) for the code of lane-order position p (j = (p >> 2) & 15). */
+// @ts-ignore: decorator
+@inline
+function laneFactor(p: usize): f32 {
+  return reinterpret<f32>(<u32>(127 - 2 * <i32>((p >> 2) & 7)) << 23);
+}
+
+// @ts-ignore: decorator
+@inline
+function cv(x: v128, mask: i32): v128 {
+  return f32x4.convert_i32x4_s(v128.and(x, i32x4.splat(mask)));
+}
+
+/** (q[o] k0 + q[o+16] k1) + (q[o+32] k2 + q[o+48] k3): 16 lane-order positions of one row. */
+// @ts-ignore: decorator
+@inline
+function dot16(q: usize, o: usize, k0: v128, k1: v128, k2: v128, k3: v128): v128 {
+  return f32x4.add(
+    f32x4.add(f32x4.mul(v128.load(q + o), k0), f32x4.mul(v128.load(q + o, 16), k1)),
+    f32x4.add(f32x4.mul(v128.load(q + o, 32), k2), f32x4.mul(v128.load(q + o, 48), k3)),
+  );
+}
+
+/** [sum a0, sum a1, sum a2, sum a3]. */
+// @ts-ignore: decorator
+@inline
+function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 1, 4, 5), i32x4.shuffle(a0, a1, 2, 3, 6, 7));
+  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 1, 4, 5), i32x4.shuffle(a2, a3, 2, 3, 6, 7));
+  return f32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
+}
+
+/**
+ * Scores of every row against the int2 key slots [j, e) of one group: q . k = qs . u + qz, with
+ * qs (nRows, d) in lane order (powers of 4 folded in) and qz (nRows). Rows in blocks of 4 share
+ * each converted code vector; S[r * ns + t] = visible ? score * scale : -Inf.
+ */
+function scoreRun2(
+  d: usize,
+  qs: usize,
+  qz: usize,
+  nRows: usize,
+  codes: usize,
+  codeBytes: usize,
+  j: usize,
+  e: usize,
+  slotPos: usize,
+  qPos: usize,
+  scale: f32,
+  S: usize,
+  ns: usize,
+): void {
+  const stride = d << 2;
+  for (let r0: usize = 0; r0 < nRows; r0 += 4) {
+    const nr = min(<usize>4, nRows - r0);
+    const q0 = qs + r0 * stride;
+    const q1 = q0 + stride;
+    const q2 = q1 + stride;
+    const q3 = q2 + stride;
+    // qz and qPos of the block's rows as vectors (lanes past nr are never stored).
+    let qzv = f32x4.splat(0);
+    let qpv = i32x4.splat(0);
+    for (let r: usize = 0; r < nr; r++) {
+      qzv = v128.bitselect(f32x4.splat(load<f32>(qz + ((r0 + r) << 2))), qzv, laneMask(r));
+      qpv = v128.bitselect(i32x4.splat(load<i32>(qPos + ((r0 + r) << 2))), qpv, laneMask(r));
+    }
+    const sv = f32x4.splat(scale);
+    for (let t = j; t < e; t++) {
+      const row = codes + t * codeBytes;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      for (let h: usize = 0; h < d; h += 64) {
+        const x = v128.load(row + (h >> 2));
+        const xh = i32x4.shr_u(x, 16);
+        const o = h << 2;
+        let k0 = cv(x, 3);
+        let k1 = cv(x, 12);
+        let k2 = cv(x, 48);
+        let k3 = cv(x, 192);
+        a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
+        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o, k0, k1, k2, k3));
+        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o, k0, k1, k2, k3));
+        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o, k0, k1, k2, k3));
+        k0 = cv(x, 3 << 8);
+        k1 = cv(x, 3 << 10);
+        k2 = cv(x, 3 << 12);
+        k3 = cv(x, 3 << 14);
+        a0 = f32x4.add(a0, dot16(q0, o + 64, k0, k1, k2, k3));
+        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o + 64, k0, k1, k2, k3));
+        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o + 64, k0, k1, k2, k3));
+        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o + 64, k0, k1, k2, k3));
+        k0 = cv(xh, 3);
+        k1 = cv(xh, 12);
+        k2 = cv(xh, 48);
+        k3 = cv(xh, 192);
+        a0 = f32x4.add(a0, dot16(q0, o + 128, k0, k1, k2, k3));
+        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o + 128, k0, k1, k2, k3));
+        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o + 128, k0, k1, k2, k3));
+        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o + 128, k0, k1, k2, k3));
+        k0 = cv(xh, 3 << 8);
+        k1 = cv(xh, 3 << 10);
+        k2 = cv(xh, 3 << 12);
+        k3 = cv(xh, 3 << 14);
+        a0 = f32x4.add(a0, dot16(q0, o + 192, k0, k1, k2, k3));
+        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o + 192, k0, k1, k2, k3));
+        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o + 192, k0, k1, k2, k3));
+        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o + 192, k0, k1, k2, k3));
+      }
+      const visible = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (t << 2))), qpv);
+      const sc = v128.bitselect(
+        f32x4.mul(f32x4.add(hsum4(a0, a1, a2, a3), qzv), sv),
+        f32x4.splat(-Infinity),
+        visible,
+      );
+      const s0 = S + ((r0 * ns + t) << 2);
+      const rs = ns << 2;
+      store<f32>(s0, f32x4.extract_lane(sc, 0));
+      if (nr > 1) store<f32>(s0 + rs, f32x4.extract_lane(sc, 1));
+      if (nr > 2) store<f32>(s0 + 2 * rs, f32x4.extract_lane(sc, 2));
+      if (nr > 3) store<f32>(s0 + 3 * rs, f32x4.extract_lane(sc, 3));
+    }
+  }
+}
+
+/** All ones in lane r (0..3), zeros elsewhere. */
+// @ts-ignore: decorator
+@inline
+function laneMask(r: usize): v128 {
+  return i32x4.eq(i32x4(0, 1, 2, 3), i32x4.splat(<i32>r));
+}
+
+/**
+ * q . s (lane order, powers of 4 folded in) and q . z of every row for the key group whose f32
+ * scales/zeros (channel order) are at tab/ztab. qP: q in lane order times 4^-(j & 7); tabP:
+ * scratch (d). Symmetric: k = s (u - 2), so qz = -2 q . s.
+ */
+function groupQuery2(
+  sym: bool,
+  q: usize,
+  qP: usize,
+  nRows: usize,
+  d: usize,
+  tab: usize,
+  ztab: usize,
+  tabP: usize,
+  qs: usize,
+  qz: usize,
+): void {
+  for (let p: usize = 0; p < d; p++) store<f32>(tabP + (p << 2), load<f32>(tab + (laneChannel(p) << 2)));
+  for (let r: usize = 0; r < nRows; r++) {
+    const qr = q + ((r * d) << 2);
+    const pr = qP + ((r * d) << 2);
+    const out = qs + ((r * d) << 2);
+    let z = f32x4.splat(0);
+    for (let i: usize = 0; i < d; i += 4) {
+      v128.store(out + (i << 2), f32x4.mul(v128.load(pr + (i << 2)), v128.load(tabP + (i << 2))));
+      const x = v128.load(qr + (i << 2));
+      z = f32x4.add(z, f32x4.mul(x, v128.load((sym ? tab : ztab) + (i << 2))));
+    }
+    store<f32>(qz + (r << 2), sym ? -2 * hsum(z) : hsum(z));
+  }
+}
+
+/**
+ * Weighted sum of int2 value rows, slots [j0, j1) (at most MIX_BLOCK): accP (nRows, d) lane
+ * order += sum_t W[t] * u[t] with W (d / 64, nRows, MIX_BLOCK) f32x4 weights (p times the scale
+ * of each lane's value group, 0 for slots whose value is still f32). 8 positions x 4 rows of
+ * accumulators stay in registers while the block's slots stream past.
+ */
+function mixRun2(
+  nRows: usize,
+  d: usize,
+  pay: usize,
+  rowBytes: usize,
+  j0: usize,
+  j1: usize,
+  W: usize,
+  accP: usize,
+): void {
+  const stride = d << 2;
+  const wRow = MIX_BLOCK << 4; // bytes per (h, row) of W
+  for (let r0: usize = 0; r0 < nRows; r0 += 4) {
+    const nr = min(<usize>4, nRows - r0);
+    for (let h: usize = 0; h < d; h += 64) {
+      const wh = W + ((h >> 6) * nRows + r0) * wRow;
+      for (let jj: i32 = 0; jj < 16; jj += 2) {
+        const hi = jj >= 8;
+        const ma = i32x4.splat(3 << (2 * (jj & 7)));
+        const mb = i32x4.splat(3 << (2 * ((jj + 1) & 7)));
+        let a00 = f32x4.splat(0);
+        let a01 = f32x4.splat(0);
+        let a10 = f32x4.splat(0);
+        let a11 = f32x4.splat(0);
+        let a20 = f32x4.splat(0);
+        let a21 = f32x4.splat(0);
+        let a30 = f32x4.splat(0);
+        let a31 = f32x4.splat(0);
+        let src = pay + j0 * rowBytes + (h >> 2);
+        let w = wh;
+        for (let t = j0; t < j1; t++) {
+          let x = v128.load(src);
+          if (hi) x = i32x4.shr_u(x, 16);
+          const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
+          const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
+          const w0 = v128.load(w);
+          a00 = f32x4.add(a00, f32x4.mul(w0, ka));
+          a01 = f32x4.add(a01, f32x4.mul(w0, kb));
+          if (nr > 1) {
+            const w1 = v128.load(w + wRow);
+            a10 = f32x4.add(a10, f32x4.mul(w1, ka));
+            a11 = f32x4.add(a11, f32x4.mul(w1, kb));
+          }
+          if (nr > 2) {
+            const w2 = v128.load(w + 2 * wRow);
+            a20 = f32x4.add(a20, f32x4.mul(w2, ka));
+            a21 = f32x4.add(a21, f32x4.mul(w2, kb));
+          }
+          if (nr > 3) {
+            const w3 = v128.load(w + 3 * wRow);
+            a30 = f32x4.add(a30, f32x4.mul(w3, ka));
+            a31 = f32x4.add(a31, f32x4.mul(w3, kb));
+          }
+          src += rowBytes;
+          w += 16;
+        }
+        const ap = accP + r0 * stride + ((h + 4 * <usize>jj) << 2);
+        v128.store(ap, f32x4.add(v128.load(ap), a00));
+        v128.store(ap, f32x4.add(v128.load(ap, 16), a01), 16);
+        if (nr > 1) {
+          v128.store(ap + stride, f32x4.add(v128.load(ap + stride), a10));
+          v128.store(ap + stride, f32x4.add(v128.load(ap + stride, 16), a11), 16);
+        }
+        if (nr > 2) {
+          v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride), a20));
+          v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride, 16), a21), 16);
+        }
+        if (nr > 3) {
+          v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride), a30));
+          v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride, 16), a31), 16);
+        }
+      }
+    }
+  }
+}
+
+/** f32 of n f16 values at src into dst (4 at a time). */
+function f16Run(src: usize, n: usize, dst: usize): void {
+  let i: usize = 0;
+  for (; i + 4 <= n; i += 4)
+    v128.store(dst + (i << 2), f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(src + (i << 1)))));
+  for (; i < n; i++) store<f32>(dst + (i << 2), f16ToF32(<u32>load<u16>(src + (i << 1))));
+}
+
+/**
+ * The f32 group values (gt: one slot's nG values) of the four lanes of chunk h: lane l covers
+ * channels 64h + 16l .. + 15, all in group (64h + 16l) / vGroup (vGroup 16, 32 or a multiple of 64).
+ */
+// @ts-ignore: decorator
+@inline
+function laneGroups(gt: usize, h: usize, vGroup: usize): v128 {
+  if (vGroup == 32) {
+    const x = v128.load64_zero(gt + (h << 3));
+    return i32x4.shuffle(x, x, 0, 0, 1, 1);
+  }
+  if (vGroup == 16) return v128.load(gt + (h << 4));
+  return v128.load32_splat(gt + (((h << 6) / vGroup) << 2)); // vGroup % 64 == 0
+}
+
+/**
+ * Weights of the value block [j0, j1) for mixRun2: W (d / 64, nRows, MIX_BLOCK) f32x4 =
+ * p[r][t] * scale of each lane's group, and the group offsets into BL (nRows, d / 64) f32x4:
+ * p * zero (asymmetric) or -2 p * scale (symmetric). Slots whose value is still f32 get
+ * weight 0 and are added to acc2 (nRows, d, channel order) straight from vResid.
+ * gs: 2 * MIX_BLOCK * nG f32 scratch.
+ */
+function valueWeights2(
+  sym: bool,
+  nRows: usize,
+  ns: usize,
+  d: usize,
+  P: usize,
+  nG: usize,
+  vGroup: usize,
+  vScales: usize,
+  vZeros: usize,
+  inResid: usize,
+  vResid: usize,
+  j0: usize,
+  j1: usize,
+  gs: usize,
+  W: usize,
+  BL: usize,
+  acc2: usize,
+): void {
+  const wRow = MIX_BLOCK << 4;
+  const nH = d >> 6;
+  const cnt = (j1 - j0) * nG;
+  const gz = gs + ((MIX_BLOCK * nG) << 2); // zeros after the scales
+  f16Run(vScales + ((j0 * nG) << 1), cnt, gs);
+  if (!sym) f16Run(vZeros + ((j0 * nG) << 1), cnt, gz);
+  const m2 = f32x4.splat(-2);
+  for (let t = j0; t < j1; t++) {
+    const wt = W + ((t - j0) << 4);
+    if (load<u8>(inResid + t)) {
+      for (let h: usize = 0; h < nH; h++)
+        for (let r: usize = 0; r < nRows; r++) v128.store(wt + (h * nRows + r) * wRow, f32x4.splat(0));
+      const vr = vResid + ((t * d) << 2);
+      for (let r: usize = 0; r < nRows; r++) {
+        const p = f32x4.splat(load<f32>(P + ((r * ns + t) << 2)));
+        const ar = acc2 + ((r * d) << 2);
+        for (let i: usize = 0; i < d; i += 4)
+          v128.store(ar + (i << 2), f32x4.add(v128.load(ar + (i << 2)), f32x4.mul(p, v128.load(vr + (i << 2)))));
+      }
+      continue;
+    }
+    const go = ((t - j0) * nG) << 2;
+    for (let h: usize = 0; h < nH; h++) {
+      const sl = laneGroups(gs + go, h, vGroup);
+      const zl = sym ? m2 : laneGroups(gz + go, h, vGroup);
+      const wh = wt + h * nRows * wRow;
+      const bh = BL + (h << 4);
+      for (let r: usize = 0; r < nRows; r++) {
+        const p = f32x4.splat(load<f32>(P + ((r * ns + t) << 2)));
+        const w = f32x4.mul(p, sl);
+        v128.store(wh + r * wRow, w);
+        const b = bh + ((r * nH) << 4);
+        v128.store(b, f32x4.add(v128.load(b), sym ? f32x4.mul(w, m2) : f32x4.mul(p, zl)));
+      }
+    }
   }
 }
 
@@ -588,6 +942,20 @@ export function channelAttend(
   const ztab = tab + (d << 2); // (headDim) f32 zeros
   const qz = ztab + (d << 2); // (nRows) q . z of the current group
   const tile = (qz + (nr << 2) + 15) & ~(<usize>15); // (MIX_BLOCK, headDim) decoded value rows
+  // int2 paths (headDim a multiple of 64): keys and/or values read as packed codes in lane order.
+  const lanes = (d & 63) == 0 && d > 0;
+  const kFast = lanes && bits == 2;
+  const vFast = lanes && vBits == 2 && (vGroup == 16 || vGroup == 32 || vGroup % 64 == 0);
+  const qP = tile + ((MIX_BLOCK * d) << 2); // (nRows, headDim) q in lane order times 4^-(j & 7)
+  const W = qP + ((nr * d) << 2); // (headDim / 64, nRows, MIX_BLOCK) f32x4 value weights
+  const acc2 = W + ((2 * nr * d) << 2); // (nRows, headDim) f32-window values, channel order
+  const BL = acc2 + ((nr * d) << 2); // (nRows, headDim / 64) f32x4 value-group offsets
+  const tabP = BL + ((nr * (d >> 6)) << 4); // (headDim) key scales in lane order
+  const gs = tabP + (d << 2); // (2 MIX_BLOCK nG) f32 the block's value scales and zeros
+  if (kFast)
+    for (let r: usize = 0; r < nr; r++)
+      for (let p: usize = 0; p < d; p++)
+        store<f32>(qP + ((r * d + p) << 2), load<f32>(q + ((r * d + laneChannel(p)) << 2)) * laneFactor(p));
   let cur = -1;
   for (let j: usize = 0; j < ns; j++) {
     const g = load<i32>(groupOf + (j << 2));
@@ -600,8 +968,17 @@ export function channelAttend(
     }
     if (g != cur) {
       loadGroup(isSym, headDim, scales, zeros, g, tab);
-      groupQuery(isSym, q, nr, d, tab, ztab, qs, qz);
+      if (kFast) groupQuery2(isSym, q, qP, nr, d, tab, ztab, tabP, qs, qz);
+      else groupQuery(isSym, q, nr, d, tab, ztab, qs, qz);
       cur = g;
+    }
+    if (kFast) {
+      // The run of slots of this group that follow (append order keeps a group's slots together).
+      let e = j + 1;
+      while (e < ns && load<i32>(groupOf + (e << 2)) == g) e++;
+      scoreRun2(d, qs, qz, nr, codes, <usize>codeBytes, j, e, slotPos, qPos, scale, S, ns);
+      j = e - 1;
+      continue;
     }
     const row = codes + j * <usize>codeBytes;
     for (let r0: usize = 0; r0 < nr; r0 += 4)
@@ -609,6 +986,25 @@ export function channelAttend(
   }
   softmaxRows(S, nr, ns, probs);
   memory.fill(acc, 0, (nr * d) << 2);
+  if (vFast) {
+    const nH = d >> 6;
+    const nG = (d + <usize>vGroup - 1) / <usize>vGroup;
+    memory.fill(acc2, 0, (nr * d) << 2);
+    memory.fill(BL, 0, (nr * nH) << 4);
+    for (let j0: usize = 0; j0 < ns; j0 += MIX_BLOCK) {
+      const j1 = min(j0 + MIX_BLOCK, ns);
+      valueWeights2(vSym != 0, nr, ns, d, S, nG, <usize>vGroup, vScales, vZeros, vInResid, vResid, j0, j1, gs, W, BL, acc2);
+      mixRun2(nr, d, v, d >> 2, j0, j1, W, acc);
+    }
+    for (let r: usize = 0; r < nr; r++)
+      for (let p: usize = 0; p < d; p++) {
+        const c = laneChannel(p);
+        const b = load<f32>(BL + ((r * nH + (p >> 6)) << 4) + ((p & 3) << 2));
+        const x = load<f32>(acc + ((r * d + p) << 2)) * laneFactor(p) + b;
+        store<f32>(out + ((r * d + c) << 2), x + load<f32>(acc2 + ((r * d + c) << 2)));
+      }
+    return;
+  }
   for (let j0: usize = 0; j0 < ns; j0 += MIX_BLOCK) {
     const j1 = min(j0 + MIX_BLOCK, ns);
     if (vBits == 0) mixBlock(S, nr, ns, j0, j1, v + ((j0 * d) << 2), d, acc);

@@ -380,3 +380,156 @@ test("channelAttend: values as stored (int rows + f32 window) equal values passe
   );
   ck.dispose();
 });
+
+// The int2 path (assembly/channel.ts, headDim a multiple of 64): keys and values read as packed
+// codes in lane order, against refAttend over the decoded keys and values.
+const INT2_CASES: {
+  d: number;
+  nRows: number;
+  nSlots: number;
+  kSym: boolean;
+  vGroup: number;
+  vSym: boolean;
+  resid: number; // keys left in the f32 residual (written after the flush)
+  causal: boolean;
+}[] = [
+  { d: 128, nRows: 4, nSlots: 300, kSym: false, vGroup: 32, vSym: false, resid: 77, causal: false },
+  { d: 64, nRows: 2, nSlots: 257, kSym: false, vGroup: 32, vSym: false, resid: 1, causal: true },
+  { d: 64, nRows: 1, nSlots: 33, kSym: true, vGroup: 16, vSym: true, resid: 0, causal: false },
+  { d: 128, nRows: 7, nSlots: 161, kSym: false, vGroup: 64, vSym: false, resid: 31, causal: true },
+  { d: 192, nRows: 5, nSlots: 95, kSym: true, vGroup: 128, vSym: false, resid: 3, causal: true },
+  { d: 64, nRows: 3, nSlots: 1, kSym: false, vGroup: 32, vSym: true, resid: 1, causal: false },
+];
+
+for (const c of INT2_CASES)
+  test(`channelAttend int2 path ${JSON.stringify(c)}: equals refAttend over decoded keys and values, probs too`, {
+    skip: wasmSkip,
+  }, () => {
+    const { d, nRows, nSlots } = c;
+    const opts = { bits: 2 as const, symmetric: c.kSym };
+    const r = rng(d * 1000 + nRows * 10 + nSlots);
+    const ck = new ChannelKeys(exec, d, { ...opts, group: 32, residual: 32 }, nSlots);
+    const k = keys(d + nSlots, nSlots, d, false);
+    const positions = Int32Array.from(shuffled(nSlots, nSlots + d)); // slots not in position order
+    const nQuant = nSlots - c.resid;
+    ck.write(k, 0, nQuant);
+    ck.flush(positions, nQuant);
+    ck.write(k.subarray(nQuant * d), nQuant, c.resid);
+    const vCodec = makeCodec({ type: "int2", group: c.vGroup, symmetric: c.vSym });
+    const vRows = allocRows(vCodec.layout(d), nSlots);
+    const vIn = randn(r, nSlots * d, 3);
+    vCodec.encode(vIn, nSlots, d, vRows, 0);
+    const inResid = Uint8Array.from({ length: nSlots }, (_, j) => (j % 7 === 3 || j >= nSlots - 5 ? 1 : 0));
+    const vDec = new Float32Array(nSlots * d);
+    vCodec.decode(vRows, 0, nSlots, d, vDec);
+    for (let j = 0; j < nSlots; j++) if (inResid[j]) vDec.set(vIn.subarray(j * d, (j + 1) * d), j * d);
+    const q = randn(r, nRows * d);
+    // Causal rows see a growing prefix of positions; row 0 sees nothing when there are several.
+    const qPos = Int32Array.from({ length: nRows }, (_, i) =>
+      c.causal ? Math.floor(((i + (nRows > 1 ? 0 : 1)) * nSlots) / nRows) - 1 : nSlots,
+    );
+    const scale = 1 / Math.sqrt(d);
+    const out = new Float32Array(nRows * d).fill(Number.NaN);
+    const probs = new Float32Array(nRows * nSlots).fill(Number.NaN);
+    const values = { codec: vCodec, rows: vRows, inResid, resid: vIn };
+    const base = { keys: ck.rows(), opts, headDim: d, q, qPos, nRows, slotPos: positions, nSlots, scale };
+    assert.equal(exec.channelAttend!({ ...base, out, probs, values }), true);
+
+    const kDec = new Float32Array(nSlots * d);
+    ck.decode(0, nSlots, kDec);
+    const f32 = makeCodec({ type: "f32" });
+    const rows = (x: Float32Array) => ({
+      payload: new Uint8Array(x.buffer),
+      scales: new Uint16Array(0),
+      zeros: new Uint16Array(0),
+    });
+    const refOut = new Float32Array(nRows * d);
+    const refProbs = new Float32Array(nRows * nSlots);
+    refAttend({
+      kCodec: f32,
+      vCodec: f32,
+      headDim: d,
+      q,
+      qPos,
+      nRows,
+      k: rows(kDec),
+      v: rows(vDec),
+      slotPos: positions,
+      nSlots,
+      scale,
+      out: refOut,
+      probs: refProbs,
+    });
+    let maxV = 0;
+    for (const x of vDec) maxV = Math.max(maxV, Math.abs(x));
+    const tolRow = new Float64Array(nRows);
+    for (let row = 0; row < nRows; row++) {
+      let sMag = 0;
+      for (let j = 0; j < nSlots; j++) {
+        let m = 0;
+        for (let i = 0; i < d; i++) m += Math.abs(q[row * d + i]! * kDec[j * d + i]!);
+        sMag = Math.max(sMag, m * scale);
+      }
+      tolRow[row] = ATTEND_ABS + ATTEND_REL * maxV * (1 + sMag);
+    }
+    const bad = firstMismatch(refOut, out, (i) => tolRow[Math.floor(i / d)]!);
+    assert.equal(bad, -1, `out[${bad}] ref ${refOut[bad]} wasm ${out[bad]}`);
+    const badP = firstMismatch(refProbs, probs, () => 1e-5);
+    assert.equal(badP, -1, `probs[${badP}] ref ${refProbs[badP]} wasm ${probs[badP]}`);
+    if (c.causal && nRows > 1)
+      assert.ok(
+        out.subarray(0, d).every((x) => x === 0),
+        "a row with no visible slot outputs zeros",
+      );
+    ck.dispose();
+  });
+
+test("kivi2 caches with headDim 64 / 128 (int2 path) on wasm: attention equals the ref executor's", {
+  skip: wasmSkip,
+}, async () => {
+  for (const [nHeads, nKvHeads, headDim, nQ] of [
+    [8, 4, 64, 1],
+    [16, 4, 128, 1],
+    [7, 1, 64, 2],
+    [2, 2, 128, 3],
+  ] as const) {
+    const shape = { nLayers: 1, nHeads, nKvHeads, headDim, maxTokens: 700 };
+    const d = headDim;
+    const cr = await createCache("kivi2", shape, { executor: createRefExecutor() });
+    const cw = await createCache("kivi2", shape, { executor: exec });
+    const r = rng(nHeads * 100 + headDim);
+    let t = 0;
+    let maxK = 0;
+    let maxV = 0;
+    for (const nNew of [1, 150, 33, 64, 1, 200, 5]) {
+      const k = randn(r, nKvHeads * nNew * d);
+      const v = randn(r, k.length);
+      for (const x of k) maxK = Math.max(maxK, Math.abs(x));
+      for (const x of v) maxV = Math.max(maxV, Math.abs(x));
+      const pos = Int32Array.from({ length: nNew }, (_, i) => t + i);
+      cr.append(0, k, v, pos);
+      cw.append(0, k, v, pos);
+      t += nNew;
+      // nQ query tokens per head at the newest positions (causal among themselves).
+      const q = randn(r, nHeads * nQ * d);
+      const qPos = Int32Array.from({ length: nQ }, (_, i) => t - nQ + i);
+      const outR = new Float32Array(q.length);
+      const outW = new Float32Array(q.length);
+      cr.attend(0, q, qPos, outR);
+      cw.attend(0, q, qPos, outW);
+      const tolRow = (row: number) => {
+        let m = 0;
+        for (let i = 0; i < d; i++) m += Math.abs(q[row * d + i]!) * 2 * maxK;
+        return ATTEND_ABS + ATTEND_REL * maxV * (1 + m / Math.sqrt(d));
+      };
+      const bad = firstMismatch(outR, outW, (i) => tolRow(Math.floor(i / d)));
+      assert.equal(
+        bad,
+        -1,
+        `${nHeads}/${nKvHeads}/${d} after ${t} tokens: out[${bad}] ref ${outR[bad]} wasm ${outW[bad]}`,
+      );
+    }
+    cr.dispose();
+    cw.dispose();
+  }
+});
