@@ -1,5 +1,16 @@
 // Float codecs (f32, f16, bf16, fp8-e4m3): one code per element, no scales (src/quant/float-codec.ts).
-import { F16_MAX, f32ToBf16, f32ToF16, f32ToFp8E4M3, KIND_BF16, KIND_F16, KIND_F32, loadFloat1, loadFloat4 } from "./half";
+import {
+  F16_MAX,
+  f32ToBf16,
+  f32ToF16,
+  f32ToFp8E4M3,
+  f32x4ToF16,
+  KIND_BF16,
+  KIND_F16,
+  KIND_F32,
+  loadFloat1,
+  loadFloat4,
+} from "./half";
 
 const BF16_MAX: f32 = 3.3895313892515355e38;
 const FP8_MAX: f32 = 448.0;
@@ -13,19 +24,125 @@ function encodeOne(kind: i32, x: f32, dst: usize, i: usize): void {
   else store<u8>(dst + i, <u8>f32ToFp8E4M3(x));
 }
 
+// Splatted constants, loaded from memory once per call: V8 keeps them in registers, where a
+// v128.const inside a loop is rebuilt from immediates (3 instructions) at every use.
+const FK: usize = memory.data<u32>(
+  [
+    0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, // 0: |x| mask
+    0x8000, 0x8000, 0x8000, 0x8000, // 16: f16 sign bit (of x >> 16)
+    1, 1, 1, 1, // 32
+    0xfff - (112 << 23), 0xfff - (112 << 23), 0xfff - (112 << 23), 0xfff - (112 << 23), // 48: rebias + half
+    0x38800000, 0x38800000, 0x38800000, 0x38800000, // 64: 2^-14, smallest f16 normal
+    0x477fe000, 0x477fe000, 0x477fe000, 0x477fe000, // 80: 65504, largest f16
+    0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff, // 96: sign and f16 exponent/mantissa after >> 3
+    0x77800000, 0x77800000, 0x77800000, 0x77800000, // 112: 2^112
+    0xf800f800, 0xf800f800, 0xf800f800, 0xf800f800, // 128: f16 exponent 31 (<< 1), as u16 lanes
+  ],
+  16,
+);
+
 /**
- * 4 f16 codes (u32 lanes) of 4 f32 whose f32 exponents are all in f16's normal range
- * (the caller checks): rebias, then round to nearest even on the 13 dropped bits
- * (r += (rem + 0xfff + lsb) >> 13, which may carry into Inf exactly as the reference does).
+ * f16 codes of n f32 at src, in blocks of 32. A block is first converted for f16's normal
+ * range (rebias, round the 13 dropped bits to nearest even: (|x| + 0xfff + lsb) >> 13; the
+ * carry may reach Inf, as in the reference) while tracking min and max of |x| bits; a block with
+ * any |x| outside [2^-14, 65504] (subnormal, saturating, Inf, NaN) is redone with the full
+ * conversion and counted. Returns the elements done (a multiple of 32); counts added at stats.
  */
+function encodeF16Blocks(src: usize, n: i32, dst: usize, stats: usize): i32 {
+  const kAbs = v128.load(FK);
+  const kSign = v128.load(FK, 16);
+  const kOne = v128.load(FK, 32);
+  const kBias = v128.load(FK, 48);
+  const kMin = v128.load(FK, 64);
+  const kMax = v128.load(FK, 80);
+  const kFin = i32x4.splat(0x7f7fffff);
+  let nf = i32x4.splat(0);
+  let big = i32x4.splat(0);
+  let i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const x = src + (<usize>i << 2);
+    const d = dst + (<usize>i << 1);
+    let mn = kAbs;
+    let mx = i32x4.splat(0);
+    for (let j: usize = 0; j < 32; j += 8) {
+      const x0 = v128.load(x + (j << 2));
+      const x1 = v128.load(x + (j << 2), 16);
+      const a0 = v128.and(x0, kAbs);
+      const a1 = v128.and(x1, kAbs);
+      mn = i32x4.min_s(mn, i32x4.min_s(a0, a1));
+      mx = i32x4.max_s(mx, i32x4.max_s(a0, a1));
+      const h0 = i32x4.shr_u(i32x4.add(i32x4.add(a0, kBias), v128.and(i32x4.shr_u(a0, 13), kOne)), 13);
+      const h1 = i32x4.shr_u(i32x4.add(i32x4.add(a1, kBias), v128.and(i32x4.shr_u(a1, 13), kOne)), 13);
+      const s0 = v128.and(i32x4.shr_u(x0, 16), kSign);
+      const s1 = v128.and(i32x4.shr_u(x1, 16), kSign);
+      v128.store(d + (j << 1), i16x8.narrow_i32x4_u(v128.or(h0, s0), v128.or(h1, s1)));
+    }
+    if (v128.any_true(v128.or(i32x4.lt_s(mn, kMin), i32x4.gt_s(mx, kMax)))) {
+      for (let j: usize = 0; j < 32; j += 8) {
+        const x0 = v128.load(x + (j << 2));
+        const x1 = v128.load(x + (j << 2), 16);
+        const a0 = v128.and(x0, kAbs);
+        const a1 = v128.and(x1, kAbs);
+        const f = i32x4.add(i32x4.gt_s(a0, kFin), i32x4.gt_s(a1, kFin));
+        nf = i32x4.sub(nf, f);
+        big = i32x4.add(i32x4.sub(big, i32x4.add(i32x4.gt_s(a0, kMax), i32x4.gt_s(a1, kMax))), f);
+        v128.store(d + (j << 1), i16x8.narrow_i32x4_u(f32x4ToF16(x0), f32x4ToF16(x1)));
+      }
+    }
+  }
+  addCounts(stats, nf, big);
+  return i;
+}
+
 // @ts-ignore: decorator
 @inline
-function f16x4Normal(b: v128): v128 {
-  const sign = v128.and(i32x4.shr_u(b, 16), i32x4.splat(0x8000));
-  const r = i32x4.sub(v128.and(i32x4.shr_u(b, 13), i32x4.splat(0x3ffff)), i32x4.splat(112 << 10));
-  const rem = v128.and(b, i32x4.splat(0x1fff));
-  const up = i32x4.shr_u(i32x4.add(i32x4.add(rem, i32x4.splat(0xfff)), v128.and(r, i32x4.splat(1))), 13);
-  return v128.or(sign, i32x4.add(r, up));
+function addCounts(stats: usize, nf: v128, big: v128): void {
+  const a = i32x4.extract_lane(nf, 0) + i32x4.extract_lane(nf, 1) + i32x4.extract_lane(nf, 2) + i32x4.extract_lane(nf, 3);
+  const b = i32x4.extract_lane(big, 0) + i32x4.extract_lane(big, 1) + i32x4.extract_lane(big, 2) + i32x4.extract_lane(big, 3);
+  store<i32>(stats, load<i32>(stats) + a);
+  store<i32>(stats, load<i32>(stats, 4) + b, 4);
+}
+
+/**
+ * f32 values of n f16 codes at src, in blocks of 32: h << 16, arithmetic shift right by 3 and a
+ * mask give sign | (h & 0x7fff) << 13, and one exact multiply by 2^112 rebiases normals and
+ * subnormals alike (the sign rides along). A block holding an Inf/NaN code (exponent 31) is
+ * redone with f16x4ToF32, which maps those by bits. Returns the elements done.
+ */
+function decodeF16Blocks(src: usize, n: i32, dst: usize): i32 {
+  const kMask = v128.load(FK, 96);
+  const kScale = v128.load(FK, 112);
+  const kInf = v128.load(FK, 128);
+  const zero = i32x4.splat(0);
+  let i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const p = src + (<usize>i << 1);
+    const d = dst + (<usize>i << 2);
+    let e = zero;
+    for (let j: usize = 0; j < 32; j += 8) {
+      const h = v128.load(p + (j << 1));
+      e = i16x8.max_u(e, i16x8.shl(h, 1));
+      const lo = i16x8.shuffle(zero, h, 0, 8, 1, 9, 2, 10, 3, 11);
+      const hi = i16x8.shuffle(zero, h, 4, 12, 5, 13, 6, 14, 7, 15);
+      v128.store(d + (j << 2), f32x4.mul(v128.and(i32x4.shr_s(lo, 3), kMask), kScale));
+      v128.store(d + (j << 2), f32x4.mul(v128.and(i32x4.shr_s(hi, 3), kMask), kScale), 16);
+    }
+    if (v128.any_true(i16x8.eq(i16x8.max_u(e, kInf), e)))
+      for (let j: usize = 0; j < 32; j += 4) v128.store(d + (j << 2), loadFloat4(KIND_F16, p, j));
+  }
+  return i;
+}
+
+/** bf16 codes -> f32: each code is the top half of its f32, so a zip with zeros is the whole decode. */
+function decodeBf16Blocks(src: usize, n: i32, dst: usize): i32 {
+  const zero = i32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    v128.store(dst + (<usize>i << 2), i16x8.shuffle(zero, h, 0, 8, 1, 9, 2, 10, 3, 11));
+    v128.store(dst + (<usize>i << 2), i16x8.shuffle(zero, h, 4, 12, 5, 13, 6, 14, 7, 15), 16);
+  }
+  return i;
 }
 
 /** 4 bf16 codes (u32 lanes): round to nearest even, NaN kept quiet (f32ToBf16 lane-wise). */
@@ -40,43 +157,61 @@ function bf16x4(b: v128): v128 {
 }
 
 /**
+ * f32 (T = f32: a copy) or bf16 (T = i16) codes of n f32 at src, 8 per step, counts in i32x4
+ * lanes (non-finite: |x| bits above the largest finite f32; saturated: above the format's
+ * largest, minus the non-finite ones). Returns the elements done (a multiple of 8).
+ */
+function encodeWide<T>(src: usize, n: i32, dst: usize, stats: usize): i32 {
+  // T picks the format at compile time, so each copy folds its branches.
+  const kind = isFloat<T>() ? KIND_F32 : KIND_BF16;
+  const kAbs = v128.load(FK);
+  const kFin = i32x4.splat(0x7f7fffff);
+  const kMax = i32x4.splat(kind == KIND_BF16 ? 0x7f7f0000 : 0x7f7fffff);
+  let nf = i32x4.splat(0);
+  let big = i32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const x0 = v128.load(src + (<usize>i << 2));
+    const x1 = v128.load(src + (<usize>i << 2), 16);
+    const a0 = v128.and(x0, kAbs);
+    const a1 = v128.and(x1, kAbs);
+    nf = i32x4.sub(nf, i32x4.add(i32x4.gt_s(a0, kFin), i32x4.gt_s(a1, kFin)));
+    if (kind == KIND_F32) {
+      v128.store(dst + (<usize>i << 2), x0);
+      v128.store(dst + (<usize>i << 2), x1, 16);
+    } else {
+      big = i32x4.sub(big, i32x4.add(i32x4.gt_s(a0, kMax), i32x4.gt_s(a1, kMax)));
+      v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(bf16x4(x0), bf16x4(x1)));
+    }
+  }
+  addCounts(stats, nf, kind == KIND_F32 ? i32x4.splat(0) : i32x4.sub(big, nf));
+  return i;
+}
+
+/**
  * Encode n = nRows * headDim contiguous f32 elements at src into codes at dst (row-major, no padding).
- * Writes {nonFinite, saturated} as two i32 at stats. f32, bf16 and f16 take a SIMD body (f16
- * only for chunks of 4 whose exponents are all in its normal range; other chunks, fp8 and the
- * tail go through the scalar port of half.ts).
+ * Writes {nonFinite, saturated} as two i32 at stats. f32, f16 and bf16 take a SIMD body of 8
+ * elements per step (f16: a short path when all 8 are in its normal range, else the full
+ * branch-free conversion); fp8 and the tail go through the scalar port of half.ts.
  */
 export function encodeFloat(kind: i32, src: usize, n: i32, dst: usize, stats: usize): void {
+  store<i32>(stats, 0);
+  store<i32>(stats, 0, 4);
+  let i = 0;
+  if (kind == KIND_F32) i = encodeWide<f32>(src, n, dst, stats);
+  else if (kind == KIND_F16) i = encodeF16Blocks(src, n, dst, stats);
+  else if (kind == KIND_BF16) i = encodeWide<i16>(src, n, dst, stats);
   let nonFinite = 0;
   let saturated = 0;
   const max: f32 = kind == KIND_F16 ? F16_MAX : kind == KIND_BF16 ? BF16_MAX : kind == KIND_F32 ? Infinity : FP8_MAX;
-  let i = 0;
-  if (kind != 3) {
-    const vmax = f32x4.splat(max);
-    for (; i + 4 <= n; i += 4) {
-      const x = v128.load(src + (<usize>i << 2));
-      const ax = f32x4.abs(x);
-      const fin = f32x4.lt(ax, f32x4.splat(Infinity));
-      nonFinite += 4 - <i32>popcnt<u32>(<u32>i32x4.bitmask(fin));
-      saturated += <i32>popcnt<u32>(<u32>i32x4.bitmask(v128.and(fin, f32x4.gt(ax, vmax))));
-      if (kind == KIND_F32) v128.store(dst + (<usize>i << 2), x);
-      else if (kind == KIND_BF16) v128.store64_lane(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(bf16x4(x), bf16x4(x)), 0);
-      else {
-        const e = v128.and(i32x4.shr_u(x, 23), i32x4.splat(0xff));
-        if (i32x4.all_true(v128.and(i32x4.ge_s(e, i32x4.splat(113)), i32x4.le_s(e, i32x4.splat(142))))) {
-          const h = f16x4Normal(x);
-          v128.store64_lane(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(h, h), 0);
-        } else for (let k = 0; k < 4; k++) encodeOne(kind, load<f32>(src + (<usize>(i + k) << 2)), dst, <usize>(i + k));
-      }
-    }
-  }
   for (; i < n; i++) {
     const x = load<f32>(src + (<usize>i << 2));
     if (!isFinite<f32>(x)) nonFinite++;
     else if (Mathf.abs(x) > max) saturated++;
     encodeOne(kind, x, dst, <usize>i);
   }
-  store<i32>(stats, nonFinite);
-  store<i32>(stats, saturated, 4);
+  store<i32>(stats, load<i32>(stats) + nonFinite);
+  store<i32>(stats, load<i32>(stats, 4) + saturated, 4);
 }
 
 // @ts-ignore: decorator
@@ -90,7 +225,12 @@ export function decodeFloatLoop(kind: i32, src: usize, n: i32, dst: usize): void
 /** Decode n contiguous codes at src into f32 at dst. SIMD body, scalar tail. */
 export function decodeFloat(kind: i32, src: usize, n: i32, dst: usize): void {
   if (kind == KIND_F32) decodeFloatLoop(KIND_F32, src, n, dst);
-  else if (kind == KIND_F16) decodeFloatLoop(KIND_F16, src, n, dst);
-  else if (kind == KIND_BF16) decodeFloatLoop(KIND_BF16, src, n, dst);
+  else if (kind == KIND_F16) {
+    const i = decodeF16Blocks(src, n, dst);
+    decodeFloatLoop(KIND_F16, src + (<usize>i << 1), n - i, dst + (<usize>i << 2));
+  } else if (kind == KIND_BF16) {
+    const i = decodeBf16Blocks(src, n, dst);
+    decodeFloatLoop(KIND_BF16, src + (<usize>i << 1), n - i, dst + (<usize>i << 2));
+  }
   else decodeFloatLoop(3, src, n, dst);
 }

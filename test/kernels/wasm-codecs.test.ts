@@ -298,3 +298,49 @@ test("int codecs: round-half-even ties and mixed fast/exact groups over many row
         assert.equal(diff, undefined, `${JSON.stringify(spec)}: ${diff}`);
       }
 });
+
+test("f16: normal-range blocks with ties, and every f16 code decoded", { skip: wasmSkip }, () => {
+  const r = rng(7);
+  const codec = makeCodec("f16");
+  const n = 1 << 14;
+  const bits = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    // f32 exponents 113..142 (f16 normal range), low 13 bits often exactly at the tie.
+    const e = 113 + Math.floor(r() * 30);
+    let m = Math.floor(r() * 2 ** 23);
+    if (i % 2 === 0) m = (m & ~0x1fff) | 0x1000;
+    bits[i] = ((r() < 0.5 ? 0x80000000 : 0) | (e << 23) | m) >>> 0;
+  }
+  // A few blocks of 32 get one value outside the fast range (65504 < |x| < 65536, Inf, tiny).
+  for (const [at, v] of [
+    [100, 65519],
+    [200, -65520],
+    [300, 0x7f800000],
+    [400, 1e-6],
+    [500, 0],
+  ] as const)
+    bits[at] = v > 0x1000000 ? v : new Uint32Array(new Float32Array([v]).buffer)[0]!;
+  const src = new Float32Array(bits.buffer);
+  const L = codec.layout(n);
+  const ref = allocRows(L, 1);
+  const wasm = allocRows(L, 1);
+  assert.deepEqual(exec.encodeRows(codec, src, 1, n, wasm, 0), codec.encode(src, 1, n, ref, 0));
+  assert.equal(sameRows(ref, wasm), undefined);
+  // Decode: all 65536 codes in order (blocks with Inf/NaN codes), then only finite codes.
+  const all = new Uint16Array(65536).map((_, i) => i);
+  const finite = all.filter((h) => (h & 0x7c00) !== 0x7c00);
+  for (const codes of [all, finite]) {
+    const rows = {
+      payload: new Uint8Array(codes.buffer),
+      scales: new Uint16Array(0),
+      zeros: new Uint16Array(0),
+    };
+    const a = new Float32Array(codes.length);
+    const b = new Float32Array(codes.length);
+    codec.decode(rows, 0, 1, codes.length, a);
+    exec.decodeRows(codec, rows, 0, 1, codes.length, b);
+    for (let i = 0; i < a.length; i++)
+      if (!(Object.is(a[i], b[i]) || (Number.isNaN(a[i]) && Number.isNaN(b[i]))))
+        assert.fail(`f16 code ${codes[i]}: ref ${a[i]} wasm ${b[i]}`);
+  }
+});
