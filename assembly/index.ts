@@ -13,7 +13,7 @@ export { encodeFloat, decodeFloat } from "./codec-float";
 export { encodeInt, decodeInt } from "./codec-int";
 export { attend, attendScratchBytes } from "./attend";
 export { matmul } from "./matmul";
-export { rmsnorm, rope, swiglu } from "./model-ops";
+export { rmsnorm, rope, swiglu, addInPlace, swapAxes01 } from "./model-ops";
 export {
   channelQuantize,
   channelDecode,

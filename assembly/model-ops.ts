@@ -89,3 +89,34 @@ export function swiglu(out: usize, gate: usize, up: usize, n: i32): void {
     store<f32>(out + k, (g / (<f32>1 + e)) * load<f32>(up + k));
   }
 }
+
+/** x (n) += y (n): the residual add. SIMD body + scalar tail (the same f32 add per element). */
+export function addInPlace(x: usize, y: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const k = <usize>i << 2;
+    v128.store(x + k, f32x4.add(v128.load(x + k), v128.load(y + k)));
+  }
+  for (; i < n; i++) {
+    const k = <usize>i << 2;
+    store<f32>(x + k, load<f32>(x + k) + load<f32>(y + k));
+  }
+}
+
+/**
+ * out (b, a, d) = x (a, b, d), for the output rows [b0, b1) of its first axis: token-major
+ * (n, nHeads, d) to head-major (nHeads, n, d) and back. d-float rows copied whole (memory.copy).
+ */
+export function swapAxes01(out: usize, x: usize, a: i32, b: i32, d: i32, b0: i32, b1: i32): void {
+  const rowB = <usize>d << 2;
+  for (let j = b0; j < b1; j++) {
+    let o = out + <usize>j * <usize>a * rowB;
+    let s = x + <usize>j * rowB;
+    const step = <usize>b * rowB;
+    for (let i = 0; i < a; i++) {
+      memory.copy(o, s, rowB);
+      o += rowB;
+      s += step;
+    }
+  }
+}

@@ -162,6 +162,14 @@ export interface Executor {
    */
   nll?(out: Float64Array, logits: Float32Array, targets: Int32Array, nRows: number, vocab: number): void;
 
+  /** Optional: x (n) += y (n), f32 (the residual add). Callers without it add in JS. */
+  addInPlace?(x: Float32Array, y: Float32Array, n: number): void;
+  /**
+   * Optional: out (b, a, d) = x (a, b, d), e.g. (n, nHeads, headDim) to (nHeads, n, headDim).
+   * Callers without it copy in JS.
+   */
+  swapAxes01?(out: Float32Array, x: Float32Array, a: number, b: number, d: number): void;
+
   /** Release everything (worker threads, device). */
   dispose(): void;
 }

@@ -82,6 +82,8 @@ export interface KvlabWasmExports {
     scratch: number,
   ): void;
   swiglu(out: number, gate: number, up: number, n: number): void;
+  addInPlace(x: number, y: number, n: number): void;
+  swapAxes01(out: number, x: number, a: number, b: number, d: number, b0: number, b1: number): void;
   nllRows(out: number, logits: number, targets: number, vocab: number, r0: number, r1: number): void;
 }
 

@@ -24,6 +24,8 @@ export const OP_ATTEND = 2;
 export const OP_NLL = 3;
 export const OP_RMSNORM = 4;
 export const OP_SWIGLU = 5;
+export const OP_ADD = 6;
+export const OP_SWAP = 7;
 const MAX_ARGS = 24;
 const JOB_BYTES = 16 + 8 * MAX_ARGS;
 const CTRL_BYTES = 16;
@@ -36,7 +38,8 @@ const SPIN = 20000;
  * matmul args: [out, x, w, bias, n, dIn, dOut, rowsPerTile]; attend args: the 17 leading
  * arguments of the attend kernel, then rowsPerTile; scratch is the calling thread's own.
  * nll args: [out, logits, targets, vocab, nRows, rowsPerTile]; rmsnorm: [out, x, w, n, dim, eps,
- * rowsPerTile]; swiglu: [out, gate, up, n, elementsPerTile].
+ * rowsPerTile]; swiglu: [out, gate, up, n, elementsPerTile]; add: [x, y, n, elementsPerTile];
+ * swap (out (b, a, d) = x (a, b, d)): [out, x, a, b, d, outRowsPerTile].
  */
 export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: number, scratch: number): void {
   if (op === 1) {
@@ -61,6 +64,17 @@ export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: num
     const i0 = t * a[4]!;
     const off = i0 * 4;
     k.swiglu(a[0]! + off, a[1]! + off, a[2]! + off, Math.min(a[3]!, i0 + a[4]!) - i0);
+    return;
+  }
+  if (op === 6) {
+    const i0 = t * a[3]!;
+    const off = i0 * 4;
+    k.addInPlace(a[0]! + off, a[1]! + off, Math.min(a[2]!, i0 + a[3]!) - i0);
+    return;
+  }
+  if (op === 7) {
+    const b0 = t * a[5]!;
+    k.swapAxes01(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, b0, Math.min(a[3]!, b0 + a[5]!));
     return;
   }
   const d = a[2]!;

@@ -17,10 +17,12 @@ import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
 import { loadKvlabWasm, WASM_PATH } from "./wasm-loader.ts";
 import {
   createWorkerPool,
+  OP_ADD,
   OP_ATTEND,
   OP_MATMUL,
   OP_NLL,
   OP_RMSNORM,
+  OP_SWAP,
   OP_SWIGLU,
   type PoolStats,
   runTile,
@@ -45,6 +47,8 @@ export interface WasmExecutor extends Executor {
   /** How pooled jobs ran (undefined with 1 thread); see wasm-pool.ts on backing off from late workers. */
   poolStats(): PoolStats | undefined;
   nll: NonNullable<Executor["nll"]>;
+  addInPlace: NonNullable<Executor["addInPlace"]>;
+  swapAxes01: NonNullable<Executor["swapAxes01"]>;
 }
 
 const KIND: Record<string, number> = { f32: 0, f16: 1, bf16: 2, "fp8-e4m3": 3, int8: 4, int4: 4, int2: 4 };
@@ -316,6 +320,36 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         const per = 4 * Math.ceil(n / (4 * 2 * threads));
         pool.run(OP_SWIGLU, [po, pg, pu, n, per], Math.ceil(n / per), 0);
       } else k.swiglu(po, pg, pu, n);
+      m.finish();
+    },
+
+    addInPlace(x, y, n) {
+      if (n === 0) return;
+      need(x, n, "x");
+      need(y, n, "y");
+      const m = new Marshal(heap);
+      const px = m.ptr(x.subarray(0, n), "inout");
+      const py = m.ptr(y.subarray(0, n), "in");
+      if (pool && n >= 2 * POOL_ELEMS) {
+        const per = 4 * Math.ceil(n / (4 * 2 * threads));
+        pool.run(OP_ADD, [px, py, n, per], Math.ceil(n / per), 0);
+      } else k.addInPlace(px, py, n);
+      m.finish();
+    },
+
+    swapAxes01(out, x, a, b, d) {
+      const len = a * b * d;
+      if (len === 0) return;
+      need(x, len, "x");
+      need(out, len, "out");
+      const m = new Marshal(heap);
+      const po = m.ptr(out.subarray(0, len), "out");
+      const px = m.ptr(x.subarray(0, len), "in");
+      // Tiles of output rows (the first axis of out): each thread writes its own contiguous part.
+      if (pool && b >= 2 && len >= 2 * POOL_ELEMS) {
+        const per = Math.ceil(b / (2 * threads));
+        pool.run(OP_SWAP, [po, px, a, b, d, per], Math.ceil(b / per), 0);
+      } else k.swapAxes01(po, px, a, b, d, 0, b);
       m.finish();
     },
 

@@ -140,23 +140,13 @@ class Scratch {
   }
 }
 
-/** (n, nH, d) -> (nH, n, d). Plain loops: no typed-array views created per row. */
-function toHeadMajor(src: Float32Array, dst: Float32Array, n: number, nH: number, d: number): void {
-  for (let h = 0; h < nH; h++)
-    for (let t = 0; t < n; t++) {
-      const s = (t * nH + h) * d;
-      const o = (h * n + t) * d;
-      for (let i = 0; i < d; i++) dst[o + i] = src[s + i]!;
-    }
-}
-
-/** (nH, n, d) -> (n, nH, d) */
-function toTokenMajor(src: Float32Array, dst: Float32Array, n: number, nH: number, d: number): void {
-  for (let h = 0; h < nH; h++)
-    for (let t = 0; t < n; t++) {
-      const s = (h * n + t) * d;
-      const o = (t * nH + h) * d;
-      for (let i = 0; i < d; i++) dst[o + i] = src[s + i]!;
+/** dst (b, a, d) = src (a, b, d): (n, nH, d) -> (nH, n, d) and back. Plain loops: no views per row. */
+function swapAxes01(dst: Float32Array, src: Float32Array, a: number, b: number, d: number): void {
+  for (let j = 0; j < b; j++)
+    for (let i = 0; i < a; i++) {
+      const s = (i * b + j) * d;
+      const o = (j * a + i) * d;
+      for (let c = 0; c < d; c++) dst[o + c] = src[s + c]!;
     }
 }
 
@@ -223,6 +213,14 @@ export class LlamaModel implements LanguageModel {
     const hb2 = s.hb2.subarray(0, n * hiddenDim);
     const pos = s.pos.subarray(0, n);
     pos.set(positions);
+    // The executor's residual add and axis swap (SIMD, split over its threads) where it has them.
+    const add = e.addInPlace
+      ? (a: Float32Array, b: Float32Array, len: number) => e.addInPlace!(a, b, len)
+      : addInPlace;
+    const swap = e.swapAxes01
+      ? (dst: Float32Array, src: Float32Array, a: number, b: number, d: number) =>
+          e.swapAxes01!(dst, src, a, b, d)
+      : swapAxes01;
 
     for (let t = 0; t < n; t++) {
       const id = tokens[t]!;
@@ -242,21 +240,21 @@ export class LlamaModel implements LanguageModel {
       e.matmul(v, xb, L.wv, n, dim, kvDim, L.bv);
       e.rope(q, pos, n, nHeads, headDim, this.invFreq);
       e.rope(k, pos, n, nKvHeads, headDim, this.invFreq);
-      toHeadMajor(q, qT, n, nHeads, headDim);
-      toHeadMajor(k, kT, n, nKvHeads, headDim);
-      toHeadMajor(v, vT, n, nKvHeads, headDim);
+      swap(qT, q, n, nHeads, headDim);
+      swap(kT, k, n, nKvHeads, headDim);
+      swap(vT, v, n, nKvHeads, headDim);
       await cache.append(l, kT, vT, pos);
       await cache.attend(l, qT, pos, attT);
-      toTokenMajor(attT, att, n, nHeads, headDim);
+      swap(att, attT, nHeads, n, headDim);
       e.matmul(xb2, att, L.wo, n, qDim, dim);
-      addInPlace(x, xb2, n * dim);
+      add(x, xb2, n * dim);
       // feed-forward (SwiGLU)
       e.rmsnorm(xb, x, L.ffnNorm, n, dim, eps);
       e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
       e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
       e.swiglu(hb, hb, hb2, n * hiddenDim);
       e.matmul(xb2, hb, L.wDown, n, hiddenDim, dim);
-      addInPlace(x, xb2, n * dim);
+      add(x, xb2, n * dim);
     }
 
     const m = n - first;
