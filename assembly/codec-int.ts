@@ -3,7 +3,7 @@
 // (f32.nearest), scale rounded UP and asymmetric minimum rounded DOWN to f16, non-finite elements
 // left out of min/max and clamped to the group's finite range. Packing is little-endian within
 // a byte: int4 element 2j in the low nibble of byte j; int2 element 4j+k in bits 2k..2k+1.
-import { F16_MAX, f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up, f32x4ToF16 } from "./half";
+import { F16_MAX, f16ToF32, f16x4FiniteToF32, f32ToF16Down, f32ToF16Up, f32x4ToF16 } from "./half";
 
 // ---- unpacking codes to u8 lanes (shared with attention) ----
 
@@ -308,6 +308,48 @@ function encodeLoop(
 const MAGIC: f32 = 12582912.0;
 const MAGIC_BITS: i32 = 0x4b400000;
 
+// Splatted constants, loaded from memory (V8 rebuilds a v128.const from immediates at every
+// use; a load is one instruction and loads hoisted before a loop stay in registers).
+const IK: usize = memory.data<u32>(
+  [
+    0x4b400000, 0x4b400000, 0x4b400000, 0x4b400000, // 0: MAGIC_BITS
+    0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 16: +Inf
+    0xff800000, 0xff800000, 0xff800000, 0xff800000, // 32: -Inf
+    0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff, // 48: 0xff in u16 lanes
+    0xff, 0xff, 0xff, 0xff, // 64: 0xff in u32 lanes
+    0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, // 80: int4 code max in u8 lanes
+    0x03030303, 0x03030303, 0x03030303, 0x03030303, // 96: int2 code max
+    0x7bff, 0x7bff, 0x7bff, 0x7bff, // 112: f16 65504
+    0x477fe000, 0x477fe000, 0x477fe000, 0x477fe000, // 128: 65504f
+    1, 1, 1, 1, // 144
+    0x8000, 0x8000, 0x8000, 0x8000, // 160: f16 sign
+    0xc77fe000, 0xc77fe000, 0xc77fe000, 0xc77fe000, // 176: -65504f
+  ],
+  16,
+);
+
+// f32 constants by (sym, bits): divisor (qmax or levels), its saturation limit (x 65504), and
+// the magic adder with the code offset folded in (sym: 2^(bits-1)); then 1.0.
+const IKF: usize = memory.data<f32>(
+  [
+    127, 127, 127, 127, 7, 7, 7, 7, 1, 1, 1, 1, // 0: qmax for 8, 4, 2 bits
+    255, 255, 255, 255, 15, 15, 15, 15, 3, 3, 3, 3, // 48: levels
+    8319008, 8319008, 8319008, 8319008, 458528, 458528, 458528, 458528, 65504, 65504, 65504, 65504, // 96
+    16703520, 16703520, 16703520, 16703520, 982560, 982560, 982560, 982560, 196512, 196512, 196512, 196512, // 144
+    12583040, 12583040, 12583040, 12583040, 12582920, 12582920, 12582920, 12582920, 12582914, 12582914, 12582914, 12582914, // 192: MAGIC + offset
+    12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912, // 240: MAGIC
+    1, 1, 1, 1, // 288
+  ],
+  16,
+);
+
+/** IK entry at byte offset `at`. */
+// @ts-ignore: decorator
+@inline
+function ik(at: i32): v128 {
+  return v128.load(IK + <usize>at);
+}
+
 // Per-instance globals (not in the shared memory), set by groupLo.
 let gHi: v128 = v128.splat<i32>(0);
 let gSum: v128 = v128.splat<i32>(0);
@@ -316,9 +358,9 @@ let gSum: v128 = v128.splat<i32>(0);
 // @ts-ignore: decorator
 @inline
 function groupLo(x: usize, n: i32): v128 {
-  let lo = f32x4.splat(Infinity);
-  let hi = f32x4.splat(-Infinity);
-  let sum = f32x4.splat(0);
+  let lo = ik(16);
+  let hi = ik(32);
+  let sum = i32x4.splat(0);
   for (let i = 0; i < n; i += 16) {
     const p = x + (<usize>i << 2);
     const a = v128.load(p);
@@ -358,9 +400,10 @@ function hmax4(a: v128, b: v128, c: v128, d: v128): v128 {
 @inline
 function f16UpX4(x: v128): v128 {
   const h = f32x4ToF16(x);
-  // +1 where the nearest f16 is below x (h + 1 is the next f16 up for x >= 0), then saturate.
-  const up = i32x4.sub(h, f32x4.lt(f16x4ToF32(h), x));
-  return v128.bitselect(i32x4.splat(0x7bff), up, f32x4.ge(x, f32x4.splat(F16_MAX)));
+  // +1 where the nearest f16 is below x (h + 1 is the next f16 up for x >= 0), then saturate
+  // (x >= 65504 also covers h = Inf, whose decode below would be wrong).
+  const up = i32x4.sub(h, f32x4.lt(f16x4FiniteToF32(h), x));
+  return v128.bitselect(ik(112), up, f32x4.ge(x, ik(128)));
 }
 
 /** f16 rounded DOWN from finite x with x >= -65504 (f32ToF16Down lane-wise for such x). */
@@ -370,15 +413,15 @@ function f16DownX4(x: v128): v128 {
   const h = f32x4ToF16(x);
   // Where the nearest f16 is above x: the next f16 down is h - 1 for positive h, h + 1 for
   // negative h (h is never +0 there: x < +0 rounds to -0).
-  const step = v128.or(i32x4.eq(v128.and(h, i32x4.splat(0x8000)), i32x4.splat(0)), i32x4.splat(1));
-  const down = i32x4.add(h, v128.and(f32x4.gt(f16x4ToF32(h), x), step));
-  return v128.bitselect(i32x4.splat(0x7bff), down, f32x4.ge(x, f32x4.splat(F16_MAX)));
+  const step = v128.or(i32x4.eq(v128.and(h, ik(160)), i32x4.splat(0)), ik(144));
+  const down = i32x4.add(h, v128.and(f32x4.gt(f16x4FiniteToF32(h), x), step));
+  return v128.bitselect(ik(112), down, f32x4.ge(x, ik(128)));
 }
 
 /** 16 codes (u8 lanes) of the 16 f32 at x: nearest-even of (x - m) * inv (sym: x * inv) plus magic's offset. */
 // @ts-ignore: decorator
 @inline
-function codes16(sym: bool, x: usize, vinv: v128, vm: v128, vmagic: v128): v128 {
+function codes16(sym: bool, x: usize, vinv: v128, vm: v128, vmagic: v128, k: v128): v128 {
   let a = v128.load(x);
   let b = v128.load(x, 16);
   let c = v128.load(x, 32);
@@ -389,7 +432,6 @@ function codes16(sym: bool, x: usize, vinv: v128, vm: v128, vmagic: v128): v128 
     c = f32x4.sub(c, vm);
     d = f32x4.sub(d, vm);
   }
-  const k = i32x4.splat(MAGIC_BITS);
   a = i32x4.sub(f32x4.add(f32x4.mul(a, vinv), vmagic), k);
   b = i32x4.sub(f32x4.add(f32x4.mul(b, vinv), vmagic), k);
   c = i32x4.sub(f32x4.add(f32x4.mul(c, vinv), vmagic), k);
@@ -400,16 +442,16 @@ function codes16(sym: bool, x: usize, vinv: v128, vm: v128, vmagic: v128): v128 
 /** Pack 16 codes (u8 lanes, each < 2^bits) of elements [i, i+16) into the payload at p. */
 // @ts-ignore: decorator
 @inline
-function put16(bits: i32, p: usize, i: usize, c: v128): void {
+function put16(bits: i32, p: usize, i: usize, c: v128, k16: v128, k32: v128): void {
   if (bits == 8) v128.store(p + i, c);
   else if (bits == 4) {
     // u16 lane j holds codes 2j (low byte) and 2j+1 (high byte): fold the high one into bits 4..7.
-    const w = v128.and(v128.or(c, i16x8.shr_u(c, 4)), i16x8.splat(0xff));
+    const w = v128.and(v128.or(c, i16x8.shr_u(c, 4)), k16);
     v128.store64_lane(p + (i >> 1), i8x16.narrow_i16x8_u(w, w), 0);
   } else {
     // u32 lane j holds codes 4j..4j+3 in its bytes: fold them into the low byte's bit pairs.
     let w = v128.or(c, i32x4.shr_u(c, 6));
-    w = v128.and(v128.or(w, i32x4.shr_u(w, 12)), i32x4.splat(0xff));
+    w = v128.and(v128.or(w, i32x4.shr_u(w, 12)), k32);
     const h = i16x8.narrow_i32x4_u(w, w);
     v128.store32_lane(p + (i >> 2), i8x16.narrow_i16x8_u(h, h), 0);
   }
@@ -418,16 +460,13 @@ function put16(bits: i32, p: usize, i: usize, c: v128): void {
 /** Quantize one group of n (multiple of 16) elements at x into its payload at p. */
 // @ts-ignore: decorator
 @inline
-function quantGroupFast(bits: i32, sym: bool, x: usize, n: i32, p: usize, inv: f32, m: f32): void {
-  const off: f32 = sym ? <f32>(1 << (bits - 1)) : 0;
+function quantGroupFast(bits: i32, sym: bool, x: usize, n: i32, p: usize, inv: f32, m: f32, vmagic: v128): void {
   const vinv = f32x4.splat(inv);
   const vm = f32x4.splat(m);
-  const vmagic = f32x4.splat(MAGIC + off);
-  const levels = i8x16.splat(<i8>((<i32>1 << bits) - 1));
   for (let i = 0; i < n; i += 16) {
-    let c = codes16(sym, x + (<usize>i << 2), vinv, vm, vmagic);
-    if (bits < 8) c = i8x16.min_u(c, levels); // no-op by the bound above; keeps neighbours safe
-    put16(bits, p, <usize>i, c);
+    let c = codes16(sym, x + (<usize>i << 2), vinv, vm, vmagic, ik(0));
+    if (bits < 8) c = i8x16.min_u(c, ik(bits == 4 ? 80 : 96)); // no-op by the bound above; keeps neighbours safe
+    put16(bits, p, <usize>i, c, ik(48), ik(64));
   }
 }
 
@@ -444,6 +483,12 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
   const levels = <f32>((1 << bits) - 1);
   const gBytes = <usize>((groupSize * bits) >> 3);
   const gStride = <usize>groupSize << 2;
+  // Per-(sym, bits) f32 constants, loaded once (see IKF).
+  const at = (sym ? 0 : 48) + (bits == 8 ? 0 : bits == 4 ? 16 : 32);
+  const vDiv = v128.load(IKF + <usize>at);
+  const vLimit = v128.load(IKF + <usize>at, 96);
+  const vmagic = v128.load(IKF + <usize>(sym ? 192 + (at % 48) : 240));
+  const vOne = v128.load(IKF, 288);
   let nonFinite = 0;
   let g = 0;
   for (; g + 4 <= nG; g += 4) {
@@ -463,27 +508,27 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
     sum = f32x4.add(sum, gSum);
     const lo = hmin4(l0, l1, l2, l3);
     const hi = hmax4(h0, h1, h2, h3);
-    let ok = i32x4.all_true(f32x4.lt(f32x4.abs(sum), f32x4.splat(Infinity)));
+    let ok = i32x4.all_true(f32x4.lt(f32x4.abs(sum), ik(16)));
     let inv: v128;
     let m = f32x4.splat(0);
     let sBits: v128;
     let mBits = i32x4.splat(0);
     if (sym) {
       const amax = f32x4.pmax(f32x4.abs(lo), f32x4.abs(hi));
-      ok = ok && !v128.any_true(f32x4.gt(amax, f32x4.splat(qmax * F16_MAX)));
-      sBits = f16UpX4(f32x4.div(amax, f32x4.splat(qmax)));
+      ok = ok && !v128.any_true(f32x4.gt(amax, vLimit));
+      sBits = f16UpX4(f32x4.div(amax, vDiv));
       // A nonzero range never gets s = 0 (f32-subnormal inputs): the smallest f16 subnormal.
-      sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(amax, f32x4.splat(0)), i32x4.splat(1)));
+      sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(amax, i32x4.splat(0)), ik(144)));
     } else {
       const zero = f32x4.splat(0);
       ok = ok && !v128.any_true(v128.or(f32x4.eq(lo, zero), f32x4.eq(hi, zero)));
-      ok = ok && !v128.any_true(f32x4.lt(lo, f32x4.splat(-F16_MAX)));
+      ok = ok && !v128.any_true(f32x4.lt(lo, ik(176)));
       mBits = f16DownX4(lo);
-      m = f16x4ToF32(mBits);
+      m = f16x4FiniteToF32(mBits);
       const range = f32x4.sub(hi, m);
-      ok = ok && !v128.any_true(f32x4.gt(range, f32x4.splat(levels * F16_MAX)));
-      sBits = f16UpX4(f32x4.div(range, f32x4.splat(levels)));
-      sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(hi, m), i32x4.splat(1)));
+      ok = ok && !v128.any_true(f32x4.gt(range, vLimit));
+      sBits = f16UpX4(f32x4.div(range, vDiv));
+      sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(hi, m), ik(144)));
     }
     if (!ok) {
       for (let j = 0; j < 4; j++) {
@@ -492,14 +537,14 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
       }
       continue;
     }
-    const s = f16x4ToF32(sBits);
-    inv = v128.and(f32x4.div(f32x4.splat(1), s), f32x4.gt(s, f32x4.splat(0)));
+    const s = f16x4FiniteToF32(sBits);
+    inv = v128.and(f32x4.div(vOne, s), f32x4.gt(s, i32x4.splat(0)));
     v128.store64_lane(scales + (<usize>g << 1), i16x8.narrow_i32x4_u(sBits, sBits), 0);
     if (!sym) v128.store64_lane(zeros + (<usize>g << 1), i16x8.narrow_i32x4_u(mBits, mBits), 0);
-    quantGroupFast(bits, sym, x0, groupSize, p0, f32x4.extract_lane(inv, 0), f32x4.extract_lane(m, 0));
-    quantGroupFast(bits, sym, x0 + gStride, groupSize, p0 + gBytes, f32x4.extract_lane(inv, 1), f32x4.extract_lane(m, 1));
-    quantGroupFast(bits, sym, x0 + 2 * gStride, groupSize, p0 + 2 * gBytes, f32x4.extract_lane(inv, 2), f32x4.extract_lane(m, 2));
-    quantGroupFast(bits, sym, x0 + 3 * gStride, groupSize, p0 + 3 * gBytes, f32x4.extract_lane(inv, 3), f32x4.extract_lane(m, 3));
+    quantGroupFast(bits, sym, x0, groupSize, p0, f32x4.extract_lane(inv, 0), f32x4.extract_lane(m, 0), vmagic);
+    quantGroupFast(bits, sym, x0 + gStride, groupSize, p0 + gBytes, f32x4.extract_lane(inv, 1), f32x4.extract_lane(m, 1), vmagic);
+    quantGroupFast(bits, sym, x0 + 2 * gStride, groupSize, p0 + 2 * gBytes, f32x4.extract_lane(inv, 2), f32x4.extract_lane(m, 2), vmagic);
+    quantGroupFast(bits, sym, x0 + 3 * gStride, groupSize, p0 + 3 * gBytes, f32x4.extract_lane(inv, 3), f32x4.extract_lane(m, 3), vmagic);
   }
   for (; g < nG; g++) {
     const k = <usize>g;

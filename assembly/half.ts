@@ -126,26 +126,58 @@ export function f16x4ToF32(h: v128): v128 {
   return v128.or(sign, v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), scaled, infnan));
 }
 
+// Splatted constants of the SIMD conversions below, loaded from memory: V8 rebuilds a
+// non-trivial v128.const from immediates (3 instructions) at every use, a load is one.
+const HK: usize = memory.data<u32>(
+  [
+    0x8000, 0x8000, 0x8000, 0x8000, // 0: f16 sign (of x >> 16)
+    0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, // 16: |x| mask
+    1, 1, 1, 1, // 32
+    0xfff - (112 << 23), 0xfff - (112 << 23), 0xfff - (112 << 23), 0xfff - (112 << 23), // 48: rebias + half
+    0x3f000000, 0x3f000000, 0x3f000000, 0x3f000000, // 64: 0.5f
+    0x38800000, 0x38800000, 0x38800000, 0x38800000, // 80: 2^-14
+    0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 96: Inf
+    0x3ff, 0x3ff, 0x3ff, 0x3ff, // 112
+    0x7e00, 0x7e00, 0x7e00, 0x7e00, // 128: f16 quiet NaN
+    0x7c00, 0x7c00, 0x7c00, 0x7c00, // 144: f16 Inf
+    0x477fffff, 0x477fffff, 0x477fffff, 0x477fffff, // 160: below 65536
+    0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff, // 176: sign and exponent/mantissa after >> 3
+    0x77800000, 0x77800000, 0x77800000, 0x77800000, // 192: 2^112
+  ],
+  16,
+);
+
 /**
  * 4 f32 (any bit patterns) -> 4 f16 codes in u32 lanes: f32ToF16 lane-wise, branch-free.
- * Normal range: rebias and round the 13 dropped bits to nearest even (a carry may reach Inf, as
- * in the reference). Below 2^-14: |x| + 0.5 rounds |x| to a multiple of 2^-24 (the f16 subnormal
- * step is the ulp of 0.5), nearest even, by the f32 addition itself; it may round up to 0x400,
- * the smallest normal, as the reference does. |x| >= 65536: Inf, or NaN keeping the top payload bits.
+ * Normal range: rebias and round the 13 dropped bits to nearest even, (|x| - (112 << 23) +
+ * 0xfff + lsb) >> 13 (a carry may reach Inf, as in the reference). Below 2^-14: |x| + 0.5
+ * rounds |x| to a multiple of 2^-24 (the f16 subnormal step is the ulp of 0.5), nearest even,
+ * by the f32 addition itself; it may round up to 0x400, the smallest normal, as the reference
+ * does. |x| >= 65536: Inf, or NaN keeping the top payload bits.
  */
 // @ts-ignore: decorator
 @inline
 export function f32x4ToF16(b: v128): v128 {
-  const sign = v128.and(i32x4.shr_u(b, 16), i32x4.splat(0x8000));
-  const ax = v128.and(b, i32x4.splat(0x7fffffff));
+  const sign = v128.and(i32x4.shr_u(b, 16), v128.load(HK));
+  const ax = v128.and(b, v128.load(HK, 16));
   const t = i32x4.shr_u(ax, 13);
-  const up = i32x4.shr_u(i32x4.add(v128.and(ax, i32x4.splat(0x1fff)), i32x4.add(v128.and(t, i32x4.splat(1)), i32x4.splat(0xfff))), 13);
-  const normal = i32x4.add(i32x4.sub(t, i32x4.splat(112 << 10)), up);
-  const sub = i32x4.sub(f32x4.add(ax, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
-  let r = v128.bitselect(sub, normal, i32x4.lt_s(ax, i32x4.splat(0x38800000)));
-  const nan = v128.and(i32x4.gt_s(ax, i32x4.splat(0x7f800000)), v128.or(v128.and(t, i32x4.splat(0x3ff)), i32x4.splat(0x200)));
-  r = v128.bitselect(v128.or(nan, i32x4.splat(0x7c00)), r, i32x4.gt_s(ax, i32x4.splat(0x477fffff)));
+  const normal = i32x4.shr_u(i32x4.add(i32x4.add(ax, v128.load(HK, 48)), v128.and(t, v128.load(HK, 32))), 13);
+  const half = v128.load(HK, 64);
+  const sub = i32x4.sub(f32x4.add(ax, half), half);
+  let r = v128.bitselect(sub, normal, i32x4.lt_s(ax, v128.load(HK, 80)));
+  // NaN: 0x7c00 | 0x200 | top mantissa bits; Inf and overflow: 0x7c00.
+  const nan = v128.and(i32x4.gt_s(ax, v128.load(HK, 96)), v128.or(v128.and(t, v128.load(HK, 112)), v128.load(HK, 128)));
+  r = v128.bitselect(v128.or(nan, v128.load(HK, 144)), r, i32x4.gt_s(ax, v128.load(HK, 160)));
   return v128.or(r, sign);
+}
+
+/** 4 finite f16 codes (no Inf/NaN: the caller knows) in u32 lanes -> f32x4, exactly. */
+// @ts-ignore: decorator
+@inline
+export function f16x4FiniteToF32(h: v128): v128 {
+  // h << 16 >> 3 (arithmetic) then a mask: sign | (h & 0x7fff) << 13; the multiply by 2^112
+  // rebiases normals and subnormals exactly and keeps the sign.
+  return f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), v128.load(HK, 176)), v128.load(HK, 192));
 }
 
 /** 4 fp8-e4m3 codes in u32 lanes -> f32x4. */
