@@ -144,24 +144,27 @@ function mix4(
     if (w0 == 0 && w1 == 0 && w2 == 0 && w3 == 0) continue;
     decodeRow(v, G, d, pay, sc, ze, j, vbuf);
     const v0 = f32x4.splat(w0), v1 = f32x4.splat(w1), v2 = f32x4.splat(w2), v3 = f32x4.splat(w3);
+    // A row whose weight is zero adds exactly nothing (0 * Inf would be NaN): masked products.
+    const n0 = f32x4.ne(v0, f32x4.splat(0)), n1 = f32x4.ne(v1, f32x4.splat(0));
+    const n2 = f32x4.ne(v2, f32x4.splat(0)), n3 = f32x4.ne(v3, f32x4.splat(0));
     let i = 0;
     for (; i + 4 <= d; i += 4) {
       const o = <usize>i << 2;
       const x = v128.load(vbuf + o);
       const a = acc + o;
-      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(v0, x)));
-      v128.store(a + rb, f32x4.add(v128.load(a + rb), f32x4.mul(v1, x)));
-      v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), f32x4.mul(v2, x)));
-      v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), f32x4.mul(v3, x)));
+      v128.store(a, f32x4.add(v128.load(a), v128.and(f32x4.mul(v0, x), n0)));
+      v128.store(a + rb, f32x4.add(v128.load(a + rb), v128.and(f32x4.mul(v1, x), n1)));
+      v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), v128.and(f32x4.mul(v2, x), n2)));
+      v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), v128.and(f32x4.mul(v3, x), n3)));
     }
     for (; i < d; i++) {
       const o = <usize>i << 2;
       const x = load<f32>(vbuf + o);
       const a = acc + o;
-      store<f32>(a, load<f32>(a) + w0 * x);
-      store<f32>(a + rb, load<f32>(a + rb) + w1 * x);
-      store<f32>(a + 2 * rb, load<f32>(a + 2 * rb) + w2 * x);
-      store<f32>(a + 3 * rb, load<f32>(a + 3 * rb) + w3 * x);
+      if (w0 != 0) store<f32>(a, load<f32>(a) + w0 * x);
+      if (w1 != 0) store<f32>(a + rb, load<f32>(a + rb) + w1 * x);
+      if (w2 != 0) store<f32>(a + 2 * rb, load<f32>(a + 2 * rb) + w2 * x);
+      if (w3 != 0) store<f32>(a + 3 * rb, load<f32>(a + 3 * rb) + w3 * x);
     }
   }
 }

@@ -1,5 +1,5 @@
-// Four query rows at a time (a GQA group of 4 heads over one KV head, the common decode case)
-// over f32, int8 and int4 rows, without widening each row into an f32 buffer first
+// Blocks of 4, 2 or 1 query rows (a GQA group of heads over one KV head; 1 row: decoding without
+// GQA) over f32, f16, int8 and int4 rows, without widening each row into an f32 buffer first
 // (attend-block.ts does that for the other codecs). Codes are converted to f32 in registers
 // (symmetric ones centred first in the integer domain, so no large offset cancels in f32) and
 // everything that is per group is folded out of the per-element loops (u: the code, minus the
@@ -13,22 +13,29 @@
 // elements) are widened as they lie, without interleaving them back; q is permuted once per call
 // to match (a dot product does not care about order) and the weighted sum is un-permuted once at
 // the end. q stays f32: the attention tolerances (~1e-5 relative) are tighter than int16 q gives.
+// f16 is widened with integer ops only (cvH: sign and exponent-mantissa moved into f32 bits),
+// which gives value * 2^-112 exactly for every finite f16 (normal or subnormal); the 2^112 is
+// folded into q (scores) and into the staged weights (weighted sum), both exact power-of-two
+// scalings, so every product equals the one on decoded rows. Inf/NaN codes (exponent 31) would
+// widen to wrong finite values: they are tracked per call (hMark) and the caller reruns the call
+// on the exact generic path when any was read (or when |q| >= 2^16 would overflow the scaled q).
 import { f16ToF32, f16x4ToF32 } from "./half";
 
-/** Row kinds of this file: f32 rows, or int codes of 8 or 4 bits. */
+/** Row kinds of this file: f32 rows, f16 rows, or int codes of 8 or 4 bits. */
 export const FUSED_F32: i32 = 32;
+export const FUSED_F16: i32 = 16;
 
 /** Slots per block of the weighted sum (their per-group weights are staged in scratch). */
 const JB = 8;
 
 /**
- * Whether the fused path handles rows of this kind (FUSED_F32, 8 or 4) with group size G:
- * int groups must be whole multiples of 16 elements; f32 rows need headDim % 16 == 0.
+ * Whether the fused path handles rows of this kind (FUSED_F32, FUSED_F16, 8 or 4) with group
+ * size G: int groups must be whole multiples of 16 elements; float rows need headDim % 16 == 0.
  */
 // @ts-ignore: decorator
 @inline
 export function fusedOk(kind: i32, G: i32, d: i32): bool {
-  if (kind == FUSED_F32) return (d & 15) == 0 && d > 0;
+  if (kind == FUSED_F32 || kind == FUSED_F16) return (d & 15) == 0 && d > 0;
   return (kind == 8 || kind == 4) && G >= 16 && (G & 15) == 0 && d % G == 0;
 }
 
@@ -142,9 +149,109 @@ function stageSplats(R: i32, p: usize, w: v128): void {
   }
 }
 
+/** 2^112: f16 bits moved into f32 position (cvH) read as value * 2^-112. */
+// @ts-ignore: decorator
+@inline
+function two112(): v128 {
+  return i32x4.splat(0x77800000);
+}
+
 /**
- * scores (R, nSlots) = scale * q_r . k_j (-Inf where slotPos[j] > qPos_r) for q (4, d); row maxima
- * to maxes. qs: scratch for the per-group q sums; qp: scratch for the permuted q (int4).
+ * f16 codes sign-extended to i32 lanes -> f32 lanes holding value * 2^-112, exactly: sign to bit
+ * 31, exponent and mantissa to bits 27..13 (the sign copies in bits 30..28 masked off). Finite
+ * f16 only (exponent 31 comes out finite and wrong: see hMark).
+ */
+// @ts-ignore: decorator
+@inline
+function cvH(w: v128): v128 {
+  return v128.and(i32x4.shl(w, 13), i32x4.splat(<i32>0x8fffe000));
+}
+
+/** Tracks Inf/NaN among 8 f16 codes h: their exponent field is all ones iff (h << 1) >= 0xf800. */
+// @ts-ignore: decorator
+@inline
+function hMark(m: v128, h: v128): v128 {
+  return i16x8.max_u(m, i16x8.shl(h, 1));
+}
+
+// @ts-ignore: decorator
+@inline
+function hBad(m: v128): bool {
+  return v128.any_true(i16x8.ge_u(m, i16x8.splat(<i16>0xf800)));
+}
+
+/** dst (R, d) = q * 2^112 (exact); false when some |q| >= 2^16 (or is NaN), which could overflow. */
+// @ts-ignore: decorator
+@inline
+function scaleQ(q: usize, R: i32, d: i32, dst: usize): bool {
+  const s = two112();
+  const lim = f32x4.splat(65536);
+  let ok = i32x4.splat(-1);
+  for (let i = 0; i < R * d; i += 4) {
+    const o = <usize>i << 2;
+    const x = v128.load(q + o);
+    ok = v128.and(ok, f32x4.lt(f32x4.abs(x), lim));
+    v128.store(dst + o, f32x4.mul(x, s));
+  }
+  return i32x4.all_true(ok);
+}
+
+/**
+ * Columns i..i+7 of a stored row, packed: f16 (8 codes), int8 (i16 lanes, centred when sym),
+ * int4 (4 bytes widened to u16 lanes). Not for f32 (colsLo/colsHi load those directly).
+ */
+// @ts-ignore: decorator
+@inline
+function colsRaw(kind: i32, sym: bool, row: usize, i: i32): v128 {
+  if (kind == FUSED_F16) return v128.load(row + (<usize>i << 1));
+  if (kind == 8) return w8(sym, row + <usize>i);
+  // 4 bytes: elements i, i+2, i+4, i+6 (low nibbles) and i+1, .., i+7 (high nibbles).
+  return i16x8.extend_low_i8x16_u(v128.load32_zero(row + (<usize>i >> 1)));
+}
+
+/** The first / second f32x4 of columns i..i+7 (int4: the even / odd elements). */
+// @ts-ignore: decorator
+@inline
+function colsLo(kind: i32, sym: bool, row: usize, i: i32, raw: v128): v128 {
+  if (kind == FUSED_F32) return v128.load(row + (<usize>i << 2));
+  if (kind == FUSED_F16) return cvH(i32x4.extend_low_i16x8_s(raw));
+  if (kind == 8) return cvLo(sym, raw);
+  return cvLo(sym, nibLo(sym, raw));
+}
+// @ts-ignore: decorator
+@inline
+function colsHi(kind: i32, sym: bool, row: usize, i: i32, raw: v128): v128 {
+  if (kind == FUSED_F32) return v128.load(row + (<usize>i << 2), 16);
+  if (kind == FUSED_F16) return cvH(i32x4.extend_high_i16x8_s(raw));
+  if (kind == 8) return cvHi(sym, raw);
+  return cvLo(sym, nibHi(sym, raw));
+}
+
+/**
+ * Quarter k (0..3, a constant after unrolling) of 16 elements whose halves are packed in lo and
+ * hi (colsRaw of columns i and i+8 for f16 and int8; for int4, lo / hi are the low / high nibbles
+ * of 8 bytes in i16 lanes). f32 loads it from the row.
+ */
+// @ts-ignore: decorator
+@inline
+function quarter(kind: i32, sym: bool, row: usize, o: usize, k: i32, lo: v128, hi: v128): v128 {
+  if (kind == FUSED_F32) return v128.load(row + o + (<usize>k << 4));
+  if (kind == FUSED_F16) {
+    if (k == 0) return cvH(i32x4.extend_low_i16x8_s(lo));
+    if (k == 1) return cvH(i32x4.extend_high_i16x8_s(lo));
+    if (k == 2) return cvH(i32x4.extend_low_i16x8_s(hi));
+    return cvH(i32x4.extend_high_i16x8_s(hi));
+  }
+  if (k == 0) return cvLo(sym, lo);
+  if (k == 1) return cvHi(sym, lo);
+  if (k == 2) return cvLo(sym, hi);
+  return cvHi(sym, hi);
+}
+
+/**
+ * scores (R, nSlots) = scale * q_r . k_j (-Inf where slotPos[j] > qPos_r) for q (R, d); row maxima
+ * to maxes. qs: scratch for the per-group q sums; qp: scratch for the permuted (int4) or scaled
+ * (f16) q. Returns 1 when the call must be redone on the exact path (f16 Inf/NaN or large q).
  */
 // @ts-ignore: decorator
 @inline
@@ -166,8 +273,10 @@ function score4F(
   maxes: usize,
   qs: usize,
   qp: usize,
-): void {
+): i32 {
   const isF = kind == FUSED_F32;
+  const isH = kind == FUSED_F16;
+  const flt = isF || isH; // one group spanning the row, no scales
   const sf = qs + (<usize>d << 1); // (nG) f32 scales of the current row (qs uses at most d bytes)
   const zf = qs + (<usize>d << 1) + (<usize>d >> 1); // (nG) f32 zero-points
   const sfB = qs + <usize>d; // the same for the second slot of a pair
@@ -177,21 +286,24 @@ function score4F(
   if (kind == 4) {
     permuteQ(qIn, R, d, qp);
     q = qp;
+  } else if (isH) {
+    if (!scaleQ(qIn, R, d, qp)) return 1;
+    q = qp;
   }
-  const q1 = q + rb;
-  const q2 = q1 + rb; // rows 2 and 3 only when R == 4
+  const q1 = q + rb; // rows 1..3 only when R > 1 / R == 4
+  const q2 = q1 + rb;
   const q3 = q2 + rb;
-  const gs = isF ? d : G;
+  const gs = flt ? d : G;
   const nG = d / gs;
   const rowBytes = <usize>((d * kind) >> 3);
   // qs[g] = (sum q_0g, sum q_1g, sum q_2g, sum q_3g), for the asymmetric zero-point term.
-  const nQs = isF || sym ? 0 : nG;
+  const nQs = flt || sym ? 0 : nG;
   for (let g = 0; g < nQs; g++) {
     let a = f32x4.splat(0), b = f32x4.splat(0), c = f32x4.splat(0), e = f32x4.splat(0);
     for (let i = g * gs; i < (g + 1) * gs; i += 4) {
       const o = <usize>i << 2;
       a = f32x4.add(a, v128.load(q + o));
-      b = f32x4.add(b, v128.load(q1 + o));
+      if (R >= 2) b = f32x4.add(b, v128.load(q1 + o));
       if (R == 4) {
         c = f32x4.add(c, v128.load(q2 + o));
         e = f32x4.add(e, v128.load(q3 + o));
@@ -204,15 +316,16 @@ function score4F(
     v128.store(qs + (<usize>g << 4), v);
   }
   const p0 = load<i32>(qPos);
-  const p1 = load<i32>(qPos, 4);
+  const p1 = R >= 2 ? load<i32>(qPos, 4) : p0;
   const p2 = R == 4 ? load<i32>(qPos, 8) : p0;
   const p3 = R == 4 ? load<i32>(qPos, 12) : p0;
   const pmax = max(max(p0, p1), max(p2, p3));
   const sb = <usize>nSlots << 2;
   let m0: f32 = -Infinity, m1: f32 = -Infinity, m2: f32 = -Infinity, m3: f32 = -Infinity;
+  let hm = i16x8.splat(0);
   // Slot pairs: measured faster for int rows and for f32 with 2 rows; f32 with 4 rows slowed
   // down (16 live accumulators), so it takes one slot at a time.
-  const pair = !(isF && R == 4);
+  const pair = !(flt && R == 4);
   let j = 0;
   while (j < nSlots) {
     const sp = load<i32>(slotPos + (<usize>j << 2));
@@ -223,7 +336,7 @@ function score4F(
       const rowB = rowA + rowBytes;
       const giA = <usize>(j * nG) << 1;
       const giB = giA + (<usize>nG << 1);
-      if (!isF) {
+      if (!flt) {
         f16Row(sc + giA, nG, sf);
         f16Row(sc + giB, nG, sfB);
         if (!sym) {
@@ -235,16 +348,18 @@ function score4F(
       let u0 = f32x4.splat(0), u1 = f32x4.splat(0), u2 = f32x4.splat(0), u3 = f32x4.splat(0);
       let ztA = f32x4.splat(0), ztB = f32x4.splat(0);
       for (let g = 0; g < nG; g++) {
+        // R == 1: a1 / c1 are a second accumulator of row 0 (odd quarters), halving add chains.
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
         let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
         for (let i = g * gs; i < (g + 1) * gs; i += 16) {
           const o = <usize>i << 2;
           let loA = f32x4.splat(0), hiA = loA, loB = loA, hiB = loA;
-          if (kind == 8) {
-            loA = w8(sym, rowA + <usize>i);
-            hiA = w8(sym, rowA + <usize>i + 8);
-            loB = w8(sym, rowB + <usize>i);
-            hiB = w8(sym, rowB + <usize>i + 8);
+          if (kind == 8 || isH) {
+            loA = colsRaw(kind, sym, rowA, i);
+            hiA = colsRaw(kind, sym, rowA, i + 8);
+            loB = colsRaw(kind, sym, rowB, i);
+            hiB = colsRaw(kind, sym, rowB, i + 8);
+            if (isH) hm = hMark(hMark(hMark(hMark(hm, loA), hiA), loB), hiB);
           } else if (kind == 4) {
             const bA = i16x8.extend_low_i8x16_u(v128.load64_zero(rowA + (<usize>i >> 1)));
             const bB = i16x8.extend_low_i8x16_u(v128.load64_zero(rowB + (<usize>i >> 1)));
@@ -255,30 +370,22 @@ function score4F(
           }
           for (let k = 0; k < 4; k++) {
             // k is a constant after unrolling: quarter k of the 16 elements of both slots.
-            let x: v128, y: v128;
-            if (isF) {
-              x = v128.load(rowA + o + (<usize>k << 4));
-              y = v128.load(rowB + o + (<usize>k << 4));
-            } else if (k == 0) {
-              x = cvLo(sym, loA);
-              y = cvLo(sym, loB);
-            } else if (k == 1) {
-              x = cvHi(sym, loA);
-              y = cvHi(sym, loB);
-            } else if (k == 2) {
-              x = cvLo(sym, hiA);
-              y = cvLo(sym, hiB);
-            } else {
-              x = cvHi(sym, hiA);
-              y = cvHi(sym, hiB);
-            }
+            const x = quarter(kind, sym, rowA, o, k, loA, hiA);
+            const y = quarter(kind, sym, rowB, o, k, loB, hiB);
             const ok = o + (<usize>k << 4);
             let qv = v128.load(q + ok);
-            a0 = f32x4.add(a0, f32x4.mul(qv, x));
-            c0 = f32x4.add(c0, f32x4.mul(qv, y));
-            qv = v128.load(q1 + ok);
-            a1 = f32x4.add(a1, f32x4.mul(qv, x));
-            c1 = f32x4.add(c1, f32x4.mul(qv, y));
+            if (R == 1 && (k & 1) == 1) {
+              a1 = f32x4.add(a1, f32x4.mul(qv, x));
+              c1 = f32x4.add(c1, f32x4.mul(qv, y));
+            } else {
+              a0 = f32x4.add(a0, f32x4.mul(qv, x));
+              c0 = f32x4.add(c0, f32x4.mul(qv, y));
+            }
+            if (R >= 2) {
+              qv = v128.load(q1 + ok);
+              a1 = f32x4.add(a1, f32x4.mul(qv, x));
+              c1 = f32x4.add(c1, f32x4.mul(qv, y));
+            }
             if (R == 4) {
               qv = v128.load(q2 + ok);
               a2 = f32x4.add(a2, f32x4.mul(qv, x));
@@ -289,16 +396,22 @@ function score4F(
             }
           }
         }
-        if (isF) {
+        if (R == 1) {
+          a0 = f32x4.add(a0, a1);
+          c0 = f32x4.add(c0, c1);
+        }
+        if (flt) {
           t0 = a0; t1 = a1; t2 = a2; t3 = a3;
           u0 = c0; u1 = c1; u2 = c2; u3 = c3;
         } else {
           const vs = v128.load32_splat(sf + (<usize>g << 2));
           const vt = v128.load32_splat(sfB + (<usize>g << 2));
           t0 = f32x4.add(t0, f32x4.mul(a0, vs));
-          t1 = f32x4.add(t1, f32x4.mul(a1, vs));
           u0 = f32x4.add(u0, f32x4.mul(c0, vt));
-          u1 = f32x4.add(u1, f32x4.mul(c1, vt));
+          if (R >= 2) {
+            t1 = f32x4.add(t1, f32x4.mul(a1, vs));
+            u1 = f32x4.add(u1, f32x4.mul(c1, vt));
+          }
           if (R == 4) {
             t2 = f32x4.add(t2, f32x4.mul(a2, vs));
             t3 = f32x4.add(t3, f32x4.mul(a3, vs));
@@ -320,12 +433,14 @@ function score4F(
       s = spB <= p0 ? (hsum(u0) + f32x4.extract_lane(ztB, 0)) * scale : -Infinity;
       if (s > m0) m0 = s;
       store<f32>(oA, s, 4);
-      s = sp <= p1 ? (hsum(t1) + f32x4.extract_lane(ztA, 1)) * scale : -Infinity;
-      if (s > m1) m1 = s;
-      store<f32>(oA + sb, s);
-      s = spB <= p1 ? (hsum(u1) + f32x4.extract_lane(ztB, 1)) * scale : -Infinity;
-      if (s > m1) m1 = s;
-      store<f32>(oA + sb, s, 4);
+      if (R >= 2) {
+        s = sp <= p1 ? (hsum(t1) + f32x4.extract_lane(ztA, 1)) * scale : -Infinity;
+        if (s > m1) m1 = s;
+        store<f32>(oA + sb, s);
+        s = spB <= p1 ? (hsum(u1) + f32x4.extract_lane(ztB, 1)) * scale : -Infinity;
+        if (s > m1) m1 = s;
+        store<f32>(oA + sb, s, 4);
+      }
       if (R == 4) {
         s = sp <= p2 ? (hsum(t2) + f32x4.extract_lane(ztA, 2)) * scale : -Infinity;
         if (s > m2) m2 = s;
@@ -347,7 +462,7 @@ function score4F(
     if (sp <= pmax) {
       const row = pay + <usize>j * rowBytes;
       const gi = <usize>(j * nG) << 1;
-      if (!isF) {
+      if (!flt) {
         f16Row(sc + gi, nG, sf);
         if (!sym) f16Row(ze + gi, nG, zf);
       }
@@ -359,55 +474,47 @@ function score4F(
         let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
         for (let i = g * gs; i < (g + 1) * gs; i += 16) {
           const o = <usize>i << 2;
-          let x0: v128, x1: v128, x2: v128, x3: v128;
-          if (isF) {
-            x0 = v128.load(row + o);
-            x1 = v128.load(row + o, 16);
-            x2 = v128.load(row + o, 32);
-            x3 = v128.load(row + o, 48);
-          } else if (kind == 8) {
-            const lo = w8(sym, row + <usize>i);
-            const hi = w8(sym, row + <usize>i + 8);
-            x0 = cvLo(sym, lo);
-            x1 = cvHi(sym, lo);
-            x2 = cvLo(sym, hi);
-            x3 = cvHi(sym, hi);
-          } else {
+          let lo = f32x4.splat(0), hi = lo;
+          if (kind == 8 || isH) {
+            lo = colsRaw(kind, sym, row, i);
+            hi = colsRaw(kind, sym, row, i + 8);
+            if (isH) hm = hMark(hMark(hm, lo), hi);
+          } else if (kind == 4) {
             // 8 bytes: even elements in the low nibbles, odd ones in the high nibbles.
             const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
-            const lo = nibLo(sym, b);
-            const hi = nibHi(sym, b);
-            x0 = cvLo(sym, lo);
-            x1 = cvHi(sym, lo);
-            x2 = cvLo(sym, hi);
-            x3 = cvHi(sym, hi);
+            lo = nibLo(sym, b);
+            hi = nibHi(sym, b);
           }
+          const x0 = quarter(kind, sym, row, o, 0, lo, hi);
+          const x1 = quarter(kind, sym, row, o, 1, lo, hi);
+          const x2 = quarter(kind, sym, row, o, 2, lo, hi);
+          const x3 = quarter(kind, sym, row, o, 3, lo, hi);
           a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), x0));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x0));
+          if (R >= 2) a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x0));
           if (R == 4) {
             a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), x0));
             a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), x0));
           }
           b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 16), x1));
-          b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), x1));
+          if (R >= 2) b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), x1));
           if (R == 4) {
             b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), x1));
             b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), x1));
           }
           a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o, 32), x2));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o, 32), x2));
+          if (R >= 2) a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o, 32), x2));
           if (R == 4) {
             a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o, 32), x2));
             a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o, 32), x2));
           }
           b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 48), x3));
-          b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 48), x3));
+          if (R >= 2) b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 48), x3));
           if (R == 4) {
             b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 48), x3));
             b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 48), x3));
           }
         }
-        if (isF) {
+        if (flt) {
           t0 = f32x4.add(a0, b0);
           t1 = f32x4.add(a1, b1);
           t2 = f32x4.add(a2, b2);
@@ -424,7 +531,7 @@ function score4F(
         }
       }
       if (sp <= p0) { s0 = (hsum(t0) + f32x4.extract_lane(zt, 0)) * scale; if (s0 > m0) m0 = s0; }
-      if (sp <= p1) { s1 = (hsum(t1) + f32x4.extract_lane(zt, 1)) * scale; if (s1 > m1) m1 = s1; }
+      if (R >= 2 && sp <= p1) { s1 = (hsum(t1) + f32x4.extract_lane(zt, 1)) * scale; if (s1 > m1) m1 = s1; }
       if (R == 4) {
         if (sp <= p2) { s2 = (hsum(t2) + f32x4.extract_lane(zt, 2)) * scale; if (s2 > m2) m2 = s2; }
         if (sp <= p3) { s3 = (hsum(t3) + f32x4.extract_lane(zt, 3)) * scale; if (s3 > m3) m3 = s3; }
@@ -432,7 +539,7 @@ function score4F(
     }
     const o = scores + (<usize>j << 2);
     store<f32>(o, s0);
-    store<f32>(o + sb, s1);
+    if (R >= 2) store<f32>(o + sb, s1);
     if (R == 4) {
       store<f32>(o + 2 * sb, s2);
       store<f32>(o + 3 * sb, s3);
@@ -443,12 +550,14 @@ function score4F(
   store<f32>(maxes, m1, 4);
   store<f32>(maxes, m2, 8);
   store<f32>(maxes, m3, 12);
+  return isH && hBad(hm) ? 1 : 0;
 }
 
 /**
- * acc (R, d) = sum_j p_rj v_j, p = e * inv per row (e: (4, nSlots)); writes probs (4 rows, stride
- * nSlots) when nonzero. A slot whose 4 weights are all zero is skipped, as in attend-block.ts.
- * ws: scratch for JB * nG * 4 staged weight splats; corr: nG per-group zero terms; idx: JB slot indices.
+ * acc (R, d) = sum_j p_rj v_j, p = e * inv per row (e: (R, nSlots)); writes probs (R rows, stride
+ * nSlots) when nonzero. A slot whose R weights are all zero is skipped, as in attend-block.ts.
+ * ws: scratch for JB * nG * 4 staged weight splats; corr: nG per-group zero terms; idx: JB slot
+ * indices. Returns 1 when the call must be redone on the exact path (f16 Inf/NaN read).
  */
 // @ts-ignore: decorator
 @inline
@@ -469,46 +578,52 @@ function mix4F(
   ws: usize,
   corr: usize,
   idx: usize,
-): void {
+): i32 {
   const isF = kind == FUSED_F32;
+  const isH = kind == FUSED_F16;
+  const flt = isF || isH;
   const sf = corr + (<usize>d << 1); // (nG) f32 scales of the current row (corr uses at most d bytes)
   const zf = corr + (<usize>d << 1) + (<usize>d >> 1); // (nG) f32 zero-points
   const sb = <usize>nSlots << 2;
   const rb = <usize>d << 2;
-  const gs = isF ? d : G;
+  const gs = flt ? d : G;
   const nG = d / gs;
   const rowBytes = <usize>((d * kind) >> 3);
-  const inv = v128.load(invs);
+  // f16: weights carry the 2^112 that cvH leaves out (exact: w <= 1).
+  const inv = isH ? f32x4.mul(v128.load(invs), two112()) : v128.load(invs);
   const zero = f32x4.splat(0);
+  let hm = i16x8.splat(0);
   memory.fill(corr, 0, <usize>nG << 4);
   memory.fill(acc, 0, <usize>R * rb);
   for (let j0 = 0; j0 < nSlots; j0 += JB) {
     const jEnd = min(j0 + JB, nSlots);
     // Stage ws[n][g] = (p_0j s_jg, .., p_3j s_jg) for the block's n-th slot with a nonzero weight,
-    // and corr[g] += p_j m_jg (the 4 rows as one vector).
+    // and corr[g] += p_j m_jg (the R rows as one vector).
     let n = 0;
     for (let j = j0; j < jEnd; j++) {
       const eo = e + (<usize>j << 2);
       let w = f32x4.replace_lane(f32x4.splat(0), 0, load<f32>(eo));
-      w = f32x4.replace_lane(w, 1, load<f32>(eo + sb));
+      if (R >= 2) w = f32x4.replace_lane(w, 1, load<f32>(eo + sb));
       if (R == 4) {
         w = f32x4.replace_lane(w, 2, load<f32>(eo + 2 * sb));
         w = f32x4.replace_lane(w, 3, load<f32>(eo + 3 * sb));
       }
-      w = f32x4.mul(w, inv); // lanes 2, 3 stay 0 when R == 2
+      w = f32x4.mul(w, inv); // lanes R..3 stay 0
       if (probs) {
+        // f16: inv holds 2^112 too; the probabilities are the weights without it.
+        const pw = isH ? f32x4.mul(w, f32x4.splat(reinterpret<f32>(<u32>0x07800000))) : w;
         const po = probs + (<usize>j << 2);
-        store<f32>(po, f32x4.extract_lane(w, 0));
-        store<f32>(po + sb, f32x4.extract_lane(w, 1));
+        store<f32>(po, f32x4.extract_lane(pw, 0));
+        if (R >= 2) store<f32>(po + sb, f32x4.extract_lane(pw, 1));
         if (R == 4) {
-          store<f32>(po + 2 * sb, f32x4.extract_lane(w, 2));
-          store<f32>(po + 3 * sb, f32x4.extract_lane(w, 3));
+          store<f32>(po + 2 * sb, f32x4.extract_lane(pw, 2));
+          store<f32>(po + 3 * sb, f32x4.extract_lane(pw, 3));
         }
       }
       const nz = f32x4.ne(w, zero);
       if (!v128.any_true(nz)) continue;
       store<i32>(idx + (<usize>n << 2), j);
-      if (isF) stageSplats(R, ws + (<usize>n << 6), w);
+      if (flt) stageSplats(R, ws + (<usize>n << 6), w);
       else {
         // A row with zero weight must add exactly nothing, even where a group's f16 scale is
         // Inf (0 * Inf is NaN): its staged weights are forced to zero.
@@ -528,12 +643,21 @@ function mix4F(
       n++;
     }
     if (n == 0) continue;
-    // 8 output columns of the 4 rows in registers; the block's slots applied to them.
-    for (let i = 0; i < d; i += 8) {
+    // Output columns in registers (R == 1: 16 columns of the row; else 8 columns of each row);
+    // the block's slots applied to them.
+    const step = R == 1 ? 16 : 8;
+    for (let i = 0; i < d; i += step) {
       const g = i / gs;
       const a = acc + (<usize>i << 2);
-      let a0 = v128.load(a), a1 = v128.load(a + rb), b0 = v128.load(a, 16), b1 = v128.load(a + rb, 16);
-      let a2 = a0, a3 = a0, b2 = a0, b3 = a0;
+      let a0 = v128.load(a), b0 = v128.load(a, 16);
+      let a1 = a0, b1 = a0, a2 = a0, a3 = a0, b2 = a0, b3 = a0;
+      if (R == 1) {
+        a1 = v128.load(a, 32);
+        b1 = v128.load(a, 48);
+      } else {
+        a1 = v128.load(a + rb);
+        b1 = v128.load(a + rb, 16);
+      }
       if (R == 4) {
         a2 = v128.load(a + 2 * rb);
         a3 = v128.load(a + 3 * rb);
@@ -543,26 +667,30 @@ function mix4F(
       let wp = ws + (<usize>g << 6);
       for (let t = 0; t < n; t++) {
         const row = pay + <usize>load<i32>(idx + (<usize>t << 2)) * rowBytes;
-        let lo: v128, hi: v128;
-        if (isF) {
-          lo = v128.load(row + (<usize>i << 2));
-          hi = v128.load(row + (<usize>i << 2), 16);
-        } else if (kind == 8) {
-          const c = w8(sym, row + <usize>i);
-          lo = cvLo(sym, c);
-          hi = cvHi(sym, c);
-        } else {
-          // 4 bytes: elements i, i+2, i+4, i+6 (low nibbles) and i+1, .., i+7 (high nibbles).
-          const b = i16x8.extend_low_i8x16_u(v128.load32_zero(row + (<usize>i >> 1)));
-          lo = cvLo(sym, nibLo(sym, b));
-          hi = cvLo(sym, nibHi(sym, b));
+        let raw = zero;
+        if (!isF) {
+          raw = colsRaw(kind, sym, row, i);
+          if (isH) hm = hMark(hm, raw);
         }
+        const lo = colsLo(kind, sym, row, i, raw);
+        const hi = colsHi(kind, sym, row, i, raw);
         let vw = v128.load(wp);
         a0 = f32x4.add(a0, f32x4.mul(vw, lo));
         b0 = f32x4.add(b0, f32x4.mul(vw, hi));
-        vw = v128.load(wp, 16);
-        a1 = f32x4.add(a1, f32x4.mul(vw, lo));
-        b1 = f32x4.add(b1, f32x4.mul(vw, hi));
+        if (R == 1) {
+          // Columns i+8..i+15: same group (groups are whole 16s), same weight.
+          let raw2 = zero;
+          if (!isF) {
+            raw2 = colsRaw(kind, sym, row, i + 8);
+            if (isH) hm = hMark(hm, raw2);
+          }
+          a1 = f32x4.add(a1, f32x4.mul(vw, colsLo(kind, sym, row, i + 8, raw2)));
+          b1 = f32x4.add(b1, f32x4.mul(vw, colsHi(kind, sym, row, i + 8, raw2)));
+        } else {
+          vw = v128.load(wp, 16);
+          a1 = f32x4.add(a1, f32x4.mul(vw, lo));
+          b1 = f32x4.add(b1, f32x4.mul(vw, hi));
+        }
         if (R == 4) {
           vw = v128.load(wp, 32);
           a2 = f32x4.add(a2, f32x4.mul(vw, lo));
@@ -574,9 +702,14 @@ function mix4F(
         wp += <usize>nG << 6;
       }
       v128.store(a, a0);
-      v128.store(a + rb, a1);
       v128.store(a, b0, 16);
-      v128.store(a + rb, b1, 16);
+      if (R == 1) {
+        v128.store(a, a1, 32);
+        v128.store(a, b1, 48);
+      } else {
+        v128.store(a + rb, a1);
+        v128.store(a + rb, b1, 16);
+      }
       if (R == 4) {
         v128.store(a + 2 * rb, a2);
         v128.store(a + 3 * rb, a3);
@@ -586,7 +719,7 @@ function mix4F(
     }
   }
   // Per-group zero-point terms: the same constant for every column of group g in row r.
-  if (!isF && !sym) {
+  if (!flt && !sym) {
     for (let g = 0; g < nG; g++) {
       const cv = v128.load(corr + (<usize>g << 4));
       const c0 = i32x4.shuffle(cv, cv, 0, 0, 0, 0);
@@ -596,7 +729,7 @@ function mix4F(
       for (let i = g * gs; i < (g + 1) * gs; i += 4) {
         const a = acc + (<usize>i << 2);
         v128.store(a, f32x4.add(v128.load(a), c0));
-        v128.store(a + rb, f32x4.add(v128.load(a + rb), c1));
+        if (R >= 2) v128.store(a + rb, f32x4.add(v128.load(a + rb), c1));
         if (R == 4) {
           v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), c2));
           v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), c3));
@@ -614,11 +747,12 @@ function mix4F(
       v128.store(a, i32x4.shuffle(ev, od, 2, 6, 3, 7), 16);
     }
   }
+  return isH && hBad(hm) ? 1 : 0;
 }
 
 // @ts-ignore: decorator
 @inline
-function score4K(
+function score4KI(
   R: i32,
   kind: i32,
   sym: bool,
@@ -635,20 +769,22 @@ function score4K(
   scores: usize,
   maxes: usize,
   work: usize,
-): void {
+): i32 {
   const qs = work; // (nG) vectors
   const qp = work + (<usize>d << 2); // (R, d) permuted q
-  if (kind == FUSED_F32) score4F(R, FUSED_F32, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
-  else if (kind == 8) {
-    if (sym) score4F(R, 8, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
-    else score4F(R, 8, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
-  } else if (sym) score4F(R, 4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
-  else score4F(R, 4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  if (kind == FUSED_F32) return score4F(R, FUSED_F32, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  if (kind == FUSED_F16) return score4F(R, FUSED_F16, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  if (kind == 8) {
+    if (sym) return score4F(R, 8, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+    return score4F(R, 8, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  }
+  if (sym) return score4F(R, 4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+  return score4F(R, 4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
 }
 
 // @ts-ignore: decorator
 @inline
-function mix4K(
+function mix4KI(
   R: i32,
   kind: i32,
   sym: bool,
@@ -663,21 +799,45 @@ function mix4K(
   probs: usize,
   acc: usize,
   work: usize,
-): void {
+): i32 {
   const corr = work; // (nG) vectors
   const idx = corr + (<usize>d << 2); // (JB) i32
   const ws = (idx + (JB << 2) + 15) & ~(<usize>15); // (JB, nG) vectors
-  if (kind == FUSED_F32) mix4F(R, FUSED_F32, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
-  else if (kind == 8) {
-    if (sym) mix4F(R, 8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
-    else mix4F(R, 8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
-  } else if (sym) mix4F(R, 4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
-  else mix4F(R, 4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  if (kind == FUSED_F32) return mix4F(R, FUSED_F32, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  if (kind == FUSED_F16) return mix4F(R, FUSED_F16, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  if (kind == 8) {
+    if (sym) return mix4F(R, 8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+    return mix4F(R, 8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  }
+  if (sym) return mix4F(R, 4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+  return mix4F(R, 4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
+}
+
+// One function per row count, each holding its kind specialisations: smaller functions for the
+// engine's optimising compiler than one holding all of them.
+function score4K1(kind: i32, sym: bool, G: i32, d: i32, q: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): i32 {
+  return score4KI(1, kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+}
+function score4K2(kind: i32, sym: bool, G: i32, d: i32, q: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): i32 {
+  return score4KI(2, kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+}
+function score4K4(kind: i32, sym: bool, G: i32, d: i32, q: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): i32 {
+  return score4KI(4, kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+}
+function mix4K1(kind: i32, sym: bool, G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): i32 {
+  return mix4KI(1, kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mix4K2(kind: i32, sym: bool, G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): i32 {
+  return mix4KI(2, kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mix4K4(kind: i32, sym: bool, G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): i32 {
+  return mix4KI(4, kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
 }
 
 /**
- * Scores of a block of `rows` (2 or 4) query rows over f32 / int8 / int4 keys (kind FUSED_F32, 8
- * or 4; see fusedOk): scores (rows, nSlots), row maxima to maxes. work: fusedScratchBytes / 2.
+ * Scores of a block of `rows` (1, 2 or 4) query rows over f32 / f16 / int8 / int4 keys (kind
+ * FUSED_F32, FUSED_F16, 8 or 4; see fusedOk): scores (rows, nSlots), row maxima to maxes.
+ * work: fusedScratchBytes / 2. Returns 1 when the call must be redone on the exact path (f16).
  */
 export function score4Fused(
   rows: i32,
@@ -696,14 +856,16 @@ export function score4Fused(
   scores: usize,
   maxes: usize,
   work: usize,
-): void {
-  if (rows == 2) score4K(2, kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  else score4K(4, kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+): i32 {
+  if (rows == 1) return score4K1(kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  if (rows == 2) return score4K2(kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  return score4K4(kind, sym, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 
 /**
- * Weighted sum of a block of `rows` (2 or 4) over f32 / int8 / int4 values into acc (rows, d),
- * which it zeroes itself; probabilities to probs (rows, nSlots) when nonzero.
+ * Weighted sum of a block of `rows` (1, 2 or 4) over f32 / f16 / int8 / int4 values into acc
+ * (rows, d), which it zeroes itself; probabilities to probs (rows, nSlots) when nonzero.
+ * Returns 1 when the call must be redone on the exact path (f16 Inf/NaN).
  */
 export function mix4Fused(
   rows: i32,
@@ -720,7 +882,8 @@ export function mix4Fused(
   probs: usize,
   acc: usize,
   work: usize,
-): void {
-  if (rows == 2) mix4K(2, kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
-  else mix4K(4, kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+): i32 {
+  if (rows == 1) return mix4K1(kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+  if (rows == 2) return mix4K2(kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+  return mix4K4(kind, sym, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
 }

@@ -4,7 +4,7 @@
 // no f32 copy of the cache is made. Two-pass stable softmax as in the reference.
 import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } from "./codec-int";
 import { mix4Any, score4Any } from "./attend-block";
-import { FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-fused";
+import { FUSED_F16, FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-fused";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
 
@@ -312,10 +312,11 @@ function expRow(scores: usize, nSlots: i32, max: f32): f32 {
  * Attention of nRows query rows q (nRows, headDim) over nSlots encoded K/V rows.
  * kDesc/vDesc: codec descriptors (see variant). probs (nRows, nSlots) is written when nonzero.
  * scratch: attendScratchBytes(nSlots, headDim) bytes, 16-aligned, private to the calling thread.
- * Rows go four at a time (a last group of 3 padded to four): keys and values that are f32, int8
- * or int4 through attend-fused.ts (a group of 2 runs as a 2-row block when both are), others
- * through attend-block.ts;
- * a single row (decoding one token without GQA) widens keys and values in registers.
+ * Rows go four at a time (a last group of 3 padded to four): keys and values that are f32, f16,
+ * int8 or int4 through attend-fused.ts (a group of 2 or a single row runs as a 2- or 1-row block
+ * when both are), others through attend-block.ts; a single row of other codecs widens keys and
+ * values in registers here. The fused f16 path gives up on Inf/NaN codes (or |q| >= 2^16): the
+ * call is then redone with f16 on the exact generic paths.
  */
 export function attend(
   kDesc: i32,
@@ -337,6 +338,31 @@ export function attend(
   probs: usize,
   scratch: usize,
 ): void {
+  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch))
+    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch);
+}
+
+function attendRows(
+  fusedF16: bool,
+  kDesc: i32,
+  vDesc: i32,
+  d: i32,
+  q: usize,
+  qPos: usize,
+  nRows: i32,
+  kPay: usize,
+  kSc: usize,
+  kZe: usize,
+  vPay: usize,
+  vSc: usize,
+  vZe: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  out: usize,
+  probs: usize,
+  scratch: usize,
+): bool {
   const kv = variant(kDesc);
   const vv = variant(vDesc);
   const kG = kDesc >>> 16;
@@ -352,18 +378,23 @@ export function attend(
   // attend-fused.ts work areas: score (q sums, permuted q: 20d bytes), mix (zero terms, staged weights)
   const fusedK = align16(padPos + 16);
   const fusedV = align16(fusedK + 5 * rb);
-  // f32, int8 and int4 rows (int groups of whole 16s) take the fused path of attend-fused.ts.
-  const kKind = kv == 0 ? FUSED_F32 : kv >= 4 && kv < 8 ? (kv < 6 ? 8 : 4) : 0;
-  const vKind = vv == 0 ? FUSED_F32 : vv >= 4 && vv < 8 ? (vv < 6 ? 8 : 4) : 0;
+  // f32, f16, int8 and int4 rows (int groups of whole 16s) take the fused path of attend-fused.ts.
+  const kKind = kv == 0 ? FUSED_F32 : kv == 1 && fusedF16 ? FUSED_F16 : kv >= 4 && kv < 8 ? (kv < 6 ? 8 : 4) : 0;
+  const vKind = vv == 0 ? FUSED_F32 : vv == 1 && fusedF16 ? FUSED_F16 : vv >= 4 && vv < 8 ? (vv < 6 ? 8 : 4) : 0;
   const kFused = kKind != 0 && fusedOk(kKind, kG, d);
   const vFused = vKind != 0 && fusedOk(vKind, vG, d);
   const kSym = (kv & 1) == 1;
   const vSym = (vv & 1) == 1;
+  const both = kFused && vFused;
+  // Single rows over f32 keys and values: the in-register path below measured faster.
+  const one = both && !(kKind == FUSED_F32 && vKind == FUSED_F32);
   let r = 0;
-  while (r + 2 <= nRows) {
+  while (r < nRows) {
     const rows = min(4, nRows - r);
-    // A pair of rows (GQA groups of 2) runs as a 2-row block when both paths are fused.
-    const R = rows == 2 && kFused && vFused ? 2 : 4;
+    if (rows == 1 && !one) break; // the single-row loop below
+    // A pair of rows (GQA groups of 2) or a single row runs as a 2- or 1-row block when both
+    // paths are fused.
+    const R = rows == 1 ? 1 : rows == 2 && both ? 2 : 4;
     let qb = q + <usize>r * rb;
     let pb = qPos + (<usize>r << 2);
     if (rows < R) {
@@ -375,15 +406,18 @@ export function attend(
       qb = padQ;
       pb = padPos;
     }
-    if (kFused) score4Fused(R, kKind, kSym, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, fusedK);
-    else score4Any(kv, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
+    if (kFused) {
+      if (score4Fused(R, kKind, kSym, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, fusedK))
+        return false;
+    } else score4Any(kv, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
     v128.store(stat + 16, f32x4.splat(0)); // inverse sums of rows R..3 stay 0
     for (let i = 0; i < R; i++)
       store<f32>(stat + 16 + (<usize>i << 2), expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, load<f32>(stat + (<usize>i << 2))));
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
     const pr4 = rows == R ? probRow : 0;
-    if (vFused) mix4Fused(R, vKind, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, fusedV);
-    else {
+    if (vFused) {
+      if (mix4Fused(R, vKind, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, fusedV)) return false;
+    } else {
       memory.fill(acc, 0, 4 * rb);
       mix4Any(vv, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, buf);
     }
@@ -418,4 +452,5 @@ export function attend(
     mixRowAny(vv, vG, d, vPay, vSc, vZe, nSlots, scores, inv, probRow, acc);
     memory.copy(out + <usize>r * rb, acc, rb);
   }
+  return true;
 }

@@ -1,5 +1,5 @@
 /**
- * Decode-time attention, f32 vs int8 vs int4 caches on the wasm executor, 1 thread (issue 7's
+ * Decode-time attention, f32 vs f16 vs int8 vs int4 caches (SPECS=f32,int8 picks others; f32 first) on the wasm executor, 1 thread (issue 7's
  * codec-ratio targets), quick to rerun after a kernel change. All three caches are filled first,
  * then each round times one attend per codec back to back and one SIMD read pass over the f32
  * cache's byte count; the fastest of the rounds is kept per codec, so load on a shared machine
@@ -20,8 +20,10 @@ const base = await loadWasmBaseline();
 const shapes = [
   { name: "32q/8kv/128", nLayers: 1, nHeads: 32, nKvHeads: 8, headDim: 128, maxTokens: tokens },
   { name: "8q/4kv/64", nLayers: 1, nHeads: 8, nKvHeads: 4, headDim: 64, maxTokens: tokens },
+  { name: "8q/8kv/64", nLayers: 1, nHeads: 8, nKvHeads: 8, headDim: 64, maxTokens: tokens },
+  { name: "8q/8kv/128", nLayers: 1, nHeads: 8, nKvHeads: 8, headDim: 128, maxTokens: tokens },
 ].filter((s) => !only || s.name === only);
-const specs = ["f32", "int8", "int4"];
+const specs = (process.env.SPECS ?? "f32,f16,int8,int4").split(",");
 for (const sh of shapes) {
   const caches = [];
   for (const spec of specs) {
@@ -54,11 +56,15 @@ for (const sh of shapes) {
     base.readSum(ptr, bytes / 4);
     rb = Math.min(rb, performance.now() - t0);
   }
-  const [f, i8, i4] = best as [number, number, number];
+  const f = best[0]!;
   const readGBs = bytes / rb / 1e6;
   const fG = bytes / f / 1e6;
+  const rest = specs
+    .slice(1)
+    .map((spec, i) => `${spec} ${best[i + 1]!.toFixed(2)} ms = ${(best[i + 1]! / f).toFixed(2)}x`)
+    .join(" | ");
   console.log(
-    `${sh.name} ${tokens} tok: f32 ${f.toFixed(2)} ms (${fG.toFixed(1)} GB/s = ${(fG / readGBs).toFixed(2)}x read ${readGBs.toFixed(1)} GB/s) | int8 ${i8.toFixed(2)} ms = ${(i8 / f).toFixed(2)}x f32 | int4 ${i4.toFixed(2)} ms = ${(i4 / f).toFixed(2)}x f32`,
+    `${sh.name} ${tokens} tok: ${specs[0]} ${f.toFixed(2)} ms (${fG.toFixed(1)} GB/s = ${(fG / readGBs).toFixed(2)}x read ${readGBs.toFixed(1)} GB/s) | ${rest}`,
   );
   for (const c of caches) c.dispose();
 }

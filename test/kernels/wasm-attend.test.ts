@@ -51,6 +51,8 @@ interface Case {
   seed: number;
   withProbs: boolean;
   inArena: boolean;
+  /** Values that f16 stores as Inf/NaN (> 65504, NaN) in a key or value, or q beyond 2^16. */
+  special?: "kInf" | "vInf" | "vNaN" | "bigQ" | "kInfMasked";
 }
 
 function encode(codec: Codec, x: Float32Array, n: number, d: number, into?: WasmExecutor): EncodedRows {
@@ -76,6 +78,19 @@ function runCase(c: Case): void {
   const q = randn(r, c.nRows * d);
   const slotPos = new Int32Array(c.nSlots).map(() => Math.floor(r() * 40));
   const qPos = new Int32Array(c.nRows).map(() => Math.floor(r() * 48) - 4); // some rows see nothing
+  if (c.special && c.nSlots > 0) {
+    const j = Math.floor(r() * c.nSlots);
+    const at = j * d + Math.floor(r() * d);
+    if (c.special === "kInf") kx[at] = 1e6;
+    else if (c.special === "vInf") vx[at] = -1e6;
+    else if (c.special === "vNaN") vx[at] = Number.NaN;
+    else if (c.special === "bigQ") q[Math.floor(r() * q.length)] = 70000;
+    else {
+      // A key slot no row can see: never read, so it must not change anything.
+      slotPos[j] = 1000;
+      kx[at] = 1e6;
+    }
+  }
   const into = c.inArena ? exec : undefined;
   const k = encode(kCodec, kx, c.nSlots, d, into);
   const v = encode(vCodec, vx, c.nSlots, d, into);
@@ -105,7 +120,7 @@ function runCase(c: Case): void {
   kCodec.decode(k, 0, c.nSlots, d, kd);
   vCodec.decode(v, 0, c.nSlots, d, vd);
   let maxV = 0;
-  for (const x of vd) maxV = Math.max(maxV, Math.abs(x));
+  for (const x of vd) if (!Number.isNaN(x)) maxV = Math.max(maxV, Math.abs(x)); // NaN: compared as NaN
   const tolRow = new Float64Array(c.nRows);
   for (let row = 0; row < c.nRows; row++) {
     let sMag = 0;
@@ -202,4 +217,59 @@ test("attend: a row that sees no slot outputs zeros; probabilities of a row sum 
   assert.ok(probs.subarray(0, 4).every((x) => x === 0));
   const sum = probs.subarray(4).reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(sum - 1) < 1e-6, `sum ${sum}`);
+});
+
+/** Key/value codecs of the fused kernels (attend-fused.ts), each with a layout it accepts. */
+const FUSED: CodecOptions[] = [
+  { type: "f32" },
+  { type: "f16" },
+  { type: "int8" },
+  { type: "int8", symmetric: false, group: 16 },
+  { type: "int4" },
+  { type: "int4", symmetric: true, group: 32 },
+];
+
+test("attend: fused blocks of 1, 2, 3, 4 and 5 rows, odd slot counts, masks and probabilities", {
+  skip: wasmSkip,
+}, () => {
+  let seed = 901;
+  for (const kSpec of FUSED)
+    for (const vSpec of FUSED)
+      for (const nRows of [1, 2, 3, 5])
+        for (const nSlots of [1, 7, 9, 17]) {
+          seed++;
+          runCase({
+            kSpec,
+            vSpec,
+            headDim: seed % 2 === 0 ? 64 : 32,
+            nRows,
+            nSlots,
+            seed,
+            withProbs: seed % 3 !== 0,
+            inArena: seed % 5 === 0,
+          });
+        }
+});
+
+test("attend: fused f16 falls back exactly on Inf/NaN codes and on q beyond 2^16", { skip: wasmSkip }, () => {
+  let seed = 77;
+  const specials = ["kInf", "vInf", "vNaN", "bigQ", "kInfMasked"] as const;
+  for (const special of specials)
+    for (const other of [{ type: "f16" }, { type: "int8" }, { type: "f32" }] as CodecOptions[])
+      for (const nRows of [1, 2, 4]) {
+        seed++;
+        const f16: CodecOptions = { type: "f16" };
+        const kIsF16 = special === "kInf" || special === "kInfMasked" || special === "bigQ";
+        runCase({
+          kSpec: kIsF16 ? f16 : other,
+          vSpec: kIsF16 ? other : f16,
+          headDim: 32,
+          nRows,
+          nSlots: 13,
+          seed,
+          withProbs: true,
+          inArena: false,
+          special,
+        });
+      }
 });
