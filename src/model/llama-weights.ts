@@ -81,21 +81,30 @@ export function loadLlamaWeights(
   const layers: LayerWeights[] = [];
   for (let i = 0; i < cfg.nLayers; i++) {
     const get = (key: LayerKey, shape: number[]) => ts.load(exec, names.layer(i, key), shape);
+    // q, k and v rows in one allocation, and gate and up rows in another: LlamaModel runs each
+    // group as one matmul when a call has a single token (decode), one pool job instead of
+    // three or two. The per-matrix arrays are views into them.
+    const qkv = exec.allocF32((qDim + 2 * kvDim) * dim); // (qDim + 2 kvDim, dim)
+    const gateUp = exec.allocF32(2 * hiddenDim * dim); // (2 hiddenDim, dim)
+    /** Rows [row, row + shape[0]) of `all` (rows of `cols` floats), loaded from `key`. */
+    const part = (all: Float32Array, cols: number, row: number, key: LayerKey, shape: number[]) =>
+      ts.loadInto(all.subarray(row * cols, (row + shape[0]!) * cols), names.layer(i, key), shape);
     const L: LayerWeights = {
       attnNorm: get("attnNorm", [dim]),
-      wq: get("wq", [qDim, dim]),
-      wk: get("wk", [kvDim, dim]),
-      wv: get("wv", [kvDim, dim]),
+      wq: part(qkv, dim, 0, "wq", [qDim, dim]),
+      wk: part(qkv, dim, qDim, "wk", [kvDim, dim]),
+      wv: part(qkv, dim, qDim + kvDim, "wv", [kvDim, dim]),
       wo: get("wo", [dim, qDim]),
       ffnNorm: get("ffnNorm", [dim]),
-      wGate: get("wGate", [hiddenDim, dim]),
-      wUp: get("wUp", [hiddenDim, dim]),
+      wGate: part(gateUp, dim, 0, "wGate", [hiddenDim, dim]),
+      wUp: part(gateUp, dim, hiddenDim, "wUp", [hiddenDim, dim]),
       wDown: get("wDown", [dim, hiddenDim]),
     };
     if (cfg.qkvBias) {
-      L.bq = get("bq", [qDim]);
-      L.bk = get("bk", [kvDim]);
-      L.bv = get("bv", [kvDim]);
+      const b = exec.allocF32(qDim + 2 * kvDim); // (qDim + 2 kvDim)
+      L.bq = part(b, 1, 0, "bq", [qDim]);
+      L.bk = part(b, 1, qDim, "bk", [kvDim]);
+      L.bv = part(b, 1, qDim + kvDim, "bv", [kvDim]);
     }
     if (names.interleavedQK) {
       interleavedToRotateHalf(L.wq, nHeads, headDim, dim);

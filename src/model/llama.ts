@@ -68,16 +68,17 @@ class Scratch {
   x = new Float32Array(0) as Float32Array; // (n, dim) residual stream
   xb = new Float32Array(0) as Float32Array; // (n, dim) normed input
   xb2 = new Float32Array(0) as Float32Array; // (n, dim) block output
-  q = new Float32Array(0) as Float32Array; // (n, nHeads, headDim)
-  k = new Float32Array(0) as Float32Array; // (n, nKvHeads, headDim)
-  v = new Float32Array(0) as Float32Array; // (n, nKvHeads, headDim)
+  // q (n, nHeads, headDim), then k and v (n, nKvHeads, headDim) each: with n = 1 this is the
+  // (qDim + 2 kvDim) output row of one matmul over the fused q/k/v weights.
+  qkv = new Float32Array(0) as Float32Array;
   qT = new Float32Array(0) as Float32Array; // (nHeads, n, headDim) as the cache wants it
   kT = new Float32Array(0) as Float32Array; // (nKvHeads, n, headDim)
   vT = new Float32Array(0) as Float32Array; // (nKvHeads, n, headDim)
   attT = new Float32Array(0) as Float32Array; // (nHeads, n, headDim) attention output from the cache
   att = new Float32Array(0) as Float32Array; // (n, nHeads * headDim)
-  hb = new Float32Array(0) as Float32Array; // (n, hiddenDim) gate, then swiglu output
-  hb2 = new Float32Array(0) as Float32Array; // (n, hiddenDim) up
+  // gate (n, hiddenDim), then swiglu output, followed by up (n, hiddenDim); with n = 1 the
+  // output row of one matmul over the fused gate/up weights.
+  gateUp = new Float32Array(0) as Float32Array;
   logits = new Float32Array(0) as Float32Array; // (n, vocabSize)
   // Positions copied into executor memory once per call: rope and every KV head's attention
   // then read them in place instead of each copying the caller's array into scratch.
@@ -101,16 +102,13 @@ class Scratch {
     this.x = re(this.x, cap * dim);
     this.xb = re(this.xb, cap * dim);
     this.xb2 = re(this.xb2, cap * dim);
-    this.q = re(this.q, cap * nHeads * headDim);
-    this.k = re(this.k, cap * nKvHeads * headDim);
-    this.v = re(this.v, cap * nKvHeads * headDim);
+    this.qkv = re(this.qkv, cap * (nHeads + 2 * nKvHeads) * headDim);
     this.qT = re(this.qT, cap * nHeads * headDim);
     this.kT = re(this.kT, cap * nKvHeads * headDim);
     this.vT = re(this.vT, cap * nKvHeads * headDim);
     this.attT = re(this.attT, cap * nHeads * headDim);
     this.att = re(this.att, cap * nHeads * headDim);
-    this.hb = re(this.hb, cap * hiddenDim);
-    this.hb2 = re(this.hb2, cap * hiddenDim);
+    this.gateUp = re(this.gateUp, cap * 2 * hiddenDim);
     this.logits = re(this.logits, cap * vocabSize);
     e.free(this.pos);
     this.pos = e.allocI32(cap);
@@ -122,16 +120,13 @@ class Scratch {
       this.x,
       this.xb,
       this.xb2,
-      this.q,
-      this.k,
-      this.v,
+      this.qkv,
       this.qT,
       this.kT,
       this.vT,
       this.attT,
       this.att,
-      this.hb,
-      this.hb2,
+      this.gateUp,
       this.logits,
       this.pos,
     ])
@@ -154,9 +149,39 @@ function addInPlace(x: Float32Array, y: Float32Array, len: number): void {
   for (let i = 0; i < len; i++) x[i]! += y[i]!;
 }
 
+/** One view over arrays that lie back to back in one buffer, or undefined if they do not. */
+function adjacent(parts: (Float32Array | undefined)[]): Float32Array | undefined {
+  const a = parts[0];
+  if (!a) return undefined;
+  let end = a.byteOffset + a.byteLength;
+  for (const p of parts.slice(1)) {
+    if (!p || p.buffer !== a.buffer || p.byteOffset !== end) return undefined;
+    end += p.byteLength;
+  }
+  return new Float32Array(a.buffer, a.byteOffset, (end - a.byteOffset) / 4);
+}
+
+/** Per layer: q/k/v and gate/up weights as single matrices, where the loader placed them so. */
+interface FusedWeights {
+  qkv?: Float32Array; // (qDim + 2 kvDim, dim)
+  bqkv?: Float32Array; // (qDim + 2 kvDim)
+  gateUp?: Float32Array; // (2 hiddenDim, dim)
+}
+
+function fuse(L: LayerWeights): FusedWeights {
+  const qkv = adjacent([L.wq, L.wk, L.wv]);
+  const bqkv = L.bq ? adjacent([L.bq, L.bk, L.bv]) : undefined;
+  return {
+    qkv: qkv && (!L.bq || bqkv) ? qkv : undefined,
+    bqkv,
+    gateUp: adjacent([L.wGate, L.wUp]),
+  };
+}
+
 export class LlamaModel implements LanguageModel {
   private readonly invFreq: Float32Array; // (headDim / 2)
   private readonly s: Scratch;
+  private readonly fused: FusedWeights[];
 
   constructor(
     readonly config: ModelConfig,
@@ -169,6 +194,7 @@ export class LlamaModel implements LanguageModel {
     this.invFreq = executor.allocF32(inv.length);
     this.invFreq.set(inv);
     this.s = new Scratch(executor, config);
+    this.fused = weights.layers.map(fuse);
   }
 
   kvShape(maxTokens: number): KVShape {
@@ -201,16 +227,21 @@ export class LlamaModel implements LanguageModel {
     const x = s.x.subarray(0, n * dim);
     const xb = s.xb.subarray(0, n * dim);
     const xb2 = s.xb2.subarray(0, n * dim);
-    const q = s.q.subarray(0, n * qDim);
-    const k = s.k.subarray(0, n * kvDim);
-    const v = s.v.subarray(0, n * kvDim);
-    const qT = s.qT.subarray(0, n * qDim);
-    const kT = s.kT.subarray(0, n * kvDim);
-    const vT = s.vT.subarray(0, n * kvDim);
+    const qkvDim = qDim + 2 * kvDim;
+    const qkv = s.qkv.subarray(0, n * qkvDim);
+    const q = qkv.subarray(0, n * qDim);
+    const k = qkv.subarray(n * qDim, n * (qDim + kvDim));
+    const v = qkv.subarray(n * (qDim + kvDim), n * qkvDim);
+    // One token: (1, nH, d) and (nH, 1, d) are the same layout, so no transposes.
+    const one = n === 1;
+    const qT = one ? q : s.qT.subarray(0, n * qDim);
+    const kT = one ? k : s.kT.subarray(0, n * kvDim);
+    const vT = one ? v : s.vT.subarray(0, n * kvDim);
     const attT = s.attT.subarray(0, n * qDim);
-    const att = s.att.subarray(0, n * qDim);
-    const hb = s.hb.subarray(0, n * hiddenDim);
-    const hb2 = s.hb2.subarray(0, n * hiddenDim);
+    const att = one ? attT : s.att.subarray(0, n * qDim);
+    const gateUp = s.gateUp.subarray(0, 2 * n * hiddenDim);
+    const hb = gateUp.subarray(0, n * hiddenDim);
+    const hb2 = gateUp.subarray(n * hiddenDim, 2 * n * hiddenDim);
     const pos = s.pos.subarray(0, n);
     pos.set(positions);
     // The executor's residual add and axis swap (SIMD, split over its threads) where it has them.
@@ -233,25 +264,35 @@ export class LlamaModel implements LanguageModel {
 
     for (let l = 0; l < cfg.nLayers; l++) {
       const L = W.layers[l]!;
+      const F = this.fused[l]!;
       // attention
       e.rmsnorm(xb, x, L.attnNorm, n, dim, eps);
-      e.matmul(q, xb, L.wq, n, dim, qDim, L.bq);
-      e.matmul(k, xb, L.wk, n, dim, kvDim, L.bk);
-      e.matmul(v, xb, L.wv, n, dim, kvDim, L.bv);
+      // One token: q, k and v in one matmul (one pool job; per row the same arithmetic).
+      if (one && F.qkv) e.matmul(qkv, xb, F.qkv, 1, dim, qkvDim, F.bqkv);
+      else {
+        e.matmul(q, xb, L.wq, n, dim, qDim, L.bq);
+        e.matmul(k, xb, L.wk, n, dim, kvDim, L.bk);
+        e.matmul(v, xb, L.wv, n, dim, kvDim, L.bv);
+      }
       e.rope(q, pos, n, nHeads, headDim, this.invFreq);
       e.rope(k, pos, n, nKvHeads, headDim, this.invFreq);
-      swap(qT, q, n, nHeads, headDim);
-      swap(kT, k, n, nKvHeads, headDim);
-      swap(vT, v, n, nKvHeads, headDim);
+      if (!one) {
+        swap(qT, q, n, nHeads, headDim);
+        swap(kT, k, n, nKvHeads, headDim);
+        swap(vT, v, n, nKvHeads, headDim);
+      }
       await cache.append(l, kT, vT, pos);
       await cache.attend(l, qT, pos, attT);
-      swap(att, attT, nHeads, n, headDim);
+      if (!one) swap(att, attT, nHeads, n, headDim);
       e.matmul(xb2, att, L.wo, n, qDim, dim);
       add(x, xb2, n * dim);
       // feed-forward (SwiGLU)
       e.rmsnorm(xb, x, L.ffnNorm, n, dim, eps);
-      e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
-      e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
+      if (one && F.gateUp) e.matmul(gateUp, xb, F.gateUp, 1, dim, 2 * hiddenDim);
+      else {
+        e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
+        e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
+      }
       e.swiglu(hb, hb, hb2, n * hiddenDim);
       e.matmul(xb2, hb, L.wDown, n, hiddenDim, dim);
       add(x, xb2, n * dim);

@@ -140,6 +140,14 @@ export class TensorSet {
 
   /** Load `name` as f32 into executor memory, checking its shape. */
   load(exec: Executor, name: string, shape: number[]): Float32Array {
+    const t = this.entry(name, shape);
+    const dst = exec.allocF32(numel(shape));
+    this.files.readF32(t, dst);
+    return dst;
+  }
+
+  /** The entry of `name`, checked against the shape the config implies. */
+  private entry(name: string, shape: number[]): TensorEntry {
     const t = this.entries.get(name);
     if (!t)
       throw new ModelFormatError(
@@ -152,7 +160,12 @@ export class TensorSet {
         `tensor "${name}" has shape [${t.shape.join(", ")}] but the config implies [${shape.join(", ")}]`,
         t.headerOffset,
       );
-    const dst = exec.allocF32(numel(shape));
+    return t;
+  }
+
+  /** Load `name` as f32 into `dst` (numel(shape) floats, e.g. a part of a larger allocation). */
+  loadInto(dst: Float32Array, name: string, shape: number[]): Float32Array {
+    const t = this.entry(name, shape);
     this.files.readF32(t, dst);
     return dst;
   }
