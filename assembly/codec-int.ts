@@ -324,6 +324,9 @@ const IK: usize = memory.data<u32>(
     1, 1, 1, 1, // 144
     0x8000, 0x8000, 0x8000, 0x8000, // 160: f16 sign
     0xc77fe000, 0xc77fe000, 0xc77fe000, 0xc77fe000, // 176: -65504f
+    0x80808080, 0x80808080, 0x80808080, 0x80808080, // 192: int8 code offset in u8 lanes
+    0x08080808, 0x08080808, 0x08080808, 0x08080808, // 208: int4 code offset
+    0x02020202, 0x02020202, 0x02020202, 0x02020202, // 224: int2 code offset
   ],
   16,
 );
@@ -675,6 +678,67 @@ export function decodeIntLoop(
   }
 }
 
+/** 16 codes of elements [i, i+16) (i % 16 == 0) as u8 lanes; constants passed in (hoisted). */
+// @ts-ignore: decorator
+@inline
+function codesAt(bits: i32, p: usize, i: usize, k0f: v128, k03: v128): v128 {
+  if (bits == 8) return v128.load(p + i);
+  if (bits == 4) {
+    const v = v128.load64_zero(p + (i >> 1));
+    // Low nibbles are the even elements, high nibbles the odd ones: zip them.
+    return i8x16.shuffle(v128.and(v, k0f), v128.and(i16x8.shr_u(v, 4), k0f), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  }
+  const v = v128.load32_zero(p + (i >> 2));
+  const c0 = v128.and(v, k03);
+  const c1 = v128.and(i16x8.shr_u(v, 2), k03);
+  const c2 = v128.and(i16x8.shr_u(v, 4), k03);
+  const c3 = v128.and(i16x8.shr_u(v, 6), k03);
+  const a = i8x16.shuffle(c0, c1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const b = i8x16.shuffle(c2, c3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  return i16x8.shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+
+/**
+ * Decode nG whole groups laid end to end (groupSize % 16 == 0, groups tile the rows). The
+ * symmetric offset is taken off in u8 lanes (u - 2^(bits-1) wraps to the signed code), then
+ * sign-extended: the same integers, converted and scaled in f32 exactly as the reference.
+ */
+function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usize, nG: i32, dst: usize): void {
+  // T fixes (bits, sym) as in encodeFlat.
+  const bits = 8 / sizeof<T>();
+  const sym = isSigned<T>();
+  const gBytes = <usize>((groupSize * bits) >> 3);
+  const vOff = ik(bits == 8 ? 192 : bits == 4 ? 208 : 224);
+  const k0f = ik(80);
+  const k03 = ik(96);
+  for (let g = 0; g < nG; g++) {
+    const s = f16ToF32(<u32>load<u16>(scales + (<usize>g << 1)));
+    const m: f32 = sym ? 0 : f16ToF32(<u32>load<u16>(zeros + (<usize>g << 1)));
+    const vs = f32x4.splat(s);
+    const vm = f32x4.splat(m);
+    const p = payload + <usize>g * gBytes;
+    const out = dst + ((<usize>g * <usize>groupSize) << 2);
+    for (let i: usize = 0; i < <usize>groupSize; i += 16) {
+      let c = codesAt(bits, p, i, k0f, k03);
+      let w0: v128;
+      let w1: v128;
+      if (sym) {
+        c = i8x16.sub(c, vOff);
+        w0 = i16x8.extend_low_i8x16_s(c);
+        w1 = i16x8.extend_high_i8x16_s(c);
+      } else {
+        w0 = i16x8.extend_low_i8x16_u(c);
+        w1 = i16x8.extend_high_i8x16_u(c);
+      }
+      const o = out + (i << 2);
+      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), vs, vm));
+      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), vs, vm), 16);
+      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), vs, vm), 32);
+      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), vs, vm), 48);
+    }
+  }
+}
+
 /** Decode nRows rows starting at the given row pointers into dst (nRows, headDim). Bit-exact. */
 export function decodeInt(
   bits: i32,
@@ -687,6 +751,13 @@ export function decodeInt(
   headDim: i32,
   dst: usize,
 ): void {
+  if (groupSize % 16 == 0 && headDim % groupSize == 0) {
+    const nG = nRows * (headDim / groupSize);
+    if (bits == 8) sym ? decodeFlat<i8>(groupSize, payload, scales, zeros, nG, dst) : decodeFlat<u8>(groupSize, payload, scales, zeros, nG, dst);
+    else if (bits == 4) sym ? decodeFlat<i16>(groupSize, payload, scales, zeros, nG, dst) : decodeFlat<u16>(groupSize, payload, scales, zeros, nG, dst);
+    else sym ? decodeFlat<i32>(groupSize, payload, scales, zeros, nG, dst) : decodeFlat<u32>(groupSize, payload, scales, zeros, nG, dst);
+    return;
+  }
   if (bits == 8) {
     if (sym) decodeIntLoop(8, true, groupSize, payload, scales, zeros, nRows, headDim, dst);
     else decodeIntLoop(8, false, groupSize, payload, scales, zeros, nRows, headDim, dst);
