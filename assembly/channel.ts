@@ -547,11 +547,12 @@ function valueTile(
 // ---- int2 keys and values read as packed codes (KIVI-2), headDim a multiple of 64 ----
 //
 // Lane order: 16 code bytes hold 64 channels; as an i32x4, lane l holds channels
-// 64h + 16l + j (j = 0..15) at bits 2j. Masking code j in all four lanes (after >> 16 for
-// j >= 8) gives u * 4^(j & 7): exact integers that one convert turns into f32. They are the
+// 64h + 16l + j (j = 0..15) at bits 2j. Masking code j in all four lanes gives u times a power
+// of 4 (keys: after >> 4(j >> 1), mask 3 or 12, u * 4^(j & 1); values: after >> 16 for j >= 8,
+// mask 3 << 2(j & 7), u * 4^(j & 7)): exact integers that one convert turns into f32. They are the
 // values of positions p = 64h + 4j + l ("lane order") of a row. For keys the power of 4 is
-// folded into q (q * s * 4^-(j & 7), exact), for values it is taken out of each output at the
-// end (exact), so no shift per element is needed. Each position's product with q or a weight
+// folded into q (q * s * 4^-(j & 1), exact), for values it is taken out of each output at the
+// end (exact). Each position's product with q or a weight
 // is the same f32 number as in the reference (powers of two cancel exactly); only the order
 // of the sums differs.
 
@@ -562,17 +563,27 @@ function laneChannel(p: usize): usize {
   return (p & ~(<usize>63)) + ((p & 3) << 4) + ((p >> 2) & 15);
 }
 
-/** 4^-(j & 7) for the code of lane-order position p (j = (p >> 2) & 15). */
+/** 4^-(j & 1) for the key code of lane-order position p (j = (p >> 2) & 15), folded into q. */
 // @ts-ignore: decorator
 @inline
-function laneFactor(p: usize): f32 {
+function keyFactor(p: usize): f32 {
+  return (p & 4) != 0 ? 0.25 : 1;
+}
+
+/** 4^-(j & 7) for the value code of lane-order position p, taken out of the sums at the end. */
+// @ts-ignore: decorator
+@inline
+function valueFactor(p: usize): f32 {
   return reinterpret<f32>(<u32>(127 - 2 * <i32>((p >> 2) & 7)) << 23);
 }
 
+/** i32x4 masks of an even and an odd code: 3, 12 (read from memory so that they stay in registers, not rebuilt as constants at every use). */
+const MASKS = memory.data<u32>([3, 3, 3, 3, 12, 12, 12, 12], 16);
+
 // @ts-ignore: decorator
 @inline
-function cv(x: v128, mask: i32): v128 {
-  return f32x4.convert_i32x4_s(v128.and(x, i32x4.splat(mask)));
+function cv(x: v128, mask: v128): v128 {
+  return f32x4.convert_i32x4_s(v128.and(x, mask));
 }
 
 /** (q[o] k0 + q[o+16] k1) + (q[o+32] k2 + q[o+48] k3): 16 lane-order positions of one row. */
@@ -596,8 +607,8 @@ function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
 
 /**
  * Scores of every row against the int2 key slots [j, e) of one group: q . k = qs . u + qz, with
- * qs (nRows, d) in lane order (powers of 4 folded in) and qz (nRows). Rows in blocks of 4 share
- * each converted code vector; S[r * ns + t] = visible ? score * scale : -Inf.
+ * qs (nRows, d) in lane order (4^-(j & 1) folded in) and qz (nRows). Rows in blocks of 4 (2, 1)
+ * share each converted code vector; S[r * ns + t] = visible ? score * scale : -Inf.
  */
 function scoreRun2(
   d: usize,
@@ -617,10 +628,6 @@ function scoreRun2(
   const stride = d << 2;
   for (let r0: usize = 0; r0 < nRows; r0 += 4) {
     const nr = min(<usize>4, nRows - r0);
-    const q0 = qs + r0 * stride;
-    const q1 = q0 + stride;
-    const q2 = q1 + stride;
-    const q3 = q2 + stride;
     // qz and qPos of the block's rows as vectors (lanes past nr are never stored).
     let qzv = f32x4.splat(0);
     let qpv = i32x4.splat(0);
@@ -628,62 +635,313 @@ function scoreRun2(
       qzv = v128.bitselect(f32x4.splat(load<f32>(qz + ((r0 + r) << 2))), qzv, laneMask(r));
       qpv = v128.bitselect(i32x4.splat(load<i32>(qPos + ((r0 + r) << 2))), qpv, laneMask(r));
     }
-    const sv = f32x4.splat(scale);
-    for (let t = j; t < e; t++) {
-      const row = codes + t * codeBytes;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
-      for (let h: usize = 0; h < d; h += 64) {
-        const x = v128.load(row + (h >> 2));
-        const xh = i32x4.shr_u(x, 16);
-        const o = h << 2;
-        let k0 = cv(x, 3);
-        let k1 = cv(x, 12);
-        let k2 = cv(x, 48);
-        let k3 = cv(x, 192);
-        a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
-        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o, k0, k1, k2, k3));
-        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o, k0, k1, k2, k3));
-        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o, k0, k1, k2, k3));
-        k0 = cv(x, 3 << 8);
-        k1 = cv(x, 3 << 10);
-        k2 = cv(x, 3 << 12);
-        k3 = cv(x, 3 << 14);
-        a0 = f32x4.add(a0, dot16(q0, o + 64, k0, k1, k2, k3));
-        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o + 64, k0, k1, k2, k3));
-        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o + 64, k0, k1, k2, k3));
-        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o + 64, k0, k1, k2, k3));
-        k0 = cv(xh, 3);
-        k1 = cv(xh, 12);
-        k2 = cv(xh, 48);
-        k3 = cv(xh, 192);
-        a0 = f32x4.add(a0, dot16(q0, o + 128, k0, k1, k2, k3));
-        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o + 128, k0, k1, k2, k3));
-        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o + 128, k0, k1, k2, k3));
-        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o + 128, k0, k1, k2, k3));
-        k0 = cv(xh, 3 << 8);
-        k1 = cv(xh, 3 << 10);
-        k2 = cv(xh, 3 << 12);
-        k3 = cv(xh, 3 << 14);
-        a0 = f32x4.add(a0, dot16(q0, o + 192, k0, k1, k2, k3));
-        if (nr > 1) a1 = f32x4.add(a1, dot16(q1, o + 192, k0, k1, k2, k3));
-        if (nr > 2) a2 = f32x4.add(a2, dot16(q2, o + 192, k0, k1, k2, k3));
-        if (nr > 3) a3 = f32x4.add(a3, dot16(q3, o + 192, k0, k1, k2, k3));
+    const q0 = qs + r0 * stride;
+    const s0 = S + ((r0 * ns) << 2);
+    // 3 rows run as 4: the fourth reads the scratch after qs and its lane is not stored.
+    if (nr >= 3) scoreRows4(d, q0, stride, codes, codeBytes, j, e, slotPos, qpv, qzv, scale, s0, ns, nr);
+    else if (nr == 2) scoreRows2(d, q0, stride, codes, codeBytes, j, e, slotPos, qpv, qzv, scale, s0, ns, nr);
+    else scoreRows1(d, q0, stride, codes, codeBytes, j, e, slotPos, qpv, qzv, scale, s0, ns, nr);
+  }
+}
+
+/** scoreRun2 for blocks of 4 query rows: no per-row branches in the loop (they made V8 spill the accumulators); one 16-position step per iteration (unrolled, V8's scheduler keeps all converted codes live at once and spills). */
+function scoreRows4(
+  d: usize,
+  q0: usize,
+  stride: usize,
+  codes: usize,
+  codeBytes: usize,
+  j: usize,
+  e: usize,
+  slotPos: usize,
+  qpv: v128,
+  qzv: v128,
+  scale: f32,
+  s0: usize,
+  ns: usize,
+  nr: usize,
+): void {
+  const q1 = q0 + stride;
+  const q2 = q1 + stride;
+  const q3 = q2 + stride;
+  const m0 = v128.load(MASKS);
+  const m1 = v128.load(MASKS, 16);
+  const sv = f32x4.splat(scale);
+  const rs = ns << 2;
+  const nStep = d >> 4;
+  for (let t = j; t < e; t++) {
+    const row = codes + t * codeBytes;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    for (let g: usize = 0; g < nStep; g++) {
+      // Byte g & 3 of each lane of 16-byte chunk g >> 2 holds codes j = 4(g & 3) .. + 3.
+      const x = i32x4.shr_u(v128.load(row + ((g >> 2) << 4)), <i32>((g & 3) << 3));
+      const xb = i32x4.shr_u(x, 4);
+      const k0 = cv(x, m0);
+      const k1 = cv(x, m1);
+      const k2 = cv(xb, m0);
+      const k3 = cv(xb, m1);
+      const o = g << 6;
+      a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
+      a1 = f32x4.add(a1, dot16(q1, o, k0, k1, k2, k3));
+      a2 = f32x4.add(a2, dot16(q2, o, k0, k1, k2, k3));
+      a3 = f32x4.add(a3, dot16(q3, o, k0, k1, k2, k3));
+    }
+    const sum = hsum4(a0, a1, a2, a3);
+    const visible = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (t << 2))), qpv);
+    const sc = v128.bitselect(f32x4.mul(f32x4.add(sum, qzv), sv), f32x4.splat(-Infinity), visible);
+    const st = s0 + (t << 2);
+    store<f32>(st, f32x4.extract_lane(sc, 0));
+    store<f32>(st + rs, f32x4.extract_lane(sc, 1));
+    if (nr > 2) store<f32>(st + 2 * rs, f32x4.extract_lane(sc, 2));
+    if (nr > 3) store<f32>(st + 3 * rs, f32x4.extract_lane(sc, 3));
+  }
+}
+
+/** scoreRun2 for blocks of 2 query rows: no per-row branches in the loop (they made V8 spill the accumulators); one 16-position step per iteration (unrolled, V8's scheduler keeps all converted codes live at once and spills). */
+function scoreRows2(
+  d: usize,
+  q0: usize,
+  stride: usize,
+  codes: usize,
+  codeBytes: usize,
+  j: usize,
+  e: usize,
+  slotPos: usize,
+  qpv: v128,
+  qzv: v128,
+  scale: f32,
+  s0: usize,
+  ns: usize,
+  nr: usize,
+): void {
+  const q1 = q0 + stride;
+  const m0 = v128.load(MASKS);
+  const m1 = v128.load(MASKS, 16);
+  const sv = f32x4.splat(scale);
+  const rs = ns << 2;
+  const nStep = d >> 4;
+  for (let t = j; t < e; t++) {
+    const row = codes + t * codeBytes;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    for (let g: usize = 0; g < nStep; g++) {
+      // Byte g & 3 of each lane of 16-byte chunk g >> 2 holds codes j = 4(g & 3) .. + 3.
+      const x = i32x4.shr_u(v128.load(row + ((g >> 2) << 4)), <i32>((g & 3) << 3));
+      const xb = i32x4.shr_u(x, 4);
+      const k0 = cv(x, m0);
+      const k1 = cv(x, m1);
+      const k2 = cv(xb, m0);
+      const k3 = cv(xb, m1);
+      const o = g << 6;
+      a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
+      a1 = f32x4.add(a1, dot16(q1, o, k0, k1, k2, k3));
+    }
+    const sum = hsum4(a0, a1, a0, a1);
+    const visible = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (t << 2))), qpv);
+    const sc = v128.bitselect(f32x4.mul(f32x4.add(sum, qzv), sv), f32x4.splat(-Infinity), visible);
+    const st = s0 + (t << 2);
+    store<f32>(st, f32x4.extract_lane(sc, 0));
+    store<f32>(st + rs, f32x4.extract_lane(sc, 1));
+  }
+}
+
+/** scoreRun2 for blocks of 1 query row: no per-row branches in the loop (they made V8 spill the accumulators); one 16-position step per iteration (unrolled, V8's scheduler keeps all converted codes live at once and spills). */
+function scoreRows1(
+  d: usize,
+  q0: usize,
+  stride: usize,
+  codes: usize,
+  codeBytes: usize,
+  j: usize,
+  e: usize,
+  slotPos: usize,
+  qpv: v128,
+  qzv: v128,
+  scale: f32,
+  s0: usize,
+  ns: usize,
+  nr: usize,
+): void {
+  const m0 = v128.load(MASKS);
+  const m1 = v128.load(MASKS, 16);
+  const sv = f32x4.splat(scale);
+  const rs = ns << 2;
+  const nStep = d >> 4;
+  for (let t = j; t < e; t++) {
+    const row = codes + t * codeBytes;
+    let a0 = f32x4.splat(0);
+    for (let g: usize = 0; g < nStep; g++) {
+      // Byte g & 3 of each lane of 16-byte chunk g >> 2 holds codes j = 4(g & 3) .. + 3.
+      const x = i32x4.shr_u(v128.load(row + ((g >> 2) << 4)), <i32>((g & 3) << 3));
+      const xb = i32x4.shr_u(x, 4);
+      const k0 = cv(x, m0);
+      const k1 = cv(x, m1);
+      const k2 = cv(xb, m0);
+      const k3 = cv(xb, m1);
+      const o = g << 6;
+      a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
+    }
+    const sum = f32x4.splat(hsum(a0));
+    const visible = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (t << 2))), qpv);
+    const sc = v128.bitselect(f32x4.mul(f32x4.add(sum, qzv), sv), f32x4.splat(-Infinity), visible);
+    const st = s0 + (t << 2);
+    store<f32>(st, f32x4.extract_lane(sc, 0));
+  }
+}
+
+/** mixRun2 for a block of 4 query rows: accP rows at ap0 (row stride `stride` bytes), W rows at wr0 (chunk stride hStep bytes). */
+function mixRows4(
+  d: usize,
+  pay: usize,
+  rowBytes: usize,
+  j0: usize,
+  j1: usize,
+  wr0: usize,
+  hStep: usize,
+  ap0: usize,
+  stride: usize,
+): void {
+  const wRow = MIX_BLOCK << 4;
+  for (let h: usize = 0; h < d; h += 64) {
+    const wh = wr0 + (h >> 6) * hStep;
+    // Codes jj, jj + 1 of each lane: bits 2jj .. 2jj + 3 (after >> 16 for jj >= 8), masked in place.
+    for (let jj: usize = 0; jj < 16; jj += 2) {
+      const hi = jj >= 8;
+      const ma = i32x4.splat(<i32>3 << <i32>((jj & 7) << 1));
+      const mb = i32x4.splat(<i32>12 << <i32>((jj & 7) << 1));
+      let a00 = f32x4.splat(0);
+      let a01 = f32x4.splat(0);
+      let a10 = f32x4.splat(0);
+      let a11 = f32x4.splat(0);
+      let a20 = f32x4.splat(0);
+      let a21 = f32x4.splat(0);
+      let a30 = f32x4.splat(0);
+      let a31 = f32x4.splat(0);
+      let src = pay + j0 * rowBytes + (h >> 2);
+      let w = wh;
+      for (let t = j0; t < j1; t++) {
+        let x = v128.load(src);
+        if (hi) x = i32x4.shr_u(x, 16);
+        const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
+        const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
+        const w0 = v128.load(w);
+        a00 = f32x4.add(a00, f32x4.mul(w0, ka));
+        a01 = f32x4.add(a01, f32x4.mul(w0, kb));
+        const w1 = v128.load(w + wRow);
+        a10 = f32x4.add(a10, f32x4.mul(w1, ka));
+        a11 = f32x4.add(a11, f32x4.mul(w1, kb));
+        const w2 = v128.load(w + 2 * wRow);
+        a20 = f32x4.add(a20, f32x4.mul(w2, ka));
+        a21 = f32x4.add(a21, f32x4.mul(w2, kb));
+        const w3 = v128.load(w + 3 * wRow);
+        a30 = f32x4.add(a30, f32x4.mul(w3, ka));
+        a31 = f32x4.add(a31, f32x4.mul(w3, kb));
+        src += rowBytes;
+        w += 16;
       }
-      const visible = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (t << 2))), qpv);
-      const sc = v128.bitselect(
-        f32x4.mul(f32x4.add(hsum4(a0, a1, a2, a3), qzv), sv),
-        f32x4.splat(-Infinity),
-        visible,
-      );
-      const s0 = S + ((r0 * ns + t) << 2);
-      const rs = ns << 2;
-      store<f32>(s0, f32x4.extract_lane(sc, 0));
-      if (nr > 1) store<f32>(s0 + rs, f32x4.extract_lane(sc, 1));
-      if (nr > 2) store<f32>(s0 + 2 * rs, f32x4.extract_lane(sc, 2));
-      if (nr > 3) store<f32>(s0 + 3 * rs, f32x4.extract_lane(sc, 3));
+      const ap = ap0 + ((h + (jj << 2)) << 2);
+      v128.store(ap, f32x4.add(v128.load(ap), a00));
+      v128.store(ap, f32x4.add(v128.load(ap, 16), a01), 16);
+      v128.store(ap + stride, f32x4.add(v128.load(ap + stride), a10));
+      v128.store(ap + stride, f32x4.add(v128.load(ap + stride, 16), a11), 16);
+      v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride), a20));
+      v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride, 16), a21), 16);
+      v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride), a30));
+      v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride, 16), a31), 16);
+    }
+  }
+}
+
+/** mixRun2 for a block of 2 query rows: accP rows at ap0 (row stride `stride` bytes), W rows at wr0 (chunk stride hStep bytes). */
+function mixRows2(
+  d: usize,
+  pay: usize,
+  rowBytes: usize,
+  j0: usize,
+  j1: usize,
+  wr0: usize,
+  hStep: usize,
+  ap0: usize,
+  stride: usize,
+): void {
+  const wRow = MIX_BLOCK << 4;
+  for (let h: usize = 0; h < d; h += 64) {
+    const wh = wr0 + (h >> 6) * hStep;
+    // Codes jj, jj + 1 of each lane: bits 2jj .. 2jj + 3 (after >> 16 for jj >= 8), masked in place.
+    for (let jj: usize = 0; jj < 16; jj += 2) {
+      const hi = jj >= 8;
+      const ma = i32x4.splat(<i32>3 << <i32>((jj & 7) << 1));
+      const mb = i32x4.splat(<i32>12 << <i32>((jj & 7) << 1));
+      let a00 = f32x4.splat(0);
+      let a01 = f32x4.splat(0);
+      let a10 = f32x4.splat(0);
+      let a11 = f32x4.splat(0);
+      let src = pay + j0 * rowBytes + (h >> 2);
+      let w = wh;
+      for (let t = j0; t < j1; t++) {
+        let x = v128.load(src);
+        if (hi) x = i32x4.shr_u(x, 16);
+        const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
+        const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
+        const w0 = v128.load(w);
+        a00 = f32x4.add(a00, f32x4.mul(w0, ka));
+        a01 = f32x4.add(a01, f32x4.mul(w0, kb));
+        const w1 = v128.load(w + wRow);
+        a10 = f32x4.add(a10, f32x4.mul(w1, ka));
+        a11 = f32x4.add(a11, f32x4.mul(w1, kb));
+        src += rowBytes;
+        w += 16;
+      }
+      const ap = ap0 + ((h + (jj << 2)) << 2);
+      v128.store(ap, f32x4.add(v128.load(ap), a00));
+      v128.store(ap, f32x4.add(v128.load(ap, 16), a01), 16);
+      v128.store(ap + stride, f32x4.add(v128.load(ap + stride), a10));
+      v128.store(ap + stride, f32x4.add(v128.load(ap + stride, 16), a11), 16);
+    }
+  }
+}
+
+/** mixRun2 for a block of 1 query row: accP rows at ap0 (row stride `stride` bytes), W rows at wr0 (chunk stride hStep bytes). */
+function mixRows1(
+  d: usize,
+  pay: usize,
+  rowBytes: usize,
+  j0: usize,
+  j1: usize,
+  wr0: usize,
+  hStep: usize,
+  ap0: usize,
+  stride: usize,
+): void {
+  const wRow = MIX_BLOCK << 4;
+  for (let h: usize = 0; h < d; h += 64) {
+    const wh = wr0 + (h >> 6) * hStep;
+    // Codes jj, jj + 1 of each lane: bits 2jj .. 2jj + 3 (after >> 16 for jj >= 8), masked in place.
+    for (let jj: usize = 0; jj < 16; jj += 2) {
+      const hi = jj >= 8;
+      const ma = i32x4.splat(<i32>3 << <i32>((jj & 7) << 1));
+      const mb = i32x4.splat(<i32>12 << <i32>((jj & 7) << 1));
+      let a00 = f32x4.splat(0);
+      let a01 = f32x4.splat(0);
+      let src = pay + j0 * rowBytes + (h >> 2);
+      let w = wh;
+      for (let t = j0; t < j1; t++) {
+        let x = v128.load(src);
+        if (hi) x = i32x4.shr_u(x, 16);
+        const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
+        const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
+        const w0 = v128.load(w);
+        a00 = f32x4.add(a00, f32x4.mul(w0, ka));
+        a01 = f32x4.add(a01, f32x4.mul(w0, kb));
+        src += rowBytes;
+        w += 16;
+      }
+      const ap = ap0 + ((h + (jj << 2)) << 2);
+      v128.store(ap, f32x4.add(v128.load(ap), a00));
+      v128.store(ap, f32x4.add(v128.load(ap, 16), a01), 16);
     }
   }
 }
@@ -696,8 +954,8 @@ function laneMask(r: usize): v128 {
 }
 
 /**
- * q . s (lane order, powers of 4 folded in) and q . z of every row for the key group whose f32
- * scales/zeros (channel order) are at tab/ztab. qP: q in lane order times 4^-(j & 7); tabP:
+ * q . s (lane order, 4^-(j & 1) folded in) and q . z of every row for the key group whose f32
+ * scales/zeros (channel order) are at tab/ztab. qP: q in lane order times 4^-(j & 1); tabP:
  * scratch (d). Symmetric: k = s (u - 2), so qz = -2 q . s.
  */
 function groupQuery2(
@@ -733,80 +991,16 @@ function groupQuery2(
  * of each lane's value group, 0 for slots whose value is still f32). 8 positions x 4 rows of
  * accumulators stay in registers while the block's slots stream past.
  */
-function mixRun2(
-  nRows: usize,
-  d: usize,
-  pay: usize,
-  rowBytes: usize,
-  j0: usize,
-  j1: usize,
-  W: usize,
-  accP: usize,
-): void {
+function mixRun2(nRows: usize, d: usize, pay: usize, rowBytes: usize, j0: usize, j1: usize, W: usize, accP: usize): void {
   const stride = d << 2;
   const wRow = MIX_BLOCK << 4; // bytes per (h, row) of W
-  for (let r0: usize = 0; r0 < nRows; r0 += 4) {
-    const nr = min(<usize>4, nRows - r0);
-    for (let h: usize = 0; h < d; h += 64) {
-      const wh = W + ((h >> 6) * nRows + r0) * wRow;
-      for (let jj: i32 = 0; jj < 16; jj += 2) {
-        const hi = jj >= 8;
-        const ma = i32x4.splat(3 << (2 * (jj & 7)));
-        const mb = i32x4.splat(3 << (2 * ((jj + 1) & 7)));
-        let a00 = f32x4.splat(0);
-        let a01 = f32x4.splat(0);
-        let a10 = f32x4.splat(0);
-        let a11 = f32x4.splat(0);
-        let a20 = f32x4.splat(0);
-        let a21 = f32x4.splat(0);
-        let a30 = f32x4.splat(0);
-        let a31 = f32x4.splat(0);
-        let src = pay + j0 * rowBytes + (h >> 2);
-        let w = wh;
-        for (let t = j0; t < j1; t++) {
-          let x = v128.load(src);
-          if (hi) x = i32x4.shr_u(x, 16);
-          const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
-          const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
-          const w0 = v128.load(w);
-          a00 = f32x4.add(a00, f32x4.mul(w0, ka));
-          a01 = f32x4.add(a01, f32x4.mul(w0, kb));
-          if (nr > 1) {
-            const w1 = v128.load(w + wRow);
-            a10 = f32x4.add(a10, f32x4.mul(w1, ka));
-            a11 = f32x4.add(a11, f32x4.mul(w1, kb));
-          }
-          if (nr > 2) {
-            const w2 = v128.load(w + 2 * wRow);
-            a20 = f32x4.add(a20, f32x4.mul(w2, ka));
-            a21 = f32x4.add(a21, f32x4.mul(w2, kb));
-          }
-          if (nr > 3) {
-            const w3 = v128.load(w + 3 * wRow);
-            a30 = f32x4.add(a30, f32x4.mul(w3, ka));
-            a31 = f32x4.add(a31, f32x4.mul(w3, kb));
-          }
-          src += rowBytes;
-          w += 16;
-        }
-        const ap = accP + r0 * stride + ((h + 4 * <usize>jj) << 2);
-        v128.store(ap, f32x4.add(v128.load(ap), a00));
-        v128.store(ap, f32x4.add(v128.load(ap, 16), a01), 16);
-        if (nr > 1) {
-          v128.store(ap + stride, f32x4.add(v128.load(ap + stride), a10));
-          v128.store(ap + stride, f32x4.add(v128.load(ap + stride, 16), a11), 16);
-        }
-        if (nr > 2) {
-          v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride), a20));
-          v128.store(ap + 2 * stride, f32x4.add(v128.load(ap + 2 * stride, 16), a21), 16);
-        }
-        if (nr > 3) {
-          v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride), a30));
-          v128.store(ap + 3 * stride, f32x4.add(v128.load(ap + 3 * stride, 16), a31), 16);
-        }
-      }
-    }
-  }
+  const hStep = nRows * wRow;
+  let r0: usize = 0;
+  for (; r0 + 4 <= nRows; r0 += 4)
+    mixRows4(d, pay, rowBytes, j0, j1, W + r0 * wRow, hStep, accP + r0 * stride, stride);
+  for (; r0 + 2 <= nRows; r0 += 2)
+    mixRows2(d, pay, rowBytes, j0, j1, W + r0 * wRow, hStep, accP + r0 * stride, stride);
+  if (r0 < nRows) mixRows1(d, pay, rowBytes, j0, j1, W + r0 * wRow, hStep, accP + r0 * stride, stride);
 }
 
 /** f32 of n f16 values at src into dst (4 at a time). */
@@ -834,10 +1028,10 @@ function laneGroups(gt: usize, h: usize, vGroup: usize): v128 {
 
 /**
  * Weights of the value block [j0, j1) for mixRun2: W (d / 64, nRows, MIX_BLOCK) f32x4 =
- * p[r][t] * scale of each lane's group, and the group offsets into BL (nRows, d / 64) f32x4:
- * p * zero (asymmetric) or -2 p * scale (symmetric). Slots whose value is still f32 get
- * weight 0 and are added to acc2 (nRows, d, channel order) straight from vResid.
- * gs: 2 * MIX_BLOCK * nG f32 scratch.
+ * p[r][t] * scale of each lane's group; and the group offsets BL (nRows, nG4) += p * zero
+ * (asymmetric) or -2 p * scale (symmetric), nG4 = nG rounded up to 4. Slots whose value is
+ * still f32 get weight 0 and are added to acc2 (nRows, d, channel order) straight from vResid.
+ * gs: 2 (MIX_BLOCK nG + 4) f32 scratch (the block's scales and zeros).
  */
 function valueWeights2(
   sym: bool,
@@ -859,17 +1053,19 @@ function valueWeights2(
   acc2: usize,
 ): void {
   const wRow = MIX_BLOCK << 4;
+  const hStep = nRows * wRow;
   const nH = d >> 6;
+  const nG4 = (nG + 3) & ~(<usize>3);
+  const gz = gs + ((MIX_BLOCK * nG + 4) << 2); // zeros after the scales
+  const m2 = f32x4.splat(-2);
   const cnt = (j1 - j0) * nG;
-  const gz = gs + ((MIX_BLOCK * nG) << 2); // zeros after the scales
   f16Run(vScales + ((j0 * nG) << 1), cnt, gs);
   if (!sym) f16Run(vZeros + ((j0 * nG) << 1), cnt, gz);
-  const m2 = f32x4.splat(-2);
   for (let t = j0; t < j1; t++) {
     const wt = W + ((t - j0) << 4);
     if (load<u8>(inResid + t)) {
       for (let h: usize = 0; h < nH; h++)
-        for (let r: usize = 0; r < nRows; r++) v128.store(wt + (h * nRows + r) * wRow, f32x4.splat(0));
+        for (let r: usize = 0; r < nRows; r++) v128.store(wt + h * hStep + r * wRow, f32x4.splat(0));
       const vr = vResid + ((t * d) << 2);
       for (let r: usize = 0; r < nRows; r++) {
         const p = f32x4.splat(load<f32>(P + ((r * ns + t) << 2)));
@@ -879,18 +1075,21 @@ function valueWeights2(
       }
       continue;
     }
-    const go = ((t - j0) * nG) << 2;
-    for (let h: usize = 0; h < nH; h++) {
-      const sl = laneGroups(gs + go, h, vGroup);
-      const zl = sym ? m2 : laneGroups(gz + go, h, vGroup);
-      const wh = wt + h * nRows * wRow;
-      const bh = BL + (h << 4);
-      for (let r: usize = 0; r < nRows; r++) {
-        const p = f32x4.splat(load<f32>(P + ((r * ns + t) << 2)));
-        const w = f32x4.mul(p, sl);
-        v128.store(wh + r * wRow, w);
-        const b = bh + ((r * nH) << 4);
-        v128.store(b, f32x4.add(v128.load(b), sym ? f32x4.mul(w, m2) : f32x4.mul(p, zl)));
+    const gt = gs + (((t - j0) * nG) << 2);
+    const zt = gz + (((t - j0) * nG) << 2);
+    const sl0 = laneGroups(gt, 0, vGroup);
+    const sl1 = nH > 1 ? laneGroups(gt, 1, vGroup) : sl0;
+    for (let r: usize = 0; r < nRows; r++) {
+      const p = v128.load32_splat(P + ((r * ns + t) << 2));
+      const wr = wt + r * wRow;
+      v128.store(wr, f32x4.mul(p, sl0));
+      if (nH > 1) v128.store(wr + hStep, f32x4.mul(p, sl1));
+      for (let h: usize = 2; h < nH; h++) v128.store(wr + h * hStep, f32x4.mul(p, laneGroups(gt, h, vGroup)));
+      const b = BL + ((r * nG4) << 2);
+      // Lanes past nG read the next slot's values: their sums are never read.
+      for (let g: usize = 0; g < nG4; g += 4) {
+        const z = sym ? f32x4.mul(v128.load(gt + (g << 2)), m2) : v128.load(zt + (g << 2));
+        v128.store(b + (g << 2), f32x4.add(v128.load(b + (g << 2)), f32x4.mul(p, z)));
       }
     }
   }
@@ -946,16 +1145,16 @@ export function channelAttend(
   const lanes = (d & 63) == 0 && d > 0;
   const kFast = lanes && bits == 2;
   const vFast = lanes && vBits == 2 && (vGroup == 16 || vGroup == 32 || vGroup % 64 == 0);
-  const qP = tile + ((MIX_BLOCK * d) << 2); // (nRows, headDim) q in lane order times 4^-(j & 7)
+  const qP = tile + ((MIX_BLOCK * d) << 2); // (nRows, headDim) q in lane order times 4^-(j & 1)
   const W = qP + ((nr * d) << 2); // (headDim / 64, nRows, MIX_BLOCK) f32x4 value weights
   const acc2 = W + ((2 * nr * d) << 2); // (nRows, headDim) f32-window values, channel order
-  const BL = acc2 + ((nr * d) << 2); // (nRows, headDim / 64) f32x4 value-group offsets
-  const tabP = BL + ((nr * (d >> 6)) << 4); // (headDim) key scales in lane order
-  const gs = tabP + (d << 2); // (2 MIX_BLOCK nG) f32 the block's value scales and zeros
+  const BL = acc2 + ((nr * d) << 2); // (nRows, nG rounded up to 4 <= headDim / 4) value-group offsets
+  const tabP = BL + (nr * d); // (headDim) key scales in lane order
+  const gs = tabP + (d << 2); // (2 (MIX_BLOCK nG + 4) <= 4 headDim + 8) f32 the block's value scales and zeros
   if (kFast)
     for (let r: usize = 0; r < nr; r++)
       for (let p: usize = 0; p < d; p++)
-        store<f32>(qP + ((r * d + p) << 2), load<f32>(q + ((r * d + laneChannel(p)) << 2)) * laneFactor(p));
+        store<f32>(qP + ((r * d + p) << 2), load<f32>(q + ((r * d + laneChannel(p)) << 2)) * keyFactor(p));
   let cur = -1;
   for (let j: usize = 0; j < ns; j++) {
     const g = load<i32>(groupOf + (j << 2));
@@ -990,17 +1189,18 @@ export function channelAttend(
     const nH = d >> 6;
     const nG = (d + <usize>vGroup - 1) / <usize>vGroup;
     memory.fill(acc2, 0, (nr * d) << 2);
-    memory.fill(BL, 0, (nr * nH) << 4);
+    memory.fill(BL, 0, (nr * ((nG + 3) & ~(<usize>3))) << 2);
     for (let j0: usize = 0; j0 < ns; j0 += MIX_BLOCK) {
       const j1 = min(j0 + MIX_BLOCK, ns);
       valueWeights2(vSym != 0, nr, ns, d, S, nG, <usize>vGroup, vScales, vZeros, vInResid, vResid, j0, j1, gs, W, BL, acc2);
       mixRun2(nr, d, v, d >> 2, j0, j1, W, acc);
     }
+    const nG4 = (nG + 3) & ~(<usize>3);
     for (let r: usize = 0; r < nr; r++)
       for (let p: usize = 0; p < d; p++) {
         const c = laneChannel(p);
-        const b = load<f32>(BL + ((r * nH + (p >> 6)) << 4) + ((p & 3) << 2));
-        const x = load<f32>(acc + ((r * d + p) << 2)) * laneFactor(p) + b;
+        const b = load<f32>(BL + ((r * nG4 + c / <usize>vGroup) << 2));
+        const x = load<f32>(acc + ((r * d + p) << 2)) * valueFactor(p) + b;
         store<f32>(out + ((r * d + c) << 2), x + load<f32>(acc2 + ((r * d + c) << 2)));
       }
     return;
