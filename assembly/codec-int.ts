@@ -3,7 +3,7 @@
 // (f32.nearest), scale rounded UP and asymmetric minimum rounded DOWN to f16, non-finite elements
 // left out of min/max and clamped to the group's finite range. Packing is little-endian within
 // a byte: int4 element 2j in the low nibble of byte j; int2 element 4j+k in bits 2k..2k+1.
-import { F16_MAX, f16ToF32, f16x4FiniteToF32, f32ToF16Down, f32ToF16Up, f32x4ToF16 } from "./half";
+import { F16_MAX, f16ToF32, f16x4FiniteToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up, f32x4ToF16 } from "./half";
 
 // ---- unpacking codes to u8 lanes (shared with attention) ----
 
@@ -711,31 +711,49 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
   const vOff = ik(bits == 8 ? 192 : bits == 4 ? 208 : 224);
   const k0f = ik(80);
   const k03 = ik(96);
-  for (let g = 0; g < nG; g++) {
-    const s = f16ToF32(<u32>load<u16>(scales + (<usize>g << 1)));
-    const m: f32 = sym ? 0 : f16ToF32(<u32>load<u16>(zeros + (<usize>g << 1)));
-    const vs = f32x4.splat(s);
-    const vm = f32x4.splat(m);
+  let g = 0;
+  // Four groups at a time: their scales (and zero-points) widened to f32 in one f32x4.
+  for (; g + 4 <= nG; g += 4) {
+    const vs4 = f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(scales + (<usize>g << 1))));
+    const vm4 = sym ? i32x4.splat(0) : f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(zeros + (<usize>g << 1))));
     const p = payload + <usize>g * gBytes;
     const out = dst + ((<usize>g * <usize>groupSize) << 2);
-    for (let i: usize = 0; i < <usize>groupSize; i += 16) {
-      let c = codesAt(bits, p, i, k0f, k03);
-      let w0: v128;
-      let w1: v128;
-      if (sym) {
-        c = i8x16.sub(c, vOff);
-        w0 = i16x8.extend_low_i8x16_s(c);
-        w1 = i16x8.extend_high_i8x16_s(c);
-      } else {
-        w0 = i16x8.extend_low_i8x16_u(c);
-        w1 = i16x8.extend_high_i8x16_u(c);
-      }
-      const o = out + (i << 2);
-      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), vs, vm));
-      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), vs, vm), 16);
-      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), vs, vm), 32);
-      v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), vs, vm), 48);
+    const oStride = <usize>groupSize << 2;
+    decodeGroupFast(bits, sym, groupSize, p, out, i32x4.shuffle(vs4, vs4, 0, 0, 0, 0), i32x4.shuffle(vm4, vm4, 0, 0, 0, 0), vOff, k0f, k03);
+    decodeGroupFast(bits, sym, groupSize, p + gBytes, out + oStride, i32x4.shuffle(vs4, vs4, 1, 1, 1, 1), i32x4.shuffle(vm4, vm4, 1, 1, 1, 1), vOff, k0f, k03);
+    decodeGroupFast(bits, sym, groupSize, p + 2 * gBytes, out + 2 * oStride, i32x4.shuffle(vs4, vs4, 2, 2, 2, 2), i32x4.shuffle(vm4, vm4, 2, 2, 2, 2), vOff, k0f, k03);
+    decodeGroupFast(bits, sym, groupSize, p + 3 * gBytes, out + 3 * oStride, i32x4.shuffle(vs4, vs4, 3, 3, 3, 3), i32x4.shuffle(vm4, vm4, 3, 3, 3, 3), vOff, k0f, k03);
+  }
+  for (; g < nG; g++) {
+    const s = f16ToF32(<u32>load<u16>(scales + (<usize>g << 1)));
+    const m: f32 = sym ? 0 : f16ToF32(<u32>load<u16>(zeros + (<usize>g << 1)));
+    const p = payload + <usize>g * gBytes;
+    const out = dst + ((<usize>g * <usize>groupSize) << 2);
+    decodeGroupFast(bits, sym, groupSize, p, out, f32x4.splat(s), f32x4.splat(m), vOff, k0f, k03);
+  }
+}
+
+/** One group of n (multiple of 16) codes at p to f32 at out, with scale vs and zero-point vm splatted. */
+// @ts-ignore: decorator
+@inline
+function decodeGroupFast(bits: i32, sym: bool, n: i32, p: usize, out: usize, vs: v128, vm: v128, vOff: v128, k0f: v128, k03: v128): void {
+  for (let i: usize = 0; i < <usize>n; i += 16) {
+    let c = codesAt(bits, p, i, k0f, k03);
+    let w0: v128;
+    let w1: v128;
+    if (sym) {
+      c = i8x16.sub(c, vOff);
+      w0 = i16x8.extend_low_i8x16_s(c);
+      w1 = i16x8.extend_high_i8x16_s(c);
+    } else {
+      w0 = i16x8.extend_low_i8x16_u(c);
+      w1 = i16x8.extend_high_i8x16_u(c);
     }
+    const o = out + (i << 2);
+    v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), vs, vm));
+    v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), vs, vm), 16);
+    v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), vs, vm), 32);
+    v128.store(o, dq(sym, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), vs, vm), 48);
   }
 }
 
