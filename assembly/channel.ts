@@ -504,7 +504,7 @@ function mixBlock(P: usize, nRows: usize, ns: usize, j0: usize, j1: usize, vb: u
 /** Bytes of scratch channelAttend needs (the int2 path's tables included: see channelAttend). */
 export function channelAttendScratchBytes(nSlots: i32, nRows: i32, headDim: i32): i32 {
   const base = nRows * nSlots + 2 * nRows * headDim + nRows + 2 * headDim + <i32>MIX_BLOCK * headDim;
-  const int2 = 5 * nRows * headDim + 6 * headDim + 64;
+  const int2 = 5 * nRows * headDim + 12 * headDim + 256;
   return (base + int2) * 4 + 128;
 }
 
@@ -1031,7 +1031,9 @@ function laneGroups(gt: usize, h: usize, vGroup: usize): v128 {
  * p[r][t] * scale of each lane's group; and the group offsets BL (nRows, nG4) += p * zero
  * (asymmetric) or -2 p * scale (symmetric), nG4 = nG rounded up to 4. Slots whose value is
  * still f32 get weight 0 and are added to acc2 (nRows, d, channel order) straight from vResid.
- * gs: 2 (MIX_BLOCK nG + 4) f32 scratch (the block's scales and zeros).
+ * gs: 2 (MIX_BLOCK nG + 4) f32 (the block's scales and zeros); SL: (MIX_BLOCK, d / 64) f32x4
+ * lane scales; ZR: (MIX_BLOCK, nG4) f32 zeros. Rows outer, slots inner: the group offsets stay
+ * in a register for the block instead of a load-add-store per slot.
  */
 function valueWeights2(
   sym: bool,
@@ -1048,6 +1050,8 @@ function valueWeights2(
   j0: usize,
   j1: usize,
   gs: usize,
+  SL: usize,
+  ZR: usize,
   W: usize,
   BL: usize,
   acc2: usize,
@@ -1056,16 +1060,18 @@ function valueWeights2(
   const hStep = nRows * wRow;
   const nH = d >> 6;
   const nG4 = (nG + 3) & ~(<usize>3);
+  const n = j1 - j0;
   const gz = gs + ((MIX_BLOCK * nG + 4) << 2); // zeros after the scales
   const m2 = f32x4.splat(-2);
-  const cnt = (j1 - j0) * nG;
-  f16Run(vScales + ((j0 * nG) << 1), cnt, gs);
-  if (!sym) f16Run(vZeros + ((j0 * nG) << 1), cnt, gz);
-  for (let t = j0; t < j1; t++) {
-    const wt = W + ((t - j0) << 4);
+  f16Run(vScales + ((j0 * nG) << 1), n * nG, gs);
+  if (!sym) f16Run(vZeros + ((j0 * nG) << 1), n * nG, gz);
+  for (let tt: usize = 0; tt < n; tt++) {
+    const t = j0 + tt;
+    const sl = SL + ((tt * nH) << 4);
+    const zr = ZR + ((tt * nG4) << 2);
     if (load<u8>(inResid + t)) {
-      for (let h: usize = 0; h < nH; h++)
-        for (let r: usize = 0; r < nRows; r++) v128.store(wt + h * hStep + r * wRow, f32x4.splat(0));
+      memory.fill(sl, 0, nH << 4);
+      memory.fill(zr, 0, nG4 << 2);
       const vr = vResid + ((t * d) << 2);
       for (let r: usize = 0; r < nRows; r++) {
         const p = f32x4.splat(load<f32>(P + ((r * ns + t) << 2)));
@@ -1075,22 +1081,44 @@ function valueWeights2(
       }
       continue;
     }
-    const gt = gs + (((t - j0) * nG) << 2);
-    const zt = gz + (((t - j0) * nG) << 2);
-    const sl0 = laneGroups(gt, 0, vGroup);
-    const sl1 = nH > 1 ? laneGroups(gt, 1, vGroup) : sl0;
-    for (let r: usize = 0; r < nRows; r++) {
-      const p = v128.load32_splat(P + ((r * ns + t) << 2));
-      const wr = wt + r * wRow;
-      v128.store(wr, f32x4.mul(p, sl0));
-      if (nH > 1) v128.store(wr + hStep, f32x4.mul(p, sl1));
-      for (let h: usize = 2; h < nH; h++) v128.store(wr + h * hStep, f32x4.mul(p, laneGroups(gt, h, vGroup)));
-      const b = BL + ((r * nG4) << 2);
-      // Lanes past nG read the next slot's values: their sums are never read.
-      for (let g: usize = 0; g < nG4; g += 4) {
-        const z = sym ? f32x4.mul(v128.load(gt + (g << 2)), m2) : v128.load(zt + (g << 2));
-        v128.store(b + (g << 2), f32x4.add(v128.load(b + (g << 2)), f32x4.mul(p, z)));
+    const gt = gs + ((tt * nG) << 2);
+    for (let h: usize = 0; h < nH; h++) v128.store(sl + (h << 4), laneGroups(gt, h, vGroup));
+    // Lanes past nG read the next slot's values: their sums are never read.
+    for (let g: usize = 0; g < nG4; g += 4)
+      v128.store(zr + (g << 2), sym ? f32x4.mul(v128.load(gt + (g << 2)), m2) : v128.load(gz + ((tt * nG + g) << 2)));
+  }
+  for (let r: usize = 0; r < nRows; r++) {
+    const pr = P + ((r * ns + j0) << 2);
+    const wr = W + r * wRow;
+    // headDim 64 and 128 (one or two chunks) without an inner loop.
+    if (nH == 1)
+      for (let tt: usize = 0; tt < n; tt++)
+        v128.store(wr + (tt << 4), f32x4.mul(v128.load32_splat(pr + (tt << 2)), v128.load(SL + (tt << 4))));
+    else if (nH == 2)
+      for (let tt: usize = 0; tt < n; tt++) {
+        const p = v128.load32_splat(pr + (tt << 2));
+        const sl = SL + (tt << 5);
+        v128.store(wr + (tt << 4), f32x4.mul(p, v128.load(sl)));
+        v128.store(wr + hStep + (tt << 4), f32x4.mul(p, v128.load(sl, 16)));
       }
+    else
+      for (let tt: usize = 0; tt < n; tt++) {
+        const p = v128.load32_splat(pr + (tt << 2));
+        const sl = SL + ((tt * nH) << 4);
+        for (let h: usize = 0; h < nH; h++)
+          v128.store(wr + h * hStep + (tt << 4), f32x4.mul(p, v128.load(sl + (h << 4))));
+      }
+    for (let g: usize = 0; g < nG4; g += 4) {
+      const b = BL + ((r * nG4 + g) << 2);
+      let bl0 = f32x4.splat(0);
+      let bl1 = f32x4.splat(0);
+      let tt: usize = 0;
+      for (; tt + 2 <= n; tt += 2) {
+        bl0 = f32x4.add(bl0, f32x4.mul(v128.load32_splat(pr + (tt << 2)), v128.load(ZR + ((tt * nG4 + g) << 2))));
+        bl1 = f32x4.add(bl1, f32x4.mul(v128.load32_splat(pr + (tt << 2), 4), v128.load(ZR + (((tt + 1) * nG4 + g) << 2))));
+      }
+      if (tt < n) bl0 = f32x4.add(bl0, f32x4.mul(v128.load32_splat(pr + (tt << 2)), v128.load(ZR + ((tt * nG4 + g) << 2))));
+      v128.store(b, f32x4.add(v128.load(b), f32x4.add(bl0, bl1)));
     }
   }
 }
@@ -1151,6 +1179,8 @@ export function channelAttend(
   const BL = acc2 + ((nr * d) << 2); // (nRows, nG rounded up to 4 <= headDim / 4) value-group offsets
   const tabP = BL + (nr * d); // (headDim) key scales in lane order
   const gs = tabP + (d << 2); // (2 (MIX_BLOCK nG + 4) <= 4 headDim + 8) f32 the block's value scales and zeros
+  const SL = (gs + ((4 * d + 8) << 2) + 15) & ~(<usize>15); // (MIX_BLOCK, headDim / 64) f32x4 lane scales
+  const ZR = SL + ((MIX_BLOCK * d) >> 2); // (MIX_BLOCK, nG rounded up to 4) f32 zeros (<= 2 headDim + 96)
   if (kFast)
     for (let r: usize = 0; r < nr; r++)
       for (let p: usize = 0; p < d; p++)
@@ -1192,7 +1222,7 @@ export function channelAttend(
     memory.fill(BL, 0, (nr * ((nG + 3) & ~(<usize>3))) << 2);
     for (let j0: usize = 0; j0 < ns; j0 += MIX_BLOCK) {
       const j1 = min(j0 + MIX_BLOCK, ns);
-      valueWeights2(vSym != 0, nr, ns, d, S, nG, <usize>vGroup, vScales, vZeros, vInResid, vResid, j0, j1, gs, W, BL, acc2);
+      valueWeights2(vSym != 0, nr, ns, d, S, nG, <usize>vGroup, vScales, vZeros, vInResid, vResid, j0, j1, gs, SL, ZR, W, BL, acc2);
       mixRun2(nr, d, v, d >> 2, j0, j1, W, acc);
     }
     const nG4 = (nG + 3) & ~(<usize>3);
