@@ -323,9 +323,10 @@ function score4F(
   const sb = <usize>nSlots << 2;
   let m0: f32 = -Infinity, m1: f32 = -Infinity, m2: f32 = -Infinity, m3: f32 = -Infinity;
   let hm = i16x8.splat(0);
-  // Slot pairs: measured faster for int rows and for f32 with 2 rows; f32 with 4 rows slowed
-  // down (16 live accumulators), so it takes one slot at a time.
-  const pair = !(flt && R == 4);
+  // Slot pairs: measured faster for int and f16 rows with 2 or 4 rows and for f32 with 2 rows.
+  // f32 with 4 rows (16 live accumulators) and single rows (caches beyond L2) measured slower
+  // with pairs, so they take one slot at a time.
+  const pair = R >= 2 && !(flt && R == 4);
   let j = 0;
   while (j < nSlots) {
     const sp = load<i32>(slotPos + (<usize>j << 2));
@@ -556,8 +557,8 @@ function score4F(
 /**
  * acc (R, d) = sum_j p_rj v_j, p = e * inv per row (e: (R, nSlots)); writes probs (R rows, stride
  * nSlots) when nonzero. A slot whose R weights are all zero is skipped, as in attend-block.ts.
- * ws: scratch for JB * nG * 4 staged weight splats; corr: nG per-group zero terms; idx: JB slot
- * indices. Returns 1 when the call must be redone on the exact path (f16 Inf/NaN read).
+ * ws: scratch for JB * nG * 4 staged weight splats; corr: nG per-group zero terms; idx: JB row
+ * addresses. Returns 1 when the call must be redone on the exact path (f16 Inf/NaN read).
  */
 // @ts-ignore: decorator
 @inline
@@ -622,7 +623,7 @@ function mix4F(
       }
       const nz = f32x4.ne(w, zero);
       if (!v128.any_true(nz)) continue;
-      store<i32>(idx + (<usize>n << 2), j);
+      store<u32>(idx + (<usize>n << 2), <u32>(pay + <usize>j * rowBytes)); // the row's address
       if (flt) stageSplats(R, ws + (<usize>n << 6), w);
       else {
         // A row with zero weight must add exactly nothing, even where a group's f16 scale is
@@ -646,8 +647,13 @@ function mix4F(
     // Output columns in registers (R == 1: 16 columns of the row; else 8 columns of each row);
     // the block's slots applied to them.
     const step = R == 1 ? 16 : 8;
+    let g = 0; // group of column i (no division in the loop)
+    let gEnd = gs;
     for (let i = 0; i < d; i += step) {
-      const g = i / gs;
+      if (i == gEnd) {
+        g++;
+        gEnd += gs;
+      }
       const a = acc + (<usize>i << 2);
       let a0 = v128.load(a), b0 = v128.load(a, 16);
       let a1 = a0, b1 = a0, a2 = a0, a3 = a0, b2 = a0, b3 = a0;
@@ -666,7 +672,7 @@ function mix4F(
       }
       let wp = ws + (<usize>g << 6);
       for (let t = 0; t < n; t++) {
-        const row = pay + <usize>load<i32>(idx + (<usize>t << 2)) * rowBytes;
+        const row = <usize>load<u32>(idx + (<usize>t << 2));
         let raw = zero;
         if (!isF) {
           raw = colsRaw(kind, sym, row, i);
