@@ -327,6 +327,10 @@ const IK: usize = memory.data<u32>(
     0x80808080, 0x80808080, 0x80808080, 0x80808080, // 192: int8 code offset in u8 lanes
     0x08080808, 0x08080808, 0x08080808, 0x08080808, // 208: int4 code offset
     0x02020202, 0x02020202, 0x02020202, 0x02020202, // 224: int2 code offset
+    0x1fff - (112 << 23), 0x1fff - (112 << 23), 0x1fff - (112 << 23), 0x1fff - (112 << 23), // 240: rebias, ceiling
+    0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, // 256: |x| mask
+    0x38800000, 0x38800000, 0x38800000, 0x38800000, // 272: 2^-14
+    -(112 << 23), -(112 << 23), -(112 << 23), -(112 << 23), // 288: rebias, floor
   ],
   16,
 );
@@ -398,10 +402,21 @@ function hmax4(a: v128, b: v128, c: v128, d: v128): v128 {
   return f32x4.pmax(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
 }
 
+/** Whether some lane of x (f32 bits) has |x| outside f16's normal range [2^-14, 65504]. */
+// @ts-ignore: decorator
+@inline
+function outsideF16Normal(ax: v128): bool {
+  return v128.any_true(v128.or(i32x4.lt_s(ax, ik(272)), i32x4.gt_s(ax, ik(128))));
+}
+
 /** f16 rounded UP from finite x >= 0 (f32ToF16Up lane-wise for such x), as u32 lanes. */
 // @ts-ignore: decorator
 @inline
 function f16UpX4(x: v128): v128 {
+  // In f16's normal range rounding up is a ceiling on the 13 dropped bits of the rebiased
+  // pattern (positive f32 bit patterns are ordered like their values; a carry moves to the
+  // next binade, as it should).
+  if (!outsideF16Normal(x)) return i32x4.shr_u(i32x4.add(x, ik(240)), 13);
   const h = f32x4ToF16(x);
   // +1 where the nearest f16 is below x (h + 1 is the next f16 up for x >= 0), then saturate
   // (x >= 65504 also covers h = Inf, whose decode below would be wrong).
@@ -413,6 +428,13 @@ function f16UpX4(x: v128): v128 {
 // @ts-ignore: decorator
 @inline
 function f16DownX4(x: v128): v128 {
+  const ax = v128.and(x, ik(256));
+  if (!outsideF16Normal(ax)) {
+    // Floor of |x| on the dropped bits for x > 0, ceiling for x < 0 (a larger magnitude).
+    const neg = i32x4.lt_s(x, i32x4.splat(0));
+    const mag = i32x4.shr_u(i32x4.add(ax, v128.bitselect(ik(240), ik(288), neg)), 13);
+    return v128.or(mag, v128.and(neg, ik(160)));
+  }
   const h = f32x4ToF16(x);
   // Where the nearest f16 is above x: the next f16 down is h - 1 for positive h, h + 1 for
   // negative h (h is never +0 there: x < +0 rounds to -0).

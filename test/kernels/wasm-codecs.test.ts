@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
 import type { WasmExecutor } from "../../src/kernels/wasm.ts";
+import { f16ToF32, f32Bits, f32FromBits } from "../../src/quant/half.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type CodecOptions, type EncodedRows } from "../../src/quant/types.ts";
 import { rng, wasmExecutor, wasmSkip } from "./wasm-helpers.ts";
@@ -342,5 +343,38 @@ test("f16: normal-range blocks with ties, and every f16 code decoded", { skip: w
     for (let i = 0; i < a.length; i++)
       if (!(Object.is(a[i], b[i]) || (Number.isNaN(a[i]) && Number.isNaN(b[i]))))
         assert.fail(`f16 code ${codes[i]}: ref ${a[i]} wasm ${b[i]}`);
+  }
+});
+
+test("int codecs: scales and zero-points one f32 ulp away from an f16 (directed f16 rounding)", {
+  skip: wasmSkip,
+}, () => {
+  const r = rng(2024);
+  const headDim = 128;
+  const nRows = 16;
+  const group = 32;
+  const specs: CodecOptions[] = [{ type: "int2", group, symmetric: true }];
+  for (const type of ["int8", "int4", "int2"] as const) specs.push({ type, group, symmetric: false });
+  for (const spec of specs) {
+    const codec = makeCodec(spec);
+    const src = new Float32Array(nRows * headDim);
+    for (let g = 0; g < src.length / group; g++) {
+      // An f16 normal value, then the f32 just above or below it: sym int2 has qmax = 1, so
+      // amax / qmax is that f32 exactly; asym puts it as the group minimum (the zero-point).
+      const h = 0x0400 + Math.floor(r() * 0x6800) + (r() < 0.5 ? 0x8000 : 0);
+      const edge = f32FromBits(f32Bits(f16ToF32(h)) + (r() < 0.5 ? 1 : -1));
+      for (let i = 0; i < group; i++)
+        src[g * group + i] = spec.symmetric ? edge * (r() * 1.8 - 0.9) : edge + Math.abs(edge) * r();
+      src[g * group + Math.floor(r() * group)] = edge;
+    }
+    const L = codec.layout(headDim);
+    const ref = prefilled(L, nRows);
+    const wasm = prefilled(L, nRows);
+    assert.deepEqual(
+      exec.encodeRows(codec, src, nRows, headDim, wasm, 0),
+      codec.encode(src, nRows, headDim, ref, 0),
+    );
+    const diff = sameRows(ref, wasm);
+    assert.equal(diff, undefined, `${JSON.stringify(spec)}: ${diff}`);
   }
 });
