@@ -485,14 +485,24 @@ function put16(bits: i32, p: usize, i: usize, c: v128, k16: v128, k32: v128): vo
 /** Quantize one group of n (multiple of 16) elements at x into its payload at p. */
 // @ts-ignore: decorator
 @inline
-function quantGroupFast(bits: i32, sym: bool, x: usize, n: i32, p: usize, inv: f32, m: f32, vmagic: v128): void {
-  const vinv = f32x4.splat(inv);
-  const vm = f32x4.splat(m);
+function quantGroupFast(bits: i32, sym: bool, x: usize, n: i32, p: usize, vinv: v128, vm: v128, vmagic: v128): void {
   for (let i = 0; i < n; i += 16) {
     let c = codes16(sym, x + (<usize>i << 2), vinv, vm, vmagic, ik(0));
     if (bits < 8) c = i8x16.min_u(c, ik(bits == 4 ? 80 : 96)); // no-op by the bound above; keeps neighbours safe
     put16(bits, p, <usize>i, c, ik(48), ik(64));
   }
+}
+
+/** Quantize the 4 groups from x / p with lane j of inv and m for group j. */
+// @ts-ignore: decorator
+@inline
+function quantBatchFast(bits: i32, sym: bool, x: usize, gs: i32, p: usize, inv: v128, m: v128, vmagic: v128): void {
+  const xs = <usize>gs << 2;
+  const ps = <usize>((gs * bits) >> 3);
+  quantGroupFast(bits, sym, x, gs, p, i32x4.shuffle(inv, inv, 0, 0, 0, 0), i32x4.shuffle(m, m, 0, 0, 0, 0), vmagic);
+  quantGroupFast(bits, sym, x + xs, gs, p + ps, i32x4.shuffle(inv, inv, 1, 1, 1, 1), i32x4.shuffle(m, m, 1, 1, 1, 1), vmagic);
+  quantGroupFast(bits, sym, x + 2 * xs, gs, p + 2 * ps, i32x4.shuffle(inv, inv, 2, 2, 2, 2), i32x4.shuffle(m, m, 2, 2, 2, 2), vmagic);
+  quantGroupFast(bits, sym, x + 3 * xs, gs, p + 3 * ps, i32x4.shuffle(inv, inv, 3, 3, 3, 3), i32x4.shuffle(m, m, 3, 3, 3, 3), vmagic);
 }
 
 /**
@@ -515,10 +525,13 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
   const vmagic = v128.load(IKF + <usize>(sym ? 192 + (at % 48) : 240));
   const vOne = v128.load(IKF, 288);
   let nonFinite = 0;
+  let pending = false;
+  let pg = 0;
+  let pInv = i32x4.splat(0);
+  let pM = i32x4.splat(0);
   let g = 0;
   for (; g + 4 <= nG; g += 4) {
     const x0 = src + <usize>g * gStride;
-    const p0 = payload + <usize>g * gBytes;
     const l0 = groupLo(x0, groupSize);
     const h0 = gHi;
     let sum = gSum;
@@ -566,11 +579,15 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
     inv = v128.and(f32x4.div(vOne, s), f32x4.gt(s, i32x4.splat(0)));
     v128.store64_lane(scales + (<usize>g << 1), i16x8.narrow_i32x4_u(sBits, sBits), 0);
     if (!sym) v128.store64_lane(zeros + (<usize>g << 1), i16x8.narrow_i32x4_u(mBits, mBits), 0);
-    quantGroupFast(bits, sym, x0, groupSize, p0, f32x4.extract_lane(inv, 0), f32x4.extract_lane(m, 0), vmagic);
-    quantGroupFast(bits, sym, x0 + gStride, groupSize, p0 + gBytes, f32x4.extract_lane(inv, 1), f32x4.extract_lane(m, 1), vmagic);
-    quantGroupFast(bits, sym, x0 + 2 * gStride, groupSize, p0 + 2 * gBytes, f32x4.extract_lane(inv, 2), f32x4.extract_lane(m, 2), vmagic);
-    quantGroupFast(bits, sym, x0 + 3 * gStride, groupSize, p0 + 3 * gBytes, f32x4.extract_lane(inv, 3), f32x4.extract_lane(m, 3), vmagic);
+    // Software pipelining: quantize the previous fast batch now, so this batch's serial chain
+    // (reductions, f16 rounding, division) overlaps with independent work.
+    if (pending) quantBatchFast(bits, sym, src + <usize>pg * gStride, groupSize, payload + <usize>pg * gBytes, pInv, pM, vmagic);
+    pending = true;
+    pg = g;
+    pInv = inv;
+    pM = m;
   }
+  if (pending) quantBatchFast(bits, sym, src + <usize>pg * gStride, groupSize, payload + <usize>pg * gBytes, pInv, pM, vmagic);
   for (; g < nG; g++) {
     const k = <usize>g;
     nonFinite += encodeGroup(bits, sym, src + k * gStride, 0, groupSize, payload + k * gBytes, scales + (k << 1), zeros + (k << 1), stats);
