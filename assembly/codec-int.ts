@@ -331,6 +331,7 @@ const IK: usize = memory.data<u32>(
     0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, // 256: |x| mask
     0x38800000, 0x38800000, 0x38800000, 0x38800000, // 272: 2^-14
     -(112 << 23), -(112 << 23), -(112 << 23), -(112 << 23), // 288: rebias, floor
+    0x00080008, 0x00080008, 0x00080008, 0x00080008, // 304: int4 code offset in u16 lanes
   ],
   16,
 );
@@ -747,7 +748,8 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
   const bits = 8 / sizeof<T>();
   const sym = isSigned<T>();
   const gBytes = <usize>((groupSize * bits) >> 3);
-  const vOff = ik(bits == 8 ? 192 : bits == 4 ? 208 : 224);
+  // int4 works in u16 lanes (see decodeGroupFast); 0x0f0f masks a widened byte as 0x0f does.
+  const vOff = ik(bits == 8 ? 192 : bits == 4 ? 304 : 224);
   const k0f = ik(80);
   const k03 = ik(96);
   let g = 0;
@@ -777,14 +779,25 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
 @inline
 function decodeGroupFast(bits: i32, sym: bool, n: i32, p: usize, out: usize, vs: v128, vm: v128, vOff: v128, k0f: v128, k03: v128): void {
   for (let i: usize = 0; i < <usize>n; i += 16) {
-    let c = codesAt(bits, p, i, k0f, k03);
     let w0: v128;
     let w1: v128;
-    if (sym) {
-      c = i8x16.sub(c, vOff);
+    if (bits == 4) {
+      // Nibbles straight into u16 lanes: byte j widened, low nibble = element 2j, high = 2j+1.
+      const v = i16x8.extend_low_i8x16_u(v128.load64_zero(p + (i >> 1)));
+      const lo = v128.and(v, k0f);
+      const hi = i16x8.shr_u(v, 4);
+      w0 = i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11);
+      w1 = i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15);
+      if (sym) {
+        w0 = i16x8.sub(w0, vOff);
+        w1 = i16x8.sub(w1, vOff);
+      }
+    } else if (sym) {
+      const c = i8x16.sub(codesAt(bits, p, i, k0f, k03), vOff);
       w0 = i16x8.extend_low_i8x16_s(c);
       w1 = i16x8.extend_high_i8x16_s(c);
     } else {
+      const c = codesAt(bits, p, i, k0f, k03);
       w0 = i16x8.extend_low_i8x16_u(c);
       w1 = i16x8.extend_high_i8x16_u(c);
     }
