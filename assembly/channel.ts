@@ -384,6 +384,54 @@ function score4(
   }
 }
 
+/**
+ * Constants of assembly/exp.ts exp4 (Cephes expf), one f32x4 each, read from memory: as v128
+ * constants V8 rebuilds each of them (several instructions) at every use inside the loop.
+ */
+const EXP_C = memory.data<f32>([
+  -87.33654, -87.33654, -87.33654, -87.33654,
+  1.44269504088896341, 1.44269504088896341, 1.44269504088896341, 1.44269504088896341,
+  0.693359375, 0.693359375, 0.693359375, 0.693359375,
+  -2.12194440e-4, -2.12194440e-4, -2.12194440e-4, -2.12194440e-4,
+  1.9875691500e-4, 1.9875691500e-4, 1.9875691500e-4, 1.9875691500e-4,
+  1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3,
+  8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3,
+  4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2,
+  1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1,
+  5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1,
+  1, 1, 1, 1,
+], 16);
+
+/**
+ * exp4 (assembly/exp.ts) for x <= 0, the same operations in the same order (so the same bits),
+ * with its constants loaded from EXP_C and the upper clamp (x <= 88.7) left out.
+ */
+// @ts-ignore: decorator
+@inline
+function expNeg4(x: v128): v128 {
+  const lo = v128.load(EXP_C);
+  const under = f32x4.lt(x, lo);
+  x = f32x4.max(x, lo);
+  const n = f32x4.nearest(f32x4.mul(x, v128.load(EXP_C, 16)));
+  let r = f32x4.sub(x, f32x4.mul(n, v128.load(EXP_C, 32)));
+  r = f32x4.sub(r, f32x4.mul(n, v128.load(EXP_C, 48)));
+  let p = v128.load(EXP_C, 64);
+  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 80));
+  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 96));
+  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 112));
+  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 128));
+  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 144));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), v128.load(EXP_C, 160));
+  // 2^n for n in [-126, 0]: n = 128 cannot occur for x <= 0, but the split is kept for the same bits.
+  const n1 = i32x4.trunc_sat_f32x4_s(n);
+  const half = i32x4.shr_s(n1, 1);
+  const bias = i32x4.shr_u(v128.load(EXP_C, 160), 23); // 127 from the bits of 1.0f
+  const e1 = i32x4.shl(i32x4.add(half, bias), 23);
+  const e2 = i32x4.shl(i32x4.add(i32x4.sub(n1, half), bias), 23);
+  const y = f32x4.mul(f32x4.mul(p, e1), e2);
+  return v128.andnot(y, under);
+}
+
 /** Softmax of each row of S (nRows, ns) in place (two-pass, stable); a row with no visible slot becomes zeros. */
 function softmaxRows(S: usize, nRows: usize, ns: usize, probs: usize): void {
   for (let r: usize = 0; r < nRows; r++) {
@@ -403,7 +451,7 @@ function softmaxRows(S: usize, nRows: usize, ns: usize, probs: usize): void {
       let vsum = f32x4.splat(0);
       j = 0;
       for (; j + 4 <= ns; j += 4) {
-        const e = exp4(f32x4.sub(v128.load(row + (j << 2)), m4));
+        const e = expNeg4(f32x4.sub(v128.load(row + (j << 2)), m4));
         v128.store(row + (j << 2), e);
         vsum = f32x4.add(vsum, e);
       }
@@ -547,14 +595,12 @@ function valueTile(
 // ---- int2 keys and values read as packed codes (KIVI-2), headDim a multiple of 64 ----
 //
 // Lane order: 16 code bytes hold 64 channels; as an i32x4, lane l holds channels
-// 64h + 16l + j (j = 0..15) at bits 2j. Masking code j in all four lanes gives u times a power
-// of 4 (keys: after >> 4(j >> 1), mask 3 or 12, u * 4^(j & 1); values: after >> 16 for j >= 8,
-// mask 3 << 2(j & 7), u * 4^(j & 7)): exact integers that one convert turns into f32. They are the
-// values of positions p = 64h + 4j + l ("lane order") of a row. For keys the power of 4 is
-// folded into q (q * s * 4^-(j & 1), exact), for values it is taken out of each output at the
-// end (exact). Each position's product with q or a weight
-// is the same f32 number as in the reference (powers of two cancel exactly); only the order
-// of the sums differs.
+// 64h + 16l + j (j = 0..15) at bits 2j. Masking code j in all four lanes (after >> 16 for
+// j >= 8) with 3 << 2(j & 7) gives u * 4^(j & 7): exact integers that one convert turns into f32.
+// They are the values of positions p = 64h + 4j + l ("lane order") of a row. For keys the power
+// of 4 is folded into q (q * s * 4^-(j & 7), exact), for values it is taken out of each output
+// at the end (exact). Each position's product with q or a weight is the same f32 number as in
+// the reference (powers of two cancel exactly); only the order of the sums differs.
 
 /** Channel of lane-order position p. */
 // @ts-ignore: decorator
@@ -563,22 +609,18 @@ function laneChannel(p: usize): usize {
   return (p & ~(<usize>63)) + ((p & 3) << 4) + ((p >> 2) & 15);
 }
 
-/** 4^-(j & 1) for the key code of lane-order position p (j = (p >> 2) & 15), folded into q. */
+/** 4^-(j & 7) for the code of lane-order position p (j = (p >> 2) & 15): folded into q for keys, taken out of the sums at the end for values. */
 // @ts-ignore: decorator
 @inline
-function keyFactor(p: usize): f32 {
-  return (p & 4) != 0 ? 0.25 : 1;
-}
-
-/** 4^-(j & 7) for the value code of lane-order position p, taken out of the sums at the end. */
-// @ts-ignore: decorator
-@inline
-function valueFactor(p: usize): f32 {
+function laneFactor(p: usize): f32 {
   return reinterpret<f32>(<u32>(127 - 2 * <i32>((p >> 2) & 7)) << 23);
 }
 
-/** i32x4 masks of an even and an odd code: 3, 12 (read from memory so that they stay in registers, not rebuilt as constants at every use). */
-const MASKS = memory.data<u32>([3, 3, 3, 3, 12, 12, 12, 12], 16);
+/** i32x4 masks of code i = 0..7 of a lane: 3 << 2i (read from memory: as constants V8 rebuilds them at every use). */
+const MASKS = memory.data<u32>([
+  3, 3, 3, 3, 12, 12, 12, 12, 48, 48, 48, 48, 192, 192, 192, 192,
+  768, 768, 768, 768, 3072, 3072, 3072, 3072, 12288, 12288, 12288, 12288, 49152, 49152, 49152, 49152,
+], 16);
 
 // @ts-ignore: decorator
 @inline
@@ -607,7 +649,7 @@ function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
 
 /**
  * Scores of every row against the int2 key slots [j, e) of one group: q . k = qs . u + qz, with
- * qs (nRows, d) in lane order (4^-(j & 1) folded in) and qz (nRows). Rows in blocks of 4 (2, 1)
+ * qs (nRows, d) in lane order (4^-(j & 7) folded in) and qz (nRows). Rows in blocks of 4 (2, 1)
  * share each converted code vector; S[r * ns + t] = visible ? score * scale : -Inf.
  */
 function scoreRun2(
@@ -639,7 +681,7 @@ function scoreRun2(
     const s0 = S + ((r0 * ns) << 2);
     // 3 rows run as 4: the fourth reads the scratch after qs and its lane is not stored.
     if (nr >= 3) scoreRows4(d, q0, stride, codes, codeBytes, j, e, slotPos, qpv, qzv, scale, s0, ns, nr);
-    else if (nr == 2) scoreRows2(d, q0, stride, codes, codeBytes, j, e, slotPos, qpv, qzv, scale, s0, ns, nr);
+    else if (nr == 2) scoreRows2(d, q0, stride, codes, codeBytes, j, e, slotPos, qpv, qzv, scale, s0, ns);
     else scoreRows1(d, q0, stride, codes, codeBytes, j, e, slotPos, qpv, qzv, scale, s0, ns, nr);
   }
 }
@@ -664,8 +706,6 @@ function scoreRows4(
   const q1 = q0 + stride;
   const q2 = q1 + stride;
   const q3 = q2 + stride;
-  const m0 = v128.load(MASKS);
-  const m1 = v128.load(MASKS, 16);
   const sv = f32x4.splat(scale);
   const rs = ns << 2;
   const nStep = d >> 4;
@@ -676,13 +716,14 @@ function scoreRows4(
     let a2 = f32x4.splat(0);
     let a3 = f32x4.splat(0);
     for (let g: usize = 0; g < nStep; g++) {
-      // Byte g & 3 of each lane of 16-byte chunk g >> 2 holds codes j = 4(g & 3) .. + 3.
-      const x = i32x4.shr_u(v128.load(row + ((g >> 2) << 4)), <i32>((g & 3) << 3));
-      const xb = i32x4.shr_u(x, 4);
-      const k0 = cv(x, m0);
-      const k1 = cv(x, m1);
-      const k2 = cv(xb, m0);
-      const k3 = cv(xb, m1);
+      // Codes j = 4(g & 3) .. + 3 of chunk g >> 2: bits 2j of each lane, or 2j - 16 after >> 16.
+      const x = v128.load(row + ((g >> 2) << 4));
+      const xs = (g & 2) != 0 ? i32x4.shr_u(x, 16) : x;
+      const mk = MASKS + ((g & 1) << 6);
+      const k0 = cv(xs, v128.load(mk));
+      const k1 = cv(xs, v128.load(mk, 16));
+      const k2 = cv(xs, v128.load(mk, 32));
+      const k3 = cv(xs, v128.load(mk, 48));
       const o = g << 6;
       a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
       a1 = f32x4.add(a1, dot16(q1, o, k0, k1, k2, k3));
@@ -700,7 +741,11 @@ function scoreRows4(
   }
 }
 
-/** scoreRun2 for blocks of 2 query rows: no per-row branches in the loop (they made V8 spill the accumulators); one 16-position step per iteration (unrolled, V8's scheduler keeps all converted codes live at once and spills). */
+/**
+ * scoreRun2 for blocks of 2 query rows: two slots per pass (each q vector load serves both, and
+ * one horizontal reduction covers 2 rows x 2 slots); 8 positions per step keep the live vectors
+ * within V8's registers. An odd last slot runs as a pair with itself (second half not stored).
+ */
 function scoreRows2(
   d: usize,
   q0: usize,
@@ -715,36 +760,60 @@ function scoreRows2(
   scale: f32,
   s0: usize,
   ns: usize,
-  nr: usize,
 ): void {
   const q1 = q0 + stride;
-  const m0 = v128.load(MASKS);
-  const m1 = v128.load(MASKS, 16);
   const sv = f32x4.splat(scale);
   const rs = ns << 2;
-  const nStep = d >> 4;
-  for (let t = j; t < e; t++) {
-    const row = codes + t * codeBytes;
+  const nStep = d >> 3;
+  // Lanes (row 0, row 1, row 0, row 1) of slots (t, t, t + 1, t + 1).
+  const qp2 = i32x4.shuffle(qpv, qpv, 0, 1, 0, 1);
+  const qz2 = i32x4.shuffle(qzv, qzv, 0, 1, 0, 1);
+  for (let t = j; t < e; t += 2) {
+    const pair = t + 1 < e;
+    const rowA = codes + t * codeBytes;
+    const rowB = pair ? rowA + codeBytes : rowA;
     let a0 = f32x4.splat(0);
     let a1 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
     for (let g: usize = 0; g < nStep; g++) {
-      // Byte g & 3 of each lane of 16-byte chunk g >> 2 holds codes j = 4(g & 3) .. + 3.
-      const x = i32x4.shr_u(v128.load(row + ((g >> 2) << 4)), <i32>((g & 3) << 3));
-      const xb = i32x4.shr_u(x, 4);
-      const k0 = cv(x, m0);
-      const k1 = cv(x, m1);
-      const k2 = cv(xb, m0);
-      const k3 = cv(xb, m1);
-      const o = g << 6;
-      a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
-      a1 = f32x4.add(a1, dot16(q1, o, k0, k1, k2, k3));
+      // Codes j = 2(g & 7), + 1 of chunk g >> 3: bits 2j of each lane, or 2j - 16 after >> 16.
+      const c = (g >> 3) << 4;
+      let xa = v128.load(rowA + c);
+      let xb = v128.load(rowB + c);
+      if ((g & 4) != 0) {
+        xa = i32x4.shr_u(xa, 16);
+        xb = i32x4.shr_u(xb, 16);
+      }
+      const mk = MASKS + ((g & 3) << 5);
+      const m0 = v128.load(mk);
+      const m1 = v128.load(mk, 16);
+      const ka0 = cv(xa, m0);
+      const ka1 = cv(xa, m1);
+      const kb0 = cv(xb, m0);
+      const kb1 = cv(xb, m1);
+      const o = g << 5;
+      let qa = v128.load(q0 + o);
+      let qb = v128.load(q0 + o, 16);
+      a0 = f32x4.add(a0, f32x4.add(f32x4.mul(qa, ka0), f32x4.mul(qb, ka1)));
+      b0 = f32x4.add(b0, f32x4.add(f32x4.mul(qa, kb0), f32x4.mul(qb, kb1)));
+      qa = v128.load(q1 + o);
+      qb = v128.load(q1 + o, 16);
+      a1 = f32x4.add(a1, f32x4.add(f32x4.mul(qa, ka0), f32x4.mul(qb, ka1)));
+      b1 = f32x4.add(b1, f32x4.add(f32x4.mul(qa, kb0), f32x4.mul(qb, kb1)));
     }
-    const sum = hsum4(a0, a1, a0, a1);
-    const visible = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (t << 2))), qpv);
-    const sc = v128.bitselect(f32x4.mul(f32x4.add(sum, qzv), sv), f32x4.splat(-Infinity), visible);
+    const pa = load<i32>(slotPos + (t << 2));
+    const pb = pair ? load<i32>(slotPos + (t << 2), 4) : pa;
+    const visible = i32x4.le_s(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(pa), 2, pb), 3, pb), qp2);
+    const sum = hsum4(a0, a1, b0, b1);
+    const sc = v128.bitselect(f32x4.mul(f32x4.add(sum, qz2), sv), f32x4.splat(-Infinity), visible);
     const st = s0 + (t << 2);
     store<f32>(st, f32x4.extract_lane(sc, 0));
     store<f32>(st + rs, f32x4.extract_lane(sc, 1));
+    if (pair) {
+      store<f32>(st, f32x4.extract_lane(sc, 2), 4);
+      store<f32>(st + rs, f32x4.extract_lane(sc, 3), 4);
+    }
   }
 }
 
@@ -765,8 +834,6 @@ function scoreRows1(
   ns: usize,
   nr: usize,
 ): void {
-  const m0 = v128.load(MASKS);
-  const m1 = v128.load(MASKS, 16);
   const sv = f32x4.splat(scale);
   const rs = ns << 2;
   const nStep = d >> 4;
@@ -774,13 +841,14 @@ function scoreRows1(
     const row = codes + t * codeBytes;
     let a0 = f32x4.splat(0);
     for (let g: usize = 0; g < nStep; g++) {
-      // Byte g & 3 of each lane of 16-byte chunk g >> 2 holds codes j = 4(g & 3) .. + 3.
-      const x = i32x4.shr_u(v128.load(row + ((g >> 2) << 4)), <i32>((g & 3) << 3));
-      const xb = i32x4.shr_u(x, 4);
-      const k0 = cv(x, m0);
-      const k1 = cv(x, m1);
-      const k2 = cv(xb, m0);
-      const k3 = cv(xb, m1);
+      // Codes j = 4(g & 3) .. + 3 of chunk g >> 2: bits 2j of each lane, or 2j - 16 after >> 16.
+      const x = v128.load(row + ((g >> 2) << 4));
+      const xs = (g & 2) != 0 ? i32x4.shr_u(x, 16) : x;
+      const mk = MASKS + ((g & 1) << 6);
+      const k0 = cv(xs, v128.load(mk));
+      const k1 = cv(xs, v128.load(mk, 16));
+      const k2 = cv(xs, v128.load(mk, 32));
+      const k3 = cv(xs, v128.load(mk, 48));
       const o = g << 6;
       a0 = f32x4.add(a0, dot16(q0, o, k0, k1, k2, k3));
     }
@@ -954,8 +1022,8 @@ function laneMask(r: usize): v128 {
 }
 
 /**
- * q . s (lane order, 4^-(j & 1) folded in) and q . z of every row for the key group whose f32
- * scales/zeros (channel order) are at tab/ztab. qP: q in lane order times 4^-(j & 1); tabP:
+ * q . s (lane order, 4^-(j & 7) folded in) and q . z of every row for the key group whose f32
+ * scales/zeros (channel order) are at tab/ztab. qP: q in lane order times 4^-(j & 7); tabP:
  * scratch (d). Symmetric: k = s (u - 2), so qz = -2 q . s.
  */
 function groupQuery2(
@@ -1173,7 +1241,7 @@ export function channelAttend(
   const lanes = (d & 63) == 0 && d > 0;
   const kFast = lanes && bits == 2;
   const vFast = lanes && vBits == 2 && (vGroup == 16 || vGroup == 32 || vGroup % 64 == 0);
-  const qP = tile + ((MIX_BLOCK * d) << 2); // (nRows, headDim) q in lane order times 4^-(j & 1)
+  const qP = tile + ((MIX_BLOCK * d) << 2); // (nRows, headDim) q in lane order times 4^-(j & 7)
   const W = qP + ((nr * d) << 2); // (headDim / 64, nRows, MIX_BLOCK) f32x4 value weights
   const acc2 = W + ((2 * nr * d) << 2); // (nRows, headDim) f32-window values, channel order
   const BL = acc2 + ((nr * d) << 2); // (nRows, nG rounded up to 4 <= headDim / 4) value-group offsets
@@ -1184,7 +1252,7 @@ export function channelAttend(
   if (kFast)
     for (let r: usize = 0; r < nr; r++)
       for (let p: usize = 0; p < d; p++)
-        store<f32>(qP + ((r * d + p) << 2), load<f32>(q + ((r * d + laneChannel(p)) << 2)) * keyFactor(p));
+        store<f32>(qP + ((r * d + p) << 2), load<f32>(q + ((r * d + laneChannel(p)) << 2)) * laneFactor(p));
   let cur = -1;
   for (let j: usize = 0; j < ns; j++) {
     const g = load<i32>(groupOf + (j << 2));
@@ -1230,7 +1298,7 @@ export function channelAttend(
       for (let p: usize = 0; p < d; p++) {
         const c = laneChannel(p);
         const b = load<f32>(BL + ((r * nG4 + c / <usize>vGroup) << 2));
-        const x = load<f32>(acc + ((r * d + p) << 2)) * valueFactor(p) + b;
+        const x = load<f32>(acc + ((r * d + p) << 2)) * laneFactor(p) + b;
         store<f32>(out + ((r * d + c) << 2), x + load<f32>(acc2 + ((r * d + c) << 2)));
       }
     return;
