@@ -278,7 +278,7 @@ function align16(p: usize): usize {
   return (p + 15) & ~(<usize>15);
 }
 
-/** Softmax weights in place: e_j = exp(s_j - max) (0 where masked); returns 1 / sum (0 if none visible). */
+/** Softmax weights in place: e_j = exp(s_j - max) (0 where masked); returns their sum (0 if none visible). */
 // @ts-ignore: decorator
 @inline
 function expRow(scores: usize, nSlots: i32, max: f32): f32 {
@@ -305,6 +305,12 @@ function expRow(scores: usize, nSlots: i32, max: f32): f32 {
     store<f32>(sp, e);
     sum += e;
   }
+  return sum;
+}
+
+// @ts-ignore: decorator
+@inline
+function invOf(sum: f32): f32 {
   return sum > 0 ? <f32>1 / sum : 0;
 }
 
@@ -338,8 +344,109 @@ export function attend(
   probs: usize,
   scratch: usize,
 ): void {
-  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch))
-    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch);
+  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch, 0))
+    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch, 0);
+}
+
+/** Bytes of one stored row of variant v (attend.ts variant()) with head size d. */
+// @ts-ignore: decorator
+@inline
+function rowBytesOf(v: i32, d: i32): usize {
+  if (v < 4) return <usize>d << (v == 0 ? 2 : v == 3 ? 0 : 1);
+  const bits = v < 6 ? 8 : v < 8 ? 4 : 2;
+  return <usize>((d * bits + 7) >> 3);
+}
+
+/** Bytes of one stored row's group scales (or zero-points) of variant v: 2 per group, none for floats. */
+// @ts-ignore: decorator
+@inline
+function groupBytesOf(v: i32, G: i32, d: i32): usize {
+  return v < 4 ? 0 : <usize>(((d + G - 1) / G) << 1);
+}
+
+/** Floats of one part written by attendPart: out (nRows, d), then (max, sum) per row. */
+export function attendPartFloats(nRows: i32, d: i32): i32 {
+  return nRows * d + 2 * nRows;
+}
+
+/**
+ * Attention of all nRows query rows over slots [j0, j1) only (a split of the slot range across
+ * threads: flash-decoding). Writes, at part: the rows' outputs over those slots (normalised by
+ * their own softmax sum), then per row the max score and the sum of exp(s - max) (0 and -Inf
+ * when no slot of the range is visible). attendMerge combines the parts. Other arguments as
+ * attend; no probabilities (they need the global sums).
+ */
+export function attendPart(
+  kDesc: i32,
+  vDesc: i32,
+  d: i32,
+  q: usize,
+  qPos: usize,
+  nRows: i32,
+  kPay: usize,
+  kSc: usize,
+  kZe: usize,
+  vPay: usize,
+  vSc: usize,
+  vZe: usize,
+  slotPos: usize,
+  j0: i32,
+  j1: i32,
+  scale: f32,
+  part: usize,
+  scratch: usize,
+): void {
+  const kv = variant(kDesc);
+  const vv = variant(vDesc);
+  const kG = kDesc >>> 16;
+  const vG = vDesc >>> 16;
+  const n = j1 - j0;
+  const j = <usize>j0;
+  const kp = kPay + j * rowBytesOf(kv, d);
+  const ks = kSc + j * groupBytesOf(kv, kG, d);
+  const kz = kZe + j * groupBytesOf(kv, kG, d);
+  const vp = vPay + j * rowBytesOf(vv, d);
+  const vs = vSc + j * groupBytesOf(vv, vG, d);
+  const vz = vZe + j * groupBytesOf(vv, vG, d);
+  const sp = slotPos + (j << 2);
+  const ms = part + ((<usize>nRows * <usize>d) << 2);
+  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kp, ks, kz, vp, vs, vz, sp, n, scale, part, 0, scratch, ms))
+    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kp, ks, kz, vp, vs, vz, sp, n, scale, part, 0, scratch, ms);
+}
+
+/**
+ * out (nRows, d) = the attention over all slots from nParts attendPart results at parts (each
+ * attendPartFloats(nRows, d) floats): part t weighs sum_t * exp(max_t - max), normalised.
+ */
+export function attendMerge(parts: usize, nParts: i32, nRows: i32, d: i32, out: usize): void {
+  const stride = <usize>attendPartFloats(nRows, d) << 2;
+  const msOff = (<usize>nRows * <usize>d) << 2;
+  for (let r = 0; r < nRows; r++) {
+    let m: f32 = -Infinity;
+    for (let t = 0; t < nParts; t++) m = max(m, load<f32>(parts + <usize>t * stride + msOff + (<usize>r << 3)));
+    const o = out + ((<usize>r * <usize>d) << 2);
+    memory.fill(o, 0, <usize>d << 2);
+    if (m == -Infinity) continue; // no part saw a slot: zeros, as attend
+    let total: f32 = 0;
+    for (let t = 0; t < nParts; t++) {
+      const pm = parts + <usize>t * stride + msOff + (<usize>r << 3);
+      const sum = load<f32>(pm, 4);
+      if (sum == 0) continue;
+      const w = sum * Mathf.exp(load<f32>(pm) - m);
+      total += w;
+      const po = parts + <usize>t * stride + ((<usize>r * <usize>d) << 2);
+      const vw = f32x4.splat(w);
+      for (let i = 0; i < d; i += 4) {
+        if (i + 4 <= d) v128.store(o + (<usize>i << 2), f32x4.add(v128.load(o + (<usize>i << 2)), f32x4.mul(vw, v128.load(po + (<usize>i << 2)))));
+        else for (let k = i; k < d; k++) store<f32>(o + (<usize>k << 2), load<f32>(o + (<usize>k << 2)) + w * load<f32>(po + (<usize>k << 2)));
+      }
+    }
+    const inv = f32x4.splat(<f32>1 / total);
+    for (let i = 0; i < d; i += 4) {
+      if (i + 4 <= d) v128.store(o + (<usize>i << 2), f32x4.mul(inv, v128.load(o + (<usize>i << 2))));
+      else for (let k = i; k < d; k++) store<f32>(o + (<usize>k << 2), load<f32>(o + (<usize>k << 2)) * f32x4.extract_lane(inv, 0));
+    }
+  }
 }
 
 function attendRows(
@@ -362,6 +469,7 @@ function attendRows(
   out: usize,
   probs: usize,
   scratch: usize,
+  ms: usize,
 ): bool {
   const kv = variant(kDesc);
   const vv = variant(vDesc);
@@ -411,8 +519,15 @@ function attendRows(
         return false;
     } else score4Any(kv, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);
     v128.store(stat + 16, f32x4.splat(0)); // inverse sums of rows R..3 stay 0
-    for (let i = 0; i < R; i++)
-      store<f32>(stat + 16 + (<usize>i << 2), expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, load<f32>(stat + (<usize>i << 2))));
+    for (let i = 0; i < R; i++) {
+      const m = load<f32>(stat + (<usize>i << 2));
+      const sum = expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, m);
+      store<f32>(stat + 16 + (<usize>i << 2), invOf(sum));
+      if (ms && i < rows) {
+        store<f32>(ms + (<usize>(r + i) << 3), m);
+        store<f32>(ms + (<usize>(r + i) << 3), sum, 4);
+      }
+    }
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
     const pr4 = rows == R ? probRow : 0;
     if (vFused) {
@@ -446,7 +561,12 @@ function attendRows(
     }
     const qp = load<i32>(qPos + (<usize>r << 2));
     const max = scoreRowAny(kv, kG, d, qRow, qsum, kPay, kSc, kZe, slotPos, nSlots, qp, scale, scores);
-    const inv = expRow(scores, nSlots, max);
+    const sum = expRow(scores, nSlots, max);
+    const inv = invOf(sum);
+    if (ms) {
+      store<f32>(ms + (<usize>r << 3), max);
+      store<f32>(ms + (<usize>r << 3), sum, 4);
+    }
     memory.fill(acc, 0, rb);
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
     mixRowAny(vv, vG, d, vPay, vSc, vZe, nSlots, scores, inv, probRow, acc);

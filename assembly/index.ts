@@ -11,7 +11,7 @@ export function heapBase(): usize {
 
 export { encodeFloat, decodeFloat } from "./codec-float";
 export { encodeInt, decodeInt } from "./codec-int";
-export { attend, attendScratchBytes } from "./attend";
+export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
 export { matmul } from "./matmul";
 export { rmsnorm, rope, swiglu, addInPlace, swapAxes01 } from "./model-ops";
 export {

@@ -60,6 +60,29 @@ export interface KvlabWasmExports {
     probs: number,
     scratch: number,
   ): void;
+  /** Attention over slots [j0, j1) into a part (outputs, then max and sum per row); see attendMerge. */
+  attendPart(
+    kDesc: number,
+    vDesc: number,
+    headDim: number,
+    q: number,
+    qPos: number,
+    nRows: number,
+    kPay: number,
+    kSc: number,
+    kZe: number,
+    vPay: number,
+    vSc: number,
+    vZe: number,
+    slotPos: number,
+    j0: number,
+    j1: number,
+    scale: number,
+    part: number,
+    scratch: number,
+  ): void;
+  attendPartFloats(nRows: number, headDim: number): number;
+  attendMerge(parts: number, nParts: number, nRows: number, headDim: number, out: number): void;
   matmul(
     out: number,
     x: number,

@@ -36,7 +36,9 @@ const SPIN = 20000;
  * Run tile t of a job on one thread. Self-contained (no imports, no closure): its source is
  * also the worker's (Function.prototype.toString), so main thread and workers tile alike.
  * matmul args: [out, x, w, bias, n, dIn, dOut, rowsPerTile]; attend args: the 17 leading
- * arguments of the attend kernel, then rowsPerTile; scratch is the calling thread's own.
+ * arguments of the attend kernel, then rowsPerTile; or, split by slots (flash-decoding), the same
+ * with out = the parts buffer (attendPart, one part per tile) and -slotsPerTile; scratch is the
+ * calling thread's own.
  * nll args: [out, logits, targets, vocab, nRows, rowsPerTile]; rmsnorm: [out, x, w, n, dim, eps,
  * rowsPerTile]; swiglu: [out, gate, up, n, elementsPerTile]; add: [x, y, n, elementsPerTile];
  * swap (out (b, a, d) = x (a, b, d)): [out, x, a, b, d, outRowsPerTile].
@@ -81,6 +83,33 @@ export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: num
   const nRows = a[5]!;
   const nSlots = a[13]!;
   const per = a[17]!;
+  if (per < 0) {
+    // Slot range split: tile t attends all rows over its slots into part t.
+    const j0 = -t * per;
+    const j1 = Math.min(nSlots, j0 - per);
+    const part = a[15]! + t * k.attendPartFloats(nRows, d) * 4;
+    k.attendPart(
+      a[0]!,
+      a[1]!,
+      d,
+      a[3]!,
+      a[4]!,
+      nRows,
+      a[6]!,
+      a[7]!,
+      a[8]!,
+      a[9]!,
+      a[10]!,
+      a[11]!,
+      a[12]!,
+      j0,
+      j1,
+      a[14]!,
+      part,
+      scratch,
+    );
+    return;
+  }
   const r0 = t * per;
   const r1 = Math.min(nRows, r0 + per);
   k.attend(

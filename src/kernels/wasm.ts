@@ -234,6 +234,28 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         m.ptr(a.out.subarray(0, a.nRows * d), "out"),
         a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
       ];
+      // Fewest slots per tile when split by slots (amortises the merge and the handoff).
+      const ATTEND_MIN_SLOTS_PER_TILE = 512;
+      // Decode (few query rows, many slots, no probabilities): the slot range is split across
+      // threads (flash-decoding), each tile attending all rows over its slots, merged after;
+      // a row split would break the GQA row blocks and read every K/V row once per tile.
+      const slotTiles = Math.min(4 * threads, Math.floor(a.nSlots / ATTEND_MIN_SLOTS_PER_TILE));
+      if (pool && !a.probs && a.nRows <= 16 && slotTiles >= 2) {
+        const per = Math.ceil(a.nSlots / slotTiles);
+        const nTiles = Math.ceil(a.nSlots / per);
+        const partBytes = k.attendPartFloats(a.nRows, d) * 4;
+        const parts = heap.scratch(partBytes * nTiles);
+        try {
+          const outPtr = args[15]!;
+          args[15] = parts;
+          pool.run(OP_ATTEND, [...args, -per], nTiles, k.attendScratchBytes(per, d));
+          k.attendMerge(parts, nTiles, a.nRows, d, outPtr);
+        } finally {
+          heap.release(parts);
+        }
+        m.finish();
+        return;
+      }
       const scratchBytes = k.attendScratchBytes(a.nSlots, d);
       // Query rows are independent: tiles of rows go to threads when there is enough work.
       if (pool && a.nRows >= 2 && a.nRows * a.nSlots * d >= 1 << 16) {

@@ -53,6 +53,10 @@ interface Case {
   inArena: boolean;
   /** Values that f16 stores as Inf/NaN (> 65504, NaN) in a key or value, or q beyond 2^16. */
   special?: "kInf" | "vInf" | "vNaN" | "bigQ" | "kInfMasked";
+  /** Run on this executor instead of the 1-thread one (e.g. 2 threads: the slot-split path). */
+  on?: WasmExecutor;
+  /** Slot positions 0..nSlots-1 and query positions across that range (long causal caches). */
+  longPos?: boolean;
 }
 
 function encode(codec: Codec, x: Float32Array, n: number, d: number, into?: WasmExecutor): EncodedRows {
@@ -76,8 +80,12 @@ function runCase(c: Case): void {
   const kx = randn(r, c.nSlots * d);
   const vx = randn(r, c.nSlots * d, 2);
   const q = randn(r, c.nRows * d);
-  const slotPos = new Int32Array(c.nSlots).map(() => Math.floor(r() * 40));
-  const qPos = new Int32Array(c.nRows).map(() => Math.floor(r() * 48) - 4); // some rows see nothing
+  const slotPos = c.longPos
+    ? new Int32Array(c.nSlots).map((_, j) => j)
+    : new Int32Array(c.nSlots).map(() => Math.floor(r() * 40));
+  const qPos = c.longPos
+    ? new Int32Array(c.nRows).map(() => Math.floor(r() * (c.nSlots + 8)) - 2)
+    : new Int32Array(c.nRows).map(() => Math.floor(r() * 48) - 4); // some rows see nothing
   if (c.special && c.nSlots > 0) {
     const j = Math.floor(r() * c.nSlots);
     const at = j * d + Math.floor(r() * d);
@@ -91,7 +99,8 @@ function runCase(c: Case): void {
       kx[at] = 1e6;
     }
   }
-  const into = c.inArena ? exec : undefined;
+  const ex = c.on ?? exec;
+  const into = c.inArena ? ex : undefined;
   const k = encode(kCodec, kx, c.nSlots, d, into);
   const v = encode(vCodec, vx, c.nSlots, d, into);
   const base: Omit<AttendArgs, "out" | "probs"> = {
@@ -110,9 +119,9 @@ function runCase(c: Case): void {
   const refOut = new Float32Array(c.nRows * d);
   const refProbs = c.withProbs ? new Float32Array(c.nRows * c.nSlots) : undefined;
   refAttend({ ...base, out: refOut, probs: refProbs });
-  const out = c.inArena ? exec.allocF32(c.nRows * d) : new Float32Array(c.nRows * d);
+  const out = c.inArena ? ex.allocF32(c.nRows * d) : new Float32Array(c.nRows * d);
   const probs = c.withProbs ? new Float32Array(c.nRows * c.nSlots).fill(-1) : undefined;
-  exec.attend({ ...base, out, probs });
+  ex.attend({ ...base, out, probs });
 
   // Per-row tolerance from the decoded rows (what both executors read).
   const kd = new Float32Array(c.nSlots * d);
@@ -131,7 +140,7 @@ function runCase(c: Case): void {
     }
     tolRow[row] = ATTEND_ABS + ATTEND_REL * maxV * (1 + sMag);
   }
-  const where = `${JSON.stringify(c)}`;
+  const where = `${JSON.stringify({ ...c, on: c.on ? `${c.on.threads} threads` : undefined })}`;
   const bad = firstMismatch(refOut, out, (i) => tolRow[Math.floor(i / d)]!);
   assert.equal(
     bad,
@@ -147,11 +156,11 @@ function runCase(c: Case): void {
   }
   if (c.inArena) {
     for (const rows of [k, v]) {
-      exec.free(rows.payload);
-      exec.free(rows.scales);
-      exec.free(rows.zeros);
+      ex.free(rows.payload);
+      ex.free(rows.scales);
+      ex.free(rows.zeros);
     }
-    exec.free(out);
+    ex.free(out);
   }
 }
 
@@ -272,4 +281,48 @@ test("attend: fused f16 falls back exactly on Inf/NaN codes and on q beyond 2^16
           special,
         });
       }
+});
+
+test("attend, 2 threads: the slot range split across threads (flash-decoding) equals the reference", {
+  skip: wasmSkip,
+}, async () => {
+  const two = await wasmExecutor(2);
+  try {
+    let seed = 5000;
+    const specs: CodecOptions[] = [...FUSED, { type: "bf16" }, { type: "int2" }];
+    for (const kSpec of specs)
+      for (const nRows of [1, 4, 5, 8])
+        for (const nSlots of [1100, 1537]) {
+          seed++;
+          runCase({
+            kSpec,
+            vSpec: specs[seed % specs.length]!,
+            headDim: seed % 2 === 0 ? 64 : 48,
+            nRows,
+            nSlots,
+            seed,
+            withProbs: false, // probabilities need the global sums: those calls are split by rows
+            inArena: seed % 2 === 0,
+            on: two,
+            longPos: true,
+          });
+        }
+    // With probabilities requested, the row split still runs and writes them.
+    runCase({
+      kSpec: { type: "int8" },
+      vSpec: { type: "f16" },
+      headDim: 64,
+      nRows: 8,
+      nSlots: 1100,
+      seed: 4999,
+      withProbs: true,
+      inArena: false,
+      on: two,
+      longPos: true,
+    });
+    const s = two.poolStats()!;
+    assert.ok(s.parallel + s.sequential > 0, "the pool ran the split jobs");
+  } finally {
+    two.dispose();
+  }
 });
