@@ -1038,7 +1038,24 @@ function groupQuery2(
   qs: usize,
   qz: usize,
 ): void {
-  for (let p: usize = 0; p < d; p++) store<f32>(tabP + (p << 2), load<f32>(tab + (laneChannel(p) << 2)));
+  // tabP[64h + 4j + l] = tab[64h + 16l + j]: 4x4 transposes of (l, j & 3) for each j >> 2.
+  for (let h: usize = 0; h < d; h += 64)
+    for (let m: usize = 0; m < 16; m += 4) {
+      const a = tab + ((h + m) << 2);
+      const a0 = v128.load(a);
+      const a1 = v128.load(a, 64);
+      const a2 = v128.load(a, 128);
+      const a3 = v128.load(a, 192);
+      const t0 = i32x4.shuffle(a0, a1, 0, 4, 1, 5);
+      const t1 = i32x4.shuffle(a2, a3, 0, 4, 1, 5);
+      const t2 = i32x4.shuffle(a0, a1, 2, 6, 3, 7);
+      const t3 = i32x4.shuffle(a2, a3, 2, 6, 3, 7);
+      const o = tabP + ((h + (m << 2)) << 2);
+      v128.store(o, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+      v128.store(o, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+      v128.store(o, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+      v128.store(o, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+    }
   for (let r: usize = 0; r < nRows; r++) {
     const qr = q + ((r * d) << 2);
     const pr = qP + ((r * d) << 2);
