@@ -37,6 +37,14 @@ const FK: usize = memory.data<u32>(
     0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff, // 96: sign and f16 exponent/mantissa after >> 3
     0x77800000, 0x77800000, 0x77800000, 0x77800000, // 112: 2^112
     0xf800f800, 0xf800f800, 0xf800f800, 0xf800f800, // 128: f16 exponent 31 (<< 1), as u16 lanes
+    0x7ffff - (120 << 23), 0x7ffff - (120 << 23), 0x7ffff - (120 << 23), 0x7ffff - (120 << 23), // 144: fp8 rebias + half
+    0x46800000, 0x46800000, 0x46800000, 0x46800000, // 160: 2^14 (its ulp is the fp8 subnormal step 2^-9)
+    0x3c800000, 0x3c800000, 0x3c800000, 0x3c800000, // 176: 2^-6, smallest fp8 normal
+    0x7e, 0x7e, 0x7e, 0x7e, // 192: fp8 448 (largest finite)
+    0x7f, 0x7f, 0x7f, 0x7f, // 208: fp8 NaN
+    0x80, 0x80, 0x80, 0x80, // 224: fp8 sign (of x >> 24)
+    0x43e00000, 0x43e00000, 0x43e00000, 0x43e00000, // 240: 448f
+    0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 256: Inf
   ],
   16,
 );
@@ -213,6 +221,54 @@ function encodeWide<T>(src: usize, n: i32, dst: usize, stats: usize): i32 {
 }
 
 /**
+ * 4 fp8-e4m3 codes (u32 lanes) of 4 f32: f32ToFp8E4M3 lane-wise, branch-free. Normal range:
+ * rebias and round the 20 dropped bits to nearest even, then saturate at 0x7e (448; the
+ * reference clamps r > 0x7e, which also covers |x| >= 512 and Inf). Below 2^-6: |x| + 2^14
+ * rounds |x| to a multiple of 2^-9 by the f32 addition itself. NaN: 0x7f.
+ */
+// @ts-ignore: decorator
+@inline
+function fp8x4(b: v128, kAbs: v128, kOne: v128): v128 {
+  const ax = v128.and(b, kAbs);
+  const t = i32x4.add(ax, v128.and(i32x4.shr_u(ax, 20), kOne));
+  const normal = i32x4.min_u(i32x4.shr_u(i32x4.add(t, v128.load(FK, 144)), 20), v128.load(FK, 192));
+  const magic = v128.load(FK, 160);
+  const sub = i32x4.sub(f32x4.add(ax, magic), magic);
+  let r = v128.bitselect(sub, normal, i32x4.lt_s(ax, v128.load(FK, 176)));
+  r = v128.bitselect(v128.load(FK, 208), r, i32x4.gt_s(ax, v128.load(FK, 256)));
+  return v128.or(r, v128.and(i32x4.shr_u(b, 24), v128.load(FK, 224)));
+}
+
+/** fp8-e4m3 codes of n f32 at src, 16 per step, counts in i32x4 lanes. Returns the elements done. */
+function encodeFp8Blocks(src: usize, n: i32, dst: usize, stats: usize): i32 {
+  const kAbs = v128.load(FK);
+  const kOne = v128.load(FK, 32);
+  const kFin = i32x4.splat(0x7f7fffff);
+  const kMax = v128.load(FK, 240);
+  let nf = i32x4.splat(0);
+  let big = i32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = src + (<usize>i << 2);
+    const x0 = v128.load(p);
+    const x1 = v128.load(p, 16);
+    const x2 = v128.load(p, 32);
+    const x3 = v128.load(p, 48);
+    const a0 = v128.and(x0, kAbs);
+    const a1 = v128.and(x1, kAbs);
+    const a2 = v128.and(x2, kAbs);
+    const a3 = v128.and(x3, kAbs);
+    nf = i32x4.sub(nf, i32x4.add(i32x4.add(i32x4.gt_s(a0, kFin), i32x4.gt_s(a1, kFin)), i32x4.add(i32x4.gt_s(a2, kFin), i32x4.gt_s(a3, kFin))));
+    big = i32x4.sub(big, i32x4.add(i32x4.add(i32x4.gt_s(a0, kMax), i32x4.gt_s(a1, kMax)), i32x4.add(i32x4.gt_s(a2, kMax), i32x4.gt_s(a3, kMax))));
+    const lo = i16x8.narrow_i32x4_u(fp8x4(x0, kAbs, kOne), fp8x4(x1, kAbs, kOne));
+    const hi = i16x8.narrow_i32x4_u(fp8x4(x2, kAbs, kOne), fp8x4(x3, kAbs, kOne));
+    v128.store(dst + <usize>i, i8x16.narrow_i16x8_u(lo, hi));
+  }
+  addCounts(stats, nf, i32x4.sub(big, nf));
+  return i;
+}
+
+/**
  * Encode n = nRows * headDim contiguous f32 elements at src into codes at dst (row-major, no padding).
  * Writes {nonFinite, saturated} as two i32 at stats. f32, f16 and bf16 take a SIMD body of 8
  * elements per step (f16: a short path when all 8 are in its normal range, else the full
@@ -225,6 +281,7 @@ export function encodeFloat(kind: i32, src: usize, n: i32, dst: usize, stats: us
   if (kind == KIND_F32) i = encodeWide<f32>(src, n, dst, stats);
   else if (kind == KIND_F16) i = encodeF16Blocks(src, n, dst, stats);
   else if (kind == KIND_BF16) i = encodeWide<i16>(src, n, dst, stats);
+  else i = encodeFp8Blocks(src, n, dst, stats);
   let nonFinite = 0;
   let saturated = 0;
   const max: f32 = kind == KIND_F16 ? F16_MAX : kind == KIND_BF16 ? BF16_MAX : kind == KIND_F32 ? Infinity : FP8_MAX;

@@ -209,10 +209,13 @@ test("float codecs: random f32 bit patterns (ties, subnormals, overflow) encode 
   const n = 1 << 16;
   const bits = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
-    // Uniform bit patterns, and patterns with the low 13 (f16) or 16 (bf16) bits at a tie.
+    // Uniform bit patterns, and patterns with the low 13 (f16), 16 (bf16) or 20 (fp8) bits at a tie.
     let b = Math.floor(r() * 2 ** 32) >>> 0;
-    if (i % 3 === 1) b = ((b & ~0x1fff) | 0x1000) >>> 0;
-    if (i % 3 === 2) b = ((b & ~0xffff) | 0x8000) >>> 0;
+    if (i % 4 === 1) b = ((b & ~0x1fff) | 0x1000) >>> 0;
+    if (i % 4 === 2) b = ((b & ~0xffff) | 0x8000) >>> 0;
+    if (i % 4 === 3) b = ((b & ~0xfffff) | 0x80000) >>> 0; // fp8-e4m3 tie
+    // Every 16th: an exponent near fp8's range (2^-12 .. 2^10), where its rounding happens.
+    if (i % 16 === 5) b = ((b & 0x807fffff) | ((115 + Math.floor(r() * 22)) << 23)) >>> 0;
     // JS reads of a NaN may not keep its payload: use the canonical quiet NaN for those.
     if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) b = (0x7fc00000 | (b & 0x80000000)) >>> 0;
     bits[i] = b;
