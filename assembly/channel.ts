@@ -1210,10 +1210,13 @@ function valueWeights2(
 
 /**
  * Attention of nRows query rows over one KV head whose keys are channel-axis quantized (groups)
- * or in the f32 residual, and whose values are f32 rows v (nSlots, headDim), without an f32 copy
- * of the keys (see above). Two-pass stable softmax; slot j is visible to row r iff
- * slotPos[j] <= qPos[r]; probs (nRows, nSlots) when nonzero; a row with no visible slot outputs
- * zeros (as src/kernels/ref.ts).
+ * or in the f32 residual, and whose values are f32 rows v (nSlots, headDim) or integer rows read
+ * as stored (vBits != 0, rows in the f32 window from vResid), without an f32 copy of the keys
+ * (see above). With headDim a multiple of 64, int2 keys and int2 values (groups of 16, 32 or a
+ * multiple of 64) take the lane-order paths (scoreRun2, valueWeights2 + mixRun2); other codecs
+ * the generic ones (score4, valueTile + mixBlock). Two-pass stable softmax; slot j is visible to
+ * row r iff slotPos[j] <= qPos[r]; probs (nRows, nSlots) when nonzero; a row with no visible slot
+ * outputs zeros (as src/kernels/ref.ts).
  */
 export function channelAttend(
   bits: i32,
@@ -1257,7 +1260,7 @@ export function channelAttend(
   // int2 paths (headDim a multiple of 64): keys and/or values read as packed codes in lane order.
   const lanes = (d & 63) == 0 && d > 0;
   const kFast = lanes && bits == 2;
-  const vFast = lanes && vBits == 2 && (vGroup == 16 || vGroup == 32 || vGroup % 64 == 0);
+  const vFast = lanes && vBits == 2 && (vGroup == 16 || vGroup == 32 || (vGroup > 0 && vGroup % 64 == 0));
   const qP = tile + ((MIX_BLOCK * d) << 2); // (nRows, headDim) q in lane order times 4^-(j & 7)
   const W = qP + ((nr * d) << 2); // (headDim / 64, nRows, MIX_BLOCK) f32x4 value weights
   const acc2 = W + ((2 * nr * d) << 2); // (nRows, headDim) f32-window values, channel order
