@@ -45,6 +45,8 @@ const FK: usize = memory.data<u32>(
     0x80, 0x80, 0x80, 0x80, // 224: fp8 sign (of x >> 24)
     0x43e00000, 0x43e00000, 0x43e00000, 0x43e00000, // 240: 448f
     0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 256: Inf
+    0x7fff, 0x7fff, 0x7fff, 0x7fff, // 272: bf16 half - 1
+    0x40, 0x40, 0x40, 0x40, // 288: bf16 quiet bit
   ],
   16,
 );
@@ -177,21 +179,24 @@ function decodeBf16Blocks(src: usize, n: i32, dst: usize): i32 {
   return i;
 }
 
-/** 4 bf16 codes (u32 lanes): round to nearest even, NaN kept quiet (f32ToBf16 lane-wise). */
+/**
+ * 4 bf16 codes (u32 lanes) of b, whose |x| bits are a: round to nearest even, NaN kept quiet
+ * (f32ToBf16 lane-wise). Every result fits 16 bits: rounding never wraps for non-NaN b.
+ */
 // @ts-ignore: decorator
 @inline
-function bf16x4(b: v128): v128 {
-  const isNan = i32x4.gt_u(v128.and(b, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
-  const lsb = v128.and(i32x4.shr_u(b, 16), i32x4.splat(1));
-  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(b, i32x4.splat(0x7fff)), lsb), 16);
-  const quiet = v128.or(i32x4.shr_u(b, 16), i32x4.splat(0x40));
-  return v128.and(v128.bitselect(quiet, rounded, isNan), i32x4.splat(0xffff));
+function bf16x4(b: v128, a: v128, kOne: v128, kInf: v128, kHalf: v128, kQuiet: v128): v128 {
+  const t = i32x4.shr_u(b, 16);
+  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(b, kHalf), v128.and(t, kOne)), 16);
+  return v128.bitselect(v128.or(t, kQuiet), rounded, i32x4.gt_s(a, kInf));
 }
 
 /**
- * f32 (T = f32: a copy) or bf16 (T = i16) codes of n f32 at src, 8 per step, counts in i32x4
- * lanes (non-finite: |x| bits above the largest finite f32; saturated: above the format's
- * largest, minus the non-finite ones). Returns the elements done (a multiple of 8).
+ * bf16 (T = i16; T = f32 gives a copy, unused: see encodeF32) codes of n f32 at src, in blocks of 32, tracking the
+ * largest |x| bits. A block whose largest |x| is beyond the format's largest finite value
+ * (saturating, Inf or NaN) is redone with the NaN-aware conversion and counted (non-finite:
+ * above the largest finite f32; saturated: above the format's largest, minus the non-finite).
+ * Returns the elements done (a multiple of 32).
  */
 function encodeWide<T>(src: usize, n: i32, dst: usize, stats: usize): i32 {
   // T picks the format at compile time, so each copy folds its branches.
@@ -199,24 +204,47 @@ function encodeWide<T>(src: usize, n: i32, dst: usize, stats: usize): i32 {
   const kAbs = v128.load(FK);
   const kFin = i32x4.splat(0x7f7fffff);
   const kMax = i32x4.splat(kind == KIND_BF16 ? 0x7f7f0000 : 0x7f7fffff);
+  const kOne = v128.load(FK, 32);
+  const kInf = v128.load(FK, 256);
+  const kHalf = v128.load(FK, 272);
+  const kQuiet = v128.load(FK, 288);
   let nf = i32x4.splat(0);
   let big = i32x4.splat(0);
   let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const x0 = v128.load(src + (<usize>i << 2));
-    const x1 = v128.load(src + (<usize>i << 2), 16);
-    const a0 = v128.and(x0, kAbs);
-    const a1 = v128.and(x1, kAbs);
-    nf = i32x4.sub(nf, i32x4.add(i32x4.gt_s(a0, kFin), i32x4.gt_s(a1, kFin)));
-    if (kind == KIND_F32) {
-      v128.store(dst + (<usize>i << 2), x0);
-      v128.store(dst + (<usize>i << 2), x1, 16);
-    } else {
-      big = i32x4.sub(big, i32x4.add(i32x4.gt_s(a0, kMax), i32x4.gt_s(a1, kMax)));
-      v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(bf16x4(x0), bf16x4(x1)));
+  for (; i + 32 <= n; i += 32) {
+    const x = src + (<usize>i << 2);
+    let mx = i32x4.splat(0);
+    for (let j: usize = 0; j < 32; j += 8) {
+      const x0 = v128.load(x + (j << 2));
+      const x1 = v128.load(x + (j << 2), 16);
+      mx = i32x4.max_s(mx, i32x4.max_s(v128.and(x0, kAbs), v128.and(x1, kAbs)));
+      if (kind == KIND_F32) {
+        v128.store(dst + ((<usize>i + j) << 2), x0);
+        v128.store(dst + ((<usize>i + j) << 2), x1, 16);
+      } else {
+        const h0 = i32x4.shr_u(i32x4.add(i32x4.add(x0, kHalf), v128.and(i32x4.shr_u(x0, 16), kOne)), 16);
+        const h1 = i32x4.shr_u(i32x4.add(i32x4.add(x1, kHalf), v128.and(i32x4.shr_u(x1, 16), kOne)), 16);
+        v128.store(dst + ((<usize>i + j) << 1), i16x8.narrow_i32x4_u(h0, h1));
+      }
+    }
+    if (v128.any_true(i32x4.gt_s(mx, kMax))) {
+      for (let j: usize = 0; j < 32; j += 8) {
+        const x0 = v128.load(x + (j << 2));
+        const x1 = v128.load(x + (j << 2), 16);
+        const a0 = v128.and(x0, kAbs);
+        const a1 = v128.and(x1, kAbs);
+        const f = i32x4.add(i32x4.gt_s(a0, kFin), i32x4.gt_s(a1, kFin));
+        nf = i32x4.sub(nf, f);
+        if (kind == KIND_BF16) {
+          big = i32x4.add(i32x4.sub(big, i32x4.add(i32x4.gt_s(a0, kMax), i32x4.gt_s(a1, kMax))), f);
+          const h0 = bf16x4(x0, a0, kOne, kInf, kHalf, kQuiet);
+          const h1 = bf16x4(x1, a1, kOne, kInf, kHalf, kQuiet);
+          v128.store(dst + ((<usize>i + j) << 1), i16x8.narrow_i32x4_u(h0, h1));
+        }
+      }
     }
   }
-  addCounts(stats, nf, kind == KIND_F32 ? i32x4.splat(0) : i32x4.sub(big, nf));
+  addCounts(stats, nf, big);
   return i;
 }
 
@@ -268,6 +296,33 @@ function encodeFp8Blocks(src: usize, n: i32, dst: usize, stats: usize): i32 {
   return i;
 }
 
+/** f32 "encode": a copy, 16 per step, tracking the largest |x| bits; non-finite counted only if any. */
+function encodeF32(src: usize, n: i32, dst: usize, stats: usize): i32 {
+  const kAbs = v128.load(FK);
+  const kFin = i32x4.splat(0x7f7fffff);
+  let mx = i32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = src + (<usize>i << 2);
+    const d = dst + (<usize>i << 2);
+    const a = v128.load(p);
+    const b = v128.load(p, 16);
+    const c = v128.load(p, 32);
+    const e = v128.load(p, 48);
+    mx = i32x4.max_s(mx, i32x4.max_s(i32x4.max_s(v128.and(a, kAbs), v128.and(b, kAbs)), i32x4.max_s(v128.and(c, kAbs), v128.and(e, kAbs))));
+    v128.store(d, a);
+    v128.store(d, b, 16);
+    v128.store(d, c, 32);
+    v128.store(d, e, 48);
+  }
+  if (v128.any_true(i32x4.gt_s(mx, kFin))) {
+    let nf = i32x4.splat(0);
+    for (let j = 0; j < i; j += 4) nf = i32x4.sub(nf, i32x4.gt_s(v128.and(v128.load(src + (<usize>j << 2)), kAbs), kFin));
+    addCounts(stats, nf, i32x4.splat(0));
+  }
+  return i;
+}
+
 /**
  * Encode n = nRows * headDim contiguous f32 elements at src into codes at dst (row-major, no padding).
  * Writes {nonFinite, saturated} as two i32 at stats. f32, f16 and bf16 take a SIMD body of 8
@@ -278,7 +333,7 @@ export function encodeFloat(kind: i32, src: usize, n: i32, dst: usize, stats: us
   store<i32>(stats, 0);
   store<i32>(stats, 0, 4);
   let i = 0;
-  if (kind == KIND_F32) i = encodeWide<f32>(src, n, dst, stats);
+  if (kind == KIND_F32) i = encodeF32(src, n, dst, stats);
   else if (kind == KIND_F16) i = encodeF16Blocks(src, n, dst, stats);
   else if (kind == KIND_BF16) i = encodeWide<i16>(src, n, dst, stats);
   else i = encodeFp8Blocks(src, n, dst, stats);
