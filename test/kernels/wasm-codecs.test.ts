@@ -216,8 +216,9 @@ test("float codecs: random f32 bit patterns (ties, subnormals, overflow) encode 
     if (i % 4 === 3) b = ((b & ~0xfffff) | 0x80000) >>> 0; // fp8-e4m3 tie
     // Every 16th: an exponent near fp8's range (2^-12 .. 2^10), where its rounding happens.
     if (i % 16 === 5) b = ((b & 0x807fffff) | ((115 + Math.floor(r() * 22)) << 23)) >>> 0;
-    // JS reads of a NaN may not keep its payload: use the canonical quiet NaN for those.
-    if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) b = (0x7fc00000 | (b & 0x80000000)) >>> 0;
+    // JS reads of a signalling NaN set its quiet bit (the reference sees the value through a JS
+    // number): keep NaN payloads, quiet.
+    if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) b = (b | 0x400000) >>> 0;
     bits[i] = b;
   }
   const src = new Float32Array(bits.buffer);
