@@ -98,23 +98,23 @@ function cvHi(sym: bool, w: v128): v128 {
 /** 8 int8 codes at p -> i16 lanes (code - 128 when symmetric). */
 // @ts-ignore: decorator
 @inline
-function w8(sym: bool, p: usize): v128 {
+function w8(sym: bool, p: usize, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
   const c = v128.load64_zero(p);
-  return sym ? i16x8.extend_low_i8x16_s(v128.xor(c, i8x16.splat(-128))) : i16x8.extend_low_i8x16_u(c);
+  return sym ? i16x8.extend_low_i8x16_s(v128.xor(c, c80)) : i16x8.extend_low_i8x16_u(c);
 }
 
 /** Low / high nibbles of the bytes in u16 lanes b -> i16 lanes (code - 8 when symmetric). */
 // @ts-ignore: decorator
 @inline
-function nibLo(sym: bool, b: v128): v128 {
-  const l = v128.and(b, i16x8.splat(15));
-  return sym ? i16x8.sub(l, i16x8.splat(8)) : l;
+function nibLo(sym: bool, b: v128, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
+  const l = v128.and(b, c0f);
+  return sym ? i16x8.sub(l, c08) : l;
 }
 // @ts-ignore: decorator
 @inline
-function nibHi(sym: bool, b: v128): v128 {
+function nibHi(sym: bool, b: v128, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
   const h = i16x8.shr_u(b, 4);
-  return sym ? i16x8.sub(h, i16x8.splat(8)) : h;
+  return sym ? i16x8.sub(h, c08) : h;
 }
 
 /**
@@ -149,6 +149,18 @@ function stageSplats(R: i32, p: usize, w: v128): void {
   }
 }
 
+// Splatted constants of the inner loops, loaded from memory once per call into locals: V8
+// rebuilds a v128.const from immediates (several instructions) at every use inside a loop.
+const AK: usize = memory.data<u32>(
+  [
+    0x80808080, 0x80808080, 0x80808080, 0x80808080, // 0: i8 -128 (int8 centring)
+    0x000f000f, 0x000f000f, 0x000f000f, 0x000f000f, // 16: i16 15 (int4 nibble mask)
+    0x00080008, 0x00080008, 0x00080008, 0x00080008, // 32: i16 8 (int4 centring)
+    0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8fffe000, // 48: f16 sign and exponent-mantissa (cvH)
+  ],
+  16,
+);
+
 /** 2^112: f16 bits moved into f32 position (cvH) read as value * 2^-112. */
 // @ts-ignore: decorator
 @inline
@@ -163,8 +175,8 @@ function two112(): v128 {
  */
 // @ts-ignore: decorator
 @inline
-function cvH(w: v128): v128 {
-  return v128.and(i32x4.shl(w, 13), i32x4.splat(<i32>0x8fffe000));
+function cvH(w: v128, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
+  return v128.and(i32x4.shl(w, 13), cH);
 }
 
 /** Tracks Inf/NaN among 8 f16 codes h: their exponent field is all ones iff (h << 1) >= 0xf800. */
@@ -202,9 +214,9 @@ function scaleQ(q: usize, R: i32, d: i32, dst: usize): bool {
  */
 // @ts-ignore: decorator
 @inline
-function colsRaw(kind: i32, sym: bool, row: usize, i: i32): v128 {
+function colsRaw(kind: i32, sym: bool, row: usize, i: i32, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
   if (kind == FUSED_F16) return v128.load(row + (<usize>i << 1));
-  if (kind == 8) return w8(sym, row + <usize>i);
+  if (kind == 8) return w8(sym, row + <usize>i, c80, c0f, c08, cH);
   // 4 bytes: elements i, i+2, i+4, i+6 (low nibbles) and i+1, .., i+7 (high nibbles).
   return i16x8.extend_low_i8x16_u(v128.load32_zero(row + (<usize>i >> 1)));
 }
@@ -212,19 +224,19 @@ function colsRaw(kind: i32, sym: bool, row: usize, i: i32): v128 {
 /** The first / second f32x4 of columns i..i+7 (int4: the even / odd elements). */
 // @ts-ignore: decorator
 @inline
-function colsLo(kind: i32, sym: bool, row: usize, i: i32, raw: v128): v128 {
+function colsLo(kind: i32, sym: bool, row: usize, i: i32, raw: v128, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
   if (kind == FUSED_F32) return v128.load(row + (<usize>i << 2));
-  if (kind == FUSED_F16) return cvH(i32x4.extend_low_i16x8_s(raw));
+  if (kind == FUSED_F16) return cvH(i32x4.extend_low_i16x8_s(raw), c80, c0f, c08, cH);
   if (kind == 8) return cvLo(sym, raw);
-  return cvLo(sym, nibLo(sym, raw));
+  return cvLo(sym, nibLo(sym, raw, c80, c0f, c08, cH));
 }
 // @ts-ignore: decorator
 @inline
-function colsHi(kind: i32, sym: bool, row: usize, i: i32, raw: v128): v128 {
+function colsHi(kind: i32, sym: bool, row: usize, i: i32, raw: v128, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
   if (kind == FUSED_F32) return v128.load(row + (<usize>i << 2), 16);
-  if (kind == FUSED_F16) return cvH(i32x4.extend_high_i16x8_s(raw));
+  if (kind == FUSED_F16) return cvH(i32x4.extend_high_i16x8_s(raw), c80, c0f, c08, cH);
   if (kind == 8) return cvHi(sym, raw);
-  return cvLo(sym, nibHi(sym, raw));
+  return cvLo(sym, nibHi(sym, raw, c80, c0f, c08, cH));
 }
 
 /**
@@ -234,18 +246,39 @@ function colsHi(kind: i32, sym: bool, row: usize, i: i32, raw: v128): v128 {
  */
 // @ts-ignore: decorator
 @inline
-function quarter(kind: i32, sym: bool, row: usize, o: usize, k: i32, lo: v128, hi: v128): v128 {
+function quarter(kind: i32, sym: bool, row: usize, o: usize, k: i32, lo: v128, hi: v128, c80: v128, c0f: v128, c08: v128, cH: v128): v128 {
   if (kind == FUSED_F32) return v128.load(row + o + (<usize>k << 4));
   if (kind == FUSED_F16) {
-    if (k == 0) return cvH(i32x4.extend_low_i16x8_s(lo));
-    if (k == 1) return cvH(i32x4.extend_high_i16x8_s(lo));
-    if (k == 2) return cvH(i32x4.extend_low_i16x8_s(hi));
-    return cvH(i32x4.extend_high_i16x8_s(hi));
+    if (k == 0) return cvH(i32x4.extend_low_i16x8_s(lo), c80, c0f, c08, cH);
+    if (k == 1) return cvH(i32x4.extend_high_i16x8_s(lo), c80, c0f, c08, cH);
+    if (k == 2) return cvH(i32x4.extend_low_i16x8_s(hi), c80, c0f, c08, cH);
+    return cvH(i32x4.extend_high_i16x8_s(hi), c80, c0f, c08, cH);
   }
   if (k == 0) return cvLo(sym, lo);
   if (k == 1) return cvHi(sym, lo);
   if (k == 2) return cvLo(sym, hi);
   return cvHi(sym, hi);
+}
+
+/**
+ * Asymmetric rows: codes are centred like symmetric ones (u - 128 or u - 8, so the two per-group
+ * terms do not cancel in f32: sum_j p_j m_j and sum_j p_j s_j u_j are each about the value range
+ * while their sum is about the output), and the zero-point becomes m + off * s to match.
+ */
+// @ts-ignore: decorator
+@inline
+function centreZ(kind: i32, nG: i32, sf: usize, zf: usize): void {
+  const c: f32 = kind == 8 ? 128 : 8;
+  const off = f32x4.splat(c);
+  let g = 0;
+  for (; g + 4 <= nG; g += 4) {
+    const o = <usize>g << 2;
+    v128.store(zf + o, f32x4.add(v128.load(zf + o), f32x4.mul(off, v128.load(sf + o))));
+  }
+  for (; g < nG; g++) {
+    const o = <usize>g << 2;
+    store<f32>(zf + o, load<f32>(zf + o) + c * load<f32>(sf + o));
+  }
 }
 
 /**
@@ -274,6 +307,10 @@ function score4F(
   qs: usize,
   qp: usize,
 ): i32 {
+  const c80 = v128.load(AK);
+  const c0f = v128.load(AK, 16);
+  const c08 = v128.load(AK, 32);
+  const cH = v128.load(AK, 48);
   const isF = kind == FUSED_F32;
   const isH = kind == FUSED_F16;
   const flt = isF || isH; // one group spanning the row, no scales
@@ -356,23 +393,23 @@ function score4F(
           const o = <usize>i << 2;
           let loA = f32x4.splat(0), hiA = loA, loB = loA, hiB = loA;
           if (kind == 8 || isH) {
-            loA = colsRaw(kind, sym, rowA, i);
-            hiA = colsRaw(kind, sym, rowA, i + 8);
-            loB = colsRaw(kind, sym, rowB, i);
-            hiB = colsRaw(kind, sym, rowB, i + 8);
+            loA = colsRaw(kind, sym, rowA, i, c80, c0f, c08, cH);
+            hiA = colsRaw(kind, sym, rowA, i + 8, c80, c0f, c08, cH);
+            loB = colsRaw(kind, sym, rowB, i, c80, c0f, c08, cH);
+            hiB = colsRaw(kind, sym, rowB, i + 8, c80, c0f, c08, cH);
             if (isH) hm = hMark(hMark(hMark(hMark(hm, loA), hiA), loB), hiB);
           } else if (kind == 4) {
             const bA = i16x8.extend_low_i8x16_u(v128.load64_zero(rowA + (<usize>i >> 1)));
             const bB = i16x8.extend_low_i8x16_u(v128.load64_zero(rowB + (<usize>i >> 1)));
-            loA = nibLo(sym, bA);
-            hiA = nibHi(sym, bA);
-            loB = nibLo(sym, bB);
-            hiB = nibHi(sym, bB);
+            loA = nibLo(sym, bA, c80, c0f, c08, cH);
+            hiA = nibHi(sym, bA, c80, c0f, c08, cH);
+            loB = nibLo(sym, bB, c80, c0f, c08, cH);
+            hiB = nibHi(sym, bB, c80, c0f, c08, cH);
           }
           for (let k = 0; k < 4; k++) {
             // k is a constant after unrolling: quarter k of the 16 elements of both slots.
-            const x = quarter(kind, sym, rowA, o, k, loA, hiA);
-            const y = quarter(kind, sym, rowB, o, k, loB, hiB);
+            const x = quarter(kind, sym, rowA, o, k, loA, hiA, c80, c0f, c08, cH);
+            const y = quarter(kind, sym, rowB, o, k, loB, hiB, c80, c0f, c08, cH);
             const ok = o + (<usize>k << 4);
             let qv = v128.load(q + ok);
             if (R == 1 && (k & 1) == 1) {
@@ -465,7 +502,9 @@ function score4F(
       const gi = <usize>(j * nG) << 1;
       if (!flt) {
         f16Row(sc + gi, nG, sf);
-        if (!sym) f16Row(ze + gi, nG, zf);
+        if (!sym) {
+          f16Row(ze + gi, nG, zf);
+        }
       }
       let t0 = f32x4.splat(0), t1 = f32x4.splat(0), t2 = f32x4.splat(0), t3 = f32x4.splat(0);
       let zt = f32x4.splat(0);
@@ -477,19 +516,19 @@ function score4F(
           const o = <usize>i << 2;
           let lo = f32x4.splat(0), hi = lo;
           if (kind == 8 || isH) {
-            lo = colsRaw(kind, sym, row, i);
-            hi = colsRaw(kind, sym, row, i + 8);
+            lo = colsRaw(kind, sym, row, i, c80, c0f, c08, cH);
+            hi = colsRaw(kind, sym, row, i + 8, c80, c0f, c08, cH);
             if (isH) hm = hMark(hMark(hm, lo), hi);
           } else if (kind == 4) {
             // 8 bytes: even elements in the low nibbles, odd ones in the high nibbles.
             const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
-            lo = nibLo(sym, b);
-            hi = nibHi(sym, b);
+            lo = nibLo(sym, b, c80, c0f, c08, cH);
+            hi = nibHi(sym, b, c80, c0f, c08, cH);
           }
-          const x0 = quarter(kind, sym, row, o, 0, lo, hi);
-          const x1 = quarter(kind, sym, row, o, 1, lo, hi);
-          const x2 = quarter(kind, sym, row, o, 2, lo, hi);
-          const x3 = quarter(kind, sym, row, o, 3, lo, hi);
+          const x0 = quarter(kind, sym, row, o, 0, lo, hi, c80, c0f, c08, cH);
+          const x1 = quarter(kind, sym, row, o, 1, lo, hi, c80, c0f, c08, cH);
+          const x2 = quarter(kind, sym, row, o, 2, lo, hi, c80, c0f, c08, cH);
+          const x3 = quarter(kind, sym, row, o, 3, lo, hi, c80, c0f, c08, cH);
           a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), x0));
           if (R >= 2) a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x0));
           if (R == 4) {
@@ -580,6 +619,10 @@ function mix4F(
   corr: usize,
   idx: usize,
 ): i32 {
+  const c80 = v128.load(AK);
+  const c0f = v128.load(AK, 16);
+  const c08 = v128.load(AK, 32);
+  const cH = v128.load(AK, 48);
   const isF = kind == FUSED_F32;
   const isH = kind == FUSED_F16;
   const flt = isF || isH;
@@ -630,7 +673,10 @@ function mix4F(
         // Inf (0 * Inf is NaN): its staged weights are forced to zero.
         const gi = <usize>(j * nG) << 1;
         f16Row(sc + gi, nG, sf);
-        if (!sym) f16Row(ze + gi, nG, zf);
+        if (!sym) {
+          f16Row(ze + gi, nG, zf);
+          centreZ(kind, nG, sf, zf);
+        }
         for (let g = 0; g < nG; g++) {
           const s = v128.load32_splat(sf + (<usize>g << 2));
           stageSplats(R, ws + (<usize>(n * nG + g) << 6), v128.and(f32x4.mul(w, s), nz));
@@ -675,11 +721,11 @@ function mix4F(
         const row = <usize>load<u32>(idx + (<usize>t << 2));
         let raw = zero;
         if (!isF) {
-          raw = colsRaw(kind, sym, row, i);
+          raw = colsRaw(kind, true, row, i, c80, c0f, c08, cH);
           if (isH) hm = hMark(hm, raw);
         }
-        const lo = colsLo(kind, sym, row, i, raw);
-        const hi = colsHi(kind, sym, row, i, raw);
+        const lo = colsLo(kind, true, row, i, raw, c80, c0f, c08, cH);
+        const hi = colsHi(kind, true, row, i, raw, c80, c0f, c08, cH);
         let vw = v128.load(wp);
         a0 = f32x4.add(a0, f32x4.mul(vw, lo));
         b0 = f32x4.add(b0, f32x4.mul(vw, hi));
@@ -687,11 +733,11 @@ function mix4F(
           // Columns i+8..i+15: same group (groups are whole 16s), same weight.
           let raw2 = zero;
           if (!isF) {
-            raw2 = colsRaw(kind, sym, row, i + 8);
+            raw2 = colsRaw(kind, true, row, i + 8, c80, c0f, c08, cH);
             if (isH) hm = hMark(hm, raw2);
           }
-          a1 = f32x4.add(a1, f32x4.mul(vw, colsLo(kind, sym, row, i + 8, raw2)));
-          b1 = f32x4.add(b1, f32x4.mul(vw, colsHi(kind, sym, row, i + 8, raw2)));
+          a1 = f32x4.add(a1, f32x4.mul(vw, colsLo(kind, true, row, i + 8, raw2, c80, c0f, c08, cH)));
+          b1 = f32x4.add(b1, f32x4.mul(vw, colsHi(kind, true, row, i + 8, raw2, c80, c0f, c08, cH)));
         } else {
           vw = v128.load(wp, 16);
           a1 = f32x4.add(a1, f32x4.mul(vw, lo));

@@ -326,3 +326,43 @@ test("attend, 2 threads: the slot range split across threads (flash-decoding) eq
     two.dispose();
   }
 });
+
+test("attend: asymmetric int4 values over 4096 slots stay within 3e-5 of the output scale", {
+  skip: wasmSkip,
+}, () => {
+  // The weighted sum of asymmetric codes is sum_j p_j s_j u_j + sum_j p_j m_j: two terms of the
+  // size of the value range whose sum is far smaller (an average of values). Codes are centred
+  // (u - 8, zero-point m + 8 s) so neither term is large; uncentred, this case was off by 9e-5.
+  const codec = makeCodec("int4");
+  const d = 64;
+  const nSlots = 4096;
+  for (const nRows of [1, 4]) {
+    const r = rng(3 + nRows);
+    const k = encode(codec, randn(r, nSlots * d), nSlots, d);
+    const v = encode(codec, randn(r, nSlots * d), nSlots, d);
+    const base = {
+      kCodec: codec,
+      vCodec: codec,
+      headDim: d,
+      q: randn(r, nRows * d),
+      qPos: new Int32Array(nRows).fill(nSlots),
+      nRows,
+      k,
+      v,
+      slotPos: new Int32Array(nSlots).map((_, j) => j),
+      nSlots,
+      scale: 1 / 8,
+    };
+    const want = new Float32Array(nRows * d);
+    const got = new Float32Array(nRows * d);
+    refAttend({ ...base, out: want });
+    exec.attend({ ...base, out: got });
+    let maxDiff = 0;
+    let maxRef = 0;
+    for (let i = 0; i < want.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(want[i]! - got[i]!));
+      maxRef = Math.max(maxRef, Math.abs(want[i]!));
+    }
+    assert.ok(maxDiff <= 3e-5 * maxRef, `rows ${nRows}: max diff ${maxDiff} vs max |out| ${maxRef}`);
+  }
+});
