@@ -411,7 +411,7 @@ const EXP_C = memory.data<f32>([
 function expNeg4(x: v128): v128 {
   const lo = v128.load(EXP_C);
   const under = f32x4.lt(x, lo);
-  x = f32x4.max(x, lo);
+  x = f32x4.pmax(x, lo); // one maxps (f32x4.max's NaN and -0 rules cost V8 a sequence); a NaN x stays NaN
   const n = f32x4.nearest(f32x4.mul(x, v128.load(EXP_C, 16)));
   let r = f32x4.sub(x, f32x4.mul(n, v128.load(EXP_C, 32)));
   r = f32x4.sub(r, f32x4.mul(n, v128.load(EXP_C, 48)));
