@@ -599,8 +599,9 @@ function valueTile(
 // j >= 8) with 3 << 2(j & 7) gives u * 4^(j & 7): exact integers that one convert turns into f32.
 // They are the values of positions p = 64h + 4j + l ("lane order") of a row. For keys the power
 // of 4 is folded into q (q * s * 4^-(j & 7), exact), for values it is taken out of each output
-// at the end (exact). Each position's product with q or a weight is the same f32 number as in
-// the reference (powers of two cancel exactly); only the order of the sums differs.
+// at the end (exact): each product with q or a weight is the f32 number it would be without the
+// power of 4. Values are summed as sum_t (p s) u + sum_t p z (the zero-point term per group),
+// not p (s u + z): a different rounding order, within the attention tolerances (tests).
 
 /** Channel of lane-order position p. */
 // @ts-ignore: decorator
