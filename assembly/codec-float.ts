@@ -47,6 +47,9 @@ const FK: usize = memory.data<u32>(
     0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 256: Inf
     0x7fff, 0x7fff, 0x7fff, 0x7fff, // 272: bf16 half - 1
     0x40, 0x40, 0x40, 0x40, // 288: bf16 quiet bit
+    0x87f00000, 0x87f00000, 0x87f00000, 0x87f00000, // 304: fp8 sign and exponent/mantissa after << 24 >> 4
+    0x7b800000, 0x7b800000, 0x7b800000, 0x7b800000, // 320: 2^120
+    0xfefefefe, 0xfefefefe, 0xfefefefe, 0xfefefefe, // 336: fp8 NaN code << 1, in u8 lanes
   ],
   16,
 );
@@ -163,6 +166,38 @@ function copyF32(src: usize, n: i32, dst: usize): i32 {
     v128.store(d, b, 16);
     v128.store(d, c, 32);
     v128.store(d, e, 48);
+  }
+  return i;
+}
+
+/**
+ * f32 values of n fp8-e4m3 codes at src, 16 per step: each code zipped with zeros into the top
+ * byte of a u32 lane, arithmetic shift right by 4 and a mask give sign | (v & 0x7f) << 20, and
+ * one exact multiply by 2^120 rebiases normals and subnormals (the sign rides along). A block of
+ * 32 holding a NaN code (0x7f / 0xff) is redone with fp8x4ToF32. Returns the elements done.
+ */
+function decodeFp8Blocks(src: usize, n: i32, dst: usize): i32 {
+  const kMask = v128.load(FK, 304);
+  const kScale = v128.load(FK, 320);
+  const kNan = v128.load(FK, 336);
+  const zero = i32x4.splat(0);
+  let i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const p = src + <usize>i;
+    const d = dst + (<usize>i << 2);
+    let e = zero;
+    for (let j: usize = 0; j < 32; j += 16) {
+      const v = v128.load(p + j);
+      e = i8x16.max_u(e, i8x16.add(v, v));
+      const lo = i8x16.shuffle(zero, v, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const hi = i8x16.shuffle(zero, v, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+      const o = d + (j << 2);
+      v128.store(o, f32x4.mul(v128.and(i32x4.shr_s(i16x8.shuffle(zero, lo, 0, 8, 1, 9, 2, 10, 3, 11), 4), kMask), kScale));
+      v128.store(o, f32x4.mul(v128.and(i32x4.shr_s(i16x8.shuffle(zero, lo, 4, 12, 5, 13, 6, 14, 7, 15), 4), kMask), kScale), 16);
+      v128.store(o, f32x4.mul(v128.and(i32x4.shr_s(i16x8.shuffle(zero, hi, 0, 8, 1, 9, 2, 10, 3, 11), 4), kMask), kScale), 32);
+      v128.store(o, f32x4.mul(v128.and(i32x4.shr_s(i16x8.shuffle(zero, hi, 4, 12, 5, 13, 6, 14, 7, 15), 4), kMask), kScale), 48);
+    }
+    if (v128.any_true(i8x16.eq(e, kNan))) for (let j: usize = 0; j < 32; j += 4) v128.store(d + (j << 2), loadFloat4(3, p, j));
   }
   return i;
 }
@@ -370,5 +405,8 @@ export function decodeFloat(kind: i32, src: usize, n: i32, dst: usize): void {
     const i = decodeBf16Blocks(src, n, dst);
     decodeFloatLoop(KIND_BF16, src + (<usize>i << 1), n - i, dst + (<usize>i << 2));
   }
-  else decodeFloatLoop(3, src, n, dst);
+  else {
+    const i = decodeFp8Blocks(src, n, dst);
+    decodeFloatLoop(3, src + <usize>i, n - i, dst + (<usize>i << 2));
+  }
 }
