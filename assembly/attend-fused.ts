@@ -719,6 +719,20 @@ function mix4F(
       let wp = ws + (<usize>g << 6);
       for (let t = 0; t < n; t++) {
         const row = <usize>load<u32>(idx + (<usize>t << 2));
+        if (R == 1 && kind == 4) {
+          // 16 columns from 8 bytes in full vectors: the low / high nibbles are the even / odd
+          // elements; their low halves are columns i..i+7, their high halves i+8..i+15.
+          const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
+          const ev = nibLo(true, b, c80, c0f, c08, cH);
+          const od = nibHi(true, b, c80, c0f, c08, cH);
+          const vw = v128.load(wp);
+          a0 = f32x4.add(a0, f32x4.mul(vw, cvLo(true, ev)));
+          b0 = f32x4.add(b0, f32x4.mul(vw, cvLo(true, od)));
+          a1 = f32x4.add(a1, f32x4.mul(vw, cvHi(true, ev)));
+          b1 = f32x4.add(b1, f32x4.mul(vw, cvHi(true, od)));
+          wp += <usize>nG << 6;
+          continue;
+        }
         let raw = zero;
         if (!isF) {
           raw = colsRaw(kind, true, row, i, c80, c0f, c08, cH);
@@ -802,6 +816,137 @@ function mix4F(
   return isH && hBad(hm) ? 1 : 0;
 }
 
+/**
+ * One query row over int8 / int4 keys with integer dot products (i32x4.dot_i16x8_s, 8
+ * multiply-adds per instruction): q is split once per call into two int16 parts, q ~= sq * (qh +
+ * ql / 2^15) (qh = round(q / sq), sq = max|q| / 32767; ql = the remainder in 2^-15 steps), which
+ * represents q to max|q| * 2^-31, finer than f32 itself, so the scores match the f32 path's
+ * precision. Codes are widened to i16 only (no convert to f32 per element); per group the two
+ * exact i32 sums are converted once and scaled. Group sums stay below 2^31 for groups up to 256
+ * (intDotOk). Same outputs as score4F with R = 1.
+ */
+// @ts-ignore: decorator
+@inline
+function score1I(
+  kind: i32,
+  sym: bool,
+  G: i32,
+  d: i32,
+  qIn: usize,
+  qPos: usize,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  scores: usize,
+  maxes: usize,
+  qs: usize,
+  qp: usize,
+): i32 {
+  const c80 = v128.load(AK);
+  const c0f = v128.load(AK, 16);
+  const c08 = v128.load(AK, 32);
+  const cH = v128.load(AK, 48);
+  const sf = qs + (<usize>d << 1); // (nG) f32 scales of the current row
+  const zf = qs + (<usize>d << 1) + (<usize>d >> 1); // (nG) f32 zero-points
+  let q = qIn;
+  if (kind == 4) {
+    permuteQ(qIn, 1, d, qp);
+    q = qp;
+  }
+  const qh = qp + (<usize>d << 2); // (d) i16
+  const ql = qh + (<usize>d << 1); // (d) i16
+  const nG = d / G;
+  const rowBytes = <usize>((d * kind) >> 3);
+  // q sums per group (zero-point term), from the f32 q.
+  if (!sym) {
+    for (let g = 0; g < nG; g++) {
+      let a = f32x4.splat(0);
+      for (let i = g * G; i < (g + 1) * G; i += 4) a = f32x4.add(a, v128.load(q + (<usize>i << 2)));
+      store<f32>(qs + (<usize>g << 4), hsum(a));
+    }
+  }
+  // Split q into qh + ql / 2^15 (units of sq).
+  let mx = f32x4.splat(0);
+  for (let i = 0; i < d; i += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(q + (<usize>i << 2))));
+  const qmax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+  // Non-finite q: the f32 path (its NaN/Inf propagate as the reference's do).
+  if (!(qmax < Infinity)) return 2;
+  const sq: f32 = qmax / 32767;
+  const inv = f32x4.splat(qmax > 0 ? <f32>32767 / qmax : 0);
+  const two15 = f32x4.splat(32768);
+  for (let i = 0; i < d; i += 8) {
+    const o = <usize>i << 2;
+    const x0 = f32x4.mul(v128.load(q + o), inv);
+    const x1 = f32x4.mul(v128.load(q + o, 16), inv);
+    const h0 = f32x4.nearest(x0);
+    const h1 = f32x4.nearest(x1);
+    const l0 = f32x4.nearest(f32x4.mul(f32x4.sub(x0, h0), two15));
+    const l1 = f32x4.nearest(f32x4.mul(f32x4.sub(x1, h1), two15));
+    v128.store(qh + (<usize>i << 1), i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(h0), i32x4.trunc_sat_f32x4_s(h1)));
+    v128.store(ql + (<usize>i << 1), i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(l0), i32x4.trunc_sat_f32x4_s(l1)));
+  }
+  const lowW = f32x4.splat(<f32>1 / 32768);
+  const p0 = load<i32>(qPos);
+  let m0: f32 = -Infinity;
+  const ss = scale * sq;
+  for (let j = 0; j < nSlots; j++) {
+    const sp = load<i32>(slotPos + (<usize>j << 2));
+    let s0: f32 = -Infinity;
+    if (sp <= p0) {
+      const row = pay + <usize>j * rowBytes;
+      const gi = <usize>(j * nG) << 1;
+      f16Row(sc + gi, nG, sf);
+      if (!sym) f16Row(ze + gi, nG, zf);
+      let tot = f32x4.splat(0);
+      let zt: f32 = 0;
+      for (let g = 0; g < nG; g++) {
+        let ah = i32x4.splat(0), al = i32x4.splat(0), bh = i32x4.splat(0), bl = i32x4.splat(0);
+        for (let i = g * G; i < (g + 1) * G; i += 16) {
+          let u0: v128, u1: v128;
+          if (kind == 8) {
+            const c = v128.load(row + <usize>i);
+            const cc = sym ? v128.xor(c, c80) : c;
+            u0 = sym ? i16x8.extend_low_i8x16_s(cc) : i16x8.extend_low_i8x16_u(cc);
+            u1 = sym ? i16x8.extend_high_i8x16_s(cc) : i16x8.extend_high_i8x16_u(cc);
+          } else {
+            const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
+            u0 = nibLo(sym, b, c80, c0f, c08, cH);
+            u1 = nibHi(sym, b, c80, c0f, c08, cH);
+          }
+          const o = <usize>i << 1;
+          ah = i32x4.add(ah, i32x4.dot_i16x8_s(u0, v128.load(qh + o)));
+          al = i32x4.add(al, i32x4.dot_i16x8_s(u0, v128.load(ql + o)));
+          bh = i32x4.add(bh, i32x4.dot_i16x8_s(u1, v128.load(qh + o, 16)));
+          bl = i32x4.add(bl, i32x4.dot_i16x8_s(u1, v128.load(ql + o, 16)));
+        }
+        const hi = f32x4.convert_i32x4_s(i32x4.add(ah, bh));
+        const lo = f32x4.convert_i32x4_s(i32x4.add(al, bl));
+        const v = f32x4.add(hi, f32x4.mul(lo, lowW));
+        tot = f32x4.add(tot, f32x4.mul(v, v128.load32_splat(sf + (<usize>g << 2))));
+        if (!sym) zt += load<f32>(zf + (<usize>g << 2)) * load<f32>(qs + (<usize>g << 4));
+      }
+      s0 = hsum(tot) * ss + zt * scale;
+      if (s0 > m0) m0 = s0;
+    }
+    store<f32>(scores + (<usize>j << 2), s0);
+  }
+  store<f32>(maxes, m0);
+  store<f32>(maxes, <f32>-Infinity, 4);
+  store<f32>(maxes, <f32>-Infinity, 8);
+  store<f32>(maxes, <f32>-Infinity, 12);
+  return 0;
+}
+
+/** Whether score1I takes int keys of this kind and group size (group sums fit in i32). */
+// @ts-ignore: decorator
+@inline
+function intDotOk(kind: i32, G: i32): bool {
+  return (kind == 8 || kind == 4) && G <= 256;
+}
+
 // @ts-ignore: decorator
 @inline
 function score4KI(
@@ -824,6 +969,12 @@ function score4KI(
 ): i32 {
   const qs = work; // (nG) vectors
   const qp = work + (<usize>d << 2); // (R, d) permuted q
+  if (R == 1 && intDotOk(kind, G)) {
+    let r = 2;
+    if (kind == 8) r = sym ? score1I(8, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp) : score1I(8, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+    else r = sym ? score1I(4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp) : score1I(4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
+    if (r == 0) return 0;
+  }
   if (kind == FUSED_F32) return score4F(R, FUSED_F32, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
   if (kind == FUSED_F16) return score4F(R, FUSED_F16, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
   if (kind == 8) {

@@ -327,13 +327,23 @@ test("attend, 2 threads: the slot range split across threads (flash-decoding) eq
   }
 });
 
-test("attend: asymmetric int4 values over 4096 slots stay within 3e-5 of the output scale", {
+test("attend: int4 / int8 over 4096 slots stay within 3e-5 / 1e-5 of the output scale", {
   skip: wasmSkip,
 }, () => {
-  // The weighted sum of asymmetric codes is sum_j p_j s_j u_j + sum_j p_j m_j: two terms of the
-  // size of the value range whose sum is far smaller (an average of values). Codes are centred
-  // (u - 8, zero-point m + 8 s) so neither term is large; uncentred, this case was off by 9e-5.
-  const codec = makeCodec("int4");
+  // int4: the weighted sum of asymmetric codes is sum_j p_j s_j u_j + sum_j p_j m_j: two terms of
+  // the size of the value range whose sum is far smaller (an average of values). Codes are
+  // centred (u - 8, zero-point m + 8 s) so neither term is large; uncentred: 9e-5.
+  // int8 (one row: integer dot products with q split in two int16 parts): 1.4e-6; with the high
+  // part only (q rounded to int16) 2.5e-5.
+  for (const [type, tol] of [
+    ["int4", 3e-5],
+    ["int8", 1e-5],
+  ] as const)
+    checkLong(type, tol);
+});
+
+function checkLong(type: "int4" | "int8", tol: number): void {
+  const codec = makeCodec(type);
   const d = 64;
   const nSlots = 4096;
   for (const nRows of [1, 4]) {
@@ -363,6 +373,6 @@ test("attend: asymmetric int4 values over 4096 slots stay within 3e-5 of the out
       maxDiff = Math.max(maxDiff, Math.abs(want[i]! - got[i]!));
       maxRef = Math.max(maxRef, Math.abs(want[i]!));
     }
-    assert.ok(maxDiff <= 3e-5 * maxRef, `rows ${nRows}: max diff ${maxDiff} vs max |out| ${maxRef}`);
+    assert.ok(maxDiff <= tol * maxRef, `${type} rows ${nRows}: max diff ${maxDiff} vs max |out| ${maxRef}`);
   }
-});
+}
