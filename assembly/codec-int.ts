@@ -386,6 +386,35 @@ function groupLo(x: usize, n: i32): v128 {
   return lo;
 }
 
+/**
+ * Lane-wise max of |x| bits over one group of n (multiple of 16) f32 at x (symmetric codecs
+ * need only max |x|). As integers, |x| bits order like |x|, and NaN/Inf lie above every
+ * finite value, so the same max also tells whether the group holds a non-finite element.
+ */
+// @ts-ignore: decorator
+@inline
+function groupAbsMax(x: usize, n: i32, kAbs: v128): v128 {
+  let m = i32x4.splat(0);
+  for (let i = 0; i < n; i += 16) {
+    const p = x + (<usize>i << 2);
+    const a = v128.and(v128.load(p), kAbs);
+    const b = v128.and(v128.load(p, 16), kAbs);
+    const c = v128.and(v128.load(p, 32), kAbs);
+    const d = v128.and(v128.load(p, 48), kAbs);
+    m = i32x4.max_s(m, i32x4.max_s(i32x4.max_s(a, b), i32x4.max_s(c, d)));
+  }
+  return m;
+}
+
+/** [max a, max b, max c, max d] over the i32 lanes of each. */
+// @ts-ignore: decorator
+@inline
+function hmax4i(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.max_s(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.max_s(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.max_s(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
 /** [min a, min b, min c, min d] over the lanes of each (pmin: no NaN here). */
 // @ts-ignore: decorator
 @inline
@@ -533,6 +562,30 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
   let g = 0;
   for (; g + 4 <= nG; g += 4) {
     const x0 = src + <usize>g * gStride;
+    let inv: v128;
+    let m = f32x4.splat(0);
+    let sBits: v128;
+    let mBits = i32x4.splat(0);
+    if (sym) {
+      const kAbs = ik(256);
+      const amax = hmax4i(
+        groupAbsMax(x0, groupSize, kAbs),
+        groupAbsMax(x0 + gStride, groupSize, kAbs),
+        groupAbsMax(x0 + 2 * gStride, groupSize, kAbs),
+        groupAbsMax(x0 + 3 * gStride, groupSize, kAbs),
+      );
+      // Fast only without NaN/Inf (|x| bits >= Inf's) and without saturation.
+      if (v128.any_true(v128.or(i32x4.ge_s(amax, ik(16)), f32x4.gt(amax, vLimit)))) {
+        for (let j = 0; j < 4; j++) {
+          const k = <usize>(g + j);
+          nonFinite += encodeGroup(bits, sym, src + k * gStride, 0, groupSize, payload + k * gBytes, scales + (k << 1), zeros + (k << 1), stats);
+        }
+        continue;
+      }
+      sBits = f16UpX4(f32x4.div(amax, vDiv));
+      // A nonzero range never gets s = 0 (f32-subnormal inputs): the smallest f16 subnormal.
+      sBits = i32x4.max_u(sBits, v128.and(i32x4.gt_s(amax, i32x4.splat(0)), ik(144)));
+    } else {
     const l0 = groupLo(x0, groupSize);
     const h0 = gHi;
     let sum = gSum;
@@ -548,17 +601,6 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
     const lo = hmin4(l0, l1, l2, l3);
     const hi = hmax4(h0, h1, h2, h3);
     let ok = i32x4.all_true(f32x4.lt(f32x4.abs(sum), ik(16)));
-    let inv: v128;
-    let m = f32x4.splat(0);
-    let sBits: v128;
-    let mBits = i32x4.splat(0);
-    if (sym) {
-      const amax = f32x4.pmax(f32x4.abs(lo), f32x4.abs(hi));
-      ok = ok && !v128.any_true(f32x4.gt(amax, vLimit));
-      sBits = f16UpX4(f32x4.div(amax, vDiv));
-      // A nonzero range never gets s = 0 (f32-subnormal inputs): the smallest f16 subnormal.
-      sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(amax, i32x4.splat(0)), ik(144)));
-    } else {
       const zero = f32x4.splat(0);
       ok = ok && !v128.any_true(v128.or(f32x4.eq(lo, zero), f32x4.eq(hi, zero)));
       ok = ok && !v128.any_true(f32x4.lt(lo, ik(176)));
@@ -568,13 +610,13 @@ function encodeFlat<T>(groupSize: i32, src: usize, nG: i32, payload: usize, scal
       ok = ok && !v128.any_true(f32x4.gt(range, vLimit));
       sBits = f16UpX4(f32x4.div(range, vDiv));
       sBits = i32x4.max_u(sBits, v128.and(f32x4.gt(hi, m), ik(144)));
-    }
-    if (!ok) {
-      for (let j = 0; j < 4; j++) {
-        const k = <usize>(g + j);
-        nonFinite += encodeGroup(bits, sym, src + k * gStride, 0, groupSize, payload + k * gBytes, scales + (k << 1), zeros + (k << 1), stats);
+      if (!ok) {
+        for (let j = 0; j < 4; j++) {
+          const k = <usize>(g + j);
+          nonFinite += encodeGroup(bits, sym, src + k * gStride, 0, groupSize, payload + k * gBytes, scales + (k << 1), zeros + (k << 1), stats);
+        }
+        continue;
       }
-      continue;
     }
     const s = f16x4FiniteToF32(sBits);
     inv = v128.and(f32x4.div(vOne, s), f32x4.gt(s, i32x4.splat(0)));
