@@ -692,7 +692,8 @@ function mix4F(
     if (n == 0) continue;
     // Output columns in registers (R == 1: 16 columns of the row; else 8 columns of each row);
     // the block's slots applied to them.
-    const step = R == 1 ? 16 : 8;
+    // R <= 2: 16 columns per pass (8 accumulators); R == 4: 8 columns of the 4 rows.
+    const step = R <= 2 ? 16 : 8;
     let g = 0; // group of column i (no division in the loop)
     let gEnd = gs;
     for (let i = 0; i < d; i += step) {
@@ -701,6 +702,8 @@ function mix4F(
         gEnd += gs;
       }
       const a = acc + (<usize>i << 2);
+      // a0/b0: row 0, columns i..i+7. R == 1: a1/b1 columns i+8..i+15. R == 2: a1/b1 row 1,
+      // a2/b2 row 0 columns i+8.., a3/b3 row 1 columns i+8... R == 4: rows 0..3, columns i..i+7.
       let a0 = v128.load(a), b0 = v128.load(a, 16);
       let a1 = a0, b1 = a0, a2 = a0, a3 = a0, b2 = a0, b3 = a0;
       if (R == 1) {
@@ -709,6 +712,12 @@ function mix4F(
       } else {
         a1 = v128.load(a + rb);
         b1 = v128.load(a + rb, 16);
+      }
+      if (R == 2) {
+        a2 = v128.load(a, 32);
+        b2 = v128.load(a, 48);
+        a3 = v128.load(a + rb, 32);
+        b3 = v128.load(a + rb, 48);
       }
       if (R == 4) {
         a2 = v128.load(a + 2 * rb);
@@ -719,17 +728,46 @@ function mix4F(
       let wp = ws + (<usize>g << 6);
       for (let t = 0; t < n; t++) {
         const row = <usize>load<u32>(idx + (<usize>t << 2));
-        if (R == 1 && kind == 4) {
-          // 16 columns from 8 bytes in full vectors: the low / high nibbles are the even / odd
-          // elements; their low halves are columns i..i+7, their high halves i+8..i+15.
-          const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
-          const ev = nibLo(true, b, c80, c0f, c08, cH);
-          const od = nibHi(true, b, c80, c0f, c08, cH);
-          const vw = v128.load(wp);
-          a0 = f32x4.add(a0, f32x4.mul(vw, cvLo(true, ev)));
-          b0 = f32x4.add(b0, f32x4.mul(vw, cvLo(true, od)));
-          a1 = f32x4.add(a1, f32x4.mul(vw, cvHi(true, ev)));
-          b1 = f32x4.add(b1, f32x4.mul(vw, cvHi(true, od)));
+        if (R <= 2) {
+          let lo = zero, hi = zero, lo2 = zero, hi2 = zero;
+          if (kind == 4) {
+            // 16 columns from 8 bytes in full vectors: the low / high nibbles are the even / odd
+            // elements; their low halves are columns i..i+7, their high halves i+8..i+15.
+            const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
+            const ev = nibLo(true, b, c80, c0f, c08, cH);
+            const od = nibHi(true, b, c80, c0f, c08, cH);
+            lo = cvLo(true, ev);
+            hi = cvLo(true, od);
+            lo2 = cvHi(true, ev);
+            hi2 = cvHi(true, od);
+          } else {
+            let raw = zero, raw2 = zero;
+            if (!isF) {
+              raw = colsRaw(kind, true, row, i, c80, c0f, c08, cH);
+              raw2 = colsRaw(kind, true, row, i + 8, c80, c0f, c08, cH);
+              if (isH) hm = hMark(hMark(hm, raw), raw2);
+            }
+            lo = colsLo(kind, true, row, i, raw, c80, c0f, c08, cH);
+            hi = colsHi(kind, true, row, i, raw, c80, c0f, c08, cH);
+            lo2 = colsLo(kind, true, row, i + 8, raw2, c80, c0f, c08, cH);
+            hi2 = colsHi(kind, true, row, i + 8, raw2, c80, c0f, c08, cH);
+          }
+          // Columns i+8..i+15 are in the same group (groups are whole 16s): same weights.
+          const w0 = v128.load(wp);
+          a0 = f32x4.add(a0, f32x4.mul(w0, lo));
+          b0 = f32x4.add(b0, f32x4.mul(w0, hi));
+          if (R == 1) {
+            a1 = f32x4.add(a1, f32x4.mul(w0, lo2));
+            b1 = f32x4.add(b1, f32x4.mul(w0, hi2));
+          } else {
+            const w1 = v128.load(wp, 16);
+            a1 = f32x4.add(a1, f32x4.mul(w1, lo));
+            b1 = f32x4.add(b1, f32x4.mul(w1, hi));
+            a2 = f32x4.add(a2, f32x4.mul(w0, lo2));
+            b2 = f32x4.add(b2, f32x4.mul(w0, hi2));
+            a3 = f32x4.add(a3, f32x4.mul(w1, lo2));
+            b3 = f32x4.add(b3, f32x4.mul(w1, hi2));
+          }
           wp += <usize>nG << 6;
           continue;
         }
@@ -743,28 +781,15 @@ function mix4F(
         let vw = v128.load(wp);
         a0 = f32x4.add(a0, f32x4.mul(vw, lo));
         b0 = f32x4.add(b0, f32x4.mul(vw, hi));
-        if (R == 1) {
-          // Columns i+8..i+15: same group (groups are whole 16s), same weight.
-          let raw2 = zero;
-          if (!isF) {
-            raw2 = colsRaw(kind, true, row, i + 8, c80, c0f, c08, cH);
-            if (isH) hm = hMark(hm, raw2);
-          }
-          a1 = f32x4.add(a1, f32x4.mul(vw, colsLo(kind, true, row, i + 8, raw2, c80, c0f, c08, cH)));
-          b1 = f32x4.add(b1, f32x4.mul(vw, colsHi(kind, true, row, i + 8, raw2, c80, c0f, c08, cH)));
-        } else {
-          vw = v128.load(wp, 16);
-          a1 = f32x4.add(a1, f32x4.mul(vw, lo));
-          b1 = f32x4.add(b1, f32x4.mul(vw, hi));
-        }
-        if (R == 4) {
-          vw = v128.load(wp, 32);
-          a2 = f32x4.add(a2, f32x4.mul(vw, lo));
-          b2 = f32x4.add(b2, f32x4.mul(vw, hi));
-          vw = v128.load(wp, 48);
-          a3 = f32x4.add(a3, f32x4.mul(vw, lo));
-          b3 = f32x4.add(b3, f32x4.mul(vw, hi));
-        }
+        vw = v128.load(wp, 16);
+        a1 = f32x4.add(a1, f32x4.mul(vw, lo));
+        b1 = f32x4.add(b1, f32x4.mul(vw, hi));
+        vw = v128.load(wp, 32);
+        a2 = f32x4.add(a2, f32x4.mul(vw, lo));
+        b2 = f32x4.add(b2, f32x4.mul(vw, hi));
+        vw = v128.load(wp, 48);
+        a3 = f32x4.add(a3, f32x4.mul(vw, lo));
+        b3 = f32x4.add(b3, f32x4.mul(vw, hi));
         wp += <usize>nG << 6;
       }
       v128.store(a, a0);
@@ -775,6 +800,12 @@ function mix4F(
       } else {
         v128.store(a + rb, a1);
         v128.store(a + rb, b1, 16);
+      }
+      if (R == 2) {
+        v128.store(a, a2, 32);
+        v128.store(a, b2, 48);
+        v128.store(a + rb, a3, 32);
+        v128.store(a + rb, b3, 48);
       }
       if (R == 4) {
         v128.store(a + 2 * rb, a2);
