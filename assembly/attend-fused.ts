@@ -363,7 +363,7 @@ function score4F(
   // Slot pairs: measured faster for int and f16 rows with 2 or 4 rows and for f32 with 2 rows.
   // f32 with 4 rows (16 live accumulators) and single rows (caches beyond L2) measured slower
   // with pairs, so they take one slot at a time.
-  const pair = R >= 2 && !(flt && R == 4);
+  const pair = R >= 2 && !(isF && R == 4);
   let j = 0;
   while (j < nSlots) {
     const sp = load<i32>(slotPos + (<usize>j << 2));
