@@ -55,11 +55,11 @@ const FK: usize = memory.data<u32>(
 );
 
 /**
- * f16 codes of n f32 at src, in blocks of 32. A block is first converted for f16's normal
+ * f16 codes of n f32 at src, in blocks of 64. A block is first converted for f16's normal
  * range (rebias, round the 13 dropped bits to nearest even: (|x| + 0xfff + lsb) >> 13; the
  * carry may reach Inf, as in the reference) while tracking min and max of |x| bits; a block with
  * any |x| outside [2^-14, 65504] (subnormal, saturating, Inf, NaN) is redone with the full
- * conversion and counted. Returns the elements done (a multiple of 32); counts added at stats.
+ * conversion and counted. Returns the elements done (a multiple of 64); counts added at stats.
  */
 function encodeF16Blocks(src: usize, n: i32, dst: usize, stats: usize): i32 {
   const kAbs = v128.load(FK);
@@ -72,12 +72,12 @@ function encodeF16Blocks(src: usize, n: i32, dst: usize, stats: usize): i32 {
   let nf = i32x4.splat(0);
   let big = i32x4.splat(0);
   let i = 0;
-  for (; i + 32 <= n; i += 32) {
+  for (; i + 64 <= n; i += 64) {
     const x = src + (<usize>i << 2);
     const d = dst + (<usize>i << 1);
     let mn = kAbs;
     let mx = i32x4.splat(0);
-    for (let j: usize = 0; j < 32; j += 8) {
+    for (let j: usize = 0; j < 64; j += 8) {
       const x0 = v128.load(x + (j << 2));
       const x1 = v128.load(x + (j << 2), 16);
       const a0 = v128.and(x0, kAbs);
@@ -91,7 +91,7 @@ function encodeF16Blocks(src: usize, n: i32, dst: usize, stats: usize): i32 {
       v128.store(d + (j << 1), i16x8.narrow_i32x4_u(v128.or(h0, s0), v128.or(h1, s1)));
     }
     if (v128.any_true(v128.or(i32x4.lt_s(mn, kMin), i32x4.gt_s(mx, kMax)))) {
-      for (let j: usize = 0; j < 32; j += 8) {
+      for (let j: usize = 0; j < 64; j += 8) {
         const x0 = v128.load(x + (j << 2));
         const x1 = v128.load(x + (j << 2), 16);
         const a0 = v128.and(x0, kAbs);
@@ -117,7 +117,7 @@ function addCounts(stats: usize, nf: v128, big: v128): void {
 }
 
 /**
- * f32 values of n f16 codes at src, in blocks of 32: h << 16, arithmetic shift right by 3 and a
+ * f32 values of n f16 codes at src, in blocks of 64: h << 16, arithmetic shift right by 3 and a
  * mask give sign | (h & 0x7fff) << 13, and one exact multiply by 2^112 rebiases normals and
  * subnormals alike (the sign rides along). A block holding an Inf/NaN code (exponent 31) is
  * redone with f16x4ToF32, which maps those by bits. Returns the elements done.
@@ -128,11 +128,11 @@ function decodeF16Blocks(src: usize, n: i32, dst: usize): i32 {
   const kInf = v128.load(FK, 128);
   const zero = i32x4.splat(0);
   let i = 0;
-  for (; i + 32 <= n; i += 32) {
+  for (; i + 64 <= n; i += 64) {
     const p = src + (<usize>i << 1);
     const d = dst + (<usize>i << 2);
     let e = zero;
-    for (let j: usize = 0; j < 32; j += 16) {
+    for (let j: usize = 0; j < 64; j += 16) {
       const h0 = v128.load(p + (j << 1));
       const h1 = v128.load(p + (j << 1), 16);
       e = i16x8.max_u(e, i16x8.max_u(i16x8.shl(h0, 1), i16x8.shl(h1, 1)));
@@ -147,7 +147,7 @@ function decodeF16Blocks(src: usize, n: i32, dst: usize): i32 {
       v128.store(o, f32x4.mul(v128.and(i32x4.shr_s(f, 3), kMask), kScale), 48);
     }
     if (v128.any_true(i16x8.eq(i16x8.max_u(e, kInf), e)))
-      for (let j: usize = 0; j < 32; j += 4) v128.store(d + (j << 2), loadFloat4(KIND_F16, p, j));
+      for (let j: usize = 0; j < 64; j += 4) v128.store(d + (j << 2), loadFloat4(KIND_F16, p, j));
   }
   return i;
 }
@@ -227,11 +227,11 @@ function bf16x4(b: v128, a: v128, kOne: v128, kInf: v128, kHalf: v128, kQuiet: v
 }
 
 /**
- * bf16 (T = i16; T = f32 gives a copy, unused: see encodeF32) codes of n f32 at src, in blocks of 32, tracking the
+ * bf16 (T = i16; T = f32 gives a copy, unused: see encodeF32) codes of n f32 at src, in blocks of 64, tracking the
  * largest |x| bits. A block whose largest |x| is beyond the format's largest finite value
  * (saturating, Inf or NaN) is redone with the NaN-aware conversion and counted (non-finite:
  * above the largest finite f32; saturated: above the format's largest, minus the non-finite).
- * Returns the elements done (a multiple of 32).
+ * Returns the elements done (a multiple of 64).
  */
 function encodeWide<T>(src: usize, n: i32, dst: usize, stats: usize): i32 {
   // T picks the format at compile time, so each copy folds its branches.
@@ -246,10 +246,10 @@ function encodeWide<T>(src: usize, n: i32, dst: usize, stats: usize): i32 {
   let nf = i32x4.splat(0);
   let big = i32x4.splat(0);
   let i = 0;
-  for (; i + 32 <= n; i += 32) {
+  for (; i + 64 <= n; i += 64) {
     const x = src + (<usize>i << 2);
     let mx = i32x4.splat(0);
-    for (let j: usize = 0; j < 32; j += 8) {
+    for (let j: usize = 0; j < 64; j += 8) {
       const x0 = v128.load(x + (j << 2));
       const x1 = v128.load(x + (j << 2), 16);
       mx = i32x4.max_s(mx, i32x4.max_s(v128.and(x0, kAbs), v128.and(x1, kAbs)));
@@ -263,7 +263,7 @@ function encodeWide<T>(src: usize, n: i32, dst: usize, stats: usize): i32 {
       }
     }
     if (v128.any_true(i32x4.gt_s(mx, kMax))) {
-      for (let j: usize = 0; j < 32; j += 8) {
+      for (let j: usize = 0; j < 64; j += 8) {
         const x0 = v128.load(x + (j << 2));
         const x1 = v128.load(x + (j << 2), 16);
         const a0 = v128.and(x0, kAbs);
