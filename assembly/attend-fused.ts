@@ -42,11 +42,11 @@ export function fusedOk(kind: i32, G: i32, d: i32): bool {
 /**
  * Scratch bytes the fused path needs beyond attend.ts's own: a permuted copy of the q block
  * (16d), per-group q sums (4d), per-group zero terms (4d), staged weight splats
- * (JB * nG * 64 <= 4 * JB * d)
+ * (JB * nG * 64 <= 4 * JB * d), the block's zero-term splats (nG * 64 <= 4d)
  * and the block's slot indices.
  */
 export function fusedScratchBytes(d: i32): i32 {
-  return (24 + 4 * JB) * d + 4 * JB + 128;
+  return (28 + 4 * JB) * d + 4 * JB + 128;
 }
 
 // @ts-ignore: decorator
@@ -258,27 +258,6 @@ function quarter(kind: i32, sym: bool, row: usize, o: usize, k: i32, lo: v128, h
   if (k == 1) return cvHi(sym, lo);
   if (k == 2) return cvLo(sym, hi);
   return cvHi(sym, hi);
-}
-
-/**
- * Asymmetric rows: codes are centred like symmetric ones (u - 128 or u - 8, so the two per-group
- * terms do not cancel in f32: sum_j p_j m_j and sum_j p_j s_j u_j are each about the value range
- * while their sum is about the output), and the zero-point becomes m + off * s to match.
- */
-// @ts-ignore: decorator
-@inline
-function centreZ(kind: i32, nG: i32, sf: usize, zf: usize): void {
-  const c: f32 = kind == 8 ? 128 : 8;
-  const off = f32x4.splat(c);
-  let g = 0;
-  for (; g + 4 <= nG; g += 4) {
-    const o = <usize>g << 2;
-    v128.store(zf + o, f32x4.add(v128.load(zf + o), f32x4.mul(off, v128.load(sf + o))));
-  }
-  for (; g < nG; g++) {
-    const o = <usize>g << 2;
-    store<f32>(zf + o, load<f32>(zf + o) + c * load<f32>(sf + o));
-  }
 }
 
 /**
@@ -637,10 +616,12 @@ function mix4F(
   const inv = isH ? f32x4.mul(v128.load(invs), two112()) : v128.load(invs);
   const zero = f32x4.splat(0);
   let hm = i16x8.splat(0);
-  memory.fill(corr, 0, <usize>nG << 4);
   memory.fill(acc, 0, <usize>R * rb);
+  const zc = !flt && !sym; // asymmetric int rows: zero-point terms
+  const cs = ws + <usize>(JB * nG) * 64; // (nG, 4) splats of the block's zero-point terms
   for (let j0 = 0; j0 < nSlots; j0 += JB) {
     const jEnd = min(j0 + JB, nSlots);
+    if (zc) memory.fill(corr, 0, <usize>nG << 4);
     // Stage ws[n][g] = (p_0j s_jg, .., p_3j s_jg) for the block's n-th slot with a nonzero weight,
     // and corr[g] += p_j m_jg (the R rows as one vector).
     let n = 0;
@@ -673,10 +654,7 @@ function mix4F(
         // Inf (0 * Inf is NaN): its staged weights are forced to zero.
         const gi = <usize>(j * nG) << 1;
         f16Row(sc + gi, nG, sf);
-        if (!sym) {
-          f16Row(ze + gi, nG, zf);
-          centreZ(kind, nG, sf, zf);
-        }
+        if (!sym) f16Row(ze + gi, nG, zf);
         for (let g = 0; g < nG; g++) {
           const s = v128.load32_splat(sf + (<usize>g << 2));
           stageSplats(R, ws + (<usize>(n * nG + g) << 6), v128.and(f32x4.mul(w, s), nz));
@@ -690,6 +668,10 @@ function mix4F(
       n++;
     }
     if (n == 0) continue;
+    // The block's zero-point terms are added with its slots (below), so the running sums stay
+    // near the output's size: added once at the end, sum_j p_j s_j u_j and sum_j p_j m_j would
+    // each be about the value range and cancel (f32 rounding of the large terms).
+    if (zc) for (let g = 0; g < nG; g++) stageSplats(R, cs + (<usize>g << 6), v128.load(corr + (<usize>g << 4)));
     // Output columns in registers (R == 1: 16 columns of the row; else 8 columns of each row);
     // the block's slots applied to them.
     // R <= 2: 16 columns per pass (8 accumulators); R == 4: 8 columns of the 4 rows.
@@ -734,23 +716,23 @@ function mix4F(
             // 16 columns from 8 bytes in full vectors: the low / high nibbles are the even / odd
             // elements; their low halves are columns i..i+7, their high halves i+8..i+15.
             const b = i16x8.extend_low_i8x16_u(v128.load64_zero(row + (<usize>i >> 1)));
-            const ev = nibLo(true, b, c80, c0f, c08, cH);
-            const od = nibHi(true, b, c80, c0f, c08, cH);
-            lo = cvLo(true, ev);
-            hi = cvLo(true, od);
-            lo2 = cvHi(true, ev);
-            hi2 = cvHi(true, od);
+            const ev = nibLo(sym, b, c80, c0f, c08, cH);
+            const od = nibHi(sym, b, c80, c0f, c08, cH);
+            lo = cvLo(sym, ev);
+            hi = cvLo(sym, od);
+            lo2 = cvHi(sym, ev);
+            hi2 = cvHi(sym, od);
           } else {
             let raw = zero, raw2 = zero;
             if (!isF) {
-              raw = colsRaw(kind, true, row, i, c80, c0f, c08, cH);
-              raw2 = colsRaw(kind, true, row, i + 8, c80, c0f, c08, cH);
+              raw = colsRaw(kind, sym, row, i, c80, c0f, c08, cH);
+              raw2 = colsRaw(kind, sym, row, i + 8, c80, c0f, c08, cH);
               if (isH) hm = hMark(hMark(hm, raw), raw2);
             }
-            lo = colsLo(kind, true, row, i, raw, c80, c0f, c08, cH);
-            hi = colsHi(kind, true, row, i, raw, c80, c0f, c08, cH);
-            lo2 = colsLo(kind, true, row, i + 8, raw2, c80, c0f, c08, cH);
-            hi2 = colsHi(kind, true, row, i + 8, raw2, c80, c0f, c08, cH);
+            lo = colsLo(kind, sym, row, i, raw, c80, c0f, c08, cH);
+            hi = colsHi(kind, sym, row, i, raw, c80, c0f, c08, cH);
+            lo2 = colsLo(kind, sym, row, i + 8, raw2, c80, c0f, c08, cH);
+            hi2 = colsHi(kind, sym, row, i + 8, raw2, c80, c0f, c08, cH);
           }
           // Columns i+8..i+15 are in the same group (groups are whole 16s): same weights.
           const w0 = v128.load(wp);
@@ -773,11 +755,11 @@ function mix4F(
         }
         let raw = zero;
         if (!isF) {
-          raw = colsRaw(kind, true, row, i, c80, c0f, c08, cH);
+          raw = colsRaw(kind, sym, row, i, c80, c0f, c08, cH);
           if (isH) hm = hMark(hm, raw);
         }
-        const lo = colsLo(kind, true, row, i, raw, c80, c0f, c08, cH);
-        const hi = colsHi(kind, true, row, i, raw, c80, c0f, c08, cH);
+        const lo = colsLo(kind, sym, row, i, raw, c80, c0f, c08, cH);
+        const hi = colsHi(kind, sym, row, i, raw, c80, c0f, c08, cH);
         let vw = v128.load(wp);
         a0 = f32x4.add(a0, f32x4.mul(vw, lo));
         b0 = f32x4.add(b0, f32x4.mul(vw, hi));
@@ -791,6 +773,33 @@ function mix4F(
         a3 = f32x4.add(a3, f32x4.mul(vw, lo));
         b3 = f32x4.add(b3, f32x4.mul(vw, hi));
         wp += <usize>nG << 6;
+      }
+      if (zc) {
+        const cp = cs + (<usize>g << 6);
+        const c0 = v128.load(cp);
+        a0 = f32x4.add(a0, c0);
+        b0 = f32x4.add(b0, c0);
+        if (R == 1) {
+          a1 = f32x4.add(a1, c0);
+          b1 = f32x4.add(b1, c0);
+        } else {
+          const c1 = v128.load(cp, 16);
+          a1 = f32x4.add(a1, c1);
+          b1 = f32x4.add(b1, c1);
+          if (R == 2) {
+            a2 = f32x4.add(a2, c0);
+            b2 = f32x4.add(b2, c0);
+            a3 = f32x4.add(a3, c1);
+            b3 = f32x4.add(b3, c1);
+          } else {
+            const c2 = v128.load(cp, 32);
+            const c3 = v128.load(cp, 48);
+            a2 = f32x4.add(a2, c2);
+            b2 = f32x4.add(b2, c2);
+            a3 = f32x4.add(a3, c3);
+            b3 = f32x4.add(b3, c3);
+          }
+        }
       }
       v128.store(a, a0);
       v128.store(a, b0, 16);
@@ -812,25 +821,6 @@ function mix4F(
         v128.store(a + 3 * rb, a3);
         v128.store(a + 2 * rb, b2, 16);
         v128.store(a + 3 * rb, b3, 16);
-      }
-    }
-  }
-  // Per-group zero-point terms: the same constant for every column of group g in row r.
-  if (!flt && !sym) {
-    for (let g = 0; g < nG; g++) {
-      const cv = v128.load(corr + (<usize>g << 4));
-      const c0 = i32x4.shuffle(cv, cv, 0, 0, 0, 0);
-      const c1 = i32x4.shuffle(cv, cv, 1, 1, 1, 1);
-      const c2 = i32x4.shuffle(cv, cv, 2, 2, 2, 2);
-      const c3 = i32x4.shuffle(cv, cv, 3, 3, 3, 3);
-      for (let i = g * gs; i < (g + 1) * gs; i += 4) {
-        const a = acc + (<usize>i << 2);
-        v128.store(a, f32x4.add(v128.load(a), c0));
-        if (R >= 2) v128.store(a + rb, f32x4.add(v128.load(a + rb), c1));
-        if (R == 4) {
-          v128.store(a + 2 * rb, f32x4.add(v128.load(a + 2 * rb), c2));
-          v128.store(a + 3 * rb, f32x4.add(v128.load(a + 3 * rb), c3));
-        }
       }
     }
   }

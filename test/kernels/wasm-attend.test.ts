@@ -327,19 +327,15 @@ test("attend, 2 threads: the slot range split across threads (flash-decoding) eq
   }
 });
 
-test("attend: int4 / int8 over 4096 slots stay within 3e-5 / 1e-5 of the output scale", {
+test("attend: int4 / int8 over 4096 slots stay within 1e-5 of the output scale", {
   skip: wasmSkip,
 }, () => {
   // int4: the weighted sum of asymmetric codes is sum_j p_j s_j u_j + sum_j p_j m_j: two terms of
-  // the size of the value range whose sum is far smaller (an average of values). Codes are
-  // centred (u - 8, zero-point m + 8 s) so neither term is large; uncentred: 9e-5.
-  // int8 (one row: integer dot products with q split in two int16 parts): 1.4e-6; with the high
-  // part only (q rounded to int16) 2.5e-5.
-  for (const [type, tol] of [
-    ["int4", 3e-5],
-    ["int8", 1e-5],
-  ] as const)
-    checkLong(type, tol);
+  // the size of the value range whose sum is far smaller (an average of values). The zero-point
+  // terms are added block by block with the slots, so the running sums stay small; added once at
+  // the end: 9e-5. int8 (one row: integer dot products with q split in two int16 parts): 1.4e-6;
+  // with the high part only (q rounded to int16) 1.3e-5.
+  for (const type of ["int4", "int8"] as const) checkLong(type, 1e-5);
 });
 
 function checkLong(type: "int4" | "int8", tol: number): void {
