@@ -617,6 +617,7 @@ function mix4F(
   const zero = f32x4.splat(0);
   let hm = i16x8.splat(0);
   memory.fill(acc, 0, <usize>R * rb);
+  let touch = i32x4.splat(0);
   const zc = !flt && !sym; // asymmetric int rows: zero-point terms
   const cs = ws + <usize>(JB * nG) * 64; // (nG, 4) splats of the block's zero-point terms
   for (let j0 = 0; j0 < nSlots; j0 += JB) {
@@ -647,7 +648,14 @@ function mix4F(
       }
       const nz = f32x4.ne(w, zero);
       if (!v128.any_true(nz)) continue;
-      store<u32>(idx + (<usize>n << 2), <u32>(pay + <usize>j * rowBytes)); // the row's address
+      const rowAt = pay + <usize>j * rowBytes;
+      store<u32>(idx + (<usize>n << 2), <u32>rowAt); // the row's address
+      // f32 rows: touch the row's cache lines in address order now. The column loop below walks
+      // the block's rows 32 bytes at a time with a stride of rowBytes (512 at headDim 128),
+      // which the hardware prefetcher does not follow; touched here, the block's lines are
+      // requested together (Llama shape, 16K tokens: 0.63x the time). Smaller rows (f16, int)
+      // measured no change.
+      if (isF) for (let o: usize = 0; o < rowBytes; o += 64) touch = v128.or(touch, v128.load32_zero(rowAt + o));
       if (flt) stageSplats(R, ws + (<usize>n << 6), w);
       else {
         // A row with zero weight must add exactly nothing, even where a group's f16 scale is
@@ -834,6 +842,7 @@ function mix4F(
       v128.store(a, i32x4.shuffle(ev, od, 2, 6, 3, 7), 16);
     }
   }
+  v128.store(corr, touch); // keeps the touching loads (corr is scratch, no longer read here)
   return isH && hBad(hm) ? 1 : 0;
 }
 
