@@ -19,6 +19,8 @@ const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = path.join(REPO, "src/cli.ts");
 const PP_CTX = 512;
 const DECODE_CTX = 64;
+/** Runs per configuration in a full run (--quick: 1); the fastest is reported. */
+const FULL_ROUNDS = 2;
 
 export interface ForwardRecord {
   model: string;
@@ -154,57 +156,84 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
     const mismatch = configMismatch(path.join(modelDir, "config.json"), shape);
     if (mismatch) skip(section, `synth-model ${name}: config differs from the peer's shape (${mismatch})`);
     const memMiB = modelBytes(shape, PP_CTX) / 2 ** 20;
-    for (const threads of [1, 2]) {
-      const env = { KVLAB_THREADS: String(threads) };
-      const runs: [ForwardRecord["mode"], string[]][] = [
-        ["prompt", ["--protocol", "llamacpp", "--ctx", String(PP_CTX), "--chunks", "1"]],
-        [
-          "decode",
-          ["--protocol", "chunked", "--ctx", String(DECODE_CTX), "--chunks", "1", "--chunk-size", "1"],
-        ],
-      ];
-      for (const [mode, protocol] of runs) {
-        let r = await kvlab(
-          ["ppl", "--model", modelDir, "--text", text, ...protocol, "--executor", "wasm", "--json"],
-          env,
-          600,
-        );
-        if (r.code !== 0 && !r.timedOut) {
-          console.log(`  retrying ${name} ${mode} t${threads} after ${why(r)}`);
-          r = await kvlab(
-            ["ppl", "--model", modelDir, "--text", text, ...protocol, "--executor", "wasm", "--json"],
-            env,
-            600,
+    const runs: [ForwardRecord["mode"], string[]][] = [
+      ["prompt", ["--protocol", "llamacpp", "--ctx", String(PP_CTX), "--chunks", "1"]],
+      [
+        "decode",
+        ["--protocol", "chunked", "--ctx", String(DECODE_CTX), "--chunks", "1", "--chunk-size", "1"],
+      ],
+    ];
+    // Each configuration runs `rounds` times, the rounds interleaved (1 and 2 threads side by
+    // side), and keeps its fastest run, as every other timed figure here does: on a shared
+    // machine a run is only ever slowed by other processes. Peak RSS is the largest of the runs.
+    const rounds = ctx.args.quick ? 1 : FULL_ROUNDS;
+    const best = new Map<string, ForwardRecord & { ppl: unknown; fallbacks: unknown }>();
+    for (let round = 0; round < rounds; round++)
+      for (const threads of [1, 2])
+        for (const [mode, protocol] of runs) {
+          const env = { KVLAB_THREADS: String(threads) };
+          const argv = [
+            "ppl",
+            "--model",
+            modelDir,
+            "--text",
+            text,
+            ...protocol,
+            "--executor",
+            "wasm",
+            "--json",
+          ];
+          let r = await kvlab(argv, env, 600);
+          if (r.code !== 0 && !r.timedOut) {
+            console.log(`  retrying ${name} ${mode} t${threads} after ${why(r)}`);
+            r = await kvlab(argv, env, 600);
+          }
+          const j = lastJson(r.stdout);
+          if (r.code !== 0 || !j || typeof j.tokensPerSecond !== "number") {
+            skip(
+              section,
+              `kvlab ppl ${name} ${mode} t${threads}: ${j ? "no tokensPerSecond in its JSON" : why(r)}`,
+            );
+            continue;
+          }
+          // prompt: one forward call per ctx tokens; decode: one per token.
+          const perForward = mode === "prompt" ? PP_CTX : 1;
+          const weightGBps = (weightBytesPerForward(shape) * j.tokensPerSecond) / perForward / 1e9;
+          const bw = dram[threads] ?? null;
+          console.log(
+            `  ${name} ${mode} ${threads} thread(s), run ${round + 1}/${rounds}: ${j.tokensPerSecond.toFixed(1)} tok/s, peak RSS ${r.maxRssMiB?.toFixed(0)} MiB`,
           );
+          const key = `${mode}/${threads}`;
+          const prev = best.get(key);
+          const maxRssMiB =
+            prev?.maxRssMiB != null && r.maxRssMiB !== null
+              ? Math.max(prev.maxRssMiB, r.maxRssMiB)
+              : (r.maxRssMiB ?? prev?.maxRssMiB ?? null);
+          if (prev && prev.tokensPerS >= j.tokensPerSecond) {
+            prev.maxRssMiB = maxRssMiB;
+            continue;
+          }
+          best.set(key, {
+            model: name,
+            threads,
+            mode,
+            tokensPerS: j.tokensPerSecond,
+            wallS: r.seconds,
+            maxRssMiB,
+            modelMemMiB: memMiB,
+            weightGBps,
+            xDramRead: bw ? weightGBps / bw : null,
+            ppl: j.ppl,
+            fallbacks: j.fallbacks,
+          });
         }
-        const j = lastJson(r.stdout);
-        if (r.code !== 0 || !j || typeof j.tokensPerSecond !== "number") {
-          skip(
-            section,
-            `kvlab ppl ${name} ${mode} t${threads}: ${j ? "no tokensPerSecond in its JSON" : why(r)}`,
-          );
-          continue;
-        }
-        // prompt: one forward call per ctx tokens; decode: one per token.
-        const perForward = mode === "prompt" ? PP_CTX : 1;
-        const weightGBps = (weightBytesPerForward(shape) * j.tokensPerSecond) / perForward / 1e9;
-        const bw = dram[threads] ?? null;
-        const rec: ForwardRecord = {
-          model: name,
-          threads,
-          mode,
-          tokensPerS: j.tokensPerSecond,
-          wallS: r.seconds,
-          maxRssMiB: r.maxRssMiB,
-          modelMemMiB: memMiB,
-          weightGBps,
-          xDramRead: bw ? weightGBps / bw : null,
-        };
+    for (const threads of [1, 2])
+      for (const [mode] of runs) {
+        const b = best.get(`${mode}/${threads}`);
+        if (!b) continue;
+        const { ppl: _ppl, fallbacks: _fb, ...rec } = b;
         records.push(rec);
-        console.log(
-          `  ${name} ${mode} ${threads} thread(s): ${rec.tokensPerS.toFixed(1)} tok/s, peak RSS ${rec.maxRssMiB?.toFixed(0)} MiB`,
-        );
-        section.records.push({ ...rec, ppl: j.ppl, fallbacks: j.fallbacks });
+        section.records.push({ ...b, runs: rounds });
         const one = records.find((x) => x.model === name && x.mode === mode && x.threads === 1);
         rows.push([
           name,
@@ -213,14 +242,13 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
           rec.tokensPerS,
           one && threads > 1 ? rec.tokensPerS / one.tokensPerS : null,
           rec.weightGBps,
-          bw,
+          dram[threads] ?? null,
           rec.xDramRead,
           rec.maxRssMiB,
           rec.maxRssMiB !== null ? rec.maxRssMiB / memMiB : null,
           rec.wallS,
         ]);
       }
-    }
   }
   section.tables.push({
     title: "Forward: kvlab ppl on synth-model shapes, wasm executor, f32 cache",
@@ -241,7 +269,7 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
     notes: [
       `prompt = llamacpp protocol, ctx ${PP_CTX}; decode = chunked protocol, chunk size 1, ctx ${DECODE_CTX}. Threads via KVLAB_THREADS.`,
       "model mem = f32 weights + f32 KV (ctx 512) + activations of one 512-token forward incl. logits (bench/sections/forward.ts modelBytes).",
-      "tokens/s as reported by kvlab ppl (tokensPerSecond); wall s includes node start-up, model load and tokenization.",
+      `tokens/s as reported by kvlab ppl (tokensPerSecond), the fastest of ${ctx.args.quick ? 1 : FULL_ROUNDS} interleaved run(s) per row; peak RSS the largest of them; wall s (of the fastest run) includes node start-up, model load and tokenization.`,
       `weight GB/s = f32 weight bytes per forward call (${models.map((m) => `${m} ${(weightBytesPerForward(MODEL_SHAPES[m]!) / 1e6).toFixed(0)} MB`).join(", ")}) x forward calls/s (decode: one per token; prompt: one per ${PP_CTX} tokens).`,
       `DRAM read GB/s = the WASM SIMD read pass over ${DRAM_BYTES / 2 ** 20} MiB with as many threads (baselines section); x DRAM read near 1 means the forward streams its weights at the memory limit (roofline), and more threads can only help as far as the 2-thread read is faster than the 1-thread one.`,
     ],
