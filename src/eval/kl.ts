@@ -34,7 +34,7 @@ export function argmax(x: ArrayLike<number>): number {
 export interface TopKEntry {
   ids: Int32Array; // (k)
   logp: Float32Array; // (k)
-  /** 1 - sum(exp(logp)) over the k kept ids, clamped to [0, 1]. */
+  /** sum(exp(logp)) over the ids NOT kept (summed directly, see tailMass), in [0, 1]. */
   restMass: number;
 }
 
@@ -58,9 +58,24 @@ export function topK(logp: Float64Array, k: number): TopKEntry {
     vals[j] = v;
     ids[j] = i;
   }
-  let kept = 0;
-  for (let j = 0; j < n; j++) kept += Math.exp(vals[j]!);
-  return { ids, logp: Float32Array.from(vals), restMass: Math.min(1, Math.max(0, 1 - kept)) };
+  return { ids, logp: Float32Array.from(vals), restMass: Math.min(1, tailMass(logp, ids)) };
+}
+
+let keptMask = new Uint8Array(0); // (vocab) reused: 1 where an id is among the kept ones
+
+/**
+ * sum(exp(logp[i])) over the ids i not in `kept`, summed over the tail itself. Computing it
+ * as 1 - sum(kept) cancels catastrophically when the tail is tiny (a confident distribution:
+ * a 1e-12 tail keeps only ~4 digits), which made the lumped KL exceed the exact one. One pass
+ * over the vocabulary, the same order of work as the log-softmax that produced logp.
+ */
+function tailMass(logp: Float64Array, kept: Int32Array): number {
+  if (keptMask.length < logp.length) keptMask = new Uint8Array(logp.length);
+  for (let j = 0; j < kept.length; j++) keptMask[kept[j]!] = 1;
+  let rest = 0;
+  for (let i = 0; i < logp.length; i++) if (keptMask[i] === 0) rest += Math.exp(logp[i]!);
+  for (let j = 0; j < kept.length; j++) keptMask[kept[j]!] = 0;
+  return rest;
 }
 
 /**
@@ -69,11 +84,9 @@ export function topK(logp: Float64Array, k: number): TopKEntry {
  */
 export function klFromTopK(base: TopKEntry, runLogp: Float64Array): number {
   let kl = 0;
-  let runKept = 0;
   for (let j = 0; j < base.ids.length; j++) {
     const lp = base.logp[j]!;
     const lq = runLogp[base.ids[j]!]!;
-    runKept += Math.exp(lq);
     if (lp === Number.NEGATIVE_INFINITY) continue;
     kl += Math.exp(lp) * (lp - lq);
   }
@@ -81,7 +94,7 @@ export function klFromTopK(base: TopKEntry, runLogp: Float64Array): number {
   if (pRest > 0) {
     // Floor the run's rest mass so a run that put everything on the kept ids gives a large
     // finite KL instead of Infinity (f64 cannot represent the exact value anyway).
-    const qRest = Math.max(1 - runKept, 1e-300);
+    const qRest = Math.max(tailMass(runLogp, base.ids), 1e-300);
     kl += pRest * (Math.log(pRest) - Math.log(qRest));
   }
   return kl;

@@ -9,7 +9,6 @@ import { latestPerSpec, readRuns } from "../experiment/run-store.ts";
 import { RUNS_FILE } from "../experiment/runner.ts";
 import type { RunRecord } from "../experiment/types.ts";
 import { formatTable, type TableContext, type TableFormat } from "./formats.ts";
-import { plotSpec, renderSvg, svgToPng } from "./plot.ts";
 import { toRows } from "./rows.ts";
 
 export const PLOT_BASENAME = "ppl-vs-memory";
@@ -71,6 +70,9 @@ export async function exportResults(
     files.push(file);
   }
   if (options.plot ?? true) {
+    // Imported here, not at the top: vega, vega-lite and resvg are ~49 MiB of every
+    // command's resident memory (kvlab ppl included) and only exporting needs them.
+    const { plotSpec, renderSvg, svgToPng } = await import("./plot.ts");
     const svg = await renderSvg(plotSpec(rows, `${experiment}: quality vs KV cache memory`));
     const svgFile = join(dir, `${PLOT_BASENAME}.svg`);
     const pngFile = join(dir, `${PLOT_BASENAME}.png`);
