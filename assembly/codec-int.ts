@@ -351,6 +351,30 @@ const IKF: usize = memory.data<f32>(
   16,
 );
 
+// In-place decode constants (see decodeGroupInPlace): per-lane code masks, the scale factors
+// that undo each lane's bit position (powers of two, so exact), and the symmetric offset at
+// each lane's bit position.
+const DK: usize = memory.data<u32>(
+  [
+    0xf, 0xf0, 0xf00, 0xf000, // 0: int4 masks
+    0x3f800000, 0x3d800000, 0x3b800000, 0x39800000, // 16: 1, 2^-4, 2^-8, 2^-12
+    8, 8 << 4, 8 << 8, 8 << 12, // 32: int4 offset
+    3, 3 << 2, 3 << 4, 3 << 6, // 48: int2 masks, low byte
+    3 << 8, 3 << 10, 3 << 12, 3 << 14, // 64: int2 masks, high byte
+    0x3f800000, 0x3e800000, 0x3d800000, 0x3c800000, // 80: 1, 2^-2, 2^-4, 2^-6
+    0x3b800000, 0x3a800000, 0x39800000, 0x38800000, // 96: 2^-8 .. 2^-14
+    2, 2 << 2, 2 << 4, 2 << 6, // 112: int2 offset, low byte
+    2 << 8, 2 << 10, 2 << 12, 2 << 14, // 128: int2 offset, high byte
+  ],
+  16,
+);
+
+// @ts-ignore: decorator
+@inline
+function dk(at: i32): v128 {
+  return v128.load(DK + <usize>at);
+}
+
 /** IK entry at byte offset `at`. */
 // @ts-ignore: decorator
 @inline
@@ -781,8 +805,8 @@ function codesAt(bits: i32, p: usize, i: usize, k0f: v128, k03: v128): v128 {
 }
 
 /**
- * Decode nG whole groups laid end to end (groupSize % 16 == 0, groups tile the rows). The
- * symmetric offset is taken off in u8 lanes (u - 2^(bits-1) wraps to the signed code), then
+ * Decode nG whole groups laid end to end (groupSize % 16 == 0, groups tile the rows). int4 and
+ * int2 go through decodeGroupInPlace. int8: the symmetric offset is taken off in u8 lanes (u - 2^(bits-1) wraps to the signed code), then
  * sign-extended: the same integers, converted and scaled in f32 exactly as the reference.
  */
 function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usize, nG: i32, dst: usize): void {
@@ -790,10 +814,16 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
   const bits = 8 / sizeof<T>();
   const sym = isSigned<T>();
   const gBytes = <usize>((groupSize * bits) >> 3);
-  // int4 works in u16 lanes (see decodeGroupFast); 0x0f0f masks a widened byte as 0x0f does.
   const vOff = ik(bits == 8 ? 192 : bits == 4 ? 304 : 224);
   const k0f = ik(80);
   const k03 = ik(96);
+  // In-place constants (int4: lanes A; int2: A for the low byte of a u16, B for the high byte).
+  const mA = dk(bits == 4 ? 0 : 48);
+  const mB = dk(64);
+  const fA = dk(bits == 4 ? 16 : 80);
+  const fB = dk(96);
+  const oA = dk(bits == 4 ? 32 : 112);
+  const oB = dk(128);
   let g = 0;
   // Four groups at a time: their scales (and zero-points) widened to f32 in one f32x4.
   for (; g + 4 <= nG; g += 4) {
@@ -802,18 +832,72 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
     const p = payload + <usize>g * gBytes;
     const out = dst + ((<usize>g * <usize>groupSize) << 2);
     const oStride = <usize>groupSize << 2;
-    decodeGroupFast(bits, sym, groupSize, p, out, i32x4.shuffle(vs4, vs4, 0, 0, 0, 0), i32x4.shuffle(vm4, vm4, 0, 0, 0, 0), vOff, k0f, k03);
-    decodeGroupFast(bits, sym, groupSize, p + gBytes, out + oStride, i32x4.shuffle(vs4, vs4, 1, 1, 1, 1), i32x4.shuffle(vm4, vm4, 1, 1, 1, 1), vOff, k0f, k03);
-    decodeGroupFast(bits, sym, groupSize, p + 2 * gBytes, out + 2 * oStride, i32x4.shuffle(vs4, vs4, 2, 2, 2, 2), i32x4.shuffle(vm4, vm4, 2, 2, 2, 2), vOff, k0f, k03);
-    decodeGroupFast(bits, sym, groupSize, p + 3 * gBytes, out + 3 * oStride, i32x4.shuffle(vs4, vs4, 3, 3, 3, 3), i32x4.shuffle(vm4, vm4, 3, 3, 3, 3), vOff, k0f, k03);
+    if (bits == 8) {
+      decodeGroupFast(bits, sym, groupSize, p, out, i32x4.shuffle(vs4, vs4, 0, 0, 0, 0), i32x4.shuffle(vm4, vm4, 0, 0, 0, 0), vOff, k0f, k03);
+      decodeGroupFast(bits, sym, groupSize, p + gBytes, out + oStride, i32x4.shuffle(vs4, vs4, 1, 1, 1, 1), i32x4.shuffle(vm4, vm4, 1, 1, 1, 1), vOff, k0f, k03);
+      decodeGroupFast(bits, sym, groupSize, p + 2 * gBytes, out + 2 * oStride, i32x4.shuffle(vs4, vs4, 2, 2, 2, 2), i32x4.shuffle(vm4, vm4, 2, 2, 2, 2), vOff, k0f, k03);
+      decodeGroupFast(bits, sym, groupSize, p + 3 * gBytes, out + 3 * oStride, i32x4.shuffle(vs4, vs4, 3, 3, 3, 3), i32x4.shuffle(vm4, vm4, 3, 3, 3, 3), vOff, k0f, k03);
+    } else {
+      decodeGroupInPlace(bits, sym, groupSize, p, out, i32x4.shuffle(vs4, vs4, 0, 0, 0, 0), i32x4.shuffle(vm4, vm4, 0, 0, 0, 0), mA, mB, fA, fB, oA, oB);
+      decodeGroupInPlace(bits, sym, groupSize, p + gBytes, out + oStride, i32x4.shuffle(vs4, vs4, 1, 1, 1, 1), i32x4.shuffle(vm4, vm4, 1, 1, 1, 1), mA, mB, fA, fB, oA, oB);
+      decodeGroupInPlace(bits, sym, groupSize, p + 2 * gBytes, out + 2 * oStride, i32x4.shuffle(vs4, vs4, 2, 2, 2, 2), i32x4.shuffle(vm4, vm4, 2, 2, 2, 2), mA, mB, fA, fB, oA, oB);
+      decodeGroupInPlace(bits, sym, groupSize, p + 3 * gBytes, out + 3 * oStride, i32x4.shuffle(vs4, vs4, 3, 3, 3, 3), i32x4.shuffle(vm4, vm4, 3, 3, 3, 3), mA, mB, fA, fB, oA, oB);
+    }
   }
   for (; g < nG; g++) {
     const s = f16ToF32(<u32>load<u16>(scales + (<usize>g << 1)));
     const m: f32 = sym ? 0 : f16ToF32(<u32>load<u16>(zeros + (<usize>g << 1)));
     const p = payload + <usize>g * gBytes;
     const out = dst + ((<usize>g * <usize>groupSize) << 2);
-    decodeGroupFast(bits, sym, groupSize, p, out, f32x4.splat(s), f32x4.splat(m), vOff, k0f, k03);
+    if (bits == 8) decodeGroupFast(bits, sym, groupSize, p, out, f32x4.splat(s), f32x4.splat(m), vOff, k0f, k03);
+    else decodeGroupInPlace(bits, sym, groupSize, p, out, f32x4.splat(s), f32x4.splat(m), mA, mB, fA, fB, oA, oB);
   }
+}
+
+/**
+ * int4/int2: one group of n (multiple of 16) codes at p to f32 at out, without moving codes
+ * between lanes. A 32-bit word is splatted to the 4 lanes and each lane masks out its own code
+ * where it lies (lane k of an int4 quad: bits 4k..4k+3, i.e. code * 16^k), converted as is, and
+ * multiplied by s * 16^-k. Both factors are exact powers of two apart from code and s, so each
+ * product is the same real number code * s as the reference's, rounded once to the same f32
+ * (s * 2^-k stays normal: s >= 2^-24, k <= 14; code * 2^k < 2^16). The symmetric offset is taken
+ * off in i32 at the same bit position (exact). Then the reference's own add of the zero-point.
+ * Loads stay inside the group's bytes (int4 reads bytes 4..7 once more and shifts them down).
+ */
+// @ts-ignore: decorator
+@inline
+function decodeGroupInPlace(bits: i32, sym: bool, n: i32, p: usize, out: usize, vs: v128, vm: v128, mA: v128, mB: v128, fA: v128, fB: v128, oA: v128, oB: v128): void {
+  const sA = f32x4.mul(vs, fA);
+  const sB = f32x4.mul(vs, fB);
+  for (let i: usize = 0; i < <usize>n; i += 16) {
+    const o = out + (i << 2);
+    if (bits == 4) {
+      const q = p + (i >> 1);
+      const a = v128.load32_splat(q);
+      const b = v128.load32_splat(q, 2);
+      const c = v128.load32_splat(q, 4);
+      const d = i32x4.shr_u(c, 16);
+      v128.store(o, dqLane(sym, a, mA, oA, sA, vm));
+      v128.store(o, dqLane(sym, b, mA, oA, sA, vm), 16);
+      v128.store(o, dqLane(sym, c, mA, oA, sA, vm), 32);
+      v128.store(o, dqLane(sym, d, mA, oA, sA, vm), 48);
+    } else {
+      const a = v128.load32_splat(p + (i >> 2));
+      const b = i32x4.shr_u(a, 16);
+      v128.store(o, dqLane(sym, a, mA, oA, sA, vm));
+      v128.store(o, dqLane(sym, a, mB, oB, sB, vm), 16);
+      v128.store(o, dqLane(sym, b, mA, oA, sA, vm), 32);
+      v128.store(o, dqLane(sym, b, mB, oB, sB, vm), 48);
+    }
+  }
+}
+
+/** Lane k: code at mask bits (code * 2^j), minus the offset there, times s * 2^-j, plus zero. */
+// @ts-ignore: decorator
+@inline
+function dqLane(sym: bool, w: v128, mask: v128, off: v128, s: v128, vm: v128): v128 {
+  const c = v128.and(w, mask);
+  return sym ? f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(c, off)), s) : f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(c), s), vm);
 }
 
 /** One group of n (multiple of 16) codes at p to f32 at out, with scale vs and zero-point vm splatted. */
