@@ -3,7 +3,7 @@
 // (f32.nearest), scale rounded UP and asymmetric minimum rounded DOWN to f16, non-finite elements
 // left out of min/max and clamped to the group's finite range. Packing is little-endian within
 // a byte: int4 element 2j in the low nibble of byte j; int2 element 4j+k in bits 2k..2k+1.
-import { F16_MAX, f16ToF32, f16x4FiniteToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up, f32x4ToF16 } from "./half";
+import { F16_MAX, f16ToF32, f16x4FiniteToF32, f32ToF16Down, f32ToF16Up, f32x4ToF16 } from "./half";
 
 // ---- unpacking codes to u8 lanes (shared with attention) ----
 
@@ -365,6 +365,9 @@ const DK: usize = memory.data<u32>(
     0x3b800000, 0x3a800000, 0x39800000, 0x38800000, // 96: 2^-8 .. 2^-14
     2, 2 << 2, 2 << 4, 2 << 6, // 112: int2 offset, low byte
     2 << 8, 2 << 10, 2 << 12, 2 << 14, // 128: int2 offset, high byte
+    0x7fff, 0x7fff, 0x7fff, 0x7fff, // 144: f16 exponent and mantissa
+    0x7c00, 0x7c00, 0x7c00, 0x7c00, // 160: f16 Inf
+    0x77800000, 0x77800000, 0x77800000, 0x77800000, // 176: 2^112
   ],
   16,
 );
@@ -373,6 +376,17 @@ const DK: usize = memory.data<u32>(
 @inline
 function dk(at: i32): v128 {
   return v128.load(DK + <usize>at);
+}
+
+/** half.ts's f16x4ToF32 (same arithmetic) with its constants passed in, hoisted by the caller. */
+// @ts-ignore: decorator
+@inline
+function f16x4ToF32K(h: v128, kSign: v128, kEm: v128, k112: v128, kInfH: v128, kInf: v128): v128 {
+  const sign = i32x4.shl(v128.and(h, kSign), 16);
+  const em = i32x4.shl(v128.and(h, kEm), 13);
+  const scaled = f32x4.mul(em, k112);
+  const infnan = i32x4.eq(v128.and(h, kInfH), kInfH);
+  return v128.or(sign, v128.bitselect(v128.or(em, kInf), scaled, infnan));
 }
 
 /** IK entry at byte offset `at`. */
@@ -824,11 +838,16 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
   const fB = dk(96);
   const oA = dk(bits == 4 ? 32 : 112);
   const oB = dk(128);
+  const kSign = ik(160);
+  const kEm = dk(144);
+  const k112 = dk(176);
+  const kInfH = dk(160);
+  const kInf = ik(16);
   let g = 0;
   // Four groups at a time: their scales (and zero-points) widened to f32 in one f32x4.
   for (; g + 4 <= nG; g += 4) {
-    const vs4 = f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(scales + (<usize>g << 1))));
-    const vm4 = sym ? i32x4.splat(0) : f16x4ToF32(i32x4.extend_low_i16x8_u(v128.load64_zero(zeros + (<usize>g << 1))));
+    const vs4 = f16x4ToF32K(i32x4.extend_low_i16x8_u(v128.load64_zero(scales + (<usize>g << 1))), kSign, kEm, k112, kInfH, kInf);
+    const vm4 = sym ? i32x4.splat(0) : f16x4ToF32K(i32x4.extend_low_i16x8_u(v128.load64_zero(zeros + (<usize>g << 1))), kSign, kEm, k112, kInfH, kInf);
     const p = payload + <usize>g * gBytes;
     const out = dst + ((<usize>g * <usize>groupSize) << 2);
     const oStride = <usize>groupSize << 2;
@@ -869,26 +888,37 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
 function decodeGroupInPlace(bits: i32, sym: bool, n: i32, p: usize, out: usize, vs: v128, vm: v128, mA: v128, mB: v128, fA: v128, fB: v128, oA: v128, oB: v128): void {
   const sA = f32x4.mul(vs, fA);
   const sB = f32x4.mul(vs, fB);
-  for (let i: usize = 0; i < <usize>n; i += 16) {
-    const o = out + (i << 2);
-    if (bits == 4) {
-      const q = p + (i >> 1);
-      const a = v128.load32_splat(q);
-      const b = v128.load32_splat(q, 2);
-      const c = v128.load32_splat(q, 4);
-      const d = i32x4.shr_u(c, 16);
-      v128.store(o, dqLane(sym, a, mA, oA, sA, vm));
-      v128.store(o, dqLane(sym, b, mA, oA, sA, vm), 16);
-      v128.store(o, dqLane(sym, c, mA, oA, sA, vm), 32);
-      v128.store(o, dqLane(sym, d, mA, oA, sA, vm), 48);
-    } else {
-      const a = v128.load32_splat(p + (i >> 2));
-      const b = i32x4.shr_u(a, 16);
-      v128.store(o, dqLane(sym, a, mA, oA, sA, vm));
-      v128.store(o, dqLane(sym, a, mB, oB, sB, vm), 16);
-      v128.store(o, dqLane(sym, b, mA, oA, sA, vm), 32);
-      v128.store(o, dqLane(sym, b, mB, oB, sB, vm), 48);
-    }
+  // 32 codes per iteration (one whole group at the default size), then a 16-code tail.
+  let i: usize = 0;
+  for (; i + 32 <= <usize>n; i += 32) {
+    inPlace16(bits, sym, p, out, i, vm, mA, mB, sA, sB, oA, oB);
+    inPlace16(bits, sym, p, out, i + 16, vm, mA, mB, sA, sB, oA, oB);
+  }
+  if (i < <usize>n) inPlace16(bits, sym, p, out, i, vm, mA, mB, sA, sB, oA, oB);
+}
+
+/** Codes [i, i+16) of a group at p to f32 at out (see decodeGroupInPlace). */
+// @ts-ignore: decorator
+@inline
+function inPlace16(bits: i32, sym: bool, p: usize, out: usize, i: usize, vm: v128, mA: v128, mB: v128, sA: v128, sB: v128, oA: v128, oB: v128): void {
+  const o = out + (i << 2);
+  if (bits == 4) {
+    const q = p + (i >> 1);
+    const a = v128.load32_splat(q);
+    const b = v128.load32_splat(q, 2);
+    const c = v128.load32_splat(q, 4);
+    const d = i32x4.shr_u(c, 16);
+    v128.store(o, dqLane(sym, a, mA, oA, sA, vm));
+    v128.store(o, dqLane(sym, b, mA, oA, sA, vm), 16);
+    v128.store(o, dqLane(sym, c, mA, oA, sA, vm), 32);
+    v128.store(o, dqLane(sym, d, mA, oA, sA, vm), 48);
+  } else {
+    const a = v128.load32_splat(p + (i >> 2));
+    const b = i32x4.shr_u(a, 16);
+    v128.store(o, dqLane(sym, a, mA, oA, sA, vm));
+    v128.store(o, dqLane(sym, a, mB, oB, sB, vm), 16);
+    v128.store(o, dqLane(sym, b, mA, oA, sA, vm), 32);
+    v128.store(o, dqLane(sym, b, mB, oB, sB, vm), 48);
   }
 }
 
