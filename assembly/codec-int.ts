@@ -824,6 +824,14 @@ function codesAt(bits: i32, p: usize, i: usize, k0f: v128, k03: v128): v128 {
  * sign-extended: the same integers, converted and scaled in f32 exactly as the reference.
  */
 function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usize, nG: i32, dst: usize): void {
+  // The registry's default group size gets its own copy, with strides and group loops folded.
+  if (groupSize == 32) decodeFlatBody<T>(32, payload, scales, zeros, nG, dst);
+  else decodeFlatBody<T>(groupSize, payload, scales, zeros, nG, dst);
+}
+
+// @ts-ignore: decorator
+@inline
+function decodeFlatBody<T>(groupSize: i32, payload: usize, scales: usize, zeros: usize, nG: i32, dst: usize): void {
   // T fixes (bits, sym) as in encodeFlat.
   const bits = 8 / sizeof<T>();
   const sym = isSigned<T>();
@@ -888,7 +896,12 @@ function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usi
 function decodeGroupInPlace(bits: i32, sym: bool, n: i32, p: usize, out: usize, vs: v128, vm: v128, mA: v128, mB: v128, fA: v128, fB: v128, oA: v128, oB: v128): void {
   const sA = f32x4.mul(vs, fA);
   const sB = f32x4.mul(vs, fB);
-  // 32 codes per iteration (one whole group at the default size), then a 16-code tail.
+  if (n == 32) {
+    inPlace16(bits, sym, p, out, 0, vm, mA, mB, sA, sB, oA, oB);
+    inPlace16(bits, sym, p, out, 16, vm, mA, mB, sA, sB, oA, oB);
+    return;
+  }
+  // 32 codes per iteration, then a 16-code tail.
   let i: usize = 0;
   for (; i + 32 <= <usize>n; i += 32) {
     inPlace16(bits, sym, p, out, i, vm, mA, mB, sA, sB, oA, oB);
