@@ -798,30 +798,11 @@ export function decodeIntLoop(
   }
 }
 
-/** 16 codes of elements [i, i+16) (i % 16 == 0) as u8 lanes; constants passed in (hoisted). */
-// @ts-ignore: decorator
-@inline
-function codesAt(bits: i32, p: usize, i: usize, k0f: v128, k03: v128): v128 {
-  if (bits == 8) return v128.load(p + i);
-  if (bits == 4) {
-    const v = v128.load64_zero(p + (i >> 1));
-    // Low nibbles are the even elements, high nibbles the odd ones: zip them.
-    return i8x16.shuffle(v128.and(v, k0f), v128.and(i16x8.shr_u(v, 4), k0f), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  }
-  const v = v128.load32_zero(p + (i >> 2));
-  const c0 = v128.and(v, k03);
-  const c1 = v128.and(i16x8.shr_u(v, 2), k03);
-  const c2 = v128.and(i16x8.shr_u(v, 4), k03);
-  const c3 = v128.and(i16x8.shr_u(v, 6), k03);
-  const a = i8x16.shuffle(c0, c1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const b = i8x16.shuffle(c2, c3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  return i16x8.shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
-}
-
 /**
  * Decode nG whole groups laid end to end (groupSize % 16 == 0, groups tile the rows). int4 and
- * int2 go through decodeGroupInPlace. int8: the symmetric offset is taken off in u8 lanes (u - 2^(bits-1) wraps to the signed code), then
- * sign-extended: the same integers, converted and scaled in f32 exactly as the reference.
+ * int2 go through decodeGroupInPlace. int8: the symmetric offset is taken off in u8 lanes
+ * (u - 128 wraps to the signed code), then sign-extended: the same integers, converted and
+ * scaled in f32 exactly as the reference.
  */
 function decodeFlat<T>(groupSize: i32, payload: usize, scales: usize, zeros: usize, nG: i32, dst: usize): void {
   // The registry's default group size gets its own copy, with strides and group loops folded.
@@ -836,9 +817,7 @@ function decodeFlatBody<T>(groupSize: i32, payload: usize, scales: usize, zeros:
   const bits = 8 / sizeof<T>();
   const sym = isSigned<T>();
   const gBytes = <usize>((groupSize * bits) >> 3);
-  const vOff = ik(bits == 8 ? 192 : bits == 4 ? 304 : 224);
-  const k0f = ik(80);
-  const k03 = ik(96);
+  const vOff = ik(192);
   // In-place constants (int4: lanes A; int2: A for the low byte of a u16, B for the high byte).
   const mA = dk(bits == 4 ? 0 : 48);
   const mB = dk(64);
@@ -860,10 +839,10 @@ function decodeFlatBody<T>(groupSize: i32, payload: usize, scales: usize, zeros:
     const out = dst + ((<usize>g * <usize>groupSize) << 2);
     const oStride = <usize>groupSize << 2;
     if (bits == 8) {
-      decodeGroupFast(bits, sym, groupSize, p, out, i32x4.shuffle(vs4, vs4, 0, 0, 0, 0), i32x4.shuffle(vm4, vm4, 0, 0, 0, 0), vOff, k0f, k03);
-      decodeGroupFast(bits, sym, groupSize, p + gBytes, out + oStride, i32x4.shuffle(vs4, vs4, 1, 1, 1, 1), i32x4.shuffle(vm4, vm4, 1, 1, 1, 1), vOff, k0f, k03);
-      decodeGroupFast(bits, sym, groupSize, p + 2 * gBytes, out + 2 * oStride, i32x4.shuffle(vs4, vs4, 2, 2, 2, 2), i32x4.shuffle(vm4, vm4, 2, 2, 2, 2), vOff, k0f, k03);
-      decodeGroupFast(bits, sym, groupSize, p + 3 * gBytes, out + 3 * oStride, i32x4.shuffle(vs4, vs4, 3, 3, 3, 3), i32x4.shuffle(vm4, vm4, 3, 3, 3, 3), vOff, k0f, k03);
+      decodeGroupFast(sym, groupSize, p, out, i32x4.shuffle(vs4, vs4, 0, 0, 0, 0), i32x4.shuffle(vm4, vm4, 0, 0, 0, 0), vOff);
+      decodeGroupFast(sym, groupSize, p + gBytes, out + oStride, i32x4.shuffle(vs4, vs4, 1, 1, 1, 1), i32x4.shuffle(vm4, vm4, 1, 1, 1, 1), vOff);
+      decodeGroupFast(sym, groupSize, p + 2 * gBytes, out + 2 * oStride, i32x4.shuffle(vs4, vs4, 2, 2, 2, 2), i32x4.shuffle(vm4, vm4, 2, 2, 2, 2), vOff);
+      decodeGroupFast(sym, groupSize, p + 3 * gBytes, out + 3 * oStride, i32x4.shuffle(vs4, vs4, 3, 3, 3, 3), i32x4.shuffle(vm4, vm4, 3, 3, 3, 3), vOff);
     } else {
       decodeGroupInPlace(bits, sym, groupSize, p, out, i32x4.shuffle(vs4, vs4, 0, 0, 0, 0), i32x4.shuffle(vm4, vm4, 0, 0, 0, 0), mA, mB, fA, fB, oA, oB);
       decodeGroupInPlace(bits, sym, groupSize, p + gBytes, out + oStride, i32x4.shuffle(vs4, vs4, 1, 1, 1, 1), i32x4.shuffle(vm4, vm4, 1, 1, 1, 1), mA, mB, fA, fB, oA, oB);
@@ -876,7 +855,7 @@ function decodeFlatBody<T>(groupSize: i32, payload: usize, scales: usize, zeros:
     const m: f32 = sym ? 0 : f16ToF32(<u32>load<u16>(zeros + (<usize>g << 1)));
     const p = payload + <usize>g * gBytes;
     const out = dst + ((<usize>g * <usize>groupSize) << 2);
-    if (bits == 8) decodeGroupFast(bits, sym, groupSize, p, out, f32x4.splat(s), f32x4.splat(m), vOff, k0f, k03);
+    if (bits == 8) decodeGroupFast(sym, groupSize, p, out, f32x4.splat(s), f32x4.splat(m), vOff);
     else decodeGroupInPlace(bits, sym, groupSize, p, out, f32x4.splat(s), f32x4.splat(m), mA, mB, fA, fB, oA, oB);
   }
 }
@@ -943,31 +922,20 @@ function dqLane(sym: bool, w: v128, mask: v128, off: v128, s: v128, vm: v128): v
   return sym ? f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(c, off)), s) : f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(c), s), vm);
 }
 
-/** One group of n (multiple of 16) codes at p to f32 at out, with scale vs and zero-point vm splatted. */
+/** int8: one group of n (multiple of 16) codes at p to f32 at out, with scale vs and zero-point vm splatted. */
 // @ts-ignore: decorator
 @inline
-function decodeGroupFast(bits: i32, sym: bool, n: i32, p: usize, out: usize, vs: v128, vm: v128, vOff: v128, k0f: v128, k03: v128): void {
+function decodeGroupFast(sym: bool, n: i32, p: usize, out: usize, vs: v128, vm: v128, vOff: v128): void {
   for (let i: usize = 0; i < <usize>n; i += 16) {
     let w0: v128;
     let w1: v128;
-    if (bits == 4) {
-      // Nibbles straight into u16 lanes: byte j widened, low nibble = element 2j, high = 2j+1.
-      const v = i16x8.extend_low_i8x16_u(v128.load64_zero(p + (i >> 1)));
-      const lo = v128.and(v, k0f);
-      const hi = i16x8.shr_u(v, 4);
-      w0 = i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11);
-      w1 = i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15);
-      if (sym) {
-        w0 = i16x8.sub(w0, vOff);
-        w1 = i16x8.sub(w1, vOff);
-      }
-    } else if (sym) {
-      const c = i8x16.sub(codesAt(bits, p, i, k0f, k03), vOff);
+    if (sym) {
+      const c = i8x16.sub(v128.load(p + i), vOff);
       w0 = i16x8.extend_low_i8x16_s(c);
       w1 = i16x8.extend_high_i8x16_s(c);
     } else {
       // Unsigned codes: zero-extend by zips with zero (one instruction each on x64).
-      const c = codesAt(bits, p, i, k0f, k03);
+      const c = v128.load(p + i);
       const zero = i32x4.splat(0);
       w0 = i8x16.shuffle(c, zero, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
       w1 = i8x16.shuffle(c, zero, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
