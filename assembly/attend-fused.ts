@@ -977,6 +977,226 @@ function intDotOk(kind: i32, G: i32): bool {
   return (kind == 8 || kind == 4) && G <= 256;
 }
 
+/**
+ * q block (4, d) interleaved into dst (d / 4, 4, 4): the 4 rows' vectors of each 4 columns side
+ * by side, so the score loop reads them from one pointer with constant offsets. f16 (isH): times
+ * 2^112 as in scaleQ; false when some |q| >= 2^16 (or is NaN).
+ */
+// @ts-ignore: decorator
+@inline
+function interleaveQ4(isH: bool, q: usize, d: i32, dst: usize): bool {
+  const rb = <usize>d << 2;
+  const s = two112();
+  const lim = f32x4.splat(65536);
+  let ok = i32x4.splat(-1);
+  for (let r = 0; r < 4; r++) {
+    const src = q + <usize>r * rb;
+    for (let i = 0; i < d; i += 4) {
+      let x = v128.load(src + (<usize>i << 2));
+      if (isH) {
+        ok = v128.and(ok, f32x4.lt(f32x4.abs(x), lim));
+        x = f32x4.mul(x, s);
+      }
+      v128.store(dst + (<usize>i << 4) + (<usize>r << 4), x);
+    }
+  }
+  return i32x4.all_true(ok);
+}
+
+/**
+ * score4F for 4 rows over f32 or f16 keys (isH), written so the loop's live vectors fit x64's 16
+ * registers: in the generic loop (16 accumulators and per-group sums live across it) V8 spilled
+ * accumulators to the stack. Slot pairs keep 8 accumulators (4 rows x 2 slots), the two key
+ * vectors and one q vector; q is read from an interleaved L1-resident copy each step (one q
+ * vector per row feeds both slots). One accumulator per row and slot: 8 independent add chains.
+ */
+// @ts-ignore: decorator
+@inline
+function score4Flt(
+  isH: bool,
+  d: i32,
+  qIn: usize,
+  qPos: usize,
+  pay: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  scores: usize,
+  maxes: usize,
+  qi: usize,
+): i32 {
+  if (!interleaveQ4(isH, qIn, d, qi)) return 1;
+  const cH = v128.load(AK, 48);
+  const rowBytes = <usize>d << (isH ? 1 : 2);
+  const qEnd = qi + (<usize>d << 4);
+  const p0 = load<i32>(qPos);
+  const p1 = load<i32>(qPos, 4);
+  const p2 = load<i32>(qPos, 8);
+  const p3 = load<i32>(qPos, 12);
+  const pmax = max(max(p0, p1), max(p2, p3));
+  const sb = <usize>nSlots << 2;
+  let m0: f32 = -Infinity, m1: f32 = -Infinity, m2: f32 = -Infinity, m3: f32 = -Infinity;
+  let hm = i16x8.splat(0);
+  let touch = i32x4.splat(0);
+  let j = 0;
+  while (j < nSlots) {
+    const sp = load<i32>(slotPos + (<usize>j << 2));
+    const spB = j + 1 < nSlots ? load<i32>(slotPos + (<usize>(j + 1) << 2)) : i32.MAX_VALUE;
+    const o = scores + (<usize>j << 2);
+    if (sp <= pmax && spB <= pmax) {
+      let pA = pay + <usize>j * rowBytes;
+      let pB = pA + rowBytes;
+      // The loop below reads the two rows interleaved (16 bytes of one, then of the other), which
+      // the hardware prefetcher did not follow: the key loads stalled on memory and pairs ran
+      // slower than single slots. The next pair's lines are touched here, in address order.
+      if (j + 3 < nSlots) {
+        const nx = pA + (rowBytes << 1);
+        for (let b: usize = 0; b < rowBytes << 1; b += 64) touch = v128.or(touch, v128.load32_zero(nx + b));
+      }
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+      if (isH) {
+        for (let qq = qi; qq < qEnd; qq += 128) {
+          // 8 columns of both slots: two halves of 4, each row's q vector shared by the slots.
+          const rA = v128.load(pA);
+          const rB = v128.load(pB);
+          hm = hMark(hMark(hm, rA), rB);
+          let xA = cvH(i32x4.extend_low_i16x8_s(rA), cH, cH, cH, cH);
+          let xB = cvH(i32x4.extend_low_i16x8_s(rB), cH, cH, cH, cH);
+          let qv = v128.load(qq);
+          a0 = f32x4.add(a0, f32x4.mul(qv, xA));
+          c0 = f32x4.add(c0, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 16);
+          a1 = f32x4.add(a1, f32x4.mul(qv, xA));
+          c1 = f32x4.add(c1, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 32);
+          a2 = f32x4.add(a2, f32x4.mul(qv, xA));
+          c2 = f32x4.add(c2, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 48);
+          a3 = f32x4.add(a3, f32x4.mul(qv, xA));
+          c3 = f32x4.add(c3, f32x4.mul(qv, xB));
+          xA = cvH(i32x4.extend_high_i16x8_s(rA), cH, cH, cH, cH);
+          xB = cvH(i32x4.extend_high_i16x8_s(rB), cH, cH, cH, cH);
+          pA += 16;
+          pB += 16;
+          qv = v128.load(qq, 64);
+          a0 = f32x4.add(a0, f32x4.mul(qv, xA));
+          c0 = f32x4.add(c0, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 80);
+          a1 = f32x4.add(a1, f32x4.mul(qv, xA));
+          c1 = f32x4.add(c1, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 96);
+          a2 = f32x4.add(a2, f32x4.mul(qv, xA));
+          c2 = f32x4.add(c2, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 112);
+          a3 = f32x4.add(a3, f32x4.mul(qv, xA));
+          c3 = f32x4.add(c3, f32x4.mul(qv, xB));
+        }
+      } else {
+        // 4 columns per iteration: V8 issues every load of an iteration first, so a longer body
+        // (8 columns) held 12 loaded vectors beside the 8 accumulators and spilled; this one
+        // holds 6 (2 keys, 4 q) + 8 + a product, within the 15 registers V8 allocates.
+        for (let qq = qi; qq < qEnd; qq += 64) {
+          const xA = v128.load(pA);
+          const xB = v128.load(pB);
+          let qv = v128.load(qq);
+          a0 = f32x4.add(a0, f32x4.mul(qv, xA));
+          c0 = f32x4.add(c0, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 16);
+          a1 = f32x4.add(a1, f32x4.mul(qv, xA));
+          c1 = f32x4.add(c1, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 32);
+          a2 = f32x4.add(a2, f32x4.mul(qv, xA));
+          c2 = f32x4.add(c2, f32x4.mul(qv, xB));
+          qv = v128.load(qq, 48);
+          a3 = f32x4.add(a3, f32x4.mul(qv, xA));
+          c3 = f32x4.add(c3, f32x4.mul(qv, xB));
+          pA += 16;
+          pB += 16;
+        }
+      }
+      let s: f32 = sp <= p0 ? hsum(a0) * scale : -Infinity;
+      if (s > m0) m0 = s;
+      store<f32>(o, s);
+      s = spB <= p0 ? hsum(c0) * scale : -Infinity;
+      if (s > m0) m0 = s;
+      store<f32>(o, s, 4);
+      s = sp <= p1 ? hsum(a1) * scale : -Infinity;
+      if (s > m1) m1 = s;
+      store<f32>(o + sb, s);
+      s = spB <= p1 ? hsum(c1) * scale : -Infinity;
+      if (s > m1) m1 = s;
+      store<f32>(o + sb, s, 4);
+      s = sp <= p2 ? hsum(a2) * scale : -Infinity;
+      if (s > m2) m2 = s;
+      store<f32>(o + 2 * sb, s);
+      s = spB <= p2 ? hsum(c2) * scale : -Infinity;
+      if (s > m2) m2 = s;
+      store<f32>(o + 2 * sb, s, 4);
+      s = sp <= p3 ? hsum(a3) * scale : -Infinity;
+      if (s > m3) m3 = s;
+      store<f32>(o + 3 * sb, s);
+      s = spB <= p3 ? hsum(c3) * scale : -Infinity;
+      if (s > m3) m3 = s;
+      store<f32>(o + 3 * sb, s, 4);
+      j += 2;
+      continue;
+    }
+    let s0: f32 = -Infinity, s1: f32 = -Infinity, s2: f32 = -Infinity, s3: f32 = -Infinity;
+    if (sp <= pmax) {
+      // One slot (the last one, or the neighbour is not visible): two accumulators per row.
+      let p = pay + <usize>j * rowBytes;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+      for (let qq = qi; qq < qEnd; qq += 128) {
+        let x: v128, y: v128;
+        if (isH) {
+          const r = v128.load(p);
+          hm = hMark(hm, r);
+          x = cvH(i32x4.extend_low_i16x8_s(r), cH, cH, cH, cH);
+          y = cvH(i32x4.extend_high_i16x8_s(r), cH, cH, cH, cH);
+          p += 16;
+        } else {
+          x = v128.load(p);
+          y = v128.load(p, 16);
+          p += 32;
+        }
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(qq), x));
+        a1 = f32x4.add(a1, f32x4.mul(v128.load(qq, 16), x));
+        a2 = f32x4.add(a2, f32x4.mul(v128.load(qq, 32), x));
+        a3 = f32x4.add(a3, f32x4.mul(v128.load(qq, 48), x));
+        b0 = f32x4.add(b0, f32x4.mul(v128.load(qq, 64), y));
+        b1 = f32x4.add(b1, f32x4.mul(v128.load(qq, 80), y));
+        b2 = f32x4.add(b2, f32x4.mul(v128.load(qq, 96), y));
+        b3 = f32x4.add(b3, f32x4.mul(v128.load(qq, 112), y));
+      }
+      if (sp <= p0) { s0 = hsum(f32x4.add(a0, b0)) * scale; if (s0 > m0) m0 = s0; }
+      if (sp <= p1) { s1 = hsum(f32x4.add(a1, b1)) * scale; if (s1 > m1) m1 = s1; }
+      if (sp <= p2) { s2 = hsum(f32x4.add(a2, b2)) * scale; if (s2 > m2) m2 = s2; }
+      if (sp <= p3) { s3 = hsum(f32x4.add(a3, b3)) * scale; if (s3 > m3) m3 = s3; }
+    }
+    store<f32>(o, s0);
+    store<f32>(o + sb, s1);
+    store<f32>(o + 2 * sb, s2);
+    store<f32>(o + 3 * sb, s3);
+    j++;
+  }
+  store<f32>(maxes, m0);
+  store<f32>(maxes, m1, 4);
+  store<f32>(maxes, m2, 8);
+  store<f32>(maxes, m3, 12);
+  v128.store(qi - 16, touch); // keeps the touching loads (the q-sum scratch, unused here)
+  return isH && hBad(hm) ? 1 : 0;
+}
+
+// Own functions, so that the engine allocates their registers apart from the other kinds'.
+function score4Flt32(d: i32, q: usize, qPos: usize, pay: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, qi: usize): i32 {
+  return score4Flt(false, d, q, qPos, pay, slotPos, nSlots, scale, scores, maxes, qi);
+}
+function score4Flt16(d: i32, q: usize, qPos: usize, pay: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, qi: usize): i32 {
+  return score4Flt(true, d, q, qPos, pay, slotPos, nSlots, scale, scores, maxes, qi);
+}
+
 // @ts-ignore: decorator
 @inline
 function score4KI(
@@ -1005,6 +1225,8 @@ function score4KI(
     else r = sym ? score1I(4, true, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp) : score1I(4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
     if (r == 0) return 0;
   }
+  if (R == 4 && kind == FUSED_F32) return score4Flt32(d, q, qPos, pay, slotPos, nSlots, scale, scores, maxes, qp);
+  if (R == 4 && kind == FUSED_F16) return score4Flt16(d, q, qPos, pay, slotPos, nSlots, scale, scores, maxes, qp);
   if (kind == FUSED_F32) return score4F(R, FUSED_F32, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
   if (kind == FUSED_F16) return score4F(R, FUSED_F16, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
   if (kind == 8) {
