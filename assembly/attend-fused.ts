@@ -1237,6 +1237,11 @@ function score4KI(
   return score4F(R, 4, false, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, qs, qp);
 }
 
+// The 4-row f32 weighted sum in its own function, its registers allocated apart from the other kinds'.
+function mix4Flt32(d: i32, pay: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, ws: usize, corr: usize, idx: usize): i32 {
+  return mix4F(4, FUSED_F32, false, d, d, pay, 0, 0, nSlots, e, invs, probs, acc, ws, corr, idx);
+}
+
 // @ts-ignore: decorator
 @inline
 function mix4KI(
@@ -1258,6 +1263,7 @@ function mix4KI(
   const corr = work; // (nG) vectors
   const idx = corr + (<usize>d << 2); // (JB) i32
   const ws = (idx + (JB << 2) + 15) & ~(<usize>15); // (JB, nG) vectors
+  if (R == 4 && kind == FUSED_F32) return mix4Flt32(d, pay, nSlots, e, invs, probs, acc, ws, corr, idx);
   if (kind == FUSED_F32) return mix4F(R, FUSED_F32, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
   if (kind == FUSED_F16) return mix4F(R, FUSED_F16, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, ws, corr, idx);
   if (kind == 8) {
