@@ -53,6 +53,10 @@ interface Case {
   inArena: boolean;
   /** Values that f16 stores as Inf/NaN (> 65504, NaN) in a key or value, or q beyond 2^16. */
   special?: "kInf" | "vInf" | "vNaN" | "bigQ" | "kInfMasked";
+  /** The slot the special value goes into (default: a random one). */
+  specialSlot?: number;
+  /** Every query row sees every slot (query positions past all slot positions). */
+  allSee?: boolean;
   /** Run on this executor instead of the 1-thread one (e.g. 2 threads: the slot-split path). */
   on?: WasmExecutor;
   /** Slot positions 0..nSlots-1 and query positions across that range (long causal caches). */
@@ -83,11 +87,13 @@ function runCase(c: Case): void {
   const slotPos = c.longPos
     ? new Int32Array(c.nSlots).map((_, j) => j)
     : new Int32Array(c.nSlots).map(() => Math.floor(r() * 40));
-  const qPos = c.longPos
-    ? new Int32Array(c.nRows).map(() => Math.floor(r() * (c.nSlots + 8)) - 2)
-    : new Int32Array(c.nRows).map(() => Math.floor(r() * 48) - 4); // some rows see nothing
+  const qPos = c.allSee
+    ? new Int32Array(c.nRows).fill(1 << 20)
+    : c.longPos
+      ? new Int32Array(c.nRows).map(() => Math.floor(r() * (c.nSlots + 8)) - 2)
+      : new Int32Array(c.nRows).map(() => Math.floor(r() * 48) - 4); // some rows see nothing
   if (c.special && c.nSlots > 0) {
-    const j = Math.floor(r() * c.nSlots);
+    const j = c.specialSlot ?? Math.floor(r() * c.nSlots);
     const at = j * d + Math.floor(r() * d);
     if (c.special === "kInf") kx[at] = 1e6;
     else if (c.special === "vInf") vx[at] = -1e6;
@@ -279,6 +285,33 @@ test("attend: fused f16 falls back exactly on Inf/NaN codes and on q beyond 2^16
           withProbs: true,
           inArena: false,
           special,
+        });
+      }
+});
+
+test("attend: the f16 Inf/NaN fallback fires whichever slot holds the code (odd and even slots of a pair)", {
+  skip: wasmSkip,
+}, () => {
+  // The 4-row kernels score slots in pairs; a check on only one slot of the pair passed the
+  // random-slot test above, so every slot index is tried here, with every row seeing it.
+  let seed = 900;
+  for (const special of ["kInf", "vInf", "vNaN"] as const)
+    for (const nRows of [1, 2, 4])
+      for (let slot = 0; slot < 9; slot++) {
+        seed++;
+        const f16: CodecOptions = { type: "f16" };
+        runCase({
+          kSpec: special === "kInf" ? f16 : { type: "f32" },
+          vSpec: special === "kInf" ? { type: "f32" } : f16,
+          headDim: 32,
+          nRows,
+          nSlots: 9,
+          seed,
+          withProbs: true,
+          inArena: false,
+          special,
+          specialSlot: slot,
+          allSee: true,
         });
       }
 });
