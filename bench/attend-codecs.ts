@@ -7,7 +7,7 @@
  *   node --import tsx bench/attend-codecs.ts [tokens=16384] [rounds=20] [shape name]
  */
 
-import { benchCache } from "../bench/lib/cache.ts";
+import { benchCache, fillCache } from "../bench/lib/cache.ts";
 import { fillRandom } from "../bench/lib/executors.ts";
 import { loadWasmBaseline } from "../bench/lib/wasm-baseline.ts";
 import { createWasmExecutor } from "../src/kernels/wasm.ts";
@@ -28,14 +28,7 @@ for (const sh of shapes) {
   const caches = [];
   for (const spec of specs) {
     const cache = await benchCache(spec, sh, exec);
-    const chunk = 512;
-    const k = fillRandom(new Float32Array(sh.nKvHeads * chunk * sh.headDim), 11);
-    const v = fillRandom(new Float32Array(k.length), 13);
-    const pos = new Int32Array(chunk);
-    for (let s = 0; s < tokens; s += chunk) {
-      for (let i = 0; i < chunk; i++) pos[i] = s + i;
-      cache.append(0, k, v, pos);
-    }
+    fillCache(cache, sh, tokens);
     caches.push(cache);
   }
   const bytes = 2 * tokens * sh.nKvHeads * sh.headDim * 4;

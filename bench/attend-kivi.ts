@@ -9,7 +9,7 @@
  */
 
 import { execSync } from "node:child_process";
-import { benchCache } from "../bench/lib/cache.ts";
+import { benchCache, fillCache } from "../bench/lib/cache.ts";
 import { fillRandom } from "../bench/lib/executors.ts";
 import type { KVCache } from "../src/cache/types.ts";
 import { createWasmExecutor } from "../src/kernels/wasm.ts";
@@ -35,14 +35,7 @@ for (const sh of shapes) {
   const runs: { label: string; cache: KVCache }[] = [];
   const add = async (label: string, spec: string, ex: typeof exec) => {
     const cache = await benchCache(spec, sh, ex);
-    const chunk = 512;
-    const k = fillRandom(new Float32Array(sh.nKvHeads * chunk * sh.headDim), 11);
-    const v = fillRandom(new Float32Array(k.length), 13);
-    const pos = new Int32Array(chunk);
-    for (let s = 0; s < tokens; s += chunk) {
-      for (let i = 0; i < chunk; i++) pos[i] = s + i;
-      cache.append(0, k, v, pos);
-    }
+    fillCache(cache, sh, tokens);
     runs.push({ label, cache });
   };
   await add("f32", "f32", exec);

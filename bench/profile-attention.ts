@@ -5,7 +5,7 @@
  *   node --import tsx bench/profile-summary.ts tmp/prof/<largest>.cpuprofile
  */
 import { getExecutor } from "../src/kernels/registry.ts";
-import { benchCache } from "./lib/cache.ts";
+import { benchCache, fillCache } from "./lib/cache.ts";
 import { fillRandom } from "./lib/executors.ts";
 
 const [spec = "int8", tokensArg = "16384", itersArg = "30"] = process.argv.slice(2);
@@ -13,14 +13,7 @@ const tokens = Number(tokensArg);
 const shape = { nLayers: 1, nHeads: 32, nKvHeads: 8, headDim: 128, maxTokens: tokens };
 const exec = await getExecutor("wasm");
 const cache = await benchCache(spec, shape, exec);
-const chunk = 512;
-const k = fillRandom(new Float32Array(shape.nKvHeads * chunk * shape.headDim), 11); // (nKvHeads, chunk, headDim)
-const v = fillRandom(new Float32Array(k.length), 13);
-const pos = new Int32Array(chunk);
-for (let s = 0; s < tokens; s += chunk) {
-  for (let i = 0; i < chunk; i++) pos[i] = s + i;
-  cache.append(0, k, v, pos);
-}
+fillCache(cache, shape, tokens);
 const q = fillRandom(new Float32Array(shape.nHeads * shape.headDim), 17); // (nHeads, 1, headDim)
 const out = new Float32Array(q.length);
 const t0 = performance.now();

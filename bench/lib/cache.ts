@@ -12,6 +12,7 @@ import { resolveCacheSpec } from "../../src/cache/spec.ts";
 import type { KVCache, KVShape } from "../../src/cache/types.ts";
 import type { Executor } from "../../src/kernels/executor.ts";
 import { CODECS, makeCodec } from "../../src/quant/registry.ts";
+import { fillRandom } from "./executors.ts";
 
 export const workarounds = new Set<string>();
 
@@ -26,5 +27,23 @@ export async function benchCache(spec: string, shape: KVShape, exec: Executor): 
     workarounds.add(`createCache("${spec}") threw "${err.message}"; built StandardKVCache directly`);
     const policy = parsePolicy(resolved.policy, "cache.policy").make({ shape, seed: 0 });
     return new StandardKVCache(resolved, shape, codec(resolved.keys), codec(resolved.values), policy, exec);
+  }
+}
+
+/**
+ * Append `tokens` tokens of random keys/values to layer 0 of `cache`, positions 0..tokens-1, in
+ * chunks of 512 (one random chunk reused: the values do not change the work attention does).
+ */
+export function fillCache(cache: KVCache, shape: KVShape, tokens: number): void {
+  const CHUNK = 512;
+  const k = fillRandom(new Float32Array(shape.nKvHeads * CHUNK * shape.headDim), 11); // (nKvHeads, CHUNK, headDim)
+  const v = fillRandom(new Float32Array(k.length), 13);
+  const pos = new Int32Array(CHUNK);
+  for (let start = 0; start < tokens; start += CHUNK) {
+    const n = Math.min(CHUNK, tokens - start);
+    for (let i = 0; i < n; i++) pos[i] = start + i;
+    // A short last chunk needs (nKvHeads, n, headDim): rows of each head are contiguous per head.
+    const kk = n === CHUNK ? k : k.subarray(0, shape.nKvHeads * n * shape.headDim);
+    cache.append(0, kk, n === CHUNK ? v : v.subarray(0, kk.length), pos.subarray(0, n));
   }
 }

@@ -7,23 +7,10 @@
  */
 import { Worker } from "node:worker_threads";
 import asc from "assemblyscript/asc";
+import { READ_SUM_SOURCE } from "./wasm-baseline.ts";
 
 const SOURCE = `
-export function readSum(ptr: usize, n: i32): f32 {
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0);
-  let a3 = f32x4.splat(0);
-  const end = ptr + (<usize>n << 2);
-  for (let p = ptr; p < end; p += 64) {
-    a0 = f32x4.add(a0, v128.load(p));
-    a1 = f32x4.add(a1, v128.load(p, 16));
-    a2 = f32x4.add(a2, v128.load(p, 32));
-    a3 = f32x4.add(a3, v128.load(p, 48));
-  }
-  const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
-  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
-}
+${READ_SUM_SOURCE}
 export function heapBase(): usize {
   return (__heap_base + 63) & ~63;
 }

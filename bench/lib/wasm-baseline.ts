@@ -14,10 +14,11 @@ export interface WasmBaseline {
   copy(dst: number, src: number, bytes: number): void;
 }
 
-const SOURCE = `
-// Bandwidth baselines compiled by bench/lib/wasm-baseline.ts (not part of kvlab's kernels):
-// a SIMD read pass that sums f32s and a bulk copy, both over this module's own memory.
-
+/**
+ * The read pass itself (AssemblyScript): shared with wasm-baseline-mt.ts so the 1- and
+ * multi-thread read bandwidths come from the very same loop.
+ */
+export const READ_SUM_SOURCE = `
 /** Sum of n f32 at ptr (n a multiple of 16), with 4 independent vector accumulators. */
 export function readSum(ptr: usize, n: i32): f32 {
   let a0 = f32x4.splat(0);
@@ -34,7 +35,13 @@ export function readSum(ptr: usize, n: i32): f32 {
   const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
 }
+`;
 
+const SOURCE = `
+// Bandwidth baselines compiled by bench/lib/wasm-baseline.ts (not part of kvlab's kernels):
+// a SIMD read pass that sums f32s and a bulk copy, both over this module's own memory.
+
+${READ_SUM_SOURCE}
 /** memory.copy of bytes from src to dst. */
 export function copy(dst: usize, src: usize, bytes: usize): void {
   memory.copy(dst, src, bytes);

@@ -7,7 +7,7 @@
 import { resolveCacheSpec } from "../../src/cache/spec.ts";
 import type { KVShape } from "../../src/cache/types.ts";
 import type { Executor } from "../../src/kernels/executor.ts";
-import { benchCache, workarounds } from "../lib/cache.ts";
+import { benchCache, fillCache, workarounds } from "../lib/cache.ts";
 import type { BenchContext } from "../lib/context.ts";
 import { availableExecutors, fallbackSnapshot, fallbacksSince, fillRandom } from "../lib/executors.ts";
 import { gbps, time } from "../lib/measure.ts";
@@ -25,7 +25,6 @@ const SMALL: Shape = { label: "8q/4kv/64 (small)", nHeads: 8, nKvHeads: 4, headD
 /** Issue 2's first benchmark: 8 KV heads, head_dim 64, 1 query token per head. */
 const ISSUE2: Shape = { label: "8q/8kv/64 (issue 2)", nHeads: 8, nKvHeads: 8, headDim: 64 };
 
-const CHUNK = 512;
 /** Past this per-call time, longer caches are not measured for that executor and codec. */
 const SLOW_MS = 1000;
 
@@ -66,17 +65,7 @@ async function measure(
   const fb = fallbackSnapshot(exec);
   const cache = await benchCache(spec, kv, exec);
   try {
-    // One chunk of random K/V reused for every append (values do not change the work done).
-    const k = fillRandom(new Float32Array(shape.nKvHeads * CHUNK * shape.headDim), 11); // (nKvHeads, CHUNK, headDim)
-    const v = fillRandom(new Float32Array(k.length), 13);
-    const pos = new Int32Array(CHUNK);
-    for (let start = 0; start < tokens; start += CHUNK) {
-      const n = Math.min(CHUNK, tokens - start);
-      for (let i = 0; i < n; i++) pos[i] = start + i;
-      const kk = n === CHUNK ? k : k.subarray(0, shape.nKvHeads * n * shape.headDim);
-      // A short last chunk needs (nKvHeads, n, headDim): rows of each head are contiguous per head.
-      cache.append(0, kk, n === CHUNK ? v : v.subarray(0, kk.length), pos.subarray(0, n));
-    }
+    fillCache(cache, kv, tokens);
     const q = fillRandom(new Float32Array(shape.nHeads * shape.headDim), 17); // (nHeads, 1, headDim)
     const out = new Float32Array(q.length);
     const qPos = Int32Array.of(tokens);
