@@ -4,13 +4,7 @@
 // block instead of once per row. Single rows (decode of one token) use attend.ts's in-register path.
 import { decodeFloatLoop } from "./codec-float";
 import { decodeIntLoop } from "./codec-int";
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
-}
+import { hsum } from "./simd";
 
 /** Decode stored row j of variant v (see attend.ts variant()) into buf (headDim f32). */
 // @ts-ignore: decorator

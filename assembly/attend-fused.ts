@@ -20,6 +20,7 @@
 // widen to wrong finite values: they are tracked per call (hMark) and the caller reruns the call
 // on the exact generic path when any was read (or when |q| >= 2^16 would overflow the scaled q).
 import { f16ToF32, f16x4ToF32 } from "./half";
+import { hsum } from "./simd";
 
 /** Row kinds of this file: f32 rows, f16 rows, or int codes of 8 or 4 bits. */
 export const FUSED_F32: i32 = 32;
@@ -47,13 +48,6 @@ export function fusedOk(kind: i32, G: i32, d: i32): bool {
  */
 export function fusedScratchBytes(d: i32): i32 {
   return (28 + 4 * JB) * d + 4 * JB + 128;
-}
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
 }
 
 // @ts-ignore: decorator

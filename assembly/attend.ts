@@ -7,13 +7,7 @@ import { mix4Any, score4Any } from "./attend-block";
 import { FUSED_F16, FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-fused";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
-}
+import { hsum } from "./simd";
 
 /** Codec descriptor packed by the JS side: kind | bits << 4 | symmetric << 8 | groupSize << 16. */
 // @ts-ignore: decorator

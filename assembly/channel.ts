@@ -5,9 +5,10 @@
 // elements left out of min/max (NaN -> 0, +-Inf -> the channel's finite max/min).
 // SIMD runs across 4 channels at a time: a token row is contiguous in channels, so one v128
 // load gives 4 channels of one token and the per-channel reductions stay in lanes.
-import { decodeIntLoop, getCode, unpack16 } from "./codec-int";
+import { decodeIntLoop, getCode, putCode, unpack16 } from "./codec-int";
 import { exp4 } from "./exp";
 import { f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up } from "./half";
+import { hsum } from "./simd";
 
 /**
  * Scale (and zero) of one channel from its finite range [lo, hi], written as f16 bits at
@@ -30,20 +31,6 @@ function channelParams(bits: i32, sym: bool, lo: f32, hi: f32, scaleAt: usize, z
     store<u16>(scaleAt, <u16>sBits);
     store<u16>(zeroAt, <u16>mBits);
   }
-}
-
-// @ts-ignore: decorator
-@inline
-function putCode(bits: i32, p: usize, i: usize, u: u32): void {
-  if (bits == 8) {
-    store<u8>(p + i, <u8>u);
-    return;
-  }
-  const bit = i * <usize>bits;
-  const byte = p + (bit >> 3);
-  const shift = <u32>(bit & 7);
-  const mask = ((<u32>1 << bits) - 1) << shift;
-  store<u8>(byte, <u8>((<u32>load<u8>(byte) & ~mask) | (u << shift)));
 }
 
 /**
@@ -268,13 +255,6 @@ export function channelDecode(
 // tokens share s and z) every query row gets qs = q * s and qz = q . z once; per token the work
 // is widening the codes and one dot with qs per row. Rows go in blocks of 4 so that one widened
 // code vector serves 4 rows from registers.
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
-}
 
 /** qs (nRows, d) = q * s and qz (nRows) = q . z for the group whose f32 scales/zeros are at tab/ztab. */
 function groupQuery(sym: bool, q: usize, nRows: usize, d: usize, tab: usize, ztab: usize, qs: usize, qz: usize): void {

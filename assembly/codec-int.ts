@@ -55,9 +55,10 @@ export function getCode(bits: i32, p: usize, i: usize): u32 {
   return (<u32>load<u8>(p + (bit >> 3)) >> <u32>(bit & 7)) & ((<u32>1 << bits) - 1);
 }
 
+/** Store code u (bits wide) as element i of the packed row at p, leaving its neighbours. */
 // @ts-ignore: decorator
 @inline
-function putCode(bits: i32, p: usize, i: usize, u: u32): void {
+export function putCode(bits: i32, p: usize, i: usize, u: u32): void {
   if (bits == 8) {
     store<u8>(p + i, <u8>u);
     return;

@@ -6,15 +6,9 @@
 // are ordered differently (4 partial accumulators), so their results can differ in the last bits
 // from the same row computed in a 4-token block.
 // [o0, o1) selects the output rows this call computes (threads split dOut).
+import { hsum } from "./simd";
 
 const OUT_TILE = 32;
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
-}
 
 // @ts-ignore: decorator
 @inline

@@ -1,0 +1,9 @@
+// Small SIMD helpers shared by the kernel files (inlined at every use).
+
+/** Sum of the four f32 lanes of v, as (l0 + l2) + (l1 + l3): every kernel sums in this order. */
+// @ts-ignore: decorator
+@inline
+export function hsum(v: v128): f32 {
+  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
+}
