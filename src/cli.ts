@@ -8,6 +8,7 @@ import { register as registerFetchModel } from "./commands/fetch-model.ts";
 import { register as registerGenerate } from "./commands/generate.ts";
 import { register as registerInfo } from "./commands/info.ts";
 import { register as registerPpl } from "./commands/ppl.ts";
+import { register as registerProbe } from "./commands/probe.ts";
 import { register as registerRun } from "./commands/run.ts";
 import { register as registerSynthModel } from "./commands/synth-model.ts";
 import { KvlabError } from "./errors.ts";
@@ -22,6 +23,7 @@ program
 for (const register of [
   registerInfo,
   registerPpl,
+  registerProbe,
   registerGenerate,
   registerSynthModel,
   registerFetchModel,

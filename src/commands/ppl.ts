@@ -6,6 +6,7 @@ import { resolveCacheSpec } from "../cache/spec.ts";
 import type { CacheSpecInput } from "../cache/types.ts";
 import { ConfigError, ModelFormatError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
+import { contextWarning } from "../eval/probe.ts";
 import { loadModel } from "../model/load.ts";
 
 /** Parse --cache: JSON (starts with "{") or a codec/preset name. */
@@ -81,6 +82,8 @@ export function register(program: Command): void {
       const input = parseCacheOption(o.cache);
       const spec = resolveCacheSpec(input, "--cache"); // validate before the slow part
       const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
+      const warning = contextWarning(model.config, nCtx);
+      if (warning) process.stderr.write(`warning: ${warning}\n`);
       const tokens = model.tokenizer.encode(readText(o.text));
       const progress = !o.json && process.stderr.isTTY;
       const r = await evaluatePerplexity(
@@ -107,6 +110,7 @@ export function register(program: Command): void {
         peakKvBytes: r.peakKvBytes,
         tokensPerSecond: r.tokensPerSecond,
         fallbacks: Object.fromEntries(model.executor.fallbacks),
+        warnings: warning ? [warning] : [],
       };
       model.dispose();
       if (o.json) {
