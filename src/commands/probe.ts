@@ -50,7 +50,9 @@ Gates (printed at the end, and under "gates" with --json):
 A model that fails contextHelps cannot show what eviction costs: a table ranking eviction
 policies on it measures noise. Cost: one token-by-token pass over segments x ctx tokens per
 window (and one for the full cache). --json prints one object (curve.points, copy, sinks,
-gates, reasons, warnings).`;
+gates, reasons, warnings). A --ctx beyond the model's trained positions (max_position_embeddings)
+runs, with a warning: the full cache is then no reference.
+`;
 
 /** "16,32,64" -> [16, 32, 64]: integers >= 2. */
 export function parseWindows(s: string): number[] {

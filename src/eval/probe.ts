@@ -233,7 +233,13 @@ export async function contextCurve(
   opts: CurveOptions = {},
 ): Promise<ContextCurve> {
   const nCtx = opts.nCtx ?? defaultCtx(model);
-  const segments = opts.segments ?? Math.min(8, availableSegments(tokens.length, nCtx));
+  const available = availableSegments(tokens.length, nCtx);
+  const segments = opts.segments ?? Math.min(8, available);
+  if (!Number.isInteger(segments) || segments < 1 || segments > available)
+    throw new ConfigError(
+      "segments",
+      `expected an integer in [1, ${available}] (the text holds ${available} segments of ${nCtx} tokens), got ${segments}`,
+    );
   const block = opts.block ?? 32;
   const windows = [...new Set(opts.windows ?? defaultWindows(nCtx))].sort((a, b) => a - b);
   for (const w of windows) windowSpec(w); // validate before the slow part
