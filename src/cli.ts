@@ -11,6 +11,7 @@ import { register as registerPpl } from "./commands/ppl.ts";
 import { register as registerProbe } from "./commands/probe.ts";
 import { register as registerRun } from "./commands/run.ts";
 import { register as registerSynthModel } from "./commands/synth-model.ts";
+import { register as registerTask } from "./commands/task.ts";
 import { KvlabError } from "./errors.ts";
 import { disposeExecutors } from "./kernels/registry.ts";
 
@@ -27,6 +28,7 @@ for (const register of [
   registerGenerate,
   registerSynthModel,
   registerFetchModel,
+  registerTask,
   registerRun,
   registerExport,
 ])
