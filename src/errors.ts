@@ -41,3 +41,6 @@ export class DeviceUnavailableError extends KvlabError {}
 
 /** Non-finite or otherwise invalid numeric data where finite data is required. */
 export class DataError extends KvlabError {}
+
+/** An API used out of its contract at run time, e.g. a KV cache used after dispose(). */
+export class UsageError extends KvlabError {}

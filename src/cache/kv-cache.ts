@@ -26,6 +26,7 @@ import type { Codec, EncodedRows, RowLayout } from "../quant/types.ts";
 import { rowBytes } from "../quant/types.ts";
 import { AttentionMassMeter } from "./attention-mass.ts";
 import { type ChannelKeySettings, ChannelKeys } from "./channel-keys.ts";
+import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "./contract.ts";
 import { HeadStore } from "./head-store.ts";
 import { shareOf } from "./policies/options.ts";
 import { type HeadView, type RetentionPolicy, resolveCount } from "./policy.ts";
@@ -83,6 +84,7 @@ export class StandardKVCache implements KVCache {
   private vScr: Float32Array = new Float32Array(0);
   private posScr: Int32Array = new Int32Array(0);
   private ropePos = new Int32Array(0);
+  private disposed = false;
 
   constructor(
     readonly spec: ResolvedCacheSpec,
@@ -93,8 +95,7 @@ export class StandardKVCache implements KVCache {
     private readonly exec: Executor,
     options: StandardKVCacheOptions = {},
   ) {
-    if (shape.nHeads % shape.nKvHeads !== 0)
-      throw new ShapeError(`nHeads (${shape.nHeads}) must be a multiple of nKvHeads (${shape.nKvHeads})`);
+    checkShape(shape); // contract.ts: positive integers, GQA divisibility
     const { headDim } = shape;
     const storage = storageOf(spec);
     const tiers = policy.tiers;
@@ -189,13 +190,20 @@ export class StandardKVCache implements KVCache {
   }
 
   append(layer: number, k: Float32Array, v: Float32Array, positions: Int32Array): void {
-    const { nKvHeads, headDim: d, nLayers } = this.shape;
+    checkLive("append", this.disposed);
+    const { nKvHeads, headDim: d } = this.shape;
+    checkLayer("append", layer, this.shape.nLayers);
+    // Every KV head of a layer sees the same appends: head 0 stands for the layer.
+    checkAppend(
+      this.shape,
+      layer,
+      k,
+      v,
+      positions,
+      this.newest[layer * nKvHeads]!,
+      this.seen[layer * nKvHeads]!,
+    );
     const nNew = positions.length;
-    if (layer < 0 || layer >= nLayers) throw new ShapeError(`layer ${layer} out of range [0, ${nLayers})`);
-    if (k.length !== nKvHeads * nNew * d || v.length !== k.length)
-      throw new ShapeError(
-        `append: k/v must be (nKvHeads=${nKvHeads}, nNew=${nNew}, headDim=${d}) = ${nKvHeads * nNew * d} floats, got ${k.length}/${v.length}`,
-      );
     const transform = this.storesPreRopeKeys || this.rotation !== null;
     if (transform && this.kTmp.length < nNew * d) this.kTmp = new Float32Array(nNew * d);
     if (this.storesPreRopeKeys && this.ropePos.length < nNew) this.ropePos = new Int32Array(nNew);
@@ -270,12 +278,10 @@ export class StandardKVCache implements KVCache {
   }
 
   attend(layer: number, q: Float32Array, qPositions: Int32Array, out: Float32Array): void {
+    checkLive("attend", this.disposed);
+    checkAttend(this.shape, layer, q, qPositions, out);
     const { nHeads, nKvHeads, headDim: d } = this.shape;
     const nQ = qPositions.length;
-    if (q.length !== nHeads * nQ * d || out.length !== q.length)
-      throw new ShapeError(
-        `attend: q/out must be (nHeads=${nHeads}, nQ=${nQ}, headDim=${d}) = ${nHeads * nQ * d} floats, got ${q.length}/${out.length}`,
-      );
     const group = nHeads / nKvHeads;
     const nRows = group * nQ;
     if (this.qPosGroup.length < nRows) {
@@ -548,6 +554,7 @@ export class StandardKVCache implements KVCache {
   }
 
   memory(): CacheMemory {
+    checkLive("memory", this.disposed);
     const { headDim } = this.shape;
     let payload = 0;
     let scales = 0;
@@ -610,6 +617,12 @@ export class StandardKVCache implements KVCache {
    * diagnostics and plots; not part of the KVCache interface.
    */
   retainedPositions(layer: number, kvHead: number): Int32Array {
+    checkLive("retainedPositions", this.disposed);
+    checkLayer("retainedPositions", layer, this.shape.nLayers);
+    if (!Number.isInteger(kvHead) || kvHead < 0 || kvHead >= this.shape.nKvHeads)
+      throw new ShapeError(
+        `retainedPositions: kvHead must be an integer in [0, ${this.shape.nKvHeads}), got ${kvHead}`,
+      );
     const idx = layer * this.shape.nKvHeads + kvHead;
     const hot = this.heads[idx]!;
     const cold = this.cold ? this.cold[idx]! : null;
@@ -625,6 +638,7 @@ export class StandardKVCache implements KVCache {
   }
 
   private trackPeak(): void {
+    if (this.disposed) return;
     const t = this.memory().total;
     if (t > this.counters.peakBytes) this.counters.peakBytes = t;
   }
@@ -645,6 +659,7 @@ export class StandardKVCache implements KVCache {
   }
 
   reset(): void {
+    checkLive("reset", this.disposed);
     for (const h of this.heads) h.nSlots = 0;
     if (this.cold) for (const h of this.cold) h.nSlots = 0;
     if (this.chan) for (const c of this.chan) c.clear();
@@ -656,7 +671,10 @@ export class StandardKVCache implements KVCache {
     this.counters.peakBytes = 0;
   }
 
+  /** Free executor memory. Idempotent; afterwards every method but stats() throws (contract.ts). */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     for (const h of this.heads) h.dispose();
     if (this.cold) for (const h of this.cold) h.dispose();
     if (this.chan) for (const c of this.chan) c.dispose();

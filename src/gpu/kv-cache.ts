@@ -20,6 +20,8 @@
  * memory() is the CPU cache's exact accounting (codec bytes, positions, policy state), not
  * the word padding of odd head sizes on the device (see layout.ts).
  */
+
+import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "../cache/contract.ts";
 import type { HeadView, RetentionPolicy } from "../cache/policy.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
@@ -94,6 +96,7 @@ export class GpuKVCache implements KVCache {
   private movesBuf: GPUBuffer;
   private qPosGroup = new Int32Array(0);
   private probs = new Float32Array(0);
+  private disposed = false;
   /** Host f32 keys of the append in progress, for policies that read decoded keys (knorm). */
   private pendingKeys: { k: Float32Array; nNew: number; first: Int32Array } | null = null;
   readonly traffic: BusTraffic = { uploaded: 0, downloaded: 0, probsDownloaded: 0, attends: 0, appends: 0 };
@@ -106,9 +109,8 @@ export class GpuKVCache implements KVCache {
     private readonly policy: RetentionPolicy,
     private readonly ops: GpuOps,
   ) {
-    const { nLayers, nKvHeads, nHeads, headDim } = shape;
-    if (nHeads % nKvHeads !== 0)
-      throw new ShapeError(`nHeads (${nHeads}) must be a multiple of nKvHeads (${nKvHeads})`);
+    checkShape(shape); // src/cache/contract.ts
+    const { nLayers, nKvHeads, headDim } = shape;
     if (nKvHeads > MAX_HEADS)
       throw new ShapeError(`the webgpu cache handles up to ${MAX_HEADS} KV heads, got ${nKvHeads}`);
     if (headDim > MAX_HEAD_DIM)
@@ -241,13 +243,20 @@ export class GpuKVCache implements KVCache {
   }
 
   async append(layer: number, k: Float32Array, v: Float32Array, positions: Int32Array): Promise<void> {
-    const { nKvHeads, headDim: d, nLayers } = this.shape;
+    checkLive("append", this.disposed);
+    const { nKvHeads, headDim: d } = this.shape;
+    checkLayer("append", layer, this.shape.nLayers);
+    // Every KV head of a layer sees the same appends: head 0 stands for the layer.
+    checkAppend(
+      this.shape,
+      layer,
+      k,
+      v,
+      positions,
+      this.newest[layer * nKvHeads]!,
+      this.seen[layer * nKvHeads]!,
+    );
     const nNew = positions.length;
-    if (layer < 0 || layer >= nLayers) throw new ShapeError(`layer ${layer} out of range [0, ${nLayers})`);
-    if (k.length !== nKvHeads * nNew * d || v.length !== k.length)
-      throw new ShapeError(
-        `append: k/v must be (nKvHeads=${nKvHeads}, nNew=${nNew}, headDim=${d}) = ${nKvHeads * nNew * d} floats, got ${k.length}/${v.length}`,
-      );
     if (nNew === 0) return;
     const rt = this.ops.rt;
     const kvFloats = nKvHeads * nNew * d;
@@ -345,13 +354,10 @@ export class GpuKVCache implements KVCache {
   }
 
   async attend(layer: number, q: Float32Array, qPositions: Int32Array, out: Float32Array): Promise<void> {
-    const { nHeads, nKvHeads, headDim: d, nLayers } = this.shape;
+    checkLive("attend", this.disposed);
+    checkAttend(this.shape, layer, q, qPositions, out);
+    const { nHeads, nKvHeads, headDim: d } = this.shape;
     const nQ = qPositions.length;
-    if (layer < 0 || layer >= nLayers) throw new ShapeError(`layer ${layer} out of range [0, ${nLayers})`);
-    if (q.length !== nHeads * nQ * d || out.length !== q.length)
-      throw new ShapeError(
-        `attend: q/out must be (nHeads=${nHeads}, nQ=${nQ}, headDim=${d}) = ${nHeads * nQ * d} floats, got ${q.length}/${out.length}`,
-      );
     if (nQ === 0) return;
     const group = nHeads / nKvHeads;
     const nRows = group * nQ;
@@ -501,6 +507,8 @@ export class GpuKVCache implements KVCache {
     qPositions: Int32Array,
     out: GPUBuffer,
   ): Promise<void> {
+    checkLive("attend", this.disposed);
+    checkLayer("attend", layer, this.shape.nLayers);
     const { nHeads, headDim: d, nKvHeads } = this.shape;
     const nQ = qPositions.length;
     const qFloats = nHeads * nQ * d;
@@ -601,6 +609,7 @@ export class GpuKVCache implements KVCache {
   }
 
   memory(): CacheMemory {
+    checkLive("memory", this.disposed);
     const { headDim } = this.shape;
     const kc = this.kL.cpu;
     const vc = this.vL.cpu;
@@ -628,6 +637,7 @@ export class GpuKVCache implements KVCache {
   }
 
   private trackPeak(): void {
+    if (this.disposed) return;
     const t = this.memory().total;
     if (t > this.counters.peakBytes) this.counters.peakBytes = t;
   }
@@ -651,6 +661,7 @@ export class GpuKVCache implements KVCache {
   }
 
   reset(): void {
+    checkLive("reset", this.disposed);
     this.nSlots.fill(0);
     this.seen.fill(0);
     this.newest.fill(Number.NEGATIVE_INFINITY);
@@ -658,7 +669,10 @@ export class GpuKVCache implements KVCache {
     this.counters.peakBytes = 0;
   }
 
+  /** Free the GPU buffers. Idempotent; afterwards every method but stats() throws (contract.ts). */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     for (const L of this.layers) {
       L.k.destroy();
       L.v.destroy();

@@ -7,6 +7,7 @@
  * memory (`alloc*`: the WASM linear memory, so kernels read them in place by pointer); arrays
  * from elsewhere still work, copied in and out at a cost.
  */
+import { ShapeError } from "../errors.ts";
 import type { ChannelQuantOptions } from "../quant/channel.ts";
 import type { Codec, EncodedRows, EncodeStats } from "../quant/types.ts";
 
@@ -177,4 +178,24 @@ export interface Executor {
 /** Count one fallback of `op` to the reference implementation. */
 export function countFallback(exec: Executor, op: string): void {
   exec.fallbacks.set(op, (exec.fallbacks.get(op) ?? 0) + 1);
+}
+
+/**
+ * Every size, count and row index an op or allocation takes must be a safe non-negative
+ * integer: NaN, fractions, negatives and Infinity throw a ShapeError naming the op and the
+ * argument, on every executor alike, before anything is allocated or written.
+ */
+export function checkSize(op: string, what: string, x: number): void {
+  if (!Number.isSafeInteger(x) || x < 0)
+    throw new ShapeError(`${op}: ${what} must be a non-negative integer, got ${String(x)}`);
+}
+
+/** checkSize over an op's named size arguments. */
+export function sizes(op: string, args: Record<string, number>): void {
+  for (const what in args) checkSize(op, what, args[what]!);
+}
+
+/** An op argument array must hold at least n elements (ShapeError naming the op and argument). */
+export function need(op: string, arr: ArrayLike<number>, n: number, what: string): void {
+  if (arr.length < n) throw new ShapeError(`${op}: ${what} has ${arr.length} elements, the op needs ${n}`);
 }

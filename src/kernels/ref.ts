@@ -3,8 +3,9 @@
  * `webgpu` executors are tested against. Attention decodes one stored row at a time into a
  * headDim scratch (never a full f32 copy of the cache) and uses a two-pass stable softmax.
  */
+import { ShapeError } from "../errors.ts";
 import type { Codec, EncodedRows } from "../quant/types.ts";
-import type { AttendArgs, Executor } from "./executor.ts";
+import { type AttendArgs, checkSize, type Executor, need, sizes } from "./executor.ts";
 
 export function refAttend(a: AttendArgs): void {
   const { headDim: d, nRows, nSlots } = a;
@@ -114,24 +115,85 @@ export function refSwiglu(out: Float32Array, gate: Float32Array, up: Float32Arra
   }
 }
 
+/** An allocation the JS heap refuses becomes a ShapeError naming the size. */
+function allocOr<T>(make: () => T, op: string, n: number): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof RangeError) throw new ShapeError(`${op}: cannot allocate ${n} elements (${e.message})`);
+    throw e;
+  }
+}
+
 export function createRefExecutor(): Executor {
   return {
     name: "ref",
     fallbacks: new Map(),
-    allocF32: (n) => new Float32Array(n),
-    allocU8: (n) => new Uint8Array(n),
-    allocU16: (n) => new Uint16Array(n),
-    allocI32: (n) => new Int32Array(n),
+    allocF32: (n) => {
+      checkSize("allocF32", "n", n);
+      return allocOr(() => new Float32Array(n), "allocF32", n);
+    },
+    allocU8: (n) => {
+      checkSize("allocU8", "n", n);
+      return allocOr(() => new Uint8Array(n), "allocU8", n);
+    },
+    allocU16: (n) => {
+      checkSize("allocU16", "n", n);
+      return allocOr(() => new Uint16Array(n), "allocU16", n);
+    },
+    allocI32: (n) => {
+      checkSize("allocI32", "n", n);
+      return allocOr(() => new Int32Array(n), "allocI32", n);
+    },
     free: () => {},
-    encodeRows: (codec: Codec, src, nRows, headDim, dst: EncodedRows, dstRow) =>
-      codec.encode(src, nRows, headDim, dst, dstRow),
-    decodeRows: (codec: Codec, src, srcRow, nRows, headDim, dst) =>
-      codec.decode(src, srcRow, nRows, headDim, dst),
-    attend: refAttend,
-    matmul: refMatmul,
-    rmsnorm: refRmsnorm,
-    rope: refRope,
-    swiglu: refSwiglu,
+    encodeRows: (codec: Codec, src, nRows, headDim, dst: EncodedRows, dstRow) => {
+      sizes("encodeRows", { nRows, headDim, dstRow });
+      need("encodeRows", src, nRows * headDim, "src");
+      return codec.encode(src, nRows, headDim, dst, dstRow);
+    },
+    decodeRows: (codec: Codec, src, srcRow, nRows, headDim, dst) => {
+      sizes("decodeRows", { srcRow, nRows, headDim });
+      need("decodeRows", dst, nRows * headDim, "dst");
+      codec.decode(src, srcRow, nRows, headDim, dst);
+    },
+    attend: (a) => {
+      sizes("attend", { headDim: a.headDim, nRows: a.nRows, nSlots: a.nSlots });
+      need("attend", a.q, a.nRows * a.headDim, "q");
+      need("attend", a.qPos, a.nRows, "qPos");
+      need("attend", a.out, a.nRows * a.headDim, "out");
+      need("attend", a.slotPos, a.nSlots, "slotPos");
+      if (a.probs) need("attend", a.probs, a.nRows * a.nSlots, "probs");
+      refAttend(a);
+    },
+    matmul: (out, x, w, n, dIn, dOut, bias) => {
+      sizes("matmul", { n, dIn, dOut });
+      need("matmul", x, n * dIn, "x");
+      need("matmul", w, dOut * dIn, "w");
+      need("matmul", out, n * dOut, "out");
+      if (bias) need("matmul", bias, dOut, "bias");
+      refMatmul(out, x, w, n, dIn, dOut, bias);
+    },
+    rmsnorm: (out, x, w, n, dim, eps) => {
+      sizes("rmsnorm", { n, dim });
+      need("rmsnorm", x, n * dim, "x");
+      need("rmsnorm", out, n * dim, "out");
+      need("rmsnorm", w, dim, "w");
+      refRmsnorm(out, x, w, n, dim, eps);
+    },
+    rope: (x, positions, n, nHeads, headDim, invFreq) => {
+      sizes("rope", { n, nHeads, headDim });
+      need("rope", x, n * nHeads * headDim, "x");
+      need("rope", positions, n, "positions");
+      need("rope", invFreq, headDim >> 1, "invFreq");
+      refRope(x, positions, n, nHeads, headDim, invFreq);
+    },
+    swiglu: (out, gate, up, n) => {
+      sizes("swiglu", { n });
+      need("swiglu", gate, n, "gate");
+      need("swiglu", up, n, "up");
+      need("swiglu", out, n, "out");
+      refSwiglu(out, gate, up, n);
+    },
     dispose: () => {},
   };
 }

@@ -10,8 +10,12 @@
  * byte ever handed out: memory above it is still zero (fresh from memory.grow), so callers that
  * need zeroed blocks only clear `lastDirtyBytes` (weights and activations need no memset).
  */
+import { ShapeError } from "../errors.ts";
+
 const ALIGN = 16;
 const PAGE = 65536;
+/** A wasm32 memory holds at most 4 GiB. */
+const MAX_BYTES = 65536 * PAGE;
 
 interface Block {
   off: number;
@@ -48,7 +52,16 @@ export class Arena {
     return this.top;
   }
 
+  /**
+   * Offset of a new 16-byte aligned block of at least `bytes` bytes. Fails closed: a size that
+   * is not a safe non-negative integer (NaN, fractional, negative, Infinity), or one the memory
+   * cannot grow to, throws a ShapeError and leaves the arena exactly as it was, so one caught
+   * error never poisons later allocations.
+   */
   alloc(bytes: number): number {
+    if (!Number.isSafeInteger(bytes) || bytes < 0)
+      throw new ShapeError(`WASM arena: cannot allocate ${String(bytes)} bytes (not a non-negative integer)`);
+    if (bytes > MAX_BYTES) throw new ShapeError(`WASM arena: cannot allocate ${bytes} bytes (over 4 GiB)`);
     const size = roundUp(Math.max(bytes, 1), ALIGN);
     if (size <= this.maxFree) {
       let largest = 0;
@@ -71,13 +84,23 @@ export class Arena {
     const off = this.top;
     const need = off + size;
     const have = this.memory.buffer.byteLength;
-    if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
+    if (need > have) {
+      try {
+        this.memory.grow(Math.ceil((need - have) / PAGE));
+      } catch (e) {
+        // Nothing was changed yet: the arena stays usable after this error.
+        throw new ShapeError(
+          `WASM arena: cannot grow the memory from ${have} to ${need} bytes for a block of ${bytes} bytes (${(e as Error).message})`,
+        );
+      }
+    }
     this.top = need;
     return this.take(off, size);
   }
 
   /** Free the block starting at off. Returns false when off is not a live block. */
   release(off: number): boolean {
+    if (!Number.isSafeInteger(off)) return false;
     const size = this.live.get(off);
     if (size === undefined) return false;
     this.live.delete(off);

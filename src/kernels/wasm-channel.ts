@@ -9,7 +9,7 @@
 import { ShapeError } from "../errors.ts";
 import type { ChannelQuantOptions } from "../quant/channel.ts";
 import type { EncodeStats } from "../quant/types.ts";
-import type { ChannelAttendArgs, ChannelKeyRows, Executor } from "./executor.ts";
+import { type ChannelAttendArgs, type ChannelKeyRows, type Executor, sizes } from "./executor.ts";
 import { Marshal, type WasmHeap } from "./wasm-heap.ts";
 
 /** Raw exports of assembly/channel.ts (pointers are byte offsets into the shared memory). */
@@ -131,6 +131,7 @@ export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
       zeros: Uint16Array,
       sOff: number,
     ): EncodeStats {
+      sizes("channelQuantize", { nTok, headDim, sOff });
       if (nTok === 0 || headDim === 0) return { nonFinite: 0, saturated: 0 };
       need(src, nTok * headDim, "src");
       need(codeOffsets, nTok, "codeOffsets");
@@ -164,6 +165,7 @@ export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
       n: number,
       dst: Float32Array, // (n, headDim)
     ): void {
+      sizes("channelDecode", { headDim, first, n });
       if (n === 0) return;
       need(dst, n * headDim, "dst");
       need(rows.groupOf, first + n, "groupOf");
@@ -196,6 +198,7 @@ export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
       const vBits =
         vals && vals.codec.options.axis === "token" ? (INT_BITS[vals.codec.options.type] ?? 0) : 0;
       if (!a.v && vBits === 0) return false; // values in a codec the kernel does not read
+      sizes("channelAttend", { headDim: d, nRows: a.nRows, nSlots: a.nSlots });
       if (a.nRows === 0) return true;
       need(a.q, a.nRows * d, "q");
       need(a.qPos, a.nRows, "qPos");

@@ -3,6 +3,7 @@
  * marshalling of op arguments to pointers. Arrays that live in the memory are passed in place;
  * any other array is copied into scratch (and back out for outputs), counted in `copies`.
  */
+import { ShapeError } from "../errors.ts";
 import type { Arena } from "./wasm-arena.ts";
 
 type View = Float32Array | Uint8Array | Uint16Array | Int32Array;
@@ -43,6 +44,10 @@ export class WasmHeap {
 
   /** A zero-filled array in the memory (like `new Float32Array(n)`: a reused block may hold old data). */
   alloc<T extends View>(ctor: ViewCtor<T>, n: number): T {
+    // Checked before the arena sees n * size: a fractional or negative count must not turn
+    // into a valid byte size (1.5 floats = 6 bytes) or a view of another length.
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new ShapeError(`WASM alloc: element count ${String(n)} is not a non-negative integer`);
     const off = this.arena.alloc(n * ctor.BYTES_PER_ELEMENT);
     const view = new ctor(this.buffer, off, n);
     // Only the part of the block that was handed out before can be non-zero.

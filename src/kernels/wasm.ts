@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { DeviceUnavailableError, ShapeError } from "../errors.ts";
 import type { Codec, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
-import { type AttendArgs, countFallback, type Executor } from "./executor.ts";
+import { type AttendArgs, countFallback, type Executor, sizes } from "./executor.ts";
 import { refAttend } from "./ref.ts";
 import { Arena } from "./wasm-arena.ts";
 import { wasmChannelOps } from "./wasm-channel.ts";
@@ -137,6 +137,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     free: (arr) => heap.free(arr),
 
     encodeRows(codec, src, nRows, headDim, dst, dstRow): EncodeStats {
+      sizes("encodeRows", { nRows, headDim, dstRow });
       const desc = codecDesc(codec, headDim);
       if (desc < 0) {
         countFallback(exec, "encodeRows");
@@ -169,6 +170,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     decodeRows(codec, src, srcRow, nRows, headDim, dst) {
+      sizes("decodeRows", { srcRow, nRows, headDim });
       const desc = codecDesc(codec, headDim);
       if (desc < 0) {
         countFallback(exec, "decodeRows");
@@ -198,6 +200,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     attend(a: AttendArgs) {
+      sizes("attend", { headDim: a.headDim, nRows: a.nRows, nSlots: a.nSlots });
       const d = a.headDim;
       const kd = codecDesc(a.kCodec, d);
       const vd = codecDesc(a.vCodec, d);
@@ -270,6 +273,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     matmul(out, x, w, n, dIn, dOut, bias) {
+      sizes("matmul", { n, dIn, dOut });
       if (n === 0 || dOut === 0) return;
       need(x, n * dIn, "x");
       need(w, dOut * dIn, "w");
@@ -292,6 +296,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     rmsnorm(out, x, w, n, dim, eps) {
+      sizes("rmsnorm", { n, dim });
       if (n === 0) return;
       need(x, n * dim, "x");
       need(out, n * dim, "out");
@@ -309,6 +314,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     rope(x, positions, n, nHeads, headDim, invFreq) {
+      sizes("rope", { n, nHeads, headDim });
       if (n === 0) return;
       const len = n * nHeads * headDim;
       need(x, len, "x");
@@ -329,6 +335,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     swiglu(out, gate, up, n) {
+      sizes("swiglu", { n });
       if (n === 0) return;
       need(gate, n, "gate");
       need(up, n, "up");
@@ -346,6 +353,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     addInPlace(x, y, n) {
+      sizes("addInPlace", { n });
       if (n === 0) return;
       need(x, n, "x");
       need(y, n, "y");
@@ -360,6 +368,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     swapAxes01(out, x, a, b, d) {
+      sizes("swapAxes01", { a, b, d });
       const len = a * b * d;
       if (len === 0) return;
       need(x, len, "x");
@@ -376,6 +385,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     },
 
     nll(out, logits, targets, nRows, vocab) {
+      sizes("nll", { nRows, vocab });
       if (nRows === 0) return;
       need(logits, nRows * vocab, "logits");
       need(targets, nRows, "targets");

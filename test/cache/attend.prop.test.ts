@@ -86,8 +86,9 @@ const makeScenarioArb = (long: boolean) =>
       nQ: long ? fc.integer({ min: 2, max: 3 }) : fc.integer({ min: 1, max: 3 }),
       layer: fc.integer({ min: 0, max: 1 }),
       qScale: fc.constantFrom(1, 1, 8),
-      // Small so the per-head storage starts small and grows (by doubling) between chunks.
-      maxTokens: fc.integer({ min: 1, max: 8 }),
+      // Headroom over the tokens appended (the cache refuses more than maxTokens per sequence);
+      // storage starts at min(maxTokens, 256) slots, so the long scenarios grow it by doubling.
+      maxTokens: fc.integer({ min: 0, max: 8 }),
       seed: fc.integer(),
     })
     .map(
@@ -95,7 +96,13 @@ const makeScenarioArb = (long: boolean) =>
         const rand = rng(seed);
         const nLayers = 2;
         const total = chunkSizes.reduce((a, b) => a + b, 0);
-        const shape: KVShape = { nLayers, nHeads: nKvHeads * groupQ, nKvHeads, headDim, maxTokens };
+        const shape: KVShape = {
+          nLayers,
+          nHeads: nKvHeads * groupQ,
+          nKvHeads,
+          headDim,
+          maxTokens: total + maxTokens,
+        };
         // Strictly increasing positions with gaps, starting at firstPos (so a query at 0 may see nothing).
         const positions: number[] = [];
         let p = firstPos;

@@ -41,7 +41,8 @@ for (const exec of executors) {
     test("exact bytes by part for every codec, odd and even head sizes, and after reset", async () => {
       for (const cc of codecCases())
         for (const headDim of [64, 33, 5]) {
-          const shape: KVShape = { nLayers: 2, nHeads: 4, nKvHeads: 2, headDim, maxTokens: 4 };
+          // Storage starts at min(maxTokens, 256) = 8 slots per head, enough for the 7 tokens appended.
+          const shape: KVShape = { nLayers: 2, nHeads: 4, nKvHeads: 2, headDim, maxTokens: 8 };
           const cache = await createCache({ codec: cc.options }, shape, { executor: exec });
           try {
             const empty = cache.memory();

@@ -18,7 +18,7 @@ test("kivi2: keys wait in an f32 residual of 128 tokens, then 4 groups of 32 are
   const chunks = [1, 1, 30, 60, 40, 3, 100, 5];
   let t = 0;
   for (const n of chunks) {
-    drive(cache, shape, n, [n], t + 1);
+    drive(cache, shape, n, [n], t + 1, undefined, t);
     t += n;
     // Keys: whole groups flush once 128 have gathered. Values: the newest 128 stay f32 (KIVI).
     const m = cache.memory();
@@ -79,7 +79,7 @@ test("kivi2: residual keys are exact (f32): attention equals f32 until the first
 });
 
 test("kivi2 with an evicting policy frees code rows, residual rows and whole groups", async () => {
-  const shape = smallShape({ nLayers: 1 });
+  const shape = smallShape({ nLayers: 1, maxTokens: 400 });
   const d = shape.headDim;
   // Values f32 so that every value byte is a row of the retained tokens: the rest is keys.
   const cache = await makeCache(
@@ -102,7 +102,7 @@ test("kivi2 with an evicting policy frees code rows, residual rows and whole gro
 });
 
 test("kivi2 beats per-token int2 for keys with outlier channels (attention error)", async () => {
-  const shape = smallShape({ nLayers: 1, headDim: 32 });
+  const shape = smallShape({ nLayers: 1, headDim: 32, maxTokens: 300 });
   const d = shape.headDim;
   const exact = await makeCache("f32", shape);
   const kivi = await makeCache({ preset: "kivi2", codec: { keys: "int2", values: "f32" } }, shape);

@@ -57,6 +57,8 @@ export function drive(
   chunks: number[],
   seed: number,
   after?: (s: StepData) => void,
+  /** Position of the first token (a later call continuing a sequence starts after the last). */
+  firstPos = 0,
 ): void {
   const r = rng(seed);
   const { nKvHeads, nHeads, headDim: d } = shape;
@@ -64,7 +66,7 @@ export function drive(
   let c = 0;
   while (t < nTokens) {
     const n = Math.min(chunks[c++ % chunks.length]!, nTokens - t);
-    const positions = Int32Array.from({ length: n }, (_, i) => t + i);
+    const positions = Int32Array.from({ length: n }, (_, i) => firstPos + t + i);
     for (let layer = 0; layer < shape.nLayers; layer++) {
       const k = Float32Array.from({ length: nKvHeads * n * d }, () => r(2));
       const v = Float32Array.from({ length: nKvHeads * n * d }, () => r(1));
