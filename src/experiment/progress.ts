@@ -26,6 +26,10 @@ export function formatDuration(seconds: number): string {
 function summary(r: RunRecord): string {
   if (r.status === "error") return `${r.name}: ERROR ${r.error}`;
   const m = r.metrics!;
+  if (m.task) {
+    const [lo, hi] = m.task.interval;
+    return `${r.name}: ${m.task.task} accuracy ${(100 * m.task.accuracy).toFixed(1)}% (${m.task.correct}/${m.task.total}, 95% CI ${(100 * lo).toFixed(0)}-${(100 * hi).toFixed(0)}%) ${(m.peakKvBytes / 1024).toFixed(1)} KiB ${r.wallSeconds.toFixed(1)}s`;
+  }
   const kl =
     m.klMean !== undefined ? ` kld ${m.klMean.toExponential(2)} top1 ${(100 * m.sameTop1!).toFixed(1)}%` : "";
   return `${r.name}: ppl ${m.ppl.toFixed(3)}${kl} ${(m.peakKvBytes / 1024).toFixed(1)} KiB ${m.tokensPerSecond.toFixed(0)} tok/s ${r.wallSeconds.toFixed(1)}s`;

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import type { ResolvedCacheSpec } from "../cache/types.ts";
 import { KlAccumulator, logSoftmax, type TopKEntry, topK } from "../eval/kl.ts";
 import { type BaselineTopK, loadBaseline, saveBaseline } from "../eval/kl-baseline.ts";
+import { loadNll, saveNll } from "../eval/nll-baseline.ts";
+import { pairedDifference } from "../eval/probe.ts";
 import { specHash } from "./hash.ts";
 import { provenance } from "./machine.ts";
 import { type Progress, plainProgress } from "./progress.ts";
@@ -34,6 +36,9 @@ export interface RunSummary {
 
 export const RUNS_FILE = "runs.jsonl";
 export const BASELINE_FILE = "baseline.kvlb";
+export const BASELINE_NLL_FILE = "baseline-nll.f64";
+/** Consecutive scored tokens per block of the batch-means interval (token losses are autocorrelated). */
+export const DNLL_BLOCK = 32;
 
 export function runsFile(outDir: string): string {
   return join(outDir, RUNS_FILE);
@@ -69,7 +74,27 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-function metricsOf(out: EvalOutput, loaded: LoadedExperiment, kl?: KlAccumulator): RunMetrics {
+/** Paired per-token NLL difference against the baseline, and the ΔPPL interval it implies. */
+function pairedOf(nll: Float64Array, base: Float64Array | undefined) {
+  if (!base || base.length !== nll.length || nll.length < 2 * DNLL_BLOCK) return {};
+  const d = new Float64Array(nll.length);
+  for (let i = 0; i < d.length; i++) d[i] = nll[i]! - base[i]!;
+  const p = pairedDifference(d, DNLL_BLOCK);
+  let sum = 0;
+  for (const x of base) sum += x;
+  const basePpl = Math.exp(sum / base.length);
+  return {
+    dNll: { mean: p.mean, lo: p.lo, hi: p.hi, z: p.z, blocks: p.blocks, blockTokens: DNLL_BLOCK },
+    dPplInterval: [basePpl * Math.expm1(p.lo), basePpl * Math.expm1(p.hi)] as [number, number],
+  };
+}
+
+function metricsOf(
+  out: EvalOutput,
+  loaded: LoadedExperiment,
+  kl?: KlAccumulator,
+  paired: Pick<RunMetrics, "dNll" | "dPplInterval"> = {},
+): RunMetrics {
   const { nLayers, nKvHeads, headDim } = loaded.shape;
   const f16Bytes = 2 * 2 * nLayers * nKvHeads * headDim * loaded.segmentTokens;
   return {
@@ -87,6 +112,9 @@ function metricsOf(out: EvalOutput, loaded: LoadedExperiment, kl?: KlAccumulator
     peakRssBytes: peakRssBytes(),
     fallbacks: out.fallbacks,
     ...(out.attentionMassKept !== undefined ? { attentionMassKept: out.attentionMassKept } : {}),
+    ...paired,
+    ...(out.task ? { task: out.task } : {}),
+    ...(loaded.warnings?.length ? { warnings: loaded.warnings } : {}),
   };
 }
 
@@ -103,6 +131,9 @@ export async function runExperiment(
   const progress = options.progress ?? plainProgress();
   const file = runsFile(outDir);
   const baselineFile = join(outDir, BASELINE_FILE);
+  const baselineNllFile = join(outDir, BASELINE_NLL_FILE);
+  // Task runs have no token distributions: no KL, no paired NLL; the f32 run is the reference row.
+  const isTask = config.protocol.type === "task";
 
   const loaded = await deps.load(config);
   try {
@@ -114,6 +145,7 @@ export async function runExperiment(
     const todo = runs.filter((r) => options.force || !done.has(r.hash));
     const base = runs[0]!;
     progress.start(todo.length, runs.length - todo.length, loaded.scoredTokens);
+    for (const w of loaded.warnings ?? []) progress.note(`warning: ${w}`);
 
     const provenanceNow = provenance();
     const ran: RunRecord[] = [];
@@ -127,11 +159,13 @@ export async function runExperiment(
     ) => {
       let logp: Float64Array | undefined;
       const kl = capture || baseline ? new KlAccumulator() : undefined;
+      const nll = new Float64Array(isTask ? 0 : loaded.scoredTokens); // (scoredTokens) per-token NLL
       let mismatch: string | undefined;
       const out = await loaded.evaluate(cache, {
         onScored(logits, target, i) {
           if (!logp || logp.length !== logits.length) logp = new Float64Array(logits.length);
           logSoftmax(logits, logp);
+          if (i < nll.length) nll[i] = -logp[target]!;
           let ref: TopKEntry | undefined;
           if (capture) {
             ref = topK(logp, config.topK);
@@ -149,7 +183,7 @@ export async function runExperiment(
         onProgress: (d) => progress.tokens(d, loaded.scoredTokens),
       });
       if (mismatch) throw new Error(mismatch);
-      return { out, kl };
+      return { out, kl, nll };
     };
 
     const record = async (r: PlannedRun, started: Date, body: () => Promise<RunMetrics>) => {
@@ -198,31 +232,40 @@ export async function runExperiment(
       targets: new Int32Array(loaded.scoredTokens),
       entries: [],
     });
-    const finishBaseline = async (b: BaselineTopK) => {
+    let baseNll: Float64Array | undefined;
+    const finishBaseline = async (b: BaselineTopK, nll: Float64Array) => {
       b.targets = b.targets.subarray(0, b.entries.length);
       await saveBaseline(baselineFile, b);
+      baseNll = nll.subarray(0, b.entries.length);
+      await saveNll(baselineNllFile, base.hash, baseNll);
       return b;
     };
 
     let baseline: BaselineTopK | undefined;
-    if (todo.includes(base)) {
+    if (isTask) {
+      if (todo.includes(base))
+        await record(base, new Date(), async () =>
+          metricsOf((await evaluate(base.spec.cache, undefined, undefined)).out, loaded),
+        );
+    } else if (todo.includes(base)) {
       const capture = emptyBaseline();
       const rec = await record(base, new Date(), async () => {
-        const { out, kl } = await evaluate(base.spec.cache, capture, undefined);
-        baseline = await finishBaseline(capture);
+        const { out, kl, nll } = await evaluate(base.spec.cache, capture, undefined);
+        baseline = await finishBaseline(capture, nll);
         return metricsOf(out, loaded, kl);
       });
       if (rec.status === "error") progress.note("the baseline failed: the other runs get no KL divergence");
     } else if (todo.length > 0) {
       baseline = await loadBaseline(baselineFile, base.hash);
-      if (!baseline) {
+      baseNll = await loadNll(baselineNllFile, base.hash);
+      if (!baseline || !baseNll) {
         // Complete baseline record but no distribution file (e.g. a fresh clone): recompute
         // the distributions only; the committed record stays as it is.
         progress.note(`recomputing the baseline distributions (${baselineFile} is absent or stale)`);
         const capture = emptyBaseline();
         try {
-          await evaluate(base.spec.cache, capture, undefined);
-          baseline = await finishBaseline(capture);
+          const { nll } = await evaluate(base.spec.cache, capture, undefined);
+          baseline = await finishBaseline(capture, nll);
         } catch (err) {
           progress.note(`the baseline failed (${errorMessage(err)}): the other runs get no KL divergence`);
         }
@@ -232,8 +275,8 @@ export async function runExperiment(
     for (const r of todo) {
       if (r === base) continue;
       await record(r, new Date(), async () => {
-        const { out, kl } = await evaluate(r.spec.cache, undefined, baseline);
-        return metricsOf(out, loaded, kl);
+        const { out, kl, nll } = await evaluate(r.spec.cache, undefined, baseline);
+        return metricsOf(out, loaded, kl, pairedOf(nll, baseNll));
       });
     }
     progress.stop();

@@ -4,17 +4,20 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { createCache } from "../cache/create.ts";
-import type { KVCache, ResolvedCacheSpec } from "../cache/types.ts";
+import type { KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ConfigError, KvlabError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
+import { contextWarning } from "../eval/probe.ts";
+import type { LanguageModel } from "../model/llama.ts";
 import { loadModel } from "../model/load.ts";
 import { contentHash } from "./hash.ts";
-import type { ExperimentConfig, ProtocolConfig } from "./schema.ts";
+import { loadTaskExperiment } from "./runtime-task.ts";
+import type { ExperimentConfig, PerplexityProtocolConfig } from "./schema.ts";
 import type { LoadedExperiment, RunnerDeps } from "./types.ts";
 
 /** Map the config's protocol onto src/eval's, checking it against the text's length. */
 export function toPerplexityProtocol(
-  p: ProtocolConfig,
+  p: PerplexityProtocolConfig,
   nTokens: number,
 ): PerplexityProtocol & { nChunks: number } {
   const available = Math.floor(nTokens / p.ctx);
@@ -37,7 +40,7 @@ export function toPerplexityProtocol(
     : { kind: "chunked", nCtx: p.ctx, chunkSize: p.chunkSize, nChunks };
 }
 
-async function mustExist(path: string, what: "model" | "text"): Promise<void> {
+export async function mustExist(path: string, what: "model" | "text"): Promise<void> {
   try {
     await stat(path);
   } catch {
@@ -92,7 +95,7 @@ function mergeMass(parts: MassStats[]): MassStats | undefined {
 }
 
 /** The resolved spec written back as explicit input (the preset kept: it carries storage options such as KIVI's channel-axis keys). */
-function specInput(spec: ResolvedCacheSpec) {
+export function specInput(spec: ResolvedCacheSpec) {
   return {
     name: spec.name,
     ...(spec.preset !== undefined ? { preset: spec.preset } : {}),
@@ -101,8 +104,39 @@ function specInput(spec: ResolvedCacheSpec) {
   };
 }
 
+/** Build every backend once against the model's real shape, so that a spec this model cannot take fails before anything is written. */
+export async function checkCaches(
+  config: ExperimentConfig,
+  model: LanguageModel,
+  shape: KVShape,
+): Promise<void> {
+  for (const c of config.caches) {
+    try {
+      (
+        await createCache(specInput(c.spec), shape, { executor: model.executor, seed: config.seed })
+      ).dispose();
+    } catch (err) {
+      model.dispose();
+      if (err instanceof KvlabError)
+        throw new ConfigError(c.path, `${c.spec.name}: ${err.message}`, config.file);
+      throw err;
+    }
+  }
+}
+
+/** Executor fallbacks counted since `before` (a copy of executor.fallbacks). */
+export function fallbacksSince(model: LanguageModel, before: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [op, n] of model.executor.fallbacks) {
+    const d = n - (before.get(op) ?? 0);
+    if (d > 0) out[op] = d;
+  }
+  return out;
+}
+
 export const realDeps: RunnerDeps = {
   async load(config: ExperimentConfig): Promise<LoadedExperiment> {
+    if (config.protocol.type === "task") return loadTaskExperiment(config);
     await mustExist(config.modelPath, "model");
     await mustExist(config.textPath, "text");
     const [modelHash, textHash] = await Promise.all([
@@ -113,24 +147,13 @@ export const realDeps: RunnerDeps = {
     const text = await readFile(config.textPath, "utf8");
     const tokens = model.tokenizer.encode(text, { addBos: true });
     const protocol = toPerplexityProtocol(config.protocol, tokens.length);
+    const warning = contextWarning(model.config, protocol.nCtx);
     const perSegment = protocol.nCtx - 1 - (protocol.nCtx >> 1);
     const scoredTokens = protocol.nChunks * perSegment;
-    // Build every backend once against the model's real shape, so that a spec this model
-    // cannot take (e.g. a group that does not divide head_dim) fails before anything is written.
     const shape = model.kvShape(protocol.nCtx);
-    for (const c of config.caches) {
-      try {
-        (
-          await createCache(specInput(c.spec), shape, { executor: model.executor, seed: config.seed })
-        ).dispose();
-      } catch (err) {
-        model.dispose();
-        if (err instanceof KvlabError)
-          throw new ConfigError(c.path, `${c.spec.name}: ${err.message}`, config.file);
-        throw err;
-      }
-    }
+    await checkCaches(config, model, shape);
     return {
+      ...(warning ? { warnings: [warning] } : {}),
       modelHash,
       textHash,
       shape,
@@ -156,11 +179,7 @@ export const realDeps: RunnerDeps = {
             onProgress: (done) => hooks.onProgress?.(done * perSegment, scoredTokens),
           },
         );
-        const fallbacks: Record<string, number> = {};
-        for (const [op, n] of model.executor.fallbacks) {
-          const d = n - (before.get(op) ?? 0);
-          if (d > 0) fallbacks[op] = d;
-        }
+        const fallbacks = fallbacksSince(model, before);
         return {
           nll: res.nll,
           tokens: res.tokens,

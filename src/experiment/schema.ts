@@ -12,6 +12,8 @@ import { resolveCacheSpec } from "../cache/spec.ts";
 import type { ResolvedCacheSpec } from "../cache/types.ts";
 import { ConfigError } from "../errors.ts";
 import { DEFAULT_EXECUTOR } from "../kernels/registry.ts";
+import { DEFAULT_PREFILL_CHUNK } from "../tasks/evaluate.ts";
+import { TASK_NAMES } from "../tasks/generate.ts";
 import { resolveModelRef, resolveTextRef } from "./paths.ts";
 import { expandSweep } from "./sweep.ts";
 
@@ -37,7 +39,34 @@ const chunkedProtocol = z.strictObject({
   chunkSize: positiveInt,
 });
 
-export const protocolSchema = z.discriminatedUnion("type", [llamacppProtocol, chunkedProtocol]);
+/** Long-context retrieval (src/tasks): accuracy of greedy answers, per length x depth cell. */
+const taskProtocol = z.strictObject({
+  type: z.literal("task"),
+  task: z.enum(TASK_NAMES),
+  /** Filler text (builtin:/shared:/path); default: the experiment's `text`. Needle requires one. */
+  haystack: z.string().min(1).optional(),
+  /** Prompt lengths in tokens. */
+  lengths: z.array(positiveInt.min(16)).min(1),
+  /** Fact depths in [0, 1]. */
+  depths: z.array(z.number().min(0).max(1)).min(1).default([0, 0.25, 0.5, 0.75, 1]),
+  /** Samples per (length, depth) cell. */
+  samples: positiveInt.default(5),
+  /** agnostic: the question arrives after the context was compressed; aware: it is part of the prefill. */
+  query: z.enum(["agnostic", "aware"]).default("agnostic"),
+  /** Tokens per prefill forward call. */
+  prefillChunk: positiveInt.default(DEFAULT_PREFILL_CHUNK),
+  match: z.enum(["digits", "contains", "exact", "all-words"]).optional(),
+  /** Needle task: your own needle instead of the built-in set. */
+  needle: z
+    .strictObject({ statement: z.string().min(1), question: z.string().min(1), answer: z.string().min(1) })
+    .optional(),
+  /** Leave the fact out (the score of a model never shown it). */
+  control: z.boolean().optional(),
+});
+
+export const protocolSchema = z.discriminatedUnion("type", [llamacppProtocol, chunkedProtocol, taskProtocol]);
+export type TaskProtocolConfig = z.infer<typeof taskProtocol>;
+export type PerplexityProtocolConfig = z.infer<typeof llamacppProtocol> | z.infer<typeof chunkedProtocol>;
 export type ProtocolConfig = z.infer<typeof protocolSchema>;
 
 const sweepSchema = z.strictObject({
@@ -56,7 +85,8 @@ export const configSchema = z.strictObject({
     ),
   description: z.string().optional(),
   model: z.string().min(1),
-  text: z.string().min(1),
+  /** Text to score (perplexity protocols) or the default haystack (task protocol). */
+  text: z.string().min(1).optional(),
   protocol: protocolSchema,
   executor: z.string().optional(),
   seed: z.number().int().nonnegative().default(0),
@@ -80,6 +110,7 @@ export interface ExperimentConfig {
   file?: string;
   modelRef: string;
   modelPath: string;
+  /** The text (perplexity) or haystack (task); empty for a task without one. */
   textRef: string;
   textPath: string;
   protocol: ProtocolConfig;
@@ -150,6 +181,19 @@ export function validateConfig(raw: unknown, configDir: string, file?: string): 
   const c = parsed.data;
   if (c.protocol.type === "chunked" && c.protocol.chunkSize > c.protocol.ctx)
     throw new ConfigError("protocol.chunkSize", `must be at most protocol.ctx (${c.protocol.ctx})`, file);
+  const textRef = c.protocol.type === "task" ? (c.protocol.haystack ?? c.text ?? "") : c.text;
+  if (textRef === undefined)
+    throw new ConfigError(
+      "text",
+      "expected the text to score (a path, builtin:<name> or shared:<path>)",
+      file,
+    );
+  if (c.protocol.type === "task" && c.protocol.task === "needle" && !textRef)
+    throw new ConfigError(
+      "protocol.haystack",
+      "the needle task needs a haystack (or a top-level text)",
+      file,
+    );
 
   const inputs: { spec: unknown; path: string }[] = c.caches.map((spec, i) => ({
     spec,
@@ -191,8 +235,8 @@ export function validateConfig(raw: unknown, configDir: string, file?: string): 
     ...(file !== undefined ? { file } : {}),
     modelRef: c.model,
     modelPath: resolveModelRef(c.model, configDir),
-    textRef: c.text,
-    textPath: resolveTextRef(c.text, configDir),
+    textRef,
+    textPath: textRef ? resolveTextRef(textRef, configDir) : "",
     protocol: c.protocol,
     executor: c.executor ?? DEFAULT_EXECUTOR,
     seed: c.seed,

@@ -6,6 +6,7 @@
  */
 import type { CacheMemory, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import type { KlSummary } from "../eval/kl.ts";
+import type { TaskCell, TaskSummary } from "../tasks/metrics.ts";
 import type { Provenance } from "./machine.ts";
 import type { ExperimentConfig, ProtocolConfig } from "./schema.ts";
 
@@ -36,6 +37,34 @@ export interface EvalOutput {
   fallbacks: Record<string, number>;
   /** Share of the full-cache softmax mass on retained tokens (diagnostics.attentionMass). */
   attentionMassKept?: { mean: number; min: number; rows: number };
+  /** Task protocol: accuracy and its cells (nll is NaN then). */
+  task?: TaskMetrics;
+}
+
+/** What a task run stores: the summary, and each sample's outcome (for "where was the needle lost"). */
+export interface TaskMetrics extends Omit<TaskSummary, "cells"> {
+  query: "agnostic" | "aware";
+  prefillChunk: number;
+  cells: TaskCell[];
+  samples: {
+    length: number;
+    depth: number;
+    index: number;
+    correct: boolean;
+    output: string;
+    answerProb: number;
+  }[];
+}
+
+/** Paired difference of per-token NLL against the baseline (run - baseline), with a 95% interval. */
+export interface PairedNll {
+  mean: number;
+  lo: number;
+  hi: number;
+  z: number;
+  /** Blocks of consecutive scored tokens used for the batch-means standard error. */
+  blocks: number;
+  blockTokens: number;
 }
 
 export interface LoadedExperiment {
@@ -45,8 +74,10 @@ export interface LoadedExperiment {
   shape: KVShape;
   /** Tokens one segment puts into the cache (what an f16 full cache would hold at its peak). */
   segmentTokens: number;
-  /** Scored tokens per run (for the ETA). */
+  /** Scored tokens per run (for the ETA); task protocol: samples per run. */
   scoredTokens: number;
+  /** Warnings to print once and keep in every record (e.g. context past the trained positions). */
+  warnings?: string[];
   evaluate(cache: ResolvedCacheSpec, hooks: EvalHooks): Promise<EvalOutput>;
   dispose?(): void | Promise<void>;
 }
@@ -85,6 +116,12 @@ export interface RunMetrics extends Partial<KlSummary> {
   peakRssBytes: number;
   fallbacks: Record<string, number>;
   attentionMassKept?: { mean: number; min: number; rows: number };
+  /** Perplexity protocols: per-token NLL difference against the baseline, with its 95% interval. */
+  dNll?: PairedNll;
+  /** 95% interval of PPL - baseline PPL, from dNll: basePpl * (exp(dNll.lo | hi) - 1). */
+  dPplInterval?: [number, number];
+  task?: TaskMetrics;
+  warnings?: string[];
 }
 
 export interface RunRecord extends Provenance {

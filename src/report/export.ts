@@ -27,9 +27,12 @@ function caption(records: RunRecord[]): string | undefined {
   const proto =
     p.type === "llamacpp"
       ? `llama.cpp perplexity protocol, ctx ${p.ctx}${p.chunks ? `, ${p.chunks} chunks` : ""}`
-      : `chunked prefill, ctx ${p.ctx}, chunk ${p.chunkSize}${p.chunks ? `, ${p.chunks} segments` : ""}${p.maxTokens ? `, ${p.maxTokens} tokens` : ""}`;
-  const tokens = r.metrics ? `, ${r.metrics.tokens} scored tokens` : "";
-  return `Model ${r.spec.model.ref}, text ${r.spec.text.ref}, ${proto}${tokens}, executor ${r.spec.executor}.`;
+      : p.type === "chunked"
+        ? `chunked prefill, ctx ${p.ctx}, chunk ${p.chunkSize}${p.chunks ? `, ${p.chunks} segments` : ""}${p.maxTokens ? `, ${p.maxTokens} tokens` : ""}`
+        : `task ${p.task}${p.control ? " (control: fact left out)" : ""}, query-${p.query}, prefill chunk ${p.prefillChunk}, lengths ${p.lengths.join("/")}, depths ${p.depths.join("/")}, ${p.samples} samples per cell, greedy decoding`;
+  const tokens = r.metrics && p.type !== "task" ? `, ${r.metrics.tokens} scored tokens` : "";
+  const text = r.spec.text.ref ? `, ${p.type === "task" ? "haystack" : "text"} ${r.spec.text.ref}` : "";
+  return `Model ${r.spec.model.ref}${text}, ${proto}${tokens}, executor ${r.spec.executor}.`;
 }
 
 export interface ExportResult {

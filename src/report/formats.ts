@@ -27,14 +27,33 @@ const COLUMNS: [string, (r: TableRow) => string][] = [
   ["vs f16", (r) => (r.compressionVsF16 === null ? "–" : `${r.compressionVsF16.toFixed(2)}×`)],
   ["PPL", (r) => num(r.ppl, 4)],
   ["ΔPPL", (r) => (r.baseline ? "–" : signed(r.dPpl, 4))],
+  [
+    "ΔPPL 95% CI",
+    (r) => (r.baseline || r.dPplLo === null ? "–" : `[${signed(r.dPplLo, 3)}, ${signed(r.dPplHi, 3)}]`),
+  ],
   ["KLD mean", (r) => sci(r.klMean)],
   ["KLD p99", (r) => sci(r.klP99)],
   ["same top-1", (r) => pct(r.sameTop1)],
   ["tok/s", (r) => num(r.tokensPerSecond, 0)],
 ];
 
+/** Columns of a task experiment: accuracy instead of perplexity. */
+const TASK_COLUMNS: [string, (r: TableRow) => string][] = [
+  ["backend", (r) => r.backend],
+  ["bits/elem", (r) => num(r.bitsPerElement, 2)],
+  ["KV KiB (peak)", (r) => kib(r.peakKvBytes)],
+  ["vs f16", (r) => (r.compressionVsF16 === null ? "–" : `${r.compressionVsF16.toFixed(2)}×`)],
+  ["accuracy", (r) => (r.accuracy === null ? "–" : `${pct(r.accuracy)} (${r.correct}/${r.total})`)],
+  ["95% CI", (r) => (r.accuracyLo === null ? "–" : `${pct(r.accuracyLo)}–${pct(r.accuracyHi)}`)],
+  ["answer p", (r) => num(r.meanAnswerProb, 3)],
+  ["tok/s", (r) => num(r.tokensPerSecond, 0)],
+];
+
+const isTaskTable = (rows: TableRow[]) => rows.some((r) => r.accuracy !== null);
+
 /** The displayed columns, with attention mass kept only when some run measured it. */
 function columns(rows: TableRow[]): [string, (r: TableRow) => string][] {
+  if (isTaskTable(rows)) return TASK_COLUMNS;
   if (!rows.some((r) => r.attentionMassKept !== null)) return COLUMNS;
   return [
     ...COLUMNS.slice(0, -1),
@@ -61,7 +80,9 @@ export function toMarkdown(rows: TableRow[], ctx: TableContext): string {
   }
   lines.push(
     "",
-    "KLD: mean and 99th percentile of KL(P_baseline ‖ P_run) per scored token, nats (llama.cpp --kl-divergence definitions; baseline stored as top-k log-probs + rest mass). vs f16: bytes of an f16 full cache at the same token count / peak KV bytes.",
+    isTaskTable(rows)
+      ? "accuracy: greedy answers judged right, over every (length, depth) cell; 95% CI: Wilson score interval; answer p: mean probability of the first answer token right after the question. KV KiB: peak cache bytes; vs f16: bytes of an f16 full cache at the longest prompt / peak KV bytes."
+      : "ΔPPL 95% CI: from the per-token NLL differences against the baseline (batch means over blocks of 32 scored tokens); an interval containing 0 is no measurable effect. KLD: mean and 99th percentile of KL(P_baseline ‖ P_run) per scored token, nats (llama.cpp --kl-divergence definitions; baseline stored as top-k log-probs + rest mass). vs f16: bytes of an f16 full cache at the same token count / peak KV bytes.",
     "",
   );
   return lines.join("\n");
@@ -83,6 +104,9 @@ export function toCsv(rows: TableRow[]): string {
     "compressionVsF16",
     "ppl",
     "dPpl",
+    "dPplLo",
+    "dPplHi",
+    "dNllZ",
     "nll",
     "klMean",
     "klP99",
@@ -91,6 +115,12 @@ export function toCsv(rows: TableRow[]): string {
     "tokensPerSecond",
     "fallbacks",
     "attentionMassKept",
+    "accuracy",
+    "accuracyLo",
+    "accuracyHi",
+    "correct",
+    "total",
+    "meanAnswerProb",
     "specHash",
     "error",
   ];
@@ -132,7 +162,7 @@ export function toTex(rows: TableRow[], ctx: TableContext): string {
   out.push(
     "\\bottomrule",
     "\\end{tabular}",
-    `\\caption{${texEscape(ctx.caption ?? ctx.experiment)}. $^\\dagger$baseline (f32 cache). KLD in nats.}`,
+    `\\caption{${texEscape(ctx.caption ?? ctx.experiment)}. $^\\dagger$baseline (f32 cache).${isTaskTable(rows) ? " Accuracy with 95\\% Wilson intervals." : " KLD in nats; $\\Delta$PPL interval: 95\\%, paired per-token NLL differences."}}`,
     `\\label{tab:${ctx.experiment.replace(/[^A-Za-z0-9-]/g, "-")}}`,
     "\\end{table}",
     "",
