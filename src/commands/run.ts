@@ -1,5 +1,6 @@
-/** `kvlab run <config>`: run an experiment (resumable), then write its tables and plot. */
+/** `kvlab run <config...>`: run experiments (resumable) one after another, then write each one's tables and plots. */
 import type { Command } from "commander";
+import { ConfigError } from "../errors.ts";
 import { defaultProgress } from "../experiment/progress.ts";
 import { runExperiment } from "../experiment/runner.ts";
 import { realDeps } from "../experiment/runtime.ts";
@@ -11,27 +12,35 @@ export function register(program: Command): void {
   program
     .command("run")
     .description("run an experiment config (YAML/JSON); completed runs are skipped, so rerunning resumes")
-    .argument("<config>", "experiment file, e.g. experiments/quickstart.yaml")
+    .argument("<config...>", "experiment files, e.g. experiments/quickstart.yaml (run in order)")
     .option("--force", "rerun runs that are already complete")
-    .option("--out <dir>", "results folder (default results/<name>)")
-    .option("--no-report", "skip writing tables and the plot at the end")
-    .action(async (file: string, opts: { force?: boolean; out?: string; report: boolean }) => {
-      // Validation (schema, cache specs, paths) happens before anything is written.
-      const config = loadConfig(file);
-      const t0 = performance.now();
-      const summary = await runExperiment(config, realDeps, {
-        ...(opts.out !== undefined ? { outDir: opts.out } : {}),
-        force: opts.force ?? false,
-        progress: defaultProgress(),
-      });
-      const errors = summary.ran.filter((r) => r.status === "error");
-      console.log(
-        `${config.name}: ${summary.ran.length} run(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s, ${summary.skipped} skipped, ${errors.length} errored -> ${summary.outDir}`,
-      );
-      if (opts.report) {
-        const { files } = await exportResults(summary.outDir, TABLE_FORMATS, { records: summary.records });
-        console.log(`wrote ${files.join(", ")}`);
+    .option("--out <dir>", "results folder (default results/<name>; only with one config)")
+    .option("--no-report", "skip writing tables and plots at the end")
+    .action(async (files: string[], opts: { force?: boolean; out?: string; report: boolean }) => {
+      if (opts.out !== undefined && files.length > 1)
+        throw new ConfigError("--out", "give one config with --out (each config has its own results folder)");
+      // Every config is validated (schema, cache specs, paths) before anything runs or is written.
+      const configs = files.map((f) => loadConfig(f));
+      let failed = false;
+      for (const config of configs) {
+        const t0 = performance.now();
+        const summary = await runExperiment(config, realDeps, {
+          ...(opts.out !== undefined ? { outDir: opts.out } : {}),
+          force: opts.force ?? false,
+          progress: defaultProgress(),
+        });
+        const errors = summary.ran.filter((r) => r.status === "error");
+        console.log(
+          `${config.name}: ${summary.ran.length} run(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s, ${summary.skipped} skipped, ${errors.length} errored -> ${summary.outDir}`,
+        );
+        if (opts.report) {
+          const { files: written } = await exportResults(summary.outDir, TABLE_FORMATS, {
+            records: summary.records,
+          });
+          console.log(`wrote ${written.join(", ")}`);
+        }
+        if (errors.length) failed = true;
       }
-      if (errors.length) process.exitCode = 2;
+      if (failed) process.exitCode = 2;
     });
 }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { createCache } from "../cache/create.ts";
 import { resolveCacheSpec } from "../cache/spec.ts";
 import { ConfigError } from "../errors.ts";
+import { contextWarning } from "../eval/probe.ts";
 import { REPO_ROOT, resolveTextRef } from "../experiment/paths.ts";
 import { loadModel } from "../model/load.ts";
 import { DEFAULT_PREFILL_CHUNK, evaluateTask, type TaskProtocol } from "../tasks/evaluate.ts";
@@ -114,13 +115,8 @@ export function register(program: Command): void {
       const cacheSpec = resolveCacheSpec(input, "--cache"); // validate before the slow part
       const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
       try {
-        const trained = model.config.maxSeqLen;
-        const warnings: string[] = [];
-        const longest = Math.max(...spec.lengths);
-        if (trained && longest > trained)
-          warnings.push(
-            `prompts of ${longest} tokens exceed the model's ${trained} trained positions: its full cache is no reference there`,
-          );
+        const tooLong = contextWarning(model.config, Math.max(...spec.lengths));
+        const warnings = tooLong ? [tooLong] : [];
         for (const w of warnings) if (!o.json) console.error(`warning: ${w}`);
         const samples = generateSamples(model.tokenizer, spec);
         const progress = !o.json && process.stderr.isTTY;
