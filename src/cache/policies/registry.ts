@@ -62,12 +62,13 @@ export const POLICIES: Record<string, PolicyEntry> = {
   sinks: {
     name: "sinks",
     description:
-      "attention sinks + window: first `sinks` tokens and the most recent, `budget` in all; positions: absolute | cache",
+      "attention sinks + window: first `sinks` tokens (0 = window only) and the most recent, `budget` in all; positions: absolute | cache",
     paper: "Xiao et al. 2023 (StreamingLLM), arXiv:2309.17453",
     parse(spec, path) {
       checkKeys(spec, ["sinks", "budget", "positions"], path);
       const budget = countOption(spec, "budget", path);
-      const sinks = countOption(spec, "sinks", path, 4);
+      // sinks: 0 is the window alone (with positions: cache, StreamingLLM's no-sink ablation).
+      const sinks = spec.sinks === 0 ? 0 : countOption(spec, "sinks", path, 4);
       if (sinks >= 1 && budget >= 1 && sinks >= budget)
         throw new ConfigError(`${path}.sinks`, `sinks (${sinks}) must be smaller than budget (${budget})`);
       const positions = spec.positions ?? "absolute";

@@ -120,3 +120,21 @@ test("sinks positions: cache composes with Hadamard rotation (rotation undone be
   });
   assert.ok(rotated.stats().evicted > 0);
 });
+
+test("sinks: 0 is the window alone: same outputs and retained tokens as window at the same budget", async () => {
+  const shape = smallShape();
+  const a = await makeCache({ codec: "f32", policy: { type: "sinks", sinks: 0, budget: 12 } }, shape);
+  const b = await makeCache({ codec: "f32", policy: { type: "window", budget: 12 } }, shape);
+  const outsA: Float32Array[] = [];
+  const outsB: Float32Array[] = [];
+  drive(a, shape, 60, [5, 3], 11, (s) => outsA.push(s.out));
+  drive(b, shape, 60, [5, 3], 11, (s) => outsB.push(s.out));
+  assert.equal(outsA.length, outsB.length);
+  for (let i = 0; i < outsA.length; i++) assert.deepEqual(outsA[i], outsB[i], `step ${i}`);
+  assert.equal(a.memory().payload, b.memory().payload);
+  // With one sink the first token is kept and the outputs differ.
+  const c = await makeCache({ codec: "f32", policy: { type: "sinks", sinks: 1, budget: 12 } }, shape);
+  const outsC: Float32Array[] = [];
+  drive(c, shape, 60, [5, 3], 11, (s) => outsC.push(s.out));
+  assert.notDeepEqual(outsC[outsC.length - 1], outsA[outsA.length - 1]);
+});
