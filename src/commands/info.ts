@@ -4,6 +4,7 @@ import { POLICIES } from "../cache/policies/registry.ts";
 import { PRESETS } from "../cache/presets.ts";
 import { EXECUTORS } from "../kernels/registry.ts";
 import { CODECS } from "../quant/registry.ts";
+import { TASKS } from "../tasks/registry.ts";
 
 export async function collectInfo() {
   const executors = [];
@@ -29,6 +30,7 @@ export async function collectInfo() {
       description: p.description,
       paper: p.paper ?? null,
     })),
+    tasks: Object.entries(TASKS).map(([name, t]) => ({ name, description: t.description, paper: t.paper })),
     executors,
   };
 }
@@ -36,7 +38,7 @@ export async function collectInfo() {
 export function register(program: Command): void {
   program
     .command("info")
-    .description("list codecs, policies, presets and executors, and whether each is available here")
+    .description("list codecs, policies, presets, tasks and executors, and whether each is available here")
     .option("--json", "print one JSON object")
     .action(async (opts: { json?: boolean }) => {
       const info = await collectInfo();
@@ -58,6 +60,7 @@ export function register(program: Command): void {
       section("codecs", info.codecs);
       section("policies", info.policies);
       section("presets", info.presets);
+      section("tasks (kvlab task, protocol type: task)", info.tasks);
       console.log("executors");
       for (const e of info.executors)
         console.log(

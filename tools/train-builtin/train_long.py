@@ -154,7 +154,7 @@ def export(model, cfg, a, enc, held_ids, summary):
            "ids_sha256": hashlib.sha256(",".join(map(str, held_ids)).encode()).hexdigest(),
            "first_ids": held_ids[:32], "weights": "model.safetensors (fp16) upcast to fp32", "protocols": []}
     with torch.no_grad():
-        for n_ctx in (a.ctx, a.ctx // 2, 128):
+        for n_ctx in () if a.no_eval else (a.ctx, a.ctx // 2, 128):
             nll, n, chunks, per_chunk = llamacpp_nll(model, held_ids, n_ctx, enc.vocab[bpe.BOS], batch=4)
             ref["protocols"].append({"name": "llamacpp", "n_ctx": n_ctx, "chunks": chunks, "scored": n,
                                      "mean_nll": nll, "ppl": math.exp(nll),
@@ -184,6 +184,7 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export-only", action="store_true", help="export the last checkpoint and stop")
+    ap.add_argument("--no-eval", action="store_true", help="skip the held-out PPL (reference.json) on export")
     a = ap.parse_args()
 
     t_start = time.time()
