@@ -1,9 +1,11 @@
 /**
  * Write an experiment's reports from its runs.jsonl: table.{md,csv,tex,json} and
- * ppl-vs-memory.{svg,png}, into the results folder itself.
+ * ppl-vs-memory.{svg,png} (task tables: accuracy-vs-memory.{svg,png} and depth-length.{svg,png}),
+ * into the results folder itself.
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
+import type * as vl from "vega-lite";
 import { KvlabError } from "../errors.ts";
 import { latestPerSpec, readRuns } from "../experiment/run-store.ts";
 import { RUNS_FILE } from "../experiment/runner.ts";
@@ -12,6 +14,9 @@ import { formatTable, type TableContext, type TableFormat } from "./formats.ts";
 import { toRows } from "./rows.ts";
 
 export const PLOT_BASENAME = "ppl-vs-memory";
+/** Task tables: accuracy vs memory, and the depth x length heatmap per backend. */
+export const ACCURACY_PLOT_BASENAME = "accuracy-vs-memory";
+export const HEATMAP_BASENAME = "depth-length";
 
 /** Write to a hidden temporary name beside the target, then rename: readers never see half a file. */
 async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
@@ -52,7 +57,7 @@ export async function loadRecords(dir: string, experiment?: string): Promise<Run
 }
 
 /**
- * Export tables (the formats asked for) and, when `plot`, the SVG and PNG plot.
+ * Export tables (the formats asked for) and, when `plot`, the SVG and PNG plots.
  * `keep` limits rows to the given spec hashes (the runs of the current config).
  */
 export async function exportResults(
@@ -75,13 +80,24 @@ export async function exportResults(
   if (options.plot ?? true) {
     // Imported here, not at the top: vega, vega-lite and resvg are ~49 MiB of every
     // command's resident memory (kvlab ppl included) and only exporting needs them.
-    const { plotSpec, renderSvg, svgToPng } = await import("./plot.ts");
-    const svg = await renderSvg(plotSpec(rows, `${experiment}: quality vs KV cache memory`));
-    const svgFile = join(dir, `${PLOT_BASENAME}.svg`);
-    const pngFile = join(dir, `${PLOT_BASENAME}.png`);
-    await writeAtomic(svgFile, svg);
-    await writeAtomic(pngFile, svgToPng(svg));
-    files.push(svgFile, pngFile);
+    const { accuracyPlotSpec, heatmapSpec, plotSpec, renderSvg, svgToPng } = await import("./plot.ts");
+    // A task table (accuracy, no PPL): accuracy vs memory and where each policy loses the fact.
+    const isTask =
+      rows.some((r) => r.accuracy !== null) || records.some((r) => r.spec.protocol.type === "task");
+    const plots: [string, vl.TopLevelSpec][] = isTask
+      ? [
+          [ACCURACY_PLOT_BASENAME, accuracyPlotSpec(rows, `${experiment}: accuracy vs KV cache memory`)],
+          [HEATMAP_BASENAME, heatmapSpec(rows, `${experiment}: accuracy by fact depth and prompt length`)],
+        ]
+      : [[PLOT_BASENAME, plotSpec(rows, `${experiment}: quality vs KV cache memory`)]];
+    for (const [name, spec] of plots) {
+      const svg = await renderSvg(spec);
+      const svgFile = join(dir, `${name}.svg`);
+      const pngFile = join(dir, `${name}.png`);
+      await writeAtomic(svgFile, svg);
+      await writeAtomic(pngFile, svgToPng(svg));
+      files.push(svgFile, pngFile);
+    }
   }
   return { files };
 }
