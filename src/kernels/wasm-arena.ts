@@ -10,7 +10,7 @@
  * byte ever handed out: memory above it is still zero (fresh from memory.grow), so callers that
  * need zeroed blocks only clear `lastDirtyBytes` (weights and activations need no memset).
  */
-import { ShapeError } from "../errors.ts";
+import { DeviceUnavailableError, ShapeError } from "../errors.ts";
 
 const ALIGN = 16;
 const PAGE = 65536;
@@ -55,13 +55,16 @@ export class Arena {
   /**
    * Offset of a new 16-byte aligned block of at least `bytes` bytes. Fails closed: a size that
    * is not a safe non-negative integer (NaN, fractional, negative, Infinity), or one the memory
-   * cannot grow to, throws a ShapeError and leaves the arena exactly as it was, so one caught
+   * cannot grow to (DeviceUnavailableError), throws and leaves the arena exactly as it was, so one caught
    * error never poisons later allocations.
    */
   alloc(bytes: number): number {
     if (!Number.isSafeInteger(bytes) || bytes < 0)
       throw new ShapeError(`WASM arena: cannot allocate ${String(bytes)} bytes (not a non-negative integer)`);
-    if (bytes > MAX_BYTES) throw new ShapeError(`WASM arena: cannot allocate ${bytes} bytes (over 4 GiB)`);
+    if (bytes > MAX_BYTES)
+      throw new DeviceUnavailableError(
+        `WASM arena: cannot allocate ${bytes} bytes: the wasm executor's memory is 32-bit (4 GiB at most); use --executor ref for larger data`,
+      );
     const size = roundUp(Math.max(bytes, 1), ALIGN);
     if (size <= this.maxFree) {
       let largest = 0;
@@ -89,8 +92,8 @@ export class Arena {
         this.memory.grow(Math.ceil((need - have) / PAGE));
       } catch (e) {
         // Nothing was changed yet: the arena stays usable after this error.
-        throw new ShapeError(
-          `WASM arena: cannot grow the memory from ${have} to ${need} bytes for a block of ${bytes} bytes (${(e as Error).message})`,
+        throw new DeviceUnavailableError(
+          `WASM arena: cannot grow the memory from ${have} to ${need} bytes for a block of ${bytes} bytes (${(e as Error).message}); the wasm executor's memory is 32-bit (4 GiB at most): use a smaller model or --executor ref`,
         );
       }
     }

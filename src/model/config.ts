@@ -65,10 +65,12 @@ function num(cfg: Record<string, unknown>, key: string, file: string, fallback?:
   return v;
 }
 
-function optId(v: unknown): number | undefined {
+/** A token id field: a number or a list whose first entry is one; anything else is an error. */
+function optId(v: unknown, key: string, file: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
   if (typeof v === "number") return v;
   if (Array.isArray(v) && typeof v[0] === "number") return v[0];
-  return undefined;
+  throw new ConfigError(key, `expected a token id (or a list of them), got ${JSON.stringify(v)}`, file);
 }
 
 /** Parse a HF config.json object (already JSON-decoded). `file` is used in error messages. */
@@ -98,15 +100,13 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
   const dim = num(c, "hidden_size", file);
   const nHeads = num(c, "num_attention_heads", file);
   const nKvHeads = num(c, "num_key_value_heads", file, nHeads);
-  const headDim = num(c, "head_dim", file, dim / nHeads);
-  if (!Number.isInteger(headDim) || headDim % 2 !== 0)
-    throw new ConfigError("head_dim", `head_dim ${headDim} must be an even integer`, file);
-  if (nHeads % nKvHeads !== 0)
+  if (c.head_dim === undefined && !(Number.isInteger(dim / nHeads) && nHeads > 0))
     throw new ConfigError(
-      "num_key_value_heads",
-      `num_attention_heads (${nHeads}) must be a multiple of num_key_value_heads (${nKvHeads})`,
+      "num_attention_heads",
+      `hidden_size (${dim}) must be a multiple of num_attention_heads (${nHeads}) when head_dim is not given`,
       file,
     );
+  const headDim = num(c, "head_dim", file, dim / nHeads);
   const act = c.hidden_act ?? "silu";
   if (act !== "silu")
     throw new ConfigError("hidden_act", `unsupported activation "${String(act)}" (only silu)`, file);
@@ -133,7 +133,7 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
         file,
       );
   }
-  return {
+  const out: ModelConfig = {
     arch,
     dim,
     hiddenDim: num(c, "intermediate_size", file),
@@ -148,7 +148,93 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
     rmsNormEps: num(c, "rms_norm_eps", file),
     tiedEmbeddings: c.tie_word_embeddings === true,
     qkvBias: arch === "qwen2" || c.attention_bias === true,
-    bosId: optId(c.bos_token_id),
-    eosId: optId(c.eos_token_id),
+    bosId: optId(c.bos_token_id, "bos_token_id", file),
+    eosId: optId(c.eos_token_id, "eos_token_id", file),
   };
+  validateModelConfig(out, file, HF_CONFIG_FIELDS);
+  return out;
 }
+
+/** Largest dimension (dim, hidden, heads x headDim, vocabulary) any loader accepts: 2^24. */
+const MAX_DIM = 1 << 24;
+
+/** The field names of one file format, for error messages (kvlab's names where absent). */
+export type ConfigFieldNames = Partial<Record<keyof ModelConfig, string>>;
+
+/**
+ * The one validation of model hyper-parameters every loader (HF, llama2.c, GGUF) runs before
+ * anything is allocated: sizes are positive safe integers within bounds no model reaches,
+ * head splits divide, floats are finite and positive, token ids lie in the vocabulary.
+ * Errors are ConfigErrors naming the file and the file format's own field.
+ */
+export function validateModelConfig(cfg: ModelConfig, file: string, fields: ConfigFieldNames = {}): void {
+  const name = (k: keyof ModelConfig) => fields[k] ?? k;
+  const fail = (k: keyof ModelConfig, detail: string): never => {
+    throw new ConfigError(name(k), detail, file);
+  };
+  const int = (k: keyof ModelConfig, max: number) => {
+    const v = cfg[k] as unknown;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1)
+      fail(k, `must be a positive integer, got ${JSON.stringify(v) ?? String(v)}`);
+    if ((v as number) > max) fail(k, `${v} is beyond any model kvlab can run (at most ${max})`);
+  };
+  int("dim", MAX_DIM);
+  int("hiddenDim", MAX_DIM);
+  int("nLayers", 1 << 12);
+  int("nHeads", 1 << 12);
+  int("nKvHeads", 1 << 12);
+  int("headDim", 1 << 16);
+  int("vocabSize", MAX_DIM);
+  int("maxSeqLen", 0x7fffffff);
+  if (cfg.headDim % 2 !== 0) fail("headDim", `must be even (RoPE rotates pairs), got ${cfg.headDim}`);
+  if (cfg.nHeads % cfg.nKvHeads !== 0)
+    fail(
+      "nKvHeads",
+      `${name("nHeads")} (${cfg.nHeads}) must be a multiple of ${name("nKvHeads")} (${cfg.nKvHeads})`,
+    );
+  if (cfg.nHeads * cfg.headDim > MAX_DIM)
+    fail("headDim", `${cfg.nHeads} heads x ${cfg.headDim} is beyond any model (at most ${MAX_DIM})`);
+  const pos = (k: keyof ModelConfig, v: unknown) => {
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0)
+      fail(k, `must be a finite number > 0, got ${String(v)}`);
+  };
+  pos("rmsNormEps", cfg.rmsNormEps);
+  // An epsilon of 1 or more swamps the mean square of any activation: the norm outputs ~0.
+  if (cfg.rmsNormEps >= 1)
+    fail("rmsNormEps", `must be below 1 (models use 1e-6 to 1e-5), got ${cfg.rmsNormEps}`);
+  pos("ropeTheta", cfg.ropeTheta);
+  const rs = cfg.ropeScaling;
+  if (rs) {
+    for (const [k, v] of Object.entries(rs))
+      if (k !== "type" && (typeof v !== "number" || !Number.isFinite(v) || v <= 0))
+        fail("ropeScaling", `${k} must be a finite number > 0, got ${String(v)}`);
+    if (rs.highFreqFactor <= rs.lowFreqFactor)
+      fail(
+        "ropeScaling",
+        `high_freq_factor (${rs.highFreqFactor}) must exceed low_freq_factor (${rs.lowFreqFactor})`,
+      );
+  }
+  for (const k of ["bosId", "eosId"] as const) {
+    const v = cfg[k];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < 0 || v >= cfg.vocabSize)
+      fail(k, `token id ${v} is not in the vocabulary [0, ${cfg.vocabSize})`);
+  }
+}
+
+/** HF config.json names of the ModelConfig fields. */
+export const HF_CONFIG_FIELDS: ConfigFieldNames = {
+  dim: "hidden_size",
+  hiddenDim: "intermediate_size",
+  nLayers: "num_hidden_layers",
+  nHeads: "num_attention_heads",
+  nKvHeads: "num_key_value_heads",
+  headDim: "head_dim",
+  vocabSize: "vocab_size",
+  maxSeqLen: "max_position_embeddings",
+  ropeTheta: "rope_theta",
+  ropeScaling: "rope_scaling",
+  rmsNormEps: "rms_norm_eps",
+  bosId: "bos_token_id",
+  eosId: "eos_token_id",
+};

@@ -2,29 +2,30 @@
  * Hugging Face model directory: config.json, model.safetensors or sharded
  * model-0000i-of-0000n.safetensors with model.safetensors.index.json, tokenizer.json.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { ConfigError, ModelFormatError } from "../errors.ts";
+import { existsSync, readdirSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import { parseHfConfig } from "./config.ts";
+import { readJson } from "./json-strict.ts";
 import { LlamaModel } from "./llama.ts";
 import { HF_NAMES, loadLlamaWeights } from "./llama-weights.ts";
 import { readSafetensorsHeader } from "./safetensors.ts";
 import { FileSet, type TensorEntry, TensorSet } from "./tensors.ts";
 import { loadHfTokenizer } from "./tokenizer.ts";
 
-function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new ModelFormatError(file, `cannot read: ${(err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError("", `not valid JSON: ${(err as Error).message}`, file);
-  }
+/** `name` from an index, as a path that stays inside dir (no "..", no absolute path). */
+function shardPath(dir: string, name: unknown, index: string, tensor: string): string {
+  if (typeof name !== "string" || name === "")
+    throw new ModelFormatError(index, `weight_map["${tensor}"] is not a file name`);
+  const full = resolve(dir, name);
+  const rel = relative(resolve(dir), full);
+  if (isAbsolute(name) || rel === "" || rel.startsWith("..") || isAbsolute(rel))
+    throw new ModelFormatError(
+      index,
+      `weight_map["${tensor}"] = ${JSON.stringify(name)} points outside the model directory`,
+    );
+  return join(dir, name);
 }
 
 /** Every tensor of the directory's safetensors files (one file or an index of shards). */
@@ -35,9 +36,10 @@ export function hfTensors(dir: string, files: FileSet): TensorSet {
   let weightMap: Record<string, string> | undefined;
   if (existsSync(index)) {
     const j = readJson(index) as { weight_map?: Record<string, string> };
-    if (typeof j?.weight_map !== "object" || j.weight_map === null)
+    if (typeof j?.weight_map !== "object" || j.weight_map === null || Array.isArray(j.weight_map))
       throw new ModelFormatError(index, 'missing "weight_map"');
     weightMap = j.weight_map;
+    for (const [t, f] of Object.entries(weightMap)) shardPath(dir, f, index, t);
     shardFiles = [...new Set(Object.values(weightMap))].map((f) => join(dir, f));
     where = index;
   } else {
@@ -52,7 +54,16 @@ export function hfTensors(dir: string, files: FileSet): TensorSet {
   const entries = new Map<string, TensorEntry>();
   for (const f of shardFiles) {
     if (!existsSync(f)) throw new ModelFormatError(f, `shard listed in ${index} is missing`);
-    for (const t of readSafetensorsHeader(files, f)) entries.set(t.name, t);
+    for (const t of readSafetensorsHeader(files, f)) {
+      const seen = entries.get(t.name);
+      if (seen)
+        throw new ModelFormatError(
+          f,
+          `tensor "${t.name}" is also in ${seen.file}: one name, two tensors`,
+          t.headerOffset,
+        );
+      entries.set(t.name, t);
+    }
   }
   if (weightMap)
     for (const [name, f] of Object.entries(weightMap))

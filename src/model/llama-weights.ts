@@ -3,6 +3,7 @@
  * HF safetensors and GGUF differ only in names and in q/k row order (GGUF stores the
  * interleaved RoPE layout, HF rotate-half), so one function serves both.
  */
+import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import type { ModelConfig } from "./config.ts";
 import type { LayerWeights, LlamaWeights } from "./llama.ts";
@@ -66,6 +67,61 @@ export const GGUF_NAMES: WeightNames = {
   interleavedQK: true,
 };
 
+/** Tensors a loader may find beside the weights and ignore (or read itself, as rope_freqs). */
+const TOLERATED = [/^rope_freqs\.weight$/, /(^|\.)rotary_emb\.inv_freq$/];
+
+/** Every tensor the config implies, by name, with its shape (lm_head when not tied). */
+export function expectedTensors(cfg: ModelConfig, names: WeightNames, tied: boolean): Map<string, number[]> {
+  const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = cfg;
+  const qDim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const m = new Map<string, number[]>();
+  m.set(names.embed, [vocabSize, dim]);
+  for (let i = 0; i < cfg.nLayers; i++) {
+    const shapes: [LayerKey, number[]][] = [
+      ["attnNorm", [dim]],
+      ["wq", [qDim, dim]],
+      ["wk", [kvDim, dim]],
+      ["wv", [kvDim, dim]],
+      ["wo", [dim, qDim]],
+      ["ffnNorm", [dim]],
+      ["wGate", [hiddenDim, dim]],
+      ["wUp", [hiddenDim, dim]],
+      ["wDown", [dim, hiddenDim]],
+    ];
+    if (cfg.qkvBias) shapes.push(["bq", [qDim]], ["bk", [kvDim]], ["bv", [kvDim]]);
+    for (const [key, shape] of shapes) m.set(names.layer(i, key), shape);
+  }
+  m.set(names.finalNorm, [dim]);
+  if (!tied) m.set(names.lmHead, [vocabSize, dim]);
+  return m;
+}
+
+/**
+ * The file's tensors against the config, before anything is allocated: every expected tensor
+ * present with exactly the implied shape, and no tensor the config does not account for
+ * (e.g. layers beyond num_hidden_layers), apart from a tied lm_head and TOLERATED extras.
+ */
+export function checkTensorSet(
+  cfg: ModelConfig,
+  ts: TensorSet,
+  names: WeightNames,
+  tied: boolean,
+  fields: { nLayers: string },
+): void {
+  const want = expectedTensors(cfg, names, tied);
+  for (const [name, shape] of want) ts.entryOf(name, shape);
+  for (const [name, t] of ts.entries) {
+    if (want.has(name) || TOLERATED.some((re) => re.test(name))) continue;
+    if (tied && name === names.lmHead) continue;
+    throw new ModelFormatError(
+      t.file,
+      `tensor "${name}" is not part of the model the config describes (${fields.nLayers} = ${cfg.nLayers}${cfg.qkvBias ? ", q/k/v biases" : ""}): the config and the weights disagree`,
+      t.headerOffset,
+    );
+  }
+}
+
 /** Load every weight with its expected shape. Tied when the config says so or lm_head is absent and tying is allowed. */
 export function loadLlamaWeights(
   cfg: ModelConfig,
@@ -73,8 +129,13 @@ export function loadLlamaWeights(
   ts: TensorSet,
   names: WeightNames,
   allowImplicitTie = false,
+  fields: { nLayers: string } = { nLayers: "num_hidden_layers" },
 ): LlamaWeights {
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = cfg;
+  const tiedAll = cfg.tiedEmbeddings || (allowImplicitTie && !ts.has(names.lmHead));
+  // Names, shapes and count checked before the first allocation (a config that lies about a
+  // size must not allocate for it).
+  checkTensorSet(cfg, ts, names, tiedAll, fields);
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const embed = ts.load(exec, names.embed, [vocabSize, dim]);
@@ -116,7 +177,6 @@ export function loadLlamaWeights(
     layers.push(L);
   }
   const finalNorm = ts.load(exec, names.finalNorm, [dim]);
-  const tied = cfg.tiedEmbeddings || (allowImplicitTie && !ts.has(names.lmHead));
-  const lmHead = tied ? embed : ts.load(exec, names.lmHead, [vocabSize, dim]);
+  const lmHead = tiedAll ? embed : ts.load(exec, names.lmHead, [vocabSize, dim]);
   return { embed, layers, finalNorm, lmHead };
 }

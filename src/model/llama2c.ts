@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
-import type { ModelConfig } from "./config.ts";
+import { type ConfigFieldNames, type ModelConfig, validateModelConfig } from "./config.ts";
 import { LlamaModel } from "./llama.ts";
 import { GGUF_NAMES, type LayerKey, loadLlamaWeights } from "./llama-weights.ts";
 import { spTokenizerJson } from "./sp-vocab.ts";
@@ -39,7 +39,7 @@ export function readLlama2cConfig(files: FileSet, file: string): ModelConfig {
       `inconsistent heads: dim ${dim}, n_heads ${nHeads}, n_kv_heads ${nKvHeads}`,
       12,
     );
-  return {
+  const cfg: ModelConfig = {
     arch: "llama",
     dim,
     hiddenDim,
@@ -56,7 +56,21 @@ export function readLlama2cConfig(files: FileSet, file: string): ModelConfig {
     bosId: 1,
     eosId: 2,
   };
+  validateModelConfig(cfg, file, LLAMA2C_FIELDS);
+  return cfg;
 }
+
+/** The header fields by name and byte (for errors of the shared config validation). */
+const LLAMA2C_FIELDS: ConfigFieldNames = {
+  dim: "header dim (byte 0)",
+  hiddenDim: "header hidden_dim (byte 4)",
+  nLayers: "header n_layers (byte 8)",
+  nHeads: "header n_heads (byte 12)",
+  nKvHeads: "header n_kv_heads (byte 16)",
+  headDim: "header dim / n_heads",
+  vocabSize: "header vocab_size (byte 20)",
+  maxSeqLen: "header seq_len (byte 24)",
+};
 
 /** The positional tensor layout of a legacy checkpoint, under GGUF names (also interleaved q/k). */
 function llama2cTensors(cfg: ModelConfig, file: string, files: FileSet): TensorSet {
@@ -86,11 +100,14 @@ function llama2cTensors(cfg: ModelConfig, file: string, files: FileSet): TensorS
   off += maxSeqLen * headDim * 4; // freq_cis_real + freq_cis_imag (legacy RoPE tables, unused)
   if (!cfg.tiedEmbeddings) add(GGUF_NAMES.lmHead, [vocabSize, dim]);
   const size = files.size(file);
-  if (size < off)
+  // run.c maps exactly these bytes: a file of another size was exported with another header.
+  if (size !== off)
     throw new ModelFormatError(
       file,
-      `the header implies ${off} bytes of weights but the file has ${size}: truncated, or not a legacy llama2.c checkpoint`,
-      size,
+      size < off
+        ? `the header implies ${off} bytes of weights but the file has ${size}: truncated, or not a legacy llama2.c checkpoint`
+        : `the header implies ${off} bytes but the file has ${size} (${size - off} more): the header does not describe these weights (wrong n_layers, dims or vocab_size sign?)`,
+      Math.min(size, off),
     );
   return new TensorSet(entries, files, file);
 }
@@ -152,7 +169,7 @@ export async function loadLlama2cModel(
     const cfg = readLlama2cConfig(files, file);
     const ts = llama2cTensors(cfg, file, files); // checks the size before anything slow
     const tokenizer = loadLlama2cTokenizer(tokenizerFile ?? findLlama2cTokenizer(file), cfg.vocabSize);
-    const weights = loadLlamaWeights(cfg, exec, ts, GGUF_NAMES);
+    const weights = loadLlamaWeights(cfg, exec, ts, GGUF_NAMES, false, { nLayers: "header n_layers" });
     return new LlamaModel(cfg, weights, tokenizer, exec, `llama2c:${file}`);
   } finally {
     files.close();

@@ -5,7 +5,11 @@
  * Every inconsistency is reported with the file and the byte offset where it shows.
  */
 import { ModelFormatError } from "../errors.ts";
+import { parseStrictJson } from "./json-strict.ts";
 import { type FileSet, numel, type TensorEntry } from "./tensors.ts";
+
+/** The safetensors format caps the JSON header at 100 MB. */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 /** Bytes per element of every dtype the safetensors format defines. */
 const SAFETENSORS_DTYPES: Record<string, number> = {
@@ -37,28 +41,43 @@ export function readSafetensorsHeader(files: FileSet, file: string): TensorEntry
     );
   const lenBytes = files.read(file, 0, 8, "header length");
   const len = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
+  if (len > MAX_HEADER_BYTES)
+    throw new ModelFormatError(
+      file,
+      `header length ${len} exceeds the ${MAX_HEADER_BYTES}-byte limit of the safetensors format: not a safetensors file or a corrupt header`,
+      0,
+    );
   if (len > size - 8)
     throw new ModelFormatError(
       file,
       `header length ${len} runs past the end of the file (${size} bytes): the header length is wrong or the file is truncated`,
       0,
     );
-  let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(files.read(file, 8, len, "header")));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(files.read(file, 8, len, "header"));
   } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    throw new ModelFormatError(file, `header (${len} bytes) is not valid UTF-8 (${err.message})`, 8);
+  }
+  const parsed = parseStrictJson(text);
+  if (!parsed.ok)
     throw new ModelFormatError(
       file,
-      `header (${len} bytes) is not valid JSON (${(err as Error).message}): the header length may be wrong`,
-      8,
+      `header (${len} bytes): ${parsed.message}${parsed.byte === undefined ? ": the header length may be wrong" : ""}`,
+      8 + (parsed.byte ?? 0),
     );
-  }
+  const header = parsed.value;
   if (typeof header !== "object" || header === null || Array.isArray(header))
     throw new ModelFormatError(file, "header is not a JSON object", 8);
   const dataStart = 8 + len;
   const out: TensorEntry[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === "__metadata__") continue;
+    if (name === "__metadata__") {
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        throw new ModelFormatError(file, "__metadata__ in the header is not an object", 8);
+      continue;
+    }
     const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     const bad = (what: string) => new ModelFormatError(file, `tensor "${name}" in the header: ${what}`, 8);
     if (typeof r !== "object" || r === null) throw bad("entry is not an object");
@@ -92,5 +111,26 @@ export function readSafetensorsHeader(files: FileSet, file: string): TensorEntry
       );
     out.push({ name, dtype: r.dtype, shape, file, offset: dataStart + b, headerOffset: 8 });
   }
+  // As the safetensors library: the byte ranges, sorted, tile the data exactly (no gap, no
+  // overlap, no alias, nothing after the last tensor).
+  const sorted = [...out].sort((x, y) => x.offset - y.offset || numel(x.shape) - numel(y.shape));
+  let at = dataStart;
+  for (const t of sorted) {
+    if (t.offset !== at)
+      throw new ModelFormatError(
+        file,
+        t.offset < at
+          ? `tensor "${t.name}" starts at data byte ${t.offset - dataStart}, inside the previous tensor (which ends at ${at - dataStart}): byte ranges overlap`
+          : `tensor "${t.name}" starts at data byte ${t.offset - dataStart} but the previous tensor ends at ${at - dataStart}: the data has a gap`,
+        t.offset,
+      );
+    at += numel(t.shape) * SAFETENSORS_DTYPES[t.dtype]!;
+  }
+  if (at !== size)
+    throw new ModelFormatError(
+      file,
+      `the tensors cover data bytes [0, ${at - dataStart}) but the file holds ${size - dataStart} data bytes after the header: the header length or an offset is wrong`,
+      at,
+    );
   return out;
 }

@@ -39,6 +39,22 @@ function f16Lut(): Float32Array {
   return f16Table;
 }
 
+/**
+ * Weights must be finite: one NaN or Inf would turn every logit it reaches into NaN (or, through
+ * a norm, into silently zeroed attention). The error names the tensor, the element and its byte.
+ */
+function checkFinite(t: TensorEntry, x: Float32Array, elBytes: number): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v - v !== 0)
+      throw new ModelFormatError(
+        t.file,
+        `tensor "${t.name}" element ${i} is ${v}: weights must be finite`,
+        t.offset + i * elBytes,
+      );
+  }
+}
+
 /** Open files by path, once each; read byte ranges with clear truncation errors. */
 export class FileSet {
   private readonly fds = new Map<string, { fd: number; size: number }>();
@@ -52,7 +68,15 @@ export class FileSet {
       } catch (err) {
         throw new ModelFormatError(file, `cannot open: ${(err as Error).message}`);
       }
-      f = { fd, size: fstatSync(fd).size };
+      const st = fstatSync(fd);
+      if (!st.isFile()) {
+        closeSync(fd);
+        throw new ModelFormatError(
+          file,
+          `not a regular file (${st.isDirectory() ? "a directory" : "a device, pipe or socket"}); give a model file`,
+        );
+      }
+      f = { fd, size: st.size };
       this.fds.set(file, f);
     }
     return f;
@@ -99,6 +123,7 @@ export class FileSet {
     const what = `tensor "${t.name}"`;
     if (t.dtype === "F32") {
       this.readInto(t.file, t.offset, new Uint8Array(dst.buffer, dst.byteOffset, n * 4), what);
+      checkFinite(t, dst, 4);
       return;
     }
     if (t.dtype !== "F16" && t.dtype !== "BF16")
@@ -117,6 +142,7 @@ export class FileSet {
       const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
       for (let i = 0; i < n; i++) d32[i] = h[i]! << 16;
     }
+    checkFinite(t, dst, 2);
   }
 
   close(): void {
@@ -147,6 +173,10 @@ export class TensorSet {
   }
 
   /** The entry of `name`, checked against the shape the config implies. */
+  entryOf(name: string, shape: number[]): TensorEntry {
+    return this.entry(name, shape);
+  }
+
   private entry(name: string, shape: number[]): TensorEntry {
     const t = this.entries.get(name);
     if (!t)

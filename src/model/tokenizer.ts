@@ -3,10 +3,11 @@
  * Tokenizer (a tokenizer.json as HF writes it, or one built from a SentencePiece vocab by
  * sp-vocab.ts), so there is exactly one tokenization algorithm in kvlab and it is not ours.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ModelFormatError } from "../errors.ts";
+import { readJson } from "./json-strict.ts";
 
 export interface TextTokenizer {
   readonly vocabSize: number;
@@ -49,14 +50,6 @@ export class HfTokenizer implements TextTokenizer {
 
   tokenToId(token: string): number | undefined {
     return this.tok.token_to_id(token);
-  }
-}
-
-function readJson(file: string): unknown {
-  try {
-    return JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new ModelFormatError(file, `not valid JSON: ${(err as Error).message}`);
   }
 }
 

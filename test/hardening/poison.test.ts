@@ -35,7 +35,7 @@ test("arena: a size that is not a safe non-negative integer throws and leaves th
   for (const bad of [...BAD_SIZES, 5 * 65536 /* past the memory's maximum: grow fails */]) {
     const end = arena.end;
     const used = arena.bytesInUse;
-    assert.throws(() => arena.alloc(bad), ShapeError, `alloc(${bad})`);
+    assert.throws(() => arena.alloc(bad), KvlabError, `alloc(${bad})`);
     assert.equal(arena.end, end, `alloc(${bad}) moved the top`);
     assert.equal(arena.bytesInUse, used, `alloc(${bad}) changed the bytes in use`);
   }
