@@ -29,7 +29,7 @@
  *   - hooks.onProgress(done, total): segments done.
  */
 import type { CacheMemory, KVCache, KVShape } from "../cache/types.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, DataError } from "../errors.ts";
 import type { LanguageModel } from "../model/llama.ts";
 
 export type PerplexityProtocol =
@@ -69,6 +69,30 @@ export function nllOf(logits: Float32Array, target: number): number {
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
   return Math.log(sum) + max - logits[target]!;
+}
+
+/**
+ * The NaN rule: a non-finite logit (NaN or +-Inf, which makes the NLL non-finite), or a
+ * non-finite K/V element given to the cache during a segment, is an error of the run, never a
+ * "PPL NaN" (or a finite PPL from NaN attention rows an executor zeroed): llama-perplexity
+ * likewise stops on NaN logits. Weights are
+ * checked finite at load; NaN/Inf reaching the logits comes from the computation or the cache
+ * (its stats().nonFinite counts non-finite K/V appended) and is reported with both.
+ */
+function nonFiniteLogits(row: Float32Array, segment: number, position: number, cache: KVCache): DataError {
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < row.length; i++)
+    if (!Number.isFinite(row[i]!)) {
+      bad++;
+      if (first < 0) first = i;
+    }
+  const what = bad
+    ? `${bad} non-finite logits (first: token ${first} = ${row[first]})`
+    : "a non-finite NLL from finite logits";
+  return new DataError(
+    `segment ${segment}, position ${position}: ${what}; the cache saw ${cache.stats().nonFinite} non-finite K/V elements. The model or cache produced NaN/Inf: no perplexity is reported`,
+  );
 }
 
 function checkProtocol(p: PerplexityProtocol, nTokens: number): { nChunks: number; chunk: number } {
@@ -123,6 +147,7 @@ export async function evaluatePerplexity(
   let scored = 0;
   let peak = 0;
   const t0 = performance.now();
+  const nonFiniteBefore = cache.stats().nonFinite;
   try {
     for (let c = 0; c < nChunks; c++) {
       for (let i = 0; i < nCtx; i++) seg[i] = tokens[c * nCtx + i]!;
@@ -146,11 +171,18 @@ export async function evaluatePerplexity(
           for (let r = 0; r < nScored; r++)
             nlls[r] = nllOf(logits.subarray(r * vocab, (r + 1) * vocab), targets[r]!);
         for (let r = 0; r < nScored; r++) {
+          if (!Number.isFinite(nlls[r]!))
+            throw nonFiniteLogits(logits.subarray(r * vocab, (r + 1) * vocab), c, j0 + r, cache);
           total += nlls[r]!;
           hooks.onScored?.(logits.subarray(r * vocab, (r + 1) * vocab), targets[r]!, scored);
           scored++;
         }
       }
+      const nonFinite = cache.stats().nonFinite;
+      if (nonFinite > nonFiniteBefore)
+        throw new DataError(
+          `segment ${c}: the cache was given ${nonFinite - nonFiniteBefore} non-finite K/V elements (NaN/Inf from the model); executors may attend over them differently, so no perplexity is reported`,
+        );
       memoryBySegment.push(cache.memory());
       peak = Math.max(peak, cache.stats().peakBytes);
       hooks.onProgress?.(c + 1, nChunks);
