@@ -1,13 +1,13 @@
 /** `kvlab ppl`: perplexity of a model on a text file under one KV cache backend. */
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { createCache } from "../cache/create.ts";
 import { resolveCacheSpec } from "../cache/spec.ts";
 import type { CacheSpecInput } from "../cache/types.ts";
-import { ConfigError, ModelFormatError } from "../errors.ts";
+import { ConfigError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
 import { contextWarning } from "../eval/probe.ts";
 import { loadModel } from "../model/load.ts";
+import { readTextFile } from "../text-file.ts";
 
 /** Parse --cache: JSON (starts with "{") or a codec/preset name. */
 export function parseCacheOption(s: string): CacheSpecInput {
@@ -28,13 +28,12 @@ export function parseIntOption(name: string, v: string | undefined, min: number)
   return n;
 }
 
-/** Read a text file exactly as stored (UTF-8, line endings untouched: CRLF matters to the ids). */
+/**
+ * Read a text file exactly as stored (UTF-8, line endings untouched: CRLF matters to the ids);
+ * directories, devices and invalid UTF-8 are refused (src/text-file.ts).
+ */
 export function readText(file: string): string {
-  try {
-    return readFileSync(file).toString("utf8");
-  } catch (err) {
-    throw new ModelFormatError(file, `cannot read the text file: ${(err as Error).message}`);
-  }
+  return readTextFile(file);
 }
 
 interface PplOptions {

@@ -1,7 +1,9 @@
 /** `kvlab run <config...>`: run experiments (resumable) one after another, then write each one's tables and plots. */
+import { join } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
 import { defaultProgress } from "../experiment/progress.ts";
+import { lockResults } from "../experiment/run-store.ts";
 import { runExperiment } from "../experiment/runner.ts";
 import { realDeps } from "../experiment/runtime.ts";
 import { loadConfig } from "../experiment/schema.ts";
@@ -24,22 +26,30 @@ export function register(program: Command): void {
       let failed = false;
       for (const config of configs) {
         const t0 = performance.now();
-        const summary = await runExperiment(config, realDeps, {
-          ...(opts.out !== undefined ? { outDir: opts.out } : {}),
-          force: opts.force ?? false,
-          progress: defaultProgress(),
-        });
-        const errors = summary.ran.filter((r) => r.status === "error");
-        console.log(
-          `${config.name}: ${summary.ran.length} run(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s, ${summary.skipped} skipped, ${errors.length} errored -> ${summary.outDir}`,
-        );
-        if (opts.report) {
-          const { files: written } = await exportResults(summary.outDir, TABLE_FORMATS, {
-            records: summary.records,
+        // The folder runExperiment writes to (its default), locked for this run: a second
+        // `kvlab run` on it fails fast naming this one; stale .partial-* files are removed.
+        const outDir = opts.out ?? join("results", config.name);
+        const unlock = await lockResults(outDir);
+        try {
+          const summary = await runExperiment(config, realDeps, {
+            outDir,
+            force: opts.force ?? false,
+            progress: defaultProgress(),
           });
-          console.log(`wrote ${written.join(", ")}`);
+          const errors = summary.ran.filter((r) => r.status === "error");
+          console.log(
+            `${config.name}: ${summary.ran.length} run(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s, ${summary.skipped} skipped, ${errors.length} errored -> ${summary.outDir}`,
+          );
+          if (opts.report) {
+            const { files: written } = await exportResults(summary.outDir, TABLE_FORMATS, {
+              records: summary.records,
+            });
+            console.log(`wrote ${written.join(", ")}`);
+          }
+          if (errors.length) failed = true;
+        } finally {
+          await unlock();
         }
-        if (errors.length) failed = true;
       }
       if (failed) process.exitCode = 2;
     });

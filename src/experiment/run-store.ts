@@ -6,8 +6,10 @@
  * and the next append starts on a fresh line. Nothing is ever rewritten in place, so earlier
  * results cannot be lost.
  */
-import { appendFile, mkdir, open, readFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { appendFile, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { hostname } from "node:os";
+import { dirname, join } from "node:path";
+import { ConfigError, UsageError } from "../errors.ts";
 import type { RunRecord } from "./types.ts";
 
 export interface LoadedRuns {
@@ -81,4 +83,105 @@ export function latestPerSpec(records: RunRecord[]): RunRecord[] {
     if (!prev || r.status === "ok" || prev.status === "error") out.set(r.specHash, r);
   }
   return [...out.values()];
+}
+
+/** The lock file of a results folder, held by the `kvlab run` writing into it. */
+export const LOCK_FILE = ".lock";
+
+interface LockHolder {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
+}
+
+/** Make the results folder, turning file-system refusals (ENAMETOOLONG, ENOTDIR, EACCES ...) into a ConfigError. */
+async function makeDir(outDir: string): Promise<void> {
+  try {
+    await mkdir(outDir, { recursive: true });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(
+      "name",
+      `cannot create the results folder ${outDir} (${e.code ?? e.message})${e.code === "ENAMETOOLONG" ? ": the experiment name is too long for a folder name" : ""}`,
+    );
+  }
+}
+
+/**
+ * Take the results folder for one `kvlab run`: an exclusive lock file (created with O_EXCL)
+ * naming this process. Another live holder makes this fail fast with a UsageError naming it; a
+ * lock left by a dead process on this host is taken over. Then stale `.partial-*` files (atomic
+ * writes interrupted between write and rename) whose writer is gone are removed. Returns the
+ * release function (removes the lock if it is still ours).
+ */
+export async function lockResults(outDir: string): Promise<() => Promise<void>> {
+  await makeDir(outDir);
+  const lock = join(outDir, LOCK_FILE);
+  const me: LockHolder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await open(lock, "wx");
+      await fh.writeFile(`${JSON.stringify(me)}\n`);
+      await fh.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw inUse(outDir, await holderOf(lock));
+        throw err;
+      }
+      const holder = await holderOf(lock);
+      if (holder && (holder.host !== me.host || alive(holder.pid))) throw inUse(outDir, holder);
+      // Dead holder (or an unreadable, torn lock file): take it over.
+      await rm(lock, { force: true });
+    }
+  }
+  await removeStalePartials(outDir);
+  return async () => {
+    const holder = await holderOf(lock);
+    if (holder?.pid === me.pid && holder.host === me.host) await rm(lock, { force: true });
+  };
+}
+
+async function holderOf(lock: string): Promise<LockHolder | undefined> {
+  try {
+    const h = JSON.parse(await readFile(lock, "utf8")) as LockHolder;
+    return typeof h?.pid === "number" ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function inUse(outDir: string, h: LockHolder | undefined): UsageError {
+  return new UsageError(
+    `${outDir} is in use by another kvlab run (${h ? `pid ${h.pid} on ${h.host}, since ${h.started}` : "holder unknown"}); wait for it to finish, or delete ${join(outDir, LOCK_FILE)} if that process is gone`,
+  );
+}
+
+/** Remove `.partial-<name>-<pid>` files whose writer is not running (any left by this host's dead processes). */
+export async function removeStalePartials(outDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!n.startsWith(".partial-")) continue;
+    const pid = Number(/-(\d+)$/.exec(n)?.[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    await rm(join(outDir, n), { force: true });
+    removed.push(n);
+  }
+  return removed;
 }
