@@ -35,6 +35,11 @@ export function register(program: Command): void {
             outDir,
             force: opts.force ?? false,
             progress: defaultProgress(),
+          }).catch((err: unknown) => {
+            // Errors found after validation (e.g. a text too short for the protocol) still name the config.
+            if (err instanceof ConfigError && !err.file && config.file)
+              throw new ConfigError(err.path, err.detail, config.file);
+            throw err;
           });
           const errors = summary.ran.filter((r) => r.status === "error");
           console.log(

@@ -3,12 +3,12 @@
  * generates the task samples once (the same prompts for every backend), and evaluates each
  * backend's accuracy with src/tasks.
  */
-import { readFile } from "node:fs/promises";
 import { createCache } from "../cache/create.ts";
 import { contextWarning } from "../eval/probe.ts";
 import { loadModel } from "../model/load.ts";
 import { evaluateTask, maxTokensFor } from "../tasks/evaluate.ts";
 import { generateSamples, type TaskSpec } from "../tasks/generate.ts";
+import { readTextFile } from "../text-file.ts";
 import { contentHash } from "./hash.ts";
 import { checkCaches, fallbacksSince, mustExist, specInput } from "./runtime.ts";
 import type { ExperimentConfig, TaskProtocolConfig } from "./schema.ts";
@@ -39,7 +39,7 @@ export async function loadTaskExperiment(config: ExperimentConfig): Promise<Load
     config.textPath ? contentHash(config.textPath) : Promise.resolve(""),
   ]);
   const model = await loadModel(config.modelPath, { executor: config.executor });
-  const haystack = config.textPath ? await readFile(config.textPath, "utf8") : undefined;
+  const haystack = config.textPath ? readTextFile(config.textPath) : undefined;
   let samples: ReturnType<typeof generateSamples>;
   try {
     samples = generateSamples(model.tokenizer, taskSpecOf(p, config.seed, haystack));

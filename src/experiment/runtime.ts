@@ -2,7 +2,7 @@
  * The real LoadedExperiment: loads the model (src/model) and the text once, hashes both, and
  * evaluates each cache backend with the perplexity protocols of src/eval/perplexity.ts.
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { createCache } from "../cache/create.ts";
 import type { KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ConfigError, KvlabError } from "../errors.ts";
@@ -10,6 +10,7 @@ import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.
 import { contextWarning } from "../eval/probe.ts";
 import type { LanguageModel } from "../model/llama.ts";
 import { loadModel } from "../model/load.ts";
+import { readTextFile } from "../text-file.ts";
 import { contentHash } from "./hash.ts";
 import { loadTaskExperiment } from "./runtime-task.ts";
 import type { ExperimentConfig, PerplexityProtocolConfig } from "./schema.ts";
@@ -144,7 +145,7 @@ export const realDeps: RunnerDeps = {
       contentHash(config.textPath),
     ]);
     const model = await loadModel(config.modelPath, { executor: config.executor });
-    const text = await readFile(config.textPath, "utf8");
+    const text = readTextFile(config.textPath); // refuses invalid UTF-8 (byte offset), directories, devices
     const tokens = model.tokenizer.encode(text, { addBos: true });
     const protocol = toPerplexityProtocol(config.protocol, tokens.length);
     const warning = contextWarning(model.config, protocol.nCtx);

@@ -15,7 +15,7 @@ import { DEFAULT_EXECUTOR } from "../kernels/registry.ts";
 import { DEFAULT_PREFILL_CHUNK } from "../tasks/evaluate.ts";
 import { TASK_NAMES } from "../tasks/generate.ts";
 import { resolveModelRef, resolveTextRef } from "./paths.ts";
-import { expandSweep } from "./sweep.ts";
+import { expandSweep, MAX_GRID_POINTS } from "./sweep.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -200,7 +200,14 @@ export function validateConfig(raw: unknown, configDir: string, file?: string): 
     path: `caches[${i}]`,
   }));
   try {
-    for (const [i, block] of c.sweep.entries()) inputs.push(...expandSweep(block, `sweep[${i}]`));
+    for (const [i, block] of c.sweep.entries()) {
+      for (const point of expandSweep(block, `sweep[${i}]`)) inputs.push(point); // no push(...spread): no stack limit
+      if (inputs.length > MAX_GRID_POINTS)
+        throw new ConfigError(
+          `sweep[${i}]`,
+          `caches and sweeps add up to more than ${MAX_GRID_POINTS} runs; split the experiment into several configs`,
+        );
+    }
   } catch (err) {
     rethrowWithFile(err, file);
   }
