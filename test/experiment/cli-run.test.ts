@@ -26,3 +26,21 @@ test("kvlab run on a config with an error exits non-zero with the path and write
   assert.doesNotMatch(err.stderr, /\n\s+at /); // no stack trace
   assert.equal(existsSync(out), false);
 });
+
+test("kvlab run: an error found after validation (text too short for the protocol) names the config file", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "kvlab-cli-"));
+  const cfg = join(dir, "short.yaml");
+  await writeFile(join(dir, "t.txt"), "Only a few words here.");
+  const model = join(import.meta.dirname, "..", "..", "models", "sotu-llama");
+  await writeFile(
+    cfg,
+    `name: short\nmodel: ${model}\ntext: t.txt\nprotocol: { type: llamacpp, ctx: 512 }\ncaches: [f16]\n`,
+  );
+  const err = await promisify(execFile)(process.execPath, [bin, "run", cfg, "--out", join(dir, "r")]).then(
+    () => assert.fail("expected a non-zero exit"),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /^error: .*short\.yaml: protocol: the text has \d+ tokens/);
+  assert.doesNotMatch(err.stderr, /\n\s+at /);
+});
