@@ -43,6 +43,14 @@ export function firstInvalidUtf8(b: Uint8Array): number {
 
 /** The text of `file` (see the file comment). Errors are ModelFormatErrors naming the file. */
 export function readTextFile(file: string): string {
+  return readTextPrefix(file, Number.POSITIVE_INFINITY).text;
+}
+
+/**
+ * The first `maxBytes` bytes of `file` as text (cut back to a character boundary), and whether
+ * that is the whole file. Only the bytes read are validated: what is never read is never judged.
+ */
+export function readTextPrefix(file: string, maxBytes: number): { text: string; complete: boolean } {
   let fd: number;
   try {
     fd = openSync(file, "r");
@@ -56,16 +64,24 @@ export function readTextFile(file: string): string {
         file,
         `is ${st.isDirectory() ? "a directory" : "not a regular file (a device, FIFO or socket)"}; give a text file`,
       );
-    const buf = new Uint8Array(st.size);
+    const complete = st.size <= maxBytes;
+    const buf = new Uint8Array(complete ? st.size : maxBytes);
     let done = 0;
     while (done < buf.length) {
       const n = readSync(fd, buf, done, buf.length - done, done);
       if (n <= 0) break;
       done += n;
     }
-    const bytes = buf.subarray(0, done);
+    let end = done;
+    if (!complete) {
+      // Back to the start of the last (possibly cut) character.
+      let j = end - 1;
+      while (j > 0 && end - j < 4 && (buf[j]! & 0xc0) === 0x80) j--;
+      end = j;
+    }
+    const bytes = buf.subarray(0, end);
     try {
-      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+      return { text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes), complete };
     } catch {
       const at = firstInvalidUtf8(bytes);
       throw new ModelFormatError(

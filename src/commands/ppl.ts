@@ -6,6 +6,7 @@ import type { CacheSpecInput } from "../cache/types.ts";
 import { ConfigError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
 import { contextWarning } from "../eval/probe.ts";
+import { tokensOfFile } from "../eval/text-tokens.ts";
 import { loadModel } from "../model/load.ts";
 import { readTextFile } from "../text-file.ts";
 
@@ -83,7 +84,12 @@ export function register(program: Command): void {
       const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
       const warning = contextWarning(model.config, nCtx);
       if (warning) process.stderr.write(`warning: ${warning}\n`);
-      const tokens = model.tokenizer.encode(readText(o.text));
+      // With --chunks only the tokens it scores are read and tokenized (a huge file is fine).
+      const tokens = tokensOfFile(
+        model.tokenizer,
+        o.text,
+        nChunks !== undefined ? nChunks * nCtx : undefined,
+      );
       const progress = !o.json && process.stderr.isTTY;
       const r = await evaluatePerplexity(
         model,
