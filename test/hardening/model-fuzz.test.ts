@@ -38,7 +38,10 @@ import {
 } from "./model-files.ts";
 
 const root = mkdtempSync(join(tmpdir(), "kvlab-fuzz-"));
-after(() => rmSync(root, { recursive: true, force: true }));
+// Removed at exit, not in an `after` hook: the GGUF and llama2.c baselines below are computed by
+// top-level awaits after earlier tests are registered, and node:test could run the file's
+// `after` hooks (removing `root`) while module evaluation was still suspended on such an await.
+process.on("exit", () => rmSync(root, { recursive: true, force: true }));
 const exec = createRefExecutor();
 let caseNo = 0;
 const newDir = () => {
