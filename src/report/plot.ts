@@ -190,6 +190,20 @@ function panelPoints(rows: TableRow[], y: "ppl" | "kld"): Point[] {
   return pts;
 }
 
+/** The Pareto front of a panel as a dashed step line through the points marked `front`. */
+function paretoStaircase(x: object, y: object) {
+  return {
+    transform: [{ filter: "datum.front" }],
+    mark: {
+      type: "line" as const,
+      interpolate: "step-after" as const,
+      color: "#9ca3af",
+      strokeDash: [5, 3],
+    },
+    encoding: { x, y, order: { field: "kib", type: "quantitative" as const } },
+  };
+}
+
 function panel(rows: TableRow[], y: "ppl" | "kld", title: string) {
   const pts = panelPoints(rows, y);
   const xa = axisFor(
@@ -225,16 +239,7 @@ function panel(rows: TableRow[], y: "ppl" | "kld", title: string) {
     height: HEIGHT,
     data: { values: pts },
     layer: [
-      {
-        transform: [{ filter: "datum.front" }],
-        mark: {
-          type: "line" as const,
-          interpolate: "step-after" as const,
-          color: "#9ca3af",
-          strokeDash: [5, 3],
-        },
-        encoding: { x, y: yEnc, order: { field: "kib", type: "quantitative" as const } },
-      },
+      paretoStaircase(x, yEnc),
       {
         mark: { type: "point" as const, filled: true, size: 70, clip: true },
         encoding: {
@@ -364,16 +369,7 @@ export function accuracyPlotSpec(rows: TableRow[], title: string): vl.TopLevelSp
     height: HEIGHT,
     data: { values: pts },
     layer: [
-      {
-        transform: [{ filter: "datum.front" }],
-        mark: {
-          type: "line" as const,
-          interpolate: "step-after" as const,
-          color: "#9ca3af",
-          strokeDash: [5, 3],
-        },
-        encoding: { x, y: yEnc, order: { field: "kib", type: "quantitative" as const } },
-      },
+      paretoStaircase(x, yEnc),
       {
         mark: { type: "rule" as const, strokeWidth: 1.5, opacity: 0.55 },
         encoding: {

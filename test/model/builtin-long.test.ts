@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createCache } from "../../src/cache/create.ts";
-import { evaluatePerplexity } from "../../src/eval/perplexity.ts";
+import { evaluatePerplexity, nllOf } from "../../src/eval/perplexity.ts";
 import { pairedDifference } from "../../src/eval/probe.ts";
 import { REPO_ROOT } from "../../src/experiment/paths.ts";
 import type { LanguageModel } from "../../src/model/llama.ts";
@@ -70,13 +70,7 @@ describe("built-in long-context model", () => {
         protocol,
         (s) => createCache(spec, s, { executor: m.executor }),
         {
-          onScored(logits, target) {
-            let max = Number.NEGATIVE_INFINITY;
-            for (const x of logits) if (x > max) max = x;
-            let sum = 0;
-            for (const x of logits) sum += Math.exp(x - max);
-            per.push(Math.log(sum) + max - logits[target]!);
-          },
+          onScored: (logits, target) => per.push(nllOf(logits, target)),
         },
       );
       return { ppl: r.ppl, per };

@@ -47,3 +47,15 @@ def load(path):
         a, b = e["data_offsets"]
         out[name] = np.frombuffer(raw[base + a : base + b], dtype=_NP[e["dtype"]]).reshape(e["shape"])
     return out
+
+
+def save_fp16_state(model, path):
+    """Write model's parameters (rope_* buffers excluded) as fp16 safetensors, read them back,
+    check the round trip, and return them as fp32 tensors: what the exported file really holds."""
+    import torch
+
+    sd = {k: v.detach().to(torch.float16).numpy() for k, v in model.state_dict().items() if not k.startswith("rope_")}
+    save(path, sd, metadata={"format": "pt"})
+    back = load(path)
+    assert set(back) == set(sd) and all(np.array_equal(back[k], sd[k]) for k in sd), "safetensors round trip failed"
+    return {k: torch.from_numpy(v.astype(np.float32)) for k, v in back.items()}

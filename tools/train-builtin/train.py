@@ -165,16 +165,12 @@ def main():
     torch.save(model.state_dict(), os.path.join(a.work, "final.pt"))
 
     # Export in fp16 with HF names (lm_head omitted: tied).
-    sd = {k: v.detach().to(torch.float16).numpy() for k, v in model.state_dict().items() if not k.startswith("rope_")}
-    st_path = os.path.join(a.out, "model.safetensors")
-    safetensors_io.save(st_path, sd, metadata={"format": "pt"})
-    back = safetensors_io.load(st_path)
-    assert set(back) == set(sd) and all(np.array_equal(back[k], sd[k]) for k in sd), "safetensors round trip failed"
+    exported = safetensors_io.save_fp16_state(model, os.path.join(a.out, "model.safetensors"))
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
 
     # Held-out perplexity of the exported (fp16-rounded) weights, computed in fp32.
-    model.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in back.items()}, strict=False)
+    model.load_state_dict(exported, strict=False)
     model.eval()
     ref = {"text": os.path.join(a.data_out, "heldout.txt"), "tokens_with_bos": len(held_ids),
            "ids_sha256": hashlib.sha256(",".join(map(str, held_ids)).encode()).hexdigest(),

@@ -200,17 +200,13 @@ def phase(step, a):
 
 def export(model, cfg, a, enc, held_ids, summary):
     os.makedirs(a.out, exist_ok=True)
-    sd = {k: v.detach().to(torch.float16).numpy() for k, v in model.state_dict().items() if not k.startswith("rope_")}
-    st_path = os.path.join(a.out, "model.safetensors")
-    safetensors_io.save(st_path, sd, metadata={"format": "pt"})
-    back = safetensors_io.load(st_path)
-    assert set(back) == set(sd) and all(np.array_equal(back[k], sd[k]) for k in sd), "safetensors round trip failed"
+    exported = safetensors_io.save_fp16_state(model, os.path.join(a.out, "model.safetensors"))
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     shutil.copy(os.path.join(a.init, "tokenizer.json"), os.path.join(a.out, "tokenizer.json"))
     with open(os.path.join(a.out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(bpe.tokenizer_config(a.ctx), f, indent=2)
-    model.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in back.items()}, strict=False)
+    model.load_state_dict(exported, strict=False)
     model.eval()
     ref = {"text": "data/sotu/heldout.txt", "tokens_with_bos": len(held_ids),
            "ids_sha256": hashlib.sha256(",".join(map(str, held_ids)).encode()).hexdigest(),
