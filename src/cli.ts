@@ -7,11 +7,14 @@ import { register as registerExport } from "./commands/export.ts";
 import { register as registerFetchModel } from "./commands/fetch-model.ts";
 import { register as registerGenerate } from "./commands/generate.ts";
 import { register as registerInfo } from "./commands/info.ts";
+import { register as registerMerge } from "./commands/merge.ts";
 import { register as registerPpl } from "./commands/ppl.ts";
 import { register as registerProbe } from "./commands/probe.ts";
+import { register as registerQueue } from "./commands/queue.ts";
 import { register as registerRun } from "./commands/run.ts";
 import { register as registerSynthModel } from "./commands/synth-model.ts";
 import { register as registerTask } from "./commands/task.ts";
+import { register as registerWorker } from "./commands/worker.ts";
 import { KvlabError } from "./errors.ts";
 import { disposeExecutors } from "./kernels/registry.ts";
 
@@ -31,6 +34,9 @@ for (const register of [
   registerTask,
   registerRun,
   registerExport,
+  registerMerge,
+  registerQueue,
+  registerWorker,
 ])
   register(program);
 

@@ -41,6 +41,35 @@ export async function readRuns(file: string): Promise<LoadedRuns> {
   return { records, badLines };
 }
 
+/** A run file: runs.jsonl, or runs.<tag>.jsonl written by one shard, queue worker or Redis export. */
+export const RUN_FILE_PATTERN = /^runs(\.[A-Za-z0-9_-][A-Za-z0-9._-]*)?\.jsonl$/;
+
+/** The run files of a results folder, runs.jsonl first, then the others by name; none if the folder is absent. */
+export async function listRunFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  return names
+    .filter((n) => RUN_FILE_PATTERN.test(n))
+    .sort((a, b) => (a === "runs.jsonl" ? -1 : b === "runs.jsonl" ? 1 : a < b ? -1 : a > b ? 1 : 0))
+    .map((n) => join(dir, n));
+}
+
+/** Every record of every run file in a folder (file by file, in listRunFiles order). */
+export async function readRunDir(dir: string): Promise<LoadedRuns> {
+  const out: LoadedRuns = { records: [], badLines: 0 };
+  for (const file of await listRunFiles(dir)) {
+    const { records, badLines } = await readRuns(file);
+    for (const r of records) out.records.push(r);
+    out.badLines += badLines;
+  }
+  return out;
+}
+
 /** Whether a non-empty file's last byte is not a newline (a torn last line). */
 async function endsTorn(file: string): Promise<boolean> {
   let fh: Awaited<ReturnType<typeof open>> | undefined;
@@ -124,9 +153,13 @@ async function makeDir(outDir: string): Promise<void> {
  * writes interrupted between write and rename) whose writer is gone are removed. Returns the
  * release function (removes the lock if it is still ours).
  */
-export async function lockResults(outDir: string): Promise<() => Promise<void>> {
+export async function lockResults(
+  outDir: string,
+  options: { tag?: string } = {},
+): Promise<() => Promise<void>> {
   await makeDir(outDir);
-  const lock = join(outDir, LOCK_FILE);
+  // A shard locks only its own files (.lock.K-of-N): shards share the folder, never a run file.
+  const lock = join(outDir, options.tag ? `${LOCK_FILE}.${options.tag}` : LOCK_FILE);
   const me: LockHolder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
     try {
@@ -136,16 +169,16 @@ export async function lockResults(outDir: string): Promise<() => Promise<void>> 
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw inUse(outDir, await holderOf(lock));
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw inUse(outDir, await holderOf(lock), lock);
         throw err;
       }
       const holder = await holderOf(lock);
-      if (holder && (holder.host !== me.host || alive(holder.pid))) throw inUse(outDir, holder);
+      if (holder && (holder.host !== me.host || alive(holder.pid))) throw inUse(outDir, holder, lock);
       // Dead holder (or an unreadable, torn lock file): take it over.
       await rm(lock, { force: true });
     }
   }
-  await removeStalePartials(outDir);
+  await removeStalePartials(outDir, options.tag);
   return async () => {
     const holder = await holderOf(lock);
     if (holder?.pid === me.pid && holder.host === me.host) await rm(lock, { force: true });
@@ -161,14 +194,14 @@ async function holderOf(lock: string): Promise<LockHolder | undefined> {
   }
 }
 
-function inUse(outDir: string, h: LockHolder | undefined): UsageError {
+function inUse(outDir: string, h: LockHolder | undefined, lock: string): UsageError {
   return new UsageError(
-    `${outDir} is in use by another kvlab run (${h ? `pid ${h.pid} on ${h.host}, since ${h.started}` : "holder unknown"}); wait for it to finish, or delete ${join(outDir, LOCK_FILE)} if that process is gone`,
+    `${outDir} is in use by another kvlab run (${h ? `pid ${h.pid} on ${h.host}, since ${h.started}` : "holder unknown"}); wait for it to finish, or delete ${lock} if that process is gone`,
   );
 }
 
 /** Remove `.partial-<name>-<pid>` files whose writer is not running (any left by this host's dead processes). */
-export async function removeStalePartials(outDir: string): Promise<string[]> {
+export async function removeStalePartials(outDir: string, tag?: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(outDir);
@@ -178,6 +211,9 @@ export async function removeStalePartials(outDir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const n of names) {
     if (!n.startsWith(".partial-")) continue;
+    // A shard removes only its own files' partials: on a shared disk another host's live writer
+    // has a pid that means nothing here.
+    if (tag && !n.includes(`.${tag}.`)) continue;
     const pid = Number(/-(\d+)$/.exec(n)?.[1]);
     if (pid === process.pid || alive(pid)) continue;
     await rm(join(outDir, n), { force: true });

@@ -13,7 +13,7 @@ import { pairedDifference } from "../eval/probe.ts";
 import { specHash } from "./hash.ts";
 import { provenance } from "./machine.ts";
 import { type Progress, plainProgress } from "./progress.ts";
-import { appendRun, completed, latestPerSpec, readRuns } from "./run-store.ts";
+import { appendRun, completed, type LoadedRuns, latestPerSpec, readRunDir } from "./run-store.ts";
 import type { ExperimentConfig } from "./schema.ts";
 import type { EvalOutput, LoadedExperiment, RunMetrics, RunnerDeps, RunRecord, RunSpec } from "./types.ts";
 
@@ -23,6 +23,21 @@ export interface RunOptions {
   /** Rerun runs that are already complete. */
   force?: boolean;
   progress?: Progress;
+  /**
+   * Run only the planned runs whose spec hash passes (a shard, or the one run of a queued job);
+   * the others are neither run nor reported.
+   */
+  select?: (hash: string) => boolean;
+  /** Names this process's files: runs.<tag>.jsonl, baseline.<tag>.kvlb (a shard: "K-of-N"). */
+  tag?: string;
+  /** Where records are read from and appended to; default: every run file in outDir, appending to runsFile(outDir, tag). */
+  store?: RunStore;
+}
+
+/** A run store: what is recorded so far (for resume and the summary) and where a finished run goes. */
+export interface RunStore {
+  read(): Promise<LoadedRuns>;
+  append(record: RunRecord): Promise<void>;
 }
 
 export interface RunSummary {
@@ -40,18 +55,29 @@ export const BASELINE_NLL_FILE = "baseline-nll.f64";
 /** Consecutive scored tokens per block of the batch-means interval (token losses are autocorrelated). */
 export const DNLL_BLOCK = 32;
 
-export function runsFile(outDir: string): string {
-  return join(outDir, RUNS_FILE);
+/** The run file one process appends to: runs.jsonl, or runs.<tag>.jsonl (shards, queue workers). */
+export function runsFile(outDir: string, tag?: string): string {
+  return join(outDir, tag ? `runs.${tag}.jsonl` : RUNS_FILE);
 }
 
-interface PlannedRun {
+/** The default store: reads every run file of the folder (runs.jsonl, runs.*.jsonl), appends to this process's own. */
+export function dirStore(outDir: string, tag?: string): RunStore {
+  const file = runsFile(outDir, tag);
+  return { read: () => readRunDir(outDir), append: (r) => appendRun(file, r) };
+}
+
+export interface PlannedRun {
   name: string;
   baseline: boolean;
   spec: RunSpec;
   hash: string;
 }
 
-function plan(config: ExperimentConfig, loaded: LoadedExperiment): PlannedRun[] {
+/** Every run of a config, the baseline first, each with its spec hash (its identity). */
+export function plan(
+  config: ExperimentConfig,
+  loaded: Pick<LoadedExperiment, "modelHash" | "textHash">,
+): PlannedRun[] {
   return config.caches.map(({ spec, baseline }) => {
     const { name: _name, ...cacheIdentity } = spec;
     const runSpec: RunSpec = {
@@ -129,21 +155,23 @@ export async function runExperiment(
 ): Promise<RunSummary> {
   const outDir = options.outDir ?? join("results", config.name);
   const progress = options.progress ?? plainProgress();
-  const file = runsFile(outDir);
-  const baselineFile = join(outDir, BASELINE_FILE);
-  const baselineNllFile = join(outDir, BASELINE_NLL_FILE);
+  const store = options.store ?? dirStore(outDir, options.tag);
+  const tagged = (name: string) => (options.tag ? name.replace(/\.(\w+)$/, `.${options.tag}.$1`) : name);
+  const baselineFile = join(outDir, tagged(BASELINE_FILE));
+  const baselineNllFile = join(outDir, tagged(BASELINE_NLL_FILE));
   // Task runs have no token distributions: no KL, no paired NLL; the f32 run is the reference row.
   const isTask = config.protocol.type === "task";
 
   const loaded = await deps.load(config);
   try {
-    const runs = plan(config, loaded);
-    const existing = await readRuns(file);
+    const planned = plan(config, loaded);
+    const base = planned[0]!;
+    const runs = options.select ? planned.filter((r) => options.select!(r.hash)) : planned;
+    const existing = await store.read();
     if (existing.badLines)
-      progress.note(`${file}: skipped ${existing.badLines} unreadable line(s) (interrupted write)`);
+      progress.note(`${outDir}: skipped ${existing.badLines} unreadable line(s) (interrupted write)`);
     const done = completed(existing.records);
     const todo = runs.filter((r) => options.force || !done.has(r.hash));
-    const base = runs[0]!;
     progress.start(todo.length, runs.length - todo.length, loaded.scoredTokens);
     for (const w of loaded.warnings ?? []) progress.note(`warning: ${w}`);
 
@@ -220,7 +248,7 @@ export async function runExperiment(
           ...provenanceNow,
         };
       }
-      await appendRun(file, rec);
+      await store.append(rec);
       ran.push(rec);
       progress.runEnd(rec);
       return rec;
@@ -281,7 +309,7 @@ export async function runExperiment(
     }
     progress.stop();
 
-    const all = await readRuns(file);
+    const all = await store.read();
     const hashes = new Set(runs.map((r) => r.hash));
     const latest = latestPerSpec(all.records.filter((r) => hashes.has(r.specHash)));
     const order = new Map(runs.map((r, i) => [r.hash, i]));

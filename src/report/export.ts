@@ -3,11 +3,11 @@
  * ppl-vs-memory.{svg,png} (task tables: accuracy-vs-memory.{svg,png} and depth-length.{svg,png}),
  * into the results folder itself.
  */
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type * as vl from "vega-lite";
+import { describeConflict, mergeRunFiles, readRunFiles } from "../distributed/merge.ts";
 import { KvlabError } from "../errors.ts";
-import { latestPerSpec, readRuns } from "../experiment/run-store.ts";
 import { RUNS_FILE } from "../experiment/runner.ts";
 import type { RunRecord } from "../experiment/types.ts";
 import { formatTable, type TableContext, type TableFormat } from "./formats.ts";
@@ -44,16 +44,32 @@ export interface ExportResult {
   files: string[];
 }
 
-export async function loadRecords(dir: string, experiment?: string): Promise<RunRecord[]> {
-  const file = join(dir, RUNS_FILE);
-  try {
-    await readFile(file);
-  } catch {
-    throw new KvlabError(`${file} not found: pass a results folder written by \`kvlab run\``);
-  }
-  const { records } = await readRuns(file);
-  const mine = experiment ? records.filter((r) => r.experiment === experiment) : records;
-  return latestPerSpec(mine);
+/**
+ * The records a report shows: every run file in the folder (runs.jsonl, and runs.*.jsonl from
+ * shards, queue workers or a Redis snapshot) combined by spec hash (src/distributed/merge.ts).
+ * Different results for one spec in two files are refused, naming them; equal results from
+ * different code versions are reported through `warn` and kept.
+ */
+export async function loadRecords(
+  dir: string,
+  experiment?: string,
+  warn: (message: string) => void = (m) => console.error(m),
+): Promise<RunRecord[]> {
+  const { files } = await readRunFiles([dir]);
+  if (files.length === 0)
+    throw new KvlabError(`${join(dir, RUNS_FILE)} not found: pass a results folder written by \`kvlab run\``);
+  const merged = mergeRunFiles(
+    files.map((f) => ({
+      file: f.file,
+      records: experiment ? f.records.filter((r) => r.experiment === experiment) : f.records,
+    })),
+  );
+  if (merged.conflicts.length)
+    throw new KvlabError(
+      `${dir}: ${merged.conflicts.length} run(s) have different results in different run files:\n${merged.conflicts.map(describeConflict).join("\n")}\nkeep one: delete the stale file, or \`kvlab merge ${dir} --out <new-folder> --take-latest\``,
+    );
+  for (const c of merged.codeVersions) warn(`warning: ${describeConflict(c)}`);
+  return merged.records;
 }
 
 /**
