@@ -61,7 +61,7 @@ export function register(program: Command): void {
             if (shard)
               // The other shards are still writing: tables now would be partial and would race theirs.
               console.log(
-                `shard ${opts.shard}: wrote ${join(summary.outDir, `runs.${tag}.jsonl`)}; when every shard is done: kvlab export ${summary.outDir}`,
+                `shard ${opts.shard}: its runs are in ${join(summary.outDir, `runs.${tag}.jsonl`)}; when every shard is done: kvlab export ${summary.outDir}`,
               );
             else if (opts.report) {
               const { files: written } = await exportResults(summary.outDir, TABLE_FORMATS, {

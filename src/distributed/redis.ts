@@ -60,7 +60,11 @@ export async function connectRedis(url: string, timeoutS = DEFAULT_REDIS_TIMEOUT
     retryStrategy: () => null, // the first failure is final: report it, do not loop
     enableOfflineQueue: false,
   });
-  probe.on("error", () => {}); // reported through the awaited promise below
+  // The socket's error (ECONNREFUSED, ENOTFOUND ...) says more than the rejection ("Connection is closed").
+  let socketError: Error | undefined;
+  probe.on("error", (err: Error) => {
+    socketError ??= err;
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -74,7 +78,7 @@ export async function connectRedis(url: string, timeoutS = DEFAULT_REDIS_TIMEOUT
     ]);
   } catch (err) {
     throw new KvlabError(
-      `cannot reach Redis at ${redactUrl(url)} (--redis): ${(err as Error).message || String(err)}; start redis-server there, check the URL, or raise --redis-timeout`,
+      `cannot reach Redis at ${redactUrl(url)} (--redis): ${(socketError ?? (err as Error)).message || String(err)}; start redis-server there, check the URL, or raise --redis-timeout`,
     );
   } finally {
     clearTimeout(timer);
