@@ -7,7 +7,7 @@
 import { resolveCacheSpec } from "../../src/cache/spec.ts";
 import type { KVShape } from "../../src/cache/types.ts";
 import type { Executor } from "../../src/kernels/executor.ts";
-import { benchCache, fillCache, workarounds } from "../lib/cache.ts";
+import { benchCache, fillCache } from "../lib/cache.ts";
 import type { BenchContext } from "../lib/context.ts";
 import { availableExecutors, fallbackSnapshot, fallbacksSince, fillRandom } from "../lib/executors.ts";
 import { gbps, time } from "../lib/measure.ts";
@@ -193,7 +193,6 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
     const { out: _out, ...rec } = m;
     section.records.push({ table: "issue2", ...rec });
   }
-  notes.push(...[...workarounds].map((w) => `workaround: ${w}`));
   section.tables.push(
     tableFor(
       "Attention, issue 2's first bench: 4,096 tokens, 8 KV heads, head_dim 64, 1 query per head",

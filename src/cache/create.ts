@@ -1,10 +1,9 @@
 /** createCache: the public way to build a KV cache backend from a spec. */
 import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
-import { makeCodec } from "../quant/registry.ts";
 import { StandardKVCache } from "./kv-cache.ts";
 import { parsePolicy } from "./policies/registry.ts";
-import { resolveCacheSpec } from "./spec.ts";
+import { resolveCacheSpec, sideCodec } from "./spec.ts";
 import type { CacheSpecInput, KVCache, KVShape } from "./types.ts";
 
 export interface CreateCacheOptions {
@@ -33,8 +32,8 @@ export async function createCache(
     const gpu = createGpuCache(
       resolved,
       shape,
-      makeCodec(resolved.keys, "cache.codec.keys"),
-      makeCodec(resolved.values, "cache.codec.values"),
+      sideCodec(resolved.keys, "cache.keys"),
+      sideCodec(resolved.values, "cache.values"),
       policy,
       exec,
     );
@@ -43,8 +42,8 @@ export async function createCache(
   return new StandardKVCache(
     resolved,
     shape,
-    makeCodec(resolved.keys, "cache.codec.keys"),
-    makeCodec(resolved.values, "cache.codec.values"),
+    sideCodec(resolved.keys, "cache.keys"),
+    sideCodec(resolved.values, "cache.values"),
     policy,
     exec,
     { seed: options.seed ?? 0, attentionMass: options.attentionMass ?? false },

@@ -4,11 +4,12 @@
  *
  * Storage variants (all composable with every policy, except as noted):
  * - token-axis codecs: rows are attended in their encoded form by the executor (fused path);
- * - channel-axis keys (presets kivi2/kivi4, channel-keys.ts): keys quantized per channel over
- *   groups of tokens, newest in an f32 residual;
- * - Hadamard rotation (presets *-hadamard): keys rotated before encoding, queries rotated at
- *   attention time, scores unchanged (src/quant/hadamard.ts);
- * - pre-RoPE keys (policy sinks, positions: cache): keys arrive post-RoPE as the KVCache
+ * - channel-axis keys (spec.keys.axis "channel", e.g. presets kivi2/kivi4; channel-keys.ts):
+ *   keys quantized per channel over groups of tokens, newest `keys.residual` in f32; values
+ *   with `values.residual` keep their newest rows in f32 too (value-residual.ts);
+ * - Hadamard rotation (spec.keys.rotation, presets *-hadamard): keys rotated before encoding,
+ *   queries rotated at attention time, scores unchanged (src/quant/hadamard.ts);
+ * - pre-RoPE keys (spec.keys.preRope, or policy sinks with positions: cache): keys arrive post-RoPE as the KVCache
  *   contract says, the cache un-rotates them (RoPE at -position) before encoding, and rotates
  *   them again at attention time at their rank among retained tokens, queries likewise;
  * - tiers (policy tiered): older tokens re-encoded into a cheaper codec in a second store.
@@ -30,7 +31,6 @@ import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "./c
 import { HeadStore } from "./head-store.ts";
 import { shareOf } from "./policies/options.ts";
 import { type HeadView, type RetentionPolicy, resolveCount } from "./policy.ts";
-import { storageOf } from "./presets.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "./types.ts";
 import { ValueResidual } from "./value-residual.ts";
 
@@ -69,7 +69,7 @@ export class StandardKVCache implements KVCache {
   private readonly coldK: Codec | null;
   private readonly coldV: Codec | null;
   private readonly meter: AttentionMassMeter | null;
-  /** Keys are stored before RoPE (policy sinks with positions: cache, or a pre-RoPE preset). */
+  /** Keys are stored before RoPE (spec.keys.preRope, or policy sinks with positions: cache). */
   readonly storesPreRopeKeys: boolean;
   /** RoPE positions are ranks among retained tokens (StreamingLLM) rather than absolute. */
   private readonly cachePositions: boolean;
@@ -97,37 +97,26 @@ export class StandardKVCache implements KVCache {
   ) {
     checkShape(shape); // contract.ts: positive integers, GQA divisibility
     const { headDim } = shape;
-    const storage = storageOf(spec);
     const tiers = policy.tiers;
-    let chanSettings: ChannelKeySettings | null = null;
-    if (storage.keyStorage) {
-      const t = kCodec.options.type;
-      if (t !== "int2" && t !== "int4" && t !== "int8")
-        throw new ConfigError(
-          "cache.codec.keys",
-          `channel-axis keys need an integer key codec (int2, int4, int8), got ${t}`,
-        );
-      if (tiers)
-        throw new ConfigError(
-          "cache.policy",
-          "policy tiered re-encodes rows between token-axis codecs; use it with a plain codec, not a channel-axis preset",
-        );
-      const { group, residual } = storage.keyStorage;
-      chanSettings = {
-        bits: t === "int2" ? 2 : t === "int4" ? 4 : 8,
-        symmetric: kCodec.options.symmetric,
-        group,
-        residual,
-      };
-    }
-    this.rotation = storage.rotate === "hadamard" ? new HadamardRotation(headDim, options.seed ?? 0) : null;
+    const { keys, values } = spec;
+    // resolveCacheSpec has validated the combination (integer codec, group >= 1, no tiers).
+    const chanSettings: ChannelKeySettings | null =
+      keys.axis === "channel"
+        ? {
+            bits: kCodec.options.type === "int2" ? 2 : kCodec.options.type === "int4" ? 4 : 8,
+            symmetric: keys.symmetric,
+            group: keys.group as number,
+            residual: keys.residual,
+          }
+        : null;
+    this.rotation = keys.rotation === "hadamard" ? new HadamardRotation(headDim, options.seed ?? 0) : null;
     this.cachePositions = policy.cachePositions === true;
-    this.storesPreRopeKeys = this.cachePositions || storage.preRope === true;
+    this.storesPreRopeKeys = this.cachePositions || keys.preRope;
     if (this.storesPreRopeKeys) {
       if (!shape.rope || shape.rope.invFreq.length !== headDim / 2)
         throw new ConfigError(
-          this.cachePositions ? "cache.policy.positions" : "cache.preset",
-          `${this.cachePositions ? "positions: cache" : `preset ${spec.preset}`} stores keys before RoPE and needs the model's RoPE frequencies: pass shape.rope = { invFreq } (headDim/2 = ${headDim / 2} floats) to createCache`,
+          this.cachePositions ? "cache.policy.positions" : "cache.keys.preRope",
+          `${this.cachePositions ? "positions: cache" : `${spec.name}: preRope`} stores keys before RoPE and needs the model's RoPE frequencies: pass shape.rope = { invFreq } (headDim/2 = ${headDim / 2} floats) to createCache`,
         );
       this.invFreq = shape.rope.invFreq;
     } else this.invFreq = null;
@@ -143,8 +132,9 @@ export class StandardKVCache implements KVCache {
     this.chan = chanSettings
       ? this.heads.map((h) => new ChannelKeys(exec, headDim, chanSettings, h.capacity))
       : null;
-    const vRes = storage.keyStorage?.valueResidual;
-    this.vres = vRes ? this.heads.map((h) => new ValueResidual(exec, headDim, vRes, h.capacity)) : null;
+    this.vres = values.residual
+      ? this.heads.map((h) => new ValueResidual(exec, headDim, values.residual, h.capacity))
+      : null;
     this.cold =
       this.coldK && this.coldV
         ? this.heads.map(

@@ -1,34 +1,27 @@
 /**
- * Named presets: a method from a paper or a peer tool expressed as codec (+ policy) settings.
- * A preset is plain data, expanded by resolveCacheSpec; explicit fields in a spec override it.
- * Storage options that are not per-row codec options (channel-axis keys, Hadamard rotation)
- * live on the preset and are read back by the cache through `storageOf(spec)`.
+ * Named presets: a method from a paper or a peer tool expressed as a cache spec. A preset is
+ * plain data that resolveCacheSpec expands into the full spec (keys, values, policy). A codec
+ * given with a preset replaces the preset's row codec on that side and keeps its storage
+ * options (`{ preset: kivi2, codec: { values: f32 } }` keeps the f32 value window); nothing
+ * reads the preset name afterwards: the resolved
+ * spec alone says how the cache is stored (channel-axis keys, residual windows, rotation,
+ * pre-RoPE keys).
  */
-import type { CodecOptions } from "../quant/types.ts";
-import type { PolicySpec, ResolvedCacheSpec } from "./types.ts";
-
-/** Key storage along the channel axis (groups of `group` tokens, `residual` f32 tokens first). */
-export interface ChannelKeyStorage {
-  axis: "channel";
-  group: number;
-  residual: number;
-  /** Newest tokens whose values stay f32 before per-token quantization (KIVI: the same residual). */
-  valueResidual?: number;
-}
+import type { PolicySpec, SideInput } from "./types.ts";
 
 export interface Preset {
   description: string;
   paper?: string;
-  keys: CodecOptions;
-  values: CodecOptions;
+  keys: SideInput;
+  values: SideInput;
   policy?: PolicySpec;
-  /** Quantize keys per channel over groups of tokens (the key codec's bits and symmetry). */
-  keyStorage?: ChannelKeyStorage;
-  /** Rotate keys (and queries) by a seeded randomized Hadamard transform before quantization. */
-  rotate?: "hadamard";
-  /** Store keys before RoPE, rotated at attention time at their absolute positions (KVQuant). */
-  preRope?: boolean;
 }
+
+// KIVI: keys per channel over groups of 32 tokens, values per token, the newest 128 keys and
+// values in f32 (the keys' residual doubles as the values' window, as in the paper).
+const kiviKeys = { group: 32, symmetric: false, axis: "channel", residual: 128 } as const;
+const kiviValues = { group: 32, symmetric: false, residual: 128 } as const;
+const asym32 = { group: 32, symmetric: false } as const;
 
 export const PRESETS: Record<string, Preset> = {
   q8_0: {
@@ -47,54 +40,33 @@ export const PRESETS: Record<string, Preset> = {
     description:
       "KIVI-2: keys int2 per channel (groups of 32 tokens), values int2 per token, asymmetric g32; newest 128 tokens f32",
     paper: "Liu et al. 2024 (KIVI), arXiv:2402.02750",
-    keys: { type: "int2", group: 32, symmetric: false },
-    values: { type: "int2", group: 32, symmetric: false },
-    keyStorage: { axis: "channel", group: 32, residual: 128, valueResidual: 128 },
+    keys: { type: "int2", ...kiviKeys },
+    values: { type: "int2", ...kiviValues },
   },
   "kivi2-prerope": {
     description:
       "KIVI-2 with keys quantized before RoPE and rotated at attention time (KVQuant's pre-RoPE keys)",
     paper: "Hooper et al. 2024 (KVQuant), arXiv:2401.18079; Liu et al. 2024 (KIVI)",
-    keys: { type: "int2", group: 32, symmetric: false },
-    values: { type: "int2", group: 32, symmetric: false },
-    keyStorage: { axis: "channel", group: 32, residual: 128, valueResidual: 128 },
-    preRope: true,
+    keys: { type: "int2", ...kiviKeys, preRope: true },
+    values: { type: "int2", ...kiviValues },
   },
   kivi4: {
     description:
       "KIVI-4: keys int4 per channel (groups of 32 tokens), values int4 per token, asymmetric g32; newest 128 tokens f32",
     paper: "Liu et al. 2024 (KIVI), arXiv:2402.02750",
-    keys: { type: "int4", group: 32, symmetric: false },
-    values: { type: "int4", group: 32, symmetric: false },
-    keyStorage: { axis: "channel", group: 32, residual: 128, valueResidual: 128 },
+    keys: { type: "int4", ...kiviKeys },
+    values: { type: "int4", ...kiviValues },
   },
   "int4-hadamard": {
     description: "int4 asymmetric g32 per token, keys (and queries) Hadamard-rotated with seeded signs",
     paper: "Ashkboos et al. 2024 (QuaRot), arXiv:2404.00456",
-    keys: { type: "int4", group: 32, symmetric: false },
-    values: { type: "int4", group: 32, symmetric: false },
-    rotate: "hadamard",
+    keys: { type: "int4", ...asym32, rotation: "hadamard" },
+    values: { type: "int4", ...asym32 },
   },
   "int2-hadamard": {
     description: "int2 asymmetric g32 per token, keys (and queries) Hadamard-rotated with seeded signs",
     paper: "Ashkboos et al. 2024 (QuaRot), arXiv:2404.00456",
-    keys: { type: "int2", group: 32, symmetric: false },
-    values: { type: "int2", group: 32, symmetric: false },
-    rotate: "hadamard",
+    keys: { type: "int2", ...asym32, rotation: "hadamard" },
+    values: { type: "int2", ...asym32 },
   },
 };
-
-/** The storage options a resolved spec carries through its preset (none for plain codecs). */
-export function storageOf(spec: ResolvedCacheSpec): {
-  keyStorage?: ChannelKeyStorage;
-  rotate?: "hadamard";
-  preRope?: boolean;
-} {
-  const p =
-    spec.preset !== undefined && Object.hasOwn(PRESETS, spec.preset) ? PRESETS[spec.preset] : undefined;
-  return {
-    ...(p?.keyStorage ? { keyStorage: p.keyStorage } : {}),
-    ...(p?.rotate ? { rotate: p.rotate } : {}),
-    ...(p?.preRope ? { preRope: true } : {}),
-  };
-}

@@ -6,36 +6,105 @@
  *   { codec: { type: int4, group: 32, symmetric: false } }
  *   { codec: { keys: int8, values: { type: int4 } } }
  *   { preset: kivi2, policy: { type: h2o, budget: 0.2 } }
+ *   { codec: { keys: { type: int2, group: 32, axis: channel, residual: 128 },
+ *              values: { type: int2, residual: 128 } } }        storage options per side
+ *   { name, keys: {...}, values: {...}, policy: {...} }       a resolved spec (runs.jsonl)
  */
 import { ConfigError } from "../errors.ts";
-import { isCodecName, makeCodec } from "../quant/registry.ts";
-import type { CodecOptions, ResolvedCodecOptions } from "../quant/types.ts";
+import { CODEC_NAMES, isCodecName, makeCodec } from "../quant/registry.ts";
+import type { Codec, CodecOptions } from "../quant/types.ts";
 import { parsePolicy } from "./policies/registry.ts";
 import { PRESETS } from "./presets.ts";
-import type { CacheSpecInput, PolicySpec, ResolvedCacheSpec } from "./types.ts";
+import type { CacheSpecInput, PolicySpec, ResolvedCacheSpec, SideSpec } from "./types.ts";
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
-function codecOptions(x: unknown, path: string): CodecOptions {
+function sideObject(x: unknown, path: string): Record<string, unknown> {
   if (typeof x === "string") {
     if (!isCodecName(x)) throw new ConfigError(path, `unknown codec "${x}"`);
     return { type: x };
   }
   if (!isObject(x) || typeof x.type !== "string")
     throw new ConfigError(path, `expected a codec name or { type: <codec>, ... }, got ${JSON.stringify(x)}`);
-  return x as unknown as CodecOptions;
+  return x;
 }
 
-/** Fill a codec's defaults by constructing it (which validates every field). */
-function resolveCodec(opts: CodecOptions, path: string): ResolvedCodecOptions {
-  return makeCodec(opts, path).options;
+/**
+ * One side of the cache with every option filled in. The row codec's own options (type,
+ * group, symmetric) are validated by constructing the codec; the storage options around it
+ * (axis, residual, rotation, preRope) here, including which side may use them.
+ */
+function resolveSide(x: unknown, side: "keys" | "values", path: string): SideSpec {
+  const { axis = "token", residual = 0, rotation = "none", preRope = false, ...row } = sideObject(x, path);
+  if (axis !== "token" && axis !== "channel")
+    throw new ConfigError(`${path}.axis`, `expected "token" or "channel", got ${JSON.stringify(axis)}`);
+  if (axis === "channel" && side === "values")
+    throw new ConfigError(
+      `${path}.axis`,
+      `values are quantized per token; axis "channel" is for keys (KIVI): set it under codec.keys`,
+    );
+  if (!Number.isSafeInteger(residual) || (residual as number) < 0)
+    throw new ConfigError(`${path}.residual`, `expected a token count >= 0, got ${JSON.stringify(residual)}`);
+  if (rotation !== "none" && rotation !== "hadamard")
+    throw new ConfigError(
+      `${path}.rotation`,
+      `expected "none" or "hadamard", got ${JSON.stringify(rotation)}`,
+    );
+  if (typeof preRope !== "boolean")
+    throw new ConfigError(`${path}.preRope`, `expected true or false, got ${JSON.stringify(preRope)}`);
+  if (side === "values" && (rotation !== "none" || preRope))
+    throw new ConfigError(
+      `${path}.${rotation !== "none" ? "rotation" : "preRope"}`,
+      "only keys are rotated or stored before RoPE: set it under codec.keys",
+    );
+  const { type, group, symmetric } = makeCodec(row as unknown as CodecOptions, path).options;
+  if (axis === "channel") {
+    if (type !== "int2" && type !== "int4" && type !== "int8")
+      throw new ConfigError(
+        `${path}.type`,
+        `channel-axis keys need an integer key codec (int2, int4, int8), got ${type}`,
+      );
+    if (group === "head")
+      throw new ConfigError(
+        `${path}.group`,
+        `channel-axis keys need a group of tokens (a number), not "head"`,
+      );
+    if ((residual as number) < group)
+      throw new ConfigError(
+        `${path}.residual`,
+        `channel-axis keys gather at least one group (${group} tokens) in f32 before quantizing: residual must be >= group, got ${residual}`,
+      );
+  } else if (side === "keys" && residual !== 0)
+    throw new ConfigError(
+      `${path}.residual`,
+      `token-axis keys are encoded on arrival; a residual window of keys needs axis: "channel"`,
+    );
+  return { type, group, symmetric, axis, residual: residual as number, rotation, preRope };
 }
 
-function codecLabel(c: ResolvedCodecOptions): string {
-  if (!c.type.startsWith("int")) return c.type;
-  return `${c.type}${c.symmetric ? "s" : "a"}-g${c.group}`;
+const STORAGE_KEYS = ["axis", "residual", "rotation", "preRope"];
+
+/**
+ * A side given over a preset's side: the given codec replaces the preset's row codec (type,
+ * group, symmetric), and the preset's storage options stay unless given too, so that
+ * `{ preset: int4-hadamard, codec: f32 }` is f32 with rotated keys.
+ */
+function overPreset(preset: unknown, given: unknown, path: string): Record<string, unknown> {
+  const p = sideObject(preset, path);
+  const storage = Object.fromEntries(Object.entries(p).filter(([k]) => STORAGE_KEYS.includes(k)));
+  return { ...storage, ...sideObject(given, path) };
+}
+
+/** Short label of one side, e.g. "int4a-g32", "int2a-g32-ch-r128", "f16". */
+function sideLabel(c: SideSpec): string {
+  let s = c.type.startsWith("int") ? `${c.type}${c.symmetric ? "s" : "a"}-g${c.group}` : c.type;
+  if (c.axis === "channel") s += "-ch";
+  if (c.residual) s += `-r${c.residual}`;
+  if (c.rotation !== "none") s += `-${c.rotation}`;
+  if (c.preRope) s += "-prerope";
+  return s;
 }
 
 function policyLabel(p: PolicySpec): string {
@@ -45,6 +114,13 @@ function policyLabel(p: PolicySpec): string {
   return opts.length ? `${p.type}(${opts.join(",")})` : p.type;
 }
 
+const SPEC_KEYS = ["preset", "name", "codec", "keys", "values", "policy"];
+
+/**
+ * The full description of a cache from anything a user may write (see the header), a preset
+ * expanded, every default filled. Idempotent: a resolved spec (as stored in runs.jsonl)
+ * resolves to itself.
+ */
 export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"): ResolvedCacheSpec {
   let spec: Record<string, unknown>;
   if (typeof input === "string") {
@@ -53,14 +129,19 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
     else
       throw new ConfigError(
         path,
-        `"${input}" is neither a codec (${["f32", "f16", "bf16", "fp8-e4m3", "int8", "int4", "int2"].join(", ")}) nor a preset (${Object.keys(PRESETS).join(", ")})`,
+        `"${input}" is neither a codec (${CODEC_NAMES.join(", ")}) nor a preset (${Object.keys(PRESETS).join(", ")})`,
       );
   } else if (isObject(input)) spec = input;
   else throw new ConfigError(path, `expected a codec/preset name or an object, got ${JSON.stringify(input)}`);
 
   for (const key of Object.keys(spec))
-    if (!["preset", "name", "codec", "policy"].includes(key))
-      throw new ConfigError(`${path}.${key}`, "unknown key (expected preset, name, codec, policy)");
+    if (!SPEC_KEYS.includes(key))
+      throw new ConfigError(`${path}.${key}`, `unknown key (expected ${SPEC_KEYS.join(", ")})`);
+  if (spec.codec !== undefined && (spec.keys !== undefined || spec.values !== undefined))
+    throw new ConfigError(
+      `${path}.codec`,
+      "give either codec or top-level keys/values (the resolved form), not both",
+    );
 
   if (spec.name !== undefined && (typeof spec.name !== "string" || spec.name === ""))
     throw new ConfigError(
@@ -68,8 +149,9 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
       `expected a non-empty string label, got ${JSON.stringify(spec.name)}`,
     );
 
-  let keys: CodecOptions = { type: "f32" };
-  let values: CodecOptions = { type: "f32" };
+  // Each side as [input, path of that input]; the preset's sides are its own (paths name the preset).
+  let keys: [unknown, string] = ["f32", `${path}.codec`];
+  let values: [unknown, string] = ["f32", `${path}.codec`];
   let policy: PolicySpec = { type: "full" };
   let preset: string | undefined;
   if (spec.preset !== undefined) {
@@ -80,12 +162,12 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
       );
     preset = spec.preset;
     const p = PRESETS[preset]!;
-    keys = p.keys;
-    values = p.values;
+    keys = [p.keys, `${path}.preset(${preset}).keys`];
+    values = [p.values, `${path}.preset(${preset}).values`];
     if (p.policy) policy = p.policy;
   }
-  if (spec.codec !== undefined) {
-    const c = spec.codec;
+  const c = spec.codec;
+  if (c !== undefined) {
     if (isObject(c) && ("keys" in c || "values" in c)) {
       for (const k of Object.keys(c))
         if (k !== "keys" && k !== "values")
@@ -93,38 +175,49 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
             `${path}.codec.${k}`,
             "unknown key (with keys/values, only those two are allowed)",
           );
-      if (c.keys !== undefined) keys = codecOptions(c.keys, `${path}.codec.keys`);
-      if (c.values !== undefined) values = codecOptions(c.values, `${path}.codec.values`);
-    } else {
-      keys = values = codecOptions(c, `${path}.codec`);
+      if (c.keys !== undefined) keys = [c.keys, `${path}.codec.keys`];
+      if (c.values !== undefined) values = [c.values, `${path}.codec.values`];
+    } else keys = values = [c, `${path}.codec`];
+    if (preset !== undefined) {
+      const p = PRESETS[preset]!;
+      if (keys[0] !== p.keys) keys = [overPreset(p.keys, keys[0], keys[1]), keys[1]];
+      if (values[0] !== p.values) values = [overPreset(p.values, values[0], values[1]), values[1]];
     }
   }
+  if (spec.keys !== undefined) keys = [spec.keys, `${path}.keys`];
+  if (spec.values !== undefined) values = [spec.values, `${path}.values`];
   if (spec.policy !== undefined) {
     const p = spec.policy;
     if (typeof p === "string") policy = { type: p };
     else if (isObject(p) && typeof p.type === "string") policy = p as PolicySpec;
     else throw new ConfigError(`${path}.policy`, `expected a policy name or { type: <policy>, ... }`);
   }
-  const rk = resolveCodec(
-    keys,
-    `${path}.codec${spec.codec && isObject(spec.codec) && "keys" in spec.codec ? ".keys" : ""}`,
-  );
-  const rv = resolveCodec(
-    values,
-    `${path}.codec${spec.codec && isObject(spec.codec) && "values" in spec.codec ? ".values" : ""}`,
-  );
+  // Values first: a shared codec with axis "channel" is refused as the values' mistake.
+  const rv = resolveSide(values[0], "values", values[1]);
+  const rk = resolveSide(keys[0], "keys", keys[1]);
   const rp = parsePolicy(policy, `${path}.policy`).resolved;
-  const codecPart =
-    preset && spec.codec === undefined
-      ? preset
-      : codecLabel(rk) === codecLabel(rv)
-        ? codecLabel(rk)
-        : `K:${codecLabel(rk)}/V:${codecLabel(rv)}`;
+  if (rp.type === "tiered" && (rk.axis === "channel" || rk.residual || rv.residual))
+    throw new ConfigError(
+      `${path}.policy`,
+      "policy tiered re-encodes token-axis rows between codecs; use it without channel-axis keys or residual windows",
+    );
+  const untouched =
+    preset !== undefined && c === undefined && spec.keys === undefined && spec.values === undefined;
+  const codecPart = untouched
+    ? preset!
+    : sideLabel(rk) === sideLabel(rv)
+      ? sideLabel(rk)
+      : `K:${sideLabel(rk)}/V:${sideLabel(rv)}`;
   const name =
     typeof spec.name === "string"
       ? spec.name
       : rp.type === "full"
         ? codecPart
         : `${policyLabel(rp)}+${codecPart}`;
-  return { name, keys: rk, values: rv, policy: rp, ...(preset ? { preset } : {}) };
+  return { name, keys: rk, values: rv, policy: rp };
+}
+
+/** The row codec of one side (its type, group and symmetry; the storage options are the cache's). */
+export function sideCodec(s: SideSpec, path = "cache.codec"): Codec {
+  return makeCodec({ type: s.type, group: s.group, symmetric: s.symmetric }, path);
 }

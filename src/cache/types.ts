@@ -1,6 +1,6 @@
 /** The KV cache interface every backend (codec x retention policy) implements. */
 import type { ExecutorName } from "../kernels/executor.ts";
-import type { CodecOptions, ResolvedCodecOptions } from "../quant/types.ts";
+import type { CodecName, CodecOptions } from "../quant/types.ts";
 
 /** Shape of a model's KV cache. */
 export interface KVShape {
@@ -24,24 +24,54 @@ export interface PolicySpec {
   [option: string]: unknown;
 }
 
-/** A cache spec with defaults applied: what `KVCache.spec` reports and results record. */
-export interface ResolvedCacheSpec {
-  /** Human label, e.g. "int4" or "kivi2" or "h2o(0.2)+int4". */
-  name: string;
-  keys: ResolvedCodecOptions;
-  values: ResolvedCodecOptions;
-  policy: PolicySpec;
-  /** The preset this came from, if any. */
-  preset?: string;
+/**
+ * How one side (keys or values) of a cache is stored, every option filled in: the row codec
+ * (type, group, symmetric) and the storage around it. Together with the policy this is the
+ * whole description of a cache: `createCache` builds from it alone, results record it, and the
+ * spec hash is computed from it, so a record rebuilds its exact cache.
+ */
+export interface SideSpec {
+  type: CodecName;
+  /**
+   * Elements per scale group: along head_dim for axis "token" (a number or "head" = one group
+   * per row), along tokens for axis "channel" (KIVI's G).
+   */
+  group: number | "head";
+  /** Integer codecs: symmetric (scale only) or asymmetric (scale + zero-point). */
+  symmetric: boolean;
+  /** "token": each row encoded on arrival; "channel" (keys only): per channel over groups of tokens. */
+  axis: "token" | "channel";
+  /** Newest tokens held in f32 before they are quantized (KIVI's residual); 0 = none. */
+  residual: number;
+  /** Keys only: rotation applied before encoding (queries are rotated alike, scores unchanged). */
+  rotation: "none" | "hadamard";
+  /** Keys only: stored before RoPE and rotated at attention time (KVQuant). */
+  preRope: boolean;
 }
 
-/** What a user writes: a codec/preset name, or an object. */
+/** A side as a user writes it: a codec name, or the codec's options plus storage options. */
+export type SideInput =
+  | string
+  | (Omit<CodecOptions, "axis"> & Partial<Omit<SideSpec, "type" | "group" | "symmetric">>);
+
+/** A cache spec with defaults applied: what `KVCache.spec` reports, results record and hashes cover. */
+export interface ResolvedCacheSpec {
+  /** Human label, e.g. "int4" or "kivi2" or "h2o(budget=0.2)+int4"; not part of the identity. */
+  name: string;
+  keys: SideSpec;
+  values: SideSpec;
+  /** The policy with every option defaulted (policy tiered carries its older tier's codecs). */
+  policy: PolicySpec;
+}
+
+/** What a user writes: a codec/preset name, an object, or a resolved spec (taken as is, re-validated). */
 export type CacheSpecInput =
   | string
+  | ResolvedCacheSpec
   | {
       preset?: string;
       name?: string;
-      codec?: string | CodecOptions | { keys: string | CodecOptions; values: string | CodecOptions };
+      codec?: SideInput | { keys?: SideInput; values?: SideInput };
       policy?: string | PolicySpec;
     };
 

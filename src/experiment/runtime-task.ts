@@ -10,7 +10,7 @@ import { evaluateTask, maxTokensFor } from "../tasks/evaluate.ts";
 import { generateSamples, type TaskSpec } from "../tasks/generate.ts";
 import { readTextFile } from "../text-file.ts";
 import { contentHash } from "./hash.ts";
-import { checkCaches, fallbacksSince, mustExist, specInput } from "./runtime.ts";
+import { checkCaches, fallbacksSince, mustExist } from "./runtime.ts";
 import type { ExperimentConfig, TaskProtocolConfig } from "./schema.ts";
 import type { LoadedExperiment, TaskMetrics } from "./types.ts";
 
@@ -61,7 +61,7 @@ export async function loadTaskExperiment(config: ExperimentConfig): Promise<Load
     ...(warning ? { warnings: [warning] } : {}),
     async evaluate(spec, hooks) {
       const before = new Map(model.executor.fallbacks);
-      const cache = await createCache(specInput(spec), shape, {
+      const cache = await createCache(spec, shape, {
         executor: model.executor,
         seed: config.seed,
       });

@@ -95,16 +95,6 @@ function mergeMass(parts: MassStats[]): MassStats | undefined {
   };
 }
 
-/** The resolved spec written back as explicit input (the preset kept: it carries storage options such as KIVI's channel-axis keys). */
-export function specInput(spec: ResolvedCacheSpec) {
-  return {
-    name: spec.name,
-    ...(spec.preset !== undefined ? { preset: spec.preset } : {}),
-    codec: { keys: spec.keys, values: spec.values },
-    policy: spec.policy,
-  };
-}
-
 /** Build every backend once against the model's real shape, so that a spec this model cannot take fails before anything is written. */
 export async function checkCaches(
   config: ExperimentConfig,
@@ -113,9 +103,7 @@ export async function checkCaches(
 ): Promise<void> {
   for (const c of config.caches) {
     try {
-      (
-        await createCache(specInput(c.spec), shape, { executor: model.executor, seed: config.seed })
-      ).dispose();
+      (await createCache(c.spec, shape, { executor: model.executor, seed: config.seed })).dispose();
     } catch (err) {
       model.dispose();
       if (err instanceof KvlabError)
@@ -168,7 +156,7 @@ export const realDeps: RunnerDeps = {
           tokens,
           protocol,
           async (shape) => {
-            const cache = await createCache(specInput(spec), shape, {
+            const cache = await createCache(spec, shape, {
               executor: model.executor,
               seed: config.seed,
               attentionMass: config.attentionMass,

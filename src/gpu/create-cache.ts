@@ -4,7 +4,6 @@
  * executor's counted ref fallbacks, so results still record that the GPU did not run them).
  */
 import type { RetentionPolicy } from "../cache/policy.ts";
-import { storageOf } from "../cache/presets.ts";
 import type { KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import type { Executor } from "../kernels/executor.ts";
 import type { Codec } from "../quant/types.ts";
@@ -13,10 +12,11 @@ import { GpuKVCache } from "./kv-cache.ts";
 
 /** Why the GPU cache cannot hold this spec, or null when it can. */
 export function gpuCacheUnsupported(spec: ResolvedCacheSpec, policy: RetentionPolicy): string | null {
-  const s = storageOf(spec);
-  if (s.keyStorage) return "channel-axis keys";
-  if (s.rotate) return "Hadamard rotation";
-  if (s.preRope) return "pre-RoPE keys";
+  const { keys, values } = spec;
+  if (keys.axis === "channel") return "channel-axis keys";
+  if (keys.residual || values.residual) return "residual windows";
+  if (keys.rotation !== "none") return "key rotation";
+  if (keys.preRope) return "pre-RoPE keys";
   if (policy.tiers) return "tiers";
   if (policy.cachePositions) return "cache positions";
   return null;

@@ -5,11 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { PRESETS } from "../../src/cache/presets.ts";
 import { resolveCacheSpec } from "../../src/cache/spec.ts";
 import { ConfigError } from "../../src/errors.ts";
 
-const int8Default = { type: "int8", group: 32, symmetric: true, axis: "token" };
-const int4Default = { type: "int4", group: 32, symmetric: false, axis: "token" };
+/** A side's storage defaults: per-token rows, no residual window, no rotation, post-RoPE keys. */
+const plain = { axis: "token", residual: 0, rotation: "none", preRope: false };
+const int8Default = { type: "int8", group: 32, symmetric: true, ...plain };
+const int4Default = { type: "int4", group: 32, symmetric: false, ...plain };
 
 test("a bare codec name means that codec, with its defaults, for keys and values", () => {
   for (const name of ["f32", "f16", "bf16", "fp8-e4m3", "int8", "int4", "int2"]) {
@@ -17,7 +20,6 @@ test("a bare codec name means that codec, with its defaults, for keys and values
     assert.equal(r.keys.type, name);
     assert.deepEqual(r.values, r.keys);
     assert.deepEqual(r.policy, { type: "full" });
-    assert.equal(r.preset, undefined);
     assert.ok(r.name.length > 0);
   }
   assert.deepEqual(resolveCacheSpec("int8").keys, int8Default);
@@ -25,11 +27,10 @@ test("a bare codec name means that codec, with its defaults, for keys and values
   assert.deepEqual(resolveCacheSpec("int2").keys, { ...int4Default, type: "int2" });
 });
 
-test("a bare preset name expands to its codecs and records the preset", () => {
+test("a bare preset name expands to the full spec, labelled with the preset's name", () => {
   const q4 = resolveCacheSpec("q4_0");
-  assert.deepEqual(q4.keys, { type: "int4", group: 32, symmetric: true, axis: "token" });
+  assert.deepEqual(q4.keys, { type: "int4", group: 32, symmetric: true, ...plain });
   assert.deepEqual(q4.values, q4.keys);
-  assert.equal(q4.preset, "q4_0");
   assert.equal(q4.name, "q4_0");
   assert.deepEqual(resolveCacheSpec("q8_0").keys, int8Default);
   assert.deepEqual(resolveCacheSpec({ preset: "q8_0" }), resolveCacheSpec("q8_0"));
@@ -37,12 +38,12 @@ test("a bare preset name expands to its codecs and records the preset", () => {
 
 test("codec objects, separate key/value codecs, preset overrides, defaults and labels", () => {
   const r = resolveCacheSpec({ codec: { type: "int4", group: 64, symmetric: true } });
-  assert.deepEqual(r.keys, { type: "int4", group: 64, symmetric: true, axis: "token" });
+  assert.deepEqual(r.keys, { type: "int4", group: 64, symmetric: true, ...plain });
   assert.deepEqual(r.values, r.keys);
 
   const kv = resolveCacheSpec({ codec: { keys: "int8", values: { type: "int2", group: 16 } } });
   assert.deepEqual(kv.keys, int8Default);
-  assert.deepEqual(kv.values, { type: "int2", group: 16, symmetric: false, axis: "token" });
+  assert.deepEqual(kv.values, { type: "int2", group: 16, symmetric: false, ...plain });
   assert.notEqual(kv.name, resolveCacheSpec("int8").name, "K/V label must differ from K=V label");
 
   const head = resolveCacheSpec({ codec: { type: "int8", group: "head" } });
@@ -84,6 +85,21 @@ test("unknown keys and bad values are ConfigErrors naming the path", () => {
     [{ codec: { type: "int4", bits: 4 } }, "cache.codec.bits"],
     [{ codec: { type: "int4", symmetric: "yes" } }, "cache.codec.symmetric"],
     [{ codec: { type: "int4", axis: "channel" } }, "cache.codec.axis"],
+    [{ codec: { keys: { type: "int4", axis: "row" } } }, "cache.codec.keys.axis"],
+    [{ codec: { keys: { type: "f16", axis: "channel", residual: 128 } } }, "cache.codec.keys.type"],
+    [
+      { codec: { keys: { type: "int2", group: "head", axis: "channel", residual: 128 } } },
+      "cache.codec.keys.group",
+    ],
+    [{ codec: { keys: { type: "int2", axis: "channel", residual: 16 } } }, "cache.codec.keys.residual"],
+    [{ codec: { keys: { type: "int2", residual: 128 } } }, "cache.codec.keys.residual"],
+    [{ codec: { values: { type: "int2", residual: -1 } } }, "cache.codec.values.residual"],
+    [{ codec: { values: { type: "int2", rotation: "hadamard" } } }, "cache.codec.values.rotation"],
+    [{ codec: { keys: { type: "int2", rotation: "givens" } } }, "cache.codec.keys.rotation"],
+    [{ codec: { values: { type: "int2", preRope: true } } }, "cache.codec.values.preRope"],
+    [{ codec: { keys: { type: "int2", preRope: "yes" } } }, "cache.codec.keys.preRope"],
+    [{ preset: "kivi2", policy: { type: "tiered", budget: 64 } }, "cache.policy"],
+    [{ codec: "int8", keys: "int8" }, "cache.codec"],
     [{ codec: { type: "f16", group: 32 } }, "cache.codec.group"],
     [{ codec: { type: "f16", symmetric: false } }, "cache.codec.symmetric"],
     [{ codec: { keys: "int8", extra: 1 } }, "cache.codec.extra"],
@@ -121,4 +137,28 @@ test("the caller's path prefixes every error path", () => {
     () => resolveCacheSpec({ codec: { keys: { type: "int4", group: 7 } } }, "caches[3]"),
     (e: unknown) => e instanceof ConfigError && e.path === "caches[3].codec.keys.group",
   );
+});
+
+test("presets expand into the full spec: storage options are fields, not the preset's name", () => {
+  const kivi = resolveCacheSpec("kivi2");
+  assert.deepEqual(kivi.keys, { ...int4Default, type: "int2", axis: "channel", residual: 128 });
+  assert.deepEqual(kivi.values, { ...int4Default, type: "int2", residual: 128 });
+  assert.equal(resolveCacheSpec("kivi2-prerope").keys.preRope, true);
+  assert.equal(resolveCacheSpec("int4-hadamard").keys.rotation, "hadamard");
+  // The same cache written without the preset resolves to the same spec (only the label differs).
+  const { name: _a, ...byPreset } = kivi;
+  const { name: _b, ...byFields } = resolveCacheSpec({ codec: { keys: kivi.keys, values: kivi.values } });
+  assert.deepEqual(byFields, byPreset);
+});
+
+test("resolving is idempotent: every preset's resolved spec (a runs.jsonl record) resolves to itself", () => {
+  for (const name of [...Object.keys(PRESETS), "int4", "f16"]) {
+    const r = resolveCacheSpec({
+      preset: Object.hasOwn(PRESETS, name) ? name : undefined,
+      ...(Object.hasOwn(PRESETS, name) ? {} : { codec: name }),
+      policy: { type: "h2o", budget: 64 },
+    });
+    const again = resolveCacheSpec(JSON.parse(JSON.stringify(r)));
+    assert.deepEqual(again, r, name);
+  }
 });

@@ -4,15 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { sideCodec } from "../../src/cache/spec.ts";
 import { channelCodeBytes } from "../../src/quant/channel.ts";
-import { makeCodec } from "../../src/quant/registry.ts";
 import { drive, makeCache, rng, smallShape } from "../cache/policies/drive.ts";
 
 test("kivi2: keys wait in an f32 residual of 128 tokens, then 4 groups of 32 are quantized; memory by part", async () => {
   const shape = smallShape({ nLayers: 1 });
   const d = shape.headDim;
   const cache = await makeCache("kivi2", shape);
-  const vL = makeCodec(cache.spec.values).layout(d);
+  const vL = sideCodec(cache.spec.values).layout(d);
   const cb = channelCodeBytes(2, d);
   const heads = shape.nKvHeads;
   const chunks = [1, 1, 30, 60, 40, 3, 100, 5];
@@ -164,6 +164,6 @@ test("kivi2 and kivi2-prerope equal f32 attention while every key and value is i
   delete shapeNoRope.rope;
   await assert.rejects(
     makeCache("kivi2-prerope", shapeNoRope),
-    /cache\.preset: preset kivi2-prerope stores keys before RoPE/,
+    /cache\.keys\.preRope: kivi2-prerope: preRope stores keys before RoPE/,
   );
 });
