@@ -115,7 +115,9 @@ export function register(program: Command): void {
           reason: j.failedReason,
         }));
         if (opts.json) {
-          console.log(JSON.stringify({ queue: opts.queue, ...counts, active, failed }, null, 2));
+          console.log(
+            JSON.stringify({ queue: opts.queue, ...counts, activeJobs: active, failedJobs: failed }, null, 2),
+          );
           return;
         }
         console.log(
