@@ -29,17 +29,27 @@ const port = parentPort!;
 const scratchRoot: string = (workerData as { scratch?: string }).scratch ?? join(tmpdir(), "kvlab-worker");
 const loaded = new Map<string, Promise<LoadedExperiment>>();
 
-/** realDeps, loading each distinct config once per thread; dispose is deferred to thread exit. */
+/**
+ * realDeps, keeping the last config's loaded model for the next job (jobs of one sweep arrive
+ * together); a job of another config disposes it first, so a long-lived worker holds one model
+ * per thread.
+ */
 function cachingDeps(key: string): RunnerDeps {
   return {
-    load(config) {
+    async load(config) {
+      for (const [k, old] of loaded)
+        if (k !== key) {
+          loaded.delete(k);
+          await (await old.catch(() => undefined))?.dispose?.();
+        }
       let p = loaded.get(key);
       if (!p) {
         p = realDeps.load(config);
         loaded.set(key, p);
         p.catch(() => loaded.delete(key));
       }
-      return p.then((l) => ({ ...l, dispose: undefined }));
+      const l = await p;
+      return { ...l, dispose: undefined };
     },
   };
 }
