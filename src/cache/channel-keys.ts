@@ -10,13 +10,8 @@
  * residual). memory() counts code rows of quantized tokens, live groups' f16 scales/zeros,
  * residual rows at f32, and the group ids as indices when slots are not in append order.
  */
-import { type ChannelKeyRows, countFallback, type Executor } from "../kernels/executor.ts";
-import {
-  type ChannelQuantOptions,
-  channelCodeBytes,
-  dequantizeChannelRow,
-  quantizeChannelGroup,
-} from "../quant/channel.ts";
+import type { ChannelKeyRows, Executor } from "../kernels/executor.ts";
+import { type ChannelQuantOptions, channelCodeBytes } from "../quant/channel.ts";
 import type { EncodeStats } from "../quant/types.ts";
 
 export interface ChannelKeySettings extends ChannelQuantOptions {
@@ -98,8 +93,6 @@ export class ChannelKeys {
       this.offs = this.exec.allocI32(G);
     }
     const { block, offs } = this;
-    const quantize = this.exec.channelQuantize?.bind(this.exec);
-    if (nFlush > 0 && !quantize) countFallback(this.exec, "channelKeys.quantize");
     for (let g0 = 0; g0 < nFlush; g0 += G) {
       const gid = this.newGroup();
       for (let t = 0; t < G; t++) {
@@ -108,7 +101,7 @@ export class ChannelKeys {
         offs[t] = slot * this.codeBytes;
         this.groupOf[slot] = gid;
       }
-      const s = (quantize ?? quantizeChannelGroup)(
+      const s = this.exec.channelQuantize(
         block,
         G,
         d,
@@ -185,29 +178,7 @@ export class ChannelKeys {
 
   /** Decode slots [first, first + n) into dst (n, headDim). */
   decode(first: number, n: number, dst: Float32Array): void {
-    const d = this.headDim;
-    if (this.exec.channelDecode) {
-      this.exec.channelDecode(this.rows(), d, this.settings, first, n, dst);
-      return;
-    }
-    countFallback(this.exec, "channelKeys.decode");
-    for (let t = 0; t < n; t++) {
-      const slot = first + t;
-      const g = this.groupOf[slot]!;
-      if (g === -1) dst.set(this.resid.subarray(slot * d, (slot + 1) * d), t * d);
-      else
-        dequantizeChannelRow(
-          this.codes,
-          slot * this.codeBytes,
-          this.gScales,
-          this.gZeros,
-          g * d,
-          d,
-          this.settings,
-          dst,
-          t * d,
-        );
-    }
+    this.exec.channelDecode(this.rows(), this.headDim, this.settings, first, n, dst);
   }
 
   /** Exact bytes for nSlots retained slots, by part. groupIds: whether group ids are stored. */

@@ -26,26 +26,14 @@ export async function createCache(
   const resolved = resolveCacheSpec(spec);
   const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
   const policy = parsePolicy(resolved.policy, "cache.policy").make({ shape, seed: options.seed ?? 0 });
-  if (exec.name === "webgpu" && !options.attentionMass) {
-    // The cache lives in GPU buffers where the spec allows (src/gpu/create-cache.ts).
-    const { createGpuCache } = await import("../gpu/create-cache.ts");
-    const gpu = createGpuCache(
-      resolved,
-      shape,
-      sideCodec(resolved.keys, "cache.keys"),
-      sideCodec(resolved.values, "cache.values"),
-      policy,
-      exec,
-    );
-    if (gpu) return gpu;
-  }
-  return new StandardKVCache(
-    resolved,
-    shape,
-    sideCodec(resolved.keys, "cache.keys"),
-    sideCodec(resolved.values, "cache.values"),
-    policy,
-    exec,
-    { seed: options.seed ?? 0, attentionMass: options.attentionMass ?? false },
-  );
+  const kCodec = sideCodec(resolved.keys, "cache.keys");
+  const vCodec = sideCodec(resolved.values, "cache.values");
+  // The executor's own cache where it has one for this spec (the attention-mass diagnostic
+  // needs the standard cache's shadow keys).
+  const own = options.attentionMass ? null : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy });
+  if (own) return own;
+  return new StandardKVCache(resolved, shape, kCodec, vCodec, policy, exec, {
+    seed: options.seed ?? 0,
+    attentionMass: options.attentionMass ?? false,
+  });
 }

@@ -152,8 +152,7 @@ export class StandardKVCache implements KVCache {
   }
 
   private decodeKeys(idx: number, first: number, n: number, dst: Float32Array): void {
-    if (this.chan)
-      this.chan[idx]!.decode(first, n, dst); // counts "channelKeys.decode" when the executor lacks it
+    if (this.chan) this.chan[idx]!.decode(first, n, dst);
     else this.exec.decodeRows(this.kCodec, this.heads[idx]!.k, first, n, this.shape.headDim, dst);
   }
 
@@ -242,7 +241,6 @@ export class StandardKVCache implements KVCache {
       this.seen[idx]! += nNew;
       if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
       if (this.chan) {
-        // flush counts "channelKeys.quantize" when the executor lacks the op
         this.counters.saturated += this.chan[idx]!.flush(store.positions, store.nSlots).saturated;
       }
       this.policy.onAppend(this.view(layer, h), first, nNew);
@@ -295,7 +293,7 @@ export class StandardKVCache implements KVCache {
       if (wantsProbs && this.probs.length < nRows * nTot) this.probs = new Float32Array(nRows * nTot);
       const probs = wantsProbs ? { probs: this.probs.subarray(0, nRows * nTot) } : {};
       const outRows = out.subarray(qOff, qOff + nRows * d);
-      if (this.chan && this.exec.channelAttend && !this.storesPreRopeKeys && !this.rotation && !cold) {
+      if (this.chan && !this.storesPreRopeKeys && !this.rotation && !cold) {
         // Channel-axis keys attended in place (no f32 copy of the keys); values read as stored
         // when the executor can, else decoded to f32 first.
         const vr = this.vres ? this.vres[idx]! : null;

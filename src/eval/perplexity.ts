@@ -62,14 +62,8 @@ export interface PerplexityResult {
 
 export type CacheFactory = (shape: KVShape) => KVCache | Promise<KVCache>;
 
-/** -log softmax(logits)[target], in double precision. logits: (vocabSize). */
-export function nllOf(logits: Float32Array, target: number): number {
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
-  return Math.log(sum) + max - logits[target]!;
-}
+// -log softmax(logits)[target] in double precision: defined beside the ref executor's nll op.
+export { nllOf } from "../kernels/ref.ts";
 
 /**
  * The NaN rule: a non-finite logit (NaN or +-Inf, which makes the NLL non-finite), or a
@@ -166,10 +160,7 @@ export async function evaluatePerplexity(
         // Scored rows j0..jEnd-1 are logits rows 0.. (firstLogit = j0 - a whenever any are scored).
         const nScored = Math.max(0, jEnd - j0);
         for (let r = 0; r < nScored; r++) targets[r] = seg[j0 + r + 1]!;
-        if (exec.nll && nScored > 0) exec.nll(nlls, logits, targets, nScored, vocab);
-        else
-          for (let r = 0; r < nScored; r++)
-            nlls[r] = nllOf(logits.subarray(r * vocab, (r + 1) * vocab), targets[r]!);
+        if (nScored > 0) exec.nll(nlls, logits, targets, nScored, vocab);
         for (let r = 0; r < nScored; r++) {
           if (!Number.isFinite(nlls[r]!))
             throw nonFiniteLogits(logits.subarray(r * vocab, (r + 1) * vocab), c, j0 + r, cache);

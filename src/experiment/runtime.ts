@@ -4,7 +4,7 @@
  */
 import { stat } from "node:fs/promises";
 import { createCache } from "../cache/create.ts";
-import type { KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
+import type { KVCache, KVShape } from "../cache/types.ts";
 import { ConfigError, KvlabError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
 import { contextWarning } from "../eval/probe.ts";

@@ -1,16 +1,19 @@
 /**
  * The `webgpu` executor. The Executor interface is synchronous, and WebGPU can only return
- * results asynchronously (mapAsync), so its synchronous ops run the `ref` implementation and
- * count every call in `fallbacks` (written into results, so it is never silent). The GPU work
- * happens where the interface allows awaiting:
- *  - the KV cache (createCache with executor "webgpu" builds a GpuKVCache: encode, attention
- *    and eviction run on device buffers; append/attend return promises);
- *  - the whole model forward on device (src/gpu/forward.ts, GpuLlamaModel);
+ * results asynchronously (mapAsync), so it implements none of the synchronous ops: withFallbacks
+ * runs `ref`'s and counts every call in `fallbacks` (written into results, so it is never
+ * silent). The GPU work happens in its specialisation hooks, where the interface allows awaiting:
+ *  - createCache: a GpuKVCache (encode, attention and eviction on device buffers; append/attend
+ *    return promises) for every spec it holds (gpuCacheUnsupported), else null and the standard
+ *    cache runs over the counted fallbacks (the reason is counted too: "createCache: <why>");
+ *  - prepareModel: the whole model forward on device (src/gpu/forward.ts, GpuLlamaModel);
  *  - `gpu`: the async op list on host arrays (GpuOps) for callers that can await.
  */
-import { countFallback, type Executor } from "../kernels/executor.ts";
+import { countFallback, type Executor, type OpName, withFallbacks } from "../kernels/executor.ts";
 import { createRefExecutor } from "../kernels/ref.ts";
 import { destroyGpu, type GpuOptions, getGpu } from "./device.ts";
+import { toGpuModel } from "./forward.ts";
+import { GpuKVCache, gpuCacheUnsupported } from "./kv-cache.ts";
 import { GpuOps } from "./ops.ts";
 
 export interface WebGpuExecutor extends Executor {
@@ -26,48 +29,27 @@ export async function createWebGpuExecutor(options: GpuOptions = {}): Promise<We
   const ctx = await getGpu(options);
   const gpu = new GpuOps(ctx);
   const ref = createRefExecutor();
-  const fallbacks = new Map<string, number>();
-  const exec: WebGpuExecutor = {
+  const backend: Omit<WebGpuExecutor, OpName> = {
     name: "webgpu",
     gpu,
-    fallbacks,
+    fallbacks: new Map<string, number>(),
     allocF32: ref.allocF32,
     allocU8: ref.allocU8,
     allocU16: ref.allocU16,
     allocI32: ref.allocI32,
     free: ref.free,
-    encodeRows(...a) {
-      countFallback(exec, "encodeRows");
-      return ref.encodeRows(...a);
+    createCache(spec, shape, { kCodec, vCodec, policy }) {
+      const why = gpuCacheUnsupported(spec, policy);
+      if (why === null) return new GpuKVCache(spec, shape, kCodec, vCodec, policy, gpu);
+      countFallback(exec, `createCache: ${why}`);
+      return null;
     },
-    decodeRows(...a) {
-      countFallback(exec, "decodeRows");
-      ref.decodeRows(...a);
-    },
-    attend(a) {
-      countFallback(exec, "attend");
-      ref.attend(a);
-    },
-    matmul(...a) {
-      countFallback(exec, "matmul");
-      ref.matmul(...a);
-    },
-    rmsnorm(...a) {
-      countFallback(exec, "rmsnorm");
-      ref.rmsnorm(...a);
-    },
-    rope(...a) {
-      countFallback(exec, "rope");
-      ref.rope(...a);
-    },
-    swiglu(...a) {
-      countFallback(exec, "swiglu");
-      ref.swiglu(...a);
-    },
+    prepareModel: (model) => toGpuModel(model, exec),
     dispose() {
       gpu.rt.dispose();
       destroyGpu();
     },
   };
+  const exec: WebGpuExecutor = withFallbacks(backend, ref);
   return exec;
 }

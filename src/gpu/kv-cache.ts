@@ -42,6 +42,23 @@ import {
 import { encodeParams, groupsFor, MAX_HEADS, NO_POSITIONS } from "./kernels/codec.ts";
 import { type GpuRowLayout, gpuRowLayout } from "./layout.ts";
 import type { GpuOps } from "./ops.ts";
+import { hasWgslCodec } from "./wgsl/codec.ts";
+
+/**
+ * Why the GPU cache cannot hold this spec, or null when it can. createCache then builds the
+ * standard cache, whose ops run through the executor's counted ref fallbacks.
+ */
+export function gpuCacheUnsupported(spec: ResolvedCacheSpec, policy: RetentionPolicy): string | null {
+  const { keys, values } = spec;
+  for (const side of [keys, values]) if (!hasWgslCodec(side.type)) return `codec ${side.type}`;
+  if (keys.axis === "channel") return "channel-axis keys";
+  if (keys.residual || values.residual) return "residual windows";
+  if (keys.rotation !== "none") return "key rotation";
+  if (keys.preRope) return "pre-RoPE keys";
+  if (policy.tiers) return "tiers";
+  if (policy.cachePositions) return "cache positions";
+  return null;
+}
 
 interface LayerStore {
   k: GPUBuffer; // (nKvHeads, cap, kStride) u32

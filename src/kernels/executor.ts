@@ -1,13 +1,17 @@
 /**
  * The op list every executor implements: `ref` (plain TypeScript, the specification), `wasm`
- * (AssemblyScript SIMD, the default) and `webgpu` (WGSL on Dawn). Where an executor lacks an
- * op it runs `ref`'s and counts the fallback in `fallbacks`, which experiments write out.
+ * (AssemblyScript SIMD, the default) and `webgpu` (WGSL on Dawn). A backend implements what it
+ * can and `withFallbacks` fills the rest from `ref`, counting every such call in `fallbacks`
+ * (experiments write it out), so callers call every op unconditionally and no fallback is silent.
  *
  * Arrays are ordinary typed arrays. An executor may hand out arrays that live in its own
  * memory (`alloc*`: the WASM linear memory, so kernels read them in place by pointer); arrays
  * from elsewhere still work, copied in and out at a cost.
  */
+import type { RetentionPolicy } from "../cache/policy.ts";
+import type { KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ShapeError } from "../errors.ts";
+import type { LanguageModel } from "../model/llama.ts";
 import type { ChannelQuantOptions } from "../quant/channel.ts";
 import type { Codec, EncodedRows, EncodeStats } from "../quant/types.ts";
 
@@ -92,12 +96,12 @@ export interface Executor {
   attend(args: AttendArgs): void;
 
   /**
-   * Optional: channel-axis quantization of one group (quantizeChannelGroup in src/quant/channel.ts,
-   * bit for bit). Callers without it run the reference and count fallback "channelKeys.quantize".
+   * Channel-axis quantization of one group (quantizeChannelGroup in src/quant/channel.ts, bit
+   * for bit).
    * src: (nTok, headDim); codeOffsets: (nTok) byte offset of each token's code row in codes;
    * scales/zeros written at [sOff, sOff + headDim).
    */
-  channelQuantize?(
+  channelQuantize(
     src: Float32Array,
     nTok: number,
     headDim: number,
@@ -109,10 +113,10 @@ export interface Executor {
     sOff: number,
   ): EncodeStats;
   /**
-   * Optional: decode slots [first, first + n) of channel-axis keys into dst (n, headDim), residual
-   * slots copied (dequantizeChannelRow bit for bit). Fallback name "channelKeys.decode".
+   * Decode slots [first, first + n) of channel-axis keys into dst (n, headDim), residual slots
+   * copied (dequantizeChannelRow bit for bit).
    */
-  channelDecode?(
+  channelDecode(
     rows: ChannelKeyRows,
     headDim: number,
     opts: ChannelQuantOptions,
@@ -122,12 +126,11 @@ export interface Executor {
   ): void;
 
   /**
-   * Optional: attention straight from channel-axis keys (no f32 copy of the keys), values f32.
-   * Equals attend over the keys decoded by channelDecode. Callers without it decode the keys
-   * into a scratch (channelDecode, or the reference) and call attend. Returns false (and does
-   * nothing) when `values` is in a codec it does not read: call again with `v`.
+   * Attention straight from channel-axis keys (no f32 copy of the keys on wasm). Equals attend
+   * over the keys decoded by channelDecode. Returns false (and does nothing) when `values` is in
+   * a codec it does not read: call again with `v`.
    */
-  channelAttend?(a: ChannelAttendArgs): boolean;
+  channelAttend(a: ChannelAttendArgs): boolean;
 
   /** out (n, dOut) = x (n, dIn) @ w^T, w: (dOut, dIn) row-major (PyTorch Linear layout); optional bias (dOut). */
   matmul(
@@ -157,26 +160,79 @@ export interface Executor {
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
 
   /**
-   * Optional: out[r] = -log softmax(logits row r)[targets[r]] in double precision, as
-   * src/eval/perplexity.ts nllOf computes it, for rows r < nRows of logits (nRows, vocab).
-   * Protocols use nllOf row by row where an executor lacks it.
+   * out[r] = -log softmax(logits row r)[targets[r]] in double precision, as ref.ts nllOf
+   * computes it, for rows r < nRows of logits (nRows, vocab).
    */
-  nll?(out: Float64Array, logits: Float32Array, targets: Int32Array, nRows: number, vocab: number): void;
+  nll(out: Float64Array, logits: Float32Array, targets: Int32Array, nRows: number, vocab: number): void;
 
-  /** Optional: x (n) += y (n), f32 (the residual add). Callers without it add in JS. */
-  addInPlace?(x: Float32Array, y: Float32Array, n: number): void;
+  /** x (n) += y (n), f32 (the residual add). */
+  addInPlace(x: Float32Array, y: Float32Array, n: number): void;
   /**
-   * Optional: out (b, a, d) = x (a, b, d), e.g. (n, nHeads, headDim) to (nHeads, n, headDim).
-   * Callers without it copy in JS.
+   * out (b, a, d) = x (a, b, d), e.g. (n, nHeads, headDim) to (nHeads, n, headDim).
    */
-  swapAxes01?(out: Float32Array, x: Float32Array, a: number, b: number, d: number): void;
+  swapAxes01(out: Float32Array, x: Float32Array, a: number, b: number, d: number): void;
+
+  /**
+   * Optional specialisation: a cache kept in this executor's own memory (webgpu: GPU buffers,
+   * encode/attend/evict on the device). Returns null for a spec it does not hold, and createCache
+   * builds the standard cache over this executor's ops instead. createCache and loadModel call
+   * these hooks and never name an executor.
+   */
+  createCache?(
+    spec: ResolvedCacheSpec,
+    shape: KVShape,
+    parts: { kCodec: Codec; vCodec: Codec; policy: RetentionPolicy },
+  ): KVCache | null;
+  /** Optional specialisation: the model moved onto this executor's device (webgpu: the GPU forward). */
+  prepareModel?(model: LanguageModel): Promise<LanguageModel>;
 
   /** Release everything (worker threads, device). */
   dispose(): void;
 }
 
+/** The ops of the list (what withFallbacks fills): everything but memory, hooks and dispose. */
+export const OP_NAMES = [
+  "encodeRows",
+  "decodeRows",
+  "attend",
+  "channelQuantize",
+  "channelDecode",
+  "channelAttend",
+  "matmul",
+  "rmsnorm",
+  "rope",
+  "swiglu",
+  "nll",
+  "addInPlace",
+  "swapAxes01",
+] as const satisfies readonly (keyof Executor)[];
+export type OpName = (typeof OP_NAMES)[number];
+export type Ops = Pick<Executor, OpName>;
+
+/**
+ * The executor a backend makes with the ops it has (`backend` may lack any op of OP_NAMES):
+ * each missing op runs `ref`'s and counts one fallback per call under the op's name. Returns
+ * `backend` itself, completed, so its own fields and methods stay as they are.
+ */
+export function withFallbacks<B extends Omit<Executor, OpName> & Partial<Ops>>(
+  backend: B,
+  ref: Ops,
+): B & Ops {
+  const exec = backend as B & Ops;
+  const filled = exec as unknown as Record<OpName, (...a: unknown[]) => unknown>;
+  for (const op of OP_NAMES) {
+    if (typeof backend[op] === "function") continue;
+    const fallback = ref[op] as (...a: unknown[]) => unknown;
+    filled[op] = (...a: unknown[]) => {
+      countFallback(exec, op);
+      return fallback.apply(ref, a);
+    };
+  }
+  return exec;
+}
+
 /** Count one fallback of `op` to the reference implementation. */
-export function countFallback(exec: Executor, op: string): void {
+export function countFallback(exec: Pick<Executor, "fallbacks">, op: string): void {
   exec.fallbacks.set(op, (exec.fallbacks.get(op) ?? 0) + 1);
 }
 

@@ -4,8 +4,18 @@
  * headDim scratch (never a full f32 copy of the cache) and uses a two-pass stable softmax.
  */
 import { ShapeError } from "../errors.ts";
+import { type ChannelQuantOptions, dequantizeChannelRow, quantizeChannelGroup } from "../quant/channel.ts";
+import { f32 as f32Codec } from "../quant/f32.ts";
 import type { Codec, EncodedRows } from "../quant/types.ts";
-import { type AttendArgs, checkSize, type Executor, need, sizes } from "./executor.ts";
+import {
+  type AttendArgs,
+  type ChannelAttendArgs,
+  type ChannelKeyRows,
+  checkSize,
+  type Executor,
+  need,
+  sizes,
+} from "./executor.ts";
 
 export function refAttend(a: AttendArgs): void {
   const { headDim: d, nRows, nSlots } = a;
@@ -125,6 +135,80 @@ function allocOr<T>(make: () => T, op: string, n: number): T {
   }
 }
 
+/** -log softmax(logits)[target] in double precision (the NLL every protocol scores). logits: (vocab). */
+export function nllOf(logits: Float32Array, target: number): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return Math.log(sum) + max - logits[target]!;
+}
+
+/** dst (b, a, d) = src (a, b, d): (n, nH, d) -> (nH, n, d) and back. Plain loops: no views per row. */
+function refSwapAxes01(dst: Float32Array, src: Float32Array, a: number, b: number, d: number): void {
+  for (let j = 0; j < b; j++)
+    for (let i = 0; i < a; i++) {
+      const s = (i * b + j) * d;
+      const o = (j * a + i) * d;
+      for (let c = 0; c < d; c++) dst[o + c] = src[s + c]!;
+    }
+}
+
+/** Slots [first, first + n) of channel-axis keys decoded into dst (n, headDim); residual slots copied. */
+function refChannelDecode(
+  rows: ChannelKeyRows,
+  headDim: number,
+  opts: ChannelQuantOptions,
+  first: number,
+  n: number,
+  dst: Float32Array,
+): void {
+  const d = headDim;
+  for (let t = 0; t < n; t++) {
+    const slot = first + t;
+    const g = rows.groupOf[slot]!;
+    if (g === -1) dst.set(rows.resid.subarray(slot * d, (slot + 1) * d), t * d);
+    else
+      dequantizeChannelRow(
+        rows.codes,
+        slot * rows.codeBytes,
+        rows.scales,
+        rows.zeros,
+        g * d,
+        d,
+        opts,
+        dst,
+        t * d,
+      );
+  }
+}
+
+/**
+ * Attention from channel-axis keys: the keys decoded to f32 (refChannelDecode), values given as
+ * f32 rows or decoded here (window rows as stored, the rest through their codec), then refAttend
+ * over f32 rows: the same arithmetic as decoding into a scratch and calling attend.
+ */
+function refChannelAttend(a: ChannelAttendArgs): boolean {
+  const d = a.headDim;
+  const keys = new Float32Array(a.nSlots * d); // (nSlots, headDim)
+  refChannelDecode(a.keys, d, a.opts, 0, a.nSlots, keys);
+  let v = a.v;
+  if (!v) {
+    const vs = a.values!;
+    v = new Float32Array(a.nSlots * d); // (nSlots, headDim)
+    for (let j = 0; j < a.nSlots; j++)
+      if (vs.inResid[j]) v.set(vs.resid.subarray(j * d, (j + 1) * d), j * d);
+      else vs.codec.decode(vs.rows, j, 1, d, v.subarray(j * d, (j + 1) * d));
+  }
+  const rows = (x: Float32Array): EncodedRows => ({
+    payload: new Uint8Array(x.buffer, x.byteOffset, a.nSlots * d * 4),
+    scales: new Uint16Array(0),
+    zeros: new Uint16Array(0),
+  });
+  refAttend({ ...a, kCodec: f32Codec, vCodec: f32Codec, k: rows(keys), v: rows(v) });
+  return true;
+}
+
 export function createRefExecutor(): Executor {
   return {
     name: "ref",
@@ -194,6 +278,19 @@ export function createRefExecutor(): Executor {
       need("swiglu", out, n, "out");
       refSwiglu(out, gate, up, n);
     },
+    channelQuantize: quantizeChannelGroup,
+    channelDecode: refChannelDecode,
+    channelAttend: refChannelAttend,
+    nll: (out, logits, targets, nRows, vocab) => {
+      sizes("nll", { nRows, vocab });
+      need("nll", logits, nRows * vocab, "logits");
+      for (let r = 0; r < nRows; r++)
+        out[r] = nllOf(logits.subarray(r * vocab, (r + 1) * vocab), targets[r]!);
+    },
+    addInPlace: (x, y, n) => {
+      for (let i = 0; i < n; i++) x[i]! += y[i]!;
+    },
+    swapAxes01: refSwapAxes01,
     dispose: () => {},
   };
 }

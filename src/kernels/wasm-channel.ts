@@ -109,7 +109,7 @@ function valueArgs(
 }
 
 /** The channel ops over a loaded module, or {} when the module predates them (rebuild: npm run asbuild). */
-export function wasmChannelOps(heap: WasmHeap, exports: object): ChannelOps {
+export function wasmChannelOps(heap: WasmHeap, exports: object): Partial<ChannelOps> {
   const k = exports as Partial<ChannelExports>;
   if (
     typeof k.channelQuantize !== "function" ||

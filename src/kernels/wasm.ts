@@ -8,9 +8,17 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { DeviceUnavailableError, ShapeError } from "../errors.ts";
-import type { Codec, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
-import { type AttendArgs, countFallback, type Executor, sizes } from "./executor.ts";
-import { refAttend } from "./ref.ts";
+import type { Codec, CodecName, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
+import {
+  type AttendArgs,
+  countFallback,
+  type Executor,
+  type OpName,
+  type Ops,
+  sizes,
+  withFallbacks,
+} from "./executor.ts";
+import { createRefExecutor, refAttend } from "./ref.ts";
 import { Arena } from "./wasm-arena.ts";
 import { wasmChannelOps } from "./wasm-channel.ts";
 import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
@@ -46,23 +54,31 @@ export interface WasmExecutor extends Executor {
   bytesInUse(): number;
   /** How pooled jobs ran (undefined with 1 thread); see wasm-pool.ts on backing off from late workers. */
   poolStats(): PoolStats | undefined;
-  nll: NonNullable<Executor["nll"]>;
-  addInPlace: NonNullable<Executor["addInPlace"]>;
-  swapAxes01: NonNullable<Executor["swapAxes01"]>;
 }
 
-const KIND: Record<string, number> = { f32: 0, f16: 1, bf16: 2, "fp8-e4m3": 3, int8: 4, int4: 4, int2: 4 };
-const BITS: Record<string, number> = { int8: 8, int4: 4, int2: 2 };
+/**
+ * The wasm kernels' codec traits (assembly/ codec kind; bits of the integer codecs). Keyed by
+ * CodecName: a codec added without a row here is a type error; give it `kind: null` to run it
+ * through ref (each call a counted fallback) until it has kernels.
+ */
+const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
+  f32: { kind: 0 },
+  f16: { kind: 1 },
+  bf16: { kind: 2 },
+  "fp8-e4m3": { kind: 3 },
+  int8: { kind: 4, bits: 8 },
+  int4: { kind: 4, bits: 4 },
+  int2: { kind: 4, bits: 2 },
+};
 
 /** Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16), or -1 if unsupported. */
 function codecDesc(codec: Codec, headDim: number): number {
-  const kind = KIND[codec.options.type];
-  if (kind === undefined || codec.options.axis !== "token") return -1;
-  if (kind < 4) return kind;
+  const t = codec.options.type;
+  const traits = Object.hasOwn(WASM_CODECS, t) ? WASM_CODECS[t] : undefined;
+  if (!traits || traits.kind === null || codec.options.axis !== "token") return -1;
+  if (traits.bits === undefined) return traits.kind;
   const L = codec.layout(headDim);
-  return (
-    kind | (BITS[codec.options.type]! << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (L.groupSize << 16)
-  );
+  return traits.kind | (traits.bits << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (L.groupSize << 16);
 }
 
 function need(arr: ArrayBufferView & { length: number }, n: number, what: string): void {
@@ -123,7 +139,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
   // Whether an elementwise/per-row op of `work` f32 elements is worth a pool job: below this
   // a worker's wake-up costs more than its share (a 2^16-element pass takes ~20-40 us).
   const POOL_ELEMS = 1 << 16;
-  const exec: WasmExecutor = {
+  const exec: Omit<WasmExecutor, OpName> & Partial<Ops> = {
     name: "wasm",
     fallbacks: new Map(),
     threads,
@@ -417,6 +433,6 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       opScratchBytes = 0;
     },
   };
-  Object.assign(exec, wasmChannelOps(heap, k)); // optional channel-axis key ops (wasm-channel.ts)
-  return exec;
+  Object.assign(exec, wasmChannelOps(heap, k)); // channel-axis key ops (wasm-channel.ts), if built
+  return withFallbacks(exec, createRefExecutor());
 }

@@ -135,20 +135,6 @@ class Scratch {
   }
 }
 
-/** dst (b, a, d) = src (a, b, d): (n, nH, d) -> (nH, n, d) and back. Plain loops: no views per row. */
-function swapAxes01(dst: Float32Array, src: Float32Array, a: number, b: number, d: number): void {
-  for (let j = 0; j < b; j++)
-    for (let i = 0; i < a; i++) {
-      const s = (i * b + j) * d;
-      const o = (j * a + i) * d;
-      for (let c = 0; c < d; c++) dst[o + c] = src[s + c]!;
-    }
-}
-
-function addInPlace(x: Float32Array, y: Float32Array, len: number): void {
-  for (let i = 0; i < len; i++) x[i]! += y[i]!;
-}
-
 /** One view over arrays that lie back to back in one buffer, or undefined if they do not. */
 function adjacent(parts: (Float32Array | undefined)[]): Float32Array | undefined {
   const a = parts[0];
@@ -244,14 +230,9 @@ export class LlamaModel implements LanguageModel {
     const hb2 = gateUp.subarray(n * hiddenDim, 2 * n * hiddenDim);
     const pos = s.pos.subarray(0, n);
     pos.set(positions);
-    // The executor's residual add and axis swap (SIMD, split over its threads) where it has them.
-    const add = e.addInPlace
-      ? (a: Float32Array, b: Float32Array, len: number) => e.addInPlace!(a, b, len)
-      : addInPlace;
-    const swap = e.swapAxes01
-      ? (dst: Float32Array, src: Float32Array, a: number, b: number, d: number) =>
-          e.swapAxes01!(dst, src, a, b, d)
-      : swapAxes01;
+    const add = (a: Float32Array, b: Float32Array, len: number) => e.addInPlace(a, b, len);
+    const swap = (dst: Float32Array, src: Float32Array, a: number, b: number, d: number) =>
+      e.swapAxes01(dst, src, a, b, d);
 
     for (let t = 0; t < n; t++) {
       const id = tokens[t]!;

@@ -22,11 +22,9 @@ export interface LoadModelOptions {
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
   const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
   const model = await loadOnExecutor(path, exec, options);
-  if (exec.name !== "webgpu") return model;
-  // With the webgpu executor the whole forward runs on the device (weights, activations and the
-  // cache in GPU buffers); imported lazily so that Dawn is loaded only when asked for.
-  const { toGpuModel } = await import("../gpu/forward.ts");
-  return toGpuModel(model, exec);
+  // An executor with its own device runs the whole forward there (webgpu: weights, activations
+  // and the cache in GPU buffers, src/gpu/forward.ts).
+  return exec.prepareModel ? exec.prepareModel(model) : model;
 }
 
 async function loadOnExecutor(

@@ -20,6 +20,7 @@ import { codecCases } from "../helpers/codec-cases.ts";
 import {
   allocRowsOn,
   availableExecutors,
+  deviceAttend,
   disposeTestExecutors,
   executorsUnderTest,
   f32On,
@@ -410,8 +411,10 @@ describe("non-ref executors match ref", async () => {
             probs: exec.allocF32(nRows * nSlots),
           };
           args.slotPos.set(slotPos);
+          const refRuns = exec.fallbacks.get("attend") ?? 0;
           try {
-            await exec.attend(args);
+            await deviceAttend(exec)(args);
+            assert.equal(exec.fallbacks.get("attend") ?? 0, refRuns, `${exec.name} ran ref's attend`);
             const vMax = new Float64Array(1).fill(v.reduce((a, x) => Math.max(a, Math.abs(x)), 0));
             const sc = { shape: { nHeads: 1, nKvHeads: 1, headDim: d }, qPositions: new Int32Array(nRows) };
             assertClose(

@@ -6,7 +6,7 @@
  *
  * KVLAB_TEST_EXECUTORS=ref,wasm restricts the list (e.g. to debug one executor).
  */
-import type { Executor } from "../../src/kernels/executor.ts";
+import type { AttendArgs, Executor } from "../../src/kernels/executor.ts";
 import { disposeExecutors, EXECUTORS, getExecutor } from "../../src/kernels/registry.ts";
 import type { EncodedRows, RowLayout } from "../../src/quant/types.ts";
 
@@ -82,6 +82,17 @@ export function freeRowsOn(exec: Executor, rows: EncodedRows): void {
   exec.free(rows.payload);
   exec.free(rows.scales);
   exec.free(rows.zeros);
+}
+
+/**
+ * The executor's own attend kernel: the async device op where the executor has a device op list
+ * (webgpu's `gpu`, whose synchronous `attend` is a counted ref fallback), else `attend`. The
+ * caller checks `exec.fallbacks.get("attend")` did not grow, so a parity test never compares
+ * ref with ref.
+ */
+export function deviceAttend(exec: Executor): (a: AttendArgs) => Promise<void> | void {
+  const gpu = (exec as { gpu?: { attend(a: AttendArgs): Promise<void> } }).gpu;
+  return gpu ? (a) => gpu.attend(a) : (a) => exec.attend(a);
 }
 
 /** An f32 array in the executor's memory holding a copy of `src`. */

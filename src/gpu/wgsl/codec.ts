@@ -7,16 +7,62 @@
  * conversions come from bits.ts. Generated functions read/write the storage arrays named by
  * the caller (`src` as u32 bit patterns of f32, `dst` / the cache buffers as u32 words).
  */
+
+import { ConfigError } from "../../errors.ts";
 import { f32Bits } from "../../quant/half.ts";
-import type { Codec } from "../../quant/types.ts";
+import type { Codec, CodecName } from "../../quant/types.ts";
 import type { GpuRowLayout } from "../layout.ts";
 
-const FLOAT_MAX: Record<string, number> = {
-  f32: 3.4028234663852886e38,
-  f16: 65504,
-  bf16: 3.3895313892515355e38,
-  "fp8-e4m3": 448,
+/**
+ * What the WGSL generators need to know about each codec, one row per codec (the spirit of
+ * ggml's type_traits). Keyed by CodecName with no default: a codec added to src/quant without
+ * a row here is a type error, and a name outside the table (wgslTraits) is a clear error, never
+ * a silent fall-through to another codec's code. A codec without WGSL kernels yet has `null`:
+ * the GPU cache checks `hasWgslCodec` first and leaves it to the standard cache, whose ops run
+ * as counted ref fallbacks.
+ */
+type WgslTraits =
+  | { kind: "int"; bits: 8 | 4 | 2 }
+  | {
+      kind: "float";
+      /** Largest finite magnitude (inputs above it count as saturated). */
+      max: number;
+      /** Bytes per element in the row (packed into u32 words). */
+      bytes: 4 | 2 | 1;
+      /** WGSL expression of the element's code from the f32 bit pattern `x` (u32). */
+      encode: string;
+      /** WGSL expression of the f32 bit pattern (u32) from the element's code `c`. */
+      decode: string;
+    };
+
+export const WGSL_CODECS: Record<CodecName, WgslTraits | null> = {
+  f32: { kind: "float", max: 3.4028234663852886e38, bytes: 4, encode: "x", decode: "c" },
+  f16: { kind: "float", max: 65504, bytes: 2, encode: "f32_to_f16(x)", decode: "f16_to_f32_bits(c)" },
+  bf16: {
+    kind: "float",
+    max: 3.3895313892515355e38,
+    bytes: 2,
+    encode: "f32_to_bf16(x)",
+    decode: "(c << 16u)",
+  },
+  "fp8-e4m3": { kind: "float", max: 448, bytes: 1, encode: "f32_to_fp8(x)", decode: "fp8_to_f32_bits(c)" },
+  int8: { kind: "int", bits: 8 },
+  int4: { kind: "int", bits: 4 },
+  int2: { kind: "int", bits: 2 },
 };
+
+/** Whether the WGSL kernels implement this codec. */
+export function hasWgslCodec(type: string): type is CodecName {
+  return Object.hasOwn(WGSL_CODECS, type) && WGSL_CODECS[type as CodecName] !== null;
+}
+
+/** The codec's WGSL traits; a codec without kernels is an error naming it (never another codec's code). */
+export function wgslTraits(codec: Codec): WgslTraits {
+  const t = codec.options.type;
+  if (!hasWgslCodec(t))
+    throw new ConfigError("cache.codec", `codec ${String(t)} has no WGSL kernels (src/gpu/wgsl/codec.ts)`);
+  return WGSL_CODECS[t]!;
+}
 
 function hex(n: number): string {
   return `0x${(n >>> 0).toString(16)}u`;
@@ -24,8 +70,8 @@ function hex(n: number): string {
 
 /** Bits per code of an integer codec, or 0 for float codecs. */
 export function intBits(codec: Codec): number {
-  const t = codec.options.type;
-  return t === "int8" ? 8 : t === "int4" ? 4 : t === "int2" ? 2 : 0;
+  const tr = wgslTraits(codec);
+  return tr.kind === "int" ? tr.bits : 0;
 }
 
 /**
@@ -115,15 +161,14 @@ ${
 }
 
 function encodeFloatRow(codec: Codec, L: GpuRowLayout, name: string, src: string, dst: string): string {
-  const t = codec.options.type;
-  const maxBits = hex(f32Bits(FLOAT_MAX[t]!));
-  const conv =
-    t === "f32" ? "x" : t === "f16" ? "f32_to_f16(x)" : t === "bf16" ? "f32_to_bf16(x)" : "f32_to_fp8(x)";
-  const bytes = t === "f32" ? 4 : t === "fp8-e4m3" ? 1 : 2;
+  const tr = wgslTraits(codec);
+  if (tr.kind !== "float") throw new Error(`encodeFloatRow: ${codec.options.type} is not a float codec`);
+  const maxBits = hex(f32Bits(tr.max));
+  const conv = tr.encode;
   const store =
-    bytes === 4
+    tr.bytes === 4
       ? `${dst}[db + i] = code;`
-      : bytes === 2
+      : tr.bytes === 2
         ? `${dst}[db + i / 2u] |= code << (16u * (i % 2u));`
         : `${dst}[db + i / 4u] |= code << (8u * (i % 4u));`;
   return /* wgsl */ `
@@ -145,19 +190,18 @@ fn ${name}(sb: u32, db: u32) -> vec2<u32> {
 
 /** `fn <name>(rb: u32, i: u32) -> f32`: element i of the encoded row starting at word rb of `buf`. */
 export function decodeElemWgsl(codec: Codec, L: GpuRowLayout, name: string, buf: string): string {
-  const t = codec.options.type;
-  const bits = intBits(codec);
-  if (bits === 0) {
-    const body =
-      t === "f32"
-        ? `return bitcast<f32>(${buf}[rb + i]);`
-        : t === "fp8-e4m3"
-          ? `return bitcast<f32>(fp8_to_f32_bits((${buf}[rb + i / 4u] >> (8u * (i % 4u))) & 0xffu));`
-          : t === "f16"
-            ? `return bitcast<f32>(f16_to_f32_bits((${buf}[rb + i / 2u] >> (16u * (i % 2u))) & 0xffffu));`
-            : `return bitcast<f32>(((${buf}[rb + i / 2u] >> (16u * (i % 2u))) & 0xffffu) << 16u);`;
-    return `fn ${name}(rb: u32, i: u32) -> f32 { ${body} }\n`;
+  const tr = wgslTraits(codec);
+  if (tr.kind === "float") {
+    // The element's code: the whole word, or its 16- or 8-bit lane.
+    const c =
+      tr.bytes === 4
+        ? `${buf}[rb + i]`
+        : tr.bytes === 2
+          ? `((${buf}[rb + i / 2u] >> (16u * (i % 2u))) & 0xffffu)`
+          : `((${buf}[rb + i / 4u] >> (8u * (i % 4u))) & 0xffu)`;
+    return `fn ${name}(rb: u32, i: u32) -> f32 { let c = ${c}; return bitcast<f32>(${tr.decode}); }\n`;
   }
+  const bits = tr.bits;
   const sym = codec.options.symmetric;
   const G = L.cpu.groupSize;
   const mask = (1 << bits) - 1;
