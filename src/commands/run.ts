@@ -8,6 +8,7 @@ import { lockResults } from "../experiment/run-store.ts";
 import { runExperiment } from "../experiment/runner.ts";
 import { realDeps } from "../experiment/runtime.ts";
 import { loadConfig } from "../experiment/schema.ts";
+import { EXECUTORS } from "../kernels/registry.ts";
 import { exportResults } from "../report/export.ts";
 import { TABLE_FORMATS } from "../report/formats.ts";
 
@@ -19,12 +20,16 @@ export function register(program: Command): void {
     .option("--force", "rerun runs that are already complete")
     .option("--out <dir>", "results folder (default results/<name>; only with one config)")
     .option("--no-report", "skip writing tables and plots at the end")
+    .option("--executor <name>", "run on this executor instead of the configs' (ref | wasm | webgpu)")
     .option(
       "--shard <K/N>",
       "run only shard K of N (K from 0; by spec hash) into runs.K-of-N.jsonl; then `kvlab export` the folder",
     )
     .action(
-      async (files: string[], opts: { force?: boolean; out?: string; report: boolean; shard?: string }) => {
+      async (
+        files: string[],
+        opts: { force?: boolean; out?: string; report: boolean; shard?: string; executor?: string },
+      ) => {
         const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
         const tag = shard ? shardTag(shard) : undefined;
         if (opts.out !== undefined && files.length > 1)
@@ -33,7 +38,16 @@ export function register(program: Command): void {
             "give one config with --out (each config has its own results folder)",
           );
         // Every config is validated (schema, cache specs, paths) before anything runs or is written.
-        const configs = files.map((f) => loadConfig(f));
+        if (opts.executor !== undefined && !Object.hasOwn(EXECUTORS, opts.executor))
+          throw new ConfigError(
+            "--executor",
+            `unknown executor "${opts.executor}"; known: ${Object.keys(EXECUTORS).join(", ")}`,
+          );
+        // The executor is part of each run's identity: runs on another executor are new runs.
+        const configs = files.map((f) => ({
+          ...loadConfig(f),
+          ...(opts.executor !== undefined ? { executor: opts.executor } : {}),
+        }));
         let failed = false;
         for (const config of configs) {
           const t0 = performance.now();

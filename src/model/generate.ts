@@ -4,6 +4,7 @@
  */
 import type { KVCache } from "../cache/types.ts";
 import { ConfigError } from "../errors.ts";
+import { mulberry32 } from "../rng.ts";
 import type { LanguageModel } from "./llama.ts";
 
 export interface GenerateOptions {
@@ -14,17 +15,6 @@ export interface GenerateOptions {
   /** Stop at the model's EOS token (default true). */
   stopAtEos?: boolean;
   onToken?(id: number): void;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Index of the largest logit (first on ties). logits: (vocabSize). */

@@ -8,18 +8,7 @@
  * Cost: n log2 n additions per row (fast Walsh-Hadamard transform), no stored matrix.
  */
 import { ShapeError } from "../errors.ts";
-
-/** mulberry32: a small seeded PRNG (deterministic signs and policy choices across runs). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../rng.ts";
 
 /** In-place unnormalized fast Walsh-Hadamard transform of x[off, off + n). */
 function fwht(x: Float32Array, off: number, n: number): void {

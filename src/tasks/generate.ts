@@ -11,7 +11,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
-import { mulberry32 } from "../quant/hadamard.ts";
+import { mulberry32 } from "../rng.ts";
 import { BUILTIN_NEEDLES, type Needle } from "./needles.ts";
 import { FIRST_NAMES, KV_RECALL, LAST_NAMES, PASSKEY, VARIABLE_TRACKING } from "./templates.ts";
 

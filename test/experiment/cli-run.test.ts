@@ -44,3 +44,25 @@ test("kvlab run: an error found after validation (text too short for the protoco
   assert.match(err.stderr, /^error: .*short\.yaml: protocol: the text has \d+ tokens/);
   assert.doesNotMatch(err.stderr, /\n\s+at /);
 });
+
+test("kvlab run --executor: an unknown executor is an error naming the flag and the choices", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "kvlab-cli-"));
+  const cfg = join(dir, "ok.yaml");
+  await writeFile(cfg, "name: ok\nmodel: m\ntext: t\nprotocol: { type: llamacpp, ctx: 64 }\ncaches: [f16]\n");
+  const out = join(dir, "results");
+  const err = await promisify(execFile)(process.execPath, [
+    bin,
+    "run",
+    cfg,
+    "--executor",
+    "tpu",
+    "--out",
+    out,
+  ]).then(
+    () => assert.fail("expected a non-zero exit"),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /^error: --executor: unknown executor "tpu"; known: ref, wasm, webgpu/);
+  assert.equal(existsSync(out), false);
+});

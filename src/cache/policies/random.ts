@@ -3,7 +3,7 @@
  * does not beat it at the same budget has learnt nothing; cf. the random baselines of H2O,
  * Zhang et al. 2023, arXiv:2306.14048, and kvpress's RandomPress). `recent` newest kept.
  */
-import { mulberry32 } from "../../quant/hadamard.ts";
+import { mulberry32 } from "../../rng.ts";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
 import { shareOf } from "./options.ts";
 import { evictLowest } from "./select.ts";
