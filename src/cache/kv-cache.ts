@@ -25,6 +25,7 @@ import { HadamardRotation } from "../quant/hadamard.ts";
 import { makeCodec } from "../quant/registry.ts";
 import type { Codec, EncodedRows, RowLayout } from "../quant/types.ts";
 import { rowBytes } from "../quant/types.ts";
+import { addRows, CacheAccount, cacheMemory, emptyParts } from "./accounting.ts";
 import { AttentionMassMeter } from "./attention-mass.ts";
 import { type ChannelKeySettings, ChannelKeys } from "./channel-keys.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "./contract.ts";
@@ -59,10 +60,7 @@ export class StandardKVCache implements KVCache {
   private readonly vres: ValueResidual[] | null; // (nLayers * nKvHeads) KIVI's f32 value window
   private readonly kLayout: RowLayout;
   private readonly vLayout: RowLayout;
-  private readonly seen: Int32Array; // (nLayers * nKvHeads) tokens appended since reset
-  private readonly newest: Float64Array; // (nLayers * nKvHeads) largest position appended
-  private readonly counters = { appended: 0, evicted: 0, nonFinite: 0, saturated: 0, peakBytes: 0 };
-  private readonly ages = { sum: 0, max: 0, hist: [] as number[] };
+  private readonly account: CacheAccount; // counters, eviction ages, per-head seen/newest
   private demoted = 0;
   private readonly rotation: HadamardRotation | null;
   private readonly invFreq: Float32Array | null; // (headDim / 2) when keys are stored pre-RoPE
@@ -141,8 +139,7 @@ export class StandardKVCache implements KVCache {
             () => new HeadStore(exec, this.coldK!.layout(headDim), this.coldV!.layout(headDim), initial),
           )
         : null;
-    this.seen = new Int32Array(nTotal);
-    this.newest = new Float64Array(nTotal).fill(Number.NEGATIVE_INFINITY);
+    this.account = new CacheAccount(nTotal);
     this.meter = options.attentionMass ? new AttentionMassMeter(nTotal, headDim) : null;
   }
 
@@ -164,7 +161,7 @@ export class StandardKVCache implements KVCache {
       kvHead,
       nSlots: store.nSlots,
       positions: store.positions,
-      seen: this.seen[idx]!,
+      seen: this.account.seen[idx]!,
       decodeKeys: (dst, first = 0, n = store.nSlots) => this.decodeKeys(idx, first, n, dst),
     };
   }
@@ -189,8 +186,8 @@ export class StandardKVCache implements KVCache {
       k,
       v,
       positions,
-      this.newest[layer * nKvHeads]!,
-      this.seen[layer * nKvHeads]!,
+      this.account.newest[layer * nKvHeads]!,
+      this.account.seen[layer * nKvHeads]!,
     );
     const nNew = positions.length;
     const transform = this.storesPreRopeKeys || this.rotation !== null;
@@ -219,33 +216,32 @@ export class StandardKVCache implements KVCache {
       }
       if (this.chan) {
         const nf = this.countNonFinite(kIn);
-        this.counters.nonFinite += nf;
+        this.account.counters.nonFinite += nf;
         this.chan[idx]!.write(kIn, first, nNew);
       } else {
         const ks = this.exec.encodeRows(this.kCodec, kIn, nNew, d, store.k, first);
-        this.counters.nonFinite += ks.nonFinite;
-        this.counters.saturated += ks.saturated;
+        this.account.counters.nonFinite += ks.nonFinite;
+        this.account.counters.saturated += ks.saturated;
       }
       const vIn = v.subarray(off, off + nNew * d);
       if (this.vres) {
-        this.counters.nonFinite += this.countNonFinite(vIn);
+        this.account.counters.nonFinite += this.countNonFinite(vIn);
         this.vres[idx]!.write(vIn, first, nNew);
       } else {
         const vs = this.exec.encodeRows(this.vCodec, vIn, nNew, d, store.v, first);
-        this.counters.nonFinite += vs.nonFinite;
-        this.counters.saturated += vs.saturated;
+        this.account.counters.nonFinite += vs.nonFinite;
+        this.account.counters.saturated += vs.saturated;
       }
       store.positions.set(positions, first);
       store.nSlots += nNew;
-      if (this.vres) this.counters.saturated += this.vres[idx]!.flush(store, this.vCodec).saturated;
-      this.seen[idx]! += nNew;
-      if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
+      if (this.vres) this.account.counters.saturated += this.vres[idx]!.flush(store, this.vCodec).saturated;
+      this.account.appended(idx, nNew, maxPos);
       if (this.chan) {
-        this.counters.saturated += this.chan[idx]!.flush(store.positions, store.nSlots).saturated;
+        this.account.counters.saturated += this.chan[idx]!.flush(store.positions, store.nSlots).saturated;
       }
       this.policy.onAppend(this.view(layer, h), first, nNew);
     }
-    this.counters.appended += nNew;
+    this.account.counters.appended += nNew;
     this.trackPeak();
   }
 
@@ -467,15 +463,6 @@ export class StandardKVCache implements KVCache {
     return s;
   }
 
-  private recordAge(idx: number, position: number): void {
-    const age = Math.max(0, this.newest[idx]! - position);
-    this.ages.sum += age;
-    if (age > this.ages.max) this.ages.max = age;
-    const bucket = age === 0 ? 0 : Math.floor(Math.log2(age)) + 1;
-    while (this.ages.hist.length <= bucket) this.ages.hist.push(0);
-    this.ages.hist[bucket]!++;
-  }
-
   /** Free the given slots of one store by swap-remove, largest slot first. */
   private removeSlots(idx: number, store: HeadStore, drop: number[], tellPolicy: boolean, hot: boolean) {
     const chan = hot && this.chan ? this.chan[idx]! : null;
@@ -499,16 +486,15 @@ export class StandardKVCache implements KVCache {
   private evict(idx: number, store: HeadStore, view: HeadView): void {
     const drop = this.policy.evictions(view);
     if (drop.length === 0) return;
-    for (const slot of drop) this.recordAge(idx, store.positions[slot]!);
+    for (const slot of drop) this.account.evicted(idx, store.positions[slot]!);
     this.removeSlots(idx, store, drop, true, true);
-    this.counters.evicted += drop.length;
   }
 
   /** Policy tiered: demote hot tokens past the recent window (re-encoded once), evict the oldest past budget. */
   private tierStep(idx: number, hot: HeadStore, cold: HeadStore): void {
     const tiers = this.policy.tiers!;
     const d = this.shape.headDim;
-    const b = resolveCount(tiers.budget, this.seen[idx]!);
+    const b = resolveCount(tiers.budget, this.account.seen[idx]!);
     const r = shareOf(tiers.recent, b);
     const nDemote = hot.nSlots - r;
     if (nDemote > 0) {
@@ -524,7 +510,7 @@ export class StandardKVCache implements KVCache {
       cold.reserve(nDemote);
       const ks = this.exec.encodeRows(this.coldK!, kRows, nDemote, d, cold.k, cold.nSlots);
       const vs = this.exec.encodeRows(this.coldV!, vRows, nDemote, d, cold.v, cold.nSlots);
-      this.counters.saturated += ks.saturated + vs.saturated;
+      this.account.counters.saturated += ks.saturated + vs.saturated;
       for (let t = 0; t < nDemote; t++) cold.positions[cold.nSlots + t] = hot.positions[demote[t]!]!;
       cold.nSlots += nDemote;
       this.removeSlots(idx, hot, demote, false, true);
@@ -535,69 +521,44 @@ export class StandardKVCache implements KVCache {
       const order = Array.from({ length: cold.nSlots }, (_, i) => i);
       order.sort((a, b) => cold.positions[a]! - cold.positions[b]!);
       const drop = order.slice(0, over);
-      for (const slot of drop) this.recordAge(idx, cold.positions[slot]!);
+      for (const slot of drop) this.account.evicted(idx, cold.positions[slot]!);
       this.removeSlots(idx, cold, drop, false, false);
-      this.counters.evicted += drop.length;
     }
   }
 
   memory(): CacheMemory {
     checkLive("memory", this.disposed);
     const { headDim } = this.shape;
-    let payload = 0;
-    let scales = 0;
-    let zeros = 0;
-    let residual = 0;
-    let indices = 0;
-    let slots = 0;
+    const p = emptyParts();
     // Group ids are implicit only while slots stay in append order (no policy eviction).
     const groupIds = this.policy.name !== "full";
-    const rows = (n: number, kL: RowLayout, vL: RowLayout) => {
-      payload += n * (kL.payloadBytes + vL.payloadBytes);
-      scales += n * 2 * (kL.scalesPerRow + vL.scalesPerRow);
-      zeros += n * 2 * (kL.zerosPerRow + vL.zerosPerRow);
-      slots += n;
-    };
     for (let i = 0; i < this.heads.length; i++) {
       const h = this.heads[i]!;
-      rows(h.nSlots, this.kLayout, this.vLayout);
+      addRows(p, h.nSlots, this.kLayout, this.vLayout);
       if (this.vres) {
         // Residual values are f32 rows instead of codec rows.
         const nr = this.vres[i]!.nResidual;
-        payload -= nr * this.vLayout.payloadBytes;
-        scales -= nr * 2 * this.vLayout.scalesPerRow;
-        zeros -= nr * 2 * this.vLayout.zerosPerRow;
-        residual += nr * headDim * 4;
+        p.payload -= nr * this.vLayout.payloadBytes;
+        p.scales -= nr * 2 * this.vLayout.scalesPerRow;
+        p.zeros -= nr * 2 * this.vLayout.zerosPerRow;
+        p.residual += nr * headDim * 4;
       }
       if (this.chan) {
         const m = this.chan[i]!.memory(h.nSlots, groupIds);
-        payload += m.payload;
-        scales += m.scales;
-        zeros += m.zeros;
-        residual += m.residual;
-        indices += m.indices;
+        p.payload += m.payload;
+        p.scales += m.scales;
+        p.zeros += m.zeros;
+        p.residual += m.residual;
+        p.indices += m.indices;
       }
       if (this.cold) {
         const c = this.cold[i]!;
-        rows(c.nSlots, c.kLayout, c.vLayout);
+        addRows(p, c.nSlots, c.kLayout, c.vLayout);
       }
     }
-    if (!this.policy.positionsImplicit) indices += slots * 4;
-    const policyState = this.policy.stateBytes();
-    const total = payload + scales + zeros + residual + indices + policyState;
-    const elements = slots * headDim * 2;
-    return {
-      payload,
-      scales,
-      zeros,
-      residual,
-      indices,
-      policyState,
-      total,
-      elements,
-      bitsPerElement: elements ? (total * 8) / elements : 0,
-      tokenSlots: slots,
-    };
+    if (!this.policy.positionsImplicit) p.indices += p.slots * 4;
+    p.policyState = this.policy.stateBytes();
+    return cacheMemory(p, headDim);
   }
 
   /**
@@ -626,24 +587,14 @@ export class StandardKVCache implements KVCache {
   }
 
   private trackPeak(): void {
-    if (this.disposed) return;
-    const t = this.memory().total;
-    if (t > this.counters.peakBytes) this.counters.peakBytes = t;
+    if (!this.disposed) this.account.track(this.memory().total);
   }
 
   stats(): CacheStats {
-    const n = this.counters.evicted;
-    return {
-      ...this.counters,
-      executor: this.exec.name,
-      evictionAge: {
-        mean: n ? this.ages.sum / n : 0,
-        max: this.ages.max,
-        log2Histogram: [...this.ages.hist],
-      },
+    return this.account.stats(this.exec.name, {
       ...(this.cold ? { demoted: this.demoted } : {}),
       ...(this.meter ? { attentionMassKept: this.meter.summary() } : {}),
-    };
+    });
   }
 
   reset(): void {
@@ -652,11 +603,9 @@ export class StandardKVCache implements KVCache {
     if (this.cold) for (const h of this.cold) h.nSlots = 0;
     if (this.chan) for (const c of this.chan) c.clear();
     if (this.vres) for (const c of this.vres) c.clear();
-    this.seen.fill(0);
-    this.newest.fill(Number.NEGATIVE_INFINITY);
+    this.account.reset();
     this.policy.reset();
     this.meter?.reset();
-    this.counters.peakBytes = 0;
   }
 
   /** Free executor memory. Idempotent; afterwards every method but stats() throws (contract.ts). */

@@ -21,6 +21,7 @@
  * the word padding of odd head sizes on the device (see layout.ts).
  */
 
+import { addRows, CacheAccount, cacheMemory, emptyParts } from "../cache/accounting.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "../cache/contract.ts";
 import type { HeadView, RetentionPolicy } from "../cache/policy.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
@@ -95,11 +96,8 @@ export class GpuKVCache implements KVCache {
   private readonly vStride: number;
   private readonly layers: LayerStore[];
   private readonly nSlots: Int32Array; // (nLayers * nKvHeads)
-  private readonly seen: Int32Array; // (nLayers * nKvHeads)
-  private readonly newest: Float64Array; // (nLayers * nKvHeads)
   private readonly positions: Int32Array[]; // (nLayers * nKvHeads) host mirror, (cap)
-  private readonly counters = { appended: 0, evicted: 0, nonFinite: 0, saturated: 0, peakBytes: 0 };
-  private readonly ages = { sum: 0, max: 0, hist: [] as number[] };
+  private readonly account: CacheAccount; // counters, eviction ages, per-head seen/newest (as the CPU cache)
   private readonly encK: Kernel;
   private readonly encV: Kernel;
   private readonly att: Kernel;
@@ -159,8 +157,7 @@ export class GpuKVCache implements KVCache {
     for (let l = 0; l < nLayers; l++) this.layers.push(this.allocLayer(cap));
     const n = nLayers * nKvHeads;
     this.nSlots = new Int32Array(n);
-    this.seen = new Int32Array(n);
-    this.newest = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
+    this.account = new CacheAccount(n);
     this.positions = Array.from({ length: n }, () => new Int32Array(cap));
     this.input = rt.buffer(1024, "cache input");
     this.output = rt.buffer(1024, "cache output");
@@ -232,7 +229,7 @@ export class GpuKVCache implements KVCache {
       kvHead,
       nSlots,
       positions: this.positions[idx]!,
-      seen: this.seen[idx]!,
+      seen: this.account.seen[idx]!,
       decodeKeys: (dst, first = 0, n = nSlots) => this.decodeKeys(kvHead, idx, dst, first, n),
     };
   }
@@ -270,8 +267,8 @@ export class GpuKVCache implements KVCache {
       k,
       v,
       positions,
-      this.newest[layer * nKvHeads]!,
-      this.seen[layer * nKvHeads]!,
+      this.account.newest[layer * nKvHeads]!,
+      this.account.seen[layer * nKvHeads]!,
     );
     const nNew = positions.length;
     if (nNew === 0) return;
@@ -362,11 +359,10 @@ export class GpuKVCache implements KVCache {
       const idx = base + h;
       this.positions[idx]!.set(positions, first[h]!);
       this.nSlots[idx] = first[h]! + nNew;
-      this.seen[idx]! += nNew;
-      if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
+      this.account.appended(idx, nNew, maxPos);
       this.policy.onAppend(this.view(layer, h), first[h]!, nNew);
     }
-    this.counters.appended += nNew;
+    this.account.counters.appended += nNew;
     this.trackPeak();
   }
 
@@ -496,8 +492,8 @@ export class GpuKVCache implements KVCache {
 
   private applyStats(st: ArrayBuffer): void {
     const s = new Uint32Array(st);
-    this.counters.nonFinite = s[0]!;
-    this.counters.saturated = s[1]!;
+    this.account.counters.nonFinite = s[0]!;
+    this.account.counters.saturated = s[1]!;
   }
 
   /** The 8 bytes of encode statistics, for a caller batching its own read-back (see applyStats). */
@@ -602,7 +598,7 @@ export class GpuKVCache implements KVCache {
     const drop = this.policy.evictions(this.view(layer, h));
     if (drop.length === 0) return;
     const pos = this.positions[idx]!;
-    for (const slot of drop) this.recordAge(idx, pos[slot]!);
+    for (const slot of drop) this.account.evicted(idx, pos[slot]!);
     drop.sort((a, b) => b - a);
     for (const slot of drop) {
       const last = this.nSlots[idx]! - 1;
@@ -613,50 +609,19 @@ export class GpuKVCache implements KVCache {
       }
       this.nSlots[idx] = last;
     }
-    this.counters.evicted += drop.length;
-  }
-
-  private recordAge(idx: number, position: number): void {
-    const age = Math.max(0, this.newest[idx]! - position);
-    this.ages.sum += age;
-    if (age > this.ages.max) this.ages.max = age;
-    const bucket = age === 0 ? 0 : Math.floor(Math.log2(age)) + 1;
-    while (this.ages.hist.length <= bucket) this.ages.hist.push(0);
-    this.ages.hist[bucket]!++;
   }
 
   memory(): CacheMemory {
     checkLive("memory", this.disposed);
-    const { headDim } = this.shape;
-    const kc = this.kL.cpu;
-    const vc = this.vL.cpu;
-    let slots = 0;
-    for (const n of this.nSlots) slots += n;
-    const payload = slots * (kc.payloadBytes + vc.payloadBytes);
-    const scales = slots * 2 * (kc.scalesPerRow + vc.scalesPerRow);
-    const zeros = slots * 2 * (kc.zerosPerRow + vc.zerosPerRow);
-    const indices = this.policy.positionsImplicit ? 0 : slots * 4;
-    const policyState = this.policy.stateBytes();
-    const total = payload + scales + zeros + indices + policyState;
-    const elements = slots * headDim * 2;
-    return {
-      payload,
-      scales,
-      zeros,
-      residual: 0,
-      indices,
-      policyState,
-      total,
-      elements,
-      bitsPerElement: elements ? (total * 8) / elements : 0,
-      tokenSlots: slots,
-    };
+    const p = emptyParts();
+    for (const n of this.nSlots) addRows(p, n, this.kL.cpu, this.vL.cpu);
+    p.indices = this.policy.positionsImplicit ? 0 : p.slots * 4;
+    p.policyState = this.policy.stateBytes();
+    return cacheMemory(p, this.shape.headDim);
   }
 
   private trackPeak(): void {
-    if (this.disposed) return;
-    const t = this.memory().total;
-    if (t > this.counters.peakBytes) this.counters.peakBytes = t;
+    if (!this.disposed) this.account.track(this.memory().total);
   }
 
   /** Bus traffic of this cache so far (see the file comment for what each step moves). */
@@ -665,25 +630,14 @@ export class GpuKVCache implements KVCache {
   }
 
   stats(): CacheStats {
-    const n = this.counters.evicted;
-    return {
-      ...this.counters,
-      executor: "webgpu",
-      evictionAge: {
-        mean: n ? this.ages.sum / n : 0,
-        max: this.ages.max,
-        log2Histogram: [...this.ages.hist],
-      },
-    };
+    return this.account.stats("webgpu");
   }
 
   reset(): void {
     checkLive("reset", this.disposed);
     this.nSlots.fill(0);
-    this.seen.fill(0);
-    this.newest.fill(Number.NEGATIVE_INFINITY);
+    this.account.reset();
     this.policy.reset();
-    this.counters.peakBytes = 0;
   }
 
   /** Free the GPU buffers. Idempotent; afterwards every method but stats() throws (contract.ts). */

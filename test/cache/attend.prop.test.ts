@@ -16,6 +16,7 @@ import type { AttendArgs, Executor } from "../../src/kernels/executor.ts";
 import { refAttend } from "../../src/kernels/ref.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type Codec, type CodecOptions } from "../../src/quant/types.ts";
+import { mulberry32 } from "../../src/rng.ts";
 import { codecCases } from "../helpers/codec-cases.ts";
 import {
   allocRowsOn,
@@ -51,16 +52,7 @@ const cases = codecCases();
 const NUM_RUNS = Number(process.env.KVLAB_PROP_RUNS ?? 40) / 4;
 
 /** Deterministic data from a seed (fast-check picks seeds and structure; this fills arrays). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface Scenario {
   shape: KVShape;

@@ -13,17 +13,8 @@ export async function wasmExecutor(threads = 1): Promise<WasmExecutor> {
   return createWasmExecutor({ threads });
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce from the printed seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32) so failures reproduce from the printed seed. (src/rng.ts) */
+export { mulberry32 as rng } from "../../src/rng.ts";
 
 /** Approximately normal values (sum of uniforms) times scale. */
 export function randn(r: () => number, n: number, scale = 1): Float32Array {

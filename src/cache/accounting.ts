@@ -1,0 +1,101 @@
+/**
+ * What every cache counts and how it states its bytes: one module for the standard cache
+ * (kv-cache.ts) and the GPU-resident one (src/gpu/kv-cache.ts), so that both report the same
+ * counters, eviction ages and CacheMemory from the same arithmetic.
+ */
+import type { ExecutorName } from "../kernels/executor.ts";
+import type { RowLayout } from "../quant/types.ts";
+import type { CacheMemory, CacheStats } from "./types.ts";
+
+/** Byte parts of a cache (see CacheMemory) and the token slots, summed as rows and stores are visited. */
+export type MemoryParts = Omit<CacheMemory, "total" | "elements" | "bitsPerElement" | "tokenSlots"> & {
+  slots: number;
+};
+
+export function emptyParts(): MemoryParts {
+  return { payload: 0, scales: 0, zeros: 0, residual: 0, indices: 0, policyState: 0, slots: 0 };
+}
+
+/** Add n retained tokens whose key and value rows are stored in layouts kL and vL. */
+export function addRows(p: MemoryParts, n: number, kL: RowLayout, vL: RowLayout): void {
+  p.payload += n * (kL.payloadBytes + vL.payloadBytes);
+  p.scales += n * 2 * (kL.scalesPerRow + vL.scalesPerRow);
+  p.zeros += n * 2 * (kL.zerosPerRow + vL.zerosPerRow);
+  p.slots += n;
+}
+
+/** CacheMemory of the parts: total, K/V elements (slots x headDim x 2) and bits per element. */
+export function cacheMemory(p: MemoryParts, headDim: number): CacheMemory {
+  const total = p.payload + p.scales + p.zeros + p.residual + p.indices + p.policyState;
+  const elements = p.slots * headDim * 2;
+  return {
+    payload: p.payload,
+    scales: p.scales,
+    zeros: p.zeros,
+    residual: p.residual,
+    indices: p.indices,
+    policyState: p.policyState,
+    total,
+    elements,
+    bitsPerElement: elements ? (total * 8) / elements : 0,
+    tokenSlots: p.slots,
+  };
+}
+
+/** Running counters of one cache, per (layer, KV head) where they are per head. */
+export class CacheAccount {
+  readonly counters = { appended: 0, evicted: 0, nonFinite: 0, saturated: 0, peakBytes: 0 };
+  private readonly ages = { sum: 0, max: 0, hist: [] as number[] };
+  /** Tokens appended to each (layer, KV head) since reset: (nLayers * nKvHeads). */
+  readonly seen: Int32Array;
+  /** Largest position appended to each (layer, KV head): (nLayers * nKvHeads). */
+  readonly newest: Float64Array;
+
+  constructor(nHeadsTotal: number) {
+    this.seen = new Int32Array(nHeadsTotal);
+    this.newest = new Float64Array(nHeadsTotal).fill(Number.NEGATIVE_INFINITY);
+  }
+
+  /** n tokens up to position maxPos were appended to head idx. */
+  appended(idx: number, n: number, maxPos: number): void {
+    this.seen[idx]! += n;
+    if (maxPos > this.newest[idx]!) this.newest[idx] = maxPos;
+  }
+
+  /** One token at `position` left head idx: counted, with its age against the newest appended. */
+  evicted(idx: number, position: number): void {
+    const age = Math.max(0, this.newest[idx]! - position);
+    this.ages.sum += age;
+    if (age > this.ages.max) this.ages.max = age;
+    const bucket = age === 0 ? 0 : Math.floor(Math.log2(age)) + 1;
+    while (this.ages.hist.length <= bucket) this.ages.hist.push(0);
+    this.ages.hist[bucket]!++;
+    this.counters.evicted++;
+  }
+
+  /** Keep the peak of memory().total. */
+  track(total: number): void {
+    if (total > this.counters.peakBytes) this.counters.peakBytes = total;
+  }
+
+  stats(executor: ExecutorName, extra: Partial<CacheStats> = {}): CacheStats {
+    const n = this.counters.evicted;
+    return {
+      ...this.counters,
+      executor,
+      evictionAge: {
+        mean: n ? this.ages.sum / n : 0,
+        max: this.ages.max,
+        log2Histogram: [...this.ages.hist],
+      },
+      ...extra,
+    };
+  }
+
+  /** A new sequence: per-head counts and the peak restart; totals (appended, evicted, ages) run on. */
+  reset(): void {
+    this.seen.fill(0);
+    this.newest.fill(Number.NEGATIVE_INFINITY);
+    this.counters.peakBytes = 0;
+  }
+}
