@@ -4,10 +4,10 @@
  *  - the TypeScript forward reproduces the PyTorch trainer's held-out NLL chunk by chunk;
  *  - at its full 1024-token context the full f16 cache has a lower perplexity than a 128-token
  *    window, with the paired 95% interval above zero (the model uses its context);
- *  - a 128-token window that has evicted the pass key scores what prompts without the key score,
- *    and a full cache raises the first answer token's probability over that (a trace of
- *    retrieval). Its exact-match accuracy is far below the 95% the long-context issue asks for
- *    (README): that is reported, not asserted.
+ *  - it retrieves: with a full f16 cache it answers at least 95% of the pass keys of the README's
+ *    grid (`kvlab task passkey --length 256,512,1024 --depths 0,0.25,0.5,0.75,1 --samples 5`,
+ *    seed 0; greedy decoding, exact match), while a 128-token window that has evicted the key
+ *    scores exactly what prompts without the key score.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -85,7 +85,7 @@ describe("built-in long-context model", () => {
     assert.ok(win.ppl > full.ppl * 1.01, `window PPL ${win.ppl} is not 1% above full ${full.ppl}`);
   });
 
-  it("an evicted pass key scores what no key scores; a full cache makes the key's first token likelier", async () => {
+  it("retrieves pass keys with a full cache; an evicted pass key scores what no key scores", async () => {
     const spec: TaskSpec = {
       task: "passkey",
       lengths: [512, 1024],
@@ -107,8 +107,20 @@ describe("built-in long-context model", () => {
       control.correct,
       `window ${win.correct}/${win.total} vs no key ${control.correct}`,
     );
+    const readmeGrid = generateSamples(m.tokenizer, {
+      task: "passkey",
+      lengths: [256, 512, 1024],
+      depths: [0, 0.25, 0.5, 0.75, 1],
+      samples: 5,
+      seed: 0,
+    });
+    const published = await run("f16", readmeGrid);
     assert.ok(
-      full.meanAnswerProb > control.meanAnswerProb + 0.05,
+      published.accuracy >= 0.95,
+      `full cache answered ${published.correct}/${published.total} pass keys of the README's grid`,
+    );
+    assert.ok(
+      full.meanAnswerProb > control.meanAnswerProb + 0.3,
       `first answer token p: full ${full.meanAnswerProb} vs no key ${control.meanAnswerProb}`,
     );
   });
