@@ -123,3 +123,18 @@ class LlamaForCausalLM(nn.Module):
         for layer in self.model.layers:
             x = layer(x, cos, sin, mask)
         return self.model.norm(x) @ self.model.embed_tokens.weight.t()
+
+
+def train_step(model, opt, win, lr):
+    """One AdamW update on a batch of windows win (batch, ctx+1): next-token cross-entropy,
+    gradient clipped to norm 1. Returns (loss, gradient norm before clipping)."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    x, y = win[:, :-1], win[:, 1:]
+    logits = model(x)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+    opt.step()
+    return loss.item(), gnorm

@@ -24,14 +24,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 import corpus  # noqa: E402
 import safetensors_io  # noqa: E402
 from evaluate import llamacpp_nll  # noqa: E402
-from model import LlamaForCausalLM  # noqa: E402
+from model import LlamaForCausalLM, train_step  # noqa: E402
 
 
 def model_config(a):
@@ -144,16 +143,7 @@ def main():
         offs = torch.randint(0, len(stream) - a.ctx - 1, (a.batch,), generator=gen)
         win = torch.stack([stream[o : o + a.ctx + 1] for o in offs.tolist()])  # (batch, ctx+1)
         win[:, 0] = bos
-        x, y = win[:, :-1], win[:, 1:]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, a)
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
-        opt.step()
-        li = loss.item()
+        li, gnorm = train_step(model, opt, win, lr_at(step, a))
         smooth = li if smooth is None else 0.9 * smooth + 0.1 * li
         if step % a.log_every == 0 or step == a.steps - 1:
             el = time.time() - t_train

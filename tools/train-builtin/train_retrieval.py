@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 import corpus  # noqa: E402
 import episodes as ep  # noqa: E402
-from model import LlamaForCausalLM  # noqa: E402
+from model import LlamaForCausalLM, train_step  # noqa: E402
 from long_windows import Sampler, export, load_tokenizer, sentences  # noqa: E402
 
 # One mixture for the whole run (share of training windows by kind; each window is one episode
@@ -222,19 +222,9 @@ def main():
             kind, w = sampler.window(BOOST_MIX if boost else MIX)
             kinds[kind] += 1
             rows.append(w)
-        win = torch.tensor(rows, dtype=torch.long)
-        x, y = win[:, :-1], win[:, 1:]
         lr = lr_at(step, a, total)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
-        opt.step()
+        li, gnorm = train_step(model, opt, torch.tensor(rows, dtype=torch.long), lr)
         tokens_seen += batch * ctx
-        li = loss.item()
         smooth = li if smooth is None else 0.9 * smooth + 0.1 * li
         if step % a.log_every == 0 or step == total - 1:
             el = train_s + time.time() - t_seg
