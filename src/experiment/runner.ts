@@ -148,6 +148,164 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? `${err.name === "Error" ? "" : `${err.name}: `}${err.message}` : String(err);
 }
 
+/** What every step of one experiment's evaluation shares (built once by runExperiment). */
+interface RunContext {
+  config: ExperimentConfig;
+  loaded: LoadedExperiment;
+  store: RunStore;
+  progress: Progress;
+  provenance: ReturnType<typeof provenance>;
+  baselineFile: string;
+  baselineNllFile: string;
+  /** Task runs have no token distributions: no KL, no paired NLL; the f32 run is the reference row. */
+  isTask: boolean;
+  /** Runs executed now, in order. */
+  ran: RunRecord[];
+}
+
+/** The baseline's saved distributions (KL) and per-token NLL (paired ΔPPL), when there are any. */
+interface Baseline {
+  topK?: BaselineTopK;
+  nll?: Float64Array; // (scored tokens)
+}
+
+/** Evaluate one backend; capture the baseline's top-k when `capture`, or accumulate KL against `baseline`. */
+async function evaluateBackend(
+  ctx: RunContext,
+  cache: ResolvedCacheSpec,
+  capture: BaselineTopK | undefined,
+  baseline: BaselineTopK | undefined,
+) {
+  const { config, loaded, progress } = ctx;
+  let logp: Float64Array | undefined;
+  const kl = capture || baseline ? new KlAccumulator() : undefined;
+  const nll = new Float64Array(ctx.isTask ? 0 : loaded.scoredTokens); // (scoredTokens) per-token NLL
+  let mismatch: string | undefined;
+  const out = await loaded.evaluate(cache, {
+    onScored(logits, target, i) {
+      if (!logp || logp.length !== logits.length) logp = new Float64Array(logits.length);
+      logSoftmax(logits, logp);
+      if (i < nll.length) nll[i] = -logp[target]!;
+      let ref: TopKEntry | undefined;
+      if (capture) {
+        ref = topK(logp, config.topK);
+        capture.entries[i] = ref;
+        capture.targets[i] = target;
+      } else if (baseline) {
+        ref = baseline.entries[i];
+        if (!ref || baseline.targets[i] !== target) {
+          mismatch ??= `scored token ${i} (target ${target}) does not match the baseline's (${baseline.targets[i]}); delete ${ctx.baselineFile} and rerun`;
+          return;
+        }
+      }
+      if (ref) kl!.add(ref, logp);
+    },
+    onProgress: (d) => progress.tokens(d, loaded.scoredTokens),
+  });
+  if (mismatch) throw new Error(mismatch);
+  return { out, kl, nll };
+}
+
+/** Run `body` for one planned run and append its record (ok with metrics, or error with the message). */
+async function recordRun(
+  ctx: RunContext,
+  r: PlannedRun,
+  body: () => Promise<RunMetrics>,
+): Promise<RunRecord> {
+  ctx.progress.runStart(ctx.ran.length, r.name);
+  const started = new Date();
+  const t0 = performance.now();
+  // Field order as in every runs.jsonl so far: identity, status, spec, timing, provenance, result.
+  const rec = (status: Pick<RunRecord, "status" | "error">, metrics?: RunMetrics): RunRecord => ({
+    experiment: ctx.config.name,
+    name: r.name,
+    baseline: r.baseline,
+    ...status,
+    specHash: r.hash,
+    spec: r.spec,
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    wallSeconds: (performance.now() - t0) / 1000,
+    ...ctx.provenance,
+    ...(metrics ? { metrics } : {}),
+  });
+  let record: RunRecord;
+  try {
+    const metrics = await body();
+    record = rec({ status: "ok" }, metrics);
+  } catch (err) {
+    record = rec({ status: "error", error: errorMessage(err) });
+  }
+  await ctx.store.append(record);
+  ctx.ran.push(record);
+  ctx.progress.runEnd(record);
+  return record;
+}
+
+/**
+ * The baseline every other run is compared with: run (and recorded) when it is due, else read
+ * from its files, else (a complete record but no distribution files, e.g. a fresh clone)
+ * recomputed without a new record. A failed baseline leaves the other runs without KL.
+ */
+async function prepareBaseline(ctx: RunContext, base: PlannedRun, todo: PlannedRun[]): Promise<Baseline> {
+  const { config, loaded, progress } = ctx;
+  const empty = (): BaselineTopK => ({
+    key: base.hash,
+    k: config.topK,
+    targets: new Int32Array(loaded.scoredTokens),
+    entries: [],
+  });
+  const finish = async (b: BaselineTopK, nll: Float64Array): Promise<Baseline> => {
+    b.targets = b.targets.subarray(0, b.entries.length);
+    await saveBaseline(ctx.baselineFile, b);
+    const scored = nll.subarray(0, b.entries.length);
+    await saveNll(ctx.baselineNllFile, base.hash, scored);
+    return { topK: b, nll: scored };
+  };
+
+  if (ctx.isTask) {
+    if (todo.includes(base))
+      await recordRun(ctx, base, async () =>
+        metricsOf((await evaluateBackend(ctx, base.spec.cache, undefined, undefined)).out, loaded),
+      );
+    return {};
+  }
+  if (todo.includes(base)) {
+    const capture = empty();
+    let result: Baseline = {};
+    const rec = await recordRun(ctx, base, async () => {
+      const { out, kl, nll } = await evaluateBackend(ctx, base.spec.cache, capture, undefined);
+      result = await finish(capture, nll);
+      return metricsOf(out, loaded, kl);
+    });
+    if (rec.status === "error") progress.note("the baseline failed: the other runs get no KL divergence");
+    return result;
+  }
+  if (todo.length === 0) return {};
+  const topKSaved = await loadBaseline(ctx.baselineFile, base.hash);
+  const nllSaved = await loadNll(ctx.baselineNllFile, base.hash);
+  if (topKSaved && nllSaved) return { topK: topKSaved, nll: nllSaved };
+  progress.note(`recomputing the baseline distributions (${ctx.baselineFile} is absent or stale)`);
+  const capture = empty();
+  try {
+    const { nll } = await evaluateBackend(ctx, base.spec.cache, capture, undefined);
+    return await finish(capture, nll);
+  } catch (err) {
+    progress.note(`the baseline failed (${errorMessage(err)}): the other runs get no KL divergence`);
+    return {};
+  }
+}
+
+/** The latest record per spec of `runs` in the store, in plan order. */
+async function collect(store: RunStore, runs: PlannedRun[]): Promise<RunRecord[]> {
+  const all = await store.read();
+  const hashes = new Set(runs.map((r) => r.hash));
+  const latest = latestPerSpec(all.records.filter((r) => hashes.has(r.specHash)));
+  const order = new Map(runs.map((r, i) => [r.hash, i]));
+  return latest.sort((a, b) => order.get(a.specHash)! - order.get(b.specHash)!);
+}
+
+/** Plan, skip what is done, run the baseline, run the rest (each appended as it ends), collect. */
 export async function runExperiment(
   config: ExperimentConfig,
   deps: RunnerDeps,
@@ -157,10 +315,6 @@ export async function runExperiment(
   const progress = options.progress ?? plainProgress();
   const store = options.store ?? dirStore(outDir, options.tag);
   const tagged = (name: string) => (options.tag ? name.replace(/\.(\w+)$/, `.${options.tag}.$1`) : name);
-  const baselineFile = join(outDir, tagged(BASELINE_FILE));
-  const baselineNllFile = join(outDir, tagged(BASELINE_NLL_FILE));
-  // Task runs have no token distributions: no KL, no paired NLL; the f32 run is the reference row.
-  const isTask = config.protocol.type === "task";
 
   const loaded = await deps.load(config);
   try {
@@ -175,146 +329,27 @@ export async function runExperiment(
     progress.start(todo.length, runs.length - todo.length, loaded.scoredTokens);
     for (const w of loaded.warnings ?? []) progress.note(`warning: ${w}`);
 
-    const provenanceNow = provenance();
-    const ran: RunRecord[] = [];
-    let index = 0;
-
-    /** Evaluate one backend; capture the baseline's top-k when `capture`, or accumulate KL against `baseline`. */
-    const evaluate = async (
-      cache: ResolvedCacheSpec,
-      capture: BaselineTopK | undefined,
-      baseline: BaselineTopK | undefined,
-    ) => {
-      let logp: Float64Array | undefined;
-      const kl = capture || baseline ? new KlAccumulator() : undefined;
-      const nll = new Float64Array(isTask ? 0 : loaded.scoredTokens); // (scoredTokens) per-token NLL
-      let mismatch: string | undefined;
-      const out = await loaded.evaluate(cache, {
-        onScored(logits, target, i) {
-          if (!logp || logp.length !== logits.length) logp = new Float64Array(logits.length);
-          logSoftmax(logits, logp);
-          if (i < nll.length) nll[i] = -logp[target]!;
-          let ref: TopKEntry | undefined;
-          if (capture) {
-            ref = topK(logp, config.topK);
-            capture.entries[i] = ref;
-            capture.targets[i] = target;
-          } else if (baseline) {
-            ref = baseline.entries[i];
-            if (!ref || baseline.targets[i] !== target) {
-              mismatch ??= `scored token ${i} (target ${target}) does not match the baseline's (${baseline.targets[i]}); delete ${baselineFile} and rerun`;
-              return;
-            }
-          }
-          if (ref) kl!.add(ref, logp);
-        },
-        onProgress: (d) => progress.tokens(d, loaded.scoredTokens),
-      });
-      if (mismatch) throw new Error(mismatch);
-      return { out, kl, nll };
+    const ctx: RunContext = {
+      config,
+      loaded,
+      store,
+      progress,
+      provenance: provenance(),
+      baselineFile: join(outDir, tagged(BASELINE_FILE)),
+      baselineNllFile: join(outDir, tagged(BASELINE_NLL_FILE)),
+      isTask: config.protocol.type === "task",
+      ran: [],
     };
-
-    const record = async (r: PlannedRun, started: Date, body: () => Promise<RunMetrics>) => {
-      progress.runStart(index++, r.name);
-      let rec: RunRecord;
-      const t0 = performance.now();
-      try {
-        const metrics = await body();
-        rec = {
-          experiment: config.name,
-          name: r.name,
-          baseline: r.baseline,
-          status: "ok",
-          specHash: r.hash,
-          spec: r.spec,
-          startedAt: started.toISOString(),
-          finishedAt: new Date().toISOString(),
-          wallSeconds: (performance.now() - t0) / 1000,
-          ...provenanceNow,
-          metrics,
-        };
-      } catch (err) {
-        rec = {
-          experiment: config.name,
-          name: r.name,
-          baseline: r.baseline,
-          status: "error",
-          error: errorMessage(err),
-          specHash: r.hash,
-          spec: r.spec,
-          startedAt: started.toISOString(),
-          finishedAt: new Date().toISOString(),
-          wallSeconds: (performance.now() - t0) / 1000,
-          ...provenanceNow,
-        };
-      }
-      await store.append(rec);
-      ran.push(rec);
-      progress.runEnd(rec);
-      return rec;
-    };
-
-    const emptyBaseline = (): BaselineTopK => ({
-      key: base.hash,
-      k: config.topK,
-      targets: new Int32Array(loaded.scoredTokens),
-      entries: [],
-    });
-    let baseNll: Float64Array | undefined;
-    const finishBaseline = async (b: BaselineTopK, nll: Float64Array) => {
-      b.targets = b.targets.subarray(0, b.entries.length);
-      await saveBaseline(baselineFile, b);
-      baseNll = nll.subarray(0, b.entries.length);
-      await saveNll(baselineNllFile, base.hash, baseNll);
-      return b;
-    };
-
-    let baseline: BaselineTopK | undefined;
-    if (isTask) {
-      if (todo.includes(base))
-        await record(base, new Date(), async () =>
-          metricsOf((await evaluate(base.spec.cache, undefined, undefined)).out, loaded),
-        );
-    } else if (todo.includes(base)) {
-      const capture = emptyBaseline();
-      const rec = await record(base, new Date(), async () => {
-        const { out, kl, nll } = await evaluate(base.spec.cache, capture, undefined);
-        baseline = await finishBaseline(capture, nll);
-        return metricsOf(out, loaded, kl);
-      });
-      if (rec.status === "error") progress.note("the baseline failed: the other runs get no KL divergence");
-    } else if (todo.length > 0) {
-      baseline = await loadBaseline(baselineFile, base.hash);
-      baseNll = await loadNll(baselineNllFile, base.hash);
-      if (!baseline || !baseNll) {
-        // Complete baseline record but no distribution file (e.g. a fresh clone): recompute
-        // the distributions only; the committed record stays as it is.
-        progress.note(`recomputing the baseline distributions (${baselineFile} is absent or stale)`);
-        const capture = emptyBaseline();
-        try {
-          const { nll } = await evaluate(base.spec.cache, capture, undefined);
-          baseline = await finishBaseline(capture, nll);
-        } catch (err) {
-          progress.note(`the baseline failed (${errorMessage(err)}): the other runs get no KL divergence`);
-        }
-      }
-    }
-
+    const baseline = await prepareBaseline(ctx, base, todo);
     for (const r of todo) {
       if (r === base) continue;
-      await record(r, new Date(), async () => {
-        const { out, kl, nll } = await evaluate(r.spec.cache, undefined, baseline);
-        return metricsOf(out, loaded, kl, pairedOf(nll, baseNll));
+      await recordRun(ctx, r, async () => {
+        const { out, kl, nll } = await evaluateBackend(ctx, r.spec.cache, undefined, baseline.topK);
+        return metricsOf(out, loaded, kl, pairedOf(nll, baseline.nll));
       });
     }
     progress.stop();
-
-    const all = await store.read();
-    const hashes = new Set(runs.map((r) => r.hash));
-    const latest = latestPerSpec(all.records.filter((r) => hashes.has(r.specHash)));
-    const order = new Map(runs.map((r, i) => [r.hash, i]));
-    latest.sort((a, b) => order.get(a.specHash)! - order.get(b.specHash)!);
-    return { outDir, ran, skipped: runs.length - todo.length, records: latest };
+    return { outDir, ran: ctx.ran, skipped: runs.length - todo.length, records: await collect(store, runs) };
   } finally {
     await loaded.dispose?.();
   }
