@@ -12,6 +12,7 @@ import { register as registerPpl } from "./commands/ppl.ts";
 import { register as registerProbe } from "./commands/probe.ts";
 import { register as registerQueue } from "./commands/queue.ts";
 import { register as registerRun } from "./commands/run.ts";
+import { register as registerSchema } from "./commands/schema.ts";
 import { register as registerSynthModel } from "./commands/synth-model.ts";
 import { register as registerTask } from "./commands/task.ts";
 import { register as registerWorker } from "./commands/worker.ts";
@@ -37,6 +38,7 @@ for (const register of [
   registerMerge,
   registerQueue,
   registerWorker,
+  registerSchema,
 ])
   register(program);
 
