@@ -34,8 +34,12 @@ export class ComputePool {
   }
 
   private spawn(): Slot {
-    const thread = new Worker(new URL("./ts-thread.js", import.meta.url), {
-      workerData: { entry: new URL("./compute-thread.ts", import.meta.url).href, scratch: this.scratch },
+    // From the TypeScript sources (the repository, through tsx) each thread registers tsx first;
+    // from the compiled package (dist/) the thread runs the compiled module directly.
+    const fromSource = import.meta.url.endsWith(".ts");
+    const entry = new URL(fromSource ? "./compute-thread.ts" : "./compute-thread.js", import.meta.url);
+    const thread = new Worker(fromSource ? new URL("./ts-thread.js", import.meta.url) : entry, {
+      workerData: { entry: entry.href, scratch: this.scratch },
     });
     const slot: Slot = { thread, busy: false, ready: Promise.resolve() };
     slot.ready = new Promise<void>((resolve, reject) => {

@@ -82,7 +82,7 @@ async function loadDawn(): Promise<typeof import("webgpu")> {
     return mod;
   } catch (err) {
     throw new DeviceUnavailableError(
-      `cannot load Dawn (npm package "webgpu"): ${(err as Error).message}; run \`npm ci\` on a supported platform`,
+      `cannot load Dawn (npm package "webgpu"): ${(err as Error).message}; the \`webgpu\` executor needs it: \`npm install webgpu\` (an optional peer dependency of kvlab; in a checkout of kvlab, \`npm ci\`)`,
     );
   }
 }
