@@ -4,8 +4,7 @@ import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { describeConflict, mergeRunFiles, readRunFiles } from "../distributed/merge.ts";
 import { ConfigError, KvlabError } from "../errors.ts";
-import { listRunFiles } from "../experiment/run-store.ts";
-import { runsFile } from "../experiment/runner.ts";
+import { listRunFiles, runsFile } from "../experiment/run-store.ts";
 import { exportResults } from "../report/export.ts";
 import { TABLE_FORMATS } from "../report/formats.ts";
 

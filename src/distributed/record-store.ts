@@ -9,8 +9,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join } from "node:path";
 import type { Redis } from "ioredis";
-import { appendRun, completed, readRunDir } from "../experiment/run-store.ts";
-import { runsFile } from "../experiment/runner.ts";
+import { appendRun, completed, readRunDir, runsFile } from "../experiment/run-store.ts";
 import type { RunRecord } from "../experiment/types.ts";
 import { recordsKey } from "./redis.ts";
 

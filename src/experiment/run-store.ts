@@ -41,6 +41,25 @@ export async function readRuns(file: string): Promise<LoadedRuns> {
   return { records, badLines };
 }
 
+export const RUNS_FILE = "runs.jsonl";
+
+/** The run file one process appends to: runs.jsonl, or runs.<tag>.jsonl (shards, queue workers). */
+export function runsFile(outDir: string, tag?: string): string {
+  return join(outDir, tag ? `runs.${tag}.jsonl` : RUNS_FILE);
+}
+
+/** A run store: what is recorded so far (for resume and the summary) and where a finished run goes. */
+export interface RunStore {
+  read(): Promise<LoadedRuns>;
+  append(record: RunRecord): Promise<void>;
+}
+
+/** The default store: reads every run file of the folder (runs.jsonl, runs.*.jsonl), appends to this process's own. */
+export function dirStore(outDir: string, tag?: string): RunStore {
+  const file = runsFile(outDir, tag);
+  return { read: () => readRunDir(outDir), append: (r) => appendRun(file, r) };
+}
+
 /** A run file: runs.jsonl, or runs.<tag>.jsonl written by one shard, queue worker or Redis export. */
 export const RUN_FILE_PATTERN = /^runs(\.[A-Za-z0-9_-][A-Za-z0-9._-]*)?\.jsonl$/;
 

@@ -13,7 +13,7 @@ import { pairedDifference } from "../eval/probe.ts";
 import { specHash } from "./hash.ts";
 import { provenance } from "./machine.ts";
 import { type Progress, plainProgress } from "./progress.ts";
-import { appendRun, completed, type LoadedRuns, latestPerSpec, readRunDir } from "./run-store.ts";
+import { completed, dirStore, latestPerSpec, type RunStore } from "./run-store.ts";
 import type { ExperimentConfig } from "./schema.ts";
 import type { EvalOutput, LoadedExperiment, RunMetrics, RunnerDeps, RunRecord, RunSpec } from "./types.ts";
 
@@ -34,12 +34,6 @@ export interface RunOptions {
   store?: RunStore;
 }
 
-/** A run store: what is recorded so far (for resume and the summary) and where a finished run goes. */
-export interface RunStore {
-  read(): Promise<LoadedRuns>;
-  append(record: RunRecord): Promise<void>;
-}
-
 export interface RunSummary {
   outDir: string;
   /** Runs executed now (ok or errored). */
@@ -49,22 +43,10 @@ export interface RunSummary {
   records: RunRecord[];
 }
 
-export const RUNS_FILE = "runs.jsonl";
 export const BASELINE_FILE = "baseline.kvlb";
 export const BASELINE_NLL_FILE = "baseline-nll.f64";
 /** Consecutive scored tokens per block of the batch-means interval (token losses are autocorrelated). */
 export const DNLL_BLOCK = 32;
-
-/** The run file one process appends to: runs.jsonl, or runs.<tag>.jsonl (shards, queue workers). */
-export function runsFile(outDir: string, tag?: string): string {
-  return join(outDir, tag ? `runs.${tag}.jsonl` : RUNS_FILE);
-}
-
-/** The default store: reads every run file of the folder (runs.jsonl, runs.*.jsonl), appends to this process's own. */
-export function dirStore(outDir: string, tag?: string): RunStore {
-  const file = runsFile(outDir, tag);
-  return { read: () => readRunDir(outDir), append: (r) => appendRun(file, r) };
-}
 
 export interface PlannedRun {
   name: string;

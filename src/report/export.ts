@@ -8,7 +8,7 @@ import { basename, join } from "node:path";
 import type * as vl from "vega-lite";
 import { describeConflict, mergeRunFiles, readRunFiles } from "../distributed/merge.ts";
 import { KvlabError } from "../errors.ts";
-import { RUNS_FILE } from "../experiment/runner.ts";
+import { RUNS_FILE } from "../experiment/run-store.ts";
 import type { RunRecord } from "../experiment/types.ts";
 import { formatTable, type TableContext, type TableFormat } from "./formats.ts";
 import { toRows } from "./rows.ts";

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import type { Progress } from "../../src/experiment/progress.ts";
-import { readRuns } from "../../src/experiment/run-store.ts";
-import { BASELINE_FILE, runExperiment, runsFile } from "../../src/experiment/runner.ts";
+import { readRuns, runsFile } from "../../src/experiment/run-store.ts";
+import { BASELINE_FILE, runExperiment } from "../../src/experiment/runner.ts";
 import { validateConfig } from "../../src/experiment/schema.ts";
 import { baseLogits, fakeDeps, rawConfig, runLogits, SCORED } from "./fake-runtime.ts";
 
