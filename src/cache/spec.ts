@@ -9,6 +9,8 @@
  *   { codec: { keys: { type: int2, group: 32, axis: channel, residual: 128 },
  *              values: { type: int2, residual: 128 } } }        storage options per side
  *   { name, keys: {...}, values: {...}, policy: {...} }       a resolved spec (runs.jsonl)
+ *   { codec: int4, query: q8 }              queries rounded to q8_0 for integer dot products
+ *                                           (src/quant/q8-query.ts); default f32 = exact
  */
 import { ConfigError } from "../errors.ts";
 import { CODEC_NAMES, isCodecName, makeCodec } from "../quant/registry.ts";
@@ -114,7 +116,7 @@ function policyLabel(p: PolicySpec): string {
   return opts.length ? `${p.type}(${opts.join(",")})` : p.type;
 }
 
-const SPEC_KEYS = ["preset", "name", "codec", "keys", "values", "policy"];
+const SPEC_KEYS = ["preset", "name", "codec", "keys", "values", "policy", "query"];
 
 /**
  * The full description of a cache from anything a user may write (see the header), a preset
@@ -201,20 +203,29 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
       `${path}.policy`,
       "policy tiered re-encodes token-axis rows between codecs; use it without channel-axis keys or residual windows",
     );
+  // query: f32 (exact, the default) is left out of the resolved spec, so that specs and hashes
+  // written before the option existed stay what they were; q8 is recorded.
+  const query = spec.query ?? "f32";
+  if (query !== "f32" && query !== "q8")
+    throw new ConfigError(
+      `${path}.query`,
+      `expected "f32" (exact queries, the default) or "q8" (q8_0 queries for integer dot products), got ${JSON.stringify(query)}`,
+    );
   const untouched =
     preset !== undefined && c === undefined && spec.keys === undefined && spec.values === undefined;
-  const codecPart = untouched
-    ? preset!
-    : sideLabel(rk) === sideLabel(rv)
-      ? sideLabel(rk)
-      : `K:${sideLabel(rk)}/V:${sideLabel(rv)}`;
+  const codecPart =
+    (untouched
+      ? preset!
+      : sideLabel(rk) === sideLabel(rv)
+        ? sideLabel(rk)
+        : `K:${sideLabel(rk)}/V:${sideLabel(rv)}`) + (query === "q8" ? "+q8-query" : "");
   const name =
     typeof spec.name === "string"
       ? spec.name
       : rp.type === "full"
         ? codecPart
         : `${policyLabel(rp)}+${codecPart}`;
-  return { name, keys: rk, values: rv, policy: rp };
+  return { name, keys: rk, values: rv, policy: rp, ...(query === "q8" ? { query } : {}) };
 }
 
 /** The row codec of one side (its type, group and symmetry; the storage options are the cache's). */

@@ -62,6 +62,12 @@ export interface ResolvedCacheSpec {
   values: SideSpec;
   /** The policy with every option defaulted (policy tiered carries its older tier's codecs). */
   policy: PolicySpec;
+  /**
+   * "q8": each query row is rounded to q8_0 (int8 per block of 32, src/quant/q8-query.ts) and
+   * attention uses that row, so executors may score with integer dot products. Absent = exact
+   * f32 queries (the default; left out so that older specs and their hashes are unchanged).
+   */
+  query?: "q8";
 }
 
 /** What a user writes: a codec/preset name, an object, or a resolved spec (taken as is, re-validated). */
@@ -73,6 +79,8 @@ export type CacheSpecInput =
       name?: string;
       codec?: SideInput | { keys?: SideInput; values?: SideInput };
       policy?: string | PolicySpec;
+      /** "f32" (default, exact) or "q8" (see ResolvedCacheSpec.query). */
+      query?: "f32" | "q8";
     };
 
 /** Exact bytes held by a cache right now, by part. */
