@@ -4,11 +4,11 @@
  * The config's own fields come from the zod schema that `kvlab run` validates with
  * (src/experiment/schema.ts), so they cannot drift; a cache entry is described from the
  * registries (codec, preset and policy names, the storage options of src/cache/spec.ts).
- * Policy options are checked by each policy's parse() at run time and are left open here.
+ * Policy options come from each policy's zod schema (declared once, in src/cache/policies/<name>.ts).
  * `kvlab schema` prints it; experiments/schema.json is its committed output (a test keeps it in step).
  */
 import { z } from "zod";
-import { POLICIES } from "../cache/policies/registry.ts";
+import { policySpecSchema } from "../cache/policies/registry.ts";
 import { PRESETS } from "../cache/presets.ts";
 import { CODECS } from "../quant/registry.ts";
 import { configSchema } from "./schema.ts";
@@ -32,7 +32,11 @@ function sideSchema(): JsonSchema {
           symmetric: { type: "boolean" },
           axis: { enum: ["token", "channel"], description: "channel: keys quantized per channel (KIVI)" },
           residual: { type: "integer", minimum: 0, description: "newest tokens kept in f32" },
-          rotation: { enum: ["none", "hadamard"], description: "keys only" },
+          rotation: {
+            enum: ["none", "hadamard"],
+            description:
+              "randomized Hadamard rotation before encoding (keys: queries alike; values: output rotated back)",
+          },
           preRope: { type: "boolean", description: "keys only: stored before RoPE" },
         },
         required: ["type"],
@@ -40,6 +44,15 @@ function sideSchema(): JsonSchema {
       },
     ],
   };
+}
+
+/** The policy of a cache: a name, or the union of every policy's options (from their zod schemas). */
+function policyJsonSchema(): JsonSchema {
+  const { $schema: _, ...schema } = z.toJSONSchema(policySpecSchema(), {
+    io: "input",
+    unrepresentable: "any",
+  }) as JsonSchema;
+  return schema;
 }
 
 /** A cache backend: a codec or preset name, or an object of preset/codec/keys/values/policy. */
@@ -65,17 +78,7 @@ export function cacheSpecSchema(): JsonSchema {
           },
           keys: side,
           values: side,
-          policy: {
-            anyOf: [
-              { type: "string", enum: Object.keys(POLICIES) },
-              {
-                type: "object",
-                properties: { type: { type: "string", enum: Object.keys(POLICIES) } },
-                required: ["type"],
-                description: "options per policy: `kvlab info` and src/cache/policies/<name>.ts",
-              },
-            ],
-          },
+          policy: policyJsonSchema(),
         },
         additionalProperties: false,
       },

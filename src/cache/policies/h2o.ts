@@ -4,16 +4,20 @@
  * over queries); a KV head keeps the `recent` newest tokens plus the highest-scoring others,
  * `budget` in all. Per KV head: each head keeps its own token set.
  */
+
+import { z } from "zod";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
-import { shareOf } from "./options.ts";
+import { count, shareOf } from "./options.ts";
 import { evictLowest } from "./select.ts";
 import { SlotState } from "./slot-state.ts";
 
-export interface H2OOptions {
-  budget: number;
+export const h2oOptions = z.strictObject({
+  type: z.literal("h2o"),
+  budget: count(),
   /** Recent window: a count or a share (< 1) of the budget. */
-  recent: number;
-}
+  recent: count().default(0.5),
+});
+export type H2OOptions = z.output<typeof h2oOptions>;
 
 export function h2oPolicy(opts: H2OOptions, ctx: PolicyContext): RetentionPolicy {
   const scores = new SlotState(ctx.shape, 8); // f64 accumulated attention per slot

@@ -4,15 +4,20 @@
  * low-norm keys tend to draw high attention). Needs no attention weights, so it also works
  * with fused kernels that never materialise them. `recent` newest tokens are always kept.
  */
+
+import { z } from "zod";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
-import { shareOf } from "./options.ts";
+import { count, intAtLeast, shareOf } from "./options.ts";
 import { evictLowest } from "./select.ts";
 import { SlotState } from "./slot-state.ts";
 
-export interface KnormOptions {
-  budget: number;
-  recent: number;
-}
+export const knormOptions = z.strictObject({
+  type: z.literal("knorm"),
+  budget: count(),
+  /** Newest tokens always kept (a count). */
+  recent: intAtLeast(0).default(0),
+});
+export type KnormOptions = z.output<typeof knormOptions>;
 
 export function knormPolicy(opts: KnormOptions, ctx: PolicyContext): RetentionPolicy {
   const norms = new SlotState(ctx.shape, 4); // f32 key norm per slot

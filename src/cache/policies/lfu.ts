@@ -4,14 +4,20 @@
  * the budget the least used go (older first on ties). Like LFU in any cache, a new token starts
  * with the count of its first use only.
  */
+
+import { z } from "zod";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { count, numberIn } from "./options.ts";
 import { evictLowest } from "./select.ts";
 import { SlotState } from "./slot-state.ts";
 
-export interface LfuOptions {
-  budget: number;
-  threshold: number;
-}
+export const lfuOptions = z.strictObject({
+  type: z.literal("lfu"),
+  budget: count(),
+  /** Attention weight above which a query counts as a use. */
+  threshold: numberIn(0, 1).default(0.01),
+});
+export type LfuOptions = z.output<typeof lfuOptions>;
 
 export function lfuPolicy(opts: LfuOptions, ctx: PolicyContext): RetentionPolicy {
   const uses = new SlotState(ctx.shape, 4); // u32 use count per slot

@@ -3,14 +3,20 @@
  * et al. 1970, applied to KV tokens): a token is "used" when some query gives it attention
  * above `threshold`; appending counts as a use. Past the budget the least recently used go.
  */
+
+import { z } from "zod";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { count, numberIn } from "./options.ts";
 import { evictLowest } from "./select.ts";
 import { SlotState } from "./slot-state.ts";
 
-export interface LruOptions {
-  budget: number;
-  threshold: number;
-}
+export const lruOptions = z.strictObject({
+  type: z.literal("lru"),
+  budget: count(),
+  /** Attention weight above which a query counts as a use. */
+  threshold: numberIn(0, 1).default(0.01),
+});
+export type LruOptions = z.output<typeof lruOptions>;
 
 export function lruPolicy(opts: LruOptions, ctx: PolicyContext): RetentionPolicy {
   const lastUse = new SlotState(ctx.shape, 4); // i32 position of the last query that used the slot

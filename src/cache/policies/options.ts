@@ -1,52 +1,77 @@
-/** Option parsing shared by the policies: counts given as a number >= 1 or a fraction in (0, 1). */
+/**
+ * Option schemas shared by the policies (zod). Each policy file declares its options once, as a
+ * strict zod object with its defaults; the registry parses specs with it (errors name the spec
+ * path) and the experiment JSON Schema is generated from the same objects.
+ */
+import { z } from "zod";
 import { ConfigError } from "../../errors.ts";
-import type { PolicySpec } from "../types.ts";
+
+const COUNT_MSG = "a token count (an integer >= 1) or a fraction in (0, 1)";
 
 /**
- * A count option: an integer >= 1 (tokens) or a fraction in (0, 1) (of the tokens seen, or of
- * the budget for `recent`). Returns `fallback` when absent; throws naming the path otherwise.
+ * A count: an integer >= 1 (tokens) or a fraction in (0, 1) (of the tokens seen, or of the
+ * budget for `recent` and `sinks`).
  */
-export function countOption(spec: PolicySpec, key: string, path: string, fallback?: number): number {
-  const v = spec[key];
-  if (v === undefined) {
-    if (fallback === undefined)
-      throw new ConfigError(
-        `${path}.${key}`,
-        `policy ${spec.type} needs ${key}: a token count (>= 1) or a fraction in (0, 1)`,
-      );
-    return fallback;
-  }
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || (v >= 1 && !Number.isInteger(v)))
-    throw new ConfigError(
-      `${path}.${key}`,
-      `expected a token count (an integer >= 1) or a fraction in (0, 1), got ${JSON.stringify(v)}`,
+export const count = () =>
+  z
+    .number({
+      error: (i) =>
+        i.input === undefined
+          ? `needs ${COUNT_MSG}`
+          : `expected ${COUNT_MSG}, got ${JSON.stringify(i.input)}`,
+    })
+    .refine((v) => Number.isFinite(v) && v > 0 && (v < 1 || Number.isInteger(v)), {
+      error: (i) => `expected ${COUNT_MSG}, got ${JSON.stringify(i.input)}`,
+    });
+
+/** A count that may also be 0 (none). */
+export const countOrZero = () =>
+  z
+    .number({ error: (i) => `expected 0 or ${COUNT_MSG}, got ${JSON.stringify(i.input)}` })
+    .refine((v) => v === 0 || (Number.isFinite(v) && v > 0 && (v < 1 || Number.isInteger(v))), {
+      error: (i) => `expected 0 or ${COUNT_MSG}, got ${JSON.stringify(i.input)}`,
+    });
+
+/** An integer >= min. */
+export const intAtLeast = (min: number) =>
+  z
+    .number({ error: (i) => `expected an integer >= ${min}, got ${JSON.stringify(i.input)}` })
+    .refine((v) => Number.isInteger(v) && v >= min, {
+      error: (i) => `expected an integer >= ${min}, got ${JSON.stringify(i.input)}`,
+    });
+
+/** A number within [lo, hi]. */
+export const numberIn = (lo: number, hi: number) =>
+  z
+    .number({ error: (i) => `expected a number in [${lo}, ${hi}], got ${JSON.stringify(i.input)}` })
+    .refine((v) => Number.isFinite(v) && v >= lo && v <= hi, {
+      error: (i) => `expected a number in [${lo}, ${hi}], got ${JSON.stringify(i.input)}`,
+    });
+
+/**
+ * Parse a policy spec with its schema; the first issue becomes a ConfigError naming the path of
+ * the field (`caches[3].policy.budget`), an unknown key naming that key.
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, spec: unknown, path: string): z.output<S> {
+  const r = schema.safeParse(spec);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const type = (spec as { type?: unknown }).type;
+  if (issue.code === "unrecognized_keys") {
+    const known = Object.keys((schema as unknown as { shape?: object }).shape ?? {}).filter(
+      (k) => k !== "type",
     );
-  return v;
-}
-
-/** A non-negative integer option (e.g. recent: 0). */
-export function intOption(spec: PolicySpec, key: string, path: string, fallback: number, min = 0): number {
-  const v = spec[key];
-  if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min)
-    throw new ConfigError(`${path}.${key}`, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-/** A number option within [lo, hi]. */
-export function numberOption(
-  spec: PolicySpec,
-  key: string,
-  path: string,
-  fallback: number,
-  lo: number,
-  hi: number,
-): number {
-  const v = spec[key];
-  if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < lo || v > hi)
-    throw new ConfigError(`${path}.${key}`, `expected a number in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-  return v;
+    throw new ConfigError(
+      [path, ...issue.path, issue.keys[0]].join("."),
+      `unknown option for policy ${String(type)}${known.length ? ` (known: ${known.join(", ")})` : ""}`,
+    );
+  }
+  const where = [path, ...issue.path.map(String)].join(".");
+  const message =
+    issue.code === "invalid_type" && issue.input === undefined && issue.path.length === 1
+      ? `policy ${String(type)} needs ${String(issue.path[0])}: ${issue.message.replace(/^needs /, "")}`
+      : issue.message;
+  throw new ConfigError(where, message);
 }
 
 /** `recent` (or `sinks`) as a count or a share of the budget b; clamped to [0, b]. */

@@ -3,16 +3,22 @@
  * does not beat it at the same budget has learnt nothing; cf. the random baselines of H2O,
  * Zhang et al. 2023, arXiv:2306.14048, and kvpress's RandomPress). `recent` newest kept.
  */
+
+import { z } from "zod";
 import { mulberry32 } from "../../rng.ts";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
-import { shareOf } from "./options.ts";
+import { count, intAtLeast, shareOf } from "./options.ts";
 import { evictLowest } from "./select.ts";
 
-export interface RandomOptions {
-  budget: number;
-  recent: number;
-  seed?: number;
-}
+export const randomOptions = z.strictObject({
+  type: z.literal("random"),
+  budget: count(),
+  /** Newest tokens always kept (a count). */
+  recent: intAtLeast(0).default(0),
+  /** Seed of the draws (default: the cache's seed). */
+  seed: intAtLeast(0).optional(),
+});
+export type RandomOptions = z.output<typeof randomOptions>;
 
 export function randomPolicy(opts: RandomOptions, ctx: PolicyContext): RetentionPolicy {
   const seed = opts.seed ?? ctx.seed;

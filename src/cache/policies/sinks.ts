@@ -5,15 +5,29 @@
  * the cache, as StreamingLLM does (keys are then stored before RoPE and rotated at attention
  * time); `positions: "absolute"` (default) keeps each token's original position.
  */
+
+import { z } from "zod";
 import { type RetentionPolicy, resolveCount } from "../policy.ts";
-import { shareOf } from "./options.ts";
+import { count, countOrZero, shareOf } from "./options.ts";
 import { evictLowest } from "./select.ts";
 
-export interface SinksOptions {
-  sinks: number;
-  budget: number;
-  positions: "absolute" | "cache";
-}
+export const sinksOptions = z
+  .strictObject({
+    type: z.literal("sinks"),
+    /** First tokens kept: a count, a share of the budget, or 0 (the window alone; with positions: cache, StreamingLLM's no-sink ablation). */
+    sinks: countOrZero().default(4),
+    budget: count(),
+    positions: z.enum(["absolute", "cache"]).default("absolute"),
+  })
+  .superRefine((o, ctx) => {
+    if (o.sinks >= 1 && o.budget >= 1 && o.sinks >= o.budget)
+      ctx.addIssue({
+        code: "custom",
+        path: ["sinks"],
+        message: `sinks (${o.sinks}) must be smaller than budget (${o.budget})`,
+      });
+  });
+export type SinksOptions = z.output<typeof sinksOptions>;
 
 export function sinksPolicy(opts: SinksOptions): RetentionPolicy {
   return {

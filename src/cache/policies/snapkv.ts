@@ -8,17 +8,24 @@
  * head over budget re-selects with the queries of that call (a single query when decoding
  * token by token), so the budget holds after every call.
  */
+
+import { z } from "zod";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { count, intAtLeast } from "./options.ts";
 import { evictLowest, slotsByPosition } from "./select.ts";
 import { SlotState } from "./slot-state.ts";
 
-export interface SnapKVOptions {
-  budget: number;
+export const snapkvOptions = z.strictObject({
+  type: z.literal("snapkv"),
+  budget: count(),
   /** Observation window: the last `window` query positions of a call (also kept as recent tokens). */
-  window: number;
+  window: intAtLeast(1).default(16),
   /** Max-pooling kernel over neighbouring positions (odd, 1 = none). */
-  kernel: number;
-}
+  kernel: intAtLeast(1)
+    .refine((k) => k % 2 === 1, { error: (i) => `expected an odd pooling kernel, got ${String(i.input)}` })
+    .default(5),
+});
+export type SnapKVOptions = z.output<typeof snapkvOptions>;
 
 export function snapkvPolicy(opts: SnapKVOptions, ctx: PolicyContext): RetentionPolicy {
   // Scores live only between onAttention and evictions of one call: nothing persists across

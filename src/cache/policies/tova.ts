@@ -4,13 +4,15 @@
  * heads. Here per KV head, averaged over the query heads of its GQA group (the paper averages
  * over all heads of a layer and keeps one token set per layer).
  */
+
+import { z } from "zod";
 import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { count } from "./options.ts";
 import { evictLowest } from "./select.ts";
 import { SlotState } from "./slot-state.ts";
 
-export interface TovaOptions {
-  budget: number;
-}
+export const tovaOptions = z.strictObject({ type: z.literal("tova"), budget: count() });
+export type TovaOptions = z.output<typeof tovaOptions>;
 
 export function tovaPolicy(opts: TovaOptions, ctx: PolicyContext): RetentionPolicy {
   const scores = new SlotState(ctx.shape, 4); // f32 attention of the last query per slot

@@ -3,12 +3,14 @@
  * Mistral's rolling buffer cache; the baseline StreamingLLM, Xiao et al. 2023,
  * arXiv:2309.17453, shows collapsing once the first tokens leave).
  */
+
+import { z } from "zod";
 import { type RetentionPolicy, resolveCount } from "../policy.ts";
+import { count } from "./options.ts";
 import { evictLowest } from "./select.ts";
 
-export interface WindowOptions {
-  budget: number;
-}
+export const windowOptions = z.strictObject({ type: z.literal("window"), budget: count() });
+export type WindowOptions = z.output<typeof windowOptions>;
 
 export function windowPolicy(opts: WindowOptions): RetentionPolicy {
   return {
