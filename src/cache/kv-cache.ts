@@ -7,8 +7,10 @@
  * - channel-axis keys (spec.keys.axis "channel", e.g. presets kivi2/kivi4; channel-keys.ts):
  *   keys quantized per channel over groups of tokens, newest `keys.residual` in f32; values
  *   with `values.residual` keep their newest rows in f32 too (value-residual.ts);
- * - Hadamard rotation (spec.keys.rotation, presets *-hadamard): keys rotated before encoding,
- *   queries rotated at attention time, scores unchanged (src/quant/hadamard.ts);
+ * - Hadamard rotation (spec.keys.rotation / spec.values.rotation, presets *-hadamard), with any
+ *   codec, group and axis: keys rotated before encoding and queries alike at attention time
+ *   (scores unchanged); values rotated before encoding and the attention output rotated back,
+ *   since sum_j p_j R v_j = R sum_j p_j v_j (src/quant/hadamard.ts);
  * - pre-RoPE keys (spec.keys.preRope, or policy sinks with positions: cache): keys arrive post-RoPE as the KVCache
  *   contract says, the cache un-rotates them (RoPE at -position) before encoding, and rotates
  *   them again at attention time at their rank among retained tokens, queries likewise;
@@ -21,7 +23,8 @@
 import { ConfigError, ShapeError } from "../errors.ts";
 import { countFallback, type Executor } from "../kernels/executor.ts";
 import { f32 as f32Codec } from "../quant/f32.ts";
-import { HadamardRotation } from "../quant/hadamard.ts";
+import { type HadamardRotation, sideRotation } from "../quant/hadamard.ts";
+import { q8Blocks, quantizeQ8 } from "../quant/q8-query.ts";
 import { makeCodec } from "../quant/registry.ts";
 import type { Codec, EncodedRows, RowLayout } from "../quant/types.ts";
 import { rowBytes } from "../quant/types.ts";
@@ -62,7 +65,8 @@ export class StandardKVCache implements KVCache {
   private readonly vLayout: RowLayout;
   private readonly account: CacheAccount; // counters, eviction ages, per-head seen/newest
   private demoted = 0;
-  private readonly rotation: HadamardRotation | null;
+  private readonly rotation: HadamardRotation | null; // keys (and queries)
+  private readonly vRotation: HadamardRotation | null; // values (and the attention output, inverted)
   private readonly invFreq: Float32Array | null; // (headDim / 2) when keys are stored pre-RoPE
   private readonly coldK: Codec | null;
   private readonly coldV: Codec | null;
@@ -78,10 +82,15 @@ export class StandardKVCache implements KVCache {
   private qRot = new Float32Array(0);
   private probs = new Float32Array(0);
   private kTmp = new Float32Array(0);
+  private vTmp = new Float32Array(0);
   private kScr: Float32Array = new Float32Array(0);
   private vScr: Float32Array = new Float32Array(0);
   private posScr: Int32Array = new Int32Array(0);
   private ropePos = new Int32Array(0);
+  // query: q8 (spec.query): the dequantized rows, their int8 codes and block scales (q8-query.ts)
+  private q8Hat: Float32Array = new Float32Array(0);
+  private q8Codes: Int8Array = new Int8Array(0);
+  private q8Scales: Float32Array = new Float32Array(0);
   private disposed = false;
 
   constructor(
@@ -107,7 +116,9 @@ export class StandardKVCache implements KVCache {
             residual: keys.residual,
           }
         : null;
-    this.rotation = keys.rotation === "hadamard" ? new HadamardRotation(headDim, options.seed ?? 0) : null;
+    this.rotation = keys.rotation === "hadamard" ? sideRotation("keys", headDim, options.seed ?? 0) : null;
+    this.vRotation =
+      values.rotation === "hadamard" ? sideRotation("values", headDim, options.seed ?? 0) : null;
     this.cachePositions = policy.cachePositions === true;
     this.storesPreRopeKeys = this.cachePositions || keys.preRope;
     if (this.storesPreRopeKeys) {
@@ -192,6 +203,7 @@ export class StandardKVCache implements KVCache {
     const nNew = positions.length;
     const transform = this.storesPreRopeKeys || this.rotation !== null;
     if (transform && this.kTmp.length < nNew * d) this.kTmp = new Float32Array(nNew * d);
+    if (this.vRotation && this.vTmp.length < nNew * d) this.vTmp = new Float32Array(nNew * d);
     if (this.storesPreRopeKeys && this.ropePos.length < nNew) this.ropePos = new Int32Array(nNew);
     let maxPos = Number.NEGATIVE_INFINITY;
     for (const p of positions) if (p > maxPos) maxPos = p;
@@ -211,7 +223,7 @@ export class StandardKVCache implements KVCache {
           for (let i = 0; i < nNew; i++) this.ropePos[i] = -positions[i]!;
           this.exec.rope(t, this.ropePos, nNew, 1, d, this.invFreq!);
         }
-        if (this.rotation) this.rotate(t, nNew, false);
+        if (this.rotation) this.rotate(this.rotation, t, nNew, false);
         kIn = t;
       }
       if (this.chan) {
@@ -223,7 +235,13 @@ export class StandardKVCache implements KVCache {
         this.account.counters.nonFinite += ks.nonFinite;
         this.account.counters.saturated += ks.saturated;
       }
-      const vIn = v.subarray(off, off + nNew * d);
+      let vIn = v.subarray(off, off + nNew * d);
+      if (this.vRotation) {
+        const t = this.vTmp.subarray(0, nNew * d);
+        t.set(vIn);
+        this.rotate(this.vRotation, t, nNew, false);
+        vIn = t;
+      }
       if (this.vres) {
         this.account.counters.nonFinite += this.countNonFinite(vIn);
         this.vres[idx]!.write(vIn, first, nNew);
@@ -249,10 +267,10 @@ export class StandardKVCache implements KVCache {
    * Hadamard rotation runs in TypeScript whatever the executor (no executor op for it yet),
    * so each call is counted as a fallback and results show it.
    */
-  private rotate(x: Float32Array, nRows: number, inverse: boolean): void {
+  private rotate(rot: HadamardRotation, x: Float32Array, nRows: number, inverse: boolean): void {
     countFallback(this.exec, "hadamard");
-    if (inverse) this.rotation!.invert(x, nRows);
-    else this.rotation!.apply(x, nRows);
+    if (inverse) rot.invert(x, nRows);
+    else rot.apply(x, nRows);
   }
 
   private countNonFinite(x: Float32Array): number {
@@ -297,7 +315,7 @@ export class StandardKVCache implements KVCache {
           keys: this.chan[idx]!.rows(),
           opts: this.chan[idx]!.settings,
           headDim: d,
-          q: qRows,
+          ...this.queryArgs(qRows, nRows),
           qPos,
           nRows,
           slotPos: store.positions,
@@ -321,7 +339,7 @@ export class StandardKVCache implements KVCache {
           kCodec: f32Codec,
           ...values,
           headDim: d,
-          q: qUse,
+          ...this.queryArgs(qUse, nRows),
           qPos,
           nRows,
           k: f32Rows(this.kScr, nTot * d),
@@ -336,13 +354,13 @@ export class StandardKVCache implements KVCache {
         if (this.rotation) {
           qUse = this.qRot.subarray(0, nRows * d);
           qUse.set(qRows);
-          this.rotate(qUse, nRows, false);
+          this.rotate(this.rotation, qUse, nRows, false);
         }
         this.exec.attend({
           kCodec: this.kCodec,
           vCodec: this.vCodec,
           headDim: d,
-          q: qUse,
+          ...this.queryArgs(qUse, nRows),
           qPos,
           nRows,
           k: store.k,
@@ -354,6 +372,8 @@ export class StandardKVCache implements KVCache {
           ...probs,
         });
       }
+      // Rotated values: every path above produced R times the output; bring it back.
+      if (this.vRotation) this.rotate(this.vRotation, outRows, nRows, true);
       const view = this.view(layer, kvh);
       if (wantsProbs) this.policy.onAttention(view, this.probs, nRows, qPos);
       if (cold) this.tierStep(idx, store, cold);
@@ -379,6 +399,30 @@ export class StandardKVCache implements KVCache {
    * Decode retained keys (both tiers) into kScr, values too when tiered, positions into posScr;
    * apply RoPE at cache ranks for pre-RoPE storage. Returns the query rows to attend with.
    */
+  /**
+   * The query rows an attend call uses: q itself, or with spec.query "q8" its q8_0 form
+   * (every executor attends over qHat; `q8` lets one score with integer dot products).
+   */
+  private queryArgs(
+    q: Float32Array,
+    nRows: number,
+  ): { q: Float32Array; q8?: { codes: Int8Array; scales: Float32Array } } {
+    if (this.spec.query !== "q8") return { q };
+    const d = this.shape.headDim;
+    if (this.q8Hat.length < nRows * d) {
+      this.exec.free(this.q8Hat);
+      this.exec.free(this.q8Codes);
+      this.q8Hat = this.exec.allocF32(nRows * d);
+      const u8 = this.exec.allocU8(nRows * d);
+      this.q8Codes = new Int8Array(u8.buffer, u8.byteOffset, u8.length);
+      this.q8Scales = this.exec.allocF32(nRows * q8Blocks(d));
+    }
+    const qHat = this.q8Hat.subarray(0, nRows * d);
+    const codes = this.q8Codes.subarray(0, nRows * d);
+    const scales = this.q8Scales.subarray(0, nRows * q8Blocks(d));
+    return quantizeQ8(q, nRows, d, codes, scales, qHat) ? { q: qHat, q8: { codes, scales } } : { q };
+  }
+
   private prepareDecoded(
     idx: number,
     store: HeadStore,
@@ -412,13 +456,13 @@ export class StandardKVCache implements KVCache {
       if (!this.rotation) return qRows;
       const qr = this.qRot.subarray(0, nRows * d);
       qr.set(qRows);
-      this.rotate(qr, nRows, false);
+      this.rotate(this.rotation, qr, nRows, false);
       return qr;
     }
     // Pre-RoPE keys: back to the unrotated basis, then RoPE at each token's absolute position
     // (KVQuant) or at its rank among the retained tokens (StreamingLLM's positions within the cache).
     const keys = this.kScr.subarray(0, nTot * d);
-    if (this.rotation) this.rotate(keys, nTot, true);
+    if (this.rotation) this.rotate(this.rotation, keys, nTot, true);
     if (!this.cachePositions) {
       this.exec.rope(keys, this.posScr, nTot, 1, d, this.invFreq!);
       return qRows;
@@ -618,6 +662,9 @@ export class StandardKVCache implements KVCache {
     if (this.vres) for (const c of this.vres) c.dispose();
     this.freeScratch();
     this.exec.free(this.qPosGroup);
+    this.exec.free(this.q8Hat);
+    this.exec.free(this.q8Codes);
+    this.exec.free(this.q8Scales);
     this.qPosGroup = new Int32Array(0);
     this.kScr = new Float32Array(0);
     this.vScr = new Float32Array(0);

@@ -56,11 +56,8 @@ function resolveSide(x: unknown, side: "keys" | "values", path: string): SideSpe
     );
   if (typeof preRope !== "boolean")
     throw new ConfigError(`${path}.preRope`, `expected true or false, got ${JSON.stringify(preRope)}`);
-  if (side === "values" && (rotation !== "none" || preRope))
-    throw new ConfigError(
-      `${path}.${rotation !== "none" ? "rotation" : "preRope"}`,
-      "only keys are rotated or stored before RoPE: set it under codec.keys",
-    );
+  if (side === "values" && preRope)
+    throw new ConfigError(`${path}.preRope`, "only keys are stored before RoPE: set it under codec.keys");
   const { type, group, symmetric } = makeCodec(row as unknown as CodecOptions, path).options;
   if (axis === "channel") {
     if (type !== "int2" && type !== "int4" && type !== "int8")

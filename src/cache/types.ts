@@ -43,7 +43,10 @@ export interface SideSpec {
   axis: "token" | "channel";
   /** Newest tokens held in f32 before they are quantized (KIVI's residual); 0 = none. */
   residual: number;
-  /** Keys only: rotation applied before encoding (queries are rotated alike, scores unchanged). */
+  /**
+   * Randomized Hadamard rotation with seeded signs applied before encoding, with any codec:
+   * keys (queries rotated alike, scores unchanged) or values (the attention output rotated back).
+   */
   rotation: "none" | "hadamard";
   /** Keys only: stored before RoPE and rotated at attention time (KVQuant). */
   preRope: boolean;

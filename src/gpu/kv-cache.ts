@@ -54,7 +54,7 @@ export function gpuCacheUnsupported(spec: ResolvedCacheSpec, policy: RetentionPo
   for (const side of [keys, values]) if (!hasWgslCodec(side.type)) return `codec ${side.type}`;
   if (keys.axis === "channel") return "channel-axis keys";
   if (keys.residual || values.residual) return "residual windows";
-  if (keys.rotation !== "none") return "key rotation";
+  if (keys.rotation !== "none" || values.rotation !== "none") return "rotation";
   if (keys.preRope) return "pre-RoPE keys";
   if (policy.tiers) return "tiers";
   if (policy.cachePositions) return "cache positions";

@@ -5,7 +5,8 @@
  * layers, several appended chunks and causal masking by absolute position (queries may precede
  * stored tokens, or all of them). The f32 codec equals exact attention on the raw inputs.
  * Every executor other than ref also matches ref directly, through the cache and through the
- * bare `attend` op (outputs and softmax probabilities).
+ * bare `attend` op (outputs and softmax probabilities). Every codec configuration with a Hadamard
+ * rotation on keys, values or both equals naive attention over the rotated, decoded, rotated-back rows.
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
@@ -14,6 +15,7 @@ import { createCache } from "../../src/cache/create.ts";
 import type { CacheSpecInput, KVShape } from "../../src/cache/types.ts";
 import type { AttendArgs, Executor } from "../../src/kernels/executor.ts";
 import { refAttend } from "../../src/kernels/ref.ts";
+import { sideRotation } from "../../src/quant/hadamard.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type Codec, type CodecOptions } from "../../src/quant/types.ts";
 import { mulberry32 } from "../../src/rng.ts";
@@ -267,6 +269,58 @@ for (const exec of executors) {
           const got = await runCache(exec, spec, sc);
           const { out, vMax } = naiveAttention(sc, kc.codec, vc.codec);
           assertClose(got, out, sc, vMax, ATTEND_REL_TOL, `${exec.name} K:${kc.label} V:${vc.label}`);
+        }),
+        { numRuns: runsFor(exec, NUM_RUNS * 4) },
+      );
+    });
+
+    test("every codec x rotation (keys, values, both): attend equals naive attention over R^T decode(encode(R x))", async () => {
+      const arb = fc.record({
+        sc: scenarioArb,
+        cc: fc.constantFrom(...cases),
+        sides: fc.constantFrom<string[]>(["keys"], ["values"], ["keys", "values"]),
+        seed: fc.integer(),
+      });
+      await fc.assert(
+        fc.asyncProperty(arb, async ({ sc, cc, sides, seed }) => {
+          const side = (s: string) => ({ ...cc.options, rotation: sides.includes(s) ? "hadamard" : "none" });
+          const cache = await createCache(
+            { codec: { keys: side("keys"), values: side("values") } } as CacheSpecInput,
+            sc.shape,
+            { executor: exec, seed },
+          );
+          const got = new Float32Array(sc.q.length);
+          try {
+            for (let l = 0; l < sc.shape.nLayers; l++)
+              for (const ch of sc.chunks[l]!) await cache.append(l, ch.k, ch.v, ch.positions);
+            await cache.attend(sc.layer, sc.q, sc.qPositions, got);
+          } finally {
+            cache.dispose();
+          }
+          // Expected: each row rotated, encoded, decoded and rotated back (R orthogonal, so the
+          // scores of the rotated query and key are those of q and R^T k'); then naive attention.
+          const d = sc.shape.headDim;
+          const rotated: Scenario = {
+            ...sc,
+            chunks: sc.chunks.map((layer) =>
+              layer.map((ch) => {
+                const through = (x: Float32Array, s: "keys" | "values") => {
+                  const n = x.length / d;
+                  if (!sides.includes(s)) return decodeThrough(cc.codec, x, n, d);
+                  const rot = sideRotation(s, d, seed);
+                  const y = x.slice();
+                  rot.apply(y, n);
+                  const z = decodeThrough(cc.codec, y, n, d);
+                  rot.invert(z, n);
+                  return z;
+                };
+                return { ...ch, k: through(ch.k, "keys"), v: through(ch.v, "values") };
+              }),
+            ),
+          };
+          const { out, vMax } = naiveAttention(rotated);
+          // Rotating q and k (and the output) adds f32 rounding of a few ulps per element.
+          assertClose(got, out, sc, vMax, 1e-4, `${exec.name} ${cc.label} rotated ${sides.join("+")}`);
         }),
         { numRuns: runsFor(exec, NUM_RUNS * 4) },
       );

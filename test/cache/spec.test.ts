@@ -94,7 +94,7 @@ test("unknown keys and bad values are ConfigErrors naming the path", () => {
     [{ codec: { keys: { type: "int2", axis: "channel", residual: 16 } } }, "cache.codec.keys.residual"],
     [{ codec: { keys: { type: "int2", residual: 128 } } }, "cache.codec.keys.residual"],
     [{ codec: { values: { type: "int2", residual: -1 } } }, "cache.codec.values.residual"],
-    [{ codec: { values: { type: "int2", rotation: "hadamard" } } }, "cache.codec.values.rotation"],
+    [{ codec: { values: { type: "int2", rotation: "rotate" } } }, "cache.codec.values.rotation"],
     [{ codec: { keys: { type: "int2", rotation: "givens" } } }, "cache.codec.keys.rotation"],
     [{ codec: { values: { type: "int2", preRope: true } } }, "cache.codec.values.preRope"],
     [{ codec: { keys: { type: "int2", preRope: "yes" } } }, "cache.codec.keys.preRope"],
@@ -145,6 +145,11 @@ test("presets expand into the full spec: storage options are fields, not the pre
   assert.deepEqual(kivi.values, { ...int4Default, type: "int2", residual: 128 });
   assert.equal(resolveCacheSpec("kivi2-prerope").keys.preRope, true);
   assert.equal(resolveCacheSpec("int4-hadamard").keys.rotation, "hadamard");
+  // Rotation is an option of either side: the label and the resolved spec (hence the hash) say so.
+  const rv = resolveCacheSpec({ codec: { keys: "int4", values: { type: "int4", rotation: "hadamard" } } });
+  assert.equal(rv.values.rotation, "hadamard");
+  assert.equal(rv.keys.rotation, "none");
+  assert.equal(rv.name, "K:int4a-g32/V:int4a-g32-hadamard");
   // The same cache written without the preset resolves to the same spec (only the label differs).
   const { name: _a, ...byPreset } = kivi;
   const { name: _b, ...byFields } = resolveCacheSpec({ codec: { keys: kivi.keys, values: kivi.values } });
