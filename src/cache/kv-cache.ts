@@ -374,11 +374,16 @@ export class StandardKVCache implements KVCache {
       }
       // Rotated values: every path above produced R times the output; bring it back.
       if (this.vRotation) this.rotate(this.vRotation, outRows, nRows, true);
-      const view = this.view(layer, kvh);
-      if (wantsProbs) this.policy.onAttention(view, this.probs, nRows, qPos);
+      if (wantsProbs) this.policy.onAttention(this.view(layer, kvh), this.probs, nRows, qPos);
       if (cold) this.tierStep(idx, store, cold);
-      else this.evict(idx, store, view);
     }
+    // Evictions after every KV head of the layer has been attended and scored, so that a
+    // policy may split the layer's budget across heads (policy.ts).
+    if (!this.cold)
+      for (let kvh = 0; kvh < nKvHeads; kvh++) {
+        const idx = layer * nKvHeads + kvh;
+        this.evict(idx, this.heads[idx]!, this.view(layer, kvh));
+      }
     this.trackPeak();
   }
 

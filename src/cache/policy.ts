@@ -5,6 +5,8 @@
  *   attend -> onAttention (softmax probabilities of the query rows, if wantsAttention)
  *          -> evictions (slots to drop now); the cache frees them by moving the last slot
  *             into each hole and tells the policy with onMove.
+ * Within one layer's attend, onAttention is called for every KV head before evictions is called
+ * for any, so a policy may split a layer's budget across its heads (AdaKV, allocation.ts).
  * So a budget bounds what a KV head holds between steps; within one chunk the new tokens are
  * held (and attended) before the policy trims, as in H2O and TOVA, and peak memory counts it.
  */

@@ -570,8 +570,9 @@ export class GpuKVCache implements KVCache {
         }
         this.policy.onAttention(this.view(layer, h), pr, nRows, qPos);
       }
-      this.evict(layer, h, this.layers[layer]!.cap, moves);
     }
+    // Evictions once every head of the layer is scored, as the standard cache (policy.ts).
+    for (let h = 0; h < nKvHeads; h++) this.evict(layer, h, this.layers[layer]!.cap, moves);
     this.applyMoves(layer, moves);
   }
 
