@@ -1,6 +1,7 @@
 /** createCache: the public way to build a KV cache backend from a spec. */
 import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
+import { assertBlocksFit } from "../quant/ggml-block.ts";
 import { StandardKVCache } from "./kv-cache.ts";
 import { parsePolicy } from "./policies/registry.ts";
 import { resolveCacheSpec, sideCodec } from "./spec.ts";
@@ -28,6 +29,9 @@ export async function createCache(
   const policy = parsePolicy(resolved.policy, "cache.policy").make({ shape, seed: options.seed ?? 0 });
   const kCodec = sideCodec(resolved.keys, "cache.keys");
   const vCodec = sideCodec(resolved.values, "cache.values");
+  // ggml block types need whole blocks of 32 per head row; refuse before allocating anything.
+  assertBlocksFit(kCodec, shape.headDim, `cache "${resolved.name}" keys`);
+  assertBlocksFit(vCodec, shape.headDim, `cache "${resolved.name}" values`);
   // The executor's own cache where it has one for this spec (the attention-mass diagnostic
   // needs the standard cache's shadow keys).
   const own = options.attentionMass ? null : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy });

@@ -7,6 +7,9 @@
  * spec alone says how the cache is stored (channel-axis keys, residual windows, rotation,
  * pre-RoPE keys).
  */
+import type { GgmlType } from "../quant/ggml-block.ts";
+import { ggmlBitsPerElement } from "../quant/ggml-types.ts";
+import { CODECS } from "../quant/registry.ts";
 import type { PolicySpec, SideInput } from "./types.ts";
 
 export interface Preset {
@@ -23,19 +26,24 @@ const kiviKeys = { group: 32, symmetric: false, axis: "channel", residual: 128 }
 const kiviValues = { group: 32, symmetric: false, residual: 128 } as const;
 const asym32 = { group: 32, symmetric: false } as const;
 
+function ggmlPreset(type: GgmlType): Preset {
+  return {
+    description: `llama.cpp's ${type} KV cache type for keys and values (-ctk ${type} -ctv ${type}): ggml blocks of 32, ${ggmlBitsPerElement(type)} bits; head_dim must be a multiple of 32`,
+    paper: CODECS[type].paper,
+    keys: { type },
+    values: { type },
+  };
+}
+
 export const PRESETS: Record<string, Preset> = {
-  q8_0: {
-    description: "llama.cpp's q8_0 KV type: int8 symmetric, blocks of 32, f16 scale (8.5 bits)",
-    paper: "llama.cpp ggml q8_0",
-    keys: { type: "int8", group: 32, symmetric: true },
-    values: { type: "int8", group: 32, symmetric: true },
-  },
-  q4_0: {
-    description: "llama.cpp's q4_0 KV type: int4 symmetric, blocks of 32, f16 scale (4.5 bits)",
-    paper: "llama.cpp ggml q4_0",
-    keys: { type: "int4", group: 32, symmetric: true },
-    values: { type: "int4", group: 32, symmetric: true },
-  },
+  // llama.cpp's cache types, both sides (`-ctk T -ctv T`); the codec of each is ggml's own
+  // block format (src/quant/ggml-*.ts). Mixes are `{ codec: { keys: f16, values: q4_0 } }`.
+  q8_0: ggmlPreset("q8_0"),
+  q4_0: ggmlPreset("q4_0"),
+  q4_1: ggmlPreset("q4_1"),
+  q5_0: ggmlPreset("q5_0"),
+  q5_1: ggmlPreset("q5_1"),
+  iq4_nl: ggmlPreset("iq4_nl"),
   kivi2: {
     description:
       "KIVI-2: keys int2 per channel (groups of 32 tokens), values int2 per token, asymmetric g32; newest 128 tokens f32",

@@ -69,6 +69,13 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
   int8: { kind: 4, bits: 8 },
   int4: { kind: 4, bits: 4 },
   int2: { kind: 4, bits: 2 },
+  // ggml block types: no AssemblyScript kernels yet (ref runs them, counted as fallbacks).
+  q4_0: { kind: null },
+  q4_1: { kind: null },
+  q5_0: { kind: null },
+  q5_1: { kind: null },
+  q8_0: { kind: null },
+  iq4_nl: { kind: null },
 };
 
 /** Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16), or -1 if unsupported. */

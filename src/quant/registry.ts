@@ -7,6 +7,8 @@ import { bf16 } from "./bf16.ts";
 import { f16 } from "./f16.ts";
 import { f32 } from "./f32.ts";
 import { fp8E4M3 } from "./fp8-e4m3.ts";
+import type { GgmlType } from "./ggml-block.ts";
+import { ggmlCodec } from "./ggml-types.ts";
 import { int2 } from "./int2.ts";
 import { int4 } from "./int4.ts";
 import { int8 } from "./int8.ts";
@@ -16,6 +18,11 @@ export interface CodecEntry {
   name: CodecName;
   /** true for the integer codecs, which take `group` and `symmetric`. */
   grouped: boolean;
+  /**
+   * ggml block types: group and symmetry are fixed by the format (blocks of 32; symmetric
+   * unless the block stores a minimum). Given options must equal these or be left out.
+   */
+  block?: { group: 32; symmetric: boolean };
   description: string;
   paper?: string;
   make(options: Partial<CodecOptions>): Codec;
@@ -65,7 +72,29 @@ export const CODECS: Record<CodecName, CodecEntry> = {
     description: "2-bit groups along head_dim, f16 scale+zero; default asymmetric g32 (3.0 bits)",
     make: int2,
   },
+  q4_0: ggmlEntry("q4_0", true, "4-bit, d = signed max / -8, 16 levels (4.5 bits)", "q4_0"),
+  q4_1: ggmlEntry("q4_1", false, "4-bit, d = (max - min) / 15 and min m (5.0 bits)", "q4_1"),
+  q5_0: ggmlEntry("q5_0", true, "5-bit, d = signed max / -16, 32 levels (5.5 bits)", "q5_0"),
+  q5_1: ggmlEntry("q5_1", false, "5-bit, d = (max - min) / 31 and min m (6.0 bits)", "q5_1"),
+  q8_0: ggmlEntry("q8_0", true, "8-bit, d = amax / 127, round half away (8.5 bits)", "q8_0"),
+  iq4_nl: ggmlEntry(
+    "iq4_nl",
+    true,
+    "4-bit indices into ggml's 16-level non-linear table, least-squares scale search (4.5 bits)",
+    "iq4_nl (llama.cpp PR 5590)",
+  ),
 };
+
+function ggmlEntry(name: GgmlType, symmetric: boolean, what: string, source: string): CodecEntry {
+  return {
+    name,
+    grouped: false,
+    block: { group: 32, symmetric },
+    description: `llama.cpp's ${name} cache type, ggml blocks of 32 with f16 d: ${what}; head_dim must be a multiple of 32`,
+    paper: `ggml (llama.cpp) ggml-quants.c quantize_row_${source.split(" ")[0]}_ref / ggml-common.h block_${source}`,
+    make: () => ggmlCodec(name),
+  };
+}
 
 export const CODEC_NAMES = Object.keys(CODECS) as CodecName[];
 
@@ -87,6 +116,22 @@ export function makeCodec(spec: CodecName | CodecOptions, path = "codec"): Codec
   for (const key of Object.keys(options)) {
     if (!["type", "group", "symmetric", "axis"].includes(key))
       throw new ConfigError(`${path}.${key}`, `unknown option for codec ${entry.name}`);
+  }
+  if (entry.block) {
+    // The format fixes both; its own resolved values (which createCache passes back) are accepted.
+    if (options.group !== undefined && options.group !== entry.block.group)
+      throw new ConfigError(
+        `${path}.group`,
+        `${entry.name} has fixed ggml blocks of ${entry.block.group} (remove group, or use an int codec for other groups)`,
+      );
+    if (options.symmetric !== undefined && options.symmetric !== entry.block.symmetric)
+      throw new ConfigError(
+        `${path}.symmetric`,
+        `${entry.name} is ${entry.block.symmetric ? "symmetric" : "asymmetric (d and a minimum)"} by definition (remove symmetric)`,
+      );
+    if (options.axis !== undefined && options.axis !== "token")
+      throw new ConfigError(`${path}.axis`, `${entry.name} quantizes along head_dim: axis must be "token"`);
+    return entry.make(options);
   }
   // Ungrouped codecs accept their own resolved defaults (group "head", symmetric), which
   // resolveCacheSpec fills in and createCache passes back here.

@@ -5,7 +5,21 @@
  * of `group` consecutive elements along head_dim.
  */
 
-export type CodecName = "f32" | "f16" | "bf16" | "fp8-e4m3" | "int8" | "int4" | "int2";
+export type CodecName =
+  | "f32"
+  | "f16"
+  | "bf16"
+  | "fp8-e4m3"
+  | "int8"
+  | "int4"
+  | "int2"
+  // ggml's block types (llama.cpp cache types), src/quant/ggml-*.ts
+  | "q4_0"
+  | "q4_1"
+  | "q5_0"
+  | "q5_1"
+  | "q8_0"
+  | "iq4_nl";
 
 /** What a user writes (a codec name alone uses that codec's defaults). */
 export interface CodecOptions {

@@ -13,6 +13,7 @@ import { ConfigError } from "../../src/errors.ts";
 const plain = { axis: "token", residual: 0, rotation: "none", preRope: false };
 const int8Default = { type: "int8", group: 32, symmetric: true, ...plain };
 const int4Default = { type: "int4", group: 32, symmetric: false, ...plain };
+const q8Default = { type: "q8_0", group: 32, symmetric: true, ...plain };
 
 test("a bare codec name means that codec, with its defaults, for keys and values", () => {
   for (const name of ["f32", "f16", "bf16", "fp8-e4m3", "int8", "int4", "int2"]) {
@@ -28,11 +29,12 @@ test("a bare codec name means that codec, with its defaults, for keys and values
 });
 
 test("a bare preset name expands to the full spec, labelled with the preset's name", () => {
+  // llama.cpp's cache types are ggml's block codecs (fixed blocks of 32, src/quant/ggml-*.ts).
   const q4 = resolveCacheSpec("q4_0");
-  assert.deepEqual(q4.keys, { type: "int4", group: 32, symmetric: true, ...plain });
+  assert.deepEqual(q4.keys, { type: "q4_0", group: 32, symmetric: true, ...plain });
   assert.deepEqual(q4.values, q4.keys);
   assert.equal(q4.name, "q4_0");
-  assert.deepEqual(resolveCacheSpec("q8_0").keys, int8Default);
+  assert.deepEqual(resolveCacheSpec("q8_0").keys, q8Default);
   assert.deepEqual(resolveCacheSpec({ preset: "q8_0" }), resolveCacheSpec("q8_0"));
 });
 
@@ -51,7 +53,7 @@ test("codec objects, separate key/value codecs, preset overrides, defaults and l
 
   // A preset with an explicit codec: the codec overrides the preset's (only the named side).
   const over = resolveCacheSpec({ preset: "q8_0", codec: { values: "f16" } });
-  assert.deepEqual(over.keys, int8Default);
+  assert.deepEqual(over.keys, q8Default);
   assert.equal(over.values.type, "f16");
 
   const empty = resolveCacheSpec({});

@@ -14,12 +14,17 @@ import { gpuRowLayout } from "../../src/gpu/layout.ts";
 import { decodeElemWgsl, encodeRowWgsl, hasWgslCodec, WGSL_CODECS } from "../../src/gpu/wgsl/codec.ts";
 import { CODEC_NAMES, makeCodec } from "../../src/quant/registry.ts";
 import type { Codec } from "../../src/quant/types.ts";
+import { GGML_CODECS } from "../helpers/codec-cases.ts";
 
 const shape = { nLayers: 1, nHeads: 2, nKvHeads: 1, headDim: 32, maxTokens: 64 };
 
 test("every registered codec has a WGSL row, and the rows are exactly the registry's codecs", () => {
   assert.deepEqual(Object.keys(WGSL_CODECS).sort(), [...CODEC_NAMES].sort());
-  for (const name of CODEC_NAMES) assert.ok(hasWgslCodec(name), name);
+  // ggml's block types have no WGSL kernels yet (null rows: the standard cache runs them).
+  assert.deepEqual(
+    CODEC_NAMES.filter((name) => !hasWgslCodec(name)),
+    [...GGML_CODECS],
+  );
 });
 
 test("a codec without WGSL kernels is an error naming it, not another codec's code", () => {
@@ -42,7 +47,8 @@ test("gpuCacheUnsupported names what the GPU cache lacks, null for what it holds
     const spec = resolveCacheSpec(input);
     return gpuCacheUnsupported(spec, parsePolicy(spec.policy, "cache.policy").make({ shape, seed: 0 }));
   };
-  assert.equal(why("q4_0"), null);
+  assert.equal(why({ codec: { type: "int4", symmetric: true } }), null);
+  assert.equal(why("q4_0"), "codec q4_0");
   assert.equal(why({ codec: "fp8-e4m3", policy: { type: "h2o", budget: 8 } }), null);
   assert.equal(why("kivi2"), "channel-axis keys");
   assert.equal(why("int4-hadamard"), "rotation");

@@ -35,13 +35,16 @@ test("createCache: GPU cache for token-axis codecs, standard cache for the stora
 }, async () => {
   const exec = await createWebGpuExecutor();
   const shape = { nLayers: 1, nHeads: 2, nKvHeads: 1, headDim: 32, maxTokens: 64 };
-  assert.ok((await createCache("q4_0", shape, { executor: exec })) instanceof GpuKVCache);
+  assert.ok(
+    (await createCache({ codec: { type: "int4", symmetric: true } }, shape, { executor: exec })) instanceof
+      GpuKVCache,
+  );
   assert.ok(
     (await createCache({ codec: "int8", policy: { type: "h2o", budget: 8 } }, shape, {
       executor: exec,
     })) instanceof GpuKVCache,
   );
-  for (const preset of ["kivi2", "int4-hadamard"]) {
+  for (const preset of ["kivi2", "int4-hadamard", "q4_0"]) {
     const cache = await createCache(preset, shape, { executor: exec });
     assert.ok(cache instanceof StandardKVCache, `${preset} goes to the standard cache`);
     const d = shape.headDim;

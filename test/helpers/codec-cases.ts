@@ -19,6 +19,29 @@ export const CODE_BITS: Record<CodecName, number> = {
   int8: 8,
   int4: 4,
   int2: 2,
+  // ggml block types: bits per code (ggml-common.h); their blocks also hold d (and m), see GGML_BITS.
+  q4_0: 4,
+  q4_1: 4,
+  q5_0: 5,
+  q5_1: 5,
+  q8_0: 8,
+  iq4_nl: 4,
+};
+
+/** ggml's block types (fixed blocks of 32; head_dim must be a multiple of 32). */
+export const GGML_CODECS = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl"] as const;
+
+/**
+ * Bits per element of each ggml type, from ggml-common.h's block structs: (f16 d [+ f16 m] +
+ * payload bytes) * 8 / 32 elements.
+ */
+export const GGML_BITS: Record<(typeof GGML_CODECS)[number], number> = {
+  q4_0: ((2 + 16) * 8) / 32, // 4.5
+  q4_1: ((2 + 2 + 16) * 8) / 32, // 5.0
+  q5_0: ((2 + 4 + 16) * 8) / 32, // 5.5
+  q5_1: ((2 + 2 + 4 + 16) * 8) / 32, // 6.0
+  q8_0: ((2 + 32) * 8) / 32, // 8.5
+  iq4_nl: ((2 + 16) * 8) / 32, // 4.5
 };
 
 export interface CodecCase {

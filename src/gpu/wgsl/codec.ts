@@ -49,6 +49,13 @@ export const WGSL_CODECS: Record<CodecName, WgslTraits | null> = {
   int8: { kind: "int", bits: 8 },
   int4: { kind: "int", bits: 4 },
   int2: { kind: "int", bits: 2 },
+  // ggml block types: no WGSL kernels yet (the standard cache runs them, counted).
+  q4_0: null,
+  q4_1: null,
+  q5_0: null,
+  q5_1: null,
+  q8_0: null,
+  iq4_nl: null,
 };
 
 /** Whether the WGSL kernels implement this codec. */

@@ -15,6 +15,7 @@ import { sideCodec } from "../../../src/cache/spec.ts";
 import type { PolicySpec } from "../../../src/cache/types.ts";
 import { CODEC_NAMES } from "../../../src/quant/registry.ts";
 import { rowBytes } from "../../../src/quant/types.ts";
+import { GGML_CODECS } from "../../helpers/codec-cases.ts";
 import { drive, makeCache, smallShape } from "./drive.ts";
 
 fc.configureGlobal({ includeErrorInReport: true });
@@ -60,6 +61,8 @@ const codecArb: fc.Arbitrary<{ codec?: string; preset?: string }> = fc.oneof(
   fc.constantFrom("kivi2", "kivi4", "int4-hadamard", "q4_0").map((p) => ({ preset: p })),
 );
 
+const isGgml = (name: string | undefined) => (GGML_CODECS as readonly (string | undefined)[]).includes(name);
+
 const chunksArb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 });
 
 test("every policy x every codec: budget holds after each attend, outputs finite, memory = rows + metadata", async () => {
@@ -70,7 +73,8 @@ test("every policy x every codec: budget holds after each attend, outputs finite
       chunksArb,
       fc.integer({ min: 1, max: 40 }),
       async (policy, codec, chunks, n) => {
-        const shape = smallShape();
+        // ggml's block types hold whole blocks of 32 per head row (head_dim 8 is refused).
+        const shape = smallShape(isGgml(codec.codec ?? codec.preset) ? { headDim: 32 } : {});
         // Tiers re-encode token-axis rows; tiered with a channel-axis preset is rejected (channel-cache.test.ts).
         if (policy.type === "tiered" && (codec.preset === "kivi2" || codec.preset === "kivi4")) return; // refused by resolveCacheSpec
         {
@@ -187,7 +191,7 @@ test("every preset has a description and a paper, and builds a working cache", a
   for (const [name, p] of Object.entries(PRESETS)) {
     assert.ok(p.description.length > 10, `${name}: description`);
     assert.ok(p.paper && p.paper.length > 5, `${name}: paper`);
-    const shape = smallShape({ nLayers: 1 });
+    const shape = smallShape(isGgml(name) ? { nLayers: 1, headDim: 32 } : { nLayers: 1 });
     const cache = await makeCache(name, shape);
     assert.equal(cache.spec.name, name);
     drive(cache, shape, 6, [2], 1, (s) => assert.ok(s.out.every(Number.isFinite)));
