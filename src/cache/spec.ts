@@ -13,7 +13,7 @@
  *                                           (src/quant/q8-query.ts); default f32 = exact
  */
 import { ConfigError } from "../errors.ts";
-import { CODEC_NAMES, isCodecName, makeCodec } from "../quant/registry.ts";
+import { CODEC_NAMES, CODECS, isCodecName, makeCodec } from "../quant/registry.ts";
 import type { Codec, CodecOptions } from "../quant/types.ts";
 import { parsePolicy } from "./policies/registry.ts";
 import { PRESETS } from "./presets.ts";
@@ -39,7 +39,12 @@ function sideObject(x: unknown, path: string): Record<string, unknown> {
  * (axis, residual, rotation, preRope) here, including which side may use them.
  */
 function resolveSide(x: unknown, side: "keys" | "values", path: string): SideSpec {
-  const { axis = "token", residual = 0, rotation = "none", preRope = false, ...row } = sideObject(x, path);
+  const { axis = "token", residual = 0, rotation: given, preRope = false, ...row } = sideObject(x, path);
+  // A codec may default its side's rotation (TurboQuant); anything else defaults to none.
+  const rotation =
+    given ??
+    (typeof row.type === "string" && isCodecName(row.type) ? CODECS[row.type].rotation : undefined) ??
+    "none";
   if (axis !== "token" && axis !== "channel")
     throw new ConfigError(`${path}.axis`, `expected "token" or "channel", got ${JSON.stringify(axis)}`);
   if (axis === "channel" && side === "values")

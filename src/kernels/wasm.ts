@@ -76,6 +76,12 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
   q5_1: { kind: null },
   q8_0: { kind: null },
   iq4_nl: { kind: null },
+  // TurboQuant: no AssemblyScript kernels yet (ref runs them, counted as fallbacks).
+  turbo2: { kind: null },
+  "turbo2.5": { kind: null },
+  turbo3: { kind: null },
+  "turbo3.5": { kind: null },
+  turbo4: { kind: null },
 };
 
 /** Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16), or -1 if unsupported. */

@@ -12,6 +12,7 @@ import { ggmlCodec } from "./ggml-types.ts";
 import { int2 } from "./int2.ts";
 import { int4 } from "./int4.ts";
 import { int8 } from "./int8.ts";
+import { makeTurboCodec, TURBO_BITS, type TurboName } from "./turboquant.ts";
 import type { Codec, CodecName, CodecOptions } from "./types.ts";
 
 export interface CodecEntry {
@@ -23,6 +24,11 @@ export interface CodecEntry {
    * unless the block stores a minimum). Given options must equal these or be left out.
    */
   block?: { group: 32; symmetric: boolean };
+  /**
+   * The side's rotation when the spec gives none (TurboQuant's codebooks assume rotated
+   * coordinates); an explicit `rotation: none` still turns it off (an ablation).
+   */
+  rotation?: "hadamard";
   description: string;
   paper?: string;
   make(options: Partial<CodecOptions>): Codec;
@@ -83,7 +89,25 @@ export const CODECS: Record<CodecName, CodecEntry> = {
     "4-bit indices into ggml's 16-level non-linear table, least-squares scale search (4.5 bits)",
     "iq4_nl (llama.cpp PR 5590)",
   ),
+  turbo2: turboEntry("turbo2"),
+  "turbo2.5": turboEntry("turbo2.5"),
+  turbo3: turboEntry("turbo3"),
+  "turbo3.5": turboEntry("turbo3.5"),
+  turbo4: turboEntry("turbo4"),
 };
+
+function turboEntry(name: TurboName): CodecEntry {
+  const [lo, hi] = TURBO_BITS[name];
+  const bits = lo === hi ? `${lo}-bit` : `${hi}-bit on half the coordinates, ${lo}-bit on the rest,`;
+  return {
+    name,
+    grouped: false,
+    rotation: "hadamard",
+    description: `TurboQuant MSE: Hadamard-rotated row, ${bits} Lloyd-Max codebook of a rotated unit vector's coordinate, one f16 norm per row (${(lo + hi) / 2} + 16/head_dim bits)`,
+    paper: "Zandieh et al. 2025 (TurboQuant), arXiv:2504.19874",
+    make: () => makeTurboCodec(name),
+  };
+}
 
 function ggmlEntry(name: GgmlType, symmetric: boolean, what: string, source: string): CodecEntry {
   return {

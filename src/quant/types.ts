@@ -19,7 +19,13 @@ export type CodecName =
   | "q5_0"
   | "q5_1"
   | "q8_0"
-  | "iq4_nl";
+  | "iq4_nl"
+  // TurboQuant (rotation + Lloyd-Max codebook + one norm per row), src/quant/turboquant.ts
+  | "turbo2"
+  | "turbo2.5"
+  | "turbo3"
+  | "turbo3.5"
+  | "turbo4";
 
 /** What a user writes (a codec name alone uses that codec's defaults). */
 export interface CodecOptions {

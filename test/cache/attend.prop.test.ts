@@ -19,7 +19,7 @@ import { sideRotation } from "../../src/quant/hadamard.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type Codec, type CodecOptions } from "../../src/quant/types.ts";
 import { mulberry32 } from "../../src/rng.ts";
-import { codecCases } from "../helpers/codec-cases.ts";
+import { codecCases, turboCases } from "../helpers/codec-cases.ts";
 import {
   allocRowsOn,
   availableExecutors,
@@ -274,10 +274,10 @@ for (const exec of executors) {
       );
     });
 
-    test("every codec x rotation (keys, values, both): attend equals naive attention over R^T decode(encode(R x))", async () => {
+    test("every codec (TurboQuant too) x rotation (keys, values, both): attend equals naive attention over R^T decode(encode(R x))", async () => {
       const arb = fc.record({
         sc: scenarioArb,
-        cc: fc.constantFrom(...cases),
+        cc: fc.constantFrom(...cases, ...turboCases()),
         sides: fc.constantFrom<string[]>(["keys"], ["values"], ["keys", "values"]),
         seed: fc.integer(),
       });

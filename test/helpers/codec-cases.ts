@@ -26,7 +26,16 @@ export const CODE_BITS: Record<CodecName, number> = {
   q5_1: 5,
   q8_0: 8,
   iq4_nl: 4,
+  // TurboQuant: codebook index bits (the fractional ones average b and b + 1 over coordinate halves).
+  turbo2: 2,
+  "turbo2.5": 2.5,
+  turbo3: 3,
+  "turbo3.5": 3.5,
+  turbo4: 4,
 };
+
+/** TurboQuant's codecs (one f16 norm per row besides the codes; rotation is the cache's option). */
+export const TURBO_CODECS = ["turbo2", "turbo2.5", "turbo3", "turbo3.5", "turbo4"] as const;
 
 /** ggml's block types (fixed blocks of 32; head_dim must be a multiple of 32). */
 export const GGML_CODECS = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl"] as const;
@@ -68,6 +77,19 @@ export function codecCases(): CodecCase[] {
         cases.push({ label: label(options), options, codec: makeCodec(options), integer: true });
       }
   return cases;
+}
+
+/**
+ * TurboQuant rows (ungrouped; the attend contract runs them with and without rotation, the codec
+ * suite is test/quant/turboquant.test.ts: a codebook has no integer grid for the int/float bounds).
+ */
+export function turboCases(): CodecCase[] {
+  return TURBO_CODECS.map((type) => ({
+    label: type,
+    options: { type },
+    codec: makeCodec(type),
+    integer: false,
+  }));
 }
 
 /** Expected layout of one row, computed from the format rules. */

@@ -56,6 +56,12 @@ export const WGSL_CODECS: Record<CodecName, WgslTraits | null> = {
   q5_1: null,
   q8_0: null,
   iq4_nl: null,
+  // TurboQuant: no WGSL kernels yet (and the GPU cache refuses rotation): the standard cache, counted.
+  turbo2: null,
+  "turbo2.5": null,
+  turbo3: null,
+  "turbo3.5": null,
+  turbo4: null,
 };
 
 /** Whether the WGSL kernels implement this codec. */
