@@ -5,8 +5,8 @@
  * scores) differ from llama.cpp's byte-level tokenization of the same file. A BOM is kept, as
  * the bytes are: the text is exactly what is stored.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { ModelFormatError } from "./errors.ts";
+import { closeSync, fstatSync, openSync, readSync } from "./platform/host.ts";
 
 /** Byte offset of the first invalid UTF-8 sequence in b, or -1 when b is valid UTF-8. */
 export function firstInvalidUtf8(b: Uint8Array): number {

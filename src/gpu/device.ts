@@ -8,6 +8,7 @@
  * llvmpipe on CPU-only machines (EGL_PLATFORM=surfaceless, no display needed).
  */
 import { DeviceUnavailableError } from "../errors.ts";
+import { type DawnModule, env, HOST, importDawn, onExit } from "../platform/host.ts";
 
 export type GpuBackend = "vulkan" | "opengl" | "opengles";
 export const GPU_BACKENDS: readonly GpuBackend[] = ["vulkan", "opengl", "opengles"];
@@ -59,24 +60,23 @@ let exitHooked = false;
 const instances: GPU[] = [];
 
 function optionsFromEnv(options: GpuOptions): GpuOptions {
-  const env = process.env.KVLAB_GPU_BACKEND;
+  const backend = env("KVLAB_GPU_BACKEND");
   const out: GpuOptions = { ...options };
-  if (!out.backend && env) {
-    if (!(GPU_BACKENDS as readonly string[]).includes(env))
+  if (!out.backend && backend) {
+    if (!(GPU_BACKENDS as readonly string[]).includes(backend))
       throw new DeviceUnavailableError(
-        `KVLAB_GPU_BACKEND="${env}" is not a backend; use one of ${GPU_BACKENDS.join(", ")}`,
+        `KVLAB_GPU_BACKEND="${backend}" is not a backend; use one of ${GPU_BACKENDS.join(", ")}`,
       );
-    out.backend = env as GpuBackend;
+    out.backend = backend as GpuBackend;
   }
-  if (!out.adapter && process.env.KVLAB_GPU_ADAPTER) out.adapter = process.env.KVLAB_GPU_ADAPTER;
+  const adapter = env("KVLAB_GPU_ADAPTER");
+  if (!out.adapter && adapter) out.adapter = adapter;
   return out;
 }
 
-async function loadDawn(): Promise<typeof import("webgpu")> {
-  // EGL must be told to run without a display before Dawn's OpenGL backend initialises.
-  process.env.EGL_PLATFORM ??= "surfaceless";
+async function loadDawn(): Promise<DawnModule> {
   try {
-    const mod = await import("webgpu");
+    const mod = await importDawn();
     // GPUBufferUsage, GPUMapMode, ... are globals in browsers; Dawn exports them.
     Object.assign(globalThis, mod.globals);
     return mod;
@@ -88,7 +88,7 @@ async function loadDawn(): Promise<typeof import("webgpu")> {
 }
 
 async function tryAdapter(
-  dawn: typeof import("webgpu"),
+  dawn: DawnModule,
   backend: GpuBackend,
   adapterName: string | undefined,
 ): Promise<{ gpu: GPU; adapter: GPUAdapter; featureLevel: "core" | "compatibility" } | string> {
@@ -135,7 +135,41 @@ function describe(
   };
 }
 
+/** In a browser: the page's navigator.gpu (no backend choice; the browser picks). */
+async function createBrowserContext(): Promise<GpuContext> {
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (!gpu)
+    throw new DeviceUnavailableError(
+      "this browser has no WebGPU (navigator.gpu); use a browser with WebGPU enabled, or the wasm executor",
+    );
+  let featureLevel: "core" | "compatibility" = "core";
+  let adapter = await gpu.requestAdapter();
+  if (!adapter) {
+    featureLevel = "compatibility";
+    adapter = await gpu.requestAdapter({ featureLevel } as GPURequestAdapterOptions);
+  }
+  if (!adapter) throw new DeviceUnavailableError("navigator.gpu gave no adapter; use the wasm executor");
+  const a = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
+      maxBufferSize: a.maxBufferSize,
+      maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
+    },
+  });
+  const ctx: GpuContext = {
+    device,
+    // The backend is the browser's own (Vulkan, D3D12, Metal, SwiftShader); "vulkan" is a label.
+    report: describe(adapter, device, "vulkan", featureLevel),
+    keepAlive: [gpu, adapter],
+  };
+  live = ctx;
+  return ctx;
+}
+
 async function createContext(options: GpuOptions): Promise<GpuContext> {
+  if (HOST === "browser") return createBrowserContext();
   const opts = optionsFromEnv(options);
   const dawn = await loadDawn();
   const backends: GpuBackend[] = opts.backend ? [opts.backend] : ["vulkan", "opengl"];
@@ -169,7 +203,7 @@ async function createContext(options: GpuOptions): Promise<GpuContext> {
     if (!exitHooked) {
       exitHooked = true;
       // Without this a held device keeps node alive after main() returns.
-      process.on("beforeExit", () => destroyGpu());
+      onExit(() => destroyGpu());
     }
     return ctx;
   }

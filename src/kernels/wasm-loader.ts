@@ -7,8 +7,7 @@
  * The memory is shared (SharedArrayBuffer-backed) so that worker threads can instantiate the
  * same module over it, and so that typed-array views handed out never detach when it grows.
  */
-import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
+import { defaultWasmLocation, readBytes } from "../platform/host.ts";
 
 /** Raw exports of assembly/index.ts (pointers are byte offsets into the shared memory). */
 export interface KvlabWasmExports {
@@ -113,7 +112,11 @@ export interface KvlabWasmExports {
 /** ABI version the JS side was written against (assembly/index.ts abiVersion). */
 export const KVLAB_WASM_ABI = 2;
 
-export const WASM_PATH = fileURLToPath(new URL("../../build/kvlab.wasm", import.meta.url));
+/** build/kvlab.wasm on Node (a path); in a browser, the URL it is fetched from (host.browser.ts). */
+export const WASM_PATH: string = String(defaultWasmLocation());
+
+/** Where the kernels come from: a path or URL, the file's bytes, or an already compiled module. */
+export type WasmSource = string | URL | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
 
 /** Pages the module declares (asconfig.json initialMemory / maximumMemory). */
 const INITIAL_PAGES = 16;
@@ -141,10 +144,21 @@ export async function instantiateKvlab(
   return instance.exports as unknown as KvlabWasmExports;
 }
 
-/** Compile build/kvlab.wasm and instantiate it over a fresh shared memory. */
-export async function loadKvlabWasm(path: string = WASM_PATH): Promise<LoadedWasm> {
-  const bytes = await readFile(path);
-  const module = await WebAssembly.compile(bytes);
+/** Compile build/kvlab.wasm (or the module `source` names) and instantiate it over a fresh shared memory. */
+export async function loadKvlabWasm(source: WasmSource = defaultWasmLocation()): Promise<LoadedWasm> {
+  const path =
+    typeof source === "string" || source instanceof URL ? String(source) : "kvlab.wasm (given bytes)";
+  let module: WebAssembly.Module;
+  if (source instanceof WebAssembly.Module) module = source;
+  else {
+    const bytes =
+      typeof source === "string" || source instanceof URL
+        ? await readBytes(source)
+        : ArrayBuffer.isView(source)
+          ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
+          : new Uint8Array(source);
+    module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  }
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
   const exports = await instantiateKvlab(module, memory);
   const abi = exports.abiVersion();

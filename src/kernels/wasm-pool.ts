@@ -15,7 +15,7 @@
  * any worker that has not woken yet (1 -> 0) instead of waiting for that worker to be
  * scheduled, which on a loaded machine can take milliseconds.
  */
-import { Worker } from "node:worker_threads";
+import { type HostThread, startThread } from "../platform/host.ts";
 import type { WasmHeap } from "./wasm-heap.ts";
 import type { KvlabWasmExports } from "./wasm-loader.ts";
 
@@ -202,19 +202,12 @@ export async function createWorkerPool(
   new Uint8Array(heap.buffer, job, JOB_BYTES).fill(0);
   const ji = new Int32Array(heap.buffer, job, 4);
   const args = new Float64Array(heap.buffer, job + 16, MAX_ARGS);
-  const workers: { w: Worker; st: Int32Array; scr: Float64Array; ctrl: number }[] = [];
+  const workers: { w: HostThread; st: Int32Array; scr: Float64Array; ctrl: number }[] = [];
   for (let i = 0; i < nWorkers; i++) {
     const ctrl = heap.scratch(CTRL_BYTES);
     new Uint8Array(heap.buffer, ctrl, CTRL_BYTES).fill(0);
-    const w = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { module, memory: heap.memory, job, ctrl },
-    });
-    await new Promise<void>((resolve, reject) => {
-      w.once("message", () => resolve());
-      w.once("error", reject);
-    });
-    w.unref(); // a blocked worker must not keep the process alive
+    // Node: a worker_threads Worker (unref'd); browsers: a Web Worker (src/platform/host*.ts).
+    const w = await startThread(WORKER_SOURCE, { module, memory: heap.memory, job, ctrl });
     workers.push({
       w,
       ctrl,
@@ -290,7 +283,7 @@ export async function createWorkerPool(
       for (const wk of workers) {
         Atomics.store(wk.st, 0, 3);
         Atomics.notify(wk.st, 0);
-        void wk.w.terminate();
+        wk.w.terminate();
         heap.release(wk.ctrl);
       }
       heap.release(job);

@@ -5,8 +5,6 @@
  * reference (src/quant) bit for bit; attention and model ops agree with `ref` within named
  * tolerances (f32 accumulation in SIMD lanes instead of the reference's f64 running sums).
  */
-import { existsSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { DeviceUnavailableError, ShapeError } from "../errors.ts";
 import type { Codec, CodecName, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
 import {
@@ -22,7 +20,8 @@ import { createRefExecutor, refAttend } from "./ref.ts";
 import { Arena } from "./wasm-arena.ts";
 import { wasmChannelOps } from "./wasm-channel.ts";
 import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
-import { loadKvlabWasm, WASM_PATH } from "./wasm-loader.ts";
+import { defaultWasmLocation, existsSync, HOST, defaultThreads as hostThreads } from "../platform/host.ts";
+import { loadKvlabWasm, type WasmSource } from "./wasm-loader.ts";
 import {
   createWorkerPool,
   OP_ADD,
@@ -42,6 +41,8 @@ export interface WasmExecutorOptions {
   threads?: number;
   /** Path of the compiled module (default build/kvlab.wasm). */
   wasmPath?: string;
+  /** The compiled module as a path or URL, its bytes, or a WebAssembly.Module (browsers: a URL or bytes). */
+  wasm?: WasmSource;
 }
 
 export interface WasmExecutor extends Executor {
@@ -111,14 +112,15 @@ function rowsView(rows: EncodedRows, L: RowLayout, row: number, nRows: number, w
 
 /** Threads to use when none is asked for: $KVLAB_THREADS, else the machine's parallelism. */
 export function defaultThreads(): number {
-  const env = Number(process.env.KVLAB_THREADS);
-  if (Number.isInteger(env) && env >= 1) return env;
-  return Math.max(1, availableParallelism());
+  return hostThreads();
 }
 
 /** Whether build/kvlab.wasm exists and instantiates here. */
-export async function probeWasm(path: string = WASM_PATH): Promise<{ available: boolean; detail: string }> {
-  if (!existsSync(path)) return { available: false, detail: `${path} is missing: run npm run asbuild` };
+export async function probeWasm(
+  path: string | URL = defaultWasmLocation(),
+): Promise<{ available: boolean; detail: string }> {
+  if (HOST === "node" && !existsSync(String(path)))
+    return { available: false, detail: `${path} is missing: run npm run asbuild` };
   try {
     await loadKvlabWasm(path);
     return { available: true, detail: "AssemblyScript SIMD kernels (build/kvlab.wasm)" };
@@ -128,9 +130,10 @@ export async function probeWasm(path: string = WASM_PATH): Promise<{ available: 
 }
 
 export async function createWasmExecutor(options: WasmExecutorOptions = {}): Promise<WasmExecutor> {
-  const path = options.wasmPath ?? WASM_PATH;
-  if (!existsSync(path)) throw new DeviceUnavailableError(`${path} is missing: run npm run asbuild`);
-  const { module, memory, exports: k } = await loadKvlabWasm(path);
+  const source = options.wasm ?? options.wasmPath ?? defaultWasmLocation();
+  if (HOST === "node" && typeof source === "string" && !existsSync(source))
+    throw new DeviceUnavailableError(`${source} is missing: run npm run asbuild`);
+  const { module, memory, exports: k } = await loadKvlabWasm(source);
   const heap = new WasmHeap(memory, new Arena(memory, k.heapBase()));
   const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
   const pool: WorkerPool | undefined =

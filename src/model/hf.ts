@@ -2,10 +2,9 @@
  * Hugging Face model directory: config.json, model.safetensors or sharded
  * model-0000i-of-0000n.safetensors with model.safetensors.index.json, tokenizer.json.
  */
-import { existsSync, readdirSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import { existsSync, isAbsolute, join, readdirSync, relative, resolve } from "../platform/host.ts";
 import { parseHfConfig } from "./config.ts";
 import { readJson } from "./json-strict.ts";
 import { LlamaModel } from "./llama.ts";

@@ -5,8 +5,8 @@
  * naming the key and its byte offset in the file. readJson reads a JSON side file of a model
  * (config, index, tokenizer) that way.
  */
-import { readFileSync, statSync } from "node:fs";
 import { ModelFormatError } from "../errors.ts";
+import { readFileSync, statSync } from "../platform/host.ts";
 
 /** The first key repeated within one object of `text` (valid JSON), with its char index. */
 export function findDuplicateKey(text: string): { key: string; index: number } | null {
@@ -79,7 +79,7 @@ export function readJson(file: string): unknown {
 
 /** UTF-8 byte length of text[0, index) (for byte offsets of a char index). */
 export function utf8Offset(text: string, index: number): number {
-  return Buffer.byteLength(text.slice(0, index), "utf8");
+  return new TextEncoder().encode(text.slice(0, index)).length;
 }
 
 export type StrictJsonResult = { ok: true; value: unknown } | { ok: false; message: string; byte?: number };

@@ -6,10 +6,9 @@
  * are in Meta's interleaved RoPE layout, so they are permuted to rotate-half on load; and
  * tokenizer.bin (max_token_length, then per token: f32 score, int32 length, bytes).
  */
-import { existsSync, readdirSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import { basename, dirname, existsSync, join, readdirSync } from "../platform/host.ts";
 import { type ConfigFieldNames, type ModelConfig, validateModelConfig } from "./config.ts";
 import { LlamaModel } from "./llama.ts";
 import { GGUF_NAMES, type LayerKey, loadLlamaWeights } from "./llama-weights.ts";

@@ -1,8 +1,8 @@
 /** loadModel: one entry point for every model format, chosen by what the path is. */
-import { existsSync, statSync } from "node:fs";
 import { DeviceUnavailableError, ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
+import { existsSync, statSync } from "../platform/host.ts";
 import { loadGgufModel } from "./gguf.ts";
 import { loadHfModel } from "./hf.ts";
 import type { LanguageModel } from "./llama.ts";

@@ -5,9 +5,9 @@
  * bytes copied in place; F16/BF16: read into the array's own upper half and widened in place),
  * so a file is never held whole in memory and no tensor is buffered outside the executor.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import { closeSync, fstatSync, openSync, readSync } from "../platform/host.ts";
 import { f16ToF32 } from "../quant/half.ts";
 
 export type TensorDtype = "F32" | "F16" | "BF16";

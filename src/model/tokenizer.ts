@@ -3,10 +3,9 @@
  * Tokenizer (a tokenizer.json as HF writes it, or one built from a SentencePiece vocab by
  * sp-vocab.ts), so there is exactly one tokenization algorithm in kvlab and it is not ours.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ModelFormatError } from "../errors.ts";
+import { existsSync, join } from "../platform/host.ts";
 import { readJson } from "./json-strict.ts";
 
 export interface TextTokenizer {

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { REPO_ROOT } from "../../src/experiment/paths.ts";
 
 const ALLOWED: Record<string, string> = {
-  "src/index.ts": "the public API re-exports the GPU forward",
+  "src/core.ts": "the public API re-exports the GPU forward",
   "src/kernels/registry.ts": "the executor table's webgpu row (loaded on demand)",
   "src/commands/info.ts": "a type-only import of the adapter report it prints",
 };
