@@ -5,6 +5,7 @@
 import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } from "./codec-int";
 import { mix4Any, score4Any } from "./attend-block";
 import { FUSED_F16, FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-fused";
+import { q8Ok, q8Scores, q8ScratchBytes } from "./attend-q8";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
 import { hsum } from "./simd";
@@ -263,7 +264,7 @@ function mixRowAny(
 
 /** Bytes of scratch attend needs: scores (4, nSlots), accumulators (4, headDim), row buffers, padded q block, maxima. */
 export function attendScratchBytes(nSlots: i32, headDim: i32): i32 {
-  return ((4 * nSlots + 10 * headDim + 48) << 2) + fusedScratchBytes(headDim);
+  return ((4 * nSlots + 10 * headDim + 48) << 2) + fusedScratchBytes(headDim) + 5 * headDim + 48 + q8ScratchBytes(headDim);
 }
 
 // @ts-ignore: decorator
@@ -337,9 +338,11 @@ export function attend(
   out: usize,
   probs: usize,
   scratch: usize,
+  qc: usize,
+  qs: usize,
 ): void {
-  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch, 0))
-    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch, 0);
+  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch, 0, qc, qs))
+    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch, 0, qc, qs);
 }
 
 /** Bytes of one stored row of variant v (attend.ts variant()) with head size d. */
@@ -389,6 +392,8 @@ export function attendPart(
   scale: f32,
   part: usize,
   scratch: usize,
+  qc: usize,
+  qs: usize,
 ): void {
   const kv = variant(kDesc);
   const vv = variant(vDesc);
@@ -404,8 +409,8 @@ export function attendPart(
   const vz = vZe + j * groupBytesOf(vv, vG, d);
   const sp = slotPos + (j << 2);
   const ms = part + ((<usize>nRows * <usize>d) << 2);
-  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kp, ks, kz, vp, vs, vz, sp, n, scale, part, 0, scratch, ms))
-    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kp, ks, kz, vp, vs, vz, sp, n, scale, part, 0, scratch, ms);
+  if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kp, ks, kz, vp, vs, vz, sp, n, scale, part, 0, scratch, ms, qc, qs))
+    attendRows(false, kDesc, vDesc, d, q, qPos, nRows, kp, ks, kz, vp, vs, vz, sp, n, scale, part, 0, scratch, ms, qc, qs);
 }
 
 /**
@@ -464,6 +469,8 @@ function attendRows(
   probs: usize,
   scratch: usize,
   ms: usize,
+  qc: usize,
+  qs: usize,
 ): bool {
   const kv = variant(kDesc);
   const vv = variant(vDesc);
@@ -480,6 +487,11 @@ function attendRows(
   // attend-fused.ts work areas: score (q sums, permuted q: 20d bytes), mix (zero terms, staged weights)
   const fusedK = align16(padPos + 16);
   const fusedV = align16(fusedK + 5 * rb);
+  // query: q8 (qc, qs nonzero: the rows' int8 codes and block scales): a last block of 2-3 rows
+  // padded like padQ, and the integer path's work area (attend-q8.ts)
+  const padQc = align16(fusedV + <usize>fusedScratchBytes(d) - 5 * rb);
+  const padQs = align16(padQc + 4 * <usize>d);
+  const q8Work = align16(padQs + (<usize>d >> 1) + 16);
   // f32, f16, int8 and int4 rows (int groups of whole 16s) take the fused path of attend-fused.ts.
   const kKind = kv == 0 ? FUSED_F32 : kv == 1 && fusedF16 ? FUSED_F16 : kv >= 4 && kv < 8 ? (kv < 6 ? 8 : 4) : 0;
   const vKind = vv == 0 ? FUSED_F32 : vv == 1 && fusedF16 ? FUSED_F16 : vv >= 4 && vv < 8 ? (vv < 6 ? 8 : 4) : 0;
@@ -489,7 +501,10 @@ function attendRows(
   const vSym = (vv & 1) == 1;
   const both = kFused && vFused;
   // Single rows over f32 keys and values: the in-register path below measured faster.
-  const one = both && !(kKind == FUSED_F32 && vKind == FUSED_F32);
+  // q8 query rows over int8/int4 keys: scores by integer dot products (attend-q8.ts)
+  const kQ8 = qc != 0 && kFused && q8Ok(kKind, kG, d);
+  const nB = d >> 5;
+  const one = (both || (kQ8 && vFused)) && !(kKind == FUSED_F32 && vKind == FUSED_F32);
   let r = 0;
   while (r < nRows) {
     const rows = min(4, nRows - r);
@@ -499,16 +514,25 @@ function attendRows(
     const R = rows == 1 ? 1 : rows == 2 && both ? 2 : 4;
     let qb = q + <usize>r * rb;
     let pb = qPos + (<usize>r << 2);
+    let qcb = qc + <usize>r * <usize>d;
+    let qsb = qs + ((<usize>r * <usize>nB) << 2);
     if (rows < R) {
       for (let i = 0; i < 4; i++) {
         const src = <usize>min(i, rows - 1);
         memory.copy(padQ + <usize>i * rb, qb + src * rb, rb);
         store<i32>(padPos + (<usize>i << 2), load<i32>(pb + (src << 2)));
+        if (kQ8) {
+          memory.copy(padQc + <usize>i * <usize>d, qcb + src * <usize>d, <usize>d);
+          memory.copy(padQs + ((<usize>i * <usize>nB) << 2), qsb + ((src * <usize>nB) << 2), <usize>nB << 2);
+        }
       }
       qb = padQ;
       pb = padPos;
+      qcb = padQc;
+      qsb = padQs;
     }
-    if (kFused) {
+    if (kQ8) q8Scores(R, kKind, kSym, kG, d, qcb, qsb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, q8Work);
+    else if (kFused) {
       if (score4Fused(R, kKind, kSym, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, stat, fusedK))
         return false;
     } else score4Any(kv, kG, d, qb, pb, kPay, kSc, kZe, slotPos, nSlots, scale, scores, buf, stat);

@@ -1,7 +1,7 @@
 // kvlab WASM kernels: one op family per file, re-exported here. Kernels take raw pointers into
 // the (imported, shared) linear memory; the JS side (src/kernels/wasm.ts) owns allocation.
 export function abiVersion(): i32 {
-  return 2;
+  return 3;
 }
 
 /** First byte the JS arena may use (everything below holds this module's static data). */
@@ -12,6 +12,7 @@ export function heapBase(): usize {
 export { encodeFloat, decodeFloat } from "./codec-float";
 export { encodeInt, decodeInt } from "./codec-int";
 export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
+export { relaxedDotCheck } from "./attend-q8";
 export { matmul } from "./matmul";
 export { rmsnorm, rope, swiglu, addInPlace, swapAxes01 } from "./model-ops";
 export {

@@ -33,8 +33,11 @@ export async function createCache(
   assertBlocksFit(kCodec, shape.headDim, `cache "${resolved.name}" keys`);
   assertBlocksFit(vCodec, shape.headDim, `cache "${resolved.name}" values`);
   // The executor's own cache where it has one for this spec (the attention-mass diagnostic
-  // needs the standard cache's shadow keys).
-  const own = options.attentionMass ? null : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy });
+  // needs the standard cache's shadow keys; query: q8 is the standard cache's, src/quant/q8-query.ts).
+  const own =
+    options.attentionMass || resolved.query
+      ? null
+      : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy });
   if (own) return own;
   return new StandardKVCache(resolved, shape, kCodec, vCodec, policy, exec, {
     seed: options.seed ?? 0,

@@ -38,6 +38,14 @@ export interface AttendArgs {
   out: Float32Array;
   /** When given, receives the softmax probabilities (nRows, nSlots); masked slots get 0. */
   probs?: Float32Array;
+  /**
+   * Cache option query: q8 (src/quant/q8-query.ts). q then holds the dequantized q8_0 rows, and
+   * these are their int8 codes (nRows, headDim) and f32 block scales (nRows, ceil(headDim / 32)),
+   * q = codes * scale per block. Attention is defined over q as given; an executor may compute
+   * the scores from the codes with integer dot products instead (same value up to its f32
+   * rounding), and one that cannot ignores this.
+   */
+  q8?: { codes: Int8Array; scales: Float32Array };
 }
 
 /** One KV head's channel-axis keys (src/cache/channel-keys.ts, src/quant/channel.ts). */

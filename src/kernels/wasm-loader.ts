@@ -58,6 +58,9 @@ export interface KvlabWasmExports {
     out: number,
     probs: number,
     scratch: number,
+    /** query: q8 — the rows' int8 codes (nRows, headDim) and f32 block scales, or 0, 0. */
+    q8Codes: number,
+    q8Scales: number,
   ): void;
   /** Attention over slots [j0, j1) into a part (outputs, then max and sum per row); see attendMerge. */
   attendPart(
@@ -79,7 +82,11 @@ export interface KvlabWasmExports {
     scale: number,
     part: number,
     scratch: number,
+    q8Codes: number,
+    q8Scales: number,
   ): void;
+  /** 4 * a * b through the relaxed i8 x i7 dot (attend-q8.ts): checks the engine's operand order. */
+  relaxedDotCheck(a: number, b: number): number;
   attendPartFloats(nRows: number, headDim: number): number;
   attendMerge(parts: number, nParts: number, nRows: number, headDim: number, out: number): void;
   matmul(
@@ -110,7 +117,7 @@ export interface KvlabWasmExports {
 }
 
 /** ABI version the JS side was written against (assembly/index.ts abiVersion). */
-export const KVLAB_WASM_ABI = 2;
+export const KVLAB_WASM_ABI = 3;
 
 /** build/kvlab.wasm on Node (a path); in a browser, the URL it is fetched from (host.browser.ts). */
 export const WASM_PATH: string = String(defaultWasmLocation());

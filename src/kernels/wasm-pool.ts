@@ -36,9 +36,9 @@ const SPIN = 20000;
  * Run tile t of a job on one thread. Self-contained (no imports, no closure): its source is
  * also the worker's (Function.prototype.toString), so main thread and workers tile alike.
  * matmul args: [out, x, w, bias, n, dIn, dOut, rowsPerTile]; attend args: the 17 leading
- * arguments of the attend kernel, then rowsPerTile; or, split by slots (flash-decoding), the same
- * with out = the parts buffer (attendPart, one part per tile) and -slotsPerTile; scratch is the
- * calling thread's own.
+ * arguments of the attend kernel, then rowsPerTile, then the q8 codes and scales (0, 0 for f32
+ * queries); or, split by slots (flash-decoding), the same with out = the parts buffer
+ * (attendPart, one part per tile) and -slotsPerTile; scratch is the calling thread's own.
  * nll args: [out, logits, targets, vocab, nRows, rowsPerTile]; rmsnorm: [out, x, w, n, dim, eps,
  * rowsPerTile]; swiglu: [out, gate, up, n, elementsPerTile]; add: [x, y, n, elementsPerTile];
  * swap (out (b, a, d) = x (a, b, d)): [out, x, a, b, d, outRowsPerTile].
@@ -107,6 +107,8 @@ export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: num
       a[14]!,
       part,
       scratch,
+      a[18]!,
+      a[19]!,
     );
     return;
   }
@@ -131,6 +133,8 @@ export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: num
     a[15]! + r0 * d * 4,
     a[16]! ? a[16]! + r0 * nSlots * 4 : 0,
     scratch,
+    a[18]! ? a[18]! + r0 * d : 0,
+    a[18]! ? a[19]! + r0 * Math.ceil(d / 32) * 4 : 0,
   );
 }
 

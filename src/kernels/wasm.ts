@@ -6,6 +6,7 @@
  * tolerances (f32 accumulation in SIMD lanes instead of the reference's f64 running sums).
  */
 import { DeviceUnavailableError, ShapeError } from "../errors.ts";
+import { defaultWasmLocation, existsSync, HOST, defaultThreads as hostThreads } from "../platform/host.ts";
 import type { Codec, CodecName, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
 import {
   type AttendArgs,
@@ -18,9 +19,9 @@ import {
 } from "./executor.ts";
 import { createRefExecutor, refAttend } from "./ref.ts";
 import { Arena } from "./wasm-arena.ts";
+import { loadWasmBuild, type WasmBuild, wasmBuildFromEnv } from "./wasm-build.ts";
 import { wasmChannelOps } from "./wasm-channel.ts";
 import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
-import { defaultWasmLocation, existsSync, HOST, defaultThreads as hostThreads } from "../platform/host.ts";
 import { loadKvlabWasm, type WasmSource } from "./wasm-loader.ts";
 import {
   createWorkerPool,
@@ -43,10 +44,17 @@ export interface WasmExecutorOptions {
   wasmPath?: string;
   /** The compiled module as a path or URL, its bytes, or a WebAssembly.Module (browsers: a URL or bytes). */
   wasm?: WasmSource;
+  /**
+   * Without wasm/wasmPath: which build (wasm-build.ts): "auto" (default, or $KVLAB_WASM) is
+   * build/kvlab-relaxed.wasm where the engine validates relaxed SIMD, else build/kvlab.wasm.
+   */
+  build?: WasmBuild;
 }
 
 export interface WasmExecutor extends Executor {
   readonly name: "wasm";
+  /** The module loaded: its path or URL, or "(given module)". */
+  readonly wasmSource: string;
   /** Threads in use (1 = main thread only). */
   readonly threads: number;
   /** Arrays copied in/out because they were not allocated by this executor. */
@@ -130,10 +138,19 @@ export async function probeWasm(
 }
 
 export async function createWasmExecutor(options: WasmExecutorOptions = {}): Promise<WasmExecutor> {
-  const source = options.wasm ?? options.wasmPath ?? defaultWasmLocation();
+  const given = options.wasm ?? options.wasmPath;
+  const source = given ?? defaultWasmLocation();
   if (HOST === "node" && typeof source === "string" && !existsSync(source))
     throw new DeviceUnavailableError(`${source} is missing: run npm run asbuild`);
-  const { module, memory, exports: k } = await loadKvlabWasm(source);
+  // No module given: the relaxed-SIMD build where the engine runs it correctly (wasm-build.ts)
+  const {
+    module,
+    memory,
+    exports: k,
+    location,
+  } = given !== undefined
+    ? { ...(await loadKvlabWasm(given)), location: given }
+    : await loadWasmBuild(options.build ?? wasmBuildFromEnv(), defaultWasmLocation());
   const heap = new WasmHeap(memory, new Arena(memory, k.heapBase()));
   const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
   const pool: WorkerPool | undefined =
@@ -158,6 +175,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
   const exec: Omit<WasmExecutor, OpName> & Partial<Ops> = {
     name: "wasm",
     fallbacks: new Map(),
+    wasmSource: typeof location === "string" || location instanceof URL ? String(location) : "(given module)",
     threads,
     copies: heap.copies,
     bytesInUse: () => heap.arena.bytesInUse,
@@ -269,6 +287,15 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         m.ptr(a.out.subarray(0, a.nRows * d), "out"),
         a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
       ];
+      // query: q8 codes for the integer scores (the kernel uses them for int8/int4 keys in
+      // groups of whole 32s, and attends over q = their dequantized rows otherwise)
+      const q8 = a.q8 && d % 32 === 0 ? a.q8 : undefined;
+      const q8Args = q8
+        ? [
+            m.ptr(new Uint8Array(q8.codes.buffer, q8.codes.byteOffset, a.nRows * d), "in"),
+            m.ptr(q8.scales.subarray(0, a.nRows * (d / 32)), "in"),
+          ]
+        : [0, 0];
       // Fewest slots per tile when split by slots (amortises the merge and the handoff).
       const ATTEND_MIN_SLOTS_PER_TILE = 512;
       // Decode (few query rows, many slots, no probabilities): the slot range is split across
@@ -283,7 +310,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         try {
           const outPtr = args[15]!;
           args[15] = parts;
-          pool.run(OP_ATTEND, [...args, -per], nTiles, k.attendScratchBytes(per, d));
+          pool.run(OP_ATTEND, [...args, -per, ...q8Args], nTiles, k.attendScratchBytes(per, d));
           k.attendMerge(parts, nTiles, a.nRows, d, outPtr);
         } finally {
           heap.release(parts);
@@ -295,10 +322,10 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       // Query rows are independent: tiles of rows go to threads when there is enough work.
       if (pool && a.nRows >= 2 && a.nRows * a.nSlots * d >= 1 << 16) {
         const per = Math.ceil(a.nRows / (4 * threads));
-        pool.run(OP_ATTEND, [...args, per], Math.ceil(a.nRows / per), scratchBytes);
+        pool.run(OP_ATTEND, [...args, per, ...q8Args], Math.ceil(a.nRows / per), scratchBytes);
       } else {
         const scratch = heap.scratch(scratchBytes);
-        runTile(k, OP_ATTEND, new Float64Array([...args, a.nRows]), 0, scratch);
+        runTile(k, OP_ATTEND, new Float64Array([...args, a.nRows, ...q8Args]), 0, scratch);
         heap.release(scratch);
       }
       m.finish();
