@@ -3,6 +3,7 @@ import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
 import { assertBlocksFit } from "../quant/ggml-block.ts";
 import { StandardKVCache } from "./kv-cache.ts";
+import { withModelWindow } from "./model-window.ts";
 import { parsePolicy } from "./policies/registry.ts";
 import { resolveCacheSpec, sideCodec } from "./spec.ts";
 import type { CacheSpecInput, KVCache, KVShape } from "./types.ts";
@@ -26,7 +27,11 @@ export async function createCache(
 ): Promise<KVCache> {
   const resolved = resolveCacheSpec(spec);
   const exec = typeof options.executor === "object" ? options.executor : await getExecutor(options.executor);
-  const policy = parsePolicy(resolved.policy, "cache.policy").make({ shape, seed: options.seed ?? 0 });
+  // A model trained with a sliding window gets it whatever policy is asked for (model-window.ts).
+  const policy = withModelWindow(
+    parsePolicy(resolved.policy, "cache.policy").make({ shape, seed: options.seed ?? 0 }),
+    shape,
+  );
   const kCodec = sideCodec(resolved.keys, "cache.keys");
   const vCodec = sideCodec(resolved.values, "cache.values");
   // ggml block types need whole blocks of 32 per head row; refuse before allocating anything.

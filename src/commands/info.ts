@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { POLICIES } from "../cache/policies/registry.ts";
 import { PRESETS } from "../cache/presets.ts";
 import { EXECUTORS } from "../kernels/registry.ts";
+import { MODEL_FAMILIES } from "../model/config.ts";
 import { CODECS } from "../quant/registry.ts";
 import { TASKS } from "../tasks/registry.ts";
 
@@ -30,6 +31,7 @@ export async function collectInfo() {
       description: p.description,
       paper: p.paper ?? null,
     })),
+    models: Object.entries(MODEL_FAMILIES).map(([name, description]) => ({ name, description })),
     tasks: Object.entries(TASKS).map(([name, t]) => ({ name, description: t.description, paper: t.paper })),
     executors,
   };
@@ -38,7 +40,9 @@ export async function collectInfo() {
 export function register(program: Command): void {
   program
     .command("info")
-    .description("list codecs, policies, presets, tasks and executors, and whether each is available here")
+    .description(
+      "list codecs, policies, presets, model families, tasks and executors, and whether each is available here",
+    )
     .option("--json", "print one JSON object")
     .action(async (opts: { json?: boolean }) => {
       const info = await collectInfo();
@@ -60,6 +64,7 @@ export function register(program: Command): void {
       section("codecs", info.codecs);
       section("policies", info.policies);
       section("presets", info.presets);
+      section("model families (HF directories, GGUF for llama/qwen2/qwen3, llama2.c)", info.models);
       section("tasks (kvlab task, protocol type: task)", info.tasks);
       console.log("executors");
       for (const e of info.executors)

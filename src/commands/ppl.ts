@@ -101,6 +101,8 @@ export function register(program: Command): void {
       if (progress) process.stderr.write("\n");
       const out = {
         model: model.source,
+        family: model.config.arch,
+        ...(model.config.slidingWindow !== undefined ? { slidingWindow: model.config.slidingWindow } : {}),
         protocol: o.protocol,
         nCtx,
         chunks: r.segments,
@@ -123,7 +125,7 @@ export function register(program: Command): void {
         return;
       }
       console.log(
-        `${out.model}  ${out.protocol} ctx=${nCtx} chunks=${out.chunks}  cache=${out.cache}  executor=${out.executor}`,
+        `${out.model} (${out.family}${out.slidingWindow !== undefined ? `, sliding window ${out.slidingWindow}` : ""})  ${out.protocol} ctx=${nCtx} chunks=${out.chunks}  cache=${out.cache}  executor=${out.executor}`,
       );
       console.log(`PPL ${r.ppl.toFixed(4)}  mean NLL ${r.nll.toFixed(6)}  over ${r.tokens} scored tokens`);
       console.log(

@@ -66,12 +66,22 @@ export const GATE_WINDOW = 128;
  * Beyond them RoPE positions were never seen, so the full cache is no reference. undefined when
  * nCtx fits. (HF configs without max_position_embeddings get 2048 from parseHfConfig.)
  */
-export function contextWarning(config: Pick<ModelConfig, "maxSeqLen">, nCtx: number): string | undefined {
-  if (!(nCtx > config.maxSeqLen)) return undefined;
-  return (
-    `context ${nCtx} exceeds the model's trained positions (${config.maxSeqLen}, max_position_embeddings): ` +
-    "positions past it were never trained, so the full cache is no reference there"
-  );
+export function contextWarning(
+  config: Pick<ModelConfig, "maxSeqLen" | "slidingWindow">,
+  nCtx: number,
+): string | undefined {
+  const notes: string[] = [];
+  if (nCtx > config.maxSeqLen)
+    notes.push(
+      `context ${nCtx} exceeds the model's trained positions (${config.maxSeqLen}, max_position_embeddings): ` +
+        "positions past it were never trained, so the full cache is no reference there",
+    );
+  const w = config.slidingWindow;
+  if (w !== undefined && nCtx > w)
+    notes.push(
+      `the model attends within a sliding window of ${w} tokens (sliding_window): every cache, full included, keeps at most the last ${w} keys per layer and head`,
+    );
+  return notes.length ? notes.join("; ") : undefined;
 }
 
 /** Mean of paired differences with a batch-means 95% interval. */

@@ -8,12 +8,21 @@
  *
  * Use: `const gpuModel = await toGpuModel(model)` for a model loaded with executor "webgpu"
  * (or any LlamaModel); it implements LanguageModel, so the protocols run it unchanged.
+ *
+ * Families: the Llama block with RMSNorm, RoPE and SwiGLU (llama, qwen2, Mistral's sliding
+ * window fed in pieces as the CPU forward does). A family with an op these kernels lack (Qwen3's
+ * q/k norms, GPT-2's LayerNorm, learned positions and GELU) runs the host path instead: the CPU
+ * forward (src/model/llama.ts) over the GPU cache, counted in the executor's fallbacks as
+ * "prepareModel: <family> (<op>)", never a silently different forward.
  */
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import { countFallback } from "../kernels/executor.ts";
+import type { ModelConfig } from "../model/config.ts";
 import type { ForwardOptions, LanguageModel, LlamaModel, LlamaWeights } from "../model/llama.ts";
 import { ropeInvFreq } from "../model/rope.ts";
+import { forwardInPieces, windowPieces } from "../model/sliding-window.ts";
 import type { Dispatch, Kernel } from "./kernel.ts";
 import * as fwd from "./kernels/forward.ts";
 import { GpuKVCache } from "./kv-cache.ts";
@@ -74,6 +83,8 @@ export class GpuLlamaModel implements LanguageModel {
   private acts: Acts | null = null;
   private readonly k: Record<"matmul" | "rmsnorm" | "rope" | "ew" | "perm", Kernel>;
   private logitsHost = new Float32Array(0);
+  private pieceLogits = new Float32Array(0);
+  private readonly lastPos = new WeakMap<KVCache, number>();
 
   constructor(
     private readonly base: LlamaModel,
@@ -119,7 +130,7 @@ export class GpuLlamaModel implements LanguageModel {
       ...(L.bk ? { bk: up(L.bk, `l${i}.bk`) } : {}),
       ...(L.bv ? { bv: up(L.bv, `l${i}.bv`) } : {}),
       ffnNorm: up(L.ffnNorm, `l${i}.ffnNorm`),
-      wGate: mat(L.wGate, dim, `l${i}.wGate`),
+      wGate: mat(L.wGate!, dim, `l${i}.wGate`),
       wUp: mat(L.wUp, dim, `l${i}.wUp`),
       wDown: mat(L.wDown, hiddenDim, `l${i}.wDown`),
     }));
@@ -223,6 +234,23 @@ export class GpuLlamaModel implements LanguageModel {
   }
 
   async forward(
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts: ForwardOptions = {},
+  ): Promise<Float32Array> {
+    // Mistral's sliding window: as the CPU forward (src/model/sliding-window.ts).
+    const w = this.config.slidingWindow;
+    if (w === undefined) return this.forwardChunk(tokens, positions, cache, opts);
+    const pieces = windowPieces(positions, w, this.lastPos.get(cache));
+    if (positions.length > 0) this.lastPos.set(cache, positions[positions.length - 1]!);
+    if (pieces.length === 1) return this.forwardChunk(tokens, positions, cache, opts);
+    const m = (tokens.length - (opts.firstLogit ?? 0)) * this.config.vocabSize;
+    if (this.pieceLogits.length < m) this.pieceLogits = new Float32Array(m);
+    return forwardInPieces(this, pieces, tokens, positions, cache, opts, this.pieceLogits);
+  }
+
+  async forwardChunk(
     tokens: ArrayLike<number>,
     positions: Int32Array,
     cache: KVCache,
@@ -345,20 +373,63 @@ export class GpuLlamaModel implements LanguageModel {
   }
 }
 
+/** Why the GPU kernels cannot run this config's forward (the first op they lack), or null. */
+export function gpuForwardUnsupported(cfg: ModelConfig): string | null {
+  if (cfg.qkNorm) return "q/k norms";
+  if (cfg.norm === "layer") return "LayerNorm";
+  if (cfg.positions === "learned") return "learned positions";
+  if (cfg.ffn === "gelu") return "GELU MLP";
+  if (cfg.linearBias) return "output/FFN biases";
+  return null;
+}
+
 /**
- * The GPU forward for a loaded Llama-family model. `executor` must be the webgpu executor (the
- * one whose device holds the buffers); the model's own executor may be any.
+ * The host path: the CPU forward of `base` (its own executor's ops) over caches made with the
+ * webgpu executor (GPU caches), for a family the GPU forward does not run.
+ */
+class HostPathModel implements LanguageModel {
+  readonly config;
+  readonly tokenizer;
+  readonly source;
+  constructor(
+    private readonly base: LlamaModel,
+    readonly executor: Executor,
+  ) {
+    this.config = base.config;
+    this.tokenizer = base.tokenizer;
+    this.source = base.source;
+  }
+  kvShape(maxTokens: number): KVShape {
+    return this.base.kvShape(maxTokens);
+  }
+  forward(tokens: ArrayLike<number>, positions: Int32Array, cache: KVCache, opts?: ForwardOptions) {
+    return this.base.forward(tokens, positions, cache, opts);
+  }
+  dispose(): void {
+    this.base.dispose();
+  }
+}
+
+/**
+ * The GPU forward for a loaded model. `executor` must be the webgpu executor (the one whose
+ * device holds the buffers); the model's own executor may be any. A family whose ops the GPU
+ * forward lacks gets the host path (HostPathModel), counted in the executor's fallbacks.
  */
 export async function toGpuModel(
   model: LanguageModel,
   executor?: Executor,
   options: { maxBlockBytes?: number } = {},
-): Promise<GpuLlamaModel> {
+): Promise<LanguageModel> {
   const { LlamaModel } = await import("../model/llama.ts");
   if (!(model instanceof LlamaModel))
     throw new ConfigError("executor", `the GPU forward runs Llama-family models; ${model.source} is not one`);
   const { createWebGpuExecutor, isWebGpuExecutor } = await import("./executor.ts");
   const exec = executor ?? (isWebGpuExecutor(model.executor) ? model.executor : await createWebGpuExecutor());
   if (!isWebGpuExecutor(exec)) throw new ConfigError("executor", "toGpuModel needs the webgpu executor");
+  const why = gpuForwardUnsupported(model.config);
+  if (why !== null) {
+    countFallback(exec, `prepareModel: ${model.config.arch} (${why})`);
+    return new HostPathModel(model, exec);
+  }
   return new GpuLlamaModel(model, exec, exec.gpu, options.maxBlockBytes);
 }

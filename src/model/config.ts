@@ -14,8 +14,20 @@ export interface Llama3RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
-/** Architectures the forward pass supports: both are the Llama block; qwen2 adds q/k/v biases. */
-export type ModelArch = "llama" | "qwen2";
+/**
+ * Model families the one forward (src/model/llama.ts) runs. Each is the Llama block configured
+ * by the ModelConfig fields below (norm, positions, ffn, biases, qkNorm, slidingWindow), never
+ * a second forward.
+ */
+export type ModelArch = "llama" | "qwen2" | "qwen3" | "gpt2";
+
+/** What each family is, for `kvlab info` and the docs. */
+export const MODEL_FAMILIES: Record<ModelArch, string> = {
+  llama: "Llama / Mistral / SmolLM: RMSNorm, RoPE, SwiGLU (Mistral's sliding_window honoured)",
+  qwen2: "Qwen2 / Qwen2.5: the Llama block with q/k/v biases",
+  qwen3: "Qwen3: RMSNorm over each head's q and k before RoPE (q_norm/k_norm), head_dim decoupled",
+  gpt2: "GPT-2: learned absolute positions, LayerNorm with bias, biases on every linear, GELU (tanh) MLP",
+};
 
 export interface ModelConfig {
   arch: ModelArch;
@@ -38,8 +50,24 @@ export interface ModelConfig {
   rmsNormEps: number;
   /** lm_head shares the token embedding matrix. */
   tiedEmbeddings: boolean;
-  /** q/k/v projections carry biases (Qwen2). */
+  /** q/k/v projections carry biases (Qwen2, GPT-2). */
   qkvBias: boolean;
+  /**
+   * Attention limited to the last `slidingWindow` positions (query p sees keys k with
+   * p - k < slidingWindow, as HF's and llama.cpp's masks): Mistral's sliding window. The model
+   * enforces it whatever cache is asked for (KVShape.window, src/cache/model-window.ts).
+   */
+  slidingWindow?: number;
+  /** RMSNorm (weights of headDim) over each head's q and k before RoPE (Qwen3). Default false. */
+  qkNorm?: boolean;
+  /** "rms" (default) or "layer": LayerNorm with weight and bias (GPT-2), eps = rmsNormEps. */
+  norm?: "rms" | "layer";
+  /** "rope" (default) or "learned": absolute position embeddings added to the input (GPT-2). */
+  positions?: "rope" | "learned";
+  /** "swiglu" (default): down(silu(gate) * up); "gelu": down(gelu_tanh(up)) with no gate (GPT-2). */
+  ffn?: "swiglu" | "gelu";
+  /** The output projection and both FFN matrices carry biases (GPT-2). Default false. */
+  linearBias?: boolean;
   bosId?: number;
   eosId?: number;
 }
@@ -49,9 +77,13 @@ const HF_ARCHS: Record<string, ModelArch> = {
   LlamaForCausalLM: "llama",
   MistralForCausalLM: "llama",
   Qwen2ForCausalLM: "qwen2",
+  Qwen3ForCausalLM: "qwen3",
+  GPT2LMHeadModel: "gpt2",
   llama: "llama",
   mistral: "llama",
   qwen2: "qwen2",
+  qwen3: "qwen3",
+  gpt2: "gpt2",
 };
 
 function num(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {
@@ -93,10 +125,11 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
     throw new ConfigError(
       "architectures",
       `unsupported architecture "${archName}"; kvlab runs ${Object.keys(HF_ARCHS)
-        .filter((k) => k.endsWith("CausalLM"))
+        .filter((k) => /[A-Z]/.test(k))
         .join(", ")}`,
       file,
     );
+  if (arch === "gpt2") return parseGpt2Config(c, file);
   const dim = num(c, "hidden_size", file);
   const nHeads = num(c, "num_attention_heads", file);
   const nKvHeads = num(c, "num_key_value_heads", file, nHeads);
@@ -148,10 +181,66 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
     rmsNormEps: num(c, "rms_norm_eps", file),
     tiedEmbeddings: c.tie_word_embeddings === true,
     qkvBias: arch === "qwen2" || c.attention_bias === true,
+    ...slidingWindowOf(c, file),
+    ...(arch === "qwen3" ? { qkNorm: true } : {}),
     bosId: optId(c.bos_token_id, "bos_token_id", file),
     eosId: optId(c.eos_token_id, "eos_token_id", file),
   };
   validateModelConfig(out, file, HF_CONFIG_FIELDS);
+  return out;
+}
+
+/**
+ * HF `sliding_window`: Mistral v0.1 sets 4096 (and `use_sliding_window` is absent); Qwen2/3
+ * configs carry a window with `use_sliding_window: false` (not used), later Mistrals null.
+ */
+function slidingWindowOf(c: Record<string, unknown>, file: string): { slidingWindow?: number } {
+  if (c.sliding_window === undefined || c.sliding_window === null || c.use_sliding_window === false)
+    return {};
+  const w = num(c, "sliding_window", file);
+  if (!Number.isSafeInteger(w) || w < 1)
+    throw new ConfigError("sliding_window", `must be a positive integer or null, got ${w}`, file);
+  return { slidingWindow: w };
+}
+
+/** GPT-2's config.json (n_embd, n_layer, n_head, n_positions, n_inner, layer_norm_epsilon). */
+function parseGpt2Config(c: Record<string, unknown>, file: string): ModelConfig {
+  const dim = num(c, "n_embd", file);
+  const nHeads = num(c, "n_head", file);
+  if (!(nHeads > 0 && Number.isInteger(dim / nHeads)))
+    throw new ConfigError("n_head", `n_embd (${dim}) must be a multiple of n_head (${nHeads})`, file);
+  const act = c.activation_function ?? "gelu_new";
+  // gelu_new / gelu_pytorch_tanh are the tanh approximation GPT-2 was trained with.
+  if (act !== "gelu_new" && act !== "gelu_pytorch_tanh")
+    throw new ConfigError(
+      "activation_function",
+      `unsupported activation "${String(act)}" (kvlab runs gelu_new, the tanh approximation)`,
+      file,
+    );
+  const inner = c.n_inner;
+  const out: ModelConfig = {
+    arch: "gpt2",
+    dim,
+    hiddenDim: inner === undefined || inner === null ? 4 * dim : num(c, "n_inner", file),
+    nLayers: num(c, "n_layer", file),
+    nHeads,
+    nKvHeads: nHeads,
+    headDim: dim / nHeads,
+    vocabSize: num(c, "vocab_size", file),
+    maxSeqLen: num(c, "n_positions", file),
+    ropeTheta: 10000, // unused: positions are learned
+    rmsNormEps: num(c, "layer_norm_epsilon", file, 1e-5),
+    // GPT2LMHeadModel always ties lm_head to wte.
+    tiedEmbeddings: true,
+    qkvBias: true,
+    norm: "layer",
+    positions: "learned",
+    ffn: "gelu",
+    linearBias: true,
+    bosId: optId(c.bos_token_id, "bos_token_id", file),
+    eosId: optId(c.eos_token_id, "eos_token_id", file),
+  };
+  validateModelConfig(out, file, GPT2_CONFIG_FIELDS);
   return out;
 }
 
@@ -203,6 +292,7 @@ export function validateModelConfig(cfg: ModelConfig, file: string, fields: Conf
   if (cfg.rmsNormEps >= 1)
     fail("rmsNormEps", `must be below 1 (models use 1e-6 to 1e-5), got ${cfg.rmsNormEps}`);
   pos("ropeTheta", cfg.ropeTheta);
+  if (cfg.slidingWindow !== undefined) int("slidingWindow", 0x7fffffff);
   const rs = cfg.ropeScaling;
   if (rs) {
     for (const [k, v] of Object.entries(rs))
@@ -235,6 +325,22 @@ export const HF_CONFIG_FIELDS: ConfigFieldNames = {
   ropeTheta: "rope_theta",
   ropeScaling: "rope_scaling",
   rmsNormEps: "rms_norm_eps",
+  slidingWindow: "sliding_window",
+  bosId: "bos_token_id",
+  eosId: "eos_token_id",
+};
+
+/** GPT-2 config.json names of the ModelConfig fields. */
+const GPT2_CONFIG_FIELDS: ConfigFieldNames = {
+  dim: "n_embd",
+  hiddenDim: "n_inner",
+  nLayers: "n_layer",
+  nHeads: "n_head",
+  nKvHeads: "n_head",
+  headDim: "n_embd",
+  vocabSize: "vocab_size",
+  maxSeqLen: "n_positions",
+  rmsNormEps: "layer_norm_epsilon",
   bosId: "bos_token_id",
   eosId: "eos_token_id",
 };

@@ -367,7 +367,7 @@ function metaNum(g: GgufFile, file: string, key: string, fallback?: number): num
   return Number(x);
 }
 
-const GGUF_ARCHS: Record<string, ModelArch> = { llama: "llama", qwen2: "qwen2" };
+const GGUF_ARCHS: Record<string, ModelArch> = { llama: "llama", qwen2: "qwen2", qwen3: "qwen3" };
 
 export function ggufConfig(g: GgufFile, file: string): ModelConfig {
   const archRaw = meta(g, file, "general.architecture");
@@ -405,6 +405,12 @@ export function ggufConfig(g: GgufFile, file: string): ModelConfig {
     rmsNormEps: metaNum(g, file, k("attention.layer_norm_rms_epsilon")),
     tiedEmbeddings: !hasOutput,
     qkvBias: arch === "qwen2",
+    // Qwen3: blk.N.attn_q_norm / attn_k_norm.
+    ...(arch === "qwen3" ? { qkNorm: true } : {}),
+    // Every layer windowed (Mistral-style); families with a per-layer pattern are not read here.
+    ...(g.metadata.has(k("attention.sliding_window"))
+      ? { slidingWindow: metaNum(g, file, k("attention.sliding_window")) }
+      : {}),
     bosId: g.metadata.has("tokenizer.ggml.bos_token_id")
       ? metaNum(g, file, "tokenizer.ggml.bos_token_id")
       : undefined,
@@ -423,6 +429,7 @@ export function ggufConfig(g: GgufFile, file: string): ModelConfig {
     maxSeqLen: k("context_length"),
     ropeTheta: k("rope.freq_base"),
     rmsNormEps: k("attention.layer_norm_rms_epsilon"),
+    slidingWindow: k("attention.sliding_window"),
     bosId: "tokenizer.ggml.bos_token_id",
     eosId: "tokenizer.ggml.eos_token_id",
   });
@@ -513,7 +520,8 @@ export async function loadGgufModel(file: string, exec: Executor): Promise<Llama
       files.readF32(t, f);
       cfg.ropeFreqFactors = f;
     }
-    // llama.cpp's converter permutes llama q/k to the interleaved layout; qwen2's it leaves alone.
+    // llama.cpp's converter permutes llama q/k to the interleaved layout; qwen2's and qwen3's
+    // (NEOX RoPE) it leaves alone.
     const names = { ...GGUF_NAMES, interleavedQK: cfg.arch === "llama" };
     const weights = loadLlamaWeights(cfg, exec, ts, names, true, { nLayers: `${cfg.arch}.block_count` });
     return new LlamaModel(cfg, weights, tokenizer, exec, `gguf:${file}`);

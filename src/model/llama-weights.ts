@@ -6,6 +6,7 @@
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import type { ModelConfig } from "./config.ts";
+import { loadGpt2Weights } from "./gpt2-weights.ts";
 import type { LayerWeights, LlamaWeights } from "./llama.ts";
 import { interleavedToRotateHalf } from "./rope.ts";
 import type { TensorSet } from "./tensors.ts";
@@ -30,10 +31,17 @@ const HF_LAYER: Record<LayerKey, string> = {
   bq: "self_attn.q_proj.bias",
   bk: "self_attn.k_proj.bias",
   bv: "self_attn.v_proj.bias",
+  bo: "self_attn.o_proj.bias",
+  qNorm: "self_attn.q_norm.weight",
+  kNorm: "self_attn.k_norm.weight",
+  attnNormB: "input_layernorm.bias",
   ffnNorm: "post_attention_layernorm.weight",
+  ffnNormB: "post_attention_layernorm.bias",
   wGate: "mlp.gate_proj.weight",
   wUp: "mlp.up_proj.weight",
+  bUp: "mlp.up_proj.bias",
   wDown: "mlp.down_proj.weight",
+  bDown: "mlp.down_proj.bias",
 };
 
 export const HF_NAMES: WeightNames = {
@@ -53,10 +61,17 @@ const GGUF_LAYER: Record<LayerKey, string> = {
   bq: "attn_q.bias",
   bk: "attn_k.bias",
   bv: "attn_v.bias",
+  bo: "attn_output.bias",
+  qNorm: "attn_q_norm.weight",
+  kNorm: "attn_k_norm.weight",
+  attnNormB: "attn_norm.bias",
   ffnNorm: "ffn_norm.weight",
+  ffnNormB: "ffn_norm.bias",
   wGate: "ffn_gate.weight",
   wUp: "ffn_up.weight",
+  bUp: "ffn_up.bias",
   wDown: "ffn_down.weight",
+  bDown: "ffn_down.bias",
 };
 
 export const GGUF_NAMES: WeightNames = {
@@ -90,6 +105,7 @@ export function expectedTensors(cfg: ModelConfig, names: WeightNames, tied: bool
       ["wDown", [dim, hiddenDim]],
     ];
     if (cfg.qkvBias) shapes.push(["bq", [qDim]], ["bk", [kvDim]], ["bv", [kvDim]]);
+    if (cfg.qkNorm) shapes.push(["qNorm", [headDim]], ["kNorm", [headDim]]);
     for (const [key, shape] of shapes) m.set(names.layer(i, key), shape);
   }
   m.set(names.finalNorm, [dim]);
@@ -116,7 +132,7 @@ export function checkTensorSet(
     if (tied && name === names.lmHead) continue;
     throw new ModelFormatError(
       t.file,
-      `tensor "${name}" is not part of the model the config describes (${fields.nLayers} = ${cfg.nLayers}${cfg.qkvBias ? ", q/k/v biases" : ""}): the config and the weights disagree`,
+      `tensor "${name}" is not part of the model the config describes (${cfg.arch}, ${fields.nLayers} = ${cfg.nLayers}${cfg.qkvBias ? ", q/k/v biases" : ""}${cfg.qkNorm ? ", q/k norms" : ""}): the config and the weights disagree`,
       t.headerOffset,
     );
   }
@@ -131,6 +147,8 @@ export function loadLlamaWeights(
   allowImplicitTie = false,
   fields: { nLayers: string } = { nLayers: "num_hidden_layers" },
 ): LlamaWeights {
+  // GPT-2 names and lays out its tensors its own way (fused, transposed Conv1D weights).
+  if (cfg.arch === "gpt2") return loadGpt2Weights(cfg, exec, ts);
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = cfg;
   const tiedAll = cfg.tiedEmbeddings || (allowImplicitTie && !ts.has(names.lmHead));
   // Names, shapes and count checked before the first allocation (a config that lies about a
@@ -167,12 +185,19 @@ export function loadLlamaWeights(
       L.bk = part(b, 1, qDim, "bk", [kvDim]);
       L.bv = part(b, 1, qDim + kvDim, "bv", [kvDim]);
     }
+    if (cfg.qkNorm) {
+      L.qNorm = get("qNorm", [headDim]);
+      L.kNorm = get("kNorm", [headDim]);
+    }
     if (names.interleavedQK) {
       interleavedToRotateHalf(L.wq, nHeads, headDim, dim);
       interleavedToRotateHalf(L.wk, nKvHeads, headDim, dim);
       // Biases follow their rows.
       if (L.bq) interleavedToRotateHalf(L.bq, nHeads, headDim, 1);
       if (L.bk) interleavedToRotateHalf(L.bk, nKvHeads, headDim, 1);
+      // Per-head norm weights are indexed like one head's rows.
+      if (L.qNorm) interleavedToRotateHalf(L.qNorm, 1, headDim, 1);
+      if (L.kNorm) interleavedToRotateHalf(L.kNorm, 1, headDim, 1);
     }
     layers.push(L);
   }

@@ -1,18 +1,29 @@
 /**
- * The Llama-family decoder (Llama / Mistral / SmolLM; Qwen2 adds q/k/v biases), written like
- * llama2.c's run.c but for a chunk of n tokens at once, with every op from an Executor and all
- * attention through the KVCache interface (the cache owns the attention math because that is
- * where compressed K/V are read).
+ * The one decoder forward, written like llama2.c's run.c but for a chunk of n tokens at once,
+ * with every op from an Executor and all attention through the KVCache interface (the cache
+ * owns the attention math because that is where compressed K/V are read).
+ *
+ * Families are configuration of this forward (ModelConfig, MODEL_FAMILIES), each step marked
+ * where a family changes it: Llama / Mistral / SmolLM; Qwen2 (q/k/v biases); Qwen3 (RMSNorm
+ * over each head's q and k before RoPE, arXiv:2505.09388); GPT-2 (learned positions,
+ * LayerNorm, biases, GELU MLP; Radford et al. 2019 and HF's modeling_gpt2.py); Mistral's
+ * sliding window (arXiv:2310.06825) by feeding the window's tokens one at a time once it
+ * binds (src/model/sliding-window.ts) over a cache trimmed to it (src/cache/model-window.ts).
  */
+import type { ModelWindow } from "../cache/model-window.ts";
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import type { ModelConfig } from "./config.ts";
+import { addRowBias, centerRows, geluTanh } from "./family-ops.ts";
 import { ropeInvFreq } from "./rope.ts";
+import { forwardInPieces, windowPieces } from "./sliding-window.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
+/** One layer's weights; the optional ones exist exactly when the config's family has them. */
 export interface LayerWeights {
   attnNorm: Float32Array; // (dim)
+  attnNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
   wq: Float32Array; // (nHeads * headDim, dim), rotate-half row order
   wk: Float32Array; // (nKvHeads * headDim, dim), rotate-half row order
   wv: Float32Array; // (nKvHeads * headDim, dim)
@@ -20,16 +31,24 @@ export interface LayerWeights {
   bq?: Float32Array; // (nHeads * headDim)
   bk?: Float32Array; // (nKvHeads * headDim)
   bv?: Float32Array; // (nKvHeads * headDim)
+  bo?: Float32Array; // (dim) (linearBias)
+  qNorm?: Float32Array; // (headDim) RMSNorm weight over each q head, rotate-half order (qkNorm)
+  kNorm?: Float32Array; // (headDim) RMSNorm weight over each k head, rotate-half order (qkNorm)
   ffnNorm: Float32Array; // (dim)
-  wGate: Float32Array; // (hiddenDim, dim)
+  ffnNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
+  wGate?: Float32Array; // (hiddenDim, dim); absent for ffn "gelu"
   wUp: Float32Array; // (hiddenDim, dim)
+  bUp?: Float32Array; // (hiddenDim) (linearBias)
   wDown: Float32Array; // (dim, hiddenDim)
+  bDown?: Float32Array; // (dim) (linearBias)
 }
 
 export interface LlamaWeights {
   embed: Float32Array; // (vocabSize, dim)
+  posEmbed?: Float32Array; // (maxSeqLen, dim) learned absolute positions (positions "learned")
   layers: LayerWeights[];
   finalNorm: Float32Array; // (dim)
+  finalNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
   lmHead: Float32Array; // (vocabSize, dim); the same array as embed when tied
 }
 
@@ -160,7 +179,7 @@ function fuse(L: LayerWeights): FusedWeights {
   return {
     qkv: qkv && (!L.bq || bqkv) ? qkv : undefined,
     bqkv,
-    gateUp: adjacent([L.wGate, L.wUp]),
+    gateUp: L.wGate ? adjacent([L.wGate, L.wUp]) : undefined,
   };
 }
 
@@ -168,6 +187,10 @@ export class LlamaModel implements LanguageModel {
   private readonly invFreq: Float32Array; // (headDim / 2)
   private readonly s: Scratch;
   private readonly fused: FusedWeights[];
+  /** Logits of a forward fed in pieces (sliding window), (n, vocabSize) grown on demand. */
+  private pieceLogits = new Float32Array(0);
+  /** Per cache: the last position fed, so a window piece can check it follows on (sliding window). */
+  private readonly lastPos = new WeakMap<KVCache, number>();
 
   constructor(
     readonly config: ModelConfig,
@@ -176,7 +199,10 @@ export class LlamaModel implements LanguageModel {
     readonly executor: Executor,
     readonly source: string,
   ) {
-    const inv = ropeInvFreq(config);
+    // A model without RoPE (learned positions) gets zero frequencies: the rotation is then the
+    // identity, so caches that store keys before RoPE or re-rotate them (pre-RoPE presets, sinks
+    // with cache positions) stay correct with no special case.
+    const inv = config.positions === "learned" ? new Float32Array(config.headDim / 2) : ropeInvFreq(config);
     this.invFreq = executor.allocF32(inv.length);
     this.invFreq.set(inv);
     this.s = new Scratch(executor, config);
@@ -187,10 +213,38 @@ export class LlamaModel implements LanguageModel {
     const { nLayers, nHeads, nKvHeads, headDim } = this.config;
     // rope: caches that store keys before RoPE (sinks with cache positions, pre-RoPE presets)
     // un-rotate and re-rotate with the model's own frequencies.
-    return { nLayers, nHeads, nKvHeads, headDim, maxTokens, rope: { invFreq: this.invFreq } };
+    const shape: KVShape & ModelWindow = {
+      nLayers,
+      nHeads,
+      nKvHeads,
+      headDim,
+      maxTokens,
+      rope: { invFreq: this.invFreq },
+    };
+    // window: the cache keeps no key the model's sliding window hides (src/cache/model-window.ts).
+    const w = this.config.slidingWindow;
+    if (w !== undefined) shape.window = Array.from({ length: nLayers }, () => w);
+    return shape;
   }
 
   async forward(
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts: ForwardOptions = {},
+  ): Promise<Float32Array> {
+    const w = this.config.slidingWindow;
+    if (w === undefined) return this.forwardChunk(tokens, positions, cache, opts);
+    const pieces = windowPieces(positions, w, this.lastPos.get(cache));
+    if (positions.length > 0) this.lastPos.set(cache, positions[positions.length - 1]!);
+    if (pieces.length === 1) return this.forwardChunk(tokens, positions, cache, opts);
+    const m = (tokens.length - (opts.firstLogit ?? 0)) * this.config.vocabSize;
+    if (this.pieceLogits.length < m) this.pieceLogits = new Float32Array(m);
+    return forwardInPieces(this, pieces, tokens, positions, cache, opts, this.pieceLogits);
+  }
+
+  /** One piece of a forward: every query attends to everything the cache holds (causally). */
+  async forwardChunk(
     tokens: ArrayLike<number>,
     positions: Int32Array,
     cache: KVCache,
@@ -242,12 +296,42 @@ export class LlamaModel implements LanguageModel {
         );
       x.set(W.embed.subarray(id * dim, (id + 1) * dim), t * dim);
     }
+    // GPT-2: learned absolute positions added to the token embedding.
+    if (W.posEmbed) {
+      for (let t = 0; t < n; t++) {
+        const p = positions[t]!;
+        if (!(p >= 0 && p < cfg.maxSeqLen))
+          throw new ShapeError(
+            `forward: position ${p} is beyond the ${cfg.maxSeqLen} learned positions of this model`,
+          );
+      }
+      for (let t = 0; t < n; t++) {
+        const p = positions[t]!;
+        add(x.subarray(t * dim, (t + 1) * dim), W.posEmbed.subarray(p * dim, (p + 1) * dim), dim);
+      }
+    }
+    // rmsnorm, or LayerNorm (GPT-2) as rmsnorm of the centred row plus bias: (x - mean) /
+    // sqrt(var + eps) * w + b, and var is the mean square of the centred row.
+    const norm = (
+      out: Float32Array,
+      inp: Float32Array,
+      w: Float32Array,
+      b: Float32Array | undefined,
+      rows: number,
+    ) => {
+      if (cfg.norm !== "layer") return e.rmsnorm(out, inp, w, rows, dim, eps);
+      out.set(inp.subarray(0, rows * dim));
+      centerRows(out, rows, dim);
+      e.rmsnorm(out, out, w, rows, dim, eps);
+      if (b) addRowBias(out, b, rows, dim);
+    };
+    const rope = cfg.positions !== "learned";
 
     for (let l = 0; l < cfg.nLayers; l++) {
       const L = W.layers[l]!;
       const F = this.fused[l]!;
       // attention
-      e.rmsnorm(xb, x, L.attnNorm, n, dim, eps);
+      norm(xb, x, L.attnNorm, L.attnNormB, n);
       // One token: q, k and v in one matmul (one pool job; per row the same arithmetic).
       if (one && F.qkv) e.matmul(qkv, xb, F.qkv, 1, dim, qkvDim, F.bqkv);
       else {
@@ -255,8 +339,15 @@ export class LlamaModel implements LanguageModel {
         e.matmul(k, xb, L.wk, n, dim, kvDim, L.bk);
         e.matmul(v, xb, L.wv, n, dim, kvDim, L.bv);
       }
-      e.rope(q, pos, n, nHeads, headDim, this.invFreq);
-      e.rope(k, pos, n, nKvHeads, headDim, this.invFreq);
+      // Qwen3: RMSNorm over each head's q and k (rows of headDim) before RoPE.
+      if (L.qNorm && L.kNorm) {
+        e.rmsnorm(q, q, L.qNorm, n * nHeads, headDim, eps);
+        e.rmsnorm(k, k, L.kNorm, n * nKvHeads, headDim, eps);
+      }
+      if (rope) {
+        e.rope(q, pos, n, nHeads, headDim, this.invFreq);
+        e.rope(k, pos, n, nKvHeads, headDim, this.invFreq);
+      }
       if (!one) {
         swap(qT, q, n, nHeads, headDim);
         swap(kT, k, n, nKvHeads, headDim);
@@ -265,24 +356,29 @@ export class LlamaModel implements LanguageModel {
       await cache.append(l, kT, vT, pos);
       await cache.attend(l, qT, pos, attT);
       if (!one) swap(att, attT, nHeads, n, headDim);
-      e.matmul(xb2, att, L.wo, n, qDim, dim);
+      e.matmul(xb2, att, L.wo, n, qDim, dim, L.bo);
       add(x, xb2, n * dim);
-      // feed-forward (SwiGLU)
-      e.rmsnorm(xb, x, L.ffnNorm, n, dim, eps);
-      if (one && F.gateUp) e.matmul(gateUp, xb, F.gateUp, 1, dim, 2 * hiddenDim);
-      else {
-        e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
-        e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
+      // feed-forward: SwiGLU, or GPT-2's GELU MLP (no gate)
+      norm(xb, x, L.ffnNorm, L.ffnNormB, n);
+      if (!L.wGate) {
+        e.matmul(hb, xb, L.wUp, n, dim, hiddenDim, L.bUp);
+        geluTanh(hb, n * hiddenDim);
+      } else {
+        if (one && F.gateUp) e.matmul(gateUp, xb, F.gateUp, 1, dim, 2 * hiddenDim);
+        else {
+          e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
+          e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
+        }
+        e.swiglu(hb, hb, hb2, n * hiddenDim);
       }
-      e.swiglu(hb, hb, hb2, n * hiddenDim);
-      e.matmul(xb2, hb, L.wDown, n, hiddenDim, dim);
+      e.matmul(xb2, hb, L.wDown, n, hiddenDim, dim, L.bDown);
       add(x, xb2, n * dim);
     }
 
     const m = n - first;
     const xs = x.subarray(first * dim, n * dim);
     const xn = xb.subarray(0, m * dim);
-    e.rmsnorm(xn, xs, W.finalNorm, m, dim, eps);
+    norm(xn, xs, W.finalNorm, W.finalNormB, m);
     const logits = s.logits.subarray(0, m * vocabSize);
     e.matmul(logits, xn, W.lmHead, m, dim, vocabSize);
     return logits;
@@ -294,6 +390,8 @@ export class LlamaModel implements LanguageModel {
     for (const L of W.layers) for (const a of Object.values(L)) if (a) e.free(a);
     e.free(W.embed);
     e.free(W.finalNorm);
+    if (W.finalNormB) e.free(W.finalNormB);
+    if (W.posEmbed) e.free(W.posEmbed);
     if (W.lmHead !== W.embed) e.free(W.lmHead);
     e.free(this.invFreq);
     this.s.dispose();

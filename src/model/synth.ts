@@ -8,6 +8,8 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:f
 import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { f32ToF16 } from "../quant/half.ts";
+import { parseHfConfig } from "./config.ts";
+import { gpt2Tensors } from "./gpt2-weights.ts";
 import { HF_NAMES, type LayerKey } from "./llama-weights.ts";
 import { spTokenizerJson } from "./sp-vocab.ts";
 
@@ -64,6 +66,36 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
       original_max_position_embeddings: 8192,
     },
   },
+  "qwen3-0.6b": {
+    architectures: ["Qwen3ForCausalLM"],
+    model_type: "qwen3",
+    hidden_size: 1024,
+    intermediate_size: 3072,
+    num_hidden_layers: 28,
+    num_attention_heads: 16,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    vocab_size: 151936,
+    max_position_embeddings: 40960,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    attention_bias: false,
+    sliding_window: null,
+    use_sliding_window: false,
+  },
+  gpt2: {
+    architectures: ["GPT2LMHeadModel"],
+    model_type: "gpt2",
+    n_embd: 768,
+    n_layer: 12,
+    n_head: 12,
+    n_inner: null,
+    n_positions: 1024,
+    vocab_size: 50257,
+    layer_norm_epsilon: 1e-5,
+    activation_function: "gelu_new",
+  },
   /** A few-KB model for tests: GQA, untied head. */
   tiny: {
     architectures: ["LlamaForCausalLM"],
@@ -101,7 +133,59 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
       original_max_position_embeddings: 512,
     },
   },
+  /** Tiny Mistral: the Llama block with a sliding window of 6 tokens (GQA, untied). */
+  "tiny-mistral": {
+    architectures: ["MistralForCausalLM"],
+    model_type: "mistral",
+    hidden_size: 32,
+    intermediate_size: 48,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    vocab_size: 320,
+    max_position_embeddings: 256,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: false,
+    sliding_window: 6,
+  },
+  /** Tiny Qwen3: q/k norms, head_dim (16) decoupled from hidden / heads (32 / 4), GQA, untied. */
+  "tiny-qwen3": {
+    architectures: ["Qwen3ForCausalLM"],
+    model_type: "qwen3",
+    hidden_size: 32,
+    intermediate_size: 48,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 16,
+    vocab_size: 320,
+    max_position_embeddings: 256,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    attention_bias: false,
+  },
+  /** Tiny GPT-2: 2 layers, 4 heads, 64 learned positions. */
+  "tiny-gpt2": {
+    architectures: ["GPT2LMHeadModel"],
+    model_type: "gpt2",
+    n_embd: 32,
+    n_layer: 2,
+    n_head: 4,
+    n_inner: null,
+    n_positions: 64,
+    vocab_size: 320,
+    layer_norm_epsilon: 1e-5,
+    activation_function: "gelu_new",
+  },
 };
+
+/**
+ * Weight std of test shapes whose nonlinearity must be exercised beyond its linear range (GPT-2's
+ * tanh-approximated GELU differs from others only for |x| ~ 1); default 0.02 (HF's init).
+ */
+const INIT_STD: Record<string, number> = { "tiny-gpt2": 0.25 };
 
 export interface SynthOptions {
   shape: string;
@@ -149,6 +233,52 @@ function xorshift(seed: number): () => number {
   };
 }
 
+type Init = "one" | "near-one" | "rand";
+
+/** The HF tensors of a shape's config: (name, shape, init), in file order. */
+function synthTensors(
+  hf: Record<string, unknown>,
+  file: string,
+): { name: string; shape: number[]; init: Init }[] {
+  const cfg = parseHfConfig({ ...hf, hidden_act: "silu" }, file);
+  const tensors: { name: string; shape: number[]; init: Init }[] = [];
+  if (cfg.arch === "gpt2") {
+    // Norm weights near one and random biases, so the tests see every one of them used.
+    for (const [name, shape] of gpt2Tensors(cfg))
+      tensors.push({ name, shape, init: /ln_.*weight$/.test(name) ? "near-one" : "rand" });
+    return tensors;
+  }
+  const { dim, hiddenDim: hidden, nHeads, nKvHeads: nKv, headDim, vocabSize: vocab } = cfg;
+  const qDim = nHeads * headDim;
+  const kvDim = nKv * headDim;
+  const t = (name: string, shape: number[], init: Init = "rand") => tensors.push({ name, shape, init });
+  t(HF_NAMES.embed, [vocab, dim]);
+  for (let l = 0; l < cfg.nLayers; l++) {
+    const n = (k: LayerKey) => HF_NAMES.layer(l, k);
+    t(n("attnNorm"), [dim], "one");
+    t(n("wq"), [qDim, dim]);
+    t(n("wk"), [kvDim, dim]);
+    t(n("wv"), [kvDim, dim]);
+    if (cfg.qkvBias) {
+      t(n("bq"), [qDim]);
+      t(n("bk"), [kvDim]);
+      t(n("bv"), [kvDim]);
+    }
+    if (cfg.qkNorm) {
+      t(n("qNorm"), [headDim], "near-one");
+      t(n("kNorm"), [headDim], "near-one");
+    }
+    t(n("wo"), [dim, qDim]);
+    t(n("ffnNorm"), [dim], "one");
+    t(n("wGate"), [hidden, dim]);
+    t(n("wUp"), [hidden, dim]);
+    t(n("wDown"), [dim, hidden]);
+  }
+  t(HF_NAMES.finalNorm, [dim], "one");
+  if (!cfg.tiedEmbeddings) t(HF_NAMES.lmHead, [vocab, dim]);
+  return tensors;
+}
+
 /** Write the model; returns the directory. */
 export function synthModel(o: SynthOptions): string {
   const cfg = SYNTH_SHAPES[o.shape];
@@ -160,40 +290,7 @@ export function synthModel(o: SynthOptions): string {
   const dtype = o.dtype ?? "f16";
   if (dtype !== "f16" && dtype !== "f32")
     throw new ConfigError("--dtype", `expected f16 or f32, got "${dtype}"`);
-  const dim = cfg.hidden_size as number;
-  const hidden = cfg.intermediate_size as number;
-  const nLayers = cfg.num_hidden_layers as number;
-  const nHeads = cfg.num_attention_heads as number;
-  const nKv = cfg.num_key_value_heads as number;
-  const headDim = (cfg.head_dim as number | undefined) ?? dim / nHeads;
-  const vocab = cfg.vocab_size as number;
-  const bias = cfg.model_type === "qwen2";
-  const qDim = nHeads * headDim;
-  const kvDim = nKv * headDim;
-
-  // (name, shape, init): init "one" for norm weights, else uniform with std ~0.02 (HF's init).
-  const tensors: { name: string; shape: number[]; one: boolean }[] = [];
-  const t = (name: string, shape: number[], one = false) => tensors.push({ name, shape, one });
-  t(HF_NAMES.embed, [vocab, dim]);
-  for (let l = 0; l < nLayers; l++) {
-    const n = (k: LayerKey) => HF_NAMES.layer(l, k);
-    t(n("attnNorm"), [dim], true);
-    t(n("wq"), [qDim, dim]);
-    t(n("wk"), [kvDim, dim]);
-    t(n("wv"), [kvDim, dim]);
-    if (bias) {
-      t(n("bq"), [qDim]);
-      t(n("bk"), [kvDim]);
-      t(n("bv"), [kvDim]);
-    }
-    t(n("wo"), [dim, qDim]);
-    t(n("ffnNorm"), [dim], true);
-    t(n("wGate"), [hidden, dim]);
-    t(n("wUp"), [hidden, dim]);
-    t(n("wDown"), [dim, hidden]);
-  }
-  t(HF_NAMES.finalNorm, [dim], true);
-  if (cfg.tie_word_embeddings !== true) t(HF_NAMES.lmHead, [vocab, dim]);
+  const tensors = synthTensors(cfg, o.out);
 
   const el = dtype === "f16" ? 2 : 4;
   const header: Record<string, unknown> = {
@@ -219,7 +316,7 @@ export function synthModel(o: SynthOptions): string {
     writeSync(fd, len);
     writeSync(fd, Buffer.from(json, "utf8"));
     const rand = xorshift(o.seed ?? 0);
-    const amp = 0.02 * Math.sqrt(3);
+    const amp = (INIT_STD[o.shape] ?? 0.02) * Math.sqrt(3);
     const CH = 1 << 20;
     const f32 = new Float32Array(CH);
     const u16 = new Uint16Array(CH);
@@ -227,7 +324,15 @@ export function synthModel(o: SynthOptions): string {
       let left = x.shape.reduce((a, b) => a * b, 1);
       while (left > 0) {
         const n = Math.min(CH, left);
-        for (let i = 0; i < n; i++) f32[i] = x.one ? 1 : (rand() * 2 - 1) * amp;
+        // "one": norm weights as HF initialises them; "near-one": 1 +- 0.2, so that a test can
+        // tell which norm weight is applied where; else uniform with std 0.02 (HF's init).
+        for (let i = 0; i < n; i++)
+          f32[i] =
+            x.init === "one"
+              ? 1
+              : x.init === "near-one"
+                ? 1 + (rand() * 2 - 1) * 0.2
+                : (rand() * 2 - 1) * amp;
         if (dtype === "f16") {
           for (let i = 0; i < n; i++) u16[i] = f32ToF16(f32[i]!);
           writeSync(fd, new Uint8Array(u16.buffer, 0, n * 2));
@@ -243,7 +348,7 @@ export function synthModel(o: SynthOptions): string {
     JSON.stringify(
       {
         ...cfg,
-        hidden_act: "silu",
+        ...(cfg.model_type === "gpt2" ? {} : { hidden_act: "silu" }),
         bos_token_id: 1,
         eos_token_id: 2,
         torch_dtype: dtype === "f16" ? "float16" : "float32",
@@ -252,7 +357,7 @@ export function synthModel(o: SynthOptions): string {
       2,
     ),
   );
-  const pieces = synthVocab(vocab);
+  const pieces = synthVocab(cfg.vocab_size as number);
   const scores = pieces.map((_, i) => -i);
   writeFileSync(
     join(o.out, "tokenizer.json"),

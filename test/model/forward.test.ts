@@ -99,7 +99,7 @@ function naiveForward(m: LlamaModel, tokens: number[]): number[][] {
       const o = lin(att[t]!, L.wo, dim);
       const h1 = r.map((val, i) => val + o[i]!);
       const hn = norm(h1, L.ffnNorm);
-      const g = lin(hn, L.wGate, hiddenDim);
+      const g = lin(hn, L.wGate!, hiddenDim);
       const u = lin(hn, L.wUp, hiddenDim);
       const a = g.map((gi, i) => (gi / (1 + Math.exp(-gi))) * u[i]!);
       const d = lin(a, L.wDown, dim);

@@ -110,14 +110,22 @@ function toInterleaved(w: Float32Array, nHeads: number, hd: number, dIn: number)
   return out;
 }
 
-/** Write `hf` (loaded from hfDir) as a GGUF F16 file, plus extra tensors. */
+/**
+ * Write `hf` (loaded from hfDir) as a GGUF F16 file, plus extra tensors. `arch`: the GGUF
+ * architecture (q/k permuted to interleaved rows for "llama" only, as llama.cpp's converter);
+ * `meta`: extra metadata.
+ */
 function ggufOf(
   hf: LlamaModel,
   hfDir: string,
   file: string,
   extra: { name: string; shape: number[]; data: Float32Array; f32?: boolean }[] = [],
+  arch = "llama",
+  meta: [string, "str" | "u32" | "f32", unknown][] = [],
 ) {
   const c = hf.config;
+  const perm = (w: Float32Array, heads: number) =>
+    arch === "llama" ? toInterleaved(w, heads, c.headDim, c.dim) : w;
   const W = hf.weights;
   const tj = JSON.parse(readFileSync(join(hfDir, "tokenizer.json"), "utf8"));
   const pieces: string[] = [];
@@ -129,12 +137,14 @@ function ggufOf(
     const t = (n: string, shape: number[], data: Float32Array) =>
       tensors.push({ name: `blk.${i}.${n}`, shape, data });
     t("attn_norm.weight", [c.dim], L.attnNorm);
-    t("attn_q.weight", [c.nHeads * c.headDim, c.dim], toInterleaved(L.wq, c.nHeads, c.headDim, c.dim));
-    t("attn_k.weight", [c.nKvHeads * c.headDim, c.dim], toInterleaved(L.wk, c.nKvHeads, c.headDim, c.dim));
+    t("attn_q.weight", [c.nHeads * c.headDim, c.dim], perm(L.wq, c.nHeads));
+    t("attn_k.weight", [c.nKvHeads * c.headDim, c.dim], perm(L.wk, c.nKvHeads));
+    if (L.qNorm) t("attn_q_norm.weight", [c.headDim], L.qNorm);
+    if (L.kNorm) t("attn_k_norm.weight", [c.headDim], L.kNorm);
     t("attn_v.weight", [c.nKvHeads * c.headDim, c.dim], L.wv);
     t("attn_output.weight", [c.dim, c.nHeads * c.headDim], L.wo);
     t("ffn_norm.weight", [c.dim], L.ffnNorm);
-    t("ffn_gate.weight", [c.hiddenDim, c.dim], L.wGate);
+    t("ffn_gate.weight", [c.hiddenDim, c.dim], L.wGate!);
     t("ffn_up.weight", [c.hiddenDim, c.dim], L.wUp);
     t("ffn_down.weight", [c.dim, c.hiddenDim], L.wDown);
   });
@@ -144,15 +154,17 @@ function ggufOf(
   writeGguf(
     file,
     [
-      ["general.architecture", "str", "llama"],
-      ["llama.context_length", "u32", c.maxSeqLen],
-      ["llama.embedding_length", "u32", c.dim],
-      ["llama.block_count", "u32", c.nLayers],
-      ["llama.feed_forward_length", "u32", c.hiddenDim],
-      ["llama.attention.head_count", "u32", c.nHeads],
-      ["llama.attention.head_count_kv", "u32", c.nKvHeads],
-      ["llama.rope.freq_base", "f32", c.ropeTheta],
-      ["llama.attention.layer_norm_rms_epsilon", "f32", c.rmsNormEps],
+      ["general.architecture", "str", arch],
+      [`${arch}.context_length`, "u32", c.maxSeqLen],
+      [`${arch}.embedding_length`, "u32", c.dim],
+      [`${arch}.block_count`, "u32", c.nLayers],
+      [`${arch}.feed_forward_length`, "u32", c.hiddenDim],
+      [`${arch}.attention.head_count`, "u32", c.nHeads],
+      [`${arch}.attention.head_count_kv`, "u32", c.nKvHeads],
+      [`${arch}.attention.key_length`, "u32", c.headDim],
+      [`${arch}.rope.freq_base`, "f32", c.ropeTheta],
+      [`${arch}.attention.layer_norm_rms_epsilon`, "f32", c.rmsNormEps],
+      ...meta,
       ["tokenizer.ggml.model", "str", "llama"],
       ["tokenizer.ggml.tokens", "strs", pieces],
       ["tokenizer.ggml.scores", "f32s", pieces.map((_, i) => -i)],
@@ -264,3 +276,43 @@ test("GGUF rope_freqs.weight (Llama-3 scaling as divisors) matches HF rope_scali
     plain.dispose();
   }
 });
+
+for (const [shape, arch, meta] of [
+  ["tiny-qwen3", "qwen3", []],
+  ["tiny-mistral", "llama", [["llama.attention.sliding_window", "u32", 6]]],
+] as [string, string, [string, "u32", number][]][]) {
+  test(`GGUF ${arch} from ${shape} (${meta.length ? "sliding window" : "attn_q_norm / attn_k_norm, no q/k permutation"}) loads like the HF model`, async () => {
+    const hfDir = synthModel({ shape, out: join(dir, shape), seed: 13, dtype: "f16" });
+    const hf = (await loadModel(hfDir, { executor: "ref" })) as LlamaModel;
+    const file = join(dir, `${shape}.gguf`);
+    ggufOf(hf, hfDir, file, [], arch, meta);
+    const gg = (await loadModel(file, { executor: "ref" })) as LlamaModel;
+    try {
+      assert.equal(gg.config.arch, hf.config.arch);
+      assert.equal(gg.config.qkNorm, hf.config.qkNorm);
+      assert.equal(gg.config.slidingWindow, hf.config.slidingWindow);
+      assert.deepEqual(gg.weights.layers[1]!.wq, hf.weights.layers[1]!.wq);
+      assert.deepEqual(gg.weights.layers[1]!.kNorm, hf.weights.layers[1]!.kNorm);
+      const ids = hf.tokenizer.encode("Once upon a time, 12 tiny models ran far.", { addBos: true });
+      assert.ok(ids.length > 8, "longer than the window");
+      const pos = Int32Array.from(ids, (_, i) => i);
+      const run = async (m: LlamaModel) => {
+        const cache = await createCache("f32", m.kvShape(ids.length), { executor: m.executor });
+        const out = Float32Array.from(await m.forward(ids, pos, cache));
+        cache.dispose();
+        return out;
+      };
+      const [a, b] = [await run(gg), await run(hf)];
+      let diff = 0;
+      let scale = 0;
+      for (let i = 0; i < a.length; i++) {
+        diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+        scale = Math.max(scale, Math.abs(b[i]!));
+      }
+      assert.ok(diff <= 1e-5 * scale, `max diff ${diff}, scale ${scale}`);
+    } finally {
+      gg.dispose();
+      hf.dispose();
+    }
+  });
+}
