@@ -59,6 +59,11 @@ export interface RetentionPolicy {
    * StreamingLLM) instead of absolute positions. Implies pre-RoPE key storage.
    */
   readonly cachePositions?: boolean;
+  /**
+   * Optional: the policy reads decoded keys in onAppend (knorm, expected attention); the GPU
+   * cache then serves the appended rows from the host copy.
+   */
+  readonly readsKeys?: boolean;
   /** Optional: a multi-tier cache; the cache moves tokens between codecs (see policies/tiered.ts). */
   readonly tiers?: TierSpec;
 }

@@ -317,7 +317,7 @@ export class GpuKVCache implements KVCache {
 
   /** Whether the policy reads decoded keys when tokens arrive: device-path callers pass hostKeys. */
   get needsHostKeys(): boolean {
-    return POLICIES_READING_KEYS.has(this.policy.name);
+    return this.policy.readsKeys === true || POLICIES_READING_KEYS.has(this.policy.name);
   }
 
   private appendEncoded(

@@ -6,9 +6,9 @@
  */
 
 import { z } from "zod";
-import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import type { PolicyContext, RetentionPolicy } from "../policy.ts";
 import { count, shareOf } from "./options.ts";
-import { evictLowest } from "./select.ts";
+import { type Scorer, scoredPolicy } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const h2oOptions = z.strictObject({
@@ -19,12 +19,11 @@ export const h2oOptions = z.strictObject({
 });
 export type H2OOptions = z.output<typeof h2oOptions>;
 
-export function h2oPolicy(opts: H2OOptions, ctx: PolicyContext): RetentionPolicy {
+export function h2oScorer(opts: Omit<H2OOptions, "budget" | "type">, ctx: PolicyContext): Scorer {
   const scores = new SlotState(ctx.shape, 8); // f64 accumulated attention per slot
   return {
     name: "h2o",
     wantsAttention: true,
-    positionsImplicit: false,
     onAppend(view, first, n) {
       scores.at(view.layer, view.kvHead, view.nSlots).fill(0, first, first + n);
     },
@@ -33,15 +32,18 @@ export function h2oPolicy(opts: H2OOptions, ctx: PolicyContext): RetentionPolicy
       const n = view.nSlots;
       for (let r = 0; r < nRows; r++) for (let j = 0; j < n; j++) s[j]! += probs[r * n + j]!;
     },
-    evictions(view) {
-      const b = resolveCount(opts.budget, view.seen);
+    score(view) {
       const s = scores.at(view.layer, view.kvHead, view.nSlots);
-      const drop = evictLowest(view, b, 0, shareOf(opts.recent, b), (j) => s[j]!);
-      scores.setCount(view.layer, view.kvHead, view.nSlots - drop.length);
-      return drop;
+      return (j) => s[j]!;
     },
+    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
+    kept: (l, h, n) => scores.setCount(l, h, n),
     onMove: (l, h, from, to) => scores.move(l, h, from, to),
     stateBytes: () => scores.bytes(),
     reset: () => scores.reset(),
   };
+}
+
+export function h2oPolicy(opts: Omit<H2OOptions, "type">, ctx: PolicyContext): RetentionPolicy {
+  return scoredPolicy(h2oScorer(opts, ctx), opts.budget);
 }

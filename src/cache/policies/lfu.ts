@@ -6,9 +6,9 @@
  */
 
 import { z } from "zod";
-import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
-import { count, numberIn } from "./options.ts";
-import { evictLowest } from "./select.ts";
+import type { PolicyContext, RetentionPolicy } from "../policy.ts";
+import { count, countOrZero, numberIn, shareOf } from "./options.ts";
+import { type Scorer, scoredPolicy } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const lfuOptions = z.strictObject({
@@ -16,15 +16,20 @@ export const lfuOptions = z.strictObject({
   budget: count(),
   /** Attention weight above which a query counts as a use. */
   threshold: numberIn(0, 1).default(0.01),
+  /**
+   * Newest tokens always kept: a count or a share (< 1) of the budget. Default a quarter of the
+   * budget: a new token has at most its first use, so without a window LFU evicts the tokens
+   * just appended (the classic LFU weakness; stories260K, budget 64: see issue 17's note).
+   */
+  recent: countOrZero().default(0.25),
 });
 export type LfuOptions = z.output<typeof lfuOptions>;
 
-export function lfuPolicy(opts: LfuOptions, ctx: PolicyContext): RetentionPolicy {
+export function lfuScorer(opts: Omit<LfuOptions, "budget" | "type">, ctx: PolicyContext): Scorer {
   const uses = new SlotState(ctx.shape, 4); // u32 use count per slot
   return {
     name: "lfu",
     wantsAttention: true,
-    positionsImplicit: false,
     onAppend(view, first, n) {
       uses.at(view.layer, view.kvHead, view.nSlots).fill(0, first, first + n);
     },
@@ -34,15 +39,18 @@ export function lfuPolicy(opts: LfuOptions, ctx: PolicyContext): RetentionPolicy
       for (let r = 0; r < nRows; r++)
         for (let j = 0; j < n; j++) if (probs[r * n + j]! > opts.threshold) s[j]!++;
     },
-    evictions(view) {
-      const b = resolveCount(opts.budget, view.seen);
+    score(view) {
       const s = uses.at(view.layer, view.kvHead, view.nSlots);
-      const drop = evictLowest(view, b, 0, 0, (j) => s[j]!);
-      uses.setCount(view.layer, view.kvHead, view.nSlots - drop.length);
-      return drop;
+      return (j) => s[j]!;
     },
+    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
+    kept: (l, h, n) => uses.setCount(l, h, n),
     onMove: (l, h, from, to) => uses.move(l, h, from, to),
     stateBytes: () => uses.bytes(),
     reset: () => uses.reset(),
   };
+}
+
+export function lfuPolicy(opts: Omit<LfuOptions, "type">, ctx: PolicyContext): RetentionPolicy {
+  return scoredPolicy(lfuScorer(opts, ctx), opts.budget);
 }

@@ -5,9 +5,9 @@
  */
 
 import { z } from "zod";
-import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
-import { count, numberIn } from "./options.ts";
-import { evictLowest } from "./select.ts";
+import type { PolicyContext, RetentionPolicy } from "../policy.ts";
+import { count, countOrZero, numberIn, shareOf } from "./options.ts";
+import { type Scorer, scoredPolicy } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const lruOptions = z.strictObject({
@@ -15,15 +15,19 @@ export const lruOptions = z.strictObject({
   budget: count(),
   /** Attention weight above which a query counts as a use. */
   threshold: numberIn(0, 1).default(0.01),
+  /**
+   * Newest tokens always kept: a count or a share (< 1) of the budget. Default none: appending
+   * counts as a use, so the newest tokens are already the most recently used.
+   */
+  recent: countOrZero().default(0),
 });
 export type LruOptions = z.output<typeof lruOptions>;
 
-export function lruPolicy(opts: LruOptions, ctx: PolicyContext): RetentionPolicy {
+export function lruScorer(opts: Omit<LruOptions, "budget" | "type">, ctx: PolicyContext): Scorer {
   const lastUse = new SlotState(ctx.shape, 4); // i32 position of the last query that used the slot
   return {
     name: "lru",
     wantsAttention: true,
-    positionsImplicit: false,
     onAppend(view, first, n) {
       const s = lastUse.at(view.layer, view.kvHead, view.nSlots);
       for (let j = first; j < first + n; j++) s[j] = view.positions[j]!;
@@ -35,15 +39,18 @@ export function lruPolicy(opts: LruOptions, ctx: PolicyContext): RetentionPolicy
         for (let j = 0; j < n; j++)
           if (probs[r * n + j]! > opts.threshold && qPos[r]! > s[j]!) s[j] = qPos[r]!;
     },
-    evictions(view) {
-      const b = resolveCount(opts.budget, view.seen);
+    score(view) {
       const s = lastUse.at(view.layer, view.kvHead, view.nSlots);
-      const drop = evictLowest(view, b, 0, 0, (j) => s[j]!);
-      lastUse.setCount(view.layer, view.kvHead, view.nSlots - drop.length);
-      return drop;
+      return (j) => s[j]!;
     },
+    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
+    kept: (l, h, n) => lastUse.setCount(l, h, n),
     onMove: (l, h, from, to) => lastUse.move(l, h, from, to),
     stateBytes: () => lastUse.bytes(),
     reset: () => lastUse.reset(),
   };
+}
+
+export function lruPolicy(opts: Omit<LruOptions, "type">, ctx: PolicyContext): RetentionPolicy {
+  return scoredPolicy(lruScorer(opts, ctx), opts.budget);
 }

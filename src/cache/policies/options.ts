@@ -55,14 +55,17 @@ export const numberIn = (lo: number, hi: number) =>
 export function parseOptions<S extends z.ZodType>(schema: S, spec: unknown, path: string): z.output<S> {
   const r = schema.safeParse(spec);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
+  const issues = r.error.issues;
+  const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
   const type = (spec as { type?: unknown }).type;
   if (issue.code === "unrecognized_keys") {
+    const where = [path, ...issue.path.map(String), issue.keys[0]].join(".");
+    if (issue.path.length > 0) throw new ConfigError(where, "unknown option");
     const known = Object.keys((schema as unknown as { shape?: object }).shape ?? {}).filter(
       (k) => k !== "type",
     );
     throw new ConfigError(
-      [path, ...issue.path, issue.keys[0]].join("."),
+      where,
       `unknown option for policy ${String(type)}${known.length ? ` (known: ${known.join(", ")})` : ""}`,
     );
   }

@@ -9,6 +9,13 @@ import { z } from "zod";
 import { ConfigError } from "../../errors.ts";
 import type { PolicyContext, RetentionPolicy } from "../policy.ts";
 import type { PolicySpec } from "../types.ts";
+import {
+  adakvOptions,
+  allocatedPolicy,
+  layerBudgetsOptions,
+  pyramidkvOptions,
+  pyramidWeights,
+} from "./allocation.ts";
 import { fullOptions, fullPolicy } from "./full.ts";
 import { h2oOptions, h2oPolicy } from "./h2o.ts";
 import { knormOptions, knormPolicy } from "./knorm.ts";
@@ -123,6 +130,31 @@ export const POLICIES: Record<string, PolicyEntry> = {
     paper: "classic cache replacement (Mattson et al. 1970) applied to KV tokens",
     options: lfuOptions,
     make: lfuPolicy,
+  }),
+  adakv: entry({
+    name: "adakv",
+    description:
+      "a layer's budget shared by its KV heads: top scores over the heads' flattened candidates (scorer: any scoring policy, default snapkv), each head keeping `floor` of its share",
+    paper: "Feng et al. 2024 (Ada-KV), arXiv:2407.11550",
+    options: adakvOptions,
+    make: (o, ctx) => allocatedPolicy({ ...o, name: "adakv", heads: "adakv", layerWeights: () => null }, ctx),
+  }),
+  pyramidkv: entry({
+    name: "pyramidkv",
+    description:
+      "per-layer budgets decreasing bottom to top (arithmetic, top = budget / beta, same total) over any scorer; heads: uniform | adakv",
+    paper: "Cai et al. 2024 (PyramidKV), arXiv:2406.02069",
+    options: pyramidkvOptions,
+    make: (o, ctx) =>
+      allocatedPolicy({ ...o, name: "pyramidkv", layerWeights: (n) => pyramidWeights(n, o.beta) }, ctx),
+  }),
+  "layer-budgets": entry({
+    name: "layer-budgets",
+    description:
+      "per-layer budgets from a list of weights (`ratios`, bottom first; same total) over any scorer",
+    paper: "per-layer allocation as in PyramidKV, Cai et al. 2024, arXiv:2406.02069",
+    options: layerBudgetsOptions,
+    make: (o, ctx) => allocatedPolicy({ ...o, name: "layer-budgets", layerWeights: () => o.ratios }, ctx),
   }),
   tiered: entry({
     name: "tiered",

@@ -29,7 +29,7 @@ export const sinksOptions = z
   });
 export type SinksOptions = z.output<typeof sinksOptions>;
 
-export function sinksPolicy(opts: SinksOptions): RetentionPolicy {
+export function sinksPolicy(opts: Omit<SinksOptions, "type">): RetentionPolicy {
   return {
     name: "sinks",
     wantsAttention: false,

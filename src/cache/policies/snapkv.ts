@@ -10,9 +10,10 @@
  */
 
 import { z } from "zod";
-import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
+import type { PolicyContext, RetentionPolicy } from "../policy.ts";
 import { count, intAtLeast } from "./options.ts";
-import { evictLowest, slotsByPosition } from "./select.ts";
+import { type Scorer, scoredPolicy } from "./scorer.ts";
+import { slotsByPosition } from "./select.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const snapkvOptions = z.strictObject({
@@ -27,7 +28,7 @@ export const snapkvOptions = z.strictObject({
 });
 export type SnapKVOptions = z.output<typeof snapkvOptions>;
 
-export function snapkvPolicy(opts: SnapKVOptions, ctx: PolicyContext): RetentionPolicy {
+export function snapkvScorer(opts: Omit<SnapKVOptions, "budget" | "type">, ctx: PolicyContext): Scorer {
   // Scores live only between onAttention and evictions of one call: nothing persists across
   // steps, so they count as scratch, not as policy state.
   const scores = new SlotState(ctx.shape, 0);
@@ -35,12 +36,9 @@ export function snapkvPolicy(opts: SnapKVOptions, ctx: PolicyContext): Retention
   return {
     name: "snapkv",
     wantsAttention: true,
-    positionsImplicit: false,
     onAppend() {},
     onAttention(view, probs, nRows, qPos) {
       const n = view.nSlots;
-      const b = resolveCount(opts.budget, view.seen);
-      if (n <= b) return;
       let last = Number.NEGATIVE_INFINITY;
       for (let r = 0; r < nRows; r++) if (qPos[r]! > last) last = qPos[r]!;
       const r0 = raw.at(view.layer, view.kvHead, n);
@@ -60,14 +58,18 @@ export function snapkvPolicy(opts: SnapKVOptions, ctx: PolicyContext): Retention
         s[order[i]!] = m;
       }
     },
-    evictions(view) {
-      const b = resolveCount(opts.budget, view.seen);
-      if (view.nSlots <= b) return [];
+    score(view) {
       const s = scores.at(view.layer, view.kvHead, view.nSlots);
-      return evictLowest(view, b, 0, Math.min(opts.window, b), (j) => s[j]!);
+      return (j) => s[j]!;
     },
+    protect: (b) => ({ sinks: 0, recent: Math.min(opts.window, b) }),
+    kept() {},
     onMove() {},
     stateBytes: () => 0,
     reset() {},
   };
+}
+
+export function snapkvPolicy(opts: Omit<SnapKVOptions, "type">, ctx: PolicyContext): RetentionPolicy {
+  return scoredPolicy(snapkvScorer(opts, ctx), opts.budget);
 }

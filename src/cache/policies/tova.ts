@@ -6,20 +6,27 @@
  */
 
 import { z } from "zod";
-import { type PolicyContext, type RetentionPolicy, resolveCount } from "../policy.ts";
-import { count } from "./options.ts";
-import { evictLowest } from "./select.ts";
+import type { PolicyContext, RetentionPolicy } from "../policy.ts";
+import { count, countOrZero, shareOf } from "./options.ts";
+import { type Scorer, scoredPolicy } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
-export const tovaOptions = z.strictObject({ type: z.literal("tova"), budget: count() });
+export const tovaOptions = z.strictObject({
+  type: z.literal("tova"),
+  budget: count(),
+  /**
+   * Newest tokens always kept: a count or a share (< 1) of the budget. Default none, as the
+   * paper: the last query's own attention decides (and it attends to its recent context).
+   */
+  recent: countOrZero().default(0),
+});
 export type TovaOptions = z.output<typeof tovaOptions>;
 
-export function tovaPolicy(opts: TovaOptions, ctx: PolicyContext): RetentionPolicy {
+export function tovaScorer(opts: Omit<TovaOptions, "budget" | "type">, ctx: PolicyContext): Scorer {
   const scores = new SlotState(ctx.shape, 4); // f32 attention of the last query per slot
   return {
     name: "tova",
     wantsAttention: true,
-    positionsImplicit: false,
     onAppend(view, first, n) {
       scores.at(view.layer, view.kvHead, view.nSlots).fill(0, first, first + n);
     },
@@ -37,15 +44,18 @@ export function tovaPolicy(opts: TovaOptions, ctx: PolicyContext): RetentionPoli
       }
       for (let j = 0; j < n; j++) s[j]! /= heads;
     },
-    evictions(view) {
-      const b = resolveCount(opts.budget, view.seen);
+    score(view) {
       const s = scores.at(view.layer, view.kvHead, view.nSlots);
-      const drop = evictLowest(view, b, 0, 0, (j) => s[j]!);
-      scores.setCount(view.layer, view.kvHead, view.nSlots - drop.length);
-      return drop;
+      return (j) => s[j]!;
     },
+    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
+    kept: (l, h, n) => scores.setCount(l, h, n),
     onMove: (l, h, from, to) => scores.move(l, h, from, to),
     stateBytes: () => scores.bytes(),
     reset: () => scores.reset(),
   };
+}
+
+export function tovaPolicy(opts: Omit<TovaOptions, "type">, ctx: PolicyContext): RetentionPolicy {
+  return scoredPolicy(tovaScorer(opts, ctx), opts.budget);
 }

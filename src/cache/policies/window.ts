@@ -12,7 +12,7 @@ import { evictLowest } from "./select.ts";
 export const windowOptions = z.strictObject({ type: z.literal("window"), budget: count() });
 export type WindowOptions = z.output<typeof windowOptions>;
 
-export function windowPolicy(opts: WindowOptions): RetentionPolicy {
+export function windowPolicy(opts: Omit<WindowOptions, "type">): RetentionPolicy {
   return {
     name: "window",
     wantsAttention: false,

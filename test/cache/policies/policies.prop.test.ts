@@ -54,7 +54,53 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
   fc.record({ type: fc.constant("lru"), budget: budgetArb }),
   fc.record({ type: fc.constant("lfu"), budget: budgetArb }),
   fc.record({ type: fc.constant("full") }),
+  fc.record({
+    type: fc.constant("adakv"),
+    budget: budgetArb,
+    floor: fc.constantFrom(0, 0.2, 1),
+    scorer: fc.constantFrom<unknown>("snapkv", "h2o", "tova", "knorm", { type: "lfu", recent: 2 }, "random"),
+  }),
+  fc.record({
+    type: fc.constant("pyramidkv"),
+    budget: budgetArb,
+    beta: fc.constantFrom(1, 2, 20),
+    heads: fc.constantFrom("uniform", "adakv"),
+    scorer: fc.constantFrom<unknown>("snapkv", "h2o", "knorm", "lru"),
+  }),
+  fc.record({
+    type: fc.constant("layer-budgets"),
+    budget: budgetArb,
+    ratios: fc.constantFrom([1, 1], [3, 1], [0.5, 2]),
+    heads: fc.constantFrom("uniform", "adakv"),
+    scorer: fc.constantFrom<unknown>("tova", "h2o", "knorm"),
+  }),
 );
+
+/** Budget allocations (allocation.ts): the budget bounds a layer's heads together, not each head. */
+const ALLOCATIONS = new Set(["adakv", "pyramidkv", "layer-budgets"]);
+
+/** Scorer type of an allocation's spec (its per-slot state is the scorer's). */
+function scorerType(policy: PolicySpec): string {
+  const s = policy.scorer ?? "snapkv";
+  return typeof s === "string" ? s : (s as { type: string }).type;
+}
+
+/**
+ * Most tokens layer `layer` may hold per KV head under an allocation with uniform budget b,
+ * from the papers' definitions (a bound: the rounding may add one token to a layer).
+ */
+function layerCap(policy: PolicySpec, layer: number, nLayers: number, b: number): number {
+  if (policy.type === "adakv") return b;
+  let w: number[];
+  if (policy.type === "layer-budgets") w = policy.ratios as number[];
+  else {
+    // PyramidKV: bottom 2b - b/beta down to top b/beta, arithmetic.
+    const beta = policy.beta as number;
+    w = Array.from({ length: nLayers }, (_, l) => 2 - 1 / beta - ((2 - 2 / beta) * l) / (nLayers - 1));
+  }
+  const sum = w.reduce((a, x) => a + x, 0);
+  return Math.ceil((nLayers * b * w[layer]!) / sum);
+}
 
 const codecArb: fc.Arbitrary<{ codec?: string; preset?: string }> = fc.oneof(
   fc.constantFrom(...CODEC_NAMES).map((c) => ({ codec: c })),
@@ -86,6 +132,21 @@ test("every policy x every codec: budget holds after each attend, outputs finite
             assert.ok(s.out.every(Number.isFinite), "attention output must be finite");
             if (policy.type === "full") return;
             const b = resolveCount(policy.budget as number, seen);
+            if (ALLOCATIONS.has(policy.type)) {
+              // The layer's heads together within their share; all layers within the uniform total.
+              let layerHeld = 0;
+              for (let h = 0; h < shape.nKvHeads; h++)
+                layerHeld += cache.retainedPositions(s.layer, h).length;
+              const cap = layerCap(policy, s.layer, shape.nLayers, b) * shape.nKvHeads;
+              assert.ok(layerHeld <= cap, `${cache.spec.name}: layer ${s.layer} holds ${layerHeld} > ${cap}`);
+              if (s.layer === shape.nLayers - 1) {
+                let all = 0;
+                for (let l = 0; l < shape.nLayers; l++)
+                  for (let h = 0; h < shape.nKvHeads; h++) all += cache.retainedPositions(l, h).length;
+                assert.ok(all <= b * shape.nLayers * shape.nKvHeads, `${cache.spec.name}: total ${all}`);
+              }
+              return;
+            }
             for (let h = 0; h < shape.nKvHeads; h++) {
               const kept = cache.retainedPositions(s.layer, h);
               assert.ok(kept.length <= b, `${cache.spec.name}: head holds ${kept.length} > budget ${b}`);
@@ -113,8 +174,9 @@ test("every policy x every codec: budget holds after each attend, outputs finite
           for (let l = 0; l < shape.nLayers; l++)
             for (let h = 0; h < shape.nKvHeads; h++) slots += cache.retainedPositions(l, h).length;
           assert.equal(m.tokenSlots, slots);
+          const stateType = ALLOCATIONS.has(policy.type) ? scorerType(policy) : policy.type;
           const meta =
-            (IMPLICIT_POSITIONS.has(policy.type) ? 0 : 4 * slots) + (STATE_BYTES[policy.type] ?? 0) * slots;
+            (IMPLICIT_POSITIONS.has(policy.type) ? 0 : 4 * slots) + (STATE_BYTES[stateType] ?? 0) * slots;
           if (policy.type === "tiered") {
             // Two row sizes: the per-tier sum is checked in tiered.test.ts; here the parts add up.
             assert.equal(m.total, m.payload + m.scales + m.zeros + m.residual + m.indices + m.policyState);
@@ -123,7 +185,7 @@ test("every policy x every codec: budget holds after each attend, outputs finite
             const v = rowBytes(sideCodec(cache.spec.values).layout(shape.headDim));
             assert.equal(m.total, m.payload + m.scales + m.zeros + m.residual + m.indices + m.policyState);
             assert.ok(m.total >= slots * v + meta);
-            assert.equal(m.policyState, (STATE_BYTES[policy.type] ?? 0) * slots);
+            assert.equal(m.policyState, (STATE_BYTES[stateType] ?? 0) * slots);
           } else {
             const row =
               rowBytes(sideCodec(kB).layout(shape.headDim)) +

@@ -1,0 +1,56 @@
+/**
+ * The scoring half of a scoring policy (kvpress's ScorerPress): a Scorer keeps per-slot state
+ * and says how much each retained slot is worth; which slots go is decided apart from it,
+ * either per KV head against a uniform budget (`scoredPolicy`, every scoring policy by itself)
+ * or across the heads and layers of the model (the budget allocations of allocation.ts: AdaKV,
+ * PyramidKV, per-layer ratios), so that any scorer combines with any allocation.
+ */
+import { type HeadView, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { evictLowest } from "./select.ts";
+
+export interface Scorer {
+  readonly name: string;
+  readonly wantsAttention: boolean;
+  /** The scorer reads decoded keys when tokens arrive (the GPU cache then passes host keys). */
+  readonly readsKeys?: boolean;
+  onAppend(view: HeadView, firstSlot: number, n: number): void;
+  onAttention(view: HeadView, probs: Float32Array, nRows: number, qPos: Int32Array): void;
+  /**
+   * Score of each retained slot now, higher = keep (valid until the next hook). Called only
+   * when the head has to give up slots; a scorer may prepare the scores here.
+   */
+  score(view: HeadView): (slot: number) => number;
+  /** Slots that never go when the head keeps `keep`: the `sinks` oldest and the `recent` newest. */
+  protect(keep: number): { sinks: number; recent: number };
+  /** The head now holds n slots (after its evictions). */
+  kept(layer: number, kvHead: number, n: number): void;
+  onMove(layer: number, kvHead: number, from: number, to: number): void;
+  stateBytes(): number;
+  reset(): void;
+}
+
+/** A scorer with one uniform budget per KV head: the policy each scoring policy is by itself. */
+export function scoredPolicy(scorer: Scorer, budget: number): RetentionPolicy {
+  return {
+    name: scorer.name,
+    wantsAttention: scorer.wantsAttention,
+    positionsImplicit: false,
+    ...(scorer.readsKeys ? { readsKeys: true } : {}),
+    onAppend: (view, first, n) => scorer.onAppend(view, first, n),
+    onAttention: (view, probs, nRows, qPos) => scorer.onAttention(view, probs, nRows, qPos),
+    evictions(view) {
+      const b = resolveCount(budget, view.seen);
+      if (view.nSlots <= b) {
+        scorer.kept(view.layer, view.kvHead, view.nSlots);
+        return [];
+      }
+      const { sinks, recent } = scorer.protect(b);
+      const drop = evictLowest(view, b, sinks, recent, scorer.score(view));
+      scorer.kept(view.layer, view.kvHead, view.nSlots - drop.length);
+      return drop;
+    },
+    onMove: (l, h, from, to) => scorer.onMove(l, h, from, to),
+    stateBytes: () => scorer.stateBytes(),
+    reset: () => scorer.reset(),
+  };
+}
