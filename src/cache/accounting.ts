@@ -5,7 +5,19 @@
  */
 import type { ExecutorName } from "../kernels/executor.ts";
 import type { RowLayout } from "../quant/types.ts";
-import type { CacheMemory, CacheStats } from "./types.ts";
+import type { CacheMemory, CacheStats, PhysicalMemory } from "./types.ts";
+
+/** Bytes of the typed arrays given (what they hold as allocated). */
+export function bytesOf(...arrays: ArrayBufferView[]): number {
+  let n = 0;
+  for (const a of arrays) n += a.byteLength;
+  return n;
+}
+
+/** PhysicalMemory from its parts (total filled in). */
+export function physicalMemory(p: Omit<PhysicalMemory, "total">): PhysicalMemory {
+  return { ...p, total: p.stores + p.residual + p.scratch + p.diagnostics + p.policyState };
+}
 
 /** Byte parts of a cache (see CacheMemory) and the token slots, summed as rows and stores are visited. */
 export type MemoryParts = Omit<CacheMemory, "total" | "elements" | "bitsPerElement" | "tokenSlots"> & {
@@ -45,6 +57,8 @@ export function cacheMemory(p: MemoryParts, headDim: number): CacheMemory {
 /** Running counters of one cache, per (layer, KV head) where they are per head. */
 export class CacheAccount {
   readonly counters = { appended: 0, evicted: 0, nonFinite: 0, saturated: 0, peakBytes: 0 };
+  private peakPhysical = 0;
+  private physical: PhysicalMemory | undefined;
   private readonly ages = { sum: 0, max: 0, hist: [] as number[] };
   /** Tokens appended to each (layer, KV head) since reset: (nLayers * nKvHeads). */
   readonly seen: Int32Array;
@@ -73,9 +87,13 @@ export class CacheAccount {
     this.counters.evicted++;
   }
 
-  /** Keep the peak of memory().total. */
-  track(total: number): void {
+  /** Keep the peak of memory().total (and of the physical bytes, for caches that measure them). */
+  track(total: number, physical?: PhysicalMemory): void {
     if (total > this.counters.peakBytes) this.counters.peakBytes = total;
+    if (physical) {
+      this.physical = physical;
+      if (physical.total > this.peakPhysical) this.peakPhysical = physical.total;
+    }
   }
 
   stats(executor: ExecutorName, extra: Partial<CacheStats> = {}): CacheStats {
@@ -88,6 +106,7 @@ export class CacheAccount {
         max: this.ages.max,
         log2Histogram: [...this.ages.hist],
       },
+      ...(this.physical ? { physical: this.physical, peakPhysicalBytes: this.peakPhysical } : {}),
       ...extra,
     };
   }
@@ -97,5 +116,6 @@ export class CacheAccount {
     this.seen.fill(0);
     this.newest.fill(Number.NEGATIVE_INFINITY);
     this.counters.peakBytes = 0;
+    this.peakPhysical = 0;
   }
 }

@@ -28,6 +28,13 @@ export class AttentionMassMeter {
     this.count = new Int32Array(nHeadsTotal);
   }
 
+  /** Bytes allocated for the shadow keys and their positions. */
+  physicalBytes(): number {
+    let n = this.count.byteLength;
+    for (let i = 0; i < this.keys.length; i++) n += this.keys[i]!.byteLength + this.pos[i]!.byteLength;
+    return n;
+  }
+
   /** k: (n, headDim) post-RoPE keys as the model produced them; positions: (n). */
   append(head: number, k: Float32Array, positions: Int32Array, n: number): void {
     const d = this.headDim;

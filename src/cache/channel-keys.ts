@@ -120,6 +120,21 @@ export class ChannelKeys {
     return stats;
   }
 
+  /** Bytes allocated: codes, group ids, f32 residual rows, group scales/zeros/refs, flush scratch. */
+  physicalBytes(): number {
+    const a = [
+      this.codes,
+      this.groupOf,
+      this.resid,
+      this.gScales,
+      this.gZeros,
+      this.gRefs,
+      this.block,
+      this.offs,
+    ];
+    return a.reduce((n, x) => n + x.byteLength, 0);
+  }
+
   private newGroup(): number {
     this.nGroups++;
     const free = this.freeGroups.pop();

@@ -26,6 +26,20 @@ export class HeadStore {
     this.positions = exec.allocI32(this.capacity);
   }
 
+  /** Bytes allocated (capacity slots of K and V rows and positions). */
+  physicalBytes(): number {
+    const { k, v } = this;
+    return (
+      k.payload.byteLength +
+      k.scales.byteLength +
+      k.zeros.byteLength +
+      v.payload.byteLength +
+      v.scales.byteLength +
+      v.zeros.byteLength +
+      this.positions.byteLength
+    );
+  }
+
   private allocRows(layout: RowLayout, n: number): EncodedRows {
     return {
       payload: this.exec.allocU8(layout.payloadBytes * n),

@@ -18,7 +18,8 @@
  * The last three kinds of storage (channel keys, pre-RoPE, tiers) attend through a decoded
  * path: retained keys (and, for tiers, values) are decoded into an f32 scratch of nSlots x
  * headDim and the executor attends over that. The scratch is transient working memory, like
- * the score rows of any attention, and is not counted in memory().
+ * the score rows of any attention, and is not counted in memory() (the packed, logical bytes);
+ * stats().physical counts it with every store at its allocated capacity (issue 16 item 6).
  */
 import { ConfigError, ShapeError } from "../errors.ts";
 import { countFallback, type Executor } from "../kernels/executor.ts";
@@ -28,14 +29,21 @@ import { q8Blocks, quantizeQ8 } from "../quant/q8-query.ts";
 import { makeCodec } from "../quant/registry.ts";
 import type { Codec, EncodedRows, RowLayout } from "../quant/types.ts";
 import { rowBytes } from "../quant/types.ts";
-import { addRows, CacheAccount, cacheMemory, emptyParts } from "./accounting.ts";
+import { addRows, bytesOf, CacheAccount, cacheMemory, emptyParts, physicalMemory } from "./accounting.ts";
 import { AttentionMassMeter } from "./attention-mass.ts";
 import { type ChannelKeySettings, ChannelKeys } from "./channel-keys.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "./contract.ts";
 import { HeadStore } from "./head-store.ts";
 import { shareOf } from "./policies/options.ts";
 import { type HeadView, type RetentionPolicy, resolveCount } from "./policy.ts";
-import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "./types.ts";
+import type {
+  CacheMemory,
+  CacheStats,
+  KVCache,
+  KVShape,
+  PhysicalMemory,
+  ResolvedCacheSpec,
+} from "./types.ts";
 import { ValueResidual } from "./value-residual.ts";
 
 export interface StandardKVCacheOptions {
@@ -635,8 +643,36 @@ export class StandardKVCache implements KVCache {
     return rowBytes(this.kLayout) + rowBytes(this.vLayout);
   }
 
+  /** Bytes held as allocated (stats().physical): see PhysicalMemory. */
+  physicalMemory(): PhysicalMemory {
+    let stores = 0;
+    for (const h of this.heads) stores += h.physicalBytes();
+    if (this.cold) for (const h of this.cold) stores += h.physicalBytes();
+    let residual = 0;
+    if (this.chan) for (const c of this.chan) residual += c.physicalBytes();
+    if (this.vres) for (const c of this.vres) residual += c.physicalBytes();
+    const scratch = bytesOf(
+      this.qPosGroup,
+      this.qRot,
+      this.probs,
+      this.kTmp,
+      this.vTmp,
+      this.kScr,
+      this.vScr,
+      this.posScr,
+      this.ropePos,
+    );
+    return physicalMemory({
+      stores,
+      residual,
+      scratch,
+      diagnostics: this.meter ? this.meter.physicalBytes() : 0,
+      policyState: this.policy.stateBytes(),
+    });
+  }
+
   private trackPeak(): void {
-    if (!this.disposed) this.account.track(this.memory().total);
+    if (!this.disposed) this.account.track(this.memory().total, this.physicalMemory());
   }
 
   stats(): CacheStats {

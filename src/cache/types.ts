@@ -133,6 +133,26 @@ export interface KVCache {
   stats(): CacheStats;
 }
 
+/**
+ * Bytes the implementation actually holds, as allocated (issue 16 item 6), next to the logical
+ * CacheMemory: capacity grown by doubling rather than retained rows, f32 windows at their
+ * allocated size, and the working copies a path keeps between calls, so that no method looks
+ * cheaper than it runs. Model weights and activations are not counted.
+ */
+export interface PhysicalMemory {
+  /** Encoded K/V storage as allocated (both tiers): codes, scales, zero-points, slot positions. */
+  stores: number;
+  /** f32 residual windows and channel-key buffers (codes, group scales, residual rows) as allocated. */
+  residual: number;
+  /** Working copies kept between calls: decoded keys/values, rotated rows, probabilities, staging. */
+  scratch: number;
+  /** Diagnostic shadow copies (attention-mass meter's f32 keys); 0 unless asked for. */
+  diagnostics: number;
+  /** Policy state (as CacheMemory.policyState). */
+  policyState: number;
+  total: number;
+}
+
 export interface CacheStats {
   appended: number;
   evicted: number;
@@ -140,6 +160,10 @@ export interface CacheStats {
   saturated: number;
   /** Peak of memory().total since creation or reset. */
   peakBytes: number;
+  /** Bytes held as allocated now (caches that measure it: the standard cache). */
+  physical?: PhysicalMemory;
+  /** Peak of physical.total since creation or reset. */
+  peakPhysicalBytes?: number;
   executor: ExecutorName;
   /** Age (newest appended position minus the token's position) of evicted tokens. */
   evictionAge?: {

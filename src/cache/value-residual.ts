@@ -35,6 +35,11 @@ export class ValueResidual {
   }
 
   /** Store n new values src (n, headDim) at slots [first, first + n). */
+  /** Bytes allocated: the f32 rows at capacity and the per-slot flags. */
+  physicalBytes(): number {
+    return this.resid.byteLength + this.inResid.byteLength;
+  }
+
   write(src: Float32Array, first: number, n: number): void {
     this.resid.set(src.subarray(0, n * this.headDim), first * this.headDim);
     this.inResid.fill(1, first, first + n);

@@ -28,7 +28,7 @@
  *     same order for every cache, so runs can be compared position by position.
  *   - hooks.onProgress(done, total): segments done.
  */
-import type { CacheMemory, KVCache, KVShape } from "../cache/types.ts";
+import type { CacheMemory, KVCache, KVShape, PhysicalMemory } from "../cache/types.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { LanguageModel } from "../model/llama.ts";
 
@@ -54,6 +54,10 @@ export interface PerplexityResult {
   bitsPerElement: number;
   /** Highest cache total seen (CacheStats.peakBytes, across segments). */
   peakKvBytes: number;
+  /** Highest physical (as allocated) bytes seen, for caches that measure them (CacheStats.peakPhysicalBytes). */
+  peakPhysicalKvBytes?: number;
+  /** Physical bytes by part at the end of the last segment (CacheStats.physical). */
+  physicalKvBytes?: PhysicalMemory;
   /** Tokens run through the model (scored or not) per second of wall time. */
   tokensPerSecond: number;
   /** Cache memory at the end of each segment. */
@@ -140,6 +144,8 @@ export async function evaluatePerplexity(
   let total = 0;
   let scored = 0;
   let peak = 0;
+  let peakPhysical: number | undefined;
+  let physical: PhysicalMemory | undefined;
   const t0 = performance.now();
   const nonFiniteBefore = cache.stats().nonFinite;
   try {
@@ -175,7 +181,11 @@ export async function evaluatePerplexity(
           `segment ${c}: the cache was given ${nonFinite - nonFiniteBefore} non-finite K/V elements (NaN/Inf from the model); executors may attend over them differently, so no perplexity is reported`,
         );
       memoryBySegment.push(cache.memory());
-      peak = Math.max(peak, cache.stats().peakBytes);
+      const st = cache.stats();
+      peak = Math.max(peak, st.peakBytes);
+      if (st.peakPhysicalBytes !== undefined)
+        peakPhysical = Math.max(peakPhysical ?? 0, st.peakPhysicalBytes);
+      physical = st.physical;
       hooks.onProgress?.(c + 1, nChunks);
     }
   } finally {
@@ -192,6 +202,8 @@ export async function evaluatePerplexity(
     kvBytes: last.total,
     bitsPerElement: last.bitsPerElement,
     peakKvBytes: peak,
+    ...(peakPhysical !== undefined ? { peakPhysicalKvBytes: peakPhysical } : {}),
+    ...(physical ? { physicalKvBytes: physical } : {}),
     tokensPerSecond: (nChunks * nCtx) / seconds,
     memoryBySegment,
   };

@@ -113,6 +113,8 @@ function metricsOf(
     kvBytes: out.memory,
     ...(out.segments ? { kvBytesBySegment: out.segments } : {}),
     peakKvBytes: out.peakKvBytes,
+    ...(out.peakPhysicalKvBytes !== undefined ? { peakPhysicalKvBytes: out.peakPhysicalKvBytes } : {}),
+    ...(out.physicalKvBytes ? { physicalKvBytes: out.physicalKvBytes } : {}),
     bitsPerElement: out.bitsPerElement,
     f16Bytes,
     compressionVsF16: out.peakKvBytes > 0 ? f16Bytes / out.peakKvBytes : Number.NaN,

@@ -175,6 +175,8 @@ export const realDeps: RunnerDeps = {
           memory: res.memoryBySegment[res.memoryBySegment.length - 1]!,
           segments: res.memoryBySegment,
           peakKvBytes: res.peakKvBytes,
+          ...(res.peakPhysicalKvBytes !== undefined ? { peakPhysicalKvBytes: res.peakPhysicalKvBytes } : {}),
+          ...(res.physicalKvBytes ? { physicalKvBytes: res.physicalKvBytes } : {}),
           bitsPerElement: res.bitsPerElement,
           tokensPerSecond: res.tokensPerSecond,
           fallbacks,

@@ -4,7 +4,7 @@
  * builds the real one; tests inject a fake), so sweeps, the run store and resume are testable
  * without a model.
  */
-import type { CacheMemory, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
+import type { CacheMemory, KVShape, PhysicalMemory, ResolvedCacheSpec } from "../cache/types.ts";
 import type { KlSummary } from "../eval/kl.ts";
 import type { TaskCell, TaskSummary } from "../tasks/metrics.ts";
 import type { Provenance } from "./machine.ts";
@@ -29,6 +29,10 @@ export interface EvalOutput {
   segments?: CacheMemory[];
   /** Peak of memory().total over the run. */
   peakKvBytes: number;
+  /** Peak of the bytes the cache held as allocated (scratch and working copies included), when measured. */
+  peakPhysicalKvBytes?: number;
+  /** Those bytes by part at the end of the last segment. */
+  physicalKvBytes?: PhysicalMemory;
   /** Bits per retained element at the peak (includes scales, residual, indices, policy state). */
   bitsPerElement: number;
   /** Tokens processed (fed through the model) per second. */
@@ -106,6 +110,13 @@ export interface RunMetrics extends Partial<KlSummary> {
   kvBytes: CacheMemory;
   kvBytesBySegment?: CacheMemory[];
   peakKvBytes: number;
+  /**
+   * Physical bytes (issue 16 item 6): what the cache implementation held as allocated at its
+   * peak, and by part at the end (stores at capacity, residual buffers, scratch, diagnostics);
+   * absent for caches that do not measure them (the GPU-resident cache).
+   */
+  peakPhysicalKvBytes?: number;
+  physicalKvBytes?: PhysicalMemory;
   bitsPerElement: number;
   /** Bytes an f16 full cache would hold at the same token count (segmentTokens). */
   f16Bytes: number;

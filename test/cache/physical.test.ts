@@ -1,0 +1,67 @@
+/**
+ * Physical bytes (issue 16 item 6): stats().physical states what the standard cache holds as
+ * allocated, next to memory()'s logical bytes. Expected store sizes are computed here from the
+ * row formats (capacity x (K row + V row + 4-byte position)), not from the cache's layouts.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { CacheSpecInput } from "../../src/cache/types.ts";
+import { makeCache, rng, smallShape } from "./policies/drive.ts";
+
+async function fed(spec: CacheSpecInput, attentionMass = false, steps = 40) {
+  const shape = smallShape({ headDim: 64, nLayers: 2, maxTokens: 512 });
+  const cache = await makeCache(spec, shape, attentionMass);
+  const r = rng(3);
+  const d = shape.headDim;
+  for (let t = 0; t < steps; t++) {
+    for (let l = 0; l < shape.nLayers; l++) {
+      const k = Float32Array.from({ length: shape.nKvHeads * d }, () => r(2));
+      const v = Float32Array.from({ length: shape.nKvHeads * d }, () => r(1));
+      const q = Float32Array.from({ length: shape.nHeads * d }, () => r(2));
+      cache.append(l, k, v, Int32Array.of(t));
+      cache.attend(l, q, Int32Array.of(t), new Float32Array(q.length));
+    }
+  }
+  return { cache, shape };
+}
+
+test("stores are counted at their allocated capacity, from the row formats", async () => {
+  // int4 asymmetric g32 at head_dim 64: 32 code bytes + 2 f16 scales + 2 f16 zeros = 40 bytes a
+  // row; f16: 128 bytes a row. The store starts at min(maxTokens, 256) = 256 slots per head.
+  const perSlot = { int4: 40 + 40 + 4, f16: 128 + 128 + 4 };
+  for (const type of ["int4", "f16"] as const) {
+    const { cache, shape } = await fed(type);
+    const p = cache.stats().physical!;
+    assert.equal(p.stores, shape.nLayers * shape.nKvHeads * 256 * perSlot[type], `${type} stores`);
+    assert.equal(p.residual, 0);
+    assert.equal(p.diagnostics, 0);
+    assert.ok(p.total >= cache.memory().total, `${type}: physical ${p.total} below logical`);
+    assert.equal(p.total, p.stores + p.residual + p.scratch + p.diagnostics + p.policyState);
+  }
+});
+
+test("scratch, residual buffers and diagnostic shadow copies are counted where a path holds them", async () => {
+  const plain = (await fed("int4")).cache.stats().physical!;
+  const rotated = (await fed({ codec: { type: "int4", rotation: "hadamard" } })).cache.stats().physical!;
+  // Rotation keeps staging rows for keys and values and rotated query rows.
+  assert.ok(rotated.scratch > plain.scratch, `rotation scratch ${rotated.scratch} vs ${plain.scratch}`);
+  const kivi = (await fed("kivi2")).cache;
+  const kp = kivi.stats().physical!;
+  assert.ok(kp.residual > 0, "KIVI's f32 windows and channel codes");
+  assert.ok(kp.scratch > 0, "KIVI attends over decoded values");
+  assert.ok(kp.total >= kivi.memory().total);
+  const mass = (await fed("int4", true)).cache.stats().physical!;
+  // The meter keeps an f32 shadow of every key: >= 40 tokens x 64 x 4 bytes per (layer, head).
+  assert.ok(mass.diagnostics >= 2 * 2 * 40 * 64 * 4, `diagnostics ${mass.diagnostics}`);
+});
+
+test("peakPhysicalBytes keeps the peak, restarts on reset, and is at least the current total", async () => {
+  const { cache } = await fed({ codec: "f16", policy: { type: "window", budget: 16 } });
+  const s = cache.stats();
+  assert.ok(s.peakPhysicalBytes! >= s.physical!.total);
+  cache.reset();
+  const k = new Float32Array(2 * 64);
+  cache.append(0, k, k, Int32Array.of(0));
+  const after = cache.stats();
+  assert.equal(after.peakPhysicalBytes, after.physical!.total);
+});
