@@ -10,6 +10,9 @@
  *   from the bottom layer to the top in an arithmetic sequence, top = b / beta and bottom =
  *   2b - b / beta (b the uniform per-head budget), so the total is the uniform one; within a
  *   layer the heads split it uniformly or as adakv (`heads`).
+ * - heads: shared (TOVA as its paper states it, Oren et al. 2024, arXiv:2401.06104): one token
+ *   set per layer, chosen by the scores averaged over every KV head of the layer (each already
+ *   the mean of its GQA group), so every head keeps the same positions.
  * - layer-budgets: an explicit list of per-layer weights, scaled so that the total equals the
  *   uniform budget's (weights [2, 1, 1] on 3 layers: 1.5b, 0.75b, 0.75b).
  *
@@ -28,7 +31,7 @@ import type { Scorer } from "./scorer.ts";
 import { makeScorer, type ScorerName, scorerSpec } from "./scorers.ts";
 import { evictLowest, slotsByPosition } from "./select.ts";
 
-const heads = z.enum(["uniform", "adakv"]);
+const heads = z.enum(["uniform", "adakv", "shared"]);
 /** AdaKV's safeguard: the share of its uniform budget each head keeps by its own ranking. */
 const floor = numberIn(0, 1).default(0.2);
 
@@ -67,7 +70,7 @@ export interface AllocationOptions {
   budget: number;
   /** Per-layer weights (mean-normalised inside), or null for uniform layers. */
   layerWeights: (nLayers: number) => number[] | null;
-  heads: "uniform" | "adakv";
+  heads: "uniform" | "adakv" | "shared";
   floor: number;
   scorer: ScorerSpec;
 }
@@ -152,6 +155,43 @@ export function allocatedPolicy(opts: AllocationOptions, ctx: PolicyContext): Re
     return drops;
   };
 
+  /**
+   * One token set for the layer: each position's score is the mean over the heads that hold
+   * it (all of them: shared heads hold the same positions); the top b positions stay, the
+   * scorer's protected oldest/newest first. Ties: the older position goes.
+   */
+  const sharedLayer = (layer: number, b: number): number[][] => {
+    const hv = Array.from({ length: nKvHeads }, (_, h) => views[layer * nKvHeads + h]);
+    const sum = new Map<number, number>();
+    const holders = new Map<number, number>();
+    let n = 0;
+    for (const v of hv) {
+      if (!v) continue;
+      n = Math.max(n, v.nSlots);
+      if (v.nSlots <= b) continue;
+      const score = scorer.score(v);
+      for (let j = 0; j < v.nSlots; j++) {
+        const p = v.positions[j]!;
+        sum.set(p, (sum.get(p) ?? 0) + score(j));
+        holders.set(p, (holders.get(p) ?? 0) + 1);
+      }
+    }
+    if (n <= b) return hv.map(() => []);
+    const order = [...sum.keys()].sort((a, c) => a - c);
+    const { sinks, recent } = scorer.protect(b);
+    const lo = Math.min(sinks, order.length);
+    const hi = Math.max(lo, order.length - recent);
+    const cands = order.slice(lo, hi);
+    const mean = (p: number) => sum.get(p)! / holders.get(p)!;
+    cands.sort((a, c) => mean(a) - mean(c) || a - c);
+    const go = new Set(cands.slice(0, Math.max(0, order.length - b)));
+    return hv.map((v) => {
+      const d: number[] = [];
+      if (v) for (let j = 0; j < v.nSlots; j++) if (go.has(v.positions[j]!)) d.push(j);
+      return d;
+    });
+  };
+
   const remember = (view: HeadView) => {
     views[view.layer * nKvHeads + view.kvHead] = view;
     dirty[view.layer] = 1;
@@ -180,7 +220,7 @@ export function allocatedPolicy(opts: AllocationOptions, ctx: PolicyContext): Re
         // the step (policy.ts); plan the layer then, hand each head its share.
         if (dirty[layer]) {
           dirty[layer] = 0;
-          adaLayer(layer, b).forEach((d, h) => {
+          (opts.heads === "adakv" ? adaLayer : sharedLayer)(layer, b).forEach((d, h) => {
             plan[layer * nKvHeads + h] = d;
           });
         }

@@ -18,6 +18,7 @@ import {
 } from "./allocation.ts";
 import { fullOptions, fullPolicy } from "./full.ts";
 import { h2oOptions, h2oPolicy } from "./h2o.ts";
+import { intervalOptions, intervalPolicy } from "./interval.ts";
 import { knormOptions, knormPolicy } from "./knorm.ts";
 import { lfuOptions, lfuPolicy } from "./lfu.ts";
 import { lruOptions, lruPolicy } from "./lru.ts";
@@ -90,10 +91,24 @@ export const POLICIES: Record<string, PolicyEntry> = {
   }),
   tova: entry({
     name: "tova",
-    description: "keep the top `budget` tokens by the current query's attention, averaged over the GQA group",
+    description:
+      "keep the top `budget` tokens by the current query's attention, averaged over the GQA group (scope: kv-head) or over all heads of the layer, one token set per layer (scope: layer, the paper)",
     paper: "Oren et al. 2024 (TOVA), arXiv:2401.06104",
     options: tovaOptions,
-    make: tovaPolicy,
+    make: (o, ctx) =>
+      o.scope === "layer"
+        ? allocatedPolicy(
+            {
+              name: "tova",
+              budget: o.budget,
+              heads: "shared",
+              floor: 0,
+              layerWeights: () => null,
+              scorer: { type: "tova", recent: o.recent },
+            },
+            ctx,
+          )
+        : tovaPolicy(o, ctx),
   }),
   snapkv: entry({
     name: "snapkv",
@@ -165,6 +180,27 @@ export const POLICIES: Record<string, PolicyEntry> = {
     make: (o) =>
       tieredPolicy({ recent: o.recent, budget: o.budget, keys: o.codec.keys, values: o.codec.values }),
   }),
+};
+
+POLICIES.interval = {
+  name: "interval",
+  description:
+    "compress with `policy` (its own budget) only every `every` tokens, as during decoding: budget + every - 1 at most between compressions",
+  paper: "kvpress DecodingPress (Devoto et al. 2025, arXiv:2510.00636)",
+  options: intervalOptions,
+  parse(spec, path) {
+    const o = parseOptions(intervalOptions, spec, path);
+    if (o.policy.type === "interval" || o.policy.type === "tiered")
+      throw new ConfigError(
+        `${path}.policy.type`,
+        `policy ${o.policy.type} cannot be compressed at an interval`,
+      );
+    const inner = parsePolicy(o.policy as PolicySpec, `${path}.policy`);
+    return {
+      resolved: { type: "interval", every: o.every, policy: inner.resolved },
+      make: (ctx) => intervalPolicy(inner.make(ctx), o.every, ctx),
+    };
+  },
 };
 
 export function parsePolicy(spec: PolicySpec, path: string) {

@@ -19,7 +19,7 @@ type Row = { options: z.ZodObject; make: (opts: any, ctx: PolicyContext) => Scor
 
 export const SCORERS = {
   h2o: { options: h2oOptions.omit({ budget: true }), make: h2oScorer },
-  tova: { options: tovaOptions.omit({ budget: true }), make: tovaScorer },
+  tova: { options: tovaOptions.omit({ budget: true, scope: true }), make: tovaScorer },
   snapkv: { options: snapkvOptions.omit({ budget: true }), make: snapkvScorer },
   knorm: { options: knormOptions.omit({ budget: true }), make: knormScorer },
   random: { options: randomOptions.omit({ budget: true }), make: randomScorer },

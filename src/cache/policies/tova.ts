@@ -1,8 +1,8 @@
 /**
  * tova: Token Omission Via Attention (Oren et al. 2024, arXiv:2401.06104): after each step keep
  * the `budget` tokens with the highest attention from the current (last) query, averaged over
- * heads. Here per KV head, averaged over the query heads of its GQA group (the paper averages
- * over all heads of a layer and keeps one token set per layer).
+ * heads. By default here per KV head, averaged over the query heads of its GQA group; with
+ * `scope: layer` as the paper: averaged over all heads of a layer, one token set per layer.
  */
 
 import { z } from "zod";
@@ -19,6 +19,12 @@ export const tovaOptions = z.strictObject({
    * paper: the last query's own attention decides (and it attends to its recent context).
    */
   recent: countOrZero().default(0),
+  /**
+   * "kv-head" (default): each KV head keeps its own top tokens, scored by its GQA group's mean
+   * attention (kvlab's original TOVA). "layer": the paper's TOVA, one token set per layer scored
+   * by the mean over all heads of the layer (allocation.ts, heads: shared).
+   */
+  scope: z.enum(["kv-head", "layer"]).default("kv-head"),
 });
 export type TovaOptions = z.output<typeof tovaOptions>;
 
@@ -56,6 +62,7 @@ export function tovaScorer(opts: Omit<TovaOptions, "budget" | "type">, ctx: Poli
   };
 }
 
+/** TOVA per KV head (scope kv-head); scope layer is built by the registry (allocation.ts, heads: shared). */
 export function tovaPolicy(opts: Omit<TovaOptions, "type">, ctx: PolicyContext): RetentionPolicy {
   return scoredPolicy(tovaScorer(opts, ctx), opts.budget);
 }

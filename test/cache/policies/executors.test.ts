@@ -31,6 +31,8 @@ const SPECS: CacheSpecInput[] = [
   { policy: { type: "lfu", budget: 10 } },
   { policy: { type: "tiered", recent: 4, budget: 12, codec: "int4" } },
   { policy: { type: "adakv", budget: 10, scorer: { type: "snapkv", window: 3 } } },
+  { policy: { type: "tova", budget: 10, scope: "layer" } },
+  { policy: { type: "interval", every: 4, policy: { type: "h2o", budget: 8 } } },
   { policy: { type: "adakv", budget: 10, floor: 0, scorer: "knorm" }, codec: "int8" },
   { policy: { type: "pyramidkv", budget: 10, beta: 4, heads: "adakv", scorer: "h2o" } },
   { policy: { type: "layer-budgets", budget: 10, ratios: [3, 1], scorer: "tova" } },

@@ -54,6 +54,17 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
   fc.record({ type: fc.constant("lru"), budget: budgetArb }),
   fc.record({ type: fc.constant("lfu"), budget: budgetArb }),
   fc.record({ type: fc.constant("full") }),
+  fc.record({ type: fc.constant("tova"), budget: budgetArb, scope: fc.constant("layer") }),
+  fc.record({
+    type: fc.constant("interval"),
+    every: fc.integer({ min: 1, max: 6 }),
+    policy: fc.oneof(
+      fc.record({ type: fc.constant("h2o"), budget: budgetArb }),
+      fc.record({ type: fc.constant("snapkv"), budget: budgetArb, window: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ type: fc.constant("knorm"), budget: budgetArb }),
+      fc.record({ type: fc.constant("window"), budget: budgetArb }),
+    ),
+  }),
   fc.record({
     type: fc.constant("adakv"),
     budget: budgetArb,
@@ -78,6 +89,11 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
 
 /** Budget allocations (allocation.ts): the budget bounds a layer's heads together, not each head. */
 const ALLOCATIONS = new Set(["adakv", "pyramidkv", "layer-budgets"]);
+
+/** The policy whose state and positions a spec stores (an interval's inner policy). */
+function inner(policy: PolicySpec): PolicySpec {
+  return policy.type === "interval" ? (policy.policy as PolicySpec) : policy;
+}
 
 /** Scorer type of an allocation's spec (its per-slot state is the scorer's). */
 function scorerType(policy: PolicySpec): string {
@@ -131,7 +147,27 @@ test("every policy x every codec: budget holds after each attend, outputs finite
             if (s.layer === 0) seen += s.positions.length;
             assert.ok(s.out.every(Number.isFinite), "attention output must be finite");
             if (policy.type === "full") return;
+            if (policy.type === "interval") {
+              // Between compressions a head grows by up to every - 1 tokens past its budget.
+              const bound = resolveCount(inner(policy).budget as number, seen) + (policy.every as number) - 1;
+              for (let h = 0; h < shape.nKvHeads; h++) {
+                const kept = cache.retainedPositions(s.layer, h).length;
+                assert.ok(kept <= bound, `${cache.spec.name}: head holds ${kept} > ${bound}`);
+              }
+              return;
+            }
             const b = resolveCount(policy.budget as number, seen);
+            if (policy.type === "tova" && policy.scope === "layer") {
+              // The paper's TOVA: one token set per layer, within the budget.
+              const first = [...cache.retainedPositions(s.layer, 0)].sort((x, y) => x - y);
+              assert.ok(first.length <= b, `${cache.spec.name}: holds ${first.length} > ${b}`);
+              for (let h = 1; h < shape.nKvHeads; h++)
+                assert.deepEqual(
+                  [...cache.retainedPositions(s.layer, h)].sort((x, y) => x - y),
+                  first,
+                );
+              return;
+            }
             if (ALLOCATIONS.has(policy.type)) {
               // The layer's heads together within their share; all layers within the uniform total.
               let layerHeld = 0;
@@ -174,9 +210,10 @@ test("every policy x every codec: budget holds after each attend, outputs finite
           for (let l = 0; l < shape.nLayers; l++)
             for (let h = 0; h < shape.nKvHeads; h++) slots += cache.retainedPositions(l, h).length;
           assert.equal(m.tokenSlots, slots);
-          const stateType = ALLOCATIONS.has(policy.type) ? scorerType(policy) : policy.type;
+          const own = inner(policy);
+          const stateType = ALLOCATIONS.has(own.type) ? scorerType(own) : own.type;
           const meta =
-            (IMPLICIT_POSITIONS.has(policy.type) ? 0 : 4 * slots) + (STATE_BYTES[stateType] ?? 0) * slots;
+            (IMPLICIT_POSITIONS.has(own.type) ? 0 : 4 * slots) + (STATE_BYTES[stateType] ?? 0) * slots;
           if (policy.type === "tiered") {
             // Two row sizes: the per-tier sum is checked in tiered.test.ts; here the parts add up.
             assert.equal(m.total, m.payload + m.scales + m.zeros + m.residual + m.indices + m.policyState);
@@ -237,7 +274,12 @@ test("every registered policy has a description and a paper, and rejects unknown
     assert.equal(entry.name, name);
     assert.ok(entry.description.length > 10, `${name}: description`);
     if (name !== "full") assert.ok(entry.paper && entry.paper.length > 5, `${name}: paper`);
-    const spec = name === "full" ? { type: name, bogus: 1 } : { type: name, budget: 4, bogus: 1 };
+    const spec =
+      name === "full"
+        ? { type: name, bogus: 1 }
+        : name === "interval"
+          ? { type: name, every: 2, policy: { type: "window", budget: 4 }, bogus: 1 }
+          : { type: name, budget: 4, bogus: 1 };
     assert.throws(() => entry.parse(spec, "caches[0].policy"), /caches\[0\]\.policy\.bogus/);
   }
   assert.throws(() => POLICIES.h2o!.parse({ type: "h2o" }, "p"), /p\.budget/);

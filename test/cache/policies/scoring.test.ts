@@ -65,3 +65,35 @@ test("snapkv keeps its observation window and the earlier tokens the window atte
   const kept = await run({ type: "snapkv", budget: 3, window: 2, kernel: 1 }, keys, queries);
   assert.deepEqual(kept, [3, 6, 7]);
 });
+
+test("tova scope layer keeps the tokens the layer's heads attend to most on average; kv-head per head", async () => {
+  // Two KV heads, one chunk of 8 tokens, keys 4 e_t; only the last query (t = 7) votes.
+  // Head 0's query: 3 e_2 + 2.5 e_5 -> logits 4.24 (t2), 3.54 (t5), 0 else: p2 = 0.63, p5 = 0.31.
+  // Head 1's query: 4 e_5 -> logit 5.66 (t5): p5 = 0.98, p2 = 0.003.
+  // Layer means: t2 0.32, t5 0.65 -> with budget 1 both heads keep t5; per KV head, head 0 keeps t2.
+  const shape2 = smallShape({ nLayers: 1, nHeads: 2, nKvHeads: 2 });
+  const kept = async (scope: string) => {
+    const cache = await makeCache({ policy: { type: "tova", budget: 1, scope } }, shape2);
+    const k = new Float32Array(2 * 8 * d);
+    for (let h = 0; h < 2; h++) for (let t = 0; t < 8; t++) k[(h * 8 + t) * d + t] = 4;
+    const q = new Float32Array(2 * 8 * d); // (nHeads, 8, d): rows t < 7 are zero
+    q[(0 * 8 + 7) * d + 2] = 3;
+    q[(0 * 8 + 7) * d + 5] = 2.5;
+    q[(1 * 8 + 7) * d + 5] = 4;
+    const pos = Int32Array.from({ length: 8 }, (_, i) => i);
+    cache.append(0, k, new Float32Array(2 * 8 * d), pos);
+    cache.attend(0, q, pos, new Float32Array(2 * 8 * d));
+    return [0, 1].map((h) => [...cache.retainedPositions(0, h)]);
+  };
+  assert.deepEqual(await kept("layer"), [[5], [5]]);
+  assert.deepEqual(await kept("kv-head"), [[2], [5]]);
+});
+
+test("interval compresses only every `every` tokens", async () => {
+  // window 4 compressed every 3 tokens, tokens one by one: compressions at 3 (3 held, nothing to
+  // do), 6 (-> positions 2..5), 9 (-> 5..8); between them the head grows: at 8 it holds 2..7.
+  const keys = Array.from({ length: 9 }, (_, t) => e(t % d, 1));
+  const policy = { type: "interval", every: 3, policy: { type: "window", budget: 4 } };
+  assert.deepEqual(await run(policy, keys.slice(0, 8), keys), [2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(await run(policy, keys, keys), [5, 6, 7, 8]);
+});
