@@ -2,7 +2,8 @@
 // A tiny static server for the web app (no dependencies): / is web/index.html, /dist/ the
 // bundle, and the built-in model, text, configs and kvlab.wasm from the checkout. Every response
 // carries COOP/COEP, so the page is cross-origin isolated and the wasm executor can run threads
-// (Web Workers over a shared WebAssembly.Memory). Usage: node web/serve.mjs [--port 8080] [--host 127.0.0.1]
+// (Web Workers over a shared WebAssembly.Memory). Usage: node web/serve.mjs [--port 8080]
+// [--host 127.0.0.1] [--no-isolation: leave COOP/COEP out, to see the one-thread fallback].
 import { createReadStream, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize } from "node:path";
@@ -46,11 +47,16 @@ function fileOf(pathname) {
   return undefined;
 }
 
+const isolate = !process.argv.includes("--no-isolation");
 const server = createServer((req, res) => {
   const headers = {
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Embedder-Policy": "require-corp",
-    "Cross-Origin-Resource-Policy": "same-origin",
+    ...(isolate
+      ? {
+          "Cross-Origin-Opener-Policy": "same-origin",
+          "Cross-Origin-Embedder-Policy": "require-corp",
+          "Cross-Origin-Resource-Policy": "same-origin",
+        }
+      : {}),
     "Cache-Control": "no-cache",
   };
   const file = fileOf(new URL(req.url ?? "/", "http://x").pathname);

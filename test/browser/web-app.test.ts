@@ -4,7 +4,8 @@
  * isolated and the wasm executor runs 2 threads as Web Workers), runs the quickstart's cache
  * backends (experiments/quickstart.yaml, on a 256-token segment so that the test takes seconds)
  * on the built-in model in the page, and computes the same experiment on Node in this test with
- * the same kvlab.wasm, thread count and code (evaluateCaches).
+ * the same kvlab.wasm, thread count and code (evaluateCaches). Served without COOP/COEP
+ * (--no-isolation), the page runs one wasm thread and still agrees with Node's one-thread run.
  *
  * Tolerance, wasm: the same kernels (the same build/kvlab.wasm bytes, tiled for the same 2
  * threads), the same JS (tokenizer, log-softmax, KL) and IEEE arithmetic in both V8s, so the
@@ -61,16 +62,7 @@ let browser: Browser | undefined;
 before(async () => {
   if (skip) return;
   execFileSync(process.execPath, [join(root, "web/build.mjs")], { stdio: "inherit" });
-  server = spawn(process.execPath, [join(root, "web/serve.mjs"), "--port", "0"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  url = await new Promise<string>((res, rej) => {
-    server!.stdout!.on("data", (d) => {
-      const m = /http:\/\/\S+/.exec(String(d));
-      if (m) res(m[0]);
-    });
-    server!.once("exit", (code) => rej(new Error(`web/serve.mjs exited (${code})`)));
-  });
+  ({ proc: server, url } = await serve());
   const { chromium } = await import("playwright-core");
   browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 });
@@ -78,13 +70,35 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill();
+  plainServer?.kill();
 });
 
+/** web/serve.mjs on a free port; its URL. */
+async function serve(...args: string[]): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [join(root, "web/serve.mjs"), "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const at = await new Promise<string>((res, rej) => {
+    proc.stdout!.on("data", (d) => {
+      const m = /http:\/\/\S+/.exec(String(d));
+      if (m) res(m[0]);
+    });
+    proc.once("exit", (code) => rej(new Error(`web/serve.mjs exited (${code})`)));
+  });
+  return { proc, url: at };
+}
+let plainServer: ChildProcess | undefined;
+
 /** Run `yaml` in the page on `executor`; the page's rows and run info. */
-async function runInPage(page: Page, yaml: string, executor: "wasm" | "webgpu") {
+async function runInPage(
+  page: Page,
+  yaml: string,
+  executor: "wasm" | "webgpu",
+  at = `${url}?threads=${THREADS}`,
+) {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${url}?threads=${THREADS}`);
+  await page.goto(at);
   await page.waitForFunction(() => document.body.dataset.state === "ready");
   await page.fill("#yaml", yaml);
   await page.selectOption("#executor", executor);
@@ -103,9 +117,9 @@ async function runInPage(page: Page, yaml: string, executor: "wasm" | "webgpu") 
 }
 
 /** The same experiment on Node: same wasm bytes and threads, the same evaluateCaches. */
-async function runOnNode(yaml: string) {
+async function runOnNode(yaml: string, threads = THREADS) {
   const exp = parseExperiment(yaml);
-  const exec = await createWasmExecutor({ wasmPath: WASM, threads: THREADS });
+  const exec = await createWasmExecutor({ wasmPath: WASM, threads });
   const model = await loadModel(join(root, exp.modelUrl), { executor: exec });
   try {
     const tokens = model.tokenizer.encode(readTextFile(join(root, exp.textUrl)), { addBos: true });
@@ -162,6 +176,26 @@ test("web app in Chromium: the quickstart's backends on wasm, PPL and KL = Node'
   for (let i = 0; i < rows.length; i++)
     console.log(
       `  ${rows[i]!.name.padEnd(24)} PPL ${rows[i]!.ppl.toFixed(4)}  tok/s browser ${rows[i]!.tokensPerSecond.toFixed(0)} node ${node[i]!.tokensPerSecond.toFixed(0)}`,
+    );
+});
+
+test("web app in Chromium without cross-origin isolation: one wasm thread, PPL = Node's", {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  const plain = await serve("--no-isolation");
+  plainServer = plain.proc;
+  const yaml = quickstartOn("{ type: chunked, ctx: 128, chunks: 1, chunkSize: 32 }", "[f32, int4]");
+  const page = await browser!.newPage();
+  const { rows, info } = await runInPage(page, yaml, "wasm", plain.url);
+  await page.close();
+  assert.equal(info.crossOriginIsolated, false);
+  assert.equal(info.threads, 1, "no COOP/COEP: the wasm executor falls back to one thread");
+  const node = await runOnNode(yaml, 1);
+  for (let i = 0; i < rows.length; i++)
+    assert.ok(
+      Math.abs(rows[i]!.ppl - node[i]!.ppl) <= 1e-9 * node[i]!.ppl,
+      `${rows[i]!.name}: ${rows[i]!.ppl} vs ${node[i]!.ppl}`,
     );
 });
 
