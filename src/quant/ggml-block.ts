@@ -50,8 +50,8 @@ export interface BlockFormat {
    * returning the f32 d (and m; 0 without a minimum) that ggml then rounds to f16.
    */
   quantize(x: Float32Array, payload: Uint8Array, at: number): { d: number; m: number };
-  /** The code (level index) of element j of a block, and its level value in units of d. */
-  code(payload: Uint8Array, at: number, j: number): number;
+  /** The 32 codes (level indices) of the block at payload[at..] into out[0..32). */
+  codes(payload: Uint8Array, at: number, out: Uint8Array): void;
   /** Level value of code k in units of d (decoded x = level(k) * d + m). */
   level(k: number): number;
   /** Number of codes (16, 32 or 256). */
@@ -106,9 +106,27 @@ function halfF16Ulp(h: number): number {
   return 2 ** (e - 11);
 }
 
+/** Every f16 bit pattern's value (decode reads d and m per block, per row the attention visits). */
+let F16_VALUES: Float32Array | undefined;
+function f16Values(): Float32Array {
+  if (!F16_VALUES) {
+    F16_VALUES = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) F16_VALUES[h] = f16ToF32(h);
+  }
+  return F16_VALUES;
+}
+
 export function makeBlockCodec(f: BlockFormat, options: ResolvedCodecOptions): Codec {
-  const layout = (headDim: number) => blockLayout(f, headDim);
+  // Layouts by head size (the reference attention decodes one row at a time: no allocation per row).
+  const layouts = new Map<number, RowLayout>();
+  const layout = (headDim: number) => {
+    let L = layouts.get(headDim);
+    if (!L) layouts.set(headDim, (L = blockLayout(f, headDim)));
+    return L;
+  };
   const block = new Float32Array(GGML_BLOCK);
+  const codes = new Uint8Array(GGML_BLOCK);
+  const levels = Float64Array.from({ length: f.nCodes }, (_, k) => f.level(k));
   let minLevel = 0;
   let topLevel = 0;
   for (let k = 0; k < f.nCodes; k++) {
@@ -156,17 +174,17 @@ export function makeBlockCodec(f: BlockFormat, options: ResolvedCodecOptions): C
     },
     decode(src, srcRow, nRows, headDim, dst) {
       const L = layout(headDim);
+      const half = f16Values();
       for (let r = 0; r < nRows; r++) {
         const row = srcRow + r;
         for (let b = 0; b < L.nGroups; b++) {
-          const d = f16ToF32(src.scales[row * L.scalesPerRow + b]!);
-          const m = f.hasMin ? f16ToF32(src.zeros[row * L.zerosPerRow + b]!) : 0;
-          const at = row * L.payloadBytes + b * f.payloadBytes;
+          const d = half[src.scales[row * L.scalesPerRow + b]!]!;
+          const m = f.hasMin ? half[src.zeros[row * L.zerosPerRow + b]!]! : 0;
+          f.codes(src.payload, row * L.payloadBytes + b * f.payloadBytes, codes);
           const out = r * headDim + b * GGML_BLOCK;
-          for (let j = 0; j < GGML_BLOCK; j++) {
-            const q = fr(f.level(f.code(src.payload, at, j)) * d);
-            dst[out + j] = f.hasMin ? fr(q + m) : q;
-          }
+          if (f.hasMin)
+            for (let j = 0; j < GGML_BLOCK; j++) dst[out + j] = fr(fr(levels[codes[j]!]! * d) + m);
+          else for (let j = 0; j < GGML_BLOCK; j++) dst[out + j] = fr(levels[codes[j]!]! * d);
         }
       }
     },

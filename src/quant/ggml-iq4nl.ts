@@ -18,6 +18,7 @@
  * lower neighbour only when strictly nearer.
  */
 import type { BlockFormat } from "./ggml-block.ts";
+import { nibbles } from "./ggml-legacy.ts";
 
 const fr = Math.fround;
 
@@ -98,6 +99,6 @@ export const IQ4_NL: BlockFormat = {
     for (let j = 0; j < 16; j++) p[at + j] = idx[j]! | (idx[j + 16]! << 4);
     return { d, m: 0 };
   },
-  code: (p, at, j) => (j < 16 ? p[at + j]! & 15 : p[at + j - 16]! >> 4),
+  codes: nibbles,
   level: (k) => V[k]!,
 };

@@ -47,7 +47,14 @@ function minMax(x: Float32Array): [number, number] {
   return [min, max];
 }
 
-const nibble = (p: Uint8Array, at: number, j: number) => (j < 16 ? p[at + j]! & 15 : p[at + j - 16]! >> 4);
+/** The 32 four-bit codes of ggml's qs (element j low nibble of byte j, j + 16 its high nibble). */
+export function nibbles(p: Uint8Array, at: number, out: Uint8Array): void {
+  for (let j = 0; j < 16; j++) {
+    const b = p[at + j]!;
+    out[j] = b & 15;
+    out[j + 16] = b >> 4;
+  }
+}
 
 /** Store 32 codes (0..15) as ggml's qs: element j low nibble, element j + 16 high nibble. */
 function putNibbles(codes: Uint8Array, p: Uint8Array, at: number): void {
@@ -65,9 +72,11 @@ function putFiveBits(codes: Uint8Array, p: Uint8Array, at: number): void {
   putNibbles(codes, p, at + 4);
 }
 
-function fiveBit(p: Uint8Array, at: number, j: number): number {
-  const high = (p[at + (j >> 3)]! >> (j & 7)) & 1;
-  return nibble(p, at + 4, j) | (high << 4);
+/** The 32 five-bit codes of a q5 payload: qs nibbles with qh's bit j as bit 4 of element j. */
+function fiveBits(p: Uint8Array, at: number, out: Uint8Array): void {
+  const qh = (p[at]! | (p[at + 1]! << 8) | (p[at + 2]! << 16) | (p[at + 3]! << 24)) >>> 0;
+  nibbles(p, at + 4, out);
+  for (let j = 0; j < 32; j++) out[j]! |= ((qh >>> j) & 1) << 4;
 }
 
 const codes = new Uint8Array(32);
@@ -104,7 +113,7 @@ export const Q4_0: BlockFormat = {
     putNibbles(codes, p, at);
     return { d, m: 0 };
   },
-  code: nibble,
+  codes: nibbles,
   level: (k) => k - 8,
 };
 
@@ -119,7 +128,7 @@ export const Q4_1: BlockFormat = {
     putNibbles(codes, p, at);
     return r;
   },
-  code: nibble,
+  codes: nibbles,
   level: (k) => k,
 };
 
@@ -134,7 +143,7 @@ export const Q5_0: BlockFormat = {
     putFiveBits(codes, p, at);
     return { d, m: 0 };
   },
-  code: fiveBit,
+  codes: fiveBits,
   level: (k) => k - 16,
 };
 
@@ -149,7 +158,7 @@ export const Q5_1: BlockFormat = {
     putFiveBits(codes, p, at);
     return r;
   },
-  code: fiveBit,
+  codes: fiveBits,
   level: (k) => k,
 };
 
@@ -171,6 +180,6 @@ export const Q8_0: BlockFormat = {
     return { d, m: 0 };
   },
   // The code is the stored byte; its level is the byte read as int8.
-  code: (p, at, j) => p[at + j]!,
+  codes: (p, at, out) => out.set(p.subarray(at, at + 32)),
   level: (k) => (k << 24) >> 24,
 };
