@@ -79,6 +79,13 @@ export function cacheSpecSchema(): JsonSchema {
           keys: side,
           values: side,
           policy: policyJsonSchema(),
+          query: {
+            type: "string",
+            enum: ["f32", "q8"],
+            default: "f32",
+            description:
+              "query rows: f32 (exact) or q8 (q8_0 per block of 32, for integer dot products; src/quant/q8-query.ts)",
+          },
         },
         additionalProperties: false,
       },
