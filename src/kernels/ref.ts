@@ -1,7 +1,8 @@
 /**
  * The `ref` executor: plain TypeScript, written for clarity. It is the oracle the `wasm` and
- * `webgpu` executors are tested against. Attention decodes one stored row at a time into a
- * headDim scratch (never a full f32 copy of the cache) and uses a two-pass stable softmax.
+ * `webgpu` executors are tested against. Attention decodes stored rows a block of slots at a
+ * time into a small scratch shared by all query rows (never a full f32 copy of the cache) and
+ * uses a two-pass stable softmax.
  */
 import { ShapeError } from "../errors.ts";
 import { type ChannelQuantOptions, dequantizeChannelRow, quantizeChannelGroup } from "../quant/channel.ts";
@@ -19,41 +20,60 @@ import {
 
 export function refAttend(a: AttendArgs): void {
   const { headDim: d, nRows, nSlots } = a;
-  const kRow = new Float32Array(d);
-  const vRow = new Float32Array(d);
-  const scores = new Float64Array(nSlots);
-  for (let r = 0; r < nRows; r++) {
-    const qOff = r * d;
-    let max = Number.NEGATIVE_INFINITY;
-    for (let j = 0; j < nSlots; j++) {
-      if (a.slotPos[j]! > a.qPos[r]!) {
-        scores[j] = Number.NEGATIVE_INFINITY;
-        continue;
+  // Slots are decoded in blocks of SLOT_BLOCK rows shared by every query row (decode is
+  // deterministic, so this equals decoding per query row, nRows times cheaper); scores and
+  // sums run over slots in ascending order exactly as a row-at-a-time loop would.
+  const blk = new Float32Array(Math.min(nSlots, SLOT_BLOCK) * d); // (block, headDim)
+  const scores = new Float64Array(nRows * nSlots); // (nRows, nSlots)
+  const max = new Float64Array(nRows).fill(Number.NEGATIVE_INFINITY);
+  for (let j0 = 0; j0 < nSlots; j0 += SLOT_BLOCK) {
+    const n = Math.min(SLOT_BLOCK, nSlots - j0);
+    a.kCodec.decode(a.k, j0, n, d, blk);
+    for (let r = 0; r < nRows; r++) {
+      const qOff = r * d;
+      for (let b = 0; b < n; b++) {
+        const j = j0 + b;
+        if (a.slotPos[j]! > a.qPos[r]!) {
+          scores[r * nSlots + j] = Number.NEGATIVE_INFINITY;
+          continue;
+        }
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += a.q[qOff + i]! * blk[b * d + i]!;
+        const s = dot * a.scale;
+        scores[r * nSlots + j] = s;
+        if (s > max[r]!) max[r] = s;
       }
-      a.kCodec.decode(a.k, j, 1, d, kRow);
-      let dot = 0;
-      for (let i = 0; i < d; i++) dot += a.q[qOff + i]! * kRow[i]!;
-      scores[j] = dot * a.scale;
-      if (scores[j]! > max) max = scores[j]!;
     }
+  }
+  const inv = new Float64Array(nRows);
+  for (let r = 0; r < nRows; r++) {
     let sum = 0;
     for (let j = 0; j < nSlots; j++) {
-      const e = scores[j] === Number.NEGATIVE_INFINITY ? 0 : Math.exp(scores[j]! - max);
-      scores[j] = e;
+      const at = r * nSlots + j;
+      const e = scores[at] === Number.NEGATIVE_INFINITY ? 0 : Math.exp(scores[at]! - max[r]!);
+      scores[at] = e;
       sum += e;
     }
-    const inv = sum > 0 ? 1 / sum : 0; // a row with no visible slot outputs zeros
-    const acc = new Float64Array(d);
-    for (let j = 0; j < nSlots; j++) {
-      const p = scores[j]! * inv;
-      if (a.probs) a.probs[r * nSlots + j] = p;
-      if (p === 0) continue;
-      a.vCodec.decode(a.v, j, 1, d, vRow);
-      for (let i = 0; i < d; i++) acc[i]! += p * vRow[i]!;
-    }
-    for (let i = 0; i < d; i++) a.out[qOff + i] = acc[i]!;
+    inv[r] = sum > 0 ? 1 / sum : 0; // a row with no visible slot outputs zeros
   }
+  const acc = new Float64Array(nRows * d);
+  for (let j0 = 0; j0 < nSlots; j0 += SLOT_BLOCK) {
+    const n = Math.min(SLOT_BLOCK, nSlots - j0);
+    a.vCodec.decode(a.v, j0, n, d, blk);
+    for (let r = 0; r < nRows; r++)
+      for (let b = 0; b < n; b++) {
+        const j = j0 + b;
+        const p = scores[r * nSlots + j]! * inv[r]!;
+        if (a.probs) a.probs[r * nSlots + j] = p;
+        if (p === 0) continue;
+        for (let i = 0; i < d; i++) acc[r * d + i]! += p * blk[b * d + i]!;
+      }
+  }
+  for (let i = 0; i < nRows * d; i++) a.out[i] = acc[i]!;
 }
+
+/** Slots decoded at a time by refAttend (a bounded scratch: never a full f32 copy of the cache). */
+const SLOT_BLOCK = 64;
 
 export function refMatmul(
   out: Float32Array,
