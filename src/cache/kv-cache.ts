@@ -311,6 +311,7 @@ export class StandardKVCache implements KVCache {
       const qOff = kvh * group * nQ * d;
       const qRows = q.subarray(qOff, qOff + nRows * d);
       if (this.meter) this.meter.measure(idx, qRows, qPos, nRows, scale, this.positionSet(store, cold));
+      this.policy.onQueries?.(this.view(layer, kvh), qRows, nRows, qPos);
       const wantsProbs = this.policy.wantsAttention;
       if (wantsProbs && this.probs.length < nRows * nTot) this.probs = new Float32Array(nRows * nTot);
       const probs = wantsProbs ? { probs: this.probs.subarray(0, nRows * nTot) } : {};

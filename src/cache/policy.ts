@@ -47,6 +47,13 @@ export interface RetentionPolicy {
   onAppend(view: HeadView, firstSlot: number, n: number): void;
   /** probs: (nRows, nSlots) for the nRows query rows (GQA group x chunk) of this KV head. */
   onAttention(view: HeadView, probs: Float32Array, nRows: number, qPos: Int32Array): void;
+  /**
+   * Optional: the query rows of an attend, before attention, per KV head: q (nRows, headDim)
+   * post-RoPE as the cache receives them, rows of the GQA group's query heads in order (qPos as
+   * in onAttention). A policy with it runs on the standard cache (the GPU cache keeps queries
+   * on the device and refuses it by name).
+   */
+  onQueries?(view: HeadView, q: Float32Array, nRows: number, qPos: Int32Array): void;
   /** Distinct slot indices (< nSlots) to drop now. */
   evictions(view: HeadView): number[];
   /** After an eviction the store moved slot `from` (its last) into slot `to`. */

@@ -15,7 +15,7 @@
 import { ConfigError } from "../errors.ts";
 import { CODEC_NAMES, CODECS, isCodecName, makeCodec } from "../quant/registry.ts";
 import type { Codec, CodecOptions } from "../quant/types.ts";
-import { parsePolicy } from "./policies/registry.ts";
+import { needsPlainKeys, parsePolicy } from "./policies/registry.ts";
 import { PRESETS } from "./presets.ts";
 import type { CacheSpecInput, PolicySpec, ResolvedCacheSpec, SideSpec } from "./types.ts";
 
@@ -212,6 +212,11 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
     throw new ConfigError(
       `${path}.query`,
       `expected "f32" (exact queries, the default) or "q8" (q8_0 queries for integer dot products), got ${JSON.stringify(query)}`,
+    );
+  if (needsPlainKeys(rp) && (rk.rotation !== "none" || rk.preRope))
+    throw new ConfigError(
+      `${path}.policy`,
+      "expected-attention scores stored keys against the model's queries: store keys post-RoPE and unrotated (no rotation, no preRope)",
     );
   const untouched =
     preset !== undefined && c === undefined && spec.keys === undefined && spec.values === undefined;

@@ -58,6 +58,7 @@ export function gpuCacheUnsupported(spec: ResolvedCacheSpec, policy: RetentionPo
   if (keys.preRope) return "pre-RoPE keys";
   if (policy.tiers) return "tiers";
   if (policy.cachePositions) return "cache positions";
+  if (policy.onQueries) return "policy reads queries";
   return null;
 }
 

@@ -116,6 +116,7 @@ test("unknown keys and bad values are ConfigErrors naming the path", () => {
     [{ policy: { type: "nope" } }, "cache.policy.type"],
     [{ policy: "nope" }, "cache.policy.type"],
     [{ policy: { type: "full", budget: 3 } }, "cache.policy.budget"],
+    [{ preset: "int4-hadamard", policy: { type: "expected-attention", budget: 8 } }, "cache.policy"],
   ];
   for (const [input, path] of cases) {
     assert.throws(

@@ -210,6 +210,7 @@ export function allocatedPolicy(opts: AllocationOptions, ctx: PolicyContext): Re
       remember(view);
       scorer.onAttention(view, probs, nRows, qPos);
     },
+    ...(scorer.onQueries ? { onQueries: scorer.onQueries } : {}),
     evictions(view) {
       const { layer, kvHead } = view;
       const b = layerBudget(layer, view.seen);

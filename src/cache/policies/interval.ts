@@ -26,6 +26,7 @@ export function intervalPolicy(inner: RetentionPolicy, every: number, ctx: Polic
     ...inner,
     onAppend: (view, first, n) => inner.onAppend(view, first, n),
     onAttention: (view, probs, nRows, qPos) => inner.onAttention(view, probs, nRows, qPos),
+    ...(inner.onQueries ? { onQueries: inner.onQueries } : {}),
     evictions(view) {
       const idx = view.layer * nKvHeads + view.kvHead;
       if (view.seen - last[idx]! < every) return [];

@@ -16,6 +16,7 @@ import {
   pyramidkvOptions,
   pyramidWeights,
 } from "./allocation.ts";
+import { expectedAttentionOptions, expectedAttentionPolicy } from "./expected-attention.ts";
 import { fullOptions, fullPolicy } from "./full.ts";
 import { h2oOptions, h2oPolicy } from "./h2o.ts";
 import { intervalOptions, intervalPolicy } from "./interval.ts";
@@ -146,6 +147,14 @@ export const POLICIES: Record<string, PolicyEntry> = {
     options: lfuOptions,
     make: lfuPolicy,
   }),
+  "expected-attention": entry({
+    name: "expected-attention",
+    description:
+      "keys scored by the closed-form expected attention of future queries (Gaussian from the queries seen, RoPE averaged over `future` positions); sinks + recent kept",
+    paper: "Devoto et al. 2025 (Expected Attention), arXiv:2510.00636",
+    options: expectedAttentionOptions,
+    make: expectedAttentionPolicy,
+  }),
   adakv: entry({
     name: "adakv",
     description:
@@ -202,6 +211,17 @@ POLICIES.interval = {
     };
   },
 };
+
+/**
+ * Whether a resolved policy (or the scorer / policy it wraps) reads stored keys together with
+ * the model's queries, so that keys must be stored as the queries see them (post-RoPE, not
+ * rotated): expected-attention. spec.ts refuses other key storage for it.
+ */
+export function needsPlainKeys(p: PolicySpec): boolean {
+  if (p.type === "expected-attention") return true;
+  const nested = [p.scorer, p.policy].filter((x): x is PolicySpec => typeof x === "object" && x !== null);
+  return nested.some(needsPlainKeys);
+}
 
 export function parsePolicy(spec: PolicySpec, path: string) {
   const row = Object.hasOwn(POLICIES, spec.type) ? POLICIES[spec.type] : undefined;

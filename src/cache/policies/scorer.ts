@@ -15,6 +15,8 @@ export interface Scorer {
   readonly readsKeys?: boolean;
   onAppend(view: HeadView, firstSlot: number, n: number): void;
   onAttention(view: HeadView, probs: Float32Array, nRows: number, qPos: Int32Array): void;
+  /** Optional: the query rows of each attend (RetentionPolicy.onQueries). */
+  onQueries?(view: HeadView, q: Float32Array, nRows: number, qPos: Int32Array): void;
   /**
    * Score of each retained slot now, higher = keep (valid until the next hook). Called only
    * when the head has to give up slots; a scorer may prepare the scores here.
@@ -38,6 +40,7 @@ export function scoredPolicy(scorer: Scorer, budget: number): RetentionPolicy {
     ...(scorer.readsKeys ? { readsKeys: true } : {}),
     onAppend: (view, first, n) => scorer.onAppend(view, first, n),
     onAttention: (view, probs, nRows, qPos) => scorer.onAttention(view, probs, nRows, qPos),
+    ...(scorer.onQueries ? { onQueries: scorer.onQueries } : {}),
     evictions(view) {
       const b = resolveCount(budget, view.seen);
       if (view.nSlots <= b) {

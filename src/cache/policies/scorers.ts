@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { PolicyContext } from "../policy.ts";
+import { expectedAttentionOptions, expectedAttentionScorer } from "./expected-attention.ts";
 import { h2oOptions, h2oScorer } from "./h2o.ts";
 import { knormOptions, knormScorer } from "./knorm.ts";
 import { lfuOptions, lfuScorer } from "./lfu.ts";
@@ -25,6 +26,10 @@ export const SCORERS = {
   random: { options: randomOptions.omit({ budget: true }), make: randomScorer },
   lru: { options: lruOptions.omit({ budget: true }), make: lruScorer },
   lfu: { options: lfuOptions.omit({ budget: true }), make: lfuScorer },
+  "expected-attention": {
+    options: expectedAttentionOptions.omit({ budget: true }),
+    make: expectedAttentionScorer,
+  },
 } satisfies Record<string, Row>;
 
 export type ScorerName = keyof typeof SCORERS;

@@ -32,6 +32,8 @@ const SPECS: CacheSpecInput[] = [
   { policy: { type: "tiered", recent: 4, budget: 12, codec: "int4" } },
   { policy: { type: "adakv", budget: 10, scorer: { type: "snapkv", window: 3 } } },
   { policy: { type: "tova", budget: 10, scope: "layer" } },
+  { policy: { type: "expected-attention", budget: 10, future: 64 } },
+  { policy: { type: "adakv", budget: 10, scorer: "expected-attention" }, codec: "int8" },
   { policy: { type: "interval", every: 4, policy: { type: "h2o", budget: 8 } } },
   { policy: { type: "adakv", budget: 10, floor: 0, scorer: "knorm" }, codec: "int8" },
   { policy: { type: "pyramidkv", budget: 10, beta: 4, heads: "adakv", scorer: "h2o" } },

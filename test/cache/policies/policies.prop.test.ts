@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { POLICIES } from "../../../src/cache/policies/registry.ts";
 import { resolveCount } from "../../../src/cache/policy.ts";
 import { PRESETS } from "../../../src/cache/presets.ts";
-import { sideCodec } from "../../../src/cache/spec.ts";
+import { resolveCacheSpec, sideCodec } from "../../../src/cache/spec.ts";
 import type { PolicySpec } from "../../../src/cache/types.ts";
 import { CODEC_NAMES } from "../../../src/quant/registry.ts";
 import { rowBytes } from "../../../src/quant/types.ts";
@@ -56,6 +56,13 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
   fc.record({ type: fc.constant("full") }),
   fc.record({ type: fc.constant("tova"), budget: budgetArb, scope: fc.constant("layer") }),
   fc.record({
+    type: fc.constant("expected-attention"),
+    budget: budgetArb,
+    sinks: fc.constant(0),
+    covariance: fc.boolean(),
+    future: fc.constantFrom(1, 16),
+  }),
+  fc.record({
     type: fc.constant("interval"),
     every: fc.integer({ min: 1, max: 6 }),
     policy: fc.oneof(
@@ -69,7 +76,10 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
     type: fc.constant("adakv"),
     budget: budgetArb,
     floor: fc.constantFrom(0, 0.2, 1),
-    scorer: fc.constantFrom<unknown>("snapkv", "h2o", "tova", "knorm", { type: "lfu", recent: 2 }, "random"),
+    scorer: fc.constantFrom<unknown>("snapkv", "h2o", "tova", "knorm", { type: "lfu", recent: 2 }, "random", {
+      type: "expected-attention",
+      sinks: 0,
+    }),
   }),
   fc.record({
     type: fc.constant("pyramidkv"),
@@ -89,6 +99,16 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
 
 /** Budget allocations (allocation.ts): the budget bounds a layer's heads together, not each head. */
 const ALLOCATIONS = new Set(["adakv", "pyramidkv", "layer-budgets"]);
+
+/**
+ * Declared state that is not per slot: expected-attention keeps, per query head that has seen
+ * a query (all of them here: sinks 0), the mean (d) and covariance (d x d) in f32 and a count.
+ */
+function fixedState(policy: PolicySpec, shape: { nLayers: number; nHeads: number; headDim: number }): number {
+  if (policy.type !== "expected-attention") return 0;
+  const d = shape.headDim;
+  return shape.nLayers * shape.nHeads * (d + (policy.covariance === false ? 0 : d * d) + 1) * 4;
+}
 
 /** The policy whose state and positions a spec stores (an interval's inner policy). */
 function inner(policy: PolicySpec): PolicySpec {
@@ -139,6 +159,11 @@ test("every policy x every codec: budget holds after each attend, outputs finite
         const shape = smallShape(isGgml(codec.codec ?? codec.preset) ? { headDim: 32 } : {});
         // Tiers re-encode token-axis rows; tiered with a channel-axis preset is rejected (channel-cache.test.ts).
         if (policy.type === "tiered" && (codec.preset === "kivi2" || codec.preset === "kivi4")) return; // refused by resolveCacheSpec
+        // Expected attention needs keys as the queries see them; rotated keys are refused (spec.test.ts).
+        if (JSON.stringify(policy).includes("expected-attention")) {
+          const { keys } = resolveCacheSpec({ ...codec, policy: { type: "full" } });
+          if (keys.rotation !== "none" || keys.preRope) return;
+        }
         {
           const cache = await makeCache({ ...codec, policy }, shape);
           const kB = cache.spec.keys;
@@ -213,7 +238,12 @@ test("every policy x every codec: budget holds after each attend, outputs finite
           const own = inner(policy);
           const stateType = ALLOCATIONS.has(own.type) ? scorerType(own) : own.type;
           const meta =
-            (IMPLICIT_POSITIONS.has(own.type) ? 0 : 4 * slots) + (STATE_BYTES[stateType] ?? 0) * slots;
+            (IMPLICIT_POSITIONS.has(own.type) ? 0 : 4 * slots) +
+            (STATE_BYTES[stateType] ?? 0) * slots +
+            fixedState(
+              ALLOCATIONS.has(own.type) ? { type: stateType, ...(own.scorer as object) } : own,
+              shape,
+            );
           if (policy.type === "tiered") {
             // Two row sizes: the per-tier sum is checked in tiered.test.ts; here the parts add up.
             assert.equal(m.total, m.payload + m.scales + m.zeros + m.residual + m.indices + m.policyState);
@@ -222,7 +252,14 @@ test("every policy x every codec: budget holds after each attend, outputs finite
             const v = rowBytes(sideCodec(cache.spec.values).layout(shape.headDim));
             assert.equal(m.total, m.payload + m.scales + m.zeros + m.residual + m.indices + m.policyState);
             assert.ok(m.total >= slots * v + meta);
-            assert.equal(m.policyState, (STATE_BYTES[stateType] ?? 0) * slots);
+            assert.equal(
+              m.policyState,
+              (STATE_BYTES[stateType] ?? 0) * slots +
+                fixedState(
+                  ALLOCATIONS.has(own.type) ? { type: stateType, ...(own.scorer as object) } : own,
+                  shape,
+                ),
+            );
           } else {
             const row =
               rowBytes(sideCodec(kB).layout(shape.headDim)) +

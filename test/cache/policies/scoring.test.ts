@@ -97,3 +97,41 @@ test("interval compresses only every `every` tokens", async () => {
   assert.deepEqual(await run(policy, keys.slice(0, 8), keys), [2, 3, 4, 5, 6, 7]);
   assert.deepEqual(await run(policy, keys, keys), [5, 6, 7, 8]);
 });
+
+/** RoPE of one head row (rotate-half pairs (i, i + d/2)), written from its definition. */
+function roped(x: number[], pos: number): number[] {
+  const inv = shape.rope!.invFreq;
+  const h = d / 2;
+  const y = [...x];
+  for (let i = 0; i < h; i++) {
+    const a = pos * inv[i]!;
+    y[i] = x[i]! * Math.cos(a) - x[i + h]! * Math.sin(a);
+    y[i + h] = x[i + h]! * Math.cos(a) + x[i]! * Math.sin(a);
+  }
+  return y;
+}
+
+test("expected-attention keeps the keys future queries are expected to attend to", async () => {
+  // Every query is q0 = 3 e_3 before RoPE (fed rotated to its position), so the statistics are
+  // mean q0, no covariance. With future: 1 the future query is RoPE_{t+1} q0, and key
+  // RoPE_8(a e_3) scores exp(a x 3 cos((8 - t - 1) x 0.001) / sqrt(8)): the order of a at every
+  // step (dims 3/7 rotate at 0.001 rad per position). Budget 3 keeps a = 9, 7, 5: t4, t2, t0.
+  const a = [5, 1, 7, 2, 9, 3, 0.5, 4];
+  const keys = a.map((x) => roped(e(3, x), 8));
+  const queries = a.map((_, t) => roped(e(3, 3), t));
+  const policy = { type: "expected-attention", budget: 3, future: 1, sinks: 0, recent: 0, covariance: false };
+  assert.deepEqual(await run(policy, keys, queries), [0, 2, 4]);
+});
+
+test("expected-attention's covariance term favours keys along the queries' spread", async () => {
+  // Queries e_3 + e_2 then e_3 - e_2 (before RoPE): mean e_3, variance 1 along e_2.
+  // Key A = 2.1 e_3, key B = 2 e_3 + 3 e_2 (both RoPE'd to position 8, future: 1, so the future
+  // query's rotation nearly undoes it: dims 2/6 and 3/7 turn by 0.01 and 0.001 rad per position).
+  // Mean only: 2.1 > 2, A stays. With the covariance: B gains k^T Sigma k / (2d) = 9 / 16, so
+  // z_B ~ (2 + 0.5625 x sqrt(8)) / sqrt(8) > z_A ~ 2.1 / sqrt(8): B stays.
+  const keys = [roped([0, 0, 0, 2.1, 0, 0, 0, 0], 8), roped([0, 0, 3, 2, 0, 0, 0, 0], 8)];
+  const queries = [roped([0, 0, 1, 1, 0, 0, 0, 0], 0), roped([0, 0, -1, 1, 0, 0, 0, 0], 1)];
+  const base = { type: "expected-attention", budget: 1, future: 1, sinks: 0, recent: 0 };
+  assert.deepEqual(await run({ ...base, covariance: false }, keys, queries), [0]);
+  assert.deepEqual(await run({ ...base, covariance: true }, keys, queries), [1]);
+});
