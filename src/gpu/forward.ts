@@ -11,7 +11,8 @@
  *
  * Families: the Llama block with RMSNorm, RoPE and SwiGLU (llama, qwen2, Mistral's sliding
  * window fed in pieces as the CPU forward does). A family with an op these kernels lack (Qwen3's
- * q/k norms, GPT-2's LayerNorm, learned positions and GELU) runs the host path instead: the CPU
+ * q/k norms, GPT-2's LayerNorm, learned positions and GELU, Gemma 3's post-norms, GeGLU and
+ * per-layer RoPE) runs the host path instead: the CPU
  * forward (src/model/llama.ts) over the GPU cache, counted in the executor's fallbacks as
  * "prepareModel: <family> (<op>)", never a silently different forward.
  */
@@ -380,6 +381,12 @@ export function gpuForwardUnsupported(cfg: ModelConfig): string | null {
   if (cfg.positions === "learned") return "learned positions";
   if (cfg.ffn === "gelu") return "GELU MLP";
   if (cfg.linearBias) return "output/FFN biases";
+  if (cfg.postNorms) return "post-norms";
+  if (cfg.ffn === "geglu") return "GeGLU";
+  if (cfg.embedScale !== undefined) return "embedding scale";
+  if (cfg.queryPreAttnScalar !== undefined) return "query_pre_attn_scalar";
+  if (cfg.finalSoftcap !== undefined) return "logit soft-capping";
+  if (cfg.windowLayers !== undefined || cfg.ropeLocalTheta !== undefined) return "per-layer windows and RoPE";
   return null;
 }
 

@@ -14,12 +14,18 @@ export interface Llama3RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
+/** HF rope_scaling "linear" (position interpolation): every frequency divided by factor (Gemma 3 global layers). */
+export interface LinearRopeScaling {
+  type: "linear";
+  factor: number;
+}
+
 /**
  * Model families the one forward (src/model/llama.ts) runs. Each is the Llama block configured
  * by the ModelConfig fields below (norm, positions, ffn, biases, qkNorm, slidingWindow), never
  * a second forward.
  */
-export type ModelArch = "llama" | "qwen2" | "qwen3" | "gpt2";
+export type ModelArch = "llama" | "qwen2" | "qwen3" | "gpt2" | "gemma3";
 
 /** What each family is, for `kvlab info` and the docs. */
 export const MODEL_FAMILIES: Record<ModelArch, string> = {
@@ -27,6 +33,8 @@ export const MODEL_FAMILIES: Record<ModelArch, string> = {
   qwen2: "Qwen2 / Qwen2.5: the Llama block with q/k/v biases",
   qwen3: "Qwen3: RMSNorm over each head's q and k before RoPE (q_norm/k_norm), head_dim decoupled",
   gpt2: "GPT-2: learned absolute positions, LayerNorm with bias, biases on every linear, GELU (tanh) MLP",
+  gemma3:
+    "Gemma 3 (text): embedding x sqrt(hidden), RMSNorm (1+w), q/k norms, pre/post attention and FFN norms, GeGLU, 5 local (sliding window, own RoPE base) : 1 global layers",
 };
 
 export interface ModelConfig {
@@ -41,7 +49,8 @@ export interface ModelConfig {
   /** Longest context the model was trained for. */
   maxSeqLen: number;
   ropeTheta: number;
-  ropeScaling?: Llama3RopeScaling;
+  /** Scaling of the (global layers') RoPE frequencies. */
+  ropeScaling?: Llama3RopeScaling | LinearRopeScaling;
   /**
    * Per-frequency divisors (headDim/2) applied after ropeScaling: GGUF stores Llama-3 scaling
    * this way (tensor rope_freqs.weight) instead of as parameters.
@@ -58,14 +67,31 @@ export interface ModelConfig {
    * enforces it whatever cache is asked for (KVShape.window, src/cache/model-window.ts).
    */
   slidingWindow?: number;
+  /** Per layer (nLayers): whether slidingWindow applies; absent = every layer (Mistral). Gemma 3: 5 local : 1 global. */
+  windowLayers?: boolean[];
+  /** RoPE base of the windowed (local) layers when it differs from ropeTheta (Gemma 3's rope_local_base_freq; unscaled). */
+  ropeLocalTheta?: number;
   /** RMSNorm (weights of headDim) over each head's q and k before RoPE (Qwen3). Default false. */
   qkNorm?: boolean;
   /** "rms" (default) or "layer": LayerNorm with weight and bias (GPT-2), eps = rmsNormEps. */
   norm?: "rms" | "layer";
   /** "rope" (default) or "learned": absolute position embeddings added to the input (GPT-2). */
   positions?: "rope" | "learned";
-  /** "swiglu" (default): down(silu(gate) * up); "gelu": down(gelu_tanh(up)) with no gate (GPT-2). */
-  ffn?: "swiglu" | "gelu";
+  /**
+   * "swiglu" (default): down(silu(gate) * up); "geglu": down(gelu_tanh(gate) * up) (Gemma);
+   * "gelu": down(gelu_tanh(up)) with no gate (GPT-2).
+   */
+  ffn?: "swiglu" | "geglu" | "gelu";
+  /** RMSNorm weights are stored as w and applied as (1 + w) (Gemma); loaders fold the 1 in. */
+  normOffset?: boolean;
+  /** Norms after attention and after the FFN, before each residual add (Gemma 2/3), besides the pre-norms. */
+  postNorms?: boolean;
+  /** The token embedding is multiplied by this (Gemma: sqrt(hidden_size)). */
+  embedScale?: number;
+  /** Attention scores are q.k / sqrt(queryPreAttnScalar) instead of / sqrt(headDim) (Gemma's query_pre_attn_scalar). */
+  queryPreAttnScalar?: number;
+  /** Final logits soft-capped: cap * tanh(logit / cap) (Gemma 2's final_logit_softcapping). */
+  finalSoftcap?: number;
   /** The output projection and both FFN matrices carry biases (GPT-2). Default false. */
   linearBias?: boolean;
   bosId?: number;
@@ -79,6 +105,8 @@ const HF_ARCHS: Record<string, ModelArch> = {
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
   GPT2LMHeadModel: "gpt2",
+  Gemma3ForCausalLM: "gemma3",
+  gemma3_text: "gemma3",
   llama: "llama",
   mistral: "llama",
   qwen2: "qwen2",
@@ -130,6 +158,7 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
       file,
     );
   if (arch === "gpt2") return parseGpt2Config(c, file);
+  if (arch === "gemma3") return parseGemma3Config(c, file);
   const dim = num(c, "hidden_size", file);
   const nHeads = num(c, "num_attention_heads", file);
   const nKvHeads = num(c, "num_key_value_heads", file, nHeads);
@@ -143,7 +172,7 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
   const act = c.hidden_act ?? "silu";
   if (act !== "silu")
     throw new ConfigError("hidden_act", `unsupported activation "${String(act)}" (only silu)`, file);
-  let ropeScaling: Llama3RopeScaling | undefined;
+  let ropeScaling: Llama3RopeScaling | LinearRopeScaling | undefined;
   const rs = c.rope_scaling;
   if (rs !== undefined && rs !== null) {
     if (typeof rs !== "object") throw new ConfigError("rope_scaling", "expected an object or null", file);
@@ -151,6 +180,8 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
     const kind = r.rope_type ?? r.type;
     if (kind === "default") {
       // no scaling
+    } else if (kind === "linear") {
+      ropeScaling = { type: "linear", factor: num(r, "factor", file) };
     } else if (kind === "llama3") {
       ropeScaling = {
         type: "llama3",
@@ -162,7 +193,7 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
     } else
       throw new ConfigError(
         "rope_scaling",
-        `unsupported rope_scaling type ${JSON.stringify(kind)} (kvlab supports llama3)`,
+        `unsupported rope_scaling type ${JSON.stringify(kind)} (kvlab supports llama3 and linear)`,
         file,
       );
   }
@@ -201,6 +232,78 @@ function slidingWindowOf(c: Record<string, unknown>, file: string): { slidingWin
   if (!Number.isSafeInteger(w) || w < 1)
     throw new ConfigError("sliding_window", `must be a positive integer or null, got ${w}`, file);
   return { slidingWindow: w };
+}
+
+/**
+ * Gemma 3's text config.json (Gemma3ForCausalLM / gemma3_text; HF modeling_gemma3): the Llama
+ * fields plus query_pre_attn_scalar, sliding_window with sliding_window_pattern or layer_types,
+ * rope_local_base_freq, hidden_activation gelu_pytorch_tanh; logit soft-capping refused (Gemma 2's
+ * attention soft-capping needs it inside the caches' attention kernels).
+ */
+function parseGemma3Config(c: Record<string, unknown>, file: string): ModelConfig {
+  for (const k of ["attn_logit_softcapping"] as const)
+    if (c[k] !== undefined && c[k] !== null)
+      throw new ConfigError(
+        k,
+        `attention logit soft-capping (${String(c[k])}) is not supported: kvlab's cache attention kernels do not soft-cap scores`,
+        file,
+      );
+  const act = c.hidden_activation ?? c.hidden_act ?? "gelu_pytorch_tanh";
+  if (act !== "gelu_pytorch_tanh" && act !== "gelu_new")
+    throw new ConfigError(
+      "hidden_activation",
+      `unsupported activation "${String(act)}" (Gemma uses gelu_pytorch_tanh)`,
+      file,
+    );
+  // The Llama fields through the Llama parser (its activation check is for SwiGLU models).
+  const base = parseHfConfig(
+    {
+      ...c,
+      architectures: ["LlamaForCausalLM"],
+      model_type: "llama",
+      hidden_act: "silu",
+      sliding_window: null,
+    },
+    file,
+  );
+  const nLayers = base.nLayers;
+  let windowLayers: boolean[];
+  if (Array.isArray(c.layer_types)) {
+    if (
+      c.layer_types.length !== nLayers ||
+      c.layer_types.some((t) => t !== "sliding_attention" && t !== "full_attention")
+    )
+      throw new ConfigError(
+        "layer_types",
+        `expected ${nLayers} entries of "sliding_attention" / "full_attention"`,
+        file,
+      );
+    windowLayers = c.layer_types.map((t) => t === "sliding_attention");
+  } else {
+    const pattern = num(c, "sliding_window_pattern", file, 6);
+    // HF Gemma3: layer i is local unless (i + 1) is a multiple of the pattern.
+    windowLayers = Array.from({ length: nLayers }, (_, i) => (i + 1) % pattern !== 0);
+  }
+  const window = num(c, "sliding_window", file, 4096);
+  const fsc = c.final_logit_softcapping;
+  const out: ModelConfig = {
+    ...base,
+    arch: "gemma3",
+    // PretrainedConfig ties by default; Gemma checkpoints have no lm_head.
+    tiedEmbeddings: c.tie_word_embeddings !== false,
+    slidingWindow: window,
+    windowLayers,
+    ropeLocalTheta: num(c, "rope_local_base_freq", file, 10000),
+    qkNorm: true,
+    ffn: "geglu",
+    normOffset: true,
+    postNorms: true,
+    embedScale: Math.sqrt(base.dim),
+    queryPreAttnScalar: num(c, "query_pre_attn_scalar", file, base.headDim),
+    ...(fsc !== undefined && fsc !== null ? { finalSoftcap: num(c, "final_logit_softcapping", file) } : {}),
+  };
+  validateModelConfig(out, file, HF_CONFIG_FIELDS);
+  return out;
 }
 
 /** GPT-2's config.json (n_embd, n_layer, n_head, n_positions, n_inner, layer_norm_epsilon). */
@@ -298,7 +401,7 @@ export function validateModelConfig(cfg: ModelConfig, file: string, fields: Conf
     for (const [k, v] of Object.entries(rs))
       if (k !== "type" && (typeof v !== "number" || !Number.isFinite(v) || v <= 0))
         fail("ropeScaling", `${k} must be a finite number > 0, got ${String(v)}`);
-    if (rs.highFreqFactor <= rs.lowFreqFactor)
+    if (rs.type === "llama3" && rs.highFreqFactor <= rs.lowFreqFactor)
       fail(
         "ropeScaling",
         `high_freq_factor (${rs.highFreqFactor}) must exceed low_freq_factor (${rs.lowFreqFactor})`,

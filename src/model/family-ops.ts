@@ -34,3 +34,14 @@ export function geluTanh(x: Float32Array, n: number): void {
     x[i] = 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v)));
   }
 }
+
+/** Gemma's GeGLU: gate (n) = gelu_tanh(gate) * up, in place over gate. */
+export function geglu(gate: Float32Array, up: Float32Array, n: number): void {
+  geluTanh(gate, n);
+  for (let i = 0; i < n; i++) gate[i] = gate[i]! * up[i]!;
+}
+
+/** Soft-capping (Gemma 2's final logits): x = cap * tanh(x / cap), in place over x (n). */
+export function softcap(x: Float32Array, n: number, cap: number): void {
+  for (let i = 0; i < n; i++) x[i] = cap * Math.tanh(x[i]! / cap);
+}

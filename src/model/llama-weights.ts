@@ -37,6 +37,8 @@ const HF_LAYER: Record<LayerKey, string> = {
   attnNormB: "input_layernorm.bias",
   ffnNorm: "post_attention_layernorm.weight",
   ffnNormB: "post_attention_layernorm.bias",
+  postAttnNorm: "post_attention_layernorm.weight",
+  postFfnNorm: "post_feedforward_layernorm.weight",
   wGate: "mlp.gate_proj.weight",
   wUp: "mlp.up_proj.weight",
   bUp: "mlp.up_proj.bias",
@@ -50,6 +52,17 @@ export const HF_NAMES: WeightNames = {
   lmHead: "lm_head.weight",
   layer: (i, key) => `model.layers.${i}.${HF_LAYER[key]}`,
   interleavedQK: false,
+};
+
+/**
+ * Gemma's HF names: its "post_attention_layernorm" normalises the attention output (a post-norm)
+ * and the FFN's pre-norm is "pre_feedforward_layernorm", where Llama's FFN pre-norm is named
+ * post_attention_layernorm.
+ */
+export const HF_POSTNORM_NAMES: WeightNames = {
+  ...HF_NAMES,
+  layer: (i, key) =>
+    `model.layers.${i}.${key === "ffnNorm" ? "pre_feedforward_layernorm.weight" : HF_LAYER[key]}`,
 };
 
 const GGUF_LAYER: Record<LayerKey, string> = {
@@ -67,6 +80,8 @@ const GGUF_LAYER: Record<LayerKey, string> = {
   attnNormB: "attn_norm.bias",
   ffnNorm: "ffn_norm.weight",
   ffnNormB: "ffn_norm.bias",
+  postAttnNorm: "post_attention_norm.weight",
+  postFfnNorm: "post_ffw_norm.weight",
   wGate: "ffn_gate.weight",
   wUp: "ffn_up.weight",
   bUp: "ffn_up.bias",
@@ -106,6 +121,7 @@ export function expectedTensors(cfg: ModelConfig, names: WeightNames, tied: bool
     ];
     if (cfg.qkvBias) shapes.push(["bq", [qDim]], ["bk", [kvDim]], ["bv", [kvDim]]);
     if (cfg.qkNorm) shapes.push(["qNorm", [headDim]], ["kNorm", [headDim]]);
+    if (cfg.postNorms) shapes.push(["postAttnNorm", [dim]], ["postFfnNorm", [dim]]);
     for (const [key, shape] of shapes) m.set(names.layer(i, key), shape);
   }
   m.set(names.finalNorm, [dim]);
@@ -143,10 +159,11 @@ export function loadLlamaWeights(
   cfg: ModelConfig,
   exec: Executor,
   ts: TensorSet,
-  names: WeightNames,
+  fileNames: WeightNames,
   allowImplicitTie = false,
   fields: { nLayers: string } = { nLayers: "num_hidden_layers" },
 ): LlamaWeights {
+  const names = cfg.postNorms && fileNames === HF_NAMES ? HF_POSTNORM_NAMES : fileNames;
   // GPT-2 names and lays out its tensors its own way (fused, transposed Conv1D weights).
   if (cfg.arch === "gpt2") return loadGpt2Weights(cfg, exec, ts);
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = cfg;
@@ -189,6 +206,14 @@ export function loadLlamaWeights(
       L.qNorm = get("qNorm", [headDim]);
       L.kNorm = get("kNorm", [headDim]);
     }
+    if (cfg.postNorms) {
+      L.postAttnNorm = get("postAttnNorm", [dim]);
+      L.postFfnNorm = get("postFfnNorm", [dim]);
+    }
+    // Gemma stores RMSNorm weights as w and scales by (1 + w): fold the 1 in once here.
+    if (cfg.normOffset)
+      for (const w of [L.attnNorm, L.ffnNorm, L.qNorm, L.kNorm, L.postAttnNorm, L.postFfnNorm])
+        if (w) for (let j = 0; j < w.length; j++) w[j] = w[j]! + 1;
     if (names.interleavedQK) {
       interleavedToRotateHalf(L.wq, nHeads, headDim, dim);
       interleavedToRotateHalf(L.wk, nKvHeads, headDim, dim);
@@ -202,6 +227,7 @@ export function loadLlamaWeights(
     layers.push(L);
   }
   const finalNorm = ts.load(exec, names.finalNorm, [dim]);
+  if (cfg.normOffset) for (let j = 0; j < dim; j++) finalNorm[j] = finalNorm[j]! + 1;
   const lmHead = tiedAll ? embed : ts.load(exec, names.lmHead, [vocabSize, dim]);
   return { embed, layers, finalNorm, lmHead };
 }

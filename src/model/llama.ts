@@ -6,7 +6,9 @@
  * Families are configuration of this forward (ModelConfig, MODEL_FAMILIES), each step marked
  * where a family changes it: Llama / Mistral / SmolLM; Qwen2 (q/k/v biases); Qwen3 (RMSNorm
  * over each head's q and k before RoPE, arXiv:2505.09388); GPT-2 (learned positions,
- * LayerNorm, biases, GELU MLP; Radford et al. 2019 and HF's modeling_gpt2.py); Mistral's
+ * LayerNorm, biases, GELU MLP; Radford et al. 2019 and HF's modeling_gpt2.py); Gemma 3
+ * (arXiv:2503.19786; embedding scale, (1+w) norms folded on load, q/k norms, post-norms,
+ * GeGLU, local layers with a window and their own RoPE base, query_pre_attn_scalar); Mistral's
  * sliding window (arXiv:2310.06825) by feeding the window's tokens one at a time once it
  * binds (src/model/sliding-window.ts) over a cache trimmed to it (src/cache/model-window.ts).
  */
@@ -15,7 +17,7 @@ import type { KVCache, KVShape } from "../cache/types.ts";
 import { ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import type { ModelConfig } from "./config.ts";
-import { addRowBias, centerRows, geluTanh } from "./family-ops.ts";
+import { addRowBias, centerRows, geglu, geluTanh, softcap } from "./family-ops.ts";
 import { ropeInvFreq } from "./rope.ts";
 import { forwardInPieces, windowPieces } from "./sliding-window.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
@@ -34,8 +36,10 @@ export interface LayerWeights {
   bo?: Float32Array; // (dim) (linearBias)
   qNorm?: Float32Array; // (headDim) RMSNorm weight over each q head, rotate-half order (qkNorm)
   kNorm?: Float32Array; // (headDim) RMSNorm weight over each k head, rotate-half order (qkNorm)
+  postAttnNorm?: Float32Array; // (dim) norm of the attention output before the residual add (postNorms)
   ffnNorm: Float32Array; // (dim)
   ffnNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
+  postFfnNorm?: Float32Array; // (dim) norm of the FFN output before the residual add (postNorms)
   wGate?: Float32Array; // (hiddenDim, dim); absent for ffn "gelu"
   wUp: Float32Array; // (hiddenDim, dim)
   bUp?: Float32Array; // (hiddenDim) (linearBias)
@@ -185,6 +189,8 @@ function fuse(L: LayerWeights): FusedWeights {
 
 export class LlamaModel implements LanguageModel {
   private readonly invFreq: Float32Array; // (headDim / 2)
+  /** Windowed (local) layers' frequencies where their RoPE base differs (Gemma 3), else invFreq. */
+  private readonly localInvFreq: Float32Array; // (headDim / 2)
   private readonly s: Scratch;
   private readonly fused: FusedWeights[];
   /** Logits of a forward fed in pieces (sliding window), (n, vocabSize) grown on demand. */
@@ -205,6 +211,12 @@ export class LlamaModel implements LanguageModel {
     const inv = config.positions === "learned" ? new Float32Array(config.headDim / 2) : ropeInvFreq(config);
     this.invFreq = executor.allocF32(inv.length);
     this.invFreq.set(inv);
+    if (config.ropeLocalTheta !== undefined) {
+      // Gemma 3's local layers: their own base, without the global layers' scaling.
+      const local = ropeInvFreq({ headDim: config.headDim, ropeTheta: config.ropeLocalTheta });
+      this.localInvFreq = executor.allocF32(local.length);
+      this.localInvFreq.set(local);
+    } else this.localInvFreq = this.invFreq;
     this.s = new Scratch(executor, config);
     this.fused = weights.layers.map(fuse);
   }
@@ -219,11 +231,14 @@ export class LlamaModel implements LanguageModel {
       nKvHeads,
       headDim,
       maxTokens,
-      rope: { invFreq: this.invFreq },
     };
+    // One set of frequencies for every layer only: with per-layer RoPE bases (Gemma 3) a cache
+    // that needs them (pre-RoPE keys, cache positions) is refused by the cache for lack of them.
+    if (this.localInvFreq === this.invFreq) shape.rope = { invFreq: this.invFreq };
     // window: the cache keeps no key the model's sliding window hides (src/cache/model-window.ts).
     const w = this.config.slidingWindow;
-    if (w !== undefined) shape.window = Array.from({ length: nLayers }, () => w);
+    const wl = this.config.windowLayers;
+    if (w !== undefined) shape.window = Array.from({ length: nLayers }, (_, l) => (!wl || wl[l] ? w : 0));
     return shape;
   }
 
@@ -326,6 +341,9 @@ export class LlamaModel implements LanguageModel {
       if (b) addRowBias(out, b, rows, dim);
     };
     const rope = cfg.positions !== "learned";
+    const qScale = cfg.queryPreAttnScalar ? Math.sqrt(headDim / cfg.queryPreAttnScalar) : 1;
+    // Gemma: the embedding times sqrt(hidden_size).
+    if (cfg.embedScale !== undefined) for (let i = 0; i < n * dim; i++) x[i] = x[i]! * cfg.embedScale;
 
     for (let l = 0; l < cfg.nLayers; l++) {
       const L = W.layers[l]!;
@@ -345,9 +363,12 @@ export class LlamaModel implements LanguageModel {
         e.rmsnorm(k, k, L.kNorm, n * nKvHeads, headDim, eps);
       }
       if (rope) {
-        e.rope(q, pos, n, nHeads, headDim, this.invFreq);
-        e.rope(k, pos, n, nKvHeads, headDim, this.invFreq);
+        const inv = cfg.windowLayers?.[l] ? this.localInvFreq : this.invFreq;
+        e.rope(q, pos, n, nHeads, headDim, inv);
+        e.rope(k, pos, n, nKvHeads, headDim, inv);
       }
+      // Gemma: scores scaled by 1/sqrt(query_pre_attn_scalar); the cache scales by 1/sqrt(headDim).
+      if (qScale !== 1) for (let i = 0; i < n * qDim; i++) q[i] = q[i]! * qScale;
       if (!one) {
         swap(qT, q, n, nHeads, headDim);
         swap(kT, k, n, nKvHeads, headDim);
@@ -357,8 +378,9 @@ export class LlamaModel implements LanguageModel {
       await cache.attend(l, qT, pos, attT);
       if (!one) swap(att, attT, nHeads, n, headDim);
       e.matmul(xb2, att, L.wo, n, qDim, dim, L.bo);
+      if (L.postAttnNorm) e.rmsnorm(xb2, xb2, L.postAttnNorm, n, dim, eps);
       add(x, xb2, n * dim);
-      // feed-forward: SwiGLU, or GPT-2's GELU MLP (no gate)
+      // feed-forward: SwiGLU, Gemma's GeGLU, or GPT-2's GELU MLP (no gate)
       norm(xb, x, L.ffnNorm, L.ffnNormB, n);
       if (!L.wGate) {
         e.matmul(hb, xb, L.wUp, n, dim, hiddenDim, L.bUp);
@@ -369,9 +391,11 @@ export class LlamaModel implements LanguageModel {
           e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
           e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
         }
-        e.swiglu(hb, hb, hb2, n * hiddenDim);
+        if (cfg.ffn === "geglu") geglu(hb, hb2, n * hiddenDim);
+        else e.swiglu(hb, hb, hb2, n * hiddenDim);
       }
       e.matmul(xb2, hb, L.wDown, n, hiddenDim, dim, L.bDown);
+      if (L.postFfnNorm) e.rmsnorm(xb2, xb2, L.postFfnNorm, n, dim, eps);
       add(x, xb2, n * dim);
     }
 
@@ -381,6 +405,7 @@ export class LlamaModel implements LanguageModel {
     norm(xn, xs, W.finalNorm, W.finalNormB, m);
     const logits = s.logits.subarray(0, m * vocabSize);
     e.matmul(logits, xn, W.lmHead, m, dim, vocabSize);
+    if (cfg.finalSoftcap !== undefined) softcap(logits, m * vocabSize, cfg.finalSoftcap);
     return logits;
   }
 
@@ -393,6 +418,7 @@ export class LlamaModel implements LanguageModel {
     if (W.finalNormB) e.free(W.finalNormB);
     if (W.posEmbed) e.free(W.posEmbed);
     if (W.lmHead !== W.embed) e.free(W.lmHead);
+    if (this.localInvFreq !== this.invFreq) e.free(this.localInvFreq);
     e.free(this.invFreq);
     this.s.dispose();
   }

@@ -13,7 +13,8 @@ export function ropeInvFreq(
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) inv[i] = 1 / cfg.ropeTheta ** ((2 * i) / cfg.headDim);
   const s = cfg.ropeScaling;
-  if (s) {
+  if (s?.type === "linear") for (let i = 0; i < half; i++) inv[i] = inv[i]! / s.factor;
+  else if (s) {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
     for (let i = 0; i < half; i++) {

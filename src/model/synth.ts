@@ -10,7 +10,7 @@ import { ConfigError } from "../errors.ts";
 import { f32ToF16 } from "../quant/half.ts";
 import { parseHfConfig } from "./config.ts";
 import { gpt2Tensors } from "./gpt2-weights.ts";
-import { HF_NAMES, type LayerKey } from "./llama-weights.ts";
+import { HF_NAMES, HF_POSTNORM_NAMES, type LayerKey } from "./llama-weights.ts";
 import { spTokenizerJson } from "./sp-vocab.ts";
 
 /** HF config.json fields of each shape (from the public configs of those models). */
@@ -96,6 +96,29 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
     layer_norm_epsilon: 1e-5,
     activation_function: "gelu_new",
   },
+  "gemma-3-1b": {
+    architectures: ["Gemma3ForCausalLM"],
+    model_type: "gemma3_text",
+    hidden_size: 1152,
+    intermediate_size: 6912,
+    num_hidden_layers: 26,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    head_dim: 256,
+    vocab_size: 262144,
+    max_position_embeddings: 32768,
+    rope_theta: 1000000,
+    rope_local_base_freq: 10000,
+    rms_norm_eps: 1e-6,
+    query_pre_attn_scalar: 256,
+    sliding_window: 512,
+    sliding_window_pattern: 6,
+    hidden_activation: "gelu_pytorch_tanh",
+    final_logit_softcapping: null,
+    attn_logit_softcapping: null,
+    rope_scaling: null,
+    tie_word_embeddings: true,
+  },
   /** A few-KB model for tests: GQA, untied head. */
   tiny: {
     architectures: ["LlamaForCausalLM"],
@@ -166,6 +189,33 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
     tie_word_embeddings: false,
     attention_bias: false,
   },
+  /**
+   * Tiny Gemma 3: 3 layers with pattern 3 (local, local, global), window 5, local RoPE base
+   * 10000 vs global 1e6 with linear scaling 4, query_pre_attn_scalar 24 != head_dim 16.
+   */
+  "tiny-gemma3": {
+    architectures: ["Gemma3ForCausalLM"],
+    model_type: "gemma3_text",
+    hidden_size: 32,
+    intermediate_size: 48,
+    num_hidden_layers: 3,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 16,
+    vocab_size: 320,
+    max_position_embeddings: 256,
+    rope_theta: 1000000,
+    rope_local_base_freq: 10000,
+    rope_scaling: { rope_type: "linear", factor: 4 },
+    rms_norm_eps: 1e-6,
+    query_pre_attn_scalar: 24,
+    sliding_window: 5,
+    sliding_window_pattern: 3,
+    hidden_activation: "gelu_pytorch_tanh",
+    final_logit_softcapping: null,
+    attn_logit_softcapping: null,
+    tie_word_embeddings: true,
+  },
   /** Tiny GPT-2: 2 layers, 4 heads, 64 learned positions. */
   "tiny-gpt2": {
     architectures: ["GPT2LMHeadModel"],
@@ -185,7 +235,7 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
  * Weight std of test shapes whose nonlinearity must be exercised beyond its linear range (GPT-2's
  * tanh-approximated GELU differs from others only for |x| ~ 1); default 0.02 (HF's init).
  */
-const INIT_STD: Record<string, number> = { "tiny-gpt2": 0.25 };
+const INIT_STD: Record<string, number> = { "tiny-gpt2": 0.25, "tiny-gemma3": 0.15 };
 
 export interface SynthOptions {
   shape: string;
@@ -233,7 +283,7 @@ function xorshift(seed: number): () => number {
   };
 }
 
-type Init = "one" | "near-one" | "rand";
+type Init = "one" | "near-one" | "near-zero" | "rand";
 
 /** The HF tensors of a shape's config: (name, shape, init), in file order. */
 function synthTensors(
@@ -252,10 +302,14 @@ function synthTensors(
   const qDim = nHeads * headDim;
   const kvDim = nKv * headDim;
   const t = (name: string, shape: number[], init: Init = "rand") => tensors.push({ name, shape, init });
-  t(HF_NAMES.embed, [vocab, dim]);
+  const names = cfg.postNorms ? HF_POSTNORM_NAMES : HF_NAMES;
+  // Gemma's norms are (1 + w): random w near zero exercises the offset.
+  const normInit: Init = cfg.normOffset ? "near-zero" : "one";
+  const qkInit: Init = cfg.normOffset ? "near-zero" : "near-one";
+  t(names.embed, [vocab, dim]);
   for (let l = 0; l < cfg.nLayers; l++) {
-    const n = (k: LayerKey) => HF_NAMES.layer(l, k);
-    t(n("attnNorm"), [dim], "one");
+    const n = (k: LayerKey) => names.layer(l, k);
+    t(n("attnNorm"), [dim], normInit);
     t(n("wq"), [qDim, dim]);
     t(n("wk"), [kvDim, dim]);
     t(n("wv"), [kvDim, dim]);
@@ -265,17 +319,19 @@ function synthTensors(
       t(n("bv"), [kvDim]);
     }
     if (cfg.qkNorm) {
-      t(n("qNorm"), [headDim], "near-one");
-      t(n("kNorm"), [headDim], "near-one");
+      t(n("qNorm"), [headDim], qkInit);
+      t(n("kNorm"), [headDim], qkInit);
     }
     t(n("wo"), [dim, qDim]);
-    t(n("ffnNorm"), [dim], "one");
+    if (cfg.postNorms) t(n("postAttnNorm"), [dim], normInit);
+    t(n("ffnNorm"), [dim], normInit);
     t(n("wGate"), [hidden, dim]);
     t(n("wUp"), [hidden, dim]);
     t(n("wDown"), [dim, hidden]);
+    if (cfg.postNorms) t(n("postFfnNorm"), [dim], normInit);
   }
-  t(HF_NAMES.finalNorm, [dim], "one");
-  if (!cfg.tiedEmbeddings) t(HF_NAMES.lmHead, [vocab, dim]);
+  t(names.finalNorm, [dim], normInit);
+  if (!cfg.tiedEmbeddings) t(names.lmHead, [vocab, dim]);
   return tensors;
 }
 
@@ -325,7 +381,8 @@ export function synthModel(o: SynthOptions): string {
       while (left > 0) {
         const n = Math.min(CH, left);
         // "one": norm weights as HF initialises them; "near-one": 1 +- 0.2, so that a test can
-        // tell which norm weight is applied where; else uniform with std 0.02 (HF's init).
+        // tell which norm weight is applied where ("near-zero" for Gemma's (1 + w) norms); else
+        // uniform with std 0.02 (HF's init).
         for (let i = 0; i < n; i++)
           f32[i] =
             x.init === "one"
@@ -348,7 +405,7 @@ export function synthModel(o: SynthOptions): string {
     JSON.stringify(
       {
         ...cfg,
-        ...(cfg.model_type === "gpt2" ? {} : { hidden_act: "silu" }),
+        ...(cfg.model_type === "gpt2" || cfg.model_type === "gemma3_text" ? {} : { hidden_act: "silu" }),
         bos_token_id: 1,
         eos_token_id: 2,
         torch_dtype: dtype === "f16" ? "float16" : "float32",

@@ -66,12 +66,12 @@ const layerNorm = (x: Vec, w: Float64Array, b: Float64Array, eps: number): Vec =
 };
 const silu = (v: number) => v / (1 + Math.exp(-v));
 const geluNew = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
-/** HF rotate_half RoPE at position p with theta^(-2i/d). */
-const rope = (v: Vec, p: number, theta: number): Vec => {
+/** HF rotate_half RoPE at position p with theta^(-2i/d) (divided by a linear scaling factor). */
+const rope = (v: Vec, p: number, theta: number, factor = 1): Vec => {
   const h = v.length / 2;
   const out = v.slice();
   for (let i = 0; i < h; i++) {
-    const a = p * theta ** (-(2 * i) / v.length);
+    const a = (p * theta ** (-(2 * i) / v.length)) / factor;
     out[i] = v[i]! * Math.cos(a) - v[i + h]! * Math.sin(a);
     out[i + h] = v[i + h]! * Math.cos(a) + v[i]! * Math.sin(a);
   }
@@ -90,6 +90,7 @@ function attention(
   nKv: number,
   hd: number,
   window = Infinity,
+  scale = 1 / Math.sqrt(hd),
 ): Vec[] {
   const n = q.length;
   const out = q.map(() => new Array<number>(nH * hd).fill(0));
@@ -101,7 +102,7 @@ function attention(
       const sc = vis.map((s) => {
         let d = 0;
         for (let i = 0; i < hd; i++) d += q[t]![h * hd + i]! * k[s]![kvh * hd + i]!;
-        return d / Math.sqrt(hd);
+        return d * scale;
       });
       const mx = Math.max(...sc);
       const e = sc.map((x) => Math.exp(x - mx));
@@ -177,6 +178,72 @@ function llamaFamilyRef(raw: Raw, c: Cfg, tokens: number[], window = Infinity): 
   return x.map((r) => linear(rmsNorm(r, raw("model.norm.weight"), eps), head, c.vocab_size as number));
 }
 
+/**
+ * Gemma 3 text (HF modeling_gemma3, arXiv:2503.19786): embedding x sqrt(hidden), Gemma3RMSNorm
+ * x / rms * (1 + w), q/k norms before RoPE, local layers ((l + 1) % pattern != 0) with the
+ * window and rope_local_base_freq, global ones with rope_theta and linear scaling, scores /
+ * sqrt(query_pre_attn_scalar), post-attention and post-FFN norms, GeGLU (gelu tanh), tied head.
+ */
+function gemma3Ref(raw: Raw, c: Cfg, tokens: number[], window?: number): Vec[] {
+  const dim = c.hidden_size as number;
+  const nH = c.num_attention_heads as number;
+  const nKv = c.num_key_value_heads as number;
+  const hd = c.head_dim as number;
+  const eps = c.rms_norm_eps as number;
+  const W = window ?? (c.sliding_window as number);
+  const factor = (c.rope_scaling as unknown as { factor: number } | null)?.factor ?? 1;
+  const norm1p = (x: Vec, name: string) => {
+    const w = raw(name);
+    const r = 1 / Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length + eps);
+    return x.map((v, i) => v * r * (1 + w[i]!));
+  };
+  const embed = raw("model.embed_tokens.weight");
+  let x = tokens.map((t) => Array.from(embed.subarray(t * dim, (t + 1) * dim), (v) => v * Math.sqrt(dim)));
+  for (let l = 0; l < (c.num_hidden_layers as number); l++) {
+    const p = `model.layers.${l}.`;
+    const local = (l + 1) % (c.sliding_window_pattern as number) !== 0;
+    const theta = local ? (c.rope_local_base_freq as number) : (c.rope_theta as number);
+    const f = local ? 1 : factor;
+    const xs = x.map((r) => norm1p(r, `${p}input_layernorm.weight`));
+    const heads = (r: Vec, n: number, normName: string, pos: number) => {
+      const out: number[] = [];
+      for (let h = 0; h < n; h++)
+        out.push(...rope(norm1p(r.slice(h * hd, (h + 1) * hd), normName), pos, theta, f));
+      return out;
+    };
+    const q = xs.map((r, t) =>
+      heads(linear(r, raw(`${p}self_attn.q_proj.weight`), nH * hd), nH, `${p}self_attn.q_norm.weight`, t),
+    );
+    const k = xs.map((r, t) =>
+      heads(linear(r, raw(`${p}self_attn.k_proj.weight`), nKv * hd), nKv, `${p}self_attn.k_norm.weight`, t),
+    );
+    const v = xs.map((r) => linear(r, raw(`${p}self_attn.v_proj.weight`), nKv * hd));
+    const scale = 1 / Math.sqrt(c.query_pre_attn_scalar as number);
+    const att = attention(q, k, v, nH, nKv, hd, local ? W : Infinity, scale);
+    x = x.map((r, t) => {
+      const o = norm1p(
+        linear(att[t]!, raw(`${p}self_attn.o_proj.weight`), dim),
+        `${p}post_attention_layernorm.weight`,
+      );
+      const h1 = r.map((val, i) => val + o[i]!);
+      const m = norm1p(h1, `${p}pre_feedforward_layernorm.weight`);
+      const hidden = c.intermediate_size as number;
+      const g = linear(m, raw(`${p}mlp.gate_proj.weight`), hidden);
+      const u = linear(m, raw(`${p}mlp.up_proj.weight`), hidden);
+      const d = norm1p(
+        linear(
+          g.map((gi, i) => geluNew(gi) * u[i]!),
+          raw(`${p}mlp.down_proj.weight`),
+          dim,
+        ),
+        `${p}post_feedforward_layernorm.weight`,
+      );
+      return h1.map((val, i) => val + d[i]!);
+    });
+  }
+  return x.map((r) => linear(norm1p(r, "model.norm.weight"), embed, c.vocab_size as number));
+}
+
 /** GPT-2 (HF modeling_gpt2 / the 2019 release): learned positions, pre-LayerNorm, Conv1D, gelu_new. */
 function gpt2Ref(raw: Raw, c: Cfg, tokens: number[]): Vec[] {
   const D = c.n_embd as number;
@@ -238,7 +305,7 @@ async function run(
 }
 
 let dir = "";
-const SHAPES = ["tiny-mistral", "tiny-qwen3", "tiny-gpt2"] as const;
+const SHAPES = ["tiny-mistral", "tiny-qwen3", "tiny-gpt2", "tiny-gemma3"] as const;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), "kvlab-families-"));
   SHAPES.forEach((s, i) => {
@@ -251,6 +318,7 @@ function reference(shape: (typeof SHAPES)[number], tokens: number[], window?: nu
   const raw = readRaw(join(dir, shape, "model.safetensors"));
   const c = JSON.parse(readFileSync(join(dir, shape, "config.json"), "utf8")) as Cfg;
   if (shape === "tiny-gpt2") return gpt2Ref(raw, c, tokens);
+  if (shape === "tiny-gemma3") return gemma3Ref(raw, c, tokens, window);
   return llamaFamilyRef(raw, c, tokens, window ?? (c.sliding_window as number | undefined) ?? Infinity);
 }
 
@@ -379,9 +447,14 @@ describe("kvlab ppl runs every family on every executor", () => {
       assert.ok(Number.isFinite(want.ppl) && want.ppl > 1, `ppl ${want.ppl}`);
       assert.equal(
         want.family,
-        { "tiny-mistral": "llama", "tiny-qwen3": "qwen3", "tiny-gpt2": "gpt2" }[shape],
+        { "tiny-mistral": "llama", "tiny-qwen3": "qwen3", "tiny-gpt2": "gpt2", "tiny-gemma3": "gemma3" }[
+          shape
+        ],
       );
-      assert.equal(want.slidingWindow, shape === "tiny-mistral" ? 6 : undefined);
+      assert.equal(
+        want.slidingWindow,
+        { "tiny-mistral": 6, "tiny-qwen3": undefined, "tiny-gpt2": undefined, "tiny-gemma3": 5 }[shape],
+      );
       for (const ex of ["wasm", "webgpu"]) {
         const probe = await EXECUTORS[ex as "wasm" | "webgpu"]?.probe();
         if (!probe?.available) {
@@ -402,4 +475,38 @@ describe("kvlab ppl runs every family on every executor", () => {
       }
     });
   }
+});
+
+describe("Gemma 3's local/global layers", () => {
+  test("local layers windowed, the global one not; the reference can tell both apart", async () => {
+    const m = await loadModel(join(dir, "tiny-gemma3"), { executor: "ref" });
+    try {
+      assert.deepEqual(m.config.windowLayers, [true, true, false]);
+      assert.deepEqual((m.kvShape(32) as { window?: number[] }).window, [5, 5, 0]);
+      // Per-layer RoPE bases: no single set of frequencies for caches that re-rotate keys.
+      assert.equal(m.kvShape(32).rope, undefined);
+      const tokens = m.tokenizer
+        .encode("Once upon a time, a tiny model spoke.", { addBos: true })
+        .slice(0, 19);
+      const windowed = reference("tiny-gemma3", tokens).flat();
+      const full = reference("tiny-gemma3", tokens, Infinity).flat();
+      assert.ok(
+        maxAbsDiff(windowed, full) > 1e-3,
+        `window makes a difference: ${maxAbsDiff(windowed, full)}`,
+      );
+      await assert.rejects(
+        (async () => {
+          const cache = await createCache("kivi2-prerope", m.kvShape(32), { executor: m.executor });
+          await m.forward(
+            tokens,
+            Int32Array.from(tokens, (_, i) => i),
+            cache,
+          );
+        })(),
+        /RoPE/,
+      );
+    } finally {
+      m.dispose();
+    }
+  });
 });

@@ -29,7 +29,7 @@ function invFreq(c: ModelConfig): number[] {
   for (let i = 0; i < c.headDim / 2; i++) {
     let f = c.ropeTheta ** (-(2 * i) / c.headDim);
     const s = c.ropeScaling;
-    if (s) {
+    if (s?.type === "llama3") {
       const wl = (2 * Math.PI) / f;
       const lo = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
       const hi = s.originalMaxPositionEmbeddings / s.highFreqFactor;
