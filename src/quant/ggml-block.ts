@@ -56,6 +56,12 @@ export interface BlockFormat {
   level(k: number): number;
   /** Number of codes (16, 32 or 256). */
   nCodes: number;
+  /**
+   * Whether each code is the level nearest to x at the stored d (q4_0 .. q8_0: up to f16
+   * rounding and clipping at the grid's ends), or was chosen at another scale (iq4_nl: at
+   * max / -127, then d refitted), which only the code itself says.
+   */
+  codesAtStoredScale: boolean;
 }
 
 /** The block count of a row, refusing head sizes that do not hold whole blocks. */
@@ -189,16 +195,23 @@ export function makeBlockCodec(f: BlockFormat, options: ResolvedCodecOptions): C
       }
     },
     errorBound(x, src, row, element, headDim) {
-      // The distance from x to the nearest level of the stored (f16) grid, plus twice what
-      // rounding d and m to f16 moved the grid the codes were chosen on (the f32 grid), plus
-      // f32 rounding of the decode arithmetic.
+      // Codes chosen on the stored scale: the distance from x to the nearest level of the
+      // stored (f16) grid, plus twice what rounding d and m to f16 moved the grid the codes were
+      // chosen on (the f32 grid), plus f32 rounding of the decode arithmetic. Codes chosen on
+      // another scale (iq4_nl): the error of the stored code itself, plus f32 rounding (the
+      // test bounds that error from the definition).
       const L = layout(headDim);
       const b = Math.floor(element / GGML_BLOCK);
       const d = f16ToF32(src.scales[row * L.scalesPerRow + b]!);
       const m = f.hasMin ? f16ToF32(src.zeros[row * L.zerosPerRow + b]!) : 0;
       let near = Number.POSITIVE_INFINITY;
-      for (let k = 0; k < f.nCodes; k++) near = Math.min(near, Math.abs(x - (f.level(k) * d + m)));
-      const shift = maxLevel * halfF16Ulp(d) + (f.hasMin ? halfF16Ulp(m) : 0);
+      if (f.codesAtStoredScale)
+        for (let k = 0; k < f.nCodes; k++) near = Math.min(near, Math.abs(x - (f.level(k) * d + m)));
+      else {
+        f.codes(src.payload, row * L.payloadBytes + b * f.payloadBytes, codes);
+        near = Math.abs(x - (f.level(codes[element % GGML_BLOCK]!) * d + m));
+      }
+      const shift = f.codesAtStoredScale ? maxLevel * halfF16Ulp(d) + (f.hasMin ? halfF16Ulp(m) : 0) : 0;
       const mag = maxLevel * Math.abs(d) + Math.abs(m);
       return near + 2 * shift + 4 * 2 ** -24 * mag;
     },

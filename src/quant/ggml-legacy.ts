@@ -107,6 +107,7 @@ export const Q4_0: BlockFormat = {
   payloadBytes: 16,
   codeBits: 4,
   hasMin: false,
+  codesAtStoredScale: true,
   nCodes: 16,
   quantize(x, p, at) {
     const d = symmetricBlock(8, x);
@@ -122,6 +123,7 @@ export const Q4_1: BlockFormat = {
   payloadBytes: 16,
   codeBits: 4,
   hasMin: true,
+  codesAtStoredScale: true,
   nCodes: 16,
   quantize(x, p, at) {
     const r = minBlock(15, true, x);
@@ -137,6 +139,7 @@ export const Q5_0: BlockFormat = {
   payloadBytes: 20,
   codeBits: 5,
   hasMin: false,
+  codesAtStoredScale: true,
   nCodes: 32,
   quantize(x, p, at) {
     const d = symmetricBlock(16, x);
@@ -152,6 +155,7 @@ export const Q5_1: BlockFormat = {
   payloadBytes: 20,
   codeBits: 5,
   hasMin: true,
+  codesAtStoredScale: true,
   nCodes: 32,
   quantize(x, p, at) {
     const r = minBlock(31, false, x);
@@ -170,6 +174,7 @@ export const Q8_0: BlockFormat = {
   payloadBytes: 32,
   codeBits: 8,
   hasMin: false,
+  codesAtStoredScale: true,
   nCodes: 256,
   quantize(x, p, at) {
     let amax = 0;

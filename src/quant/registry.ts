@@ -86,7 +86,7 @@ export const CODECS: Record<CodecName, CodecEntry> = {
   iq4_nl: ggmlEntry(
     "iq4_nl",
     true,
-    "4-bit indices into ggml's 16-level non-linear table, least-squares scale search (4.5 bits)",
+    "4-bit indices into ggml's 16-level non-linear table, one weighted least-squares scale step (4.5 bits)",
     "iq4_nl (llama.cpp PR 5590)",
   ),
   turbo2: turboEntry("turbo2"),

@@ -103,19 +103,17 @@ describe("hand-computed blocks (ggml reference quantizers)", () => {
     assert.equal(b.m, 0x0000);
   });
 
-  test("iq4_nl: indices into the 16-level table, weighted least-squares scale search", () => {
+  test("iq4_nl: indices into the 16-level table at d0 = max / -127, then one weighted least-squares d", () => {
     // Table -127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113 (indices 0..15).
-    // [-127, 113, 0...]: the trial inverse scales (t - 127) / max for t <= 0 put -127 and 113 on
-    // their own levels (an exact fit, the search's optimum) -> d = sum(wqx)/sum(wq^2) = 1;
-    // 0 is nearest to level 1 (index 8), not -10.
+    // [-127, 113, 0...]: max = -127 -> d0 = 1: -127 and 113 sit on their own levels (an exact
+    // fit), so d = sum(wqx)/sum(wq^2) = 1 exactly; 0 is nearest to level 1 (index 8), not -10.
     const a = block("iq4_nl", [-127, 113]);
     assert.equal(a.hex, nibbles([0, 15], 8));
     assert.equal(a.d, 0x3c00);
-    // [-127, 60, 0...] (weights x^2 = 16129, 3600): 60 lands on 53 (trials t >= -2) or 69
-    // (t <= -3), or with the first guess d = max/127 = -1 on levels 113 / -65. The scores
-    // sum(wqx)^2 / sum(wq^2) are 272.93e6 (53), 272.83e6 (69), 272.53e6 (113/-65), so the levels
-    // are -127, 53 and d = 271592641 / 270257041 = 1.004942 = 1 + 5.06 f16 ulps -> 0x3c05.
-    // Final indices at 1/d: -126.4 -> 0, 59.7 -> 53 (index 12), 0 -> index 8.
+    // [-127, 60, 0...] (weights x^2 = 16129, 3600; zeros weigh 0): d0 = 1, 60 lands on 53
+    // (index 12; the midpoint to 69 is 61), so d = (16129*127*127 + 3600*53*60) /
+    // (16129*127*127 + 3600*53*53) = 271592641 / 270257041 = 1.004942 = 1 + 5.06 f16 ulps -> 0x3c05;
+    // the indices stay those chosen at d0: 0, 12, then 8.
     const b = block("iq4_nl", [-127, 60]);
     assert.equal(b.hex, nibbles([0, 12], 8));
     assert.equal(b.d, 0x3c05);
@@ -260,6 +258,17 @@ describe("round trips", () => {
             const ms = rows.zeros.length ? f16ToF32(rows.zeros[row * (headDim / 32) + b]!) : 0;
             const [lo, hi] = [GRID[type]![0] * sd + ms, GRID[type]![1] * sd + ms].sort((p, q) => p - q);
             const x = src[i]!;
+            // iq4_nl picks each index at d0 = max / -127 (the block's signed max), then refits d:
+            // at most half the widest gap (12 d0) or the distance past the 113 end (14 d0), plus
+            // how far the level moves from d0 to the stored d.
+            if (type === "iq4_nl") {
+              const blockVals = Array.from(src.subarray(row * headDim + b * 32, row * headDim + b * 32 + 32));
+              const mx = blockVals.reduce((p, q) => (Math.abs(q) > Math.abs(p) ? q : p), 0);
+              const d0 = Math.abs(mx / 127);
+              const iqTight = 14 * d0 + 127 * Math.abs(Math.abs(sd) - d0) + 2 ** -20 * 127 * d0;
+              assert.ok(bound <= iqTight, `iq4_nl: bound ${bound} > ${iqTight} (d ${sd}, d0 ${d0})`);
+              continue;
+            }
             const tight =
               Math.max(0, x - hi!, lo! - x) +
               (LEVEL_GAP[type]! / 2) * d +
