@@ -5,7 +5,9 @@
 #   (a) import the library on plain Node and compare an int8 cache's attention with f32's
 #       (tools/package-consumer/consumer.mjs), on every Node of KVLAB_CHECK_NODES;
 #   (b) type-check a small TypeScript consumer under `strict` against the shipped .d.ts;
-#   (c) run `npx kvlab info --json`.
+#   (c) run `npx kvlab info --json`;
+#   (d) bundle `import ... from "kvlab"` for the browser with esbuild (the exports map's browser
+#       condition: dist/browser.js, with dist/platform/host.browser.js through the "browser" field).
 # KVLAB_CHECK_NODES: space-separated Node versions besides the running one, each run through
 # `npx -p node@V node` (needs the npm registry or the npm cache), e.g. KVLAB_CHECK_NODES="24".
 # KVLAB_CHECK_QUICKSTART=1: also run `npx kvlab run` on the packaged built-in quickstart.
@@ -78,7 +80,23 @@ const names = JSON.stringify(info).match(/"int8"|"wasm"/g) ?? [];
 if (!names.includes("\"int8\"") || !names.includes("\"wasm\"")) { console.error("kvlab info --json lacks int8/wasm"); process.exit(1); }
 console.log("npx kvlab info --json: ok (" + Object.keys(info).join(", ") + ")");
 '
-# (d) opt-in (about a minute on 2 cores): the built-in quickstart from the package
+# (d) the browser entry through a bundler: no Node module may be reached
+cat > browser-app.mjs <<'JS'
+import { createCache, evaluateCaches, loadModelFromFiles, mountFiles, setDefaultWasmLocation } from "kvlab";
+setDefaultWasmLocation("/kvlab.wasm");
+console.log(typeof createCache, typeof evaluateCaches, typeof loadModelFromFiles, typeof mountFiles);
+JS
+"$repo/node_modules/.bin/esbuild" browser-app.mjs --bundle --platform=browser --format=esm \
+  --outfile=browser-bundle.js --metafile=browser-meta.json --log-level=error
+node -e '
+const inputs = Object.keys(JSON.parse(require("fs").readFileSync("browser-meta.json", "utf8")).inputs);
+const host = inputs.filter((f) => f.includes("kvlab/dist/platform/host"));
+if (host.length !== 1 || !host[0].endsWith("host.browser.js")) { console.error("browser bundle took the wrong host: " + host); process.exit(1); }
+if (!inputs.some((f) => f.endsWith("kvlab/dist/browser.js"))) { console.error("browser bundle did not start at dist/browser.js"); process.exit(1); }
+console.log("browser bundle (esbuild --platform=browser): ok (" + inputs.length + " modules, " + require("fs").statSync("browser-bundle.js").size + " bytes)");
+'
+
+# (e) opt-in (about a minute on 2 cores): the built-in quickstart from the package
 if [ -n "${KVLAB_CHECK_QUICKSTART:-}" ]; then
   npx --no-install kvlab run node_modules/kvlab/experiments/quickstart.yaml
   [ -s results/quickstart/runs.jsonl ] && [ -s results/quickstart/ppl-vs-memory.png ] || { echo "quickstart wrote no results"; exit 1; }
