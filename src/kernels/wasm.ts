@@ -91,6 +91,8 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
   turbo3: { kind: null },
   "turbo3.5": { kind: null },
   turbo4: { kind: null },
+  "turbo3-qjl": { kind: null },
+  "turbo4-qjl": { kind: null },
 };
 
 /** Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16), or -1 if unsupported. */
@@ -130,15 +132,8 @@ export async function probeWasm(
   if (HOST === "node" && !existsSync(String(path)))
     return { available: false, detail: `${path} is missing: run npm run asbuild` };
   try {
-    // the build createWasmExecutor would load by default (wasm-build.ts)
-    const { location } = await loadWasmBuild(wasmBuildFromEnv(), path);
-    const relaxed = location !== path;
-    return {
-      available: true,
-      detail: relaxed
-        ? "AssemblyScript SIMD kernels, relaxed-SIMD build (build/kvlab-relaxed.wasm: FMA, i8 dot)"
-        : "AssemblyScript SIMD kernels (build/kvlab.wasm; the relaxed-SIMD build needs an engine with relaxed SIMD, e.g. Node 22+)",
-    };
+    await loadKvlabWasm(path);
+    return { available: true, detail: "AssemblyScript SIMD kernels (build/kvlab.wasm)" };
   } catch (e) {
     return { available: false, detail: `${(e as Error).message}; run npm run asbuild` };
   }

@@ -13,6 +13,7 @@ import { int2 } from "./int2.ts";
 import { int4 } from "./int4.ts";
 import { int8 } from "./int8.ts";
 import { makeTurboCodec, TURBO_BITS, type TurboName } from "./turboquant.ts";
+import { makeTurboQjlCodec, TURBO_QJL, type TurboQjlName } from "./turboquant-qjl.ts";
 import type { Codec, CodecName, CodecOptions } from "./types.ts";
 
 export interface CodecEntry {
@@ -94,7 +95,21 @@ export const CODECS: Record<CodecName, CodecEntry> = {
   turbo3: turboEntry("turbo3"),
   "turbo3.5": turboEntry("turbo3.5"),
   turbo4: turboEntry("turbo4"),
+  "turbo3-qjl": turboQjlEntry("turbo3-qjl"),
+  "turbo4-qjl": turboQjlEntry("turbo4-qjl"),
 };
+
+function turboQjlEntry(name: TurboQjlName): CodecEntry {
+  const { bits, mse } = TURBO_QJL[name];
+  return {
+    name,
+    grouped: false,
+    rotation: "hadamard",
+    description: `TurboQuant_prod: ${mse} codes plus the 1-bit QJL sign sketch of the residual and its f16 norm; unbiased scores, for keys (${bits} + 32/head_dim bits)`,
+    paper: "Zandieh et al. 2025 (TurboQuant), arXiv:2504.19874; Zandieh et al. 2024 (QJL), arXiv:2406.03482",
+    make: () => makeTurboQjlCodec(name),
+  };
+}
 
 function turboEntry(name: TurboName): CodecEntry {
   const [lo, hi] = TURBO_BITS[name];

@@ -25,7 +25,10 @@ export type CodecName =
   | "turbo2.5"
   | "turbo3"
   | "turbo3.5"
-  | "turbo4";
+  | "turbo4"
+  // TurboQuant_prod: (b-1)-bit TurboQuant + 1-bit QJL residual, src/quant/turboquant-qjl.ts
+  | "turbo3-qjl"
+  | "turbo4-qjl";
 
 /** What a user writes (a codec name alone uses that codec's defaults). */
 export interface CodecOptions {

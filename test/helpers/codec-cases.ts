@@ -32,10 +32,15 @@ export const CODE_BITS: Record<CodecName, number> = {
   turbo3: 3,
   "turbo3.5": 3.5,
   turbo4: 4,
+  // TurboQuant_prod: b - 1 MSE bits + 1 QJL sign bit per coordinate.
+  "turbo3-qjl": 3,
+  "turbo4-qjl": 4,
 };
 
 /** TurboQuant's codecs (one f16 norm per row besides the codes; rotation is the cache's option). */
 export const TURBO_CODECS = ["turbo2", "turbo2.5", "turbo3", "turbo3.5", "turbo4"] as const;
+/** TurboQuant_prod (MSE codes + 1-bit QJL residual; two f16 norms per row). */
+export const TURBO_QJL_CODECS = ["turbo3-qjl", "turbo4-qjl"] as const;
 
 /** ggml's block types (fixed blocks of 32; head_dim must be a multiple of 32). */
 export const GGML_CODECS = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl"] as const;
@@ -84,7 +89,7 @@ export function codecCases(): CodecCase[] {
  * suite is test/quant/turboquant.test.ts: a codebook has no integer grid for the int/float bounds).
  */
 export function turboCases(): CodecCase[] {
-  return TURBO_CODECS.map((type) => ({
+  return [...TURBO_CODECS, ...TURBO_QJL_CODECS].map((type) => ({
     label: type,
     options: { type },
     codec: makeCodec(type),

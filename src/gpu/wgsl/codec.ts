@@ -62,6 +62,8 @@ export const WGSL_CODECS: Record<CodecName, WgslTraits | null> = {
   turbo3: null,
   "turbo3.5": null,
   turbo4: null,
+  "turbo3-qjl": null,
+  "turbo4-qjl": null,
 };
 
 /** Whether the WGSL kernels implement this codec. */
