@@ -132,8 +132,15 @@ export async function probeWasm(
   if (HOST === "node" && !existsSync(String(path)))
     return { available: false, detail: `${path} is missing: run npm run asbuild` };
   try {
-    await loadKvlabWasm(path);
-    return { available: true, detail: "AssemblyScript SIMD kernels (build/kvlab.wasm)" };
+    // the build createWasmExecutor would load by default (wasm-build.ts)
+    const { location } = await loadWasmBuild(wasmBuildFromEnv(), path);
+    const relaxed = location !== path;
+    return {
+      available: true,
+      detail: relaxed
+        ? "AssemblyScript SIMD kernels, relaxed-SIMD build (build/kvlab-relaxed.wasm: FMA, i8 dot)"
+        : "AssemblyScript SIMD kernels (build/kvlab.wasm; the relaxed-SIMD build needs an engine with relaxed SIMD, e.g. Node 22+)",
+    };
   } catch (e) {
     return { available: false, detail: `${(e as Error).message}; run npm run asbuild` };
   }
