@@ -89,7 +89,7 @@ async function serve(...args: string[]): Promise<{ proc: ChildProcess; url: stri
 }
 let plainServer: ChildProcess | undefined;
 
-/** Run `yaml` in the page on `executor`; the page's rows and run info. */
+/** Run `yaml` in the page on `executor` (opened at `at`, or as it is when `at` is ""); its rows and run info. */
 async function runInPage(
   page: Page,
   yaml: string,
@@ -98,8 +98,10 @@ async function runInPage(
 ) {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(at);
-  await page.waitForFunction(() => document.body.dataset.state === "ready");
+  if (at) {
+    await page.goto(at);
+    await page.waitForFunction(() => document.body.dataset.state === "ready");
+  }
   await page.fill("#yaml", yaml);
   await page.selectOption("#executor", executor);
   await page.click("#run");
@@ -120,9 +122,9 @@ async function runInPage(
 async function runOnNode(yaml: string, threads = THREADS) {
   const exp = parseExperiment(yaml);
   const exec = await createWasmExecutor({ wasmPath: WASM, threads });
-  const model = await loadModel(join(root, exp.modelUrl), { executor: exec });
+  const model = await loadModel(join(root, exp.modelUrl!), { executor: exec });
   try {
-    const tokens = model.tokenizer.encode(readTextFile(join(root, exp.textUrl)), { addBos: true });
+    const tokens = model.tokenizer.encode(readTextFile(join(root, exp.textUrl!)), { addBos: true });
     return await evaluateCaches(model, tokens, toProtocol(exp.protocol, tokens.length), exp.caches, {
       seed: exp.seed,
       topK: exp.topK,
@@ -197,6 +199,33 @@ test("web app in Chromium without cross-origin isolation: one wasm thread, PPL =
       Math.abs(rows[i]!.ppl - node[i]!.ppl) <= 1e-9 * node[i]!.ppl,
       `${rows[i]!.name}: ${rows[i]!.ppl} vs ${node[i]!.ppl}`,
     );
+});
+
+test("web app in Chromium: a model and text given as files (drop) run like the built-in ones", {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  const yaml = quickstartOn("{ type: chunked, ctx: 128, chunks: 1, chunkSize: 32 }", "[f32, int8]")
+    .replace(/^model:.*$/m, "model: dropped")
+    .replace(/^text:.*$/m, "text: dropped");
+  const page = await browser!.newPage();
+  await page.goto(`${url}?threads=${THREADS}`);
+  await page.waitForFunction(() => document.body.dataset.state === "ready");
+  const dir = join(root, "models/sotu-llama-long");
+  await page.setInputFiles(
+    "#model-files",
+    ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"].map((f) => join(dir, f)),
+  );
+  await page.setInputFiles("#text-file", join(root, "data/sotu/heldout.txt"));
+  const { rows } = await runInPage(page, yaml, "wasm", "");
+  await page.close();
+  const node = await runOnNode(
+    quickstartOn("{ type: chunked, ctx: 128, chunks: 1, chunkSize: 32 }", "[f32, int8]"),
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.name, r.ppl]),
+    node.map((r) => [r.name, r.ppl]),
+  );
 });
 
 test("web app in Chromium: WebGPU (navigator.gpu) PPL = Node wasm within 5e-4", {

@@ -1,17 +1,19 @@
 /**
  * The experiment YAML of experiments/ (the same file `kvlab run` reads), as the web app runs it:
- * model and text (builtin:<name> only: they are fetched from the server), the perplexity
- * protocol, the cache list, seed and the baseline's top-k. Sweeps, tasks and shared: paths are
- * refused with a message naming the field, rather than run differently from the CLI.
+ * model and text (builtin:<name> are fetched from the server; anything else must be given as
+ * dropped files), the perplexity protocol, the cache list, seed and the baseline's top-k.
+ * Sweeps and task protocols are refused with a message naming the field, rather than run
+ * differently from the CLI.
  */
 import { parse } from "yaml";
 import type { CacheSpecInput, PerplexityProtocol } from "../../src/browser.ts";
 
 export interface WebExperiment {
   name: string;
-  /** Folder of the model's files on the server, e.g. "models/sotu-llama-long/". */
-  modelUrl: string;
-  textUrl: string;
+  /** Folder of the model's files on the server, e.g. "models/sotu-llama-long/" (builtin: models only). */
+  modelUrl?: string;
+  /** The text on the server (builtin: texts only). */
+  textUrl?: string;
   protocol: { type: "chunked" | "llamacpp"; ctx: number; chunks?: number; chunkSize?: number };
   caches: CacheSpecInput[];
   seed: number;
@@ -25,14 +27,10 @@ function fail(field: string, why: string): never {
 export function parseExperiment(yaml: string): WebExperiment {
   const c = parse(yaml) as Record<string, unknown>;
   if (typeof c !== "object" || c === null) fail("(config)", "expected a YAML mapping");
-  const builtin = (field: string, v: unknown) => {
-    if (typeof v !== "string" || !v.startsWith("builtin:"))
-      fail(
-        field,
-        `the web app runs builtin:<name> ${field}s (got ${JSON.stringify(v)}); drop files for others`,
-      );
-    return v.slice("builtin:".length);
-  };
+  const builtin = (v: unknown) =>
+    typeof v === "string" && v.startsWith("builtin:") ? v.slice("builtin:".length) : undefined;
+  const model = builtin(c.model);
+  const text = builtin(c.text);
   if (c.sweep !== undefined) fail("sweep", "not supported in the web app; list the caches under caches");
   const p = c.protocol as WebExperiment["protocol"] | undefined;
   if (!p || (p.type !== "chunked" && p.type !== "llamacpp"))
@@ -41,8 +39,8 @@ export function parseExperiment(yaml: string): WebExperiment {
   const baseline = c.baseline as { topK?: number } | undefined;
   return {
     name: typeof c.name === "string" ? c.name : "experiment",
-    modelUrl: `models/${builtin("model", c.model)}/`,
-    textUrl: `data/${builtin("text", c.text)}/heldout.txt`,
+    ...(model ? { modelUrl: `models/${model}/` } : {}),
+    ...(text ? { textUrl: `data/${text}/heldout.txt` } : {}),
     protocol: p,
     caches: c.caches as CacheSpecInput[],
     seed: typeof c.seed === "number" ? c.seed : 0,

@@ -18,6 +18,8 @@ const bar = $<HTMLProgressElement>("progress");
 const tbody = $("rows");
 const plotEl = $("plot");
 const downloads = $("downloads");
+const modelInput = $<HTMLInputElement>("model-files");
+const textInput = $<HTMLInputElement>("text-file");
 
 declare global {
   interface Window {
@@ -125,13 +127,22 @@ async function start(): Promise<void> {
   };
   const params = new URLSearchParams(location.search);
   const threads = Number(params.get("threads"));
+  // Dropped files replace the config's model/text (their bytes go to the worker, transferred).
+  let modelFiles: Record<string, Uint8Array> | undefined;
+  if (modelInput.files?.length) {
+    modelFiles = {};
+    for (const f of Array.from(modelInput.files)) modelFiles[f.name] = new Uint8Array(await f.arrayBuffer());
+  }
+  const text = textInput.files?.[0] ? await textInput.files[0].text() : undefined;
   const req: RunRequest = {
     type: "run",
     yaml: yamlBox.value,
     executor: executorSel.value === "webgpu" ? "webgpu" : "wasm",
     ...(Number.isInteger(threads) && threads > 0 ? { threads } : {}),
+    ...(modelFiles ? { modelFiles } : {}),
+    ...(text !== undefined ? { text } : {}),
   };
-  worker.postMessage(req);
+  worker.postMessage(req, modelFiles ? Object.values(modelFiles).map((b) => b.buffer) : []);
 }
 
 runBtn.onclick = () => void start();

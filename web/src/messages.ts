@@ -7,6 +7,10 @@ export interface RunRequest {
   executor: "wasm" | "webgpu";
   /** Threads for the wasm executor (default: all, when the page is cross-origin isolated). */
   threads?: number;
+  /** Dropped model files (name -> bytes): a HF folder's files, one .gguf, or a llama2.c .bin + tokenizer.bin. */
+  modelFiles?: Record<string, Uint8Array>;
+  /** Dropped text (UTF-8). */
+  text?: string;
 }
 
 export interface RunInfo {

@@ -33,18 +33,26 @@ async function fetchBytes(url: string, optional = false): Promise<Uint8Array | u
 async function run(req: RunRequest): Promise<void> {
   const t0 = performance.now();
   const exp = parseExperiment(req.yaml);
-  post({ type: "status", text: `fetching ${exp.modelUrl} and ${exp.textUrl}` });
   const base = new URL("../", self.location.href); // the worker is served from /dist/
-  const files: Record<string, Uint8Array> = {};
-  await Promise.all(
-    MODEL_FILES.map(async (f) => {
-      const b = await fetchBytes(new URL(exp.modelUrl + f, base).href, f === "tokenizer_config.json");
-      if (b) files[f] = b;
-    }),
-  );
-  const text = new TextDecoder("utf-8", { fatal: true }).decode(
-    await fetchBytes(new URL(exp.textUrl, base).href),
-  );
+  let files = req.modelFiles;
+  if (!files) {
+    if (!exp.modelUrl) throw new Error("model: not a builtin:<name> model; drop the model's files");
+    post({ type: "status", text: `fetching ${exp.modelUrl}` });
+    const fetched: Record<string, Uint8Array> = {};
+    await Promise.all(
+      MODEL_FILES.map(async (f) => {
+        const b = await fetchBytes(new URL(exp.modelUrl + f, base).href, f === "tokenizer_config.json");
+        if (b) fetched[f] = b;
+      }),
+    );
+    files = fetched;
+  }
+  let text = req.text;
+  if (text === undefined) {
+    if (!exp.textUrl) throw new Error("text: not a builtin:<name> text; drop a text file");
+    const bytes = (await fetchBytes(new URL(exp.textUrl, base).href))!;
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  }
   let exec: Executor;
   let adapter: string | undefined;
   if (req.executor === "webgpu") {
