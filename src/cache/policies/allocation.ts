@@ -6,15 +6,16 @@
  *   paper's safeguard, its top `floor` x (uniform share - protected) candidates; the rest of the
  *   layer's budget goes to the highest scores over the flattened candidates of all its heads,
  *   so heads whose attention is concentrated give slots to heads whose attention is spread.
- * - pyramidkv (Cai et al. 2024, PyramidKV, arXiv:2406.02069): per-layer budgets decreasing
- *   from the bottom layer to the top in an arithmetic sequence, top = b / beta and bottom =
- *   2b - b / beta (b the uniform per-head budget), so the total is the uniform one; within a
- *   layer the heads split it uniformly or as adakv (`heads`).
+ * - pyramidkv (Cai et al. 2024, PyramidKV, arXiv:2406.02069): every layer keeps the scorer's
+ *   protected tokens (its recent / observation window, w); the rest, b - w per layer, is spread
+ *   over layers in an arithmetic sequence decreasing from the bottom, (b - w)(2 - 1/beta) at the
+ *   bottom to (b - w)/beta at the top (b the uniform per-head budget), so the total is the
+ *   uniform one; within a layer the heads split it uniformly or as adakv (`heads`).
  * - heads: shared (TOVA as its paper states it, Oren et al. 2024, arXiv:2401.06104): one token
  *   set per layer, chosen by the scores averaged over every KV head of the layer (each already
  *   the mean of its GQA group), so every head keeps the same positions.
- * - layer-budgets: an explicit list of per-layer weights, scaled so that the total equals the
- *   uniform budget's (weights [2, 1, 1] on 3 layers: 1.5b, 0.75b, 0.75b).
+ * - layer-budgets: the same with an explicit list of per-layer weights instead of the
+ *   arithmetic sequence (weights [2, 1, 1] on 3 layers: w + 1.5(b - w), w + 0.75(b - w), ...).
  *
  * The budget is the uniform per-KV-head budget (a count, or a fraction of the tokens seen); the
  * model-wide total (layers x KV heads x budget) is what every allocation keeps, so compared at
@@ -110,10 +111,17 @@ export function allocatedPolicy(opts: AllocationOptions, ctx: PolicyContext): Re
   const dirty = new Uint8Array(nLayers);
   const plan: (number[] | undefined)[] = new Array(nLayers * nKvHeads);
 
-  /** This layer's per-head budget: the uniform b, or its share of layers x b. */
+  /**
+   * This layer's per-head budget: the uniform b, or the scorer's protected tokens (its recent
+   * window, as PyramidKV keeps the observation window in every layer) plus this layer's share of
+   * the rest over all layers.
+   */
   const layerBudget = (layer: number, seen: number): number => {
     const b = resolveCount(opts.budget, seen);
-    return weights ? splitBudget(b * nLayers, weights)[layer]! : b;
+    if (!weights) return b;
+    const { sinks, recent } = scorer.protect(b);
+    const p = Math.min(b, sinks + recent);
+    return p + splitBudget((b - p) * nLayers, weights)[layer]!;
   };
 
   const uniformHead = (view: HeadView, b: number): number[] => {

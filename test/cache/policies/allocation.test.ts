@@ -66,17 +66,26 @@ async function perLayer(policy: PolicySpec, nLayers: number, n: number): Promise
   return Array.from({ length: nLayers }, (_, l) => cache.retainedPositions(l, 0).length);
 }
 
-test("pyramidkv: arithmetic budgets from 2b - b/beta (bottom) to b/beta (top), same total", async () => {
-  // b = 8, beta = 2, 4 layers: 12, 9.33, 6.67, 4 (sum 32 = 4 x 8); floors 12, 9, 6, 4 leave 1
-  // token, which goes to the largest remainder (6.67): 12, 9, 7, 4.
+test("pyramidkv: every layer keeps the window, the rest arithmetic from bottom to top, same total", async () => {
+  // b = 8, h2o's recent window 0.5 x 8 = 4 in every layer; the other 4 x 4 = 16 tokens over 4
+  // layers with beta = 2: 4 x (1.5, 1.17, 0.83, 0.5) = 6, 4.67, 3.33, 2; floors 6, 4, 3, 2
+  // leave 1, to the largest remainder (4.67): 6, 5, 3, 2. Per layer: 10, 9, 7, 6 (sum 32 = 4 x 8).
   assert.deepEqual(
     await perLayer({ type: "pyramidkv", budget: 8, beta: 2, scorer: "h2o" }, 4, 20),
+    [10, 9, 7, 6],
+  );
+  // Without a window (knorm recent 0) the schedule covers the whole budget: 12, 9.33, 6.67, 4
+  // (sum 32; the 1 left goes to 6.67).
+  assert.deepEqual(
+    await perLayer({ type: "pyramidkv", budget: 8, beta: 2, scorer: { type: "knorm", recent: 0 } }, 4, 20),
     [12, 9, 7, 4],
   );
 });
 
 test("layer-budgets: weights scaled to the uniform total", async () => {
-  // b = 4 on 2 layers = 8 tokens; weights 3:1 -> 6 and 2.
+  // b = 4 on 2 layers = 8 tokens; knorm's window 0.25 x 4 = 1 in each layer, the other 6 split
+  // 3:1 -> 4.5 and 1.5, floors 4 and 1, the tie of remainders to the lower layer: 5 and 1.
+  // Per layer: 6 and 2.
   assert.deepEqual(
     await perLayer({ type: "layer-budgets", budget: 4, ratios: [3, 1], scorer: "knorm" }, 2, 12),
     [6, 2],

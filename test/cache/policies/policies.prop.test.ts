@@ -135,7 +135,17 @@ function layerCap(policy: PolicySpec, layer: number, nLayers: number, b: number)
     w = Array.from({ length: nLayers }, (_, l) => 2 - 1 / beta - ((2 - 2 / beta) * l) / (nLayers - 1));
   }
   const sum = w.reduce((a, x) => a + x, 0);
-  return Math.ceil((nLayers * b * w[layer]!) / sum);
+  // Every layer keeps the scorer's recent window (its documented default), the rest is spread.
+  const p = Math.min(b, windowOf(scorerType(policy), b));
+  return p + Math.ceil((nLayers * (b - p) * w[layer]!) / sum);
+}
+
+/** Default recent window of a scorer at budget b (the defaults its file documents). */
+function windowOf(scorer: string, b: number): number {
+  if (scorer === "snapkv") return Math.min(16, b);
+  if (scorer === "h2o") return Math.floor(0.5 * b);
+  if (scorer === "knorm" || scorer === "lfu") return Math.floor(0.25 * b);
+  return 0; // lru, tova, random
 }
 
 const codecArb: fc.Arbitrary<{ codec?: string; preset?: string }> = fc.oneof(
