@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createCache } from "../../src/cache/create.ts";
 import type { CacheSpecInput } from "../../src/cache/types.ts";
+import { GpuKVCache } from "../../src/gpu/kv-cache.ts";
 import { EXECUTORS } from "../../src/kernels/registry.ts";
 import type { LanguageModel } from "../../src/model/llama.ts";
 import { loadModel } from "../../src/model/load.ts";
@@ -509,4 +510,52 @@ describe("Gemma 3's local/global layers", () => {
       m.dispose();
     }
   });
+});
+
+describe("webgpu: the GPU forward with a sliding window, the host path for the rest", () => {
+  for (const shape of SHAPES) {
+    test(shape, async (t) => {
+      const probe = await EXECUTORS.webgpu?.probe();
+      if (!probe?.available) {
+        t.skip(`webgpu unavailable: ${probe?.detail ?? "not registered"}`);
+        return;
+      }
+      const cpu = await loadModel(join(dir, shape), { executor: "ref" });
+      const gpu = await loadModel(join(dir, shape), { executor: "webgpu" });
+      try {
+        const before = Object.keys(Object.fromEntries(gpu.executor.fallbacks)).filter((k) =>
+          k.startsWith("prepareModel"),
+        );
+        // Only Mistral's block is what the GPU kernels run; the others are named fallbacks.
+        assert.deepEqual(
+          before.length > 0,
+          shape !== "tiny-mistral",
+          `prepareModel fallbacks: ${JSON.stringify(before)}`,
+        );
+        const tokens = cpu.tokenizer
+          .encode("Once upon a time, a tiny model spoke.", { addBos: true })
+          .slice(0, 19);
+        const spec = { codec: "int8", policy: { type: "h2o", budget: 10, recent: 2 } };
+        const cc = await createCache(spec, cpu.kvShape(32), { executor: cpu.executor });
+        const gc = await createCache(spec, gpu.kvShape(32), { executor: gpu.executor });
+        assert.ok(gc instanceof GpuKVCache, "the GPU cache");
+        let p = 0;
+        for (const n of [9, 1, 5, 4]) {
+          const ids = tokens.slice(p, p + n);
+          const pos = Int32Array.from(ids, (_, i) => p + i);
+          const want = (await cpu.forward(ids, pos, cc)).slice();
+          const got = await gpu.forward(ids, pos, gc);
+          const d = maxAbsDiff(got, want);
+          assert.ok(d <= 1e-3 * (1 + Math.max(...Array.from(want, Math.abs))), `at ${p}: max diff ${d}`);
+          p += n;
+        }
+        assert.deepEqual(gc.memory(), cc.memory());
+        cc.dispose();
+        gc.dispose();
+      } finally {
+        cpu.dispose();
+        gpu.dispose();
+      }
+    });
+  }
 });
