@@ -4,7 +4,7 @@
 // block instead of once per row. Single rows (decode of one token) use attend.ts's in-register path.
 import { decodeFloatLoop } from "./codec-float";
 import { decodeIntLoop } from "./codec-int";
-import { hsum } from "./simd";
+import { hsum, madd } from "./simd";
 
 /** Decode stored row j of variant v (see attend.ts variant()) into buf (headDim f32). */
 // @ts-ignore: decorator
@@ -65,10 +65,10 @@ function score4(
       for (; i + 4 <= d; i += 4) {
         const o = <usize>i << 2;
         const kv = v128.load(kbuf + o);
-        a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), kv));
-        a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), kv));
-        a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), kv));
-        a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), kv));
+        a0 = madd(v128.load(q + o), kv, a0);
+        a1 = madd(v128.load(q1 + o), kv, a1);
+        a2 = madd(v128.load(q2 + o), kv, a2);
+        a3 = madd(v128.load(q3 + o), kv, a3);
       }
       let t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
       for (; i < d; i++) {

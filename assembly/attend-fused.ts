@@ -20,7 +20,7 @@
 // widen to wrong finite values: they are tracked per call (hMark) and the caller reruns the call
 // on the exact generic path when any was read (or when |q| >= 2^16 would overflow the scaled q).
 import { f16ToF32, f16x4ToF32 } from "./half";
-import { hsum } from "./simd";
+import { hsum, madd } from "./simd";
 
 /** Row kinds of this file: f32 rows, f16 rows, or int codes of 8 or 4 bits. */
 export const FUSED_F32: i32 = 32;
@@ -386,24 +386,24 @@ function score4F(
             const ok = o + (<usize>k << 4);
             let qv = v128.load(q + ok);
             if (R == 1 && (k & 1) == 1) {
-              a1 = f32x4.add(a1, f32x4.mul(qv, x));
-              c1 = f32x4.add(c1, f32x4.mul(qv, y));
+              a1 = madd(qv, x, a1);
+              c1 = madd(qv, y, c1);
             } else {
-              a0 = f32x4.add(a0, f32x4.mul(qv, x));
-              c0 = f32x4.add(c0, f32x4.mul(qv, y));
+              a0 = madd(qv, x, a0);
+              c0 = madd(qv, y, c0);
             }
             if (R >= 2) {
               qv = v128.load(q1 + ok);
-              a1 = f32x4.add(a1, f32x4.mul(qv, x));
-              c1 = f32x4.add(c1, f32x4.mul(qv, y));
+              a1 = madd(qv, x, a1);
+              c1 = madd(qv, y, c1);
             }
             if (R == 4) {
               qv = v128.load(q2 + ok);
-              a2 = f32x4.add(a2, f32x4.mul(qv, x));
-              c2 = f32x4.add(c2, f32x4.mul(qv, y));
+              a2 = madd(qv, x, a2);
+              c2 = madd(qv, y, c2);
               qv = v128.load(q3 + ok);
-              a3 = f32x4.add(a3, f32x4.mul(qv, x));
-              c3 = f32x4.add(c3, f32x4.mul(qv, y));
+              a3 = madd(qv, x, a3);
+              c3 = madd(qv, y, c3);
             }
           }
         }
@@ -417,22 +417,22 @@ function score4F(
         } else {
           const vs = v128.load32_splat(sf + (<usize>g << 2));
           const vt = v128.load32_splat(sfB + (<usize>g << 2));
-          t0 = f32x4.add(t0, f32x4.mul(a0, vs));
-          u0 = f32x4.add(u0, f32x4.mul(c0, vt));
+          t0 = madd(a0, vs, t0);
+          u0 = madd(c0, vt, u0);
           if (R >= 2) {
-            t1 = f32x4.add(t1, f32x4.mul(a1, vs));
-            u1 = f32x4.add(u1, f32x4.mul(c1, vt));
+            t1 = madd(a1, vs, t1);
+            u1 = madd(c1, vt, u1);
           }
           if (R == 4) {
-            t2 = f32x4.add(t2, f32x4.mul(a2, vs));
-            t3 = f32x4.add(t3, f32x4.mul(a3, vs));
-            u2 = f32x4.add(u2, f32x4.mul(c2, vt));
-            u3 = f32x4.add(u3, f32x4.mul(c3, vt));
+            t2 = madd(a2, vs, t2);
+            t3 = madd(a3, vs, t3);
+            u2 = madd(c2, vt, u2);
+            u3 = madd(c3, vt, u3);
           }
           if (!sym) {
             const qsg = v128.load(qs + (<usize>g << 4));
-            ztA = f32x4.add(ztA, f32x4.mul(qsg, v128.load32_splat(zf + (<usize>g << 2))));
-            ztB = f32x4.add(ztB, f32x4.mul(qsg, v128.load32_splat(zfB + (<usize>g << 2))));
+            ztA = madd(qsg, v128.load32_splat(zf + (<usize>g << 2)), ztA);
+            ztB = madd(qsg, v128.load32_splat(zfB + (<usize>g << 2)), ztB);
           }
         }
       }
@@ -502,29 +502,29 @@ function score4F(
           const x1 = quarter(kind, sym, row, o, 1, lo, hi, c80, c0f, c08, cH);
           const x2 = quarter(kind, sym, row, o, 2, lo, hi, c80, c0f, c08, cH);
           const x3 = quarter(kind, sym, row, o, 3, lo, hi, c80, c0f, c08, cH);
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), x0));
-          if (R >= 2) a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x0));
+          a0 = madd(v128.load(q + o), x0, a0);
+          if (R >= 2) a1 = madd(v128.load(q1 + o), x0, a1);
           if (R == 4) {
-            a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), x0));
-            a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), x0));
+            a2 = madd(v128.load(q2 + o), x0, a2);
+            a3 = madd(v128.load(q3 + o), x0, a3);
           }
-          b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 16), x1));
-          if (R >= 2) b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), x1));
+          b0 = madd(v128.load(q + o, 16), x1, b0);
+          if (R >= 2) b1 = madd(v128.load(q1 + o, 16), x1, b1);
           if (R == 4) {
-            b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), x1));
-            b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), x1));
+            b2 = madd(v128.load(q2 + o, 16), x1, b2);
+            b3 = madd(v128.load(q3 + o, 16), x1, b3);
           }
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o, 32), x2));
-          if (R >= 2) a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o, 32), x2));
+          a0 = madd(v128.load(q + o, 32), x2, a0);
+          if (R >= 2) a1 = madd(v128.load(q1 + o, 32), x2, a1);
           if (R == 4) {
-            a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o, 32), x2));
-            a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o, 32), x2));
+            a2 = madd(v128.load(q2 + o, 32), x2, a2);
+            a3 = madd(v128.load(q3 + o, 32), x2, a3);
           }
-          b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 48), x3));
-          if (R >= 2) b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 48), x3));
+          b0 = madd(v128.load(q + o, 48), x3, b0);
+          if (R >= 2) b1 = madd(v128.load(q1 + o, 48), x3, b1);
           if (R == 4) {
-            b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 48), x3));
-            b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 48), x3));
+            b2 = madd(v128.load(q2 + o, 48), x3, b2);
+            b3 = madd(v128.load(q3 + o, 48), x3, b3);
           }
         }
         if (flt) {
@@ -534,12 +534,12 @@ function score4F(
           t3 = f32x4.add(a3, b3);
         } else {
           const vs = v128.load32_splat(sf + (<usize>g << 2));
-          t0 = f32x4.add(t0, f32x4.mul(f32x4.add(a0, b0), vs));
-          t1 = f32x4.add(t1, f32x4.mul(f32x4.add(a1, b1), vs));
-          t2 = f32x4.add(t2, f32x4.mul(f32x4.add(a2, b2), vs));
-          t3 = f32x4.add(t3, f32x4.mul(f32x4.add(a3, b3), vs));
+          t0 = madd(f32x4.add(a0, b0), vs, t0);
+          t1 = madd(f32x4.add(a1, b1), vs, t1);
+          t2 = madd(f32x4.add(a2, b2), vs, t2);
+          t3 = madd(f32x4.add(a3, b3), vs, t3);
           if (!sym) {
-            zt = f32x4.add(zt, f32x4.mul(v128.load(qs + (<usize>g << 4)), v128.load32_splat(zf + (<usize>g << 2))));
+            zt = madd(v128.load(qs + (<usize>g << 4)), v128.load32_splat(zf + (<usize>g << 2)), zt);
           }
         }
       }
@@ -738,19 +738,19 @@ function mix4F(
           }
           // Columns i+8..i+15 are in the same group (groups are whole 16s): same weights.
           const w0 = v128.load(wp);
-          a0 = f32x4.add(a0, f32x4.mul(w0, lo));
-          b0 = f32x4.add(b0, f32x4.mul(w0, hi));
+          a0 = madd(w0, lo, a0);
+          b0 = madd(w0, hi, b0);
           if (R == 1) {
-            a1 = f32x4.add(a1, f32x4.mul(w0, lo2));
-            b1 = f32x4.add(b1, f32x4.mul(w0, hi2));
+            a1 = madd(w0, lo2, a1);
+            b1 = madd(w0, hi2, b1);
           } else {
             const w1 = v128.load(wp, 16);
-            a1 = f32x4.add(a1, f32x4.mul(w1, lo));
-            b1 = f32x4.add(b1, f32x4.mul(w1, hi));
-            a2 = f32x4.add(a2, f32x4.mul(w0, lo2));
-            b2 = f32x4.add(b2, f32x4.mul(w0, hi2));
-            a3 = f32x4.add(a3, f32x4.mul(w1, lo2));
-            b3 = f32x4.add(b3, f32x4.mul(w1, hi2));
+            a1 = madd(w1, lo, a1);
+            b1 = madd(w1, hi, b1);
+            a2 = madd(w0, lo2, a2);
+            b2 = madd(w0, hi2, b2);
+            a3 = madd(w1, lo2, a3);
+            b3 = madd(w1, hi2, b3);
           }
           wp += <usize>nG << 6;
           continue;
@@ -763,17 +763,17 @@ function mix4F(
         const lo = colsLo(kind, sym, row, i, raw, c80, c0f, c08, cH);
         const hi = colsHi(kind, sym, row, i, raw, c80, c0f, c08, cH);
         let vw = v128.load(wp);
-        a0 = f32x4.add(a0, f32x4.mul(vw, lo));
-        b0 = f32x4.add(b0, f32x4.mul(vw, hi));
+        a0 = madd(vw, lo, a0);
+        b0 = madd(vw, hi, b0);
         vw = v128.load(wp, 16);
-        a1 = f32x4.add(a1, f32x4.mul(vw, lo));
-        b1 = f32x4.add(b1, f32x4.mul(vw, hi));
+        a1 = madd(vw, lo, a1);
+        b1 = madd(vw, hi, b1);
         vw = v128.load(wp, 32);
-        a2 = f32x4.add(a2, f32x4.mul(vw, lo));
-        b2 = f32x4.add(b2, f32x4.mul(vw, hi));
+        a2 = madd(vw, lo, a2);
+        b2 = madd(vw, hi, b2);
         vw = v128.load(wp, 48);
-        a3 = f32x4.add(a3, f32x4.mul(vw, lo));
-        b3 = f32x4.add(b3, f32x4.mul(vw, hi));
+        a3 = madd(vw, lo, a3);
+        b3 = madd(vw, hi, b3);
         wp += <usize>nG << 6;
       }
       if (zc) {
@@ -948,8 +948,8 @@ function score1I(
         }
         const hi = f32x4.convert_i32x4_s(i32x4.add(ah, bh));
         const lo = f32x4.convert_i32x4_s(i32x4.add(al, bl));
-        const v = f32x4.add(hi, f32x4.mul(lo, lowW));
-        tot = f32x4.add(tot, f32x4.mul(v, v128.load32_splat(sf + (<usize>g << 2))));
+        const v = madd(lo, lowW, hi);
+        tot = madd(v, v128.load32_splat(sf + (<usize>g << 2)), tot);
         if (!sym) zt += load<f32>(zf + (<usize>g << 2)) * load<f32>(qs + (<usize>g << 4));
       }
       s0 = hsum(tot) * ss + zt * scale;
@@ -1058,33 +1058,33 @@ function score4Flt(
           let xA = cvH(i32x4.extend_low_i16x8_s(rA), cH, cH, cH, cH);
           let xB = cvH(i32x4.extend_low_i16x8_s(rB), cH, cH, cH, cH);
           let qv = v128.load(qq);
-          a0 = f32x4.add(a0, f32x4.mul(qv, xA));
-          c0 = f32x4.add(c0, f32x4.mul(qv, xB));
+          a0 = madd(qv, xA, a0);
+          c0 = madd(qv, xB, c0);
           qv = v128.load(qq, 16);
-          a1 = f32x4.add(a1, f32x4.mul(qv, xA));
-          c1 = f32x4.add(c1, f32x4.mul(qv, xB));
+          a1 = madd(qv, xA, a1);
+          c1 = madd(qv, xB, c1);
           qv = v128.load(qq, 32);
-          a2 = f32x4.add(a2, f32x4.mul(qv, xA));
-          c2 = f32x4.add(c2, f32x4.mul(qv, xB));
+          a2 = madd(qv, xA, a2);
+          c2 = madd(qv, xB, c2);
           qv = v128.load(qq, 48);
-          a3 = f32x4.add(a3, f32x4.mul(qv, xA));
-          c3 = f32x4.add(c3, f32x4.mul(qv, xB));
+          a3 = madd(qv, xA, a3);
+          c3 = madd(qv, xB, c3);
           xA = cvH(i32x4.extend_high_i16x8_s(rA), cH, cH, cH, cH);
           xB = cvH(i32x4.extend_high_i16x8_s(rB), cH, cH, cH, cH);
           pA += 16;
           pB += 16;
           qv = v128.load(qq, 64);
-          a0 = f32x4.add(a0, f32x4.mul(qv, xA));
-          c0 = f32x4.add(c0, f32x4.mul(qv, xB));
+          a0 = madd(qv, xA, a0);
+          c0 = madd(qv, xB, c0);
           qv = v128.load(qq, 80);
-          a1 = f32x4.add(a1, f32x4.mul(qv, xA));
-          c1 = f32x4.add(c1, f32x4.mul(qv, xB));
+          a1 = madd(qv, xA, a1);
+          c1 = madd(qv, xB, c1);
           qv = v128.load(qq, 96);
-          a2 = f32x4.add(a2, f32x4.mul(qv, xA));
-          c2 = f32x4.add(c2, f32x4.mul(qv, xB));
+          a2 = madd(qv, xA, a2);
+          c2 = madd(qv, xB, c2);
           qv = v128.load(qq, 112);
-          a3 = f32x4.add(a3, f32x4.mul(qv, xA));
-          c3 = f32x4.add(c3, f32x4.mul(qv, xB));
+          a3 = madd(qv, xA, a3);
+          c3 = madd(qv, xB, c3);
         }
       } else {
         // 4 columns per iteration: V8 issues every load of an iteration first, so a longer body
@@ -1094,17 +1094,17 @@ function score4Flt(
           const xA = v128.load(pA);
           const xB = v128.load(pB);
           let qv = v128.load(qq);
-          a0 = f32x4.add(a0, f32x4.mul(qv, xA));
-          c0 = f32x4.add(c0, f32x4.mul(qv, xB));
+          a0 = madd(qv, xA, a0);
+          c0 = madd(qv, xB, c0);
           qv = v128.load(qq, 16);
-          a1 = f32x4.add(a1, f32x4.mul(qv, xA));
-          c1 = f32x4.add(c1, f32x4.mul(qv, xB));
+          a1 = madd(qv, xA, a1);
+          c1 = madd(qv, xB, c1);
           qv = v128.load(qq, 32);
-          a2 = f32x4.add(a2, f32x4.mul(qv, xA));
-          c2 = f32x4.add(c2, f32x4.mul(qv, xB));
+          a2 = madd(qv, xA, a2);
+          c2 = madd(qv, xB, c2);
           qv = v128.load(qq, 48);
-          a3 = f32x4.add(a3, f32x4.mul(qv, xA));
-          c3 = f32x4.add(c3, f32x4.mul(qv, xB));
+          a3 = madd(qv, xA, a3);
+          c3 = madd(qv, xB, c3);
           pA += 16;
           pB += 16;
         }
@@ -1155,14 +1155,14 @@ function score4Flt(
           y = v128.load(p, 16);
           p += 32;
         }
-        a0 = f32x4.add(a0, f32x4.mul(v128.load(qq), x));
-        a1 = f32x4.add(a1, f32x4.mul(v128.load(qq, 16), x));
-        a2 = f32x4.add(a2, f32x4.mul(v128.load(qq, 32), x));
-        a3 = f32x4.add(a3, f32x4.mul(v128.load(qq, 48), x));
-        b0 = f32x4.add(b0, f32x4.mul(v128.load(qq, 64), y));
-        b1 = f32x4.add(b1, f32x4.mul(v128.load(qq, 80), y));
-        b2 = f32x4.add(b2, f32x4.mul(v128.load(qq, 96), y));
-        b3 = f32x4.add(b3, f32x4.mul(v128.load(qq, 112), y));
+        a0 = madd(v128.load(qq), x, a0);
+        a1 = madd(v128.load(qq, 16), x, a1);
+        a2 = madd(v128.load(qq, 32), x, a2);
+        a3 = madd(v128.load(qq, 48), x, a3);
+        b0 = madd(v128.load(qq, 64), y, b0);
+        b1 = madd(v128.load(qq, 80), y, b1);
+        b2 = madd(v128.load(qq, 96), y, b2);
+        b3 = madd(v128.load(qq, 112), y, b3);
       }
       if (sp <= p0) { s0 = hsum(f32x4.add(a0, b0)) * scale; if (s0 > m0) m0 = s0; }
       if (sp <= p1) { s1 = hsum(f32x4.add(a1, b1)) * scale; if (s1 > m1) m1 = s1; }

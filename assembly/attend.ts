@@ -8,7 +8,7 @@ import { FUSED_F16, FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fuse
 import { q8Ok, q8Scores, q8ScratchBytes } from "./attend-q8";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
-import { hsum } from "./simd";
+import { hsum, madd } from "./simd";
 
 /** Codec descriptor packed by the JS side: kind | bits << 4 | symmetric << 8 | groupSize << 16. */
 // @ts-ignore: decorator
@@ -28,7 +28,7 @@ function variant(desc: i32): i32 {
 function dotFloat(kind: i32, q: usize, row: usize, d: i32): f32 {
   let a = f32x4.splat(0);
   let i = 0;
-  for (; i + 4 <= d; i += 4) a = f32x4.add(a, f32x4.mul(v128.load(q + (<usize>i << 2)), loadFloat4(kind, row, <usize>i)));
+  for (; i + 4 <= d; i += 4) a = madd(v128.load(q + (<usize>i << 2)), loadFloat4(kind, row, <usize>i), a);
   let t = hsum(a);
   for (; i < d; i++) t += load<f32>(q + (<usize>i << 2)) * loadFloat1(kind, row, <usize>i);
   return t;
@@ -47,22 +47,22 @@ function dotInt(bits: i32, sym: bool, G: i32, q: usize, qsum: usize, p: usize, s
     for (; i + 16 <= end; i += 16) {
       const c = unpack16(bits, p, <usize>i);
       const qi = q + (<usize>i << 2);
-      a = f32x4.add(a, f32x4.mul(v128.load(qi), codesLo(c, off)));
-      a = f32x4.add(a, f32x4.mul(v128.load(qi, 16), codesLoHi(c, off)));
-      a = f32x4.add(a, f32x4.mul(v128.load(qi, 32), codesHiLo(c, off)));
-      a = f32x4.add(a, f32x4.mul(v128.load(qi, 48), codesHi(c, off)));
+      a = madd(v128.load(qi), codesLo(c, off), a);
+      a = madd(v128.load(qi, 16), codesLoHi(c, off), a);
+      a = madd(v128.load(qi, 32), codesHiLo(c, off), a);
+      a = madd(v128.load(qi, 48), codesHi(c, off), a);
     }
     if (i + 8 <= end) {
       const c = unpack8(bits, p, <usize>i);
       const qi = q + (<usize>i << 2);
-      a = f32x4.add(a, f32x4.mul(v128.load(qi), codesLo(c, off)));
-      a = f32x4.add(a, f32x4.mul(v128.load(qi, 16), codesLoHi(c, off)));
+      a = madd(v128.load(qi), codesLo(c, off), a);
+      a = madd(v128.load(qi, 16), codesLoHi(c, off), a);
       i += 8;
     }
     let t: f32 = 0;
     for (; i < end; i++) t += load<f32>(q + (<usize>i << 2)) * <f32>(<i32>getCode(bits, p, <usize>i) - off);
     const s = f16ToF32(<u32>load<u16>(sc + (<usize>g << 1)));
-    tot = f32x4.add(tot, f32x4.mul(a, f32x4.splat(s)));
+    tot = madd(a, f32x4.splat(s), tot);
     tail += t * s;
     if (!sym) tail += f16ToF32(<u32>load<u16>(ze + (<usize>g << 1))) * load<f32>(qsum + (<usize>g << 2));
   }
@@ -149,7 +149,7 @@ function axpyFloat(kind: i32, p: f32, row: usize, acc: usize, d: i32): void {
   let i = 0;
   for (; i + 4 <= d; i += 4) {
     const a = acc + (<usize>i << 2);
-    v128.store(a, f32x4.add(v128.load(a), f32x4.mul(vp, loadFloat4(kind, row, <usize>i))));
+    v128.store(a, madd(vp, loadFloat4(kind, row, <usize>i), v128.load(a)));
   }
   for (; i < d; i++) {
     const a = acc + (<usize>i << 2);
@@ -172,26 +172,26 @@ function axpyInt(bits: i32, sym: bool, G: i32, p: f32, row: usize, sc: usize, ze
       const c = unpack16(bits, row, <usize>i);
       const a = acc + (<usize>i << 2);
       if (sym) {
-        v128.store(a, f32x4.add(v128.load(a), f32x4.mul(vps, codesLo(c, off))));
-        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(vps, codesLoHi(c, off))), 16);
-        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.mul(vps, codesHiLo(c, off))), 32);
-        v128.store(a, f32x4.add(v128.load(a, 48), f32x4.mul(vps, codesHi(c, off))), 48);
+        v128.store(a, madd(vps, codesLo(c, off), v128.load(a)));
+        v128.store(a, madd(vps, codesLoHi(c, off), v128.load(a, 16)), 16);
+        v128.store(a, madd(vps, codesHiLo(c, off), v128.load(a, 32)), 32);
+        v128.store(a, madd(vps, codesHi(c, off), v128.load(a, 48)), 48);
       } else {
-        v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.mul(vps, codesLo(c, 0)), vpm)));
-        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.add(f32x4.mul(vps, codesLoHi(c, 0)), vpm)), 16);
-        v128.store(a, f32x4.add(v128.load(a, 32), f32x4.add(f32x4.mul(vps, codesHiLo(c, 0)), vpm)), 32);
-        v128.store(a, f32x4.add(v128.load(a, 48), f32x4.add(f32x4.mul(vps, codesHi(c, 0)), vpm)), 48);
+        v128.store(a, f32x4.add(v128.load(a), madd(vps, codesLo(c, 0), vpm)));
+        v128.store(a, f32x4.add(v128.load(a, 16), madd(vps, codesLoHi(c, 0), vpm)), 16);
+        v128.store(a, f32x4.add(v128.load(a, 32), madd(vps, codesHiLo(c, 0), vpm)), 32);
+        v128.store(a, f32x4.add(v128.load(a, 48), madd(vps, codesHi(c, 0), vpm)), 48);
       }
     }
     if (i + 8 <= end) {
       const c = unpack8(bits, row, <usize>i);
       const a = acc + (<usize>i << 2);
       if (sym) {
-        v128.store(a, f32x4.add(v128.load(a), f32x4.mul(vps, codesLo(c, off))));
-        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(vps, codesLoHi(c, off))), 16);
+        v128.store(a, madd(vps, codesLo(c, off), v128.load(a)));
+        v128.store(a, madd(vps, codesLoHi(c, off), v128.load(a, 16)), 16);
       } else {
-        v128.store(a, f32x4.add(v128.load(a), f32x4.add(f32x4.mul(vps, codesLo(c, 0)), vpm)));
-        v128.store(a, f32x4.add(v128.load(a, 16), f32x4.add(f32x4.mul(vps, codesLoHi(c, 0)), vpm)), 16);
+        v128.store(a, f32x4.add(v128.load(a), madd(vps, codesLo(c, 0), vpm)));
+        v128.store(a, f32x4.add(v128.load(a, 16), madd(vps, codesLoHi(c, 0), vpm)), 16);
       }
       i += 8;
     }
@@ -436,7 +436,7 @@ export function attendMerge(parts: usize, nParts: i32, nRows: i32, d: i32, out: 
       const po = parts + <usize>t * stride + ((<usize>r * <usize>d) << 2);
       const vw = f32x4.splat(w);
       for (let i = 0; i < d; i += 4) {
-        if (i + 4 <= d) v128.store(o + (<usize>i << 2), f32x4.add(v128.load(o + (<usize>i << 2)), f32x4.mul(vw, v128.load(po + (<usize>i << 2)))));
+        if (i + 4 <= d) v128.store(o + (<usize>i << 2), madd(vw, v128.load(po + (<usize>i << 2)), v128.load(o + (<usize>i << 2))));
         else for (let k = i; k < d; k++) store<f32>(o + (<usize>k << 2), load<f32>(o + (<usize>k << 2)) + w * load<f32>(po + (<usize>k << 2)));
       }
     }

@@ -8,7 +8,7 @@
 import { decodeIntLoop, getCode, putCode, unpack16 } from "./codec-int";
 import { exp4 } from "./exp";
 import { f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up } from "./half";
-import { hsum } from "./simd";
+import { hsum, madd } from "./simd";
 
 /**
  * Scale (and zero) of one channel from its finite range [lo, hi], written as f16 bits at
@@ -179,6 +179,7 @@ function loadGroup(sym: bool, headDim: i32, scales: usize, zeros: usize, g: i32,
 @inline
 function dequant4(sym: bool, u: v128, off: v128, s: v128, z: v128): v128 {
   if (sym) return f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(u, off)), s);
+  // not madd: channelDecode equals the reference decode bit for bit (two roundings)
   return f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(u), s), z);
 }
 
@@ -266,7 +267,7 @@ function groupQuery(sym: bool, q: usize, nRows: usize, d: usize, tab: usize, zta
     for (; i + 4 <= d; i += 4) {
       const x = v128.load(qr + (i << 2));
       v128.store(out + (i << 2), f32x4.mul(x, v128.load(tab + (i << 2))));
-      if (!sym) z = f32x4.add(z, f32x4.mul(x, v128.load(ztab + (i << 2))));
+      if (!sym) z = madd(x, v128.load(ztab + (i << 2)), z);
     }
     let zs = hsum(z);
     for (; i < d; i++) {
@@ -330,23 +331,23 @@ function score4(
       k3 = v128.load(k + o, 48);
     }
     a0 = f32x4.add(a0, f32x4.add(
-      f32x4.add(f32x4.mul(v128.load(q0 + o), k0), f32x4.mul(v128.load(q0 + o, 16), k1)),
-      f32x4.add(f32x4.mul(v128.load(q0 + o, 32), k2), f32x4.mul(v128.load(q0 + o, 48), k3)),
+      madd(v128.load(q0 + o, 16), k1, f32x4.mul(v128.load(q0 + o), k0)),
+      madd(v128.load(q0 + o, 48), k3, f32x4.mul(v128.load(q0 + o, 32), k2)),
     ));
     if (nr > 1)
       a1 = f32x4.add(a1, f32x4.add(
-        f32x4.add(f32x4.mul(v128.load(q1 + o), k0), f32x4.mul(v128.load(q1 + o, 16), k1)),
-        f32x4.add(f32x4.mul(v128.load(q1 + o, 32), k2), f32x4.mul(v128.load(q1 + o, 48), k3)),
+        madd(v128.load(q1 + o, 16), k1, f32x4.mul(v128.load(q1 + o), k0)),
+        madd(v128.load(q1 + o, 48), k3, f32x4.mul(v128.load(q1 + o, 32), k2)),
       ));
     if (nr > 2)
       a2 = f32x4.add(a2, f32x4.add(
-        f32x4.add(f32x4.mul(v128.load(q2 + o), k0), f32x4.mul(v128.load(q2 + o, 16), k1)),
-        f32x4.add(f32x4.mul(v128.load(q2 + o, 32), k2), f32x4.mul(v128.load(q2 + o, 48), k3)),
+        madd(v128.load(q2 + o, 16), k1, f32x4.mul(v128.load(q2 + o), k0)),
+        madd(v128.load(q2 + o, 48), k3, f32x4.mul(v128.load(q2 + o, 32), k2)),
       ));
     if (nr > 3)
       a3 = f32x4.add(a3, f32x4.add(
-        f32x4.add(f32x4.mul(v128.load(q3 + o), k0), f32x4.mul(v128.load(q3 + o, 16), k1)),
-        f32x4.add(f32x4.mul(v128.load(q3 + o, 32), k2), f32x4.mul(v128.load(q3 + o, 48), k3)),
+        madd(v128.load(q3 + o, 16), k1, f32x4.mul(v128.load(q3 + o), k0)),
+        madd(v128.load(q3 + o, 48), k3, f32x4.mul(v128.load(q3 + o, 32), k2)),
       ));
   }
   const offS = sym ? <i32>(1 << (bits - 1)) : 0;
@@ -396,12 +397,12 @@ function expNeg4(x: v128): v128 {
   let r = f32x4.sub(x, f32x4.mul(n, v128.load(EXP_C, 32)));
   r = f32x4.sub(r, f32x4.mul(n, v128.load(EXP_C, 48)));
   let p = v128.load(EXP_C, 64);
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 80));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 96));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 112));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 128));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_C, 144));
-  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), v128.load(EXP_C, 160));
+  p = madd(p, r, v128.load(EXP_C, 80));
+  p = madd(p, r, v128.load(EXP_C, 96));
+  p = madd(p, r, v128.load(EXP_C, 112));
+  p = madd(p, r, v128.load(EXP_C, 128));
+  p = madd(p, r, v128.load(EXP_C, 144));
+  p = f32x4.add(madd(p, f32x4.mul(r, r), r), v128.load(EXP_C, 160));
   // 2^n for n in [-126, 0]: n = 128 cannot occur for x <= 0, but the split is kept for the same bits.
   const n1 = i32x4.trunc_sat_f32x4_s(n);
   const half = i32x4.shr_s(n1, 1);
@@ -483,22 +484,22 @@ function mixBlock(P: usize, nRows: usize, ns: usize, j0: usize, j1: usize, vb: u
           const v0 = v128.load(vp);
           const v1 = v128.load(vp, 16);
           const w0 = v128.load32_splat(p0 + (j << 2));
-          a00 = f32x4.add(a00, f32x4.mul(w0, v0));
-          a01 = f32x4.add(a01, f32x4.mul(w0, v1));
+          a00 = madd(w0, v0, a00);
+          a01 = madd(w0, v1, a01);
           if (nr > 1) {
             const w1 = v128.load32_splat(p1 + (j << 2));
-            a10 = f32x4.add(a10, f32x4.mul(w1, v0));
-            a11 = f32x4.add(a11, f32x4.mul(w1, v1));
+            a10 = madd(w1, v0, a10);
+            a11 = madd(w1, v1, a11);
           }
           if (nr > 2) {
             const w2 = v128.load32_splat(p2 + (j << 2));
-            a20 = f32x4.add(a20, f32x4.mul(w2, v0));
-            a21 = f32x4.add(a21, f32x4.mul(w2, v1));
+            a20 = madd(w2, v0, a20);
+            a21 = madd(w2, v1, a21);
           }
           if (nr > 3) {
             const w3 = v128.load32_splat(p3 + (j << 2));
-            a30 = f32x4.add(a30, f32x4.mul(w3, v0));
-            a31 = f32x4.add(a31, f32x4.mul(w3, v1));
+            a30 = madd(w3, v0, a30);
+            a31 = madd(w3, v1, a31);
           }
         }
         const ap = acc + r0 * stride + (c << 2);
@@ -614,8 +615,8 @@ function cv(x: v128, mask: v128): v128 {
 @inline
 function dot16(q: usize, o: usize, k0: v128, k1: v128, k2: v128, k3: v128): v128 {
   return f32x4.add(
-    f32x4.add(f32x4.mul(v128.load(q + o), k0), f32x4.mul(v128.load(q + o, 16), k1)),
-    f32x4.add(f32x4.mul(v128.load(q + o, 32), k2), f32x4.mul(v128.load(q + o, 48), k3)),
+    madd(v128.load(q + o, 16), k1, f32x4.mul(v128.load(q + o), k0)),
+    madd(v128.load(q + o, 48), k3, f32x4.mul(v128.load(q + o, 32), k2)),
   );
 }
 
@@ -776,12 +777,12 @@ function scoreRows2(
       const o = g << 5;
       let qa = v128.load(q0 + o);
       let qb = v128.load(q0 + o, 16);
-      a0 = f32x4.add(a0, f32x4.add(f32x4.mul(qa, ka0), f32x4.mul(qb, ka1)));
-      b0 = f32x4.add(b0, f32x4.add(f32x4.mul(qa, kb0), f32x4.mul(qb, kb1)));
+      a0 = f32x4.add(a0, madd(qb, ka1, f32x4.mul(qa, ka0)));
+      b0 = f32x4.add(b0, madd(qb, kb1, f32x4.mul(qa, kb0)));
       qa = v128.load(q1 + o);
       qb = v128.load(q1 + o, 16);
-      a1 = f32x4.add(a1, f32x4.add(f32x4.mul(qa, ka0), f32x4.mul(qb, ka1)));
-      b1 = f32x4.add(b1, f32x4.add(f32x4.mul(qa, kb0), f32x4.mul(qb, kb1)));
+      a1 = f32x4.add(a1, madd(qb, ka1, f32x4.mul(qa, ka0)));
+      b1 = f32x4.add(b1, madd(qb, kb1, f32x4.mul(qa, kb0)));
     }
     const pa = load<i32>(slotPos + (t << 2));
     const pb = pair ? load<i32>(slotPos + (t << 2), 4) : pa;
@@ -877,17 +878,17 @@ function mixRows4(
         const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
         const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
         const w0 = v128.load(w);
-        a00 = f32x4.add(a00, f32x4.mul(w0, ka));
-        a01 = f32x4.add(a01, f32x4.mul(w0, kb));
+        a00 = madd(w0, ka, a00);
+        a01 = madd(w0, kb, a01);
         const w1 = v128.load(w + wRow);
-        a10 = f32x4.add(a10, f32x4.mul(w1, ka));
-        a11 = f32x4.add(a11, f32x4.mul(w1, kb));
+        a10 = madd(w1, ka, a10);
+        a11 = madd(w1, kb, a11);
         const w2 = v128.load(w + 2 * wRow);
-        a20 = f32x4.add(a20, f32x4.mul(w2, ka));
-        a21 = f32x4.add(a21, f32x4.mul(w2, kb));
+        a20 = madd(w2, ka, a20);
+        a21 = madd(w2, kb, a21);
         const w3 = v128.load(w + 3 * wRow);
-        a30 = f32x4.add(a30, f32x4.mul(w3, ka));
-        a31 = f32x4.add(a31, f32x4.mul(w3, kb));
+        a30 = madd(w3, ka, a30);
+        a31 = madd(w3, kb, a31);
         src += rowBytes;
         w += 16;
       }
@@ -936,11 +937,11 @@ function mixRows2(
         const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
         const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
         const w0 = v128.load(w);
-        a00 = f32x4.add(a00, f32x4.mul(w0, ka));
-        a01 = f32x4.add(a01, f32x4.mul(w0, kb));
+        a00 = madd(w0, ka, a00);
+        a01 = madd(w0, kb, a01);
         const w1 = v128.load(w + wRow);
-        a10 = f32x4.add(a10, f32x4.mul(w1, ka));
-        a11 = f32x4.add(a11, f32x4.mul(w1, kb));
+        a10 = madd(w1, ka, a10);
+        a11 = madd(w1, kb, a11);
         src += rowBytes;
         w += 16;
       }
@@ -983,8 +984,8 @@ function mixRows1(
         const ka = f32x4.convert_i32x4_s(v128.and(x, ma));
         const kb = f32x4.convert_i32x4_s(v128.and(x, mb));
         const w0 = v128.load(w);
-        a00 = f32x4.add(a00, f32x4.mul(w0, ka));
-        a01 = f32x4.add(a01, f32x4.mul(w0, kb));
+        a00 = madd(w0, ka, a00);
+        a01 = madd(w0, kb, a01);
         src += rowBytes;
         w += 16;
       }
@@ -1045,7 +1046,7 @@ function groupQuery2(
     for (let i: usize = 0; i < d; i += 4) {
       v128.store(out + (i << 2), f32x4.mul(v128.load(pr + (i << 2)), v128.load(tabP + (i << 2))));
       const x = v128.load(qr + (i << 2));
-      z = f32x4.add(z, f32x4.mul(x, v128.load((sym ? tab : ztab) + (i << 2))));
+      z = madd(x, v128.load((sym ? tab : ztab) + (i << 2)), z);
     }
     store<f32>(qz + (r << 2), sym ? -2 * hsum(z) : hsum(z));
   }
@@ -1143,7 +1144,7 @@ function valueWeights2(
         const p = f32x4.splat(load<f32>(P + ((r * ns + t) << 2)));
         const ar = acc2 + ((r * d) << 2);
         for (let i: usize = 0; i < d; i += 4)
-          v128.store(ar + (i << 2), f32x4.add(v128.load(ar + (i << 2)), f32x4.mul(p, v128.load(vr + (i << 2)))));
+          v128.store(ar + (i << 2), madd(p, v128.load(vr + (i << 2)), v128.load(ar + (i << 2))));
       }
       continue;
     }
@@ -1180,10 +1181,10 @@ function valueWeights2(
       let bl1 = f32x4.splat(0);
       let tt: usize = 0;
       for (; tt + 2 <= n; tt += 2) {
-        bl0 = f32x4.add(bl0, f32x4.mul(v128.load32_splat(pr + (tt << 2)), v128.load(ZR + ((tt * nG4 + g) << 2))));
-        bl1 = f32x4.add(bl1, f32x4.mul(v128.load32_splat(pr + (tt << 2), 4), v128.load(ZR + (((tt + 1) * nG4 + g) << 2))));
+        bl0 = madd(v128.load32_splat(pr + (tt << 2)), v128.load(ZR + ((tt * nG4 + g) << 2)), bl0);
+        bl1 = madd(v128.load32_splat(pr + (tt << 2), 4), v128.load(ZR + (((tt + 1) * nG4 + g) << 2)), bl1);
       }
-      if (tt < n) bl0 = f32x4.add(bl0, f32x4.mul(v128.load32_splat(pr + (tt << 2)), v128.load(ZR + ((tt * nG4 + g) << 2))));
+      if (tt < n) bl0 = madd(v128.load32_splat(pr + (tt << 2)), v128.load(ZR + ((tt * nG4 + g) << 2)), bl0);
       v128.store(b, f32x4.add(v128.load(b), f32x4.add(bl0, bl1)));
     }
   }

@@ -6,7 +6,7 @@
 // are ordered differently (4 partial accumulators), so their results can differ in the last bits
 // from the same row computed in a 4-token block.
 // [o0, o1) selects the output rows this call computes (threads split dOut).
-import { hsum } from "./simd";
+import { hsum, madd } from "./simd";
 
 const OUT_TILE = 32;
 
@@ -59,14 +59,14 @@ export function matmul(
           const v1 = v128.load(x1 + k);
           const v2 = v128.load(x2 + k);
           const v3 = v128.load(x3 + k);
-          a00 = f32x4.add(a00, f32x4.mul(v0, vw0));
-          a01 = f32x4.add(a01, f32x4.mul(v0, vw1));
-          a10 = f32x4.add(a10, f32x4.mul(v1, vw0));
-          a11 = f32x4.add(a11, f32x4.mul(v1, vw1));
-          a20 = f32x4.add(a20, f32x4.mul(v2, vw0));
-          a21 = f32x4.add(a21, f32x4.mul(v2, vw1));
-          a30 = f32x4.add(a30, f32x4.mul(v3, vw0));
-          a31 = f32x4.add(a31, f32x4.mul(v3, vw1));
+          a00 = madd(v0, vw0, a00);
+          a01 = madd(v0, vw1, a01);
+          a10 = madd(v1, vw0, a10);
+          a11 = madd(v1, vw1, a11);
+          a20 = madd(v2, vw0, a20);
+          a21 = madd(v2, vw1, a21);
+          a30 = madd(v3, vw0, a30);
+          a31 = madd(v3, vw1, a31);
         }
         const b0 = biasAt(bias, o);
         const b1 = biasAt(bias, o + 1);
@@ -87,10 +87,10 @@ export function matmul(
         for (let i = 0; i < d4; i += 4) {
           const k = <usize>i << 2;
           const vw0 = v128.load(w0 + k);
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(x0 + k), vw0));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(x1 + k), vw0));
-          a2 = f32x4.add(a2, f32x4.mul(v128.load(x2 + k), vw0));
-          a3 = f32x4.add(a3, f32x4.mul(v128.load(x3 + k), vw0));
+          a0 = madd(v128.load(x0 + k), vw0, a0);
+          a1 = madd(v128.load(x1 + k), vw0, a1);
+          a2 = madd(v128.load(x2 + k), vw0, a2);
+          a3 = madd(v128.load(x3 + k), vw0, a3);
         }
         const b0 = biasAt(bias, o);
         const ot = out + ((<usize>t * <usize>dOut + <usize>o) << 2);
@@ -115,15 +115,15 @@ export function matmul(
         let i = 0;
         for (; i < d16; i += 16) {
           const k = <usize>i << 2;
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(x0 + k), v128.load(w0 + k)));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(x0 + k, 16), v128.load(w0 + k, 16)));
-          a2 = f32x4.add(a2, f32x4.mul(v128.load(x0 + k, 32), v128.load(w0 + k, 32)));
-          a3 = f32x4.add(a3, f32x4.mul(v128.load(x0 + k, 48), v128.load(w0 + k, 48)));
+          a0 = madd(v128.load(x0 + k), v128.load(w0 + k), a0);
+          a1 = madd(v128.load(x0 + k, 16), v128.load(w0 + k, 16), a1);
+          a2 = madd(v128.load(x0 + k, 32), v128.load(w0 + k, 32), a2);
+          a3 = madd(v128.load(x0 + k, 48), v128.load(w0 + k, 48), a3);
         }
         a0 = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
         for (; i < d4; i += 4) {
           const k = <usize>i << 2;
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(x0 + k), v128.load(w0 + k)));
+          a0 = madd(v128.load(x0 + k), v128.load(w0 + k), a0);
         }
         store<f32>(out + ((<usize>t * <usize>dOut + <usize>o) << 2), hsum(a0) + tailDot(x0, w0, d4, dIn) + biasAt(bias, o));
       }

@@ -7,3 +7,16 @@ export function hsum(v: v128): f32 {
   const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
   return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
 }
+
+/**
+ * a * b + c per f32 lane: one fused multiply-add (f32x4.relaxed_madd, rounded once) in the
+ * relaxed-SIMD build (build/kvlab-relaxed.wasm), multiply then add (rounded twice) in the
+ * baseline build. Either is within the kernels' tolerances against ref; the builds differ in
+ * the last bits.
+ */
+// @ts-ignore: decorator
+@inline
+export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
