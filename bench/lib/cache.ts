@@ -1,10 +1,10 @@
 /** createCache for the bench (kept as one place to build a bench's cache). */
 import { createCache } from "../../src/cache/create.ts";
-import type { KVCache, KVShape } from "../../src/cache/types.ts";
+import type { CacheSpecInput, KVCache, KVShape } from "../../src/cache/types.ts";
 import type { Executor } from "../../src/kernels/executor.ts";
 import { fillRandom } from "./executors.ts";
 
-export function benchCache(spec: string, shape: KVShape, exec: Executor): Promise<KVCache> {
+export function benchCache(spec: CacheSpecInput, shape: KVShape, exec: Executor): Promise<KVCache> {
   return createCache(spec, shape, { executor: exec });
 }
 
