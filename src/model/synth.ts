@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:f
 import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { f32ToF16 } from "../quant/half.ts";
+import { byteLevelTokenizerJson } from "./bpe-vocab.ts";
 import { parseHfConfig } from "./config.ts";
 import { gpt2Tensors } from "./gpt2-weights.ts";
 import { HF_NAMES, HF_POSTNORM_NAMES, type LayerKey } from "./llama-weights.ts";
@@ -400,20 +401,41 @@ export function synthModel(o: SynthOptions): string {
   } finally {
     closeSync(fd);
   }
+  // GPT-2 shapes get a byte-level BPE vocab as GPT-2's (<|endoftext|> last, no BOS added);
+  // the others a SentencePiece-style one (<unk> <s> </s>, BOS added).
+  const gpt2 = cfg.model_type === "gpt2";
+  const bpe = gpt2 ? byteLevelTokenizerJson(cfg.vocab_size as number) : undefined;
   writeFileSync(
     join(o.out, "config.json"),
     JSON.stringify(
       {
         ...cfg,
-        ...(cfg.model_type === "gpt2" || cfg.model_type === "gemma3_text" ? {} : { hidden_act: "silu" }),
-        bos_token_id: 1,
-        eos_token_id: 2,
+        ...(gpt2 || cfg.model_type === "gemma3_text" ? {} : { hidden_act: "silu" }),
+        bos_token_id: bpe ? bpe.eosId : 1,
+        eos_token_id: bpe ? bpe.eosId : 2,
         torch_dtype: dtype === "f16" ? "float16" : "float32",
       },
       null,
       2,
     ),
   );
+  if (bpe) {
+    writeFileSync(join(o.out, "tokenizer.json"), JSON.stringify(bpe.json));
+    writeFileSync(
+      join(o.out, "tokenizer_config.json"),
+      JSON.stringify(
+        {
+          bos_token: "<|endoftext|>",
+          eos_token: "<|endoftext|>",
+          unk_token: "<|endoftext|>",
+          add_bos_token: false,
+        },
+        null,
+        2,
+      ),
+    );
+    return o.out;
+  }
   const pieces = synthVocab(cfg.vocab_size as number);
   const scores = pieces.map((_, i) => -i);
   writeFileSync(

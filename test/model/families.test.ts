@@ -559,3 +559,22 @@ describe("webgpu: the GPU forward with a sliding window, the host path for the r
     });
   }
 });
+
+test("synthetic GPT-2 tokenizes byte-level BPE through @huggingface/tokenizers, as GPT-2 does", async () => {
+  const m = await loadModel(join(dir, "tiny-gpt2"), { executor: "ref" });
+  try {
+    const text = "Once upon a time, thé tiny 模型 spoke 🙂.\n  twice";
+    const ids = m.tokenizer.encode(text);
+    assert.equal(m.tokenizer.decode(ids), text, "byte-level round trip of any UTF-8");
+    // GPT-2 adds no BOS; <|endoftext|> is the last id and serves as BOS and EOS.
+    assert.equal(m.tokenizer.addsBos, false);
+    assert.equal(m.tokenizer.bosId, m.config.vocabSize - 1);
+    assert.ok(ids.every((id) => id >= 0 && id < m.config.vocabSize - 1));
+    // Bytes outside printable ASCII are GPT-2's remapped symbols (byte 0x0a is "Ċ", space "Ġ").
+    const nl = m.tokenizer.encode("\n");
+    assert.equal(nl.length, 1);
+    assert.equal((m.tokenizer as unknown as { tokenToId(t: string): number }).tokenToId("Ċ"), nl[0]);
+  } finally {
+    m.dispose();
+  }
+});
