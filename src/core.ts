@@ -63,6 +63,7 @@ export { createWasmExecutor, type WasmExecutor, type WasmExecutorOptions } from 
 export type { WasmSource } from "./kernels/wasm-loader.ts";
 // Models.
 export type { Llama3RopeScaling, ModelArch, ModelConfig } from "./model/config.ts";
+export { loadModelFromFiles } from "./model/from-files.ts";
 export { argmax, type GenerateOptions, generate } from "./model/generate.ts";
 export type { ForwardOptions, LanguageModel, LayerWeights, LlamaWeights } from "./model/llama.ts";
 export { LlamaModel } from "./model/llama.ts";

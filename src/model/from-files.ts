@@ -3,10 +3,12 @@
  * page) rather than a path. The files are mounted in memory (src/platform/host.browser.ts) and
  * loaded by loadModel, so every format loads through the same code as on disk: a HF folder
  * (config.json + *.safetensors + tokenizer.json), a GGUF file, or a llama2.c checkpoint with
- * its tokenizer.bin. Browser builds only: on Node, pass the path to loadModel.
+ * its tokenizer.bin. On Node the files are written to a temporary directory for the load; in a
+ * browser they are served from memory. Either way they are dropped once the model is loaded
+ * (the weights then live in the executor's memory).
  */
 import { ModelFormatError } from "../errors.ts";
-import { join, mountFiles } from "../platform/host.ts";
+import { join, mountFiles, unmountFiles } from "../platform/host.ts";
 import type { LanguageModel } from "./llama.ts";
 import { type LoadModelOptions, loadModel } from "./load.ts";
 
@@ -31,5 +33,9 @@ export async function loadModelFromFiles(
   options: LoadModelOptions = {},
 ): Promise<LanguageModel> {
   const dir = mountFiles(`/kvlab-models/${mounts++}`, files);
-  return loadModel(modelPathOf(dir, Object.keys(files)), options);
+  try {
+    return await loadModel(modelPathOf(dir, Object.keys(files)), options);
+  } finally {
+    unmountFiles(dir);
+  }
 }

@@ -24,19 +24,27 @@ function normalize(p: string): string {
     } else out.push(part);
   }
   const s = out.join("/");
-  return abs ? `/${s}` : s || ".";
+  if (abs) return s ? `/${s}${p.endsWith("/") ? "/" : ""}` : "/";
+  return (s || ".") + (p.endsWith("/") ? "/" : "");
+}
+
+/** `p` without trailing slashes (the root stays "/"). */
+function trimEnd(p: string): string {
+  const t = p.replace(/\/+$/, "");
+  return t === "" && p.startsWith("/") ? "/" : t;
 }
 
 export function isAbsolute(p: string): boolean {
   return p.startsWith("/");
 }
 export function join(...parts: string[]): string {
-  return normalize(parts.filter((p) => p !== "").join("/"));
+  const joined = parts.filter((p) => p !== "").join("/");
+  return joined === "" ? "." : normalize(joined);
 }
 export function resolve(...parts: string[]): string {
   let r = "/";
-  for (const p of parts) r = isAbsolute(p) ? p : `${r}/${p}`;
-  return normalize(r);
+  for (const p of parts) if (p !== "") r = isAbsolute(p) ? p : `${r}/${p}`;
+  return trimEnd(normalize(r));
 }
 export function relative(from: string, to: string): string {
   const a = resolve(from).split("/").filter(Boolean);
@@ -45,14 +53,16 @@ export function relative(from: string, to: string): string {
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return [...a.slice(i).map(() => ".."), ...b.slice(i)].join("/");
 }
+/** As Node's path.posix.dirname: the path up to its last segment, not normalized. */
 export function dirname(p: string): string {
-  const n = normalize(p);
-  const i = n.lastIndexOf("/");
+  const t = trimEnd(p);
+  const i = t.lastIndexOf("/");
   if (i < 0) return ".";
-  return i === 0 ? "/" : n.slice(0, i);
+  return i === 0 ? "/" : trimEnd(t.slice(0, i)) || "/";
 }
 export function basename(p: string, ext?: string): string {
-  const b = normalize(p).split("/").pop() ?? "";
+  const t = trimEnd(p);
+  const b = t === "/" ? "" : t.slice(t.lastIndexOf("/") + 1);
   return ext && b.endsWith(ext) && b !== ext ? b.slice(0, -ext.length) : b;
 }
 
@@ -99,6 +109,12 @@ export function mountFiles(dir: string, entries: Record<string, Uint8Array>): st
     files.set(full, bytes);
   }
   return root;
+}
+
+/** Forget the files mounted under `dir` (their bytes can then be garbage collected). */
+export function unmountFiles(dir: string): void {
+  const root = resolve(dir);
+  for (const k of [...files.keys()]) if (k.startsWith(`${root}/`)) files.delete(k);
 }
 
 export function existsSync(p: string): boolean {

@@ -5,7 +5,9 @@
  * imports no Node module itself and bundles for the web unchanged. Keep both files' exports the
  * same: test/browser/host-parity.test.ts compares them.
  */
-import { availableParallelism } from "node:os";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ConfigError } from "../errors.ts";
@@ -76,9 +78,28 @@ export async function startThread(source: string, workerData: unknown): Promise<
   return { terminate: () => void w.terminate() };
 }
 
-/** Browser builds serve files from memory (host.browser.ts); on Node, files are read from disk. */
-export function mountFiles(_dir: string, _files: Record<string, Uint8Array>): string {
-  throw new ConfigError("files", "on Node kvlab reads files from disk: pass their path instead");
+/**
+ * Files given as bytes (loadModelFromFiles), on Node: written under a fresh temporary directory
+ * (`dir` names it), whose path is returned; unmountFiles removes it. Browsers keep them in
+ * memory instead (host.browser.ts).
+ */
+export function mountFiles(dir: string, files: Record<string, Uint8Array>): string {
+  const root = mkdtempSync(join(tmpdir(), `${dir.replace(/[^\w.-]+/g, "-").replace(/^-+/, "")}-`));
+  for (const [name, bytes] of Object.entries(files)) {
+    const full = resolve(root, name);
+    if (!full.startsWith(`${root}${sep}`)) {
+      rmSync(root, { recursive: true, force: true });
+      throw new ConfigError("files", `${JSON.stringify(name)} points outside the model folder`);
+    }
+    mkdirSync(dirname(full), { recursive: true });
+    writeFileSync(full, bytes);
+  }
+  return root;
+}
+
+/** Remove what mountFiles wrote. */
+export function unmountFiles(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** What kvlab uses of Dawn's module (declared here so that consumers without `webgpu` type-check). */
