@@ -57,7 +57,7 @@ class ByteWriter {
   }
 }
 
-type KV =
+export type KV =
   | [string, "u32", number]
   | [string, "f32", number]
   | [string, "str", string]
@@ -220,6 +220,51 @@ export async function writeGguf(path: string, s: ModelShape, wt: WeightType, ctx
         left -= n;
       }
       const p = pad(sizes[i]!);
+      if (p) await fh.write(Buffer.alloc(p));
+    }
+  } finally {
+    await fh.close();
+  }
+  return w.length + offset;
+}
+
+/** A tensor with its data (f32), dimensions innermost first. */
+export interface DataTensor {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+/**
+ * Write a GGUF v3 with the given key/values and f32 tensors (real weights: the agreement
+ * tool's copy of a kvlab model). Returns the file size in bytes.
+ */
+export async function writeGgufTensors(path: string, kvs: KV[], tensors: DataTensor[]): Promise<number> {
+  const w = new ByteWriter();
+  w.push(Buffer.from("GGUF", "latin1"));
+  w.u32(3);
+  w.u64(tensors.length);
+  w.u64(kvs.length);
+  for (const kv of kvs) writeKV(w, kv);
+  let offset = 0;
+  for (const t of tensors) {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    if (n !== t.data.length)
+      throw new Error(`${t.name}: dims ${t.dims} hold ${n} elements, data has ${t.data.length}`);
+    w.str(t.name);
+    w.u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(GGML_TYPE.F32);
+    w.u64(offset);
+    offset += 4 * n + pad(4 * n);
+  }
+  w.push(Buffer.alloc(pad(w.length)));
+  const fh = await open(path, "w");
+  try {
+    await fh.write(w.bytes());
+    for (const t of tensors) {
+      await fh.write(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      const p = pad(t.data.byteLength);
       if (p) await fh.write(Buffer.alloc(p));
     }
   } finally {
