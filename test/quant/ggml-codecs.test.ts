@@ -4,7 +4,8 @@
  * here, from the definitions, byte for byte (codes, d and m as f16 bits); bits per element from
  * the block structs; head sizes that do not hold whole blocks refused by name; round trips
  * within the stated bound (and that bound tight); non-finite inputs counted; every executor
- * equal to ref; attention over a mixed f16 / ggml cache equal to naive attention.
+ * equal to ref; attention over ggml and mixed f16 / ggml caches, with and without rotation of
+ * the ggml sides, equal to naive attention over the decoded rows.
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
@@ -13,6 +14,7 @@ import { createCache } from "../../src/cache/create.ts";
 import { resolveCacheSpec } from "../../src/cache/spec.ts";
 import type { CacheSpecInput, KVShape } from "../../src/cache/types.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { sideRotation } from "../../src/quant/hadamard.ts";
 import { f16ToF32 } from "../../src/quant/half.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type Codec, type EncodedRows } from "../../src/quant/types.ts";
@@ -335,15 +337,24 @@ describe("executors", () => {
       const v = new Float32Array(nKv * n * d).map(() => rand() * 2 - 0.5);
       const q = new Float32Array(nHeads * d).map(() => rand() * 2 - 1);
       const positions = Int32Array.from({ length: n }, (_, i) => i);
+      // Each mix with and without kvlab's Hadamard rotation of the ggml side(s) (seeded signs):
+      // the expected rows are then R^T decode(encode(R x)).
+      const seed = 11;
       for (const type of GGML_CODECS)
-        for (const [kt, vt] of [
-          [type, type],
-          ["f16", type],
-          [type, "f16"],
-        ]) {
-          const cache = await createCache({ codec: { keys: kt, values: vt } } as CacheSpecInput, shape, {
-            executor: exec,
-          });
+        for (const [kt, vt, rotate] of [
+          [type, type, false],
+          ["f16", type, false],
+          [type, "f16", false],
+          [type, type, true],
+          ["f16", type, true],
+          [type, "f16", true],
+        ] as [string, string, boolean][]) {
+          const side = (t: string) => (rotate && t !== "f16" ? { type: t, rotation: "hadamard" } : t);
+          const cache = await createCache(
+            { codec: { keys: side(kt), values: side(vt) } } as CacheSpecInput,
+            shape,
+            { executor: exec, seed },
+          );
           const out = new Float32Array(q.length);
           try {
             await cache.append(0, k, v, positions);
@@ -351,8 +362,18 @@ describe("executors", () => {
           } finally {
             cache.dispose();
           }
-          const kd = roundTrip(makeCodec({ type: kt } as never), k, nKv * n, d).dec;
-          const vd = roundTrip(makeCodec({ type: vt } as never), v, nKv * n, d).dec;
+          const through = (x: Float32Array, t: string, s: "keys" | "values") => {
+            const codec = makeCodec({ type: t } as never);
+            if (!rotate || t === "f16") return roundTrip(codec, x, nKv * n, d).dec;
+            const rot = sideRotation(s, d, seed);
+            const y = x.slice();
+            rot.apply(y, nKv * n);
+            const z = roundTrip(codec, y, nKv * n, d).dec;
+            rot.invert(z, nKv * n);
+            return z;
+          };
+          const kd = through(k, kt, "keys");
+          const vd = through(v, vt, "values");
           for (let h = 0; h < nHeads; h++) {
             const g = Math.floor(h / (nHeads / nKv));
             const s = Array.from({ length: n }, (_, t) => {
@@ -366,9 +387,10 @@ describe("executors", () => {
             for (let i = 0; i < d; i++) {
               let want = 0;
               for (let t = 0; t < n; t++) want += (w[t]! / sum) * vd[(g * n + t) * d + i]!;
+              // Rotating q, k and the output adds f32 rounding of a few ulps per element.
               assert.ok(
-                Math.abs(out[h * d + i]! - want) <= 1e-5 * 2 + 1e-6,
-                `${exec.name} K:${kt}/V:${vt} head ${h} dim ${i}: ${out[h * d + i]} vs ${want}`,
+                Math.abs(out[h * d + i]! - want) <= (rotate ? 1e-4 : 2e-5) * 2 + 1e-6,
+                `${exec.name} K:${kt}/V:${vt}${rotate ? " rotated" : ""} head ${h} dim ${i}: ${out[h * d + i]} vs ${want}`,
               );
             }
           }
