@@ -10,8 +10,8 @@
  * (or any LlamaModel); it implements LanguageModel, so the protocols run it unchanged.
  *
  * Families: the Llama block with RMSNorm, RoPE and SwiGLU (llama, qwen2, Mistral's sliding
- * window fed in pieces as the CPU forward does). A family with an op these kernels lack (Qwen3's
- * q/k norms, GPT-2's LayerNorm, learned positions and GELU, Gemma 3's post-norms, GeGLU and
+ * window fed in pieces as the CPU forward does; Qwen3's q/k norms). A family with an op these
+ * kernels lack (GPT-2's LayerNorm, learned positions and GELU, Gemma 3's post-norms, GeGLU and
  * per-layer RoPE) runs the host path instead: the CPU
  * forward (src/model/llama.ts) over the GPU cache, counted in the executor's fallbacks as
  * "prepareModel: <family> (<op>)", never a silently different forward.
@@ -45,6 +45,8 @@ interface GpuLayer {
   bq?: GPUBuffer;
   bk?: GPUBuffer;
   bv?: GPUBuffer;
+  qNorm?: GPUBuffer; // (headDim) Qwen3
+  kNorm?: GPUBuffer; // (headDim)
   ffnNorm: GPUBuffer;
   wGate: Weight;
   wUp: Weight;
@@ -130,6 +132,8 @@ export class GpuLlamaModel implements LanguageModel {
       ...(L.bq ? { bq: up(L.bq, `l${i}.bq`) } : {}),
       ...(L.bk ? { bk: up(L.bk, `l${i}.bk`) } : {}),
       ...(L.bv ? { bv: up(L.bv, `l${i}.bv`) } : {}),
+      ...(L.qNorm ? { qNorm: up(L.qNorm, `l${i}.qNorm`) } : {}),
+      ...(L.kNorm ? { kNorm: up(L.kNorm, `l${i}.kNorm`) } : {}),
       ffnNorm: up(L.ffnNorm, `l${i}.ffnNorm`),
       wGate: mat(L.wGate!, dim, `l${i}.wGate`),
       wUp: mat(L.wUp, dim, `l${i}.wUp`),
@@ -216,6 +220,22 @@ export class GpuLlamaModel implements LanguageModel {
     };
   }
 
+  /** RMSNorm over `rows` rows of headDim (each head of q or k), in row blocks a dispatch can address. */
+  private headNorm(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, rows: number): Dispatch[] {
+    const d = this.config.headDim;
+    const out_: Dispatch[] = [];
+    for (let r = 0; r < rows; r += 65535) {
+      const m = Math.min(65535, rows - r);
+      out_.push({
+        kernel: this.k.rmsnorm,
+        params: fwd.rmsnormParams(m, d, this.config.rmsNormEps, r * d, r * d),
+        buffers: [x, w, out],
+        groups: [m],
+      });
+    }
+    return out_;
+  }
+
   private perm(src: GPUBuffer, dst: GPUBuffer, a: number, b: number, d: number, dstOff = 0): Dispatch {
     return {
       kernel: this.k.perm,
@@ -290,25 +310,31 @@ export class GpuLlamaModel implements LanguageModel {
 
     for (let l = 0; l < cfg.nLayers; l++) {
       const L = this.layers[l]!;
+      // q and k heads after their norms: att and attT are free until attention.
+      const qh = L.qNorm ? A.att : A.q;
+      const kh = L.kNorm ? A.attT : A.k;
       rt.run([
         this.rmsnorm(A.xb, A.x, L.attnNorm, n),
         ...this.matmul(A.q, A.xb, L.wq, n, dim, qDim, L.bq),
         ...this.matmul(A.k, A.xb, L.wk, n, dim, kvDim, L.bk),
         ...this.matmul(A.v, A.xb, L.wv, n, dim, kvDim, L.bv),
+        // Qwen3: RMSNorm over each head's q and k, into buffers free until attention writes them.
+        ...(L.qNorm ? this.headNorm(qh, A.q, L.qNorm, n * nHeads) : []),
+        ...(L.kNorm ? this.headNorm(kh, A.k, L.kNorm, n * nKvHeads) : []),
         {
           kernel: this.k.rope,
           params: fwd.ropeParams(n, nHeads, d),
-          buffers: [A.q, A.cs],
+          buffers: [qh, A.cs],
           groups: fwd.grid((n * qDim) / 2),
         },
         {
           kernel: this.k.rope,
           params: fwd.ropeParams(n, nKvHeads, d),
-          buffers: [A.k, A.cs],
+          buffers: [kh, A.cs],
           groups: fwd.grid((n * kvDim) / 2),
         },
-        this.perm(A.q, A.qin, n, nHeads, d),
-        this.perm(A.k, A.kvin, n, nKvHeads, d),
+        this.perm(qh, A.qin, n, nHeads, d),
+        this.perm(kh, A.kvin, n, nKvHeads, d),
         this.perm(A.v, A.kvin, n, nKvHeads, d, n * kvDim),
       ]);
       if (gpuCache) {
@@ -376,7 +402,6 @@ export class GpuLlamaModel implements LanguageModel {
 
 /** Why the GPU kernels cannot run this config's forward (the first op they lack), or null. */
 export function gpuForwardUnsupported(cfg: ModelConfig): string | null {
-  if (cfg.qkNorm) return "q/k norms";
   if (cfg.norm === "layer") return "LayerNorm";
   if (cfg.positions === "learned") return "learned positions";
   if (cfg.ffn === "gelu") return "GELU MLP";
