@@ -148,6 +148,12 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
       'missing "architectures" and "model_type"; cannot tell the model family',
       file,
     );
+  if (archName === "Gemma2ForCausalLM" || archName === "gemma2")
+    throw new ConfigError(
+      "architectures",
+      "Gemma 2 soft-caps attention scores (attn_logit_softcapping) inside attention, which kvlab's cache attention kernels do not do yet; Gemma 3 (Gemma3ForCausalLM) is supported",
+      file,
+    );
   const arch = HF_ARCHS[archName];
   if (!arch)
     throw new ConfigError(

@@ -577,3 +577,13 @@ test("synthetic GPT-2 tokenizes byte-level BPE through @huggingface/tokenizers, 
     m.dispose();
   }
 });
+
+test("Gemma 2 is refused with the reason (attention soft-capping), not run wrongly", async () => {
+  const { parseHfConfig } = await import("../../src/model/config.ts");
+  const c = JSON.parse(readFileSync(join(dir, "tiny-gemma3", "config.json"), "utf8"));
+  assert.throws(
+    () => parseHfConfig({ ...c, architectures: ["Gemma2ForCausalLM"], model_type: "gemma2" }, "config.json"),
+    /soft-caps attention scores/,
+  );
+  assert.throws(() => parseHfConfig({ ...c, attn_logit_softcapping: 50 }, "config.json"), /soft-capping/);
+});
