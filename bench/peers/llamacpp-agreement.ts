@@ -9,8 +9,9 @@
  *   node --import tsx bench/peers/llamacpp-agreement.ts [--ctx 512] [--chunks N] [--threads 2]
  *        [--only llamacpp|kvlab] [--rows f16,q4_0,f16/q4_0,...] [--out results/llamacpp-agreement]
  *
- * Rows are cached in <out>/rows.json (a rerun skips rows it has; delete the file to redo) and
- * the table is written to <out>/agreement.csv and printed.
+ * Rows are cached in <out>/rows-llamacpp.json and rows-kvlab.json (a rerun skips rows it has;
+ * delete a file to redo) and the table is written to <out>/agreement.csv and table.md.
+ * `--only table` only rewrites the table from the cached rows.
  *
  * How llama.cpp runs (node-llama-cpp's prebuilt CPU binaries, no build):
  * - flash attention on for every type (llama.cpp needs it for a quantized V cache);
@@ -417,9 +418,20 @@ function runKvlab(nChunks: number): void {
 
 // ---- table ----
 
-function table(): string {
-  const lines = [
-    "chunks,scored_tokens,k,v,llamacpp_rot,llamacpp_query,llamacpp_ppl,kvlab_rot,kvlab_query,kvlab_ppl,rel_diff,llamacpp_dppl_vs_f32,kvlab_dppl_vs_f32,dppl_ratio",
+/**
+ * Every llama.cpp row next to every kvlab row of the same -ctk/-ctv at the same chunk count:
+ * PPL, relative difference, PPL change against each side's own f32 row and their ratio.
+ * like_for_like: same rotation on both sides (llama.cpp's plain Hadamard and kvlab's seeded
+ * one are the same kind of transform, not the same matrix: "rotated" rows say so).
+ * Returns [csv, markdown].
+ */
+function table(): [string, string] {
+  const csv = [
+    "chunks,scored_tokens,k,v,llamacpp_rot,llamacpp_query,llamacpp_ppl,kvlab_rot,kvlab_query,kvlab_ppl,rel_diff,dppl_llamacpp,dppl_kvlab,dppl_ratio,like_for_like",
+  ];
+  const md = [
+    "| chunks | -ctk / -ctv | llama.cpp rotation | llama.cpp query | llama.cpp PPL | kvlab | kvlab PPL | rel. diff | ΔPPL llama.cpp | ΔPPL kvlab | ratio |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   const chunkCounts = [...new Set(rows.map((r) => r.chunks))].sort((a, b) => b - a);
   const order = [
@@ -435,39 +447,44 @@ function table(): string {
     const kb = base("kvlab");
     for (const row of order) {
       const { k, v } = sides(row);
-      for (const l of rows.filter((r) => r.who === "llamacpp" && r.k === k && r.v === v && r.chunks === nc))
-        for (const kv of rows.filter((r) => r.who === "kvlab" && r.k === k && r.v === v && r.chunks === nc)) {
+      const at = (who: string) =>
+        rows.filter((r) => r.who === who && r.k === k && r.v === v && r.chunks === nc);
+      for (const l of at("llamacpp"))
+        for (const kv of at("kvlab")) {
           const dl = lb ? l.ppl - lb.ppl : Number.NaN;
           const dk = kb ? kv.ppl - kb.ppl : Number.NaN;
-          lines.push(
-            [
-              nc,
-              l.tokens,
-              k,
-              v,
-              l.rot,
-              l.query,
-              l.ppl.toFixed(5),
-              kv.rot,
-              kv.query,
-              kv.ppl.toFixed(5),
-              ((kv.ppl - l.ppl) / l.ppl).toExponential(2),
-              dl.toFixed(5),
-              dk.toFixed(5),
-              (dk / dl).toFixed(3),
-            ].join(","),
+          const rel = (kv.ppl - l.ppl) / l.ppl;
+          const ratio = dl !== 0 ? dk / dl : Number.NaN;
+          const like = l.rot === kv.rot || (!quantized(k) && !quantized(v));
+          csv.push(
+            [nc, l.tokens, k, v, l.rot, l.query, l.ppl.toFixed(6), kv.rot, kv.query, kv.ppl.toFixed(6)]
+              .concat([
+                rel.toExponential(3),
+                dl.toFixed(6),
+                dk.toFixed(6),
+                ratio.toFixed(3),
+                like ? "yes" : "no",
+              ])
+              .join(","),
+          );
+          const spec = `${kv.rot === "on" ? "rotated, " : ""}${kv.query === "q8" ? "q8 query" : "exact query"}`;
+          md.push(
+            `| ${nc} | ${k} / ${v} | ${l.rot} | ${l.query} | ${l.ppl.toFixed(5)} | ${spec} | ${kv.ppl.toFixed(5)} | ` +
+              `${rel >= 0 ? "+" : ""}${(100 * rel).toFixed(4)}% | ${dl >= 0 ? "+" : ""}${dl.toFixed(5)} | ` +
+              `${dk >= 0 ? "+" : ""}${dk.toFixed(5)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : "-"} |`,
           );
         }
     }
   }
-  return `${lines.join("\n")}\n`;
+  return [`${csv.join("\n")}\n`, `${md.join("\n")}\n`];
 }
 
 const ids = await tokenIds();
 const cfg = JSON.parse(readFileSync(join(MODEL_DIR, "config.json"), "utf8"));
 const nChunks = Number(args.get("chunks") ?? Math.floor(ids.length / CTX));
-if (ONLY !== "kvlab") await runLlamaCpp(ids, cfg.bos_token_id, nChunks);
-if (ONLY !== "llamacpp") runKvlab(nChunks);
-const csv = table();
+if (ONLY !== "kvlab" && ONLY !== "table") await runLlamaCpp(ids, cfg.bos_token_id, nChunks);
+if (ONLY !== "llamacpp" && ONLY !== "table") runKvlab(nChunks);
+const [csv, md] = table();
 writeFileSync(join(OUT, "agreement.csv"), csv);
-console.log(csv);
+writeFileSync(join(OUT, "table.md"), md);
+console.log(md);
