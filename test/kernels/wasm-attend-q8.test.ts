@@ -285,12 +285,23 @@ for (const b of builds) {
     );
   });
 
-  test(`wasm (${b}) q8 scores on 2 threads (slot split) equal ref`, { skip: wasmSkip }, () => {
+  test(`wasm (${b}) q8 scores on 2 threads (slot split, row tiles) equal ref`, { skip: wasmSkip }, () => {
     const ex = execs.get(b)!.two;
     let seed = 7;
     for (const k of [KEYS[0]!, KEYS[3]!, KEYS[4]!])
       for (const nRows of [1, 4, 8])
         runCase(ex, { k, v: { type: "int4" }, d: 128, nRows, nSlots: 1500, seed: seed++, probs: false });
+    // more than 16 rows (prefill): tiles of rows, each with its own q8 codes and scales
+    for (const nRows of [20, 37])
+      runCase(ex, {
+        k: KEYS[3]!,
+        v: { type: "int8" },
+        d: 128,
+        nRows,
+        nSlots: 300,
+        seed: seed++,
+        probs: nRows === 37,
+      });
   });
 }
 
