@@ -25,26 +25,27 @@ export function withModelWindow(policy: RetentionPolicy, shape: KVShape & ModelW
       "cache.policy",
       `policy ${policy.name} keeps its own tiers and cannot also honour the model's sliding window of ${Math.max(...win)} tokens; use another policy`,
     );
-  return {
-    ...policy,
-    // "full" trimmed to a window is the window policy (the caches treat both alike by name);
-    // any other keeps its name (caches look some names up, e.g. policies that read keys).
-    name: policy.name === "full" ? "window" : policy.name,
-    onAppend: (view, first, n) => policy.onAppend(view, first, n),
-    onAttention: (view, probs, nRows, qPos) => policy.onAttention(view, probs, nRows, qPos),
-    onMove: (layer, kvHead, from, to) => policy.onMove(layer, kvHead, from, to),
-    stateBytes: () => policy.stateBytes(),
-    reset: () => policy.reset(),
-    evictions(view) {
-      const drop = policy.evictions(view);
-      const w = win[view.layer] ?? 0;
-      if (!w || view.nSlots === 0) return drop;
-      const pos = view.positions;
-      let newest = pos[0]!;
-      for (let j = 1; j < view.nSlots; j++) newest = Math.max(newest, pos[j]!);
-      const set = new Set(drop);
-      for (let j = 0; j < view.nSlots; j++) if (pos[j]! <= newest + 1 - w) set.add(j);
-      return set.size === drop.length ? drop : [...set];
-    },
+  // "full" trimmed to a window is the window policy (the caches treat both alike by name);
+  // any other keeps its name (caches look some names up, e.g. policies that read keys).
+  const name = policy.name === "full" ? "window" : policy.name;
+  const evictions: RetentionPolicy["evictions"] = (view) => {
+    const drop = policy.evictions(view);
+    const w = win[view.layer] ?? 0;
+    if (!w || view.nSlots === 0) return drop;
+    const pos = view.positions;
+    let newest = pos[0]!;
+    for (let j = 1; j < view.nSlots; j++) newest = Math.max(newest, pos[j]!);
+    const set = new Set(drop);
+    for (let j = 0; j < view.nSlots; j++) if (pos[j]! <= newest + 1 - w) set.add(j);
+    return set.size === drop.length ? drop : [...set];
   };
+  // Everything else (hooks, flags, optional hooks added later) is the policy's own, bound to it.
+  return new Proxy(policy, {
+    get(target, key) {
+      if (key === "name") return name;
+      if (key === "evictions") return evictions;
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
 }

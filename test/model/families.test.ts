@@ -393,6 +393,8 @@ describe("Mistral's sliding window is honoured whatever cache is asked for", () 
     { codec: "f32", policy: { type: "h2o", budget: 10, recent: 2 } },
     { codec: "f32", policy: { type: "window", budget: 12 } },
     { codec: "f32", policy: { type: "sinks", sinks: 1, budget: 30 } },
+    { codec: "f32", policy: { type: "expected-attention", budget: 10 } },
+    { codec: "f32", policy: { type: "adakv", budget: 10 } },
   ] as CacheSpecInput[]) {
     test(`${JSON.stringify(spec)}: budgets above the window still attend within it`, async () => {
       const want = reference("tiny-mistral", tokens).flat();
