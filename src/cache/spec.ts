@@ -88,7 +88,40 @@ function resolveSide(x: unknown, side: "keys" | "values", path: string): SideSpe
   return { type, group, symmetric, axis, residual: residual as number, rotation, preRope };
 }
 
-const STORAGE_KEYS = ["axis", "residual", "rotation", "preRope"];
+/** The storage options of a side (resolveSide validates them), as `kvlab info` lists them. */
+export const STORAGE_OPTIONS: Record<keyof Omit<SideSpec, "type" | "group" | "symmetric">, StorageOption> = {
+  axis: {
+    values: "token | channel",
+    description:
+      "token: each row encoded on arrival; channel (keys): per channel over groups of `group` tokens",
+    paper: "Liu et al. 2024 (KIVI), arXiv:2402.02750",
+  },
+  residual: {
+    values: "tokens >= 0",
+    description: "newest tokens held in f32 before they are quantized (channel keys; values)",
+    paper: "Liu et al. 2024 (KIVI), arXiv:2402.02750",
+  },
+  rotation: {
+    values: "none | hadamard",
+    description:
+      "seeded randomized Hadamard before encoding, any codec: keys (queries alike) or values (output rotated back); default hadamard for turbo*",
+    paper:
+      "Ashkboos et al. 2024 (QuaRot), arXiv:2404.00456; Zandieh et al. 2025 (TurboQuant), arXiv:2504.19874",
+  },
+  preRope: {
+    values: "true | false",
+    description: "keys only: stored before RoPE, rotated at attention time",
+    paper: "Hooper et al. 2024 (KVQuant), arXiv:2401.18079",
+  },
+};
+
+export interface StorageOption {
+  values: string;
+  description: string;
+  paper?: string;
+}
+
+const STORAGE_KEYS = Object.keys(STORAGE_OPTIONS);
 
 /**
  * A side given over a preset's side: the given codec replaces the preset's row codec (type,

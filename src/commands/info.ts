@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { POLICIES } from "../cache/policies/registry.ts";
 import { PRESETS } from "../cache/presets.ts";
+import { STORAGE_OPTIONS } from "../cache/spec.ts";
 import { EXECUTORS } from "../kernels/registry.ts";
 import { MODEL_FAMILIES } from "../model/config.ts";
 import { CODECS } from "../quant/registry.ts";
@@ -25,6 +26,11 @@ export async function collectInfo() {
       name: p.name,
       description: p.description,
       paper: p.paper ?? null,
+    })),
+    storage: Object.entries(STORAGE_OPTIONS).map(([name, o]) => ({
+      name,
+      description: `${o.values}: ${o.description}`,
+      paper: o.paper ?? null,
     })),
     presets: Object.entries(PRESETS).map(([name, p]) => ({
       name,
@@ -63,6 +69,7 @@ export function register(program: Command): void {
       };
       section("codecs", info.codecs);
       section("policies", info.policies);
+      section("storage options (each side: codec.keys / codec.values)", info.storage);
       section("presets", info.presets);
       section("model families (HF directories, GGUF for llama/qwen2/qwen3, llama2.c)", info.models);
       section("tasks (kvlab task, protocol type: task)", info.tasks);
