@@ -14,16 +14,16 @@ import { gpuRowLayout } from "../../src/gpu/layout.ts";
 import { decodeElemWgsl, encodeRowWgsl, hasWgslCodec, WGSL_CODECS } from "../../src/gpu/wgsl/codec.ts";
 import { CODEC_NAMES, makeCodec } from "../../src/quant/registry.ts";
 import type { Codec } from "../../src/quant/types.ts";
-import { GGML_CODECS } from "../helpers/codec-cases.ts";
+import { GGML_CODECS, TURBO_CODECS, TURBO_QJL_CODECS } from "../helpers/codec-cases.ts";
 
 const shape = { nLayers: 1, nHeads: 2, nKvHeads: 1, headDim: 32, maxTokens: 64 };
 
 test("every registered codec has a WGSL row, and the rows are exactly the registry's codecs", () => {
   assert.deepEqual(Object.keys(WGSL_CODECS).sort(), [...CODEC_NAMES].sort());
-  // ggml's block types have no WGSL kernels yet (null rows: the standard cache runs them).
+  // ggml's block types and TurboQuant have no WGSL kernels yet (null rows: the standard cache runs them).
   assert.deepEqual(
     CODEC_NAMES.filter((name) => !hasWgslCodec(name)),
-    [...GGML_CODECS],
+    [...GGML_CODECS, ...TURBO_CODECS, ...TURBO_QJL_CODECS],
   );
 });
 
