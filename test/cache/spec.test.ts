@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { PRESETS } from "../../src/cache/presets.ts";
 import { resolveCacheSpec } from "../../src/cache/spec.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { specHash } from "../../src/experiment/hash.ts";
 
 /** A side's storage defaults: per-token rows, no residual window, no rotation, post-RoPE keys. */
 const plain = { axis: "token", residual: 0, rotation: "none", preRope: false };
@@ -153,6 +154,10 @@ test("presets expand into the full spec: storage options are fields, not the pre
   assert.equal(rv.values.rotation, "hadamard");
   assert.equal(rv.keys.rotation, "none");
   assert.equal(rv.name, "K:int4a-g32/V:int4a-g32-hadamard");
+  // Records are keyed by the hash of the resolved spec: rotation on either side is a different run.
+  const { name: _n, ...plainInt4 } = resolveCacheSpec("int4");
+  const { name: _r, ...rotValues } = rv;
+  assert.notEqual(specHash(plainInt4), specHash(rotValues));
   // The same cache written without the preset resolves to the same spec (only the label differs).
   const { name: _a, ...byPreset } = kivi;
   const { name: _b, ...byFields } = resolveCacheSpec({ codec: { keys: kivi.keys, values: kivi.values } });
