@@ -147,7 +147,8 @@ async function measureInterleaved(
     for (let round = 0; ; round++) {
       // At least 4x the budget's iterations: on a loaded machine a codec needs several turns to
       // meet a quiet moment (its fastest turn is what is reported).
-      if (round >= 4 * ctx.budget.iterations && performance.now() - t0 >= ctx.budget.time * runs.length) break;
+      if (round >= 4 * ctx.budget.iterations && performance.now() - t0 >= ctx.budget.time * runs.length)
+        break;
       if (round >= 400) break;
       for (const r of runs) {
         const s = performance.now();
