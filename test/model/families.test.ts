@@ -1,10 +1,11 @@
 /**
- * The model families beyond Llama (Mistral's sliding window, Qwen3, GPT-2) on tiny synthetic
- * models: each against a float64 forward written here from the architecture's published
- * definition (HF's modeling_mistral / modeling_qwen3 / modeling_gpt2), reading the raw tensors
- * of the safetensors file by their HF names, so the loader's renaming, transposes and fusing
- * are checked too; then chunk-size invariance and wasm against ref.
- */
+ * The model families beyond Llama (Mistral's sliding window, Qwen3, GPT-2, Gemma 3) on tiny
+ * synthetic models: each against a float64 forward written here from the architecture's
+ * published definition (HF's modeling_mistral / modeling_qwen3 / modeling_gpt2 /
+ * modeling_gemma3), reading the raw tensors of the safetensors file by their HF names, so the
+ * loader's renaming, transposes, fusing and (1+w) folding are checked too; then chunk-size
+ * invariance, wasm against ref, `kvlab ppl` on every executor, and the webgpu forward (GPU
+ * kernels, or the counted host path) against the CPU forward. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
