@@ -97,7 +97,7 @@ export function targetsTable(checks: TargetCheck[]): Table {
       c.target,
       c.want,
       c.measured,
-      c.pass === null ? "not measured" : c.pass ? "met" : "MISSED",
+      c.want === "baseline" ? "baseline" : c.pass === null ? "not measured" : c.pass ? "met" : "MISSED",
       c.detail,
     ]),
     notes: [],

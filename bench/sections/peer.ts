@@ -4,6 +4,9 @@
  * forward section, written as GGUF with random weights by bench/peers/gguf-writer.ts, same
  * thread counts: prompt processing (one 512-token batch from an empty cache) and decode
  * (one token per evaluation) tokens/s, KV cache types f16, q8_0, q4_0.
+ * Then long-context decode against llama.cpp's own cache types (issue 15 lever 4): a 4096-token
+ * context then 3 x 128 decode steps, K/V f16 / q8_0 / q4_0, F16 weights on both sides
+ * (bench/peers/decode-vs-llamacpp.ts, run as a child; --quick: 1 thread, 1 window).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
@@ -14,6 +17,7 @@ import { lastJson, runChild } from "../lib/child.ts";
 import type { BenchContext } from "../lib/context.ts";
 import { MODEL_SHAPES, paramCount } from "../lib/model-shapes.ts";
 import { check, newSection, type SectionResult, skip } from "../lib/report.ts";
+import { type DecodeCompareResult, decodeRatio } from "../peers/decode-vs-llamacpp.ts";
 import { writeGguf } from "../peers/gguf-writer.ts";
 
 const PEERS_DIR = fileURLToPath(new URL("../peers/", import.meta.url));
@@ -133,6 +137,7 @@ export async function runPeer(ctx: BenchContext, done: SectionResult[]): Promise
       }
   }
   peerTargets(section, records, done);
+  await decodeAtLongContext(section, ctx.args.quick);
   section.tables.push({
     title: `Native peer: llama.cpp via node-llama-cpp, ${WEIGHT_TYPE} weights, ${PROMPT_TOKENS}-token prompt, up to ${decodeTokens} decode steps or 15 s`,
     columns: ["model", "threads", "KV type", "prompt tok/s", "decode tok/s", "pp x 1 thread", "peak RSS MiB"],
@@ -184,4 +189,83 @@ function peerVersion(): string {
   } catch {
     return "?";
   }
+}
+
+/** Long-context decode, kvlab vs llama.cpp per cache type (issue 15 lever 4), from a child run. */
+async function decodeAtLongContext(section: SectionResult, quick: boolean): Promise<void> {
+  if (!existsSync(path.join(PEERS_DIR, "node_modules"))) {
+    skip(section, "long-context decode: bench/peers/node_modules is absent (run npm ci in bench/peers)");
+    return;
+  }
+  const out = path.join(os.tmpdir(), "kvlab-bench", "peer-decode");
+  const args = quick ? ["--threads", "1", "--windows", "1", "--extra", ""] : [];
+  const r = await runChild(
+    process.execPath,
+    ["--import", "tsx", path.join(PEERS_DIR, "decode-vs-llamacpp.ts"), ...args, "--out", out],
+    { cwd: REPO, timeoutS: 1800 },
+  );
+  if (r.code !== 0 || !existsSync(path.join(out, "decode.json"))) {
+    skip(
+      section,
+      `long-context decode: ${r.timedOut ? "timed out after 1800 s" : `exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-4).join(" | ")}`}`,
+    );
+    return;
+  }
+  const res = JSON.parse(readFileSync(path.join(out, "decode.json"), "utf8")) as DecodeCompareResult;
+  for (const s of res.skipped) skip(section, `long-context decode: ${s}`);
+  const o = res.options;
+  const ctxTokens = `${o.promptTokens / 1024}K`;
+  const rows: (string | number | null)[][] = [];
+  for (const t of o.threads)
+    for (const kv of [...o.kvTypes, ...o.kvlabExtra]) {
+      const a = res.rows.find((x) => x.side === "kvlab" && x.threads === t && x.kv === kv);
+      const b = res.rows.find((x) => x.side === "llama.cpp" && x.threads === t && x.kv === kv);
+      if (!a && !b) continue;
+      const ratio = decodeRatio(res.rows, t, kv);
+      rows.push([
+        t,
+        kv,
+        a?.median ?? null,
+        a?.attendShare ?? null,
+        b?.median ?? null,
+        ratio,
+        a?.fallbacks || null,
+      ]);
+      if (!o.kvTypes.includes(kv)) continue;
+      section.records.push({
+        longContextDecode: true,
+        threads: t,
+        kv,
+        kvlab: a ?? null,
+        llamacpp: b ?? null,
+      });
+      const name = `decode tok/s at ${ctxTokens} context ${kv} cache kvlab / llama.cpp (${t} thr)`;
+      const detail =
+        a && b
+          ? `${a.median.toFixed(1)} vs ${b.median.toFixed(1)} tok/s; kvlab attend ${(100 * (a.attendShare ?? 0)).toFixed(0)}% of decode`
+          : "a side was not measured";
+      section.targets.push(
+        kv === "f16"
+          ? { target: name, want: "baseline", measured: ratio, pass: null, detail }
+          : check(name, ">= 1.0", ratio, detail),
+      );
+    }
+  section.tables.push({
+    title: `Decode at ${ctxTokens} context, smollm2-135m shape, F16 weights: kvlab (wasm) vs llama.cpp, per KV cache type`,
+    columns: [
+      "threads",
+      "KV",
+      "kvlab tok/s",
+      "kvlab attend share",
+      "llama.cpp tok/s",
+      "kvlab / llama.cpp",
+      "kvlab ref fallbacks",
+    ],
+    rows,
+    notes: [
+      `median of ${o.windows} window(s) of ${o.windowTokens} greedy decode steps after the ${o.promptTokens}-token context; kvlab fills its cache with random K/V through the codec, llama.cpp runs the prefill (flash attention on); random weights: garbage tokens, the same work.`,
+      "kvlab widens F16 weights to f32 on load; kvlab's q8_0/q4_0 have no wasm kernels yet (ref runs them, counted as fallbacks); int8/int4 rows are kvlab's wasm-kernel codecs, kvlab only.",
+      `full table with every window: bench/peers/decode-vs-llamacpp.ts (committed output: results/bench/peer-decode/); node-llama-cpp ${res.nodeLlamaCpp}.`,
+    ],
+  });
 }
