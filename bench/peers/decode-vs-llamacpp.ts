@@ -303,7 +303,7 @@ export function decodeMarkdown(res: DecodeCompareResult, command: string): strin
     `${new Date().toISOString()}; ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} cores, node ${process.version}; node-llama-cpp ${res.nodeLlamaCpp || "-"}, llama.cpp release "${res.llamaCppRelease || "-"}" as node-llama-cpp records it.`,
     `Command: \`${command}\``,
     "",
-    `SmolLM2-135M shape, random F16 weights on both sides (kvlab widens them to f32 on load), ${o.promptTokens}-token context then ${WARMUP} untimed and ${o.windows} windows of ${o.windowTokens} greedy decode steps (a kvlab window stops early after ${o.windowBudgetS} s; contexts ${o.promptTokens}-${o.promptTokens + o.windows * o.windowTokens}); tok/s per window and their median. kvlab: wasm executor, cache filled with ${o.promptTokens} tokens of random K/V through its codec; llama.cpp: real prefill, flash attention on, K and V of the named type.`,
+    `SmolLM2-135M shape, random F16 weights on both sides (kvlab widens them to f32 on load), ${o.promptTokens}-token context then ${WARMUP} untimed and ${o.windows} windows of ${o.windowTokens} greedy decode steps (a kvlab window stops early after ${o.windowBudgetS} s; context up to ${o.promptTokens + WARMUP + o.windows * o.windowTokens} tokens); tok/s per window and their median. kvlab: wasm executor, cache filled with ${o.promptTokens} tokens of random K/V through its codec; llama.cpp: real prefill, flash attention on, K and V of the named type.`,
     "",
     "| threads | KV | kvlab tok/s (windows) | kvlab median | attend share | llama.cpp tok/s (windows) | llama.cpp median | kvlab / llama.cpp | load |",
     "|---|---|---|---|---|---|---|---|---|",
