@@ -357,14 +357,18 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
       .map((x) => x.toFixed(1))
       .join(" ")}`,
   );
-  const res = await runDecodeComparison(o);
   await mkdir(out, { recursive: true });
-  await writeFile(
-    path.join(out, "decode.json"),
-    `${JSON.stringify({ date: new Date().toISOString(), command, ...res }, null, 2)}\n`,
-  );
-  const md = decodeMarkdown(res, command);
-  await writeFile(path.join(out, "decode.md"), md);
-  console.log(md);
+  // Rewritten after every row, so a run stopped early keeps what it measured.
+  const save = async (res: DecodeCompareResult, complete: boolean): Promise<string> => {
+    const json = { date: new Date().toISOString(), command, complete, ...res };
+    await writeFile(path.join(out, "decode.json"), `${JSON.stringify(json, null, 2)}\n`);
+    const md = `${decodeMarkdown(res, command)}${complete ? "" : "\n(incomplete: written while the run was still going)\n"}`;
+    await writeFile(path.join(out, "decode.md"), md);
+    return md;
+  };
+  const res = await runDecodeComparison(o, console.log, async (r) => {
+    await save(r, false);
+  });
+  console.log(await save(res, true));
   process.exit(0);
 }
