@@ -23,7 +23,7 @@ import { countFallback } from "../kernels/executor.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { ForwardOptions, LanguageModel, LlamaModel, LlamaWeights } from "../model/llama.ts";
 import { ropeInvFreq } from "../model/rope.ts";
-import { forwardInPieces, windowPieces } from "../model/sliding-window.ts";
+import { WindowedForward } from "../model/sliding-window.ts";
 import type { Dispatch, Kernel } from "./kernel.ts";
 import * as fwd from "./kernels/forward.ts";
 import { GpuKVCache } from "./kv-cache.ts";
@@ -86,8 +86,7 @@ export class GpuLlamaModel implements LanguageModel {
   private acts: Acts | null = null;
   private readonly k: Record<"matmul" | "rmsnorm" | "rope" | "ew" | "perm", Kernel>;
   private logitsHost = new Float32Array(0);
-  private pieceLogits = new Float32Array(0);
-  private readonly lastPos = new WeakMap<KVCache, number>();
+  private readonly window = new WindowedForward();
 
   constructor(
     private readonly base: LlamaModel,
@@ -260,15 +259,8 @@ export class GpuLlamaModel implements LanguageModel {
     cache: KVCache,
     opts: ForwardOptions = {},
   ): Promise<Float32Array> {
-    // Mistral's sliding window: as the CPU forward (src/model/sliding-window.ts).
-    const w = this.config.slidingWindow;
-    if (w === undefined) return this.forwardChunk(tokens, positions, cache, opts);
-    const pieces = windowPieces(positions, w, this.lastPos.get(cache));
-    if (positions.length > 0) this.lastPos.set(cache, positions[positions.length - 1]!);
-    if (pieces.length === 1) return this.forwardChunk(tokens, positions, cache, opts);
-    const m = (tokens.length - (opts.firstLogit ?? 0)) * this.config.vocabSize;
-    if (this.pieceLogits.length < m) this.pieceLogits = new Float32Array(m);
-    return forwardInPieces(this, pieces, tokens, positions, cache, opts, this.pieceLogits);
+    // Mistral's sliding window (src/model/sliding-window.ts); a plain forwardChunk without one.
+    return this.window.forward(this, tokens, positions, cache, opts);
   }
 
   async forwardChunk(

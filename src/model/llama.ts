@@ -19,7 +19,7 @@ import type { Executor } from "../kernels/executor.ts";
 import type { ModelConfig } from "./config.ts";
 import { addRowBias, centerRows, geglu, geluTanh, softcap } from "./family-ops.ts";
 import { ropeInvFreq } from "./rope.ts";
-import { forwardInPieces, windowPieces } from "./sliding-window.ts";
+import { WindowedForward } from "./sliding-window.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /** One layer's weights; the optional ones exist exactly when the config's family has them. */
@@ -193,10 +193,8 @@ export class LlamaModel implements LanguageModel {
   private readonly localInvFreq: Float32Array; // (headDim / 2)
   private readonly s: Scratch;
   private readonly fused: FusedWeights[];
-  /** Logits of a forward fed in pieces (sliding window), (n, vocabSize) grown on demand. */
-  private pieceLogits = new Float32Array(0);
-  /** Per cache: the last position fed, so a window piece can check it follows on (sliding window). */
-  private readonly lastPos = new WeakMap<KVCache, number>();
+  /** Sliding-window feeding state (last position per cache, gathered logits). */
+  private readonly window = new WindowedForward();
 
   constructor(
     readonly config: ModelConfig,
@@ -248,14 +246,8 @@ export class LlamaModel implements LanguageModel {
     cache: KVCache,
     opts: ForwardOptions = {},
   ): Promise<Float32Array> {
-    const w = this.config.slidingWindow;
-    if (w === undefined) return this.forwardChunk(tokens, positions, cache, opts);
-    const pieces = windowPieces(positions, w, this.lastPos.get(cache));
-    if (positions.length > 0) this.lastPos.set(cache, positions[positions.length - 1]!);
-    if (pieces.length === 1) return this.forwardChunk(tokens, positions, cache, opts);
-    const m = (tokens.length - (opts.firstLogit ?? 0)) * this.config.vocabSize;
-    if (this.pieceLogits.length < m) this.pieceLogits = new Float32Array(m);
-    return forwardInPieces(this, pieces, tokens, positions, cache, opts, this.pieceLogits);
+    // Mistral's sliding window (src/model/sliding-window.ts); a plain forwardChunk without one.
+    return this.window.forward(this, tokens, positions, cache, opts);
   }
 
   /** One piece of a forward: every query attends to everything the cache holds (causally). */

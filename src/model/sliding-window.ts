@@ -35,7 +35,7 @@ export function windowPieces(positions: Int32Array, window: number, lastFed?: nu
 
 /** What forwardInPieces needs of the model: one piece's forward. */
 interface PieceForward {
-  readonly config: { vocabSize: number };
+  readonly config: { vocabSize: number; slidingWindow?: number };
   forwardChunk(
     tokens: ArrayLike<number>,
     positions: Int32Array,
@@ -66,4 +66,31 @@ export async function forwardInPieces(
     if (from + skip < b) out.set(lg.subarray(skip * V, (b - from) * V), (from + skip - first) * V);
   }
   return out.subarray(0, (tokens.length - first) * V);
+}
+
+/**
+ * The sliding-window half of a model's forward, shared by the CPU and GPU forwards: the last
+ * position fed per cache (to check positions follow on past the window) and the logits buffer
+ * the pieces are gathered into. Without a window it is a plain call of forwardChunk.
+ */
+export class WindowedForward {
+  private logits = new Float32Array(0);
+  private readonly lastPos = new WeakMap<KVCache, number>();
+
+  async forward(
+    model: PieceForward,
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts: ForwardOptions,
+  ): Promise<Float32Array> {
+    const w = model.config.slidingWindow;
+    if (w === undefined) return model.forwardChunk(tokens, positions, cache, opts);
+    const pieces = windowPieces(positions, w, this.lastPos.get(cache));
+    if (positions.length > 0) this.lastPos.set(cache, positions[positions.length - 1]!);
+    if (pieces.length === 1) return model.forwardChunk(tokens, positions, cache, opts);
+    const m = (tokens.length - (opts.firstLogit ?? 0)) * model.config.vocabSize;
+    if (this.logits.length < m) this.logits = new Float32Array(m);
+    return forwardInPieces(model, pieces, tokens, positions, cache, opts, this.logits);
+  }
 }
