@@ -272,3 +272,22 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
 export function sideCodec(s: SideSpec, path = "cache.codec"): Codec {
   return makeCodec({ type: s.type, group: s.group, symmetric: s.symmetric }, path);
 }
+
+/**
+ * Where the cache built for a model differs from what the spec's name says. An integer codec's
+ * group wider than the model's head_dim is narrowed to one group per row (e.g. "g32" at
+ * head_dim 8 stores a scale per 8 values: int4 then costs 6 bits per element, not 4.5). The
+ * bytes kvlab reports are the built cache's; these notes name the difference in records and in
+ * `kvlab ppl` so a label is never read as what ran. (ggml's block types refuse instead.)
+ */
+export function storageNotes(spec: ResolvedCacheSpec, headDim: number): string[] {
+  const notes: string[] = [];
+  for (const side of ["keys", "values"] as const) {
+    const s = spec[side];
+    if (s.axis === "channel" || typeof s.group !== "number" || s.group <= headDim) continue;
+    notes.push(
+      `${side}: ${s.type} group ${s.group} is wider than head_dim ${headDim}; built one ${headDim}-wide group per row (bits per element as measured)`,
+    );
+  }
+  return notes;
+}

@@ -1,7 +1,7 @@
 /** `kvlab ppl`: perplexity of a model on a text file under one KV cache backend. */
 import type { Command } from "commander";
 import { createCache } from "../cache/create.ts";
-import { resolveCacheSpec } from "../cache/spec.ts";
+import { resolveCacheSpec, storageNotes } from "../cache/spec.ts";
 import type { CacheSpecInput } from "../cache/types.ts";
 import { ConfigError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
@@ -84,6 +84,8 @@ export function register(program: Command): void {
       const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
       const warning = contextWarning(model.config, nCtx);
       if (warning) process.stderr.write(`warning: ${warning}\n`);
+      const notes = storageNotes(spec, model.config.headDim);
+      for (const n of notes) process.stderr.write(`warning: ${n}\n`);
       // With --chunks only the tokens it scores are read and tokenized (a huge file is fine).
       const tokens = tokensOfFile(
         model.tokenizer,
@@ -117,7 +119,7 @@ export function register(program: Command): void {
         peakKvBytes: r.peakKvBytes,
         tokensPerSecond: r.tokensPerSecond,
         fallbacks: Object.fromEntries(model.executor.fallbacks),
-        warnings: warning ? [warning] : [],
+        warnings: [...(warning ? [warning] : []), ...notes],
       };
       model.dispose();
       if (o.json) {

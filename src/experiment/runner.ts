@@ -5,6 +5,7 @@
  * errored with its message and the sweep goes on.
  */
 import { join } from "node:path";
+import { storageNotes } from "../cache/spec.ts";
 import type { ResolvedCacheSpec } from "../cache/types.ts";
 import { KlAccumulator, logSoftmax, type TopKEntry, topK } from "../eval/kl.ts";
 import { type BaselineTopK, loadBaseline, saveBaseline } from "../eval/kl-baseline.ts";
@@ -216,6 +217,9 @@ async function recordRun(
   let record: RunRecord;
   try {
     const metrics = await body();
+    const notes = storageNotes(r.spec.cache, ctx.loaded.shape.headDim);
+    for (const n of notes) ctx.progress.note(`warning: ${r.name}: ${n}`);
+    if (notes.length) metrics.warnings = [...(metrics.warnings ?? []), ...notes];
     record = rec({ status: "ok" }, metrics);
   } catch (err) {
     record = rec({ status: "error", error: errorMessage(err) });

@@ -48,6 +48,10 @@ test("runs every backend once, baseline first, with KL against the stored baseli
   assert.ok(int4!.machine.cpus > 0);
   // f16 compression against f16 bytes at segmentTokens (2 layers * 2 heads * 8 dims * 32 tokens * 2 * 2 bytes).
   assert.equal(int4!.metrics!.f16Bytes, 2 * 2 * 8 * 32 * 2 * 2);
+  // int4's group of 32 is wider than these 8-dim heads: the record says what was built.
+  assert.equal(int4!.spec.cache.keys.group, 32);
+  assert.ok(int4!.metrics!.warnings?.some((w) => /^keys: int4 group 32 is wider than head_dim 8/.test(w)));
+  assert.equal(f16!.metrics!.warnings, undefined);
 });
 
 test("a second run skips complete runs; --force reruns them", async () => {
