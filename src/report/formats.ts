@@ -85,6 +85,16 @@ export function toMarkdown(rows: TableRow[], ctx: TableContext): string {
       : "ΔPPL 95% CI: from the per-token NLL differences against the baseline (batch means over blocks of 32 scored tokens); an interval containing 0 is no measurable effect. KLD: mean and 99th percentile of KL(P_baseline ‖ P_run) per scored token, nats (llama.cpp --kl-divergence definitions; baseline stored as top-k log-probs + rest mass). vs f16: bytes of an f16 full cache at the same token count / peak KV bytes.",
     "",
   );
+  // Each distinct warning once, with the backends whose records carry it.
+  const byWarning = new Map<string, string[]>();
+  for (const r of rows)
+    for (const w of r.warnings) byWarning.set(w, [...(byWarning.get(w) ?? []), r.backend]);
+  if (byWarning.size > 0) {
+    lines.push("Warnings:", "");
+    for (const [w, backends] of byWarning)
+      lines.push(`- ${esc(w)}${backends.length < rows.length ? ` (${backends.map(esc).join(", ")})` : ""}`);
+    lines.push("");
+  }
   return lines.join("\n");
 }
 

@@ -40,6 +40,8 @@ export interface TableRow {
   meanAnswerProb: number | null;
   /** Task protocol: accuracy per (length, depth) cell (for the heatmap). */
   taskCells: TaskCell[] | null;
+  /** The record's warnings (e.g. a group narrowed to head_dim, context past trained positions). */
+  warnings: string[];
   specHash: string;
 }
 
@@ -80,6 +82,7 @@ export function toRows(records: RunRecord[]): TableRow[] {
       total: t?.total ?? null,
       meanAnswerProb: finite(t?.meanAnswerProb),
       taskCells: t?.cells ?? null,
+      warnings: m?.warnings ?? [],
       specHash: r.specHash,
     };
   });

@@ -30,6 +30,19 @@ test("markdown marks the baseline and shows dPPL; csv quotes; tex escapes", () =
   assert.match(tex, /f32\$\^\\dagger\$/);
 });
 
+test("markdown lists each record warning once, naming the backends that carry it", () => {
+  const recs = records();
+  const note = "keys: int4 group 32 is wider than head_dim 8; built one 8-wide group per row";
+  recs[1]!.metrics!.warnings = [note];
+  recs[2]!.metrics!.warnings = [note];
+  const md = toMarkdown(toRows(recs), { experiment: "demo" });
+  const lines = md.split("\n");
+  assert.ok(lines.includes("Warnings:"));
+  assert.equal(lines.filter((l) => l.startsWith("- ")).length, 1);
+  assert.ok(lines.includes(`- ${note} (int4 "a",b, h2o_50%+int4)`), md);
+  assert.ok(!toMarkdown(toRows(records()), { experiment: "demo" }).includes("Warnings:"));
+});
+
 test("exportResults writes every table format and the plot from runs.jsonl", async () => {
   const dir = await mkdtemp(join(tmpdir(), "kvlab-export-"));
   for (const r of records()) await appendRun(join(dir, "runs.jsonl"), r);

@@ -67,6 +67,7 @@ function row(backend: string, kib: number, cs: TaskCell[], baseline: boolean): T
     total,
     meanAnswerProb: 0.5,
     taskCells: cs,
+    warnings: [],
     specHash: backend,
   };
 }

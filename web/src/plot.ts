@@ -37,6 +37,7 @@ export function toTableRow(r: Row, baseline: Row | undefined): TableRow {
     total: null,
     meanAnswerProb: null,
     taskCells: null,
+    warnings: [],
     specHash: "",
   };
 }
