@@ -69,6 +69,16 @@ export async function loadRecords(
       `${dir}: ${merged.conflicts.length} run(s) have different results in different run files:\n${merged.conflicts.map(describeConflict).join("\n")}\nkeep one: delete the stale file, or \`kvlab merge ${dir} --out <new-folder> --take-latest\``,
     );
   for (const c of merged.codeVersions) warn(`warning: ${describeConflict(c)}`);
+  // A backend whose spec changed (a new option, a config edit) keeps its old records under the
+  // old spec hash; both are shown, since only the config knows which one is current.
+  const hashesByName = new Map<string, Set<string>>();
+  for (const r of merged.records)
+    hashesByName.set(r.name, (hashesByName.get(r.name) ?? new Set()).add(r.specHash));
+  for (const [name, hashes] of hashesByName)
+    if (hashes.size > 1)
+      warn(
+        `warning: ${dir}: backend "${name}" has records of ${hashes.size} different specs (${[...hashes].join(", ")}), all shown; \`kvlab run <config>\` writes the table of the config's current specs`,
+      );
   return merged.records;
 }
 

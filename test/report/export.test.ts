@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { appendRun } from "../../src/experiment/run-store.ts";
 import type { RunRecord } from "../../src/experiment/types.ts";
-import { exportResults } from "../../src/report/export.ts";
+import { exportResults, loadRecords } from "../../src/report/export.ts";
 import { toCsv, toMarkdown, toTex } from "../../src/report/formats.ts";
 import { toRows } from "../../src/report/rows.ts";
 import { record } from "./fixtures.ts";
@@ -41,6 +41,23 @@ test("markdown lists each record warning once, naming the backends that carry it
   assert.equal(lines.filter((l) => l.startsWith("- ")).length, 1);
   assert.ok(lines.includes(`- ${note} (int4 "a",b, h2o_50%+int4)`), md);
   assert.ok(!toMarkdown(toRows(records()), { experiment: "demo" }).includes("Warnings:"));
+});
+
+test("loadRecords warns when one backend name has records of two specs (a changed config)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "kvlab-export-"));
+  const recs = records();
+  const respecified = { ...recs[1]!, specHash: "f".repeat(16) };
+  for (const r of [...recs, respecified]) await appendRun(join(dir, "runs.jsonl"), r);
+  const warnings: string[] = [];
+  const loaded = await loadRecords(dir, undefined, (m) => warnings.push(m));
+  assert.equal(loaded.length, 4, "both specs' records are kept");
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, /backend "int4 "a",b" has records of 2 different specs/);
+  const quiet: string[] = [];
+  const dir2 = await mkdtemp(join(tmpdir(), "kvlab-export-"));
+  for (const r of records()) await appendRun(join(dir2, "runs.jsonl"), r);
+  await loadRecords(dir2, undefined, (m) => quiet.push(m));
+  assert.deepEqual(quiet, []);
 });
 
 test("exportResults writes every table format and the plot from runs.jsonl", async () => {
