@@ -1,14 +1,4 @@
-/**
- * llama.cpp's side of the long-context decode comparison (issue 15 lever 4), run as a child
- * process by bench/peers/decode-vs-llamacpp.ts (a native crash must not take the bench down):
- *   node --import tsx bench/peers/decode-llamacpp-child.ts '<json options>'
- * A prompt of `promptTokens` token ids is evaluated in batches of 512 (llama.cpp's default
- * ubatch), then `windows` x `windowTokens` greedy decode steps through node-llama-cpp's
- * `evaluate` generator (temperature 0: each step computes the last row's logits and takes the
- * argmax, as kvlab's decode does). Each window's tokens/s is timed from the previous token's
- * arrival, so the prompt is never in a decode timing. Prints one JSON line.
- */
-import { pathToFileURL } from "node:url";
+import { cpuLlama, importNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 interface Options {
   model: string;
@@ -23,20 +13,8 @@ interface Options {
 }
 
 const opts = JSON.parse(process.argv[2] ?? "{}") as Options;
-// Imported by path: node-llama-cpp lives in bench/peers/node_modules only, never in kvlab's.
-const nlcUrl = pathToFileURL(
-  new URL("./node_modules/node-llama-cpp/dist/index.js", import.meta.url).pathname,
-).href;
-// biome-ignore lint/suspicious/noExplicitAny: the peer's types are not part of kvlab's build
-const nlc: any = await import(nlcUrl);
-const llama = await nlc.getLlama({
-  gpu: false,
-  build: "never",
-  usePrebuiltBinaries: true,
-  progressLogs: false,
-  logLevel: nlc.LlamaLogLevel.error,
-  maxThreads: opts.threads,
-});
+const nlc = await importNodeLlamaCpp();
+const llama = await cpuLlama(nlc, opts.threads);
 const model = await llama.loadModel({ modelPath: opts.model, gpuLayers: 0 });
 const decodeTokens = opts.warmup + opts.windows * opts.windowTokens;
 const context = await model.createContext({

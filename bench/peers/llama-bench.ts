@@ -1,12 +1,4 @@
-/**
- * One llama.cpp measurement through node-llama-cpp, run as a child process by
- * bench/sections/peer.ts (a native crash must not take the bench down):
- *   node --import tsx bench/peers/llama-bench.ts '<json options>'
- * Prints one JSON line: prompt-processing and decode tokens/s.
- * Prompt processing = one batch of `promptTokens` token ids from an empty cache; decode = one
- * token per evaluation after it, as kvlab's token-by-token protocol does.
- */
-import { pathToFileURL } from "node:url";
+import { cpuLlama, importNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 interface Options {
   model: string;
@@ -19,20 +11,8 @@ interface Options {
 }
 
 const opts = { decodeSeconds: 15, ...(JSON.parse(process.argv[2] ?? "{}") as Partial<Options>) } as Options;
-// Imported by path: node-llama-cpp lives in bench/peers/node_modules only, never in kvlab's.
-const nlcUrl = pathToFileURL(
-  new URL("./node_modules/node-llama-cpp/dist/index.js", import.meta.url).pathname,
-).href;
-// biome-ignore lint/suspicious/noExplicitAny: the peer's types are not part of kvlab's build
-const nlc: any = await import(nlcUrl);
-const llama = await nlc.getLlama({
-  gpu: false,
-  build: "never",
-  usePrebuiltBinaries: true,
-  progressLogs: false,
-  logLevel: nlc.LlamaLogLevel.error,
-  maxThreads: opts.threads,
-});
+const nlc = await importNodeLlamaCpp();
+const llama = await cpuLlama(nlc, opts.threads);
 const model = await llama.loadModel({ modelPath: opts.model, gpuLayers: 0 });
 const context = await model.createContext({
   contextSize: opts.promptTokens + opts.decodeTokens + 16,

@@ -31,8 +31,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { type DataTensor, type KV, writeGgufTensors } from "./gguf-writer.ts";
+import { cpuLlama, importNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const MODEL_DIR = join(ROOT, "models/sotu-llama-long");
@@ -249,21 +250,9 @@ async function runLlamaCpp(ids: number[], bos: number, nChunks: number): Promise
   const gguf = join(ROOT, "tmp", "sotu-llama-long.f32.gguf");
   mkdirSync(join(ROOT, "tmp"), { recursive: true });
   await writeModelGguf(gguf);
-  const url = pathToFileURL(
-    fileURLToPath(new URL("./node_modules/node-llama-cpp/dist/index.js", import.meta.url)),
-  );
-  // biome-ignore lint/suspicious/noExplicitAny: the peer's types are not part of kvlab's build
-  const nlc: any = await import(url.href);
+  const nlc = await importNodeLlamaCpp();
   const logs: string[] = [];
-  const llama = await nlc.getLlama({
-    gpu: false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    progressLogs: false,
-    logLevel: nlc.LlamaLogLevel.debug,
-    logger: (_level: unknown, message: string) => logs.push(message),
-    maxThreads: THREADS,
-  });
+  const llama = await cpuLlama(nlc, THREADS, (_level, message) => logs.push(message));
   const release = `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release} (node-llama-cpp ${nlcVersion()})`;
   const model = await llama.loadModel({ modelPath: gguf, gpuLayers: 0 });
   const first = CTX / 2;
