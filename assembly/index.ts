@@ -13,7 +13,7 @@ export { encodeFloat, decodeFloat } from "./codec-float";
 export { encodeInt, decodeInt } from "./codec-int";
 export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
 export { relaxedDotCheck } from "./attend-q8";
-export { matmul } from "./matmul";
+export { matmul, matmulBf16, matmulF16 } from "./matmul";
 export { rmsnorm, rope, swiglu, addInPlace, swapAxes01 } from "./model-ops";
 export {
   channelQuantize,

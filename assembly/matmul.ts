@@ -6,15 +6,52 @@
 // are ordered differently (4 partial accumulators), so their results can differ in the last bits
 // from the same row computed in a 4-token block.
 // [o0, o1) selects the output rows this call computes (threads split dOut).
+// Weights are f32 or kept 16-bit (issue 15 lever 3: f16 / bf16 as in the model file, half the
+// bytes), widened to f32 in registers as they are loaded. Widening is exact and the arithmetic
+// and its order are the f32 kernel's, so a 16-bit matrix gives bit for bit the result of the
+// same matrix widened on load. The weight type is the generic W: f32, u16 = IEEE f16 bits,
+// i16 = bf16 bits (a marker only: bf16 is not a signed integer).
 import { hsum, madd } from "./simd";
 
 const OUT_TILE = 32;
 
+// f16 widening constants, loaded from memory (V8 rebuilds a non-trivial v128.const from
+// immediates at every use, a load is one instruction; as half.ts HK).
+const WK: usize = memory.data<u32>(
+  [
+    0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8fffe000, // 0: sign | exponent and mantissa after << 13
+    0x77800000, 0x77800000, 0x77800000, 0x77800000, // 16: 2^112
+  ],
+  16,
+);
+
+/** Weights [i, i + 4) of the row at w as f32x4. f16 must be finite (the loader checks). */
 // @ts-ignore: decorator
 @inline
-function tailDot(x: usize, w: usize, i0: i32, dIn: i32): f32 {
+function wload<W>(w: usize, i: i32): v128 {
+  if (isFloat<W>()) return v128.load(w + (<usize>i << 2));
+  if (isSigned<W>()) return i32x4.shl(v128.load16x4_u(w + (<usize>i << 1)), 16); // bf16
+  // f16: sign-extended, << 13 puts the sign at bit 31 (and copies at 30..28, masked off) and
+  // exponent/mantissa at 27..13; times 2^112 rebiases normals and subnormals exactly.
+  const h = i32x4.shl(v128.load16x4_s(w + (<usize>i << 1)), 13);
+  return f32x4.mul(v128.and(h, v128.load(WK)), v128.load(WK, 16));
+}
+
+/** Weight i of the row at w as f32. */
+// @ts-ignore: decorator
+@inline
+function wload1<W>(w: usize, i: i32): f32 {
+  if (isFloat<W>()) return load<f32>(w + (<usize>i << 2));
+  const h = <u32>load<u16>(w + (<usize>i << 1));
+  if (isSigned<W>()) return reinterpret<f32>(h << 16);
+  return reinterpret<f32>(((h & 0x8000) << 16) | reinterpret<u32>(reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(<u32>0x77800000)));
+}
+
+// @ts-ignore: decorator
+@inline
+function tailDot<W>(x: usize, w: usize, i0: i32, dIn: i32): f32 {
   let t: f32 = 0;
-  for (let i = i0; i < dIn; i++) t += load<f32>(x + (<usize>i << 2)) * load<f32>(w + (<usize>i << 2));
+  for (let i = i0; i < dIn; i++) t += load<f32>(x + (<usize>i << 2)) * wload1<W>(w, i);
   return t;
 }
 
@@ -24,7 +61,22 @@ function biasAt(bias: usize, o: i32): f32 {
   return bias ? load<f32>(bias + (<usize>o << 2)) : 0;
 }
 
-export function matmul(
+/** f32 weights. */
+export function matmul(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
+  matmulT<f32>(out, x, w, bias, n, dIn, dOut, o0, o1);
+}
+
+/** f16 weights (u16 bit patterns, finite). */
+export function matmulF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
+  matmulT<u16>(out, x, w, bias, n, dIn, dOut, o0, o1);
+}
+
+/** bf16 weights (u16 bit patterns). */
+export function matmulBf16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
+  matmulT<i16>(out, x, w, bias, n, dIn, dOut, o0, o1);
+}
+
+function matmulT<W>(
   out: usize,
   x: usize,
   w: usize,
@@ -35,7 +87,8 @@ export function matmul(
   o0: i32,
   o1: i32,
 ): void {
-  const rowB = <usize>dIn << 2;
+  const rowB = <usize>dIn << 2; // a row of x (f32)
+  const rowW = <usize>dIn * sizeof<W>(); // a row of w
   const d4 = dIn & ~3;
   for (let ob = o0; ob < o1; ob += OUT_TILE) {
     const oe = min(ob + OUT_TILE, o1);
@@ -47,14 +100,14 @@ export function matmul(
       const x3 = x2 + rowB;
       let o = ob;
       for (; o + 2 <= oe; o += 2) {
-        const w0 = w + <usize>o * rowB;
-        const w1 = w0 + rowB;
+        const w0 = w + <usize>o * rowW;
+        const w1 = w0 + rowW;
         let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
         let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
         for (let i = 0; i < d4; i += 4) {
           const k = <usize>i << 2;
-          const vw0 = v128.load(w0 + k);
-          const vw1 = v128.load(w1 + k);
+          const vw0 = wload<W>(w0, i);
+          const vw1 = wload<W>(w1, i);
           const v0 = v128.load(x0 + k);
           const v1 = v128.load(x1 + k);
           const v2 = v128.load(x2 + k);
@@ -72,21 +125,21 @@ export function matmul(
         const b1 = biasAt(bias, o + 1);
         const ot = out + ((<usize>t * <usize>dOut + <usize>o) << 2);
         const od = <usize>dOut << 2;
-        store<f32>(ot, hsum(a00) + tailDot(x0, w0, d4, dIn) + b0);
-        store<f32>(ot + 4, hsum(a01) + tailDot(x0, w1, d4, dIn) + b1);
-        store<f32>(ot + od, hsum(a10) + tailDot(x1, w0, d4, dIn) + b0);
-        store<f32>(ot + od + 4, hsum(a11) + tailDot(x1, w1, d4, dIn) + b1);
-        store<f32>(ot + 2 * od, hsum(a20) + tailDot(x2, w0, d4, dIn) + b0);
-        store<f32>(ot + 2 * od + 4, hsum(a21) + tailDot(x2, w1, d4, dIn) + b1);
-        store<f32>(ot + 3 * od, hsum(a30) + tailDot(x3, w0, d4, dIn) + b0);
-        store<f32>(ot + 3 * od + 4, hsum(a31) + tailDot(x3, w1, d4, dIn) + b1);
+        store<f32>(ot, hsum(a00) + tailDot<W>(x0, w0, d4, dIn) + b0);
+        store<f32>(ot + 4, hsum(a01) + tailDot<W>(x0, w1, d4, dIn) + b1);
+        store<f32>(ot + od, hsum(a10) + tailDot<W>(x1, w0, d4, dIn) + b0);
+        store<f32>(ot + od + 4, hsum(a11) + tailDot<W>(x1, w1, d4, dIn) + b1);
+        store<f32>(ot + 2 * od, hsum(a20) + tailDot<W>(x2, w0, d4, dIn) + b0);
+        store<f32>(ot + 2 * od + 4, hsum(a21) + tailDot<W>(x2, w1, d4, dIn) + b1);
+        store<f32>(ot + 3 * od, hsum(a30) + tailDot<W>(x3, w0, d4, dIn) + b0);
+        store<f32>(ot + 3 * od + 4, hsum(a31) + tailDot<W>(x3, w1, d4, dIn) + b1);
       }
       if (o < oe) {
-        const w0 = w + <usize>o * rowB;
+        const w0 = w + <usize>o * rowW;
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
         for (let i = 0; i < d4; i += 4) {
           const k = <usize>i << 2;
-          const vw0 = v128.load(w0 + k);
+          const vw0 = wload<W>(w0, i);
           a0 = madd(v128.load(x0 + k), vw0, a0);
           a1 = madd(v128.load(x1 + k), vw0, a1);
           a2 = madd(v128.load(x2 + k), vw0, a2);
@@ -95,10 +148,10 @@ export function matmul(
         const b0 = biasAt(bias, o);
         const ot = out + ((<usize>t * <usize>dOut + <usize>o) << 2);
         const od = <usize>dOut << 2;
-        store<f32>(ot, hsum(a0) + tailDot(x0, w0, d4, dIn) + b0);
-        store<f32>(ot + od, hsum(a1) + tailDot(x1, w0, d4, dIn) + b0);
-        store<f32>(ot + 2 * od, hsum(a2) + tailDot(x2, w0, d4, dIn) + b0);
-        store<f32>(ot + 3 * od, hsum(a3) + tailDot(x3, w0, d4, dIn) + b0);
+        store<f32>(ot, hsum(a0) + tailDot<W>(x0, w0, d4, dIn) + b0);
+        store<f32>(ot + od, hsum(a1) + tailDot<W>(x1, w0, d4, dIn) + b0);
+        store<f32>(ot + 2 * od, hsum(a2) + tailDot<W>(x2, w0, d4, dIn) + b0);
+        store<f32>(ot + 3 * od, hsum(a3) + tailDot<W>(x3, w0, d4, dIn) + b0);
       }
     }
     for (; t < n; t++) {
@@ -110,22 +163,22 @@ export function matmul(
       // 2304 B apart) measured 2x slower from DRAM here, though 2x faster from cache.
       const d16 = dIn & ~15;
       for (let o = ob; o < oe; o++) {
-        const w0 = w + <usize>o * rowB;
+        const w0 = w + <usize>o * rowW;
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
         let i = 0;
         for (; i < d16; i += 16) {
           const k = <usize>i << 2;
-          a0 = madd(v128.load(x0 + k), v128.load(w0 + k), a0);
-          a1 = madd(v128.load(x0 + k, 16), v128.load(w0 + k, 16), a1);
-          a2 = madd(v128.load(x0 + k, 32), v128.load(w0 + k, 32), a2);
-          a3 = madd(v128.load(x0 + k, 48), v128.load(w0 + k, 48), a3);
+          a0 = madd(v128.load(x0 + k), wload<W>(w0, i), a0);
+          a1 = madd(v128.load(x0 + k, 16), wload<W>(w0, i + 4), a1);
+          a2 = madd(v128.load(x0 + k, 32), wload<W>(w0, i + 8), a2);
+          a3 = madd(v128.load(x0 + k, 48), wload<W>(w0, i + 12), a3);
         }
         a0 = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
         for (; i < d4; i += 4) {
           const k = <usize>i << 2;
-          a0 = madd(v128.load(x0 + k), v128.load(w0 + k), a0);
+          a0 = madd(v128.load(x0 + k), wload<W>(w0, i), a0);
         }
-        store<f32>(out + ((<usize>t * <usize>dOut + <usize>o) << 2), hsum(a0) + tailDot(x0, w0, d4, dIn) + biasAt(bias, o));
+        store<f32>(out + ((<usize>t * <usize>dOut + <usize>o) << 2), hsum(a0) + tailDot<W>(x0, w0, d4, dIn) + biasAt(bias, o));
       }
     }
   }

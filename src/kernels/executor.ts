@@ -14,6 +14,7 @@ import { ShapeError } from "../errors.ts";
 import type { LanguageModel } from "../model/llama.ts";
 import type { ChannelQuantOptions } from "../quant/channel.ts";
 import type { Codec, EncodedRows, EncodeStats } from "../quant/types.ts";
+import type { Matrix } from "./weights.ts";
 
 export type ExecutorName = "ref" | "wasm" | "webgpu";
 
@@ -140,11 +141,15 @@ export interface Executor {
    */
   channelAttend(a: ChannelAttendArgs): boolean;
 
-  /** out (n, dOut) = x (n, dIn) @ w^T, w: (dOut, dIn) row-major (PyTorch Linear layout); optional bias (dOut). */
+  /**
+   * out (n, dOut) = x (n, dIn) @ w^T, w: (dOut, dIn) row-major (PyTorch Linear layout); optional
+   * bias (dOut). w is f32 or 16-bit (f16/bf16, src/kernels/weights.ts), widened exactly inside
+   * the op: the result equals the f32 matmul over the widened matrix.
+   */
   matmul(
     out: Float32Array,
     x: Float32Array,
-    w: Float32Array,
+    w: Matrix,
     n: number,
     dIn: number,
     dOut: number,

@@ -17,6 +17,7 @@ import {
   need,
   sizes,
 } from "./executor.ts";
+import { type Matrix, matrixType, widenInto } from "./weights.ts";
 
 export function refAttend(a: AttendArgs): void {
   const { headDim: d, nRows, nSlots } = a;
@@ -78,18 +79,29 @@ const SLOT_BLOCK = 64;
 export function refMatmul(
   out: Float32Array,
   x: Float32Array,
-  w: Float32Array,
+  w: Matrix,
   n: number,
   dIn: number,
   dOut: number,
   bias?: Float32Array,
 ): void {
-  for (let t = 0; t < n; t++) {
-    const xo = t * dIn;
-    for (let o = 0; o < dOut; o++) {
-      const wo = o * dIn;
+  // 16-bit weights: each row widened (exactly) to f32 first, so the products and sums are the
+  // ones the matrix widened on load gives (src/kernels/weights.ts).
+  const row = w instanceof Float32Array ? undefined : new Float32Array(dIn);
+  for (let o = 0; o < dOut; o++) {
+    let wr: Float32Array;
+    let wo = 0;
+    if (row) {
+      widenInto(w, o * dIn, row);
+      wr = row;
+    } else {
+      wr = w as Float32Array;
+      wo = o * dIn;
+    }
+    for (let t = 0; t < n; t++) {
+      const xo = t * dIn;
       let acc = 0;
-      for (let i = 0; i < dIn; i++) acc += x[xo + i]! * w[wo + i]!;
+      for (let i = 0; i < dIn; i++) acc += x[xo + i]! * wr[wo + i]!;
       out[t * dOut + o] = acc + (bias ? bias[o]! : 0);
     }
   }
@@ -272,6 +284,7 @@ export function createRefExecutor(): Executor {
     matmul: (out, x, w, n, dIn, dOut, bias) => {
       sizes("matmul", { n, dIn, dOut });
       need("matmul", x, n * dIn, "x");
+      matrixType(w);
       need("matmul", w, dOut * dIn, "w");
       need("matmul", out, n * dOut, "out");
       if (bias) need("matmul", bias, dOut, "bias");

@@ -100,6 +100,30 @@ export interface KvlabWasmExports {
     o0: number,
     o1: number,
   ): void;
+  /** matmul over f16 weights (u16 bit patterns; assembly/matmul.ts). */
+  matmulF16(
+    out: number,
+    x: number,
+    w: number,
+    bias: number,
+    n: number,
+    dIn: number,
+    dOut: number,
+    o0: number,
+    o1: number,
+  ): void;
+  /** matmul over bf16 weights. */
+  matmulBf16(
+    out: number,
+    x: number,
+    w: number,
+    bias: number,
+    n: number,
+    dIn: number,
+    dOut: number,
+    o0: number,
+    o1: number,
+  ): void;
   rmsnorm(out: number, x: number, w: number, n: number, dim: number, eps: number): void;
   rope(
     x: number,

@@ -36,6 +36,7 @@ import {
   runTile,
   type WorkerPool,
 } from "./wasm-pool.ts";
+import { matrixType } from "./weights.ts";
 
 export interface WasmExecutorOptions {
   /** Threads for matmul and attention (main thread included). Default: $KVLAB_THREADS, else the core count. */
@@ -342,6 +343,8 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
 
     matmul(out, x, w, n, dIn, dOut, bias) {
       sizes("matmul", { n, dIn, dOut });
+      // weight type: 0 f32, 1 f16, 2 bf16 (widened in registers, assembly/matmul.ts)
+      const wt = { f32: 0, f16: 1, bf16: 2 }[matrixType(w)];
       if (n === 0 || dOut === 0) return;
       need(x, n * dIn, "x");
       need(w, dOut * dIn, "w");
@@ -358,8 +361,9 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       // 2 threads) for the others to wait on; a tile costs one JS->wasm call and one Atomics.add.
       if (pool && n * dIn * dOut >= 1 << 18) {
         const per = 2 * Math.max(4, Math.ceil(dOut / (2 * 8 * threads)));
-        pool.run(OP_MATMUL, [po, px, pw, pb, n, dIn, dOut, per], Math.ceil(dOut / per), 0);
-      } else k.matmul(po, px, pw, pb, n, dIn, dOut, 0, dOut);
+        pool.run(OP_MATMUL, [po, px, pw, pb, n, dIn, dOut, per, wt], Math.ceil(dOut / per), 0);
+      } else
+        (wt === 1 ? k.matmulF16 : wt === 2 ? k.matmulBf16 : k.matmul)(po, px, pw, pb, n, dIn, dOut, 0, dOut);
       m.finish();
     },
 
