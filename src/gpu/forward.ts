@@ -9,12 +9,16 @@
  * Use: `const gpuModel = await toGpuModel(model)` for a model loaded with executor "webgpu"
  * (or any LlamaModel); it implements LanguageModel, so the protocols run it unchanged.
  *
- * Families: the Llama block with RMSNorm, RoPE and SwiGLU (llama, qwen2, Mistral's sliding
- * window fed in pieces as the CPU forward does; Qwen3's q/k norms). A family with an op these
- * kernels lack (GPT-2's LayerNorm, learned positions and GELU, Gemma 3's post-norms, GeGLU and
- * per-layer RoPE) runs the host path instead: the CPU
- * forward (src/model/llama.ts) over the GPU cache, counted in the executor's fallbacks as
- * "prepareModel: <family> (<op>)", never a silently different forward.
+ * Families: every ModelConfig option of the CPU forward, at the same step: RMSNorm or
+ * LayerNorm with bias (GPT-2), RoPE (one base, or the local layers' own base: Gemma 3) or
+ * learned absolute positions (GPT-2: added to the embedding rows on the host, as the embedding
+ * itself and its sqrt(hidden) scale are), q/k/v, output and FFN biases, Qwen3/Gemma q/k norms,
+ * query_pre_attn_scalar, post-attention/post-FFN norms (Gemma), SwiGLU, GeGLU or the GELU MLP,
+ * final logit soft-capping, and Mistral's / Gemma's sliding window fed in pieces as the CPU
+ * forward does. A config with a field these kernels lack (gpuForwardUnsupported: any field
+ * outside GPU_FORWARD_FIELDS; none today) runs the host path instead: the CPU forward
+ * (src/model/llama.ts) over the GPU cache, counted in the executor's fallbacks as "prepareModel: <family> (<op>)", never a silently
+ * different forward.
  */
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
@@ -38,6 +42,7 @@ interface Weight {
 
 interface GpuLayer {
   attnNorm: GPUBuffer;
+  attnNormB?: GPUBuffer; // LayerNorm bias (GPT-2)
   wq: Weight;
   wk: Weight;
   wv: Weight;
@@ -45,12 +50,18 @@ interface GpuLayer {
   bq?: GPUBuffer;
   bk?: GPUBuffer;
   bv?: GPUBuffer;
-  qNorm?: GPUBuffer; // (headDim) Qwen3
+  bo?: GPUBuffer; // (dim) GPT-2
+  qNorm?: GPUBuffer; // (headDim) Qwen3, Gemma
   kNorm?: GPUBuffer; // (headDim)
+  postAttnNorm?: GPUBuffer; // (dim) Gemma
   ffnNorm: GPUBuffer;
-  wGate: Weight;
+  ffnNormB?: GPUBuffer;
+  postFfnNorm?: GPUBuffer; // (dim) Gemma
+  wGate?: Weight; // absent for the GELU MLP (GPT-2)
   wUp: Weight;
+  bUp?: GPUBuffer; // (hiddenDim) GPT-2
   wDown: Weight;
+  bDown?: GPUBuffer; // (dim) GPT-2
 }
 
 /** Activations for up to `cap` tokens. */
@@ -71,6 +82,7 @@ interface Acts {
   hs: GPUBuffer; // (n, hiddenDim) swiglu output
   logits: GPUBuffer; // (n, vocabSize)
   cs: GPUBuffer; // (n, headDim / 2, 2) RoPE cos/sin
+  csLocal: GPUBuffer; // (n, headDim / 2, 2) the local layers' cos/sin (Gemma 3), else a stand-in
 }
 
 export class GpuLlamaModel implements LanguageModel {
@@ -79,12 +91,16 @@ export class GpuLlamaModel implements LanguageModel {
   readonly source: string;
   private readonly layers: GpuLayer[];
   private readonly finalNorm: GPUBuffer;
+  private readonly finalNormB?: GPUBuffer;
   private readonly lmHead: Weight;
   private readonly embed: Float32Array; // (vocabSize, dim) stays on the host: a forward uploads n rows
+  private readonly posEmbed?: Float32Array; // (maxSeqLen, dim) GPT-2's learned positions, on the host too
   private readonly invFreq: Float32Array;
+  /** The local (windowed) layers' frequencies where their RoPE base differs (Gemma 3). */
+  private readonly localInvFreq?: Float32Array;
   private readonly dummy: GPUBuffer;
   private acts: Acts | null = null;
-  private readonly k: Record<"matmul" | "rmsnorm" | "rope" | "ew" | "perm", Kernel>;
+  private readonly k: Record<"matmul" | "rmsnorm" | "layernorm" | "rope" | "ew" | "perm", Kernel>;
   private logitsHost = new Float32Array(0);
   private readonly window = new WindowedForward();
 
@@ -122,30 +138,45 @@ export class GpuLlamaModel implements LanguageModel {
       return { blocks, rowsPerBlock };
     };
     const { dim, hiddenDim, nHeads, headDim } = base.config;
+    // The optional vectors of a layer, uploaded where the family has them.
+    const opt = (a: Float32Array | undefined, label: string) => (a ? up(a, label) : undefined);
     this.layers = W.layers.map((L, i) => ({
       attnNorm: up(L.attnNorm, `l${i}.attnNorm`),
+      attnNormB: opt(L.attnNormB, `l${i}.attnNormB`),
       wq: mat(L.wq, dim, `l${i}.wq`),
       wk: mat(L.wk, dim, `l${i}.wk`),
       wv: mat(L.wv, dim, `l${i}.wv`),
       wo: mat(L.wo, nHeads * headDim, `l${i}.wo`),
-      ...(L.bq ? { bq: up(L.bq, `l${i}.bq`) } : {}),
-      ...(L.bk ? { bk: up(L.bk, `l${i}.bk`) } : {}),
-      ...(L.bv ? { bv: up(L.bv, `l${i}.bv`) } : {}),
-      ...(L.qNorm ? { qNorm: up(L.qNorm, `l${i}.qNorm`) } : {}),
-      ...(L.kNorm ? { kNorm: up(L.kNorm, `l${i}.kNorm`) } : {}),
+      bq: opt(L.bq, `l${i}.bq`),
+      bk: opt(L.bk, `l${i}.bk`),
+      bv: opt(L.bv, `l${i}.bv`),
+      bo: opt(L.bo, `l${i}.bo`),
+      qNorm: opt(L.qNorm, `l${i}.qNorm`),
+      kNorm: opt(L.kNorm, `l${i}.kNorm`),
+      postAttnNorm: opt(L.postAttnNorm, `l${i}.postAttnNorm`),
       ffnNorm: up(L.ffnNorm, `l${i}.ffnNorm`),
-      wGate: mat(L.wGate!, dim, `l${i}.wGate`),
+      ffnNormB: opt(L.ffnNormB, `l${i}.ffnNormB`),
+      postFfnNorm: opt(L.postFfnNorm, `l${i}.postFfnNorm`),
+      wGate: L.wGate ? mat(L.wGate, dim, `l${i}.wGate`) : undefined,
       wUp: mat(L.wUp, dim, `l${i}.wUp`),
+      bUp: opt(L.bUp, `l${i}.bUp`),
       wDown: mat(L.wDown, hiddenDim, `l${i}.wDown`),
+      bDown: opt(L.bDown, `l${i}.bDown`),
     }));
     this.finalNorm = up(W.finalNorm, "finalNorm");
+    this.finalNormB = opt(W.finalNormB, "finalNormB");
     this.lmHead = mat(W.lmHead, dim, "lmHead");
     this.embed = W.embed;
+    this.posEmbed = W.posEmbed;
     this.invFreq = ropeInvFreq(this.config);
+    // Gemma 3's local layers: their own base, without the global layers' scaling (as the CPU forward).
+    if (base.config.ropeLocalTheta !== undefined)
+      this.localInvFreq = ropeInvFreq({ headDim, ropeTheta: base.config.ropeLocalTheta });
     this.dummy = rt.buffer(16, "dummy");
     this.k = {
       matmul: ops.kernel(fwd.matmulKernel, "matmul"),
       rmsnorm: ops.kernel(fwd.rmsnormKernel, "rmsnorm"),
+      layernorm: ops.kernel(fwd.layernormKernel, "layernorm"),
       rope: ops.kernel(fwd.ropeKernel, "rope"),
       ew: ops.kernel(fwd.elementwiseKernel, "elementwise"),
       perm: ops.kernel(fwd.permuteKernel, "permute"),
@@ -180,6 +211,7 @@ export class GpuLlamaModel implements LanguageModel {
       hs: b(cap * hiddenDim, "hs"),
       logits: b(cap * vocabSize, "logits"),
       cs: b(cap * headDim, "rope cos/sin"),
+      csLocal: this.localInvFreq ? b(cap * headDim, "local rope cos/sin") : b(4, "no local rope"),
     };
     return this.acts;
   }
@@ -208,6 +240,25 @@ export class GpuLlamaModel implements LanguageModel {
         groups: fwd.grid(n * rows),
       };
     });
+  }
+
+  /** The model's norm over n rows of dim: RMSNorm, or LayerNorm with its bias (norm "layer"). */
+  private norm(
+    out: GPUBuffer,
+    x: GPUBuffer,
+    w: GPUBuffer,
+    b: GPUBuffer | undefined,
+    n: number,
+    xOff = 0,
+  ): Dispatch {
+    if (this.config.norm !== "layer") return this.rmsnorm(out, x, w, n, xOff);
+    if (!b) throw new ConfigError("norm", "LayerNorm without its bias vector");
+    return {
+      kernel: this.k.layernorm,
+      params: fwd.layernormParams(n, this.config.dim, this.config.rmsNormEps, xOff, 0),
+      buffers: [x, w, b, out],
+      groups: [n],
+    };
   }
 
   private rmsnorm(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, n: number, xOff = 0): Dispatch {
@@ -244,10 +295,10 @@ export class GpuLlamaModel implements LanguageModel {
     };
   }
 
-  private ew(out: GPUBuffer, g: GPUBuffer, u: GPUBuffer, n: number, op: number): Dispatch {
+  private ew(out: GPUBuffer, g: GPUBuffer, u: GPUBuffer, n: number, op: number, scalar = 0): Dispatch {
     return {
       kernel: this.k.ew,
-      params: fwd.elementwiseParams(n, op),
+      params: fwd.elementwiseParams(n, op, scalar),
       buffers: [g, u, out],
       groups: fwd.grid(n),
     };
@@ -292,8 +343,29 @@ export class GpuLlamaModel implements LanguageModel {
         );
       x0.set(this.embed.subarray(id * dim, (id + 1) * dim), t * dim);
     }
+    // GPT-2: learned absolute positions added to the token embedding (f32 adds, as the CPU forward).
+    const pe = this.posEmbed;
+    if (pe) {
+      for (let t = 0; t < n; t++) {
+        const p = positions[t]!;
+        if (!(p >= 0 && p < cfg.maxSeqLen))
+          throw new ShapeError(
+            `forward: position ${p} is beyond the ${cfg.maxSeqLen} learned positions of this model`,
+          );
+      }
+      for (let t = 0; t < n; t++)
+        for (let i = 0, o = positions[t]! * dim; i < dim; i++)
+          x0[t * dim + i] = x0[t * dim + i]! + pe[o + i]!;
+    }
+    // Gemma: the embedding times sqrt(hidden_size) (each product rounded to f32, as the CPU forward).
+    const es = cfg.embedScale;
+    if (es !== undefined) for (let i = 0; i < n * dim; i++) x0[i] = x0[i]! * es;
     rt.upload(A.x, x0);
-    rt.upload(A.cs, fwd.ropeTable(positions, this.invFreq));
+    const rope = cfg.positions !== "learned";
+    if (rope) rt.upload(A.cs, fwd.ropeTable(positions, this.invFreq));
+    if (rope && this.localInvFreq) rt.upload(A.csLocal, fwd.ropeTable(positions, this.localInvFreq));
+    // Gemma: scores q.k / sqrt(query_pre_attn_scalar); the cache divides by sqrt(headDim).
+    const qScale = cfg.queryPreAttnScalar ? Math.sqrt(d / cfg.queryPreAttnScalar) : 1;
     const qPos = new Int32Array(group * n);
     for (let g = 0; g < group; g++) qPos.set(positions, g * n);
     rt.upload(A.qin, qPos, n * qDim * 4);
@@ -305,26 +377,23 @@ export class GpuLlamaModel implements LanguageModel {
       // q and k heads after their norms: att and attT are free until attention.
       const qh = L.qNorm ? A.att : A.q;
       const kh = L.kNorm ? A.attT : A.k;
+      const cs = this.localInvFreq && cfg.windowLayers?.[l] ? A.csLocal : A.cs;
+      const ropeOf = (x: GPUBuffer, heads: number): Dispatch => ({
+        kernel: this.k.rope,
+        params: fwd.ropeParams(n, heads, d),
+        buffers: [x, cs],
+        groups: fwd.grid((n * heads * d) / 2),
+      });
       rt.run([
-        this.rmsnorm(A.xb, A.x, L.attnNorm, n),
+        this.norm(A.xb, A.x, L.attnNorm, L.attnNormB, n),
         ...this.matmul(A.q, A.xb, L.wq, n, dim, qDim, L.bq),
         ...this.matmul(A.k, A.xb, L.wk, n, dim, kvDim, L.bk),
         ...this.matmul(A.v, A.xb, L.wv, n, dim, kvDim, L.bv),
         // Qwen3: RMSNorm over each head's q and k, into buffers free until attention writes them.
         ...(L.qNorm ? this.headNorm(qh, A.q, L.qNorm, n * nHeads) : []),
         ...(L.kNorm ? this.headNorm(kh, A.k, L.kNorm, n * nKvHeads) : []),
-        {
-          kernel: this.k.rope,
-          params: fwd.ropeParams(n, nHeads, d),
-          buffers: [qh, A.cs],
-          groups: fwd.grid((n * qDim) / 2),
-        },
-        {
-          kernel: this.k.rope,
-          params: fwd.ropeParams(n, nKvHeads, d),
-          buffers: [kh, A.cs],
-          groups: fwd.grid((n * kvDim) / 2),
-        },
+        ...(rope ? [ropeOf(qh, nHeads), ropeOf(kh, nKvHeads)] : []),
+        ...(qScale !== 1 ? [this.ew(qh, this.dummy, this.dummy, n * qDim, fwd.SCALE, qScale)] : []),
         this.perm(qh, A.qin, n, nHeads, d),
         this.perm(kh, A.kvin, n, nKvHeads, d),
         this.perm(A.v, A.kvin, n, nKvHeads, d, n * kvDim),
@@ -350,22 +419,41 @@ export class GpuLlamaModel implements LanguageModel {
         await cache.attend(l, new Float32Array(q!), positions, attT);
         rt.upload(A.attT, attT);
       }
+      // Gemma's post-norms: the block output normed into xb (free by then) before the add.
+      const residual = (post: GPUBuffer | undefined): Dispatch[] =>
+        post
+          ? [this.rmsnorm(A.xb, A.xb2, post, n), this.ew(A.x, A.xb, this.dummy, n * dim, fwd.ADD)]
+          : [this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD)];
+      // feed-forward: SwiGLU, Gemma's GeGLU, or GPT-2's GELU MLP (no gate)
+      const ffn: Dispatch[] = L.wGate
+        ? [
+            ...this.matmul(A.hb, A.xb, L.wGate, n, dim, hiddenDim),
+            ...this.matmul(A.hb2, A.xb, L.wUp, n, dim, hiddenDim),
+            this.ew(A.hs, A.hb, A.hb2, n * hiddenDim, cfg.ffn === "geglu" ? fwd.GEGLU : fwd.SWIGLU),
+          ]
+        : [
+            ...this.matmul(A.hb, A.xb, L.wUp, n, dim, hiddenDim, L.bUp),
+            this.ew(A.hs, A.hb, this.dummy, n * hiddenDim, fwd.GELU),
+          ];
       rt.run([
         this.perm(A.attT, A.att, nHeads, n, d),
-        ...this.matmul(A.xb2, A.att, L.wo, n, qDim, dim),
-        this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD),
-        this.rmsnorm(A.xb, A.x, L.ffnNorm, n),
-        ...this.matmul(A.hb, A.xb, L.wGate, n, dim, hiddenDim),
-        ...this.matmul(A.hb2, A.xb, L.wUp, n, dim, hiddenDim),
-        this.ew(A.hs, A.hb, A.hb2, n * hiddenDim, fwd.SWIGLU),
-        ...this.matmul(A.xb2, A.hs, L.wDown, n, hiddenDim, dim),
-        this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD),
+        ...this.matmul(A.xb2, A.att, L.wo, n, qDim, dim, L.bo),
+        ...residual(L.postAttnNorm),
+        this.norm(A.xb, A.x, L.ffnNorm, L.ffnNormB, n),
+        ...ffn,
+        ...this.matmul(A.xb2, A.hs, L.wDown, n, hiddenDim, dim, L.bDown),
+        ...residual(L.postFfnNorm),
       ]);
     }
     const m = n - first;
+    const cap = cfg.finalSoftcap;
     rt.run([
-      this.rmsnorm(A.xb, A.x, this.finalNorm, m, first * dim),
+      this.norm(A.xb, A.x, this.finalNorm, this.finalNormB, m, first * dim),
       ...this.matmul(A.logits, A.xb, this.lmHead, m, dim, vocabSize),
+      // Gemma 2: final logits soft-capped, cap * tanh(logit / cap).
+      ...(cap !== undefined
+        ? [this.ew(A.logits, this.dummy, this.dummy, m * vocabSize, fwd.SOFTCAP, cap)]
+        : []),
     ]);
     const ranges = [{ buf: A.logits, bytes: m * vocabSize * 4 }];
     if (gpuCache) ranges.push(gpuCache.statsRange());
@@ -384,26 +472,59 @@ export class GpuLlamaModel implements LanguageModel {
       if ("blocks" in b) for (const x of b.blocks) x.destroy();
       else b.destroy();
     };
-    for (const L of this.layers) for (const b of Object.values(L)) free(b as GPUBuffer | Weight);
+    for (const L of this.layers) for (const b of Object.values(L)) if (b) free(b as GPUBuffer | Weight);
     this.finalNorm.destroy();
+    this.finalNormB?.destroy();
     free(this.lmHead);
     this.dummy.destroy();
     this.base.dispose();
   }
 }
 
-/** Why the GPU kernels cannot run this config's forward (the first op they lack), or null. */
+/**
+ * The ModelConfig fields whose every value the GPU forward computes as the CPU forward does.
+ * A field outside this list (a family option added later) makes gpuForwardUnsupported name
+ * it, so webgpu takes the counted host path until a kernel for it lands here.
+ */
+const GPU_FORWARD_FIELDS = new Set<keyof ModelConfig>([
+  "arch",
+  "dim",
+  "hiddenDim",
+  "nLayers",
+  "nHeads",
+  "nKvHeads",
+  "headDim",
+  "vocabSize",
+  "maxSeqLen",
+  "ropeTheta",
+  "ropeScaling",
+  "ropeFreqFactors",
+  "rmsNormEps",
+  "tiedEmbeddings",
+  "qkvBias",
+  "slidingWindow",
+  "windowLayers",
+  "ropeLocalTheta",
+  "qkNorm",
+  "norm",
+  "positions",
+  "ffn",
+  "normOffset",
+  "postNorms",
+  "embedScale",
+  "queryPreAttnScalar",
+  "finalSoftcap",
+  "linearBias",
+  "bosId",
+  "eosId",
+]);
+
+/** Why the GPU kernels cannot run this config's forward (the first field they lack), or null. */
 export function gpuForwardUnsupported(cfg: ModelConfig): string | null {
-  if (cfg.norm === "layer") return "LayerNorm";
-  if (cfg.positions === "learned") return "learned positions";
-  if (cfg.ffn === "gelu") return "GELU MLP";
-  if (cfg.linearBias) return "output/FFN biases";
-  if (cfg.postNorms) return "post-norms";
-  if (cfg.ffn === "geglu") return "GeGLU";
-  if (cfg.embedScale !== undefined) return "embedding scale";
-  if (cfg.queryPreAttnScalar !== undefined) return "query_pre_attn_scalar";
-  if (cfg.finalSoftcap !== undefined) return "logit soft-capping";
-  if (cfg.windowLayers !== undefined || cfg.ropeLocalTheta !== undefined) return "per-layer windows and RoPE";
+  for (const [k, v] of Object.entries(cfg))
+    if (v !== undefined && !GPU_FORWARD_FIELDS.has(k as keyof ModelConfig)) return k;
+  if (cfg.norm !== undefined && cfg.norm !== "rms" && cfg.norm !== "layer") return `norm ${cfg.norm}`;
+  if (cfg.ffn !== undefined && !["swiglu", "geglu", "gelu"].includes(cfg.ffn)) return `ffn ${cfg.ffn}`;
   return null;
 }
 

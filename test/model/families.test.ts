@@ -308,8 +308,8 @@ async function run(
 
 let dir = "";
 const SHAPES = ["tiny-mistral", "tiny-qwen3", "tiny-gpt2", "tiny-gemma3"] as const;
-/** The shapes the GPU forward runs itself (the rest take the counted host path on webgpu). */
-const GPU_FORWARD = new Set<string>(["tiny-mistral", "tiny-qwen3"]);
+/** The shapes the GPU forward runs itself (any other would take the counted host path on webgpu). */
+const GPU_FORWARD = new Set<string>(SHAPES);
 before(() => {
   dir = mkdtempSync(join(tmpdir(), "kvlab-families-"));
   SHAPES.forEach((s, i) => {
@@ -472,7 +472,7 @@ describe("kvlab ppl runs every family on every executor", () => {
           Math.abs(got.ppl - want.ppl) <= 1e-5 * want.ppl,
           `${ex}: ppl ${got.ppl} vs ref ${want.ppl}`,
         );
-        // The GPU forward lacks GPT-2's and Gemma 3's ops: the host path, named in the fallbacks.
+        // Every family runs the GPU forward's kernels: no "prepareModel" fallback.
         if (ex === "webgpu")
           assert.equal(
             Object.keys(got.fallbacks).some((k) => k.startsWith("prepareModel: ")),
@@ -518,7 +518,7 @@ describe("Gemma 3's local/global layers", () => {
   });
 });
 
-describe("webgpu: the GPU forward with a sliding window, the host path for the rest", () => {
+describe("webgpu: the GPU forward of every family (GPU kernels) against the CPU forward", () => {
   for (const shape of SHAPES) {
     test(shape, async (t) => {
       const probe = await EXECUTORS.webgpu?.probe();
@@ -532,28 +532,30 @@ describe("webgpu: the GPU forward with a sliding window, the host path for the r
         const named = [...gpu.executor.fallbacks.keys()].filter((k) =>
           k.startsWith(`prepareModel: ${cpu.config.arch} `),
         );
-        // Mistral's and Qwen3's blocks run on the GPU kernels; the others are named fallbacks.
+        // Every family's block runs on the GPU kernels; a family without them would be a named fallback.
         assert.equal(named.length > 0, !GPU_FORWARD.has(shape), `prepareModel fallbacks: ${named}`);
         const tokens = cpu.tokenizer
           .encode("Once upon a time, a tiny model spoke.", { addBos: true })
           .slice(0, 19);
-        const spec = { codec: "int8", policy: { type: "h2o", budget: 10, recent: 2 } };
-        const cc = await createCache(spec, cpu.kvShape(32), { executor: cpu.executor });
-        const gc = await createCache(spec, gpu.kvShape(32), { executor: gpu.executor });
-        assert.ok(gc instanceof GpuKVCache, "the GPU cache");
-        let p = 0;
-        for (const n of [9, 1, 5, 4]) {
-          const ids = tokens.slice(p, p + n);
-          const pos = Int32Array.from(ids, (_, i) => p + i);
-          const want = (await cpu.forward(ids, pos, cc)).slice();
-          const got = await gpu.forward(ids, pos, gc);
-          const d = maxAbsDiff(got, want);
-          assert.ok(d <= 1e-3 * (1 + Math.max(...Array.from(want, Math.abs))), `at ${p}: max diff ${d}`);
-          p += n;
+        for (const spec of ["f32", { codec: "int8", policy: { type: "h2o", budget: 10, recent: 2 } }]) {
+          const cc = await createCache(spec, cpu.kvShape(32), { executor: cpu.executor });
+          const gc = await createCache(spec, gpu.kvShape(32), { executor: gpu.executor });
+          assert.ok(gc instanceof GpuKVCache, "the GPU cache");
+          let p = 0;
+          for (const n of [9, 1, 5, 4]) {
+            const ids = tokens.slice(p, p + n);
+            const pos = Int32Array.from(ids, (_, i) => p + i);
+            const want = (await cpu.forward(ids, pos, cc)).slice();
+            const got = await gpu.forward(ids, pos, gc);
+            const d = maxAbsDiff(got, want);
+            assert.ok(d <= 1e-3 * (1 + Math.max(...Array.from(want, Math.abs))), `at ${p}: max diff ${d}`);
+            t.diagnostic(`${JSON.stringify(spec)} at ${p}: max |gpu - cpu| ${d.toExponential(2)}`);
+            p += n;
+          }
+          assert.deepEqual(gc.memory(), cc.memory());
+          cc.dispose();
+          gc.dispose();
         }
-        assert.deepEqual(gc.memory(), cc.memory());
-        cc.dispose();
-        gc.dispose();
       } finally {
         cpu.dispose();
         gpu.dispose();

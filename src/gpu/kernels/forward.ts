@@ -1,7 +1,9 @@
 /**
  * The model forward ops in WGSL (as data): matmul (x @ w^T + bias, PyTorch Linear layout),
- * RMSNorm, RoPE rotate-half (cos/sin from a host table: WGSL's sin/cos promise only 2^-11
- * absolute accuracy, and only on [-pi, pi]), SwiGLU, row softmax, residual add, and the
+ * RMSNorm, LayerNorm with bias (GPT-2), RoPE rotate-half (cos/sin from a host table: WGSL's
+ * sin/cos promise only 2^-11 absolute accuracy, and only on [-pi, pi]), SwiGLU, GeGLU and the
+ * GELU tanh approximation (HF gelu_new / gelu_pytorch_tanh), scaling, soft-capping
+ * (cap * tanh(x / cap), Gemma 2's final logits), row softmax, residual add, and the
  * (n, nH, d) <-> (nH, n, d) permutation the cache interface uses.
  * All f32, one invocation per output element except the row reductions (a workgroup per row).
  */
@@ -96,6 +98,58 @@ export function rmsnormParams(n: number, dim: number, eps: number, xOff = 0, oOf
 }
 
 /**
+ * LayerNorm (PyTorch nn.LayerNorm, GPT-2's ln_1/ln_2/ln_f): out (n, dim) = (x - mean) /
+ * sqrt(var + eps) * w + b with the biased variance of the row; one workgroup per row, the
+ * mean first and the variance of the centred row second (as the CPU forward computes it).
+ */
+export function layernormKernel(): Kernel {
+  return {
+    name: "layernorm",
+    storage: ["read", "read", "read", "rw"],
+    workgroupSize: WG,
+    code: /* wgsl */ `
+struct P { n: u32, dim: u32, eps: f32, xOff: u32, oOff: u32, _a: u32, _b: u32, _c: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+var<workgroup> part: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let xo = p.xOff + wid.x * p.dim;
+  var acc = 0.0;
+  for (var i = lid.x; i < p.dim; i = i + ${WG}u) { acc = acc + x[xo + i]; }
+  part[lid.x] = acc;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid.x < s) { part[lid.x] = part[lid.x] + part[lid.x + s]; }
+    workgroupBarrier();
+  }
+  let mean = part[0] / f32(p.dim);
+  workgroupBarrier();
+  var ss = 0.0;
+  for (var i = lid.x; i < p.dim; i = i + ${WG}u) { let v = x[xo + i] - mean; ss = ss + v * v; }
+  part[lid.x] = ss;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid.x < s) { part[lid.x] = part[lid.x] + part[lid.x + s]; }
+    workgroupBarrier();
+  }
+  let inv = 1.0 / sqrt(part[0] / f32(p.dim) + p.eps);
+  for (var i = lid.x; i < p.dim; i = i + ${WG}u) {
+    out[p.oOff + wid.x * p.dim + i] = (x[xo + i] - mean) * inv * w[i] + b[i];
+  }
+}
+`,
+  };
+}
+
+export function layernormParams(n: number, dim: number, eps: number, xOff = 0, oOff = 0): ArrayBuffer {
+  return new Params().u(n, dim).f(eps).u(xOff, oOff, 0, 0, 0).build();
+}
+
+/**
  * In-place RoPE, rotate-half pairing (i with i + headDim/2). x: (n, nHeads, headDim) at xOff;
  * cs: (n, headDim/2, 2) cos/sin of position * invFreq, computed on the host in f64.
  */
@@ -146,27 +200,41 @@ export function ropeTable(positions: Int32Array, invFreq: Float32Array): Float32
   return cs;
 }
 
-/** out (n) = silu(gate) * up; or, with op 1, out += gate (residual add; up unused). */
+/**
+ * Elementwise over n: op SWIGLU out = silu(g) * u; ADD out += g (residual add); GELU
+ * out = gelu_tanh(g); GEGLU out = gelu_tanh(g) * u; SCALE out *= s; SOFTCAP out = s * tanh(out / s).
+ * tanh is written from exp(-2|x|), which never overflows (a backend's tanh may give NaN for
+ * large |x|: GELU's x^3 reaches that).
+ */
 export function elementwiseKernel(): Kernel {
   return {
     name: "elementwise",
     storage: ["read", "read", "rw"],
     workgroupSize: WG,
     code: /* wgsl */ `
-struct P { n: u32, op: u32, _a: u32, _b: u32 }
+struct P { n: u32, op: u32, s: f32, _b: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> u: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+fn tanh_(x: f32) -> f32 {
+  let t = exp(-2.0 * abs(x));
+  return sign(x) * (1.0 - t) / (1.0 + t);
+}
+fn gelu(x: f32) -> f32 {
+  return 0.5 * x * (1.0 + tanh_(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = gid.x + gid.y * nwg.x * ${WG}u;
   if (e >= p.n) { return; }
-  if (p.op == 0u) {
-    let x = g[e];
-    out[e] = x / (1.0 + exp(-x)) * u[e];
-  } else {
-    out[e] = out[e] + g[e];
+  switch p.op {
+    case 0u: { let x = g[e]; out[e] = x / (1.0 + exp(-x)) * u[e]; }
+    case 1u: { out[e] = out[e] + g[e]; }
+    case 2u: { out[e] = gelu(g[e]); }
+    case 3u: { out[e] = gelu(g[e]) * u[e]; }
+    case 4u: { out[e] = out[e] * p.s; }
+    default: { out[e] = p.s * tanh_(out[e] / p.s); }
   }
 }
 `,
@@ -175,9 +243,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 export const SWIGLU = 0;
 export const ADD = 1;
+export const GELU = 2;
+export const GEGLU = 3;
+export const SCALE = 4;
+export const SOFTCAP = 5;
 
-export function elementwiseParams(n: number, op: number): ArrayBuffer {
-  return new Params().u(n, op, 0, 0).build();
+/** Parameters of elementwiseKernel; `s` is the factor of SCALE and the cap of SOFTCAP. */
+export function elementwiseParams(n: number, op: number, s = 0): ArrayBuffer {
+  return new Params().u(n, op).f(s).u(0).build();
 }
 
 /** Row softmax in place: x (n, dim); one workgroup per row, max-subtracted. */
