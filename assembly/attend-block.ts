@@ -4,13 +4,19 @@
 // block instead of once per row. Single rows (decode of one token) use attend.ts's in-register path.
 import { decodeFloatLoop } from "./codec-float";
 import { decodeIntLoop } from "./codec-int";
+import { turboDecodeRow, turboRowBytes } from "./codec-turbo";
 import { hsum, madd } from "./simd";
 
 /** Decode stored row j of variant v (see attend.ts variant()) into buf (headDim f32). */
 // @ts-ignore: decorator
 @inline
 function decodeRow(v: i32, G: i32, d: i32, pay: usize, sc: usize, ze: usize, j: i32, buf: usize): void {
-  if (v < 4) {
+  if (v == 10) {
+    // TurboQuant: G = lo | hi << 4, one f16 norm per row, ze = the codebook table (codec-turbo.ts)
+    const lo = G & 15;
+    const hi = G >> 4;
+    turboDecodeRow(lo, hi, ze, d, pay + <usize>j * turboRowBytes(lo, hi, d), <u32>load<u16>(sc + (<usize>j << 1)), buf);
+  } else if (v < 4) {
     const rowBytes = <usize>d << (v == 0 ? 2 : v == 3 ? 0 : 1);
     decodeFloatLoop(v, pay + <usize>j * rowBytes, d, buf);
   } else {
@@ -189,6 +195,7 @@ export function score4Any(
     case 6: score4(6, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, kbuf, maxes); break;
     case 7: score4(7, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, kbuf, maxes); break;
     case 8: score4(8, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, kbuf, maxes); break;
+    case 10: score4(10, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, kbuf, maxes); break;
     default: score4(9, G, d, q, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, kbuf, maxes);
   }
 }
@@ -217,6 +224,7 @@ export function mix4Any(
     case 6: mix4(6, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, vbuf); break;
     case 7: mix4(7, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, vbuf); break;
     case 8: mix4(8, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, vbuf); break;
+    case 10: mix4(10, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, vbuf); break;
     default: mix4(9, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, vbuf);
   }
 }

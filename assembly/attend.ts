@@ -6,15 +6,21 @@ import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } fr
 import { mix4Any, score4Any } from "./attend-block";
 import { FUSED_F16, FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-fused";
 import { q8Ok, q8Scores, q8ScratchBytes } from "./attend-q8";
+import { ggmlAttendRows, isGgml, rowBytesAny, scaleBytesAny, zeroBytesAny } from "./attend-ggml";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
 import { hsum, madd } from "./simd";
+import { KIND_TURBO, turboRowBytes } from "./codec-turbo";
+
+/** Variant of the TurboQuant codecs (codec-turbo.ts): G carries lo | hi << 4, zeros the codebook table. */
+const V_TURBO: i32 = 10;
 
 /** Codec descriptor packed by the JS side: kind | bits << 4 | symmetric << 8 | groupSize << 16. */
 // @ts-ignore: decorator
 @inline
 function variant(desc: i32): i32 {
   const kind = desc & 15;
+  if (kind == KIND_TURBO) return V_TURBO;
   if (kind != KIND_INT) return kind; // 0..3
   const bits = (desc >> 4) & 15;
   const sym = (desc >> 8) & 1;
@@ -348,7 +354,8 @@ export function attend(
 /** Bytes of one stored row of variant v (attend.ts variant()) with head size d. */
 // @ts-ignore: decorator
 @inline
-function rowBytesOf(v: i32, d: i32): usize {
+function rowBytesOf(v: i32, G: i32, d: i32): usize {
+  if (v == V_TURBO) return turboRowBytes(G & 15, G >> 4, d);
   if (v < 4) return <usize>d << (v == 0 ? 2 : v == 3 ? 0 : 1);
   const bits = v < 6 ? 8 : v < 8 ? 4 : 2;
   return <usize>((d * bits + 7) >> 3);
@@ -359,6 +366,20 @@ function rowBytesOf(v: i32, d: i32): usize {
 @inline
 function groupBytesOf(v: i32, G: i32, d: i32): usize {
   return v < 4 ? 0 : <usize>(((d + G - 1) / G) << 1);
+}
+
+/** Bytes of one stored row's scales: a TurboQuant row has one f16 norm. */
+// @ts-ignore: decorator
+@inline
+function scaleBytesOf(v: i32, G: i32, d: i32): usize {
+  return v == V_TURBO ? 2 : groupBytesOf(v, G, d);
+}
+
+/** Bytes of one stored row's zero-points: none for TurboQuant (its zeros pointer is the codebook table). */
+// @ts-ignore: decorator
+@inline
+function zeroBytesOf(v: i32, G: i32, d: i32): usize {
+  return v == V_TURBO ? 0 : groupBytesOf(v, G, d);
 }
 
 /** Floats of one part written by attendPart: out (nRows, d), then (max, sum) per row. */
@@ -395,18 +416,27 @@ export function attendPart(
   qc: usize,
   qs: usize,
 ): void {
+  if (isGgml(kDesc) || isGgml(vDesc)) {
+    // ggml block types on either side (attend-ggml.ts)
+    const g = <usize>j0;
+    ggmlAttendRows(kDesc, vDesc, d, q, qPos, nRows,
+      kPay + g * rowBytesAny(kDesc, d), kSc + g * scaleBytesAny(kDesc, d), kZe + g * zeroBytesAny(kDesc, d),
+      vPay + g * rowBytesAny(vDesc, d), vSc + g * scaleBytesAny(vDesc, d), vZe + g * zeroBytesAny(vDesc, d),
+      slotPos + (g << 2), j1 - j0, scale, part, 0, scratch, part + ((<usize>nRows * <usize>d) << 2), qc, qs);
+    return;
+  }
   const kv = variant(kDesc);
   const vv = variant(vDesc);
   const kG = kDesc >>> 16;
   const vG = vDesc >>> 16;
   const n = j1 - j0;
   const j = <usize>j0;
-  const kp = kPay + j * rowBytesOf(kv, d);
-  const ks = kSc + j * groupBytesOf(kv, kG, d);
-  const kz = kZe + j * groupBytesOf(kv, kG, d);
-  const vp = vPay + j * rowBytesOf(vv, d);
-  const vs = vSc + j * groupBytesOf(vv, vG, d);
-  const vz = vZe + j * groupBytesOf(vv, vG, d);
+  const kp = kPay + j * rowBytesOf(kv, kG, d);
+  const ks = kSc + j * scaleBytesOf(kv, kG, d);
+  const kz = kZe + j * zeroBytesOf(kv, kG, d);
+  const vp = vPay + j * rowBytesOf(vv, vG, d);
+  const vs = vSc + j * scaleBytesOf(vv, vG, d);
+  const vz = vZe + j * zeroBytesOf(vv, vG, d);
   const sp = slotPos + (j << 2);
   const ms = part + ((<usize>nRows * <usize>d) << 2);
   if (!attendRows(true, kDesc, vDesc, d, q, qPos, nRows, kp, ks, kz, vp, vs, vz, sp, n, scale, part, 0, scratch, ms, qc, qs))
@@ -472,6 +502,11 @@ function attendRows(
   qc: usize,
   qs: usize,
 ): bool {
+  if (isGgml(kDesc) || isGgml(vDesc)) {
+    // ggml block types on either side (attend-ggml.ts)
+    ggmlAttendRows(kDesc, vDesc, d, q, qPos, nRows, kPay, kSc, kZe, vPay, vSc, vZe, slotPos, nSlots, scale, out, probs, scratch, ms, qc, qs);
+    return true;
+  }
   const kv = variant(kDesc);
   const vv = variant(vDesc);
   const kG = kDesc >>> 16;
@@ -505,13 +540,16 @@ function attendRows(
   const kQ8 = qc != 0 && kFused && q8Ok(kKind, kG, d);
   const nB = d >> 5;
   const one = (both || (kQ8 && vFused)) && !(kKind == FUSED_F32 && vKind == FUSED_F32);
+  // TurboQuant rows have no in-register single-row path: every block of rows goes through
+  // attend-block.ts (padded to four), which decodes each stored row once through the codebook.
+  const turbo = kv == V_TURBO || vv == V_TURBO;
   let r = 0;
   while (r < nRows) {
     const rows = min(4, nRows - r);
-    if (rows == 1 && !one) break; // the single-row loop below
+    if (rows == 1 && !one && !turbo) break; // the single-row loop below
     // A pair of rows (GQA groups of 2) or a single row runs as a 2- or 1-row block when both
     // paths are fused.
-    const R = rows == 1 ? 1 : rows == 2 && both ? 2 : 4;
+    const R = turbo ? 4 : rows == 1 ? 1 : rows == 2 && both ? 2 : 4;
     let qb = q + <usize>r * rb;
     let pb = qPos + (<usize>r << 2);
     let qcb = qc + <usize>r * <usize>d;

@@ -11,6 +11,8 @@ export function heapBase(): usize {
 
 export { encodeFloat, decodeFloat } from "./codec-float";
 export { encodeInt, decodeInt } from "./codec-int";
+export { encodeGgml, decodeGgml } from "./codec-ggml";
+export { encodeTurbo, decodeTurbo } from "./codec-turbo";
 export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
 export { relaxedDotCheck } from "./attend-q8";
 export { matmul, matmulBf16, matmulF16 } from "./matmul";

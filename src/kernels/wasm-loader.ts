@@ -38,6 +38,28 @@ export interface KvlabWasmExports {
     headDim: number,
     dst: number,
   ): void;
+  /** TurboQuant rows (assembly/codec-turbo.ts): lo/hi bits, the codebook table (src/kernels/wasm-turbo.ts). */
+  encodeTurbo(
+    lo: number,
+    hi: number,
+    table: number,
+    src: number,
+    nRows: number,
+    headDim: number,
+    payload: number,
+    norms: number,
+    stats: number,
+  ): void;
+  decodeTurbo(
+    lo: number,
+    hi: number,
+    table: number,
+    payload: number,
+    norms: number,
+    nRows: number,
+    headDim: number,
+    dst: number,
+  ): void;
   attendScratchBytes(nSlots: number, headDim: number): number;
   attend(
     kDesc: number,

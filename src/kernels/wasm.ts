@@ -7,6 +7,7 @@
  */
 import { DeviceUnavailableError, ShapeError } from "../errors.ts";
 import { defaultWasmLocation, existsSync, HOST, defaultThreads as hostThreads } from "../platform/host.ts";
+import type { TurboName } from "../quant/turboquant.ts";
 import type { Codec, CodecName, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
 import {
   type AttendArgs,
@@ -36,6 +37,7 @@ import {
   runTile,
   type WorkerPool,
 } from "./wasm-pool.ts";
+import { isTurboName, KIND_TURBO, TurboTables, turboBits } from "./wasm-turbo.ts";
 import { matrixType } from "./weights.ts";
 
 export interface WasmExecutorOptions {
@@ -86,21 +88,29 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
   q5_1: { kind: null },
   q8_0: { kind: null },
   iq4_nl: { kind: null },
-  // TurboQuant: no AssemblyScript kernels yet (ref runs them, counted as fallbacks).
-  turbo2: { kind: null },
-  "turbo2.5": { kind: null },
-  turbo3: { kind: null },
-  "turbo3.5": { kind: null },
-  turbo4: { kind: null },
+  // TurboQuant MSE codecs: assembly/codec-turbo.ts (codebook tables: wasm-turbo.ts).
+  turbo2: { kind: KIND_TURBO },
+  "turbo2.5": { kind: KIND_TURBO },
+  turbo3: { kind: KIND_TURBO },
+  "turbo3.5": { kind: KIND_TURBO },
+  turbo4: { kind: KIND_TURBO },
+  // TurboQuant_prod: the QJL residual has no AssemblyScript kernel (ref runs it, counted).
   "turbo3-qjl": { kind: null },
   "turbo4-qjl": { kind: null },
 };
 
-/** Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16), or -1 if unsupported. */
+/**
+ * Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16; TurboQuant:
+ * kind | lo bits << 16 | hi bits << 20), or -1 if unsupported.
+ */
 function codecDesc(codec: Codec, headDim: number): number {
   const t = codec.options.type;
   const traits = Object.hasOwn(WASM_CODECS, t) ? WASM_CODECS[t] : undefined;
   if (!traits || traits.kind === null || codec.options.axis !== "token") return -1;
+  if (traits.kind === KIND_TURBO && isTurboName(t)) {
+    const [lo, hi] = turboBits(t);
+    return KIND_TURBO | (lo << 16) | (hi << 20);
+  }
   if (traits.bits === undefined) return traits.kind;
   const L = codec.layout(headDim);
   return traits.kind | (traits.bits << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (L.groupSize << 16);
@@ -166,6 +176,14 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
   const pool: WorkerPool | undefined =
     threads > 1 ? await createWorkerPool(module, heap, k, threads - 1) : undefined;
   const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by the encoders
+  const turboTables = new TurboTables(heap);
+  /** TurboQuant codec of a descriptor: [lo, hi, table pointer]. */
+  const turboArgs = (codec: Codec, desc: number, headDim: number) =>
+    [
+      (desc >> 16) & 15,
+      (desc >> 20) & 15,
+      turboTables.ptr(codec.options.type as TurboName, headDim),
+    ] as const;
   const statsView = () => new Int32Array(heap.buffer, stats, 2);
   // Grow-only scratch for the model ops (rope's cos/sin, nll's targets and outputs), so a
   // forward call allocates nothing in the arena once it has run at its largest size.
@@ -210,6 +228,17 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const m = new Marshal(heap);
       const s = m.ptr(src.subarray(0, nRows * headDim), "in");
       if (desc < 4) k.encodeFloat(desc, s, nRows * headDim, m.ptr(d.payload, "out"), stats);
+      // inout: a row's padding bits are kept, as the reference's bit writes do
+      else if ((desc & 15) === KIND_TURBO)
+        k.encodeTurbo(
+          ...turboArgs(codec, desc, headDim),
+          s,
+          nRows,
+          headDim,
+          m.ptr(d.payload, "inout"),
+          m.ptr(d.scales, "out"),
+          stats,
+        );
       // inout: the last byte of an int4/int2 row keeps its padding bits, as the reference does
       else
         k.encodeInt(
@@ -244,6 +273,15 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const m = new Marshal(heap);
       const out = m.ptr(dst.subarray(0, nRows * headDim), "out");
       if (desc < 4) k.decodeFloat(desc, m.ptr(r.payload, "in"), nRows * headDim, out);
+      else if ((desc & 15) === KIND_TURBO)
+        k.decodeTurbo(
+          ...turboArgs(codec, desc, headDim),
+          m.ptr(r.payload, "in"),
+          m.ptr(r.scales, "in"),
+          nRows,
+          headDim,
+          out,
+        );
       else
         k.decodeInt(
           (desc >> 4) & 15,
@@ -287,10 +325,11 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         a.nRows,
         m.ptr(kr.payload, "in"),
         m.ptr(kr.scales, "in"),
-        m.ptr(kr.zeros, "in"),
+        // TurboQuant rows have no zero-points: the kernel reads their codebook table there
+        (kd & 15) === KIND_TURBO ? turboArgs(a.kCodec, kd, d)[2] : m.ptr(kr.zeros, "in"),
         m.ptr(vr.payload, "in"),
         m.ptr(vr.scales, "in"),
-        m.ptr(vr.zeros, "in"),
+        (vd & 15) === KIND_TURBO ? turboArgs(a.vCodec, vd, d)[2] : m.ptr(vr.zeros, "in"),
         m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
         a.nSlots,
         a.scale,
@@ -484,6 +523,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
 
     dispose() {
       pool?.dispose();
+      turboTables.dispose();
       if (opScratch) heap.release(opScratch);
       opScratch = 0;
       opScratchBytes = 0;
