@@ -1,0 +1,726 @@
+// Fused attention over ggml block-quantized keys and/or values (codec-ggml.ts: q4_0, q4_1,
+// q5_0, q5_1, q8_0, iq4_nl), the way llama.cpp's CPU flash attention reads its quantized KV
+// cache: no f32 copy of the cache, each 32-element block unpacked to levels in registers and
+// the block's f16 d (and m) applied once per block:
+//   q . k = sum_b d_b (q_b . L_b)  +  m_b sum_{i in b} q_i           (L: the block's levels)
+//   acc  += sum_b (p d_b) L_b  +  p m_b
+// Query rows go up to four at a time (a GQA group shares each unpacked key/value block).
+//
+// With the cache option query: q8 (src/quant/q8-query.ts) the scores use the rows' q8_0 codes c
+// and block scales s with integer dot products, as ggml_vec_dot_q4_0_q8_0 / q8_0_q8_0 do
+// (ggml-cpu quants.c): q . k = sum_b s_b d_b (c_b . L_b) + m_b s_b sum c_b; c_b . L_b is exact
+// (|c| <= 127, |L| <= 128: |sum| < 2^24) through i32x4.dot_i16x8_s on sign-extended levels, so
+// the result is qHat . k up to f32 rounding of the block products.
+//
+// The other side of a mixed pair (e.g. f16 keys with q4_0 values, as llama.cpp allows) is a
+// float or int codec (kind 0..4): its rows are decoded into an f32 row buffer per slot.
+// Head sizes are multiples of 32 here (the ggml codecs refuse others), so no tails.
+import { decodeFloatLoop } from "./codec-float";
+import { decodeIntLoop } from "./codec-int";
+import { ggmlHasMin, ggmlPayloadBytes, levelsHi, levelsLo, widen } from "./codec-ggml";
+import { exp4 } from "./exp";
+import { f16ToF32 } from "./half";
+import { madd } from "./simd";
+
+/** Descriptor kind of the ggml block types (src/kernels/wasm.ts WASM_CODECS); type index in bits 4..7. */
+export const KIND_GGML: i32 = 6;
+
+// @ts-ignore: decorator
+@inline
+export function isGgml(desc: i32): bool {
+  return (desc & 15) == KIND_GGML;
+}
+
+/** Bytes of one stored row, of its scales and of its zeros, for a descriptor of kind 0..4 or ggml. */
+export function rowBytesAny(desc: i32, d: i32): usize {
+  const kind = desc & 15;
+  if (kind == KIND_GGML) return <usize>((d >> 5) * ggmlPayloadBytes((desc >> 4) & 15));
+  if (kind < 4) return <usize>d << (kind == 0 ? 2 : kind == 3 ? 0 : 1);
+  return <usize>((d * ((desc >> 4) & 15) + 7) >> 3);
+}
+
+export function scaleBytesAny(desc: i32, d: i32): usize {
+  const kind = desc & 15;
+  if (kind == KIND_GGML) return <usize>((d >> 5) << 1);
+  if (kind < 4) return 0;
+  const G = desc >>> 16;
+  return <usize>(((d + G - 1) / G) << 1);
+}
+
+export function zeroBytesAny(desc: i32, d: i32): usize {
+  const kind = desc & 15;
+  if (kind == KIND_GGML) return ggmlHasMin((desc >> 4) & 15) ? <usize>((d >> 5) << 1) : 0;
+  if (kind < 4 || ((desc >> 8) & 1) == 1) return 0;
+  return scaleBytesAny(desc, d);
+}
+
+// ---- call context (scratch memory: keeps the specialised functions' signatures short) ----
+
+const CX_D = 0; // i32 head size
+const CX_Q = 4; // f32 query rows (R, d)
+const CX_QPOS = 8; // i32 positions (R)
+const CX_PAY = 12; // payload of slot 0
+const CX_SC = 16; // scales of slot 0
+const CX_ZE = 20; // zeros of slot 0
+const CX_SLOTPOS = 24; // i32 (nSlots)
+const CX_NSLOTS = 28;
+const CX_SCALE = 32; // f32
+const CX_SCORES = 36; // (4, nSlots) f32: scores, then the unnormalised softmax weights
+const CX_STAT = 40; // 4 maxima, then 4 inverse sums
+const CX_QV = 44; // per block b: 3 vectors of the rows' lanes (q sums | q8 scale, q8 scale * sum c)
+const CX_QW = 48; // q8 codes of the R rows as i16 (R, d)
+const CX_BUF = 52; // (d) f32 row buffer of the non-ggml side
+const CX_ACC = 56; // (4, d) f32 accumulators
+const CX_PROBS = 60; // (R, nSlots) probabilities out, or 0
+const CX_DESC = 64; // descriptor of the side being read
+const CX_BYTES = 80;
+
+// @ts-ignore: decorator
+@inline
+function cx<T>(c: usize, off: i32): T {
+  return load<T>(c + <usize>off);
+}
+
+/** [sum(a), sum(b), sum(c), sum(e)] of four f32x4. */
+// @ts-ignore: decorator
+@inline
+function fsum4(a: v128, b: v128, c: v128, e: v128): v128 {
+  const t0 = f32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
+  const t1 = f32x4.add(i32x4.shuffle(c, e, 0, 1, 4, 5), i32x4.shuffle(c, e, 2, 3, 6, 7));
+  return f32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
+}
+
+/** [sum(a), sum(b), sum(c), sum(e)] of four i32x4. */
+// @ts-ignore: decorator
+@inline
+function isum4(a: v128, b: v128, c: v128, e: v128): v128 {
+  const t0 = i32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
+  const t1 = i32x4.add(i32x4.shuffle(c, e, 0, 1, 4, 5), i32x4.shuffle(c, e, 2, 3, 6, 7));
+  return i32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
+}
+
+/** q_b . L for one row's 32 query floats at qp and the block's levels as 8 f32x4. */
+// @ts-ignore: decorator
+@inline
+function dot32(qp: usize, l0: v128, l1: v128, l2: v128, l3: v128, l4: v128, l5: v128, l6: v128, l7: v128): v128 {
+  let a = f32x4.mul(v128.load(qp), l0);
+  let b = f32x4.mul(v128.load(qp, 16), l1);
+  a = madd(v128.load(qp, 32), l2, a);
+  b = madd(v128.load(qp, 48), l3, b);
+  a = madd(v128.load(qp, 64), l4, a);
+  b = madd(v128.load(qp, 80), l5, b);
+  a = madd(v128.load(qp, 96), l6, a);
+  b = madd(v128.load(qp, 112), l7, b);
+  return f32x4.add(a, b);
+}
+
+/** c_b . L for one row's 32 i16 query codes at qp and the block's levels as 4 i16x8. */
+// @ts-ignore: decorator
+@inline
+function idot32(qp: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const a = i32x4.add(i32x4.dot_i16x8_s(v128.load(qp), x0), i32x4.dot_i16x8_s(v128.load(qp, 16), x1));
+  const b = i32x4.add(i32x4.dot_i16x8_s(v128.load(qp, 32), x2), i32x4.dot_i16x8_s(v128.load(qp, 48), x3));
+  return i32x4.add(a, b);
+}
+
+/** Score vector (lanes = rows) -> scaled, masked, stored at scores rows; running max. */
+// @ts-ignore: decorator
+@inline
+function putScores(R: i32, S: v128, scale: v128, sp: i32, qp: v128, scores: usize, j: i32, rs: usize, vmax: v128): v128 {
+  S = f32x4.mul(S, scale);
+  S = v128.bitselect(S, f32x4.splat(-Infinity), i32x4.le_s(i32x4.splat(sp), qp));
+  const o = scores + (<usize>j << 2);
+  v128.store32_lane(o, S, 0);
+  if (R > 1) v128.store32_lane(o + rs, S, 1);
+  if (R > 2) v128.store32_lane(o + 2 * rs, S, 2);
+  if (R > 3) v128.store32_lane(o + 3 * rs, S, 3);
+  return f32x4.pmax(vmax, S);
+}
+
+// @ts-ignore: decorator
+@inline
+function rowPositions(R: i32, qPos: usize): v128 {
+  let v = i32x4.splat(load<i32>(qPos));
+  if (R > 1) v = i32x4.replace_lane(v, 1, load<i32>(qPos, 4));
+  if (R > 2) v = i32x4.replace_lane(v, 2, load<i32>(qPos, 8));
+  if (R > 3) v = i32x4.replace_lane(v, 3, load<i32>(qPos, 12));
+  return v;
+}
+
+// @ts-ignore: decorator
+@inline
+function storeMaxes(R: i32, maxes: usize, vmax: v128): void {
+  v128.store(maxes, vmax);
+}
+
+/**
+ * Scores of R f32 query rows over ggml keys of type t (R, t constant after inlining): scale *
+ * q_r . k_j, -Inf where slotPos[j] > qPos_r; row maxima to the context's stat.
+ */
+// @ts-ignore: decorator
+@inline
+function scoresF(R: i32, t: i32, c: usize): void {
+  const d = cx<i32>(c, CX_D);
+  const q = cx<usize>(c, CX_Q);
+  const pay = cx<usize>(c, CX_PAY);
+  const sc = cx<usize>(c, CX_SC);
+  const ze = cx<usize>(c, CX_ZE);
+  const slotPos = cx<usize>(c, CX_SLOTPOS);
+  const nSlots = cx<i32>(c, CX_NSLOTS);
+  const scores = cx<usize>(c, CX_SCORES);
+  const qv = cx<usize>(c, CX_QV);
+  const vscale = f32x4.splat(cx<f32>(c, CX_SCALE));
+  const qp = rowPositions(R, cx<usize>(c, CX_QPOS));
+  const pmax = max(max(i32x4.extract_lane(qp, 0), i32x4.extract_lane(qp, 1)), max(i32x4.extract_lane(qp, 2), i32x4.extract_lane(qp, 3)));
+  const nB = d >> 5;
+  const pb = <usize>ggmlPayloadBytes(t);
+  const rowBytes = <usize>nB * pb;
+  const rb = <usize>d << 2;
+  const rs = <usize>nSlots << 2;
+  const zero = f32x4.splat(0);
+  let vmax = f32x4.splat(-Infinity);
+  for (let j = 0; j < nSlots; j++) {
+    const sp = load<i32>(slotPos + (<usize>j << 2));
+    let S = zero;
+    if (sp <= pmax) {
+      const row = pay + <usize>j * rowBytes;
+      const scj = sc + ((<usize>j * <usize>nB) << 1);
+      const zej = ze + ((<usize>j * <usize>nB) << 1);
+      let T0 = zero, T1 = zero, T2 = zero, T3 = zero, tail = zero;
+      for (let b = 0; b < nB; b++) {
+        const p = row + <usize>b * pb;
+        const lo = levelsLo(t, p);
+        const hi = levelsHi(t, p);
+        const l0 = widen(lo, 0), l1 = widen(lo, 1), l2 = widen(lo, 2), l3 = widen(lo, 3);
+        const l4 = widen(hi, 0), l5 = widen(hi, 1), l6 = widen(hi, 2), l7 = widen(hi, 3);
+        const vd = f32x4.splat(f16ToF32(<u32>load<u16>(scj + (<usize>b << 1))));
+        const qo = q + (<usize>b << 7);
+        T0 = madd(dot32(qo, l0, l1, l2, l3, l4, l5, l6, l7), vd, T0);
+        if (R > 1) T1 = madd(dot32(qo + rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T1);
+        if (R > 2) T2 = madd(dot32(qo + 2 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T2);
+        if (R > 3) T3 = madd(dot32(qo + 3 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T3);
+        if (ggmlHasMin(t)) {
+          const vm = f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1))));
+          tail = madd(vm, v128.load(qv + <usize>b * 48), tail);
+        }
+      }
+      S = f32x4.add(fsum4(T0, T1, T2, T3), tail);
+    }
+    vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
+  }
+  storeMaxes(R, cx<usize>(c, CX_STAT), vmax);
+}
+
+/** As scoresF with the rows' q8_0 codes (integer dot products) over ggml keys of type t. */
+// @ts-ignore: decorator
+@inline
+function scoresQ8(R: i32, t: i32, c: usize): void {
+  const d = cx<i32>(c, CX_D);
+  const pay = cx<usize>(c, CX_PAY);
+  const sc = cx<usize>(c, CX_SC);
+  const ze = cx<usize>(c, CX_ZE);
+  const slotPos = cx<usize>(c, CX_SLOTPOS);
+  const nSlots = cx<i32>(c, CX_NSLOTS);
+  const scores = cx<usize>(c, CX_SCORES);
+  const qv = cx<usize>(c, CX_QV);
+  const qw = cx<usize>(c, CX_QW);
+  const vscale = f32x4.splat(cx<f32>(c, CX_SCALE));
+  const qp = rowPositions(R, cx<usize>(c, CX_QPOS));
+  const pmax = max(max(i32x4.extract_lane(qp, 0), i32x4.extract_lane(qp, 1)), max(i32x4.extract_lane(qp, 2), i32x4.extract_lane(qp, 3)));
+  const nB = d >> 5;
+  const pb = <usize>ggmlPayloadBytes(t);
+  const rowBytes = <usize>nB * pb;
+  const qs = <usize>d << 1; // bytes per row of i16 codes
+  const rs = <usize>nSlots << 2;
+  const zero = f32x4.splat(0);
+  const izero = i32x4.splat(0);
+  let vmax = f32x4.splat(-Infinity);
+  for (let j = 0; j < nSlots; j++) {
+    const sp = load<i32>(slotPos + (<usize>j << 2));
+    let S = zero;
+    if (sp <= pmax) {
+      const row = pay + <usize>j * rowBytes;
+      const scj = sc + ((<usize>j * <usize>nB) << 1);
+      const zej = ze + ((<usize>j * <usize>nB) << 1);
+      for (let b = 0; b < nB; b++) {
+        const p = row + <usize>b * pb;
+        const lo = levelsLo(t, p);
+        const hi = levelsHi(t, p);
+        const x0 = i16x8.extend_low_i8x16_s(lo), x1 = i16x8.extend_high_i8x16_s(lo);
+        const x2 = i16x8.extend_low_i8x16_s(hi), x3 = i16x8.extend_high_i8x16_s(hi);
+        const qo = qw + (<usize>b << 6);
+        const a0 = idot32(qo, x0, x1, x2, x3);
+        const a1 = R > 1 ? idot32(qo + qs, x0, x1, x2, x3) : izero;
+        const a2 = R > 2 ? idot32(qo + 2 * qs, x0, x1, x2, x3) : izero;
+        const a3 = R > 3 ? idot32(qo + 3 * qs, x0, x1, x2, x3) : izero;
+        const vd = f32x4.splat(f16ToF32(<u32>load<u16>(scj + (<usize>b << 1))));
+        const vb = qv + <usize>b * 48;
+        S = madd(f32x4.convert_i32x4_s(isum4(a0, a1, a2, a3)), f32x4.mul(v128.load(vb), vd), S);
+        if (ggmlHasMin(t)) S = madd(f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)))), v128.load(vb, 16), S);
+      }
+    }
+    vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
+  }
+  storeMaxes(R, cx<usize>(c, CX_STAT), vmax);
+}
+
+/** Decode stored row j of a float (kind 0..3) or int (kind 4) codec into buf (d f32). */
+function otherRow(desc: i32, d: i32, pay: usize, sc: usize, ze: usize, j: i32, buf: usize): void {
+  const kind = desc & 15;
+  const row = pay + <usize>j * rowBytesAny(desc, d);
+  if (kind < 4) decodeFloatLoop(kind, row, d, buf);
+  else {
+    const sb = <usize>j * scaleBytesAny(desc, d);
+    decodeIntLoop((desc >> 4) & 15, ((desc >> 8) & 1) == 1, desc >>> 16, row, sc + sb, ze + sb, 1, d, buf);
+  }
+}
+
+/** Scores of R f32 query rows over keys of a float or int codec (rows decoded into the buffer). */
+// @ts-ignore: decorator
+@inline
+function scoresOther(R: i32, c: usize): void {
+  const d = cx<i32>(c, CX_D);
+  const q = cx<usize>(c, CX_Q);
+  const slotPos = cx<usize>(c, CX_SLOTPOS);
+  const nSlots = cx<i32>(c, CX_NSLOTS);
+  const scores = cx<usize>(c, CX_SCORES);
+  const buf = cx<usize>(c, CX_BUF);
+  const desc = cx<i32>(c, CX_DESC);
+  const vscale = f32x4.splat(cx<f32>(c, CX_SCALE));
+  const qp = rowPositions(R, cx<usize>(c, CX_QPOS));
+  const pmax = max(max(i32x4.extract_lane(qp, 0), i32x4.extract_lane(qp, 1)), max(i32x4.extract_lane(qp, 2), i32x4.extract_lane(qp, 3)));
+  const rb = <usize>d << 2;
+  const rs = <usize>nSlots << 2;
+  const zero = f32x4.splat(0);
+  let vmax = f32x4.splat(-Infinity);
+  for (let j = 0; j < nSlots; j++) {
+    const sp = load<i32>(slotPos + (<usize>j << 2));
+    let S = zero;
+    if (sp <= pmax) {
+      otherRow(desc, d, cx<usize>(c, CX_PAY), cx<usize>(c, CX_SC), cx<usize>(c, CX_ZE), j, buf);
+      let T0 = zero, T1 = zero, T2 = zero, T3 = zero;
+      for (let i: usize = 0; i < rb; i += 16) {
+        const k = v128.load(buf + i);
+        T0 = madd(v128.load(q + i), k, T0);
+        if (R > 1) T1 = madd(v128.load(q + rb + i), k, T1);
+        if (R > 2) T2 = madd(v128.load(q + 2 * rb + i), k, T2);
+        if (R > 3) T3 = madd(v128.load(q + 3 * rb + i), k, T3);
+      }
+      S = fsum4(T0, T1, T2, T3);
+    }
+    vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
+  }
+  storeMaxes(R, cx<usize>(c, CX_STAT), vmax);
+}
+
+/** The R rows' softmax weights of slot j (e * inv), written to probs when asked. */
+// @ts-ignore: decorator
+@inline
+function weights(R: i32, c: usize, j: i32): v128 {
+  const nSlots = cx<i32>(c, CX_NSLOTS);
+  const rs = <usize>nSlots << 2;
+  const e = cx<usize>(c, CX_SCORES) + (<usize>j << 2);
+  let w = f32x4.splat(load<f32>(e));
+  if (R > 1) w = f32x4.replace_lane(w, 1, load<f32>(e + rs));
+  if (R > 2) w = f32x4.replace_lane(w, 2, load<f32>(e + 2 * rs));
+  if (R > 3) w = f32x4.replace_lane(w, 3, load<f32>(e + 3 * rs));
+  w = f32x4.mul(w, v128.load(cx<usize>(c, CX_STAT), 16));
+  const probs = cx<usize>(c, CX_PROBS);
+  if (probs) {
+    const o = probs + (<usize>j << 2);
+    v128.store32_lane(o, w, 0);
+    if (R > 1) v128.store32_lane(o + rs, w, 1);
+    if (R > 2) v128.store32_lane(o + 2 * rs, w, 2);
+    if (R > 3) v128.store32_lane(o + 3 * rs, w, 3);
+  }
+  return w;
+}
+
+/** acc[32 floats at a] += cw * L (+ cm) for the block's 8 level vectors. */
+// @ts-ignore: decorator
+@inline
+function axpy32(hasMin: bool, a: usize, cw: v128, cm: v128, l0: v128, l1: v128, l2: v128, l3: v128, l4: v128, l5: v128, l6: v128, l7: v128): void {
+  if (hasMin) {
+    v128.store(a, f32x4.add(madd(cw, l0, v128.load(a)), cm));
+    v128.store(a, f32x4.add(madd(cw, l1, v128.load(a, 16)), cm), 16);
+    v128.store(a, f32x4.add(madd(cw, l2, v128.load(a, 32)), cm), 32);
+    v128.store(a, f32x4.add(madd(cw, l3, v128.load(a, 48)), cm), 48);
+    v128.store(a, f32x4.add(madd(cw, l4, v128.load(a, 64)), cm), 64);
+    v128.store(a, f32x4.add(madd(cw, l5, v128.load(a, 80)), cm), 80);
+    v128.store(a, f32x4.add(madd(cw, l6, v128.load(a, 96)), cm), 96);
+    v128.store(a, f32x4.add(madd(cw, l7, v128.load(a, 112)), cm), 112);
+  } else {
+    v128.store(a, madd(cw, l0, v128.load(a)));
+    v128.store(a, madd(cw, l1, v128.load(a, 16)), 16);
+    v128.store(a, madd(cw, l2, v128.load(a, 32)), 32);
+    v128.store(a, madd(cw, l3, v128.load(a, 48)), 48);
+    v128.store(a, madd(cw, l4, v128.load(a, 64)), 64);
+    v128.store(a, madd(cw, l5, v128.load(a, 80)), 80);
+    v128.store(a, madd(cw, l6, v128.load(a, 96)), 96);
+    v128.store(a, madd(cw, l7, v128.load(a, 112)), 112);
+  }
+}
+
+/** acc (R, d) += sum_j p_rj v_j over ggml values of type t (rows with p = 0 add nothing). */
+// @ts-ignore: decorator
+@inline
+function mixG(R: i32, t: i32, c: usize): void {
+  const d = cx<i32>(c, CX_D);
+  const pay = cx<usize>(c, CX_PAY);
+  const sc = cx<usize>(c, CX_SC);
+  const ze = cx<usize>(c, CX_ZE);
+  const nSlots = cx<i32>(c, CX_NSLOTS);
+  const acc = cx<usize>(c, CX_ACC);
+  const nB = d >> 5;
+  const pb = <usize>ggmlPayloadBytes(t);
+  const rowBytes = <usize>nB * pb;
+  const rb = <usize>d << 2;
+  const hasMin = ggmlHasMin(t);
+  for (let j = 0; j < nSlots; j++) {
+    const w = weights(R, c, j);
+    if (!v128.any_true(f32x4.ne(w, f32x4.splat(0)))) continue;
+    const w0 = f32x4.extract_lane(w, 0), w1 = f32x4.extract_lane(w, 1);
+    const w2 = f32x4.extract_lane(w, 2), w3 = f32x4.extract_lane(w, 3);
+    const row = pay + <usize>j * rowBytes;
+    const scj = sc + ((<usize>j * <usize>nB) << 1);
+    const zej = ze + ((<usize>j * <usize>nB) << 1);
+    for (let b = 0; b < nB; b++) {
+      const p = row + <usize>b * pb;
+      const lo = levelsLo(t, p);
+      const hi = levelsHi(t, p);
+      const l0 = widen(lo, 0), l1 = widen(lo, 1), l2 = widen(lo, 2), l3 = widen(lo, 3);
+      const l4 = widen(hi, 0), l5 = widen(hi, 1), l6 = widen(hi, 2), l7 = widen(hi, 3);
+      const vd = f16ToF32(<u32>load<u16>(scj + (<usize>b << 1)));
+      const vm: f32 = hasMin ? f16ToF32(<u32>load<u16>(zej + (<usize>b << 1))) : 0;
+      const a = acc + (<usize>b << 7);
+      if (w0 != 0) axpy32(hasMin, a, f32x4.splat(w0 * vd), f32x4.splat(w0 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
+      if (R > 1 && w1 != 0) axpy32(hasMin, a + rb, f32x4.splat(w1 * vd), f32x4.splat(w1 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
+      if (R > 2 && w2 != 0) axpy32(hasMin, a + 2 * rb, f32x4.splat(w2 * vd), f32x4.splat(w2 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
+      if (R > 3 && w3 != 0) axpy32(hasMin, a + 3 * rb, f32x4.splat(w3 * vd), f32x4.splat(w3 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
+    }
+  }
+}
+
+/** acc (R, d) += sum_j p_rj v_j over values of a float or int codec (decoded into the buffer). */
+// @ts-ignore: decorator
+@inline
+function mixOther(R: i32, c: usize): void {
+  const d = cx<i32>(c, CX_D);
+  const nSlots = cx<i32>(c, CX_NSLOTS);
+  const acc = cx<usize>(c, CX_ACC);
+  const buf = cx<usize>(c, CX_BUF);
+  const desc = cx<i32>(c, CX_DESC);
+  const rb = <usize>d << 2;
+  for (let j = 0; j < nSlots; j++) {
+    const w = weights(R, c, j);
+    if (!v128.any_true(f32x4.ne(w, f32x4.splat(0)))) continue;
+    otherRow(desc, d, cx<usize>(c, CX_PAY), cx<usize>(c, CX_SC), cx<usize>(c, CX_ZE), j, buf);
+    for (let r = 0; r < R; r++) {
+      // a row whose weight is zero adds exactly nothing (0 * Inf would be NaN)
+      const wr = r == 0 ? f32x4.extract_lane(w, 0) : r == 1 ? f32x4.extract_lane(w, 1) : r == 2 ? f32x4.extract_lane(w, 2) : f32x4.extract_lane(w, 3);
+      if (wr == 0) continue;
+      const vw = f32x4.splat(wr);
+      const a = acc + <usize>r * rb;
+      for (let i: usize = 0; i < rb; i += 16) v128.store(a + i, madd(vw, v128.load(buf + i), v128.load(a + i)));
+    }
+  }
+}
+
+// ---- one small function per (rows, type): the optimising compiler sees constants ----
+
+function sF1(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresF(1, 0, c); break;
+    case 1: scoresF(1, 1, c); break;
+    case 2: scoresF(1, 2, c); break;
+    case 3: scoresF(1, 3, c); break;
+    case 4: scoresF(1, 4, c); break;
+    default: scoresF(1, 5, c);
+  }
+}
+function sF2(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresF(2, 0, c); break;
+    case 1: scoresF(2, 1, c); break;
+    case 2: scoresF(2, 2, c); break;
+    case 3: scoresF(2, 3, c); break;
+    case 4: scoresF(2, 4, c); break;
+    default: scoresF(2, 5, c);
+  }
+}
+function sF3(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresF(3, 0, c); break;
+    case 1: scoresF(3, 1, c); break;
+    case 2: scoresF(3, 2, c); break;
+    case 3: scoresF(3, 3, c); break;
+    case 4: scoresF(3, 4, c); break;
+    default: scoresF(3, 5, c);
+  }
+}
+function sF4(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresF(4, 0, c); break;
+    case 1: scoresF(4, 1, c); break;
+    case 2: scoresF(4, 2, c); break;
+    case 3: scoresF(4, 3, c); break;
+    case 4: scoresF(4, 4, c); break;
+    default: scoresF(4, 5, c);
+  }
+}
+function sQ1(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresQ8(1, 0, c); break;
+    case 1: scoresQ8(1, 1, c); break;
+    case 2: scoresQ8(1, 2, c); break;
+    case 3: scoresQ8(1, 3, c); break;
+    case 4: scoresQ8(1, 4, c); break;
+    default: scoresQ8(1, 5, c);
+  }
+}
+function sQ2(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresQ8(2, 0, c); break;
+    case 1: scoresQ8(2, 1, c); break;
+    case 2: scoresQ8(2, 2, c); break;
+    case 3: scoresQ8(2, 3, c); break;
+    case 4: scoresQ8(2, 4, c); break;
+    default: scoresQ8(2, 5, c);
+  }
+}
+function sQ3(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresQ8(3, 0, c); break;
+    case 1: scoresQ8(3, 1, c); break;
+    case 2: scoresQ8(3, 2, c); break;
+    case 3: scoresQ8(3, 3, c); break;
+    case 4: scoresQ8(3, 4, c); break;
+    default: scoresQ8(3, 5, c);
+  }
+}
+function sQ4(t: i32, c: usize): void {
+  switch (t) {
+    case 0: scoresQ8(4, 0, c); break;
+    case 1: scoresQ8(4, 1, c); break;
+    case 2: scoresQ8(4, 2, c); break;
+    case 3: scoresQ8(4, 3, c); break;
+    case 4: scoresQ8(4, 4, c); break;
+    default: scoresQ8(4, 5, c);
+  }
+}
+function mG1(t: i32, c: usize): void {
+  switch (t) {
+    case 0: mixG(1, 0, c); break;
+    case 1: mixG(1, 1, c); break;
+    case 2: mixG(1, 2, c); break;
+    case 3: mixG(1, 3, c); break;
+    case 4: mixG(1, 4, c); break;
+    default: mixG(1, 5, c);
+  }
+}
+function mG2(t: i32, c: usize): void {
+  switch (t) {
+    case 0: mixG(2, 0, c); break;
+    case 1: mixG(2, 1, c); break;
+    case 2: mixG(2, 2, c); break;
+    case 3: mixG(2, 3, c); break;
+    case 4: mixG(2, 4, c); break;
+    default: mixG(2, 5, c);
+  }
+}
+function mG3(t: i32, c: usize): void {
+  switch (t) {
+    case 0: mixG(3, 0, c); break;
+    case 1: mixG(3, 1, c); break;
+    case 2: mixG(3, 2, c); break;
+    case 3: mixG(3, 3, c); break;
+    case 4: mixG(3, 4, c); break;
+    default: mixG(3, 5, c);
+  }
+}
+function mG4(t: i32, c: usize): void {
+  switch (t) {
+    case 0: mixG(4, 0, c); break;
+    case 1: mixG(4, 1, c); break;
+    case 2: mixG(4, 2, c); break;
+    case 3: mixG(4, 3, c); break;
+    case 4: mixG(4, 4, c); break;
+    default: mixG(4, 5, c);
+  }
+}
+function sO1(c: usize): void { scoresOther(1, c); }
+function sO2(c: usize): void { scoresOther(2, c); }
+function sO3(c: usize): void { scoresOther(3, c); }
+function sO4(c: usize): void { scoresOther(4, c); }
+function mO1(c: usize): void { mixOther(1, c); }
+function mO2(c: usize): void { mixOther(2, c); }
+function mO3(c: usize): void { mixOther(3, c); }
+function mO4(c: usize): void { mixOther(4, c); }
+
+// @ts-ignore: decorator
+@inline
+function align16(p: usize): usize {
+  return (p + 15) & ~(<usize>15);
+}
+
+/** Scratch bytes of ggmlAttendRows (within attend.ts attendScratchBytes for the same sizes). */
+export function ggmlScratchBytes(nSlots: i32, d: i32): i32 {
+  return 16 * nSlots + 16 * d + 4 * d + 8 * d + 48 * (d >> 5) + 32 + CX_BYTES + 128;
+}
+
+/** Softmax weights in place: e_j = exp(s_j - max) (0 where masked); returns their sum (0 if none visible). */
+function expRow(scores: usize, nSlots: i32, max: f32): f32 {
+  if (max == -Infinity) {
+    memory.fill(scores, 0, <usize>nSlots << 2); // no visible slot: the row outputs zeros
+    return 0;
+  }
+  const vmax = f32x4.splat(max);
+  let vsum = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= nSlots; j += 4) {
+    const sp = scores + (<usize>j << 2);
+    const e = exp4(f32x4.sub(v128.load(sp), vmax)); // masked slots hold -Inf: exp4 gives 0
+    v128.store(sp, e);
+    vsum = f32x4.add(vsum, e);
+  }
+  let sum = f32x4.extract_lane(vsum, 0) + f32x4.extract_lane(vsum, 1) + f32x4.extract_lane(vsum, 2) + f32x4.extract_lane(vsum, 3);
+  for (; j < nSlots; j++) {
+    const sp = scores + (<usize>j << 2);
+    const s = load<f32>(sp);
+    const e: f32 = s == -Infinity ? 0 : f32x4.extract_lane(exp4(f32x4.splat(s - max)), 0);
+    store<f32>(sp, e);
+    sum += e;
+  }
+  return sum;
+}
+
+/**
+ * Attention of nRows query rows when the keys or the values (or both) are a ggml block type
+ * (arguments as attend.ts attendRows; head size a multiple of 32). ms != 0: per row (max, sum)
+ * of the softmax (attendPart). scratch: ggmlScratchBytes(nSlots, d), 16-aligned.
+ */
+export function ggmlAttendRows(
+  kDesc: i32,
+  vDesc: i32,
+  d: i32,
+  q: usize,
+  qPos: usize,
+  nRows: i32,
+  kPay: usize,
+  kSc: usize,
+  kZe: usize,
+  vPay: usize,
+  vSc: usize,
+  vZe: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  out: usize,
+  probs: usize,
+  scratch: usize,
+  ms: usize,
+  qc: usize,
+  qs: usize,
+): void {
+  const rb = <usize>d << 2;
+  const nB = d >> 5;
+  const c = scratch;
+  const scores = align16(c + CX_BYTES);
+  const stat = align16(scores + (<usize>nSlots << 4));
+  const acc = align16(stat + 32);
+  const buf = acc + 4 * rb;
+  const qv = buf + rb;
+  const qw = qv + <usize>nB * 48;
+  const kG = isGgml(kDesc);
+  const vG = isGgml(vDesc);
+  const kt = (kDesc >> 4) & 15;
+  const vt = (vDesc >> 4) & 15;
+  const useQ8 = qc != 0 && kG;
+  store<i32>(c, d, CX_D);
+  store<usize>(c, slotPos, CX_SLOTPOS);
+  store<i32>(c, nSlots, CX_NSLOTS);
+  store<f32>(c, scale, CX_SCALE);
+  store<usize>(c, scores, CX_SCORES);
+  store<usize>(c, stat, CX_STAT);
+  store<usize>(c, qv, CX_QV);
+  store<usize>(c, qw, CX_QW);
+  store<usize>(c, buf, CX_BUF);
+  store<usize>(c, acc, CX_ACC);
+  for (let r = 0; r < nRows; ) {
+    const R = min(4, nRows - r);
+    const qb = q + <usize>r * rb;
+    store<usize>(c, qb, CX_Q);
+    store<usize>(c, qPos + (<usize>r << 2), CX_QPOS);
+    // per-block vectors whose lane i is row i's
+    memory.fill(qv, 0, <usize>nB * 48);
+    if (useQ8) {
+      for (let i = 0; i < R; i++) {
+        const src = qc + <usize>(r + i) * <usize>d;
+        const dst = qw + <usize>i * (<usize>d << 1);
+        for (let b = 0; b < nB; b++) {
+          let sum = 0;
+          for (let k = 0; k < 32; k++) {
+            const v = <i32>load<i8>(src + <usize>(b * 32 + k));
+            store<i16>(dst + (<usize>(b * 32 + k) << 1), <i16>v);
+            sum += v;
+          }
+          const s = load<f32>(qs + (<usize>((r + i) * nB + b) << 2));
+          store<f32>(qv + <usize>b * 48 + (<usize>i << 2), s);
+          store<f32>(qv + <usize>b * 48 + (<usize>i << 2), s * <f32>sum, 16);
+        }
+      }
+    } else if (kG && ggmlHasMin(kt))
+      for (let i = 0; i < R; i++)
+        for (let b = 0; b < nB; b++) {
+          const o = qb + <usize>i * rb + (<usize>b << 7);
+          let a = v128.load(o);
+          for (let k: usize = 16; k < 128; k += 16) a = f32x4.add(a, v128.load(o + k));
+          store<f32>(qv + <usize>b * 48 + (<usize>i << 2), f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+        }
+    store<usize>(c, kPay, CX_PAY);
+    store<usize>(c, kSc, CX_SC);
+    store<usize>(c, kZe, CX_ZE);
+    store<i32>(c, kDesc, CX_DESC);
+    if (!kG) {
+      if (R == 1) sO1(c);
+      else if (R == 2) sO2(c);
+      else if (R == 3) sO3(c);
+      else sO4(c);
+    } else if (useQ8) {
+      if (R == 1) sQ1(kt, c);
+      else if (R == 2) sQ2(kt, c);
+      else if (R == 3) sQ3(kt, c);
+      else sQ4(kt, c);
+    } else if (R == 1) sF1(kt, c);
+    else if (R == 2) sF2(kt, c);
+    else if (R == 3) sF3(kt, c);
+    else sF4(kt, c);
+    v128.store(stat, f32x4.splat(0), 16); // inverse sums of rows R..3 stay 0
+    for (let i = 0; i < R; i++) {
+      const m = load<f32>(stat + (<usize>i << 2));
+      const sum = expRow(scores + ((<usize>i * <usize>nSlots) << 2), nSlots, m);
+      store<f32>(stat + 16 + (<usize>i << 2), sum > 0 ? <f32>1 / sum : 0);
+      if (ms) {
+        store<f32>(ms + (<usize>(r + i) << 3), m);
+        store<f32>(ms + (<usize>(r + i) << 3), sum, 4);
+      }
+    }
+    store<usize>(c, probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0, CX_PROBS);
+    store<usize>(c, vPay, CX_PAY);
+    store<usize>(c, vSc, CX_SC);
+    store<usize>(c, vZe, CX_ZE);
+    store<i32>(c, vDesc, CX_DESC);
+    memory.fill(acc, 0, <usize>R * rb);
+    if (!vG) {
+      if (R == 1) mO1(c);
+      else if (R == 2) mO2(c);
+      else if (R == 3) mO3(c);
+      else mO4(c);
+    } else if (R == 1) mG1(vt, c);
+    else if (R == 2) mG2(vt, c);
+    else if (R == 3) mG3(vt, c);
+    else mG4(vt, c);
+    memory.copy(out + <usize>r * rb, acc, <usize>R * rb);
+    r += R;
+  }
+}
