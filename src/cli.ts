@@ -10,6 +10,7 @@ import { register as registerInfo } from "./commands/info.ts";
 import { register as registerMerge } from "./commands/merge.ts";
 import { register as registerPpl } from "./commands/ppl.ts";
 import { register as registerProbe } from "./commands/probe.ts";
+import { register as registerProfileHeads } from "./commands/profile-heads.ts";
 import { register as registerQueue } from "./commands/queue.ts";
 import { register as registerRun } from "./commands/run.ts";
 import { register as registerSchema } from "./commands/schema.ts";
@@ -39,6 +40,7 @@ for (const register of [
   registerQueue,
   registerWorker,
   registerSchema,
+  registerProfileHeads,
 ])
   register(program);
 

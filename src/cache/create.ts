@@ -5,6 +5,7 @@ import { assertBlocksFit } from "../quant/ggml-block.ts";
 import { StandardKVCache } from "./kv-cache.ts";
 import { withModelWindow } from "./model-window.ts";
 import { parsePolicy } from "./policies/registry.ts";
+import { bindPolicy } from "./policy.ts";
 import { resolveCacheSpec, sideCodec } from "./spec.ts";
 import type { CacheSpecInput, KVCache, KVShape } from "./types.ts";
 
@@ -43,9 +44,12 @@ export async function createCache(
     options.attentionMass || resolved.query
       ? null
       : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy });
-  if (own) return own;
-  return new StandardKVCache(resolved, shape, kCodec, vCodec, policy, exec, {
-    seed: options.seed ?? 0,
-    attentionMass: options.attentionMass ?? false,
-  });
+  if (own) return bindPolicy(own, policy);
+  return bindPolicy(
+    new StandardKVCache(resolved, shape, kCodec, vCodec, policy, exec, {
+      seed: options.seed ?? 0,
+      attentionMass: options.attentionMass ?? false,
+    }),
+    policy,
+  );
 }

@@ -73,6 +73,46 @@ export interface RetentionPolicy {
   readonly readsKeys?: boolean;
   /** Optional: a multi-tier cache; the cache moves tokens between codecs (see policies/tiered.ts). */
   readonly tiers?: TierSpec;
+  /**
+   * Optional: the policy scores tokens with an extra forward of the model that the protocol
+   * runs before each prefill chunk (KVzip's context reconstruction, policies/kvzip.ts; the
+   * protocol side is src/eval/scoring-pass.ts). Without such a protocol the policy still holds
+   * its budget, from whatever scores it has.
+   */
+  readonly scoring?: ScoringRequest;
+}
+
+/**
+ * What a policy asks of a scoring forward (src/eval/scoring-pass.ts): the protocol keeps an f32
+ * copy of the context seen so far, forwards `prompt` + the newest chunk after it (teacher
+ * forced, never kept), and hands each KV head the maximum attention every context position
+ * received from those queries (max over the query rows and the GQA group, softmax over the
+ * context and the scoring tokens), as a running maximum over the passes since reset.
+ */
+export interface ScoringRequest {
+  /** Text put before each repeated chunk (KVzip's repeat prompt). */
+  readonly prompt: string;
+  /**
+   * After each pass (and at reset, with upTo 0), per (layer, KV head): byPos[p] = score of
+   * absolute position p for p < upTo; positions at or past upTo have not been scored. The
+   * array is the pass's own and stays valid (it is updated in place) until the next reset.
+   */
+  scores(layer: number, kvHead: number, byPos: Float32Array, upTo: number): void;
+}
+
+// The policy each cache built by createCache runs, so that a protocol can serve its scoring
+// requests without the KVCache interface naming policies.
+const POLICY_OF = new WeakMap<object, RetentionPolicy>();
+
+/** Record that `cache` runs `policy` (createCache calls this). */
+export function bindPolicy<C extends object>(cache: C, policy: RetentionPolicy): C {
+  POLICY_OF.set(cache, policy);
+  return cache;
+}
+
+/** The policy a cache built by createCache runs, or undefined. */
+export function policyOf(cache: object): RetentionPolicy | undefined {
+  return POLICY_OF.get(cache);
 }
 
 /** Settings of a multi-tier cache (policy `tiered`). */

@@ -31,6 +31,7 @@
 import type { CacheMemory, KVCache, KVShape, PhysicalMemory } from "../cache/types.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { LanguageModel } from "../model/llama.ts";
+import { type ScoringCost, ScoringPass } from "./scoring-pass.ts";
 
 export type PerplexityProtocol =
   | { kind: "llamacpp"; nCtx: number; nChunks?: number }
@@ -62,6 +63,8 @@ export interface PerplexityResult {
   tokensPerSecond: number;
   /** Cache memory at the end of each segment. */
   memoryBySegment: CacheMemory[];
+  /** The policy's scoring forwards (KVzip), when it asks for them: their tokens, time and scratch bytes. */
+  scoring?: ScoringCost;
 }
 
 export type CacheFactory = (shape: KVShape) => KVCache | Promise<KVCache>;
@@ -148,14 +151,18 @@ export async function evaluatePerplexity(
   let physical: PhysicalMemory | undefined;
   const t0 = performance.now();
   const nonFiniteBefore = cache.stats().nonFinite;
+  // A policy that scores with an extra forward (RetentionPolicy.scoring) gets it before each chunk.
+  const pass = ScoringPass.for(model, cache);
   try {
     for (let c = 0; c < nChunks; c++) {
       for (let i = 0; i < nCtx; i++) seg[i] = tokens[c * nCtx + i]!;
       if (bos !== undefined) seg[0] = bos;
       cache.reset();
+      pass?.reset();
       for (let a = 0; a < nCtx; a += chunk) {
         const b = Math.min(a + chunk, nCtx);
         const n = b - a;
+        await pass?.before(seg.subarray(a, b), positions.subarray(a, b));
         // Logits only from the first scored row in this chunk (at least one row: forward needs it).
         const firstLogit = Math.min(Math.max(first - a, 0), n - 1);
         const logits = await model.forward(seg.subarray(a, b), positions.subarray(a, b), cache, {
@@ -206,5 +213,6 @@ export async function evaluatePerplexity(
     ...(physical ? { physicalKvBytes: physical } : {}),
     tokensPerSecond: (nChunks * nCtx) / seconds,
     memoryBySegment,
+    ...(pass ? { scoring: pass.cost() } : {}),
   };
 }

@@ -125,6 +125,7 @@ function metricsOf(
     ...(out.attentionMassKept !== undefined ? { attentionMassKept: out.attentionMassKept } : {}),
     ...paired,
     ...(out.task ? { task: out.task } : {}),
+    ...(out.scoring ? { scoring: out.scoring } : {}),
     ...(loaded.warnings?.length ? { warnings: loaded.warnings } : {}),
   };
 }

@@ -75,7 +75,7 @@ export async function loadTaskExperiment(config: ExperimentConfig): Promise<Load
         const seconds = (performance.now() - t0) / 1000;
         const tokens = r.samples.reduce((a, s) => a + s.tokens, 0);
         const memory = cache.memory();
-        const { samples: perSample, protocol, ...summary } = r;
+        const { samples: perSample, protocol, scoring, ...summary } = r;
         const task: TaskMetrics = {
           ...summary,
           query: protocol,
@@ -97,6 +97,7 @@ export async function loadTaskExperiment(config: ExperimentConfig): Promise<Load
           tokensPerSecond: tokens / seconds,
           fallbacks: fallbacksSince(model, before),
           task,
+          ...(scoring ? { scoring } : {}),
         };
       } finally {
         cache.dispose();

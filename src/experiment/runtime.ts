@@ -181,6 +181,7 @@ export const realDeps: RunnerDeps = {
           tokensPerSecond: res.tokensPerSecond,
           fallbacks,
           ...(mergeMass(mass) ? { attentionMassKept: mergeMass(mass)! } : {}),
+          ...(res.scoring ? { scoring: res.scoring } : {}),
         };
       },
       dispose: () => model.dispose(),

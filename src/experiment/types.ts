@@ -6,6 +6,7 @@
  */
 import type { CacheMemory, KVShape, PhysicalMemory, ResolvedCacheSpec } from "../cache/types.ts";
 import type { KlSummary } from "../eval/kl.ts";
+import type { ScoringCost } from "../eval/scoring-pass.ts";
 import type { TaskCell, TaskSummary } from "../tasks/metrics.ts";
 import type { Provenance } from "./machine.ts";
 import type { ExperimentConfig, ProtocolConfig } from "./schema.ts";
@@ -43,6 +44,8 @@ export interface EvalOutput {
   attentionMassKept?: { mean: number; min: number; rows: number };
   /** Task protocol: accuracy and its cells (nll is NaN then). */
   task?: TaskMetrics;
+  /** Scoring forwards a policy asked for (KVzip): tokens forwarded, seconds, scratch bytes. */
+  scoring?: ScoringCost;
 }
 
 /** What a task run stores: the summary, and each sample's outcome (for "where was the needle lost"). */
@@ -132,6 +135,8 @@ export interface RunMetrics extends Partial<KlSummary> {
   /** 95% interval of PPL - baseline PPL, from dNll: basePpl * (exp(dNll.lo | hi) - 1). */
   dPplInterval?: [number, number];
   task?: TaskMetrics;
+  /** Extra compute of a policy's scoring forwards (KVzip): not in peakKvBytes, in tokensPerSecond's time. */
+  scoring?: ScoringCost;
   warnings?: string[];
 }
 

@@ -18,6 +18,7 @@
  */
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ConfigError } from "../errors.ts";
+import { type ScoringCost, ScoringPass } from "../eval/scoring-pass.ts";
 import { argmax } from "../model/generate.ts";
 import type { LanguageModel } from "../model/llama.ts";
 import type { MatchRule, TaskSample } from "./generate.ts";
@@ -55,6 +56,8 @@ export interface TaskEvalResult extends TaskSummary {
   protocol: TaskProtocol;
   prefillChunk: number;
   samples: SampleResult[];
+  /** The policy's scoring forwards (KVzip) over all samples, when it asks for them. */
+  scoring?: ScoringCost;
 }
 
 export const DEFAULT_PREFILL_CHUNK = 256;
@@ -92,19 +95,24 @@ function probAndRank(logits: Float32Array, id: number): { prob: number; rank: nu
   return { prob: Math.exp(x - max) / sum, rank };
 }
 
-/** Feed ids at positions start.. in the given chunk lengths; returns the last row's logits (a copy). */
+/**
+ * Feed ids at positions start.. in the given chunk lengths; returns the last row's logits (a
+ * copy). A scoring pass (KVzip) scores each prefill chunk before the cache sees it.
+ */
 async function feed(
   model: LanguageModel,
   cache: KVCache,
   ids: number[],
   start: number,
   chunks: number[],
+  pass: ScoringPass | null = null,
 ): Promise<Float32Array> {
   let a = 0;
   let last: Float32Array | undefined;
   for (const n of chunks) {
     const pos = new Int32Array(n); // (n) absolute positions
     for (let i = 0; i < n; i++) pos[i] = start + a + i;
+    await pass?.before(ids.slice(a, a + n), pos);
     const logits = await model.forward(ids.slice(a, a + n), pos, cache, { firstLogit: n - 1 });
     last = logits.slice(0, model.config.vocabSize);
     a += n;
@@ -127,22 +135,25 @@ export async function runSample(
   protocol: TaskProtocol,
   prefillChunk: number,
   extraTokens: number,
+  pass: ScoringPass | null = null,
 ): Promise<SampleResult> {
   cache.reset();
+  pass?.reset();
   const promptLen = s.context.length + s.question.length;
   let logits: Float32Array;
   if (protocol === "agnostic") {
-    await feed(model, cache, s.context, 0, chunkLengths(s.context.length, prefillChunk, false));
+    await feed(model, cache, s.context, 0, chunkLengths(s.context.length, prefillChunk, false), pass);
     logits = await feed(
       model,
       cache,
       s.question,
       s.context.length,
       chunkLengths(s.question.length, prefillChunk, false),
+      pass,
     );
   } else {
     const prompt = [...s.context, ...s.question];
-    logits = await feed(model, cache, prompt, 0, chunkLengths(prompt.length, prefillChunk, true));
+    logits = await feed(model, cache, prompt, 0, chunkLengths(prompt.length, prefillChunk, true), pass);
   }
   const { prob, rank } = probAndRank(logits, s.answerIds[0]!);
   const kvBytes = cache.memory().total;
@@ -206,9 +217,10 @@ export async function evaluateTask(
   if (cache.shape.maxTokens < need)
     throw new ConfigError("cache", `holds ${cache.shape.maxTokens} tokens but the samples need ${need}`);
   const results: SampleResult[] = [];
+  const pass = ScoringPass.for(model, cache);
   try {
     for (const s of samples) {
-      const r = await runSample(model, cache, s, opts.protocol, prefillChunk, extra);
+      const r = await runSample(model, cache, s, opts.protocol, prefillChunk, extra, pass);
       results.push(r);
       opts.onSample?.(r, results.length, samples.length);
     }
@@ -220,5 +232,6 @@ export async function evaluateTask(
     protocol: opts.protocol,
     prefillChunk,
     samples: results,
+    ...(pass ? { scoring: pass.cost() } : {}),
   };
 }

@@ -219,6 +219,7 @@ export function allocatedPolicy(opts: AllocationOptions, ctx: PolicyContext): Re
       scorer.onAttention(view, probs, nRows, qPos);
     },
     ...(scorer.onQueries ? { onQueries: scorer.onQueries } : {}),
+    ...(scorer.scoring ? { scoring: scorer.scoring } : {}),
     evictions(view) {
       const { layer, kvHead } = view;
       const b = layerBudget(layer, view.seen);

@@ -16,11 +16,13 @@ import {
   pyramidkvOptions,
   pyramidWeights,
 } from "./allocation.ts";
+import { duoOptions, duoPolicy, resolveDuo } from "./duo.ts";
 import { expectedAttentionOptions, expectedAttentionPolicy } from "./expected-attention.ts";
 import { fullOptions, fullPolicy } from "./full.ts";
 import { h2oOptions, h2oPolicy } from "./h2o.ts";
 import { intervalOptions, intervalPolicy } from "./interval.ts";
 import { knormOptions, knormPolicy } from "./knorm.ts";
+import { kvzipOptions, kvzipPolicy } from "./kvzip.ts";
 import { lfuOptions, lfuPolicy } from "./lfu.ts";
 import { lruOptions, lruPolicy } from "./lru.ts";
 import { parseOptions } from "./options.ts";
@@ -155,6 +157,14 @@ export const POLICIES: Record<string, PolicyEntry> = {
     options: expectedAttentionOptions,
     make: expectedAttentionPolicy,
   }),
+  kvzip: entry({
+    name: "kvzip",
+    description:
+      "query-agnostic: tokens scored by the largest attention they get when the model repeats the context (a scoring forward before each prefill chunk, cost in the record); lowest go",
+    paper: "Kim et al. 2025 (KVzip), arXiv:2505.23416",
+    options: kvzipOptions,
+    make: kvzipPolicy,
+  }),
   adakv: entry({
     name: "adakv",
     description:
@@ -209,6 +219,18 @@ POLICIES.interval = {
       resolved: { type: "interval", every: o.every, policy: inner.resolved },
       make: (ctx) => intervalPolicy(inner.make(ctx), o.every, ctx),
     };
+  },
+};
+
+POLICIES.duo = {
+  name: "duo",
+  description:
+    "retrieval heads keep the full cache (their share of the total budget), streaming heads keep sinks + recent; heads from a profile (kvlab profile-heads), head map in the record",
+  paper: "Xiao et al. 2024 (DuoAttention), arXiv:2410.10819",
+  options: duoOptions,
+  parse(spec, path) {
+    const o = resolveDuo(parseOptions(duoOptions, spec, path), path);
+    return { resolved: o, make: (ctx) => duoPolicy(o, ctx) };
   },
 };
 

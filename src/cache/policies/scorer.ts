@@ -5,7 +5,7 @@
  * or across the heads and layers of the model (the budget allocations of allocation.ts: AdaKV,
  * PyramidKV, per-layer ratios), so that any scorer combines with any allocation.
  */
-import { type HeadView, type RetentionPolicy, resolveCount } from "../policy.ts";
+import { type HeadView, type RetentionPolicy, resolveCount, type ScoringRequest } from "../policy.ts";
 import { evictLowest } from "./select.ts";
 
 export interface Scorer {
@@ -17,6 +17,8 @@ export interface Scorer {
   onAttention(view: HeadView, probs: Float32Array, nRows: number, qPos: Int32Array): void;
   /** Optional: the query rows of each attend (RetentionPolicy.onQueries). */
   onQueries?(view: HeadView, q: Float32Array, nRows: number, qPos: Int32Array): void;
+  /** Optional: the scorer's scores come from a scoring forward (RetentionPolicy.scoring). */
+  readonly scoring?: ScoringRequest;
   /**
    * Score of each retained slot now, higher = keep (valid until the next hook). Called only
    * when the head has to give up slots; a scorer may prepare the scores here.
@@ -41,6 +43,7 @@ export function scoredPolicy(scorer: Scorer, budget: number): RetentionPolicy {
     onAppend: (view, first, n) => scorer.onAppend(view, first, n),
     onAttention: (view, probs, nRows, qPos) => scorer.onAttention(view, probs, nRows, qPos),
     ...(scorer.onQueries ? { onQueries: scorer.onQueries } : {}),
+    ...(scorer.scoring ? { scoring: scorer.scoring } : {}),
     evictions(view) {
       const b = resolveCount(budget, view.seen);
       if (view.nSlots <= b) {

@@ -8,6 +8,7 @@ import type { PolicyContext } from "../policy.ts";
 import { expectedAttentionOptions, expectedAttentionScorer } from "./expected-attention.ts";
 import { h2oOptions, h2oScorer } from "./h2o.ts";
 import { knormOptions, knormScorer } from "./knorm.ts";
+import { kvzipOptions, kvzipScorer } from "./kvzip.ts";
 import { lfuOptions, lfuScorer } from "./lfu.ts";
 import { lruOptions, lruScorer } from "./lru.ts";
 import { randomOptions, randomScorer } from "./random.ts";
@@ -30,6 +31,7 @@ export const SCORERS = {
     options: expectedAttentionOptions.omit({ budget: true }),
     make: expectedAttentionScorer,
   },
+  kvzip: { options: kvzipOptions.omit({ budget: true }), make: kvzipScorer },
 } satisfies Record<string, Row>;
 
 export type ScorerName = keyof typeof SCORERS;

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { createCache } from "../../../src/cache/create.ts";
+import { policyOf } from "../../../src/cache/policy.ts";
 import type { CacheSpecInput, KVCache } from "../../../src/cache/types.ts";
 import type { Executor } from "../../../src/kernels/executor.ts";
 import { disposeTestExecutors, executorsUnderTest, refExecutor } from "../../helpers/executors.ts";
@@ -39,6 +40,22 @@ const SPECS: CacheSpecInput[] = [
   { policy: { type: "pyramidkv", budget: 10, beta: 4, heads: "adakv", scorer: "h2o" } },
   { policy: { type: "layer-budgets", budget: 10, ratios: [3, 1], scorer: "tova" } },
   { preset: "kivi2", policy: { type: "window", budget: 40 } },
+  // kvzip: compare() hands both caches the same scores, as a scoring forward would.
+  { policy: { type: "kvzip", budget: 10 }, codec: "int8" },
+  { policy: { type: "adakv", budget: 10, scorer: "kvzip" } },
+  {
+    policy: {
+      type: "duo",
+      budget: 10,
+      sinks: 2,
+      recent: 3,
+      scores: [
+        [0.9, 0.1],
+        [0.2, 0.8],
+      ],
+    },
+    codec: "int4",
+  },
 ];
 
 type WithPositions = KVCache & { retainedPositions?(layer: number, kvHead: number): Int32Array };
@@ -54,6 +71,18 @@ async function compare(spec: CacheSpecInput, ref: Executor, other: Executor): Pr
   const b = (await createCache(spec, shape, { executor: other, seed: 5 })) as WithPositions;
   const r = rng(17);
   const { nKvHeads, nHeads, headDim: d } = shape;
+  // Policies scored by a scoring forward (kvzip): the same scores by position on both executors,
+  // positions >= 40 left unscored.
+  const rs = rng(23);
+  const byPos = Array.from({ length: shape.nLayers * nKvHeads }, () =>
+    Float32Array.from({ length: shape.maxTokens }, () => Math.abs(rs(1))),
+  );
+  for (const c of [a, b]) {
+    const req = policyOf(c)?.scoring;
+    if (req)
+      for (let l = 0; l < shape.nLayers; l++)
+        for (let h = 0; h < nKvHeads; h++) req.scores(l, h, byPos[l * nKvHeads + h]!, 40);
+  }
   const chunks = [5, 1, 3, 1, 1, 8, 1, 2];
   let t = 0;
   for (let step = 0; t < 60; step++) {

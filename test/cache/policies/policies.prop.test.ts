@@ -62,6 +62,19 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
     covariance: fc.boolean(),
     future: fc.constantFrom(1, 16),
   }),
+  fc.record({ type: fc.constant("kvzip"), budget: budgetArb, recent: fc.constantFrom(0, 0.25, 2) }),
+  fc.record({
+    type: fc.constant("duo"),
+    budget: budgetArb,
+    retrieval: fc.constantFrom(0, 0.25, 0.5, 1),
+    sinks: fc.integer({ min: 0, max: 3 }),
+    recent: fc.constantFrom(0.25, 0.5, 2),
+    // smallShape: 2 layers x 2 KV heads.
+    scores: fc.array(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 2, maxLength: 2 }), {
+      minLength: 2,
+      maxLength: 2,
+    }),
+  }),
   fc.record({
     type: fc.constant("interval"),
     every: fc.integer({ min: 1, max: 6 }),
@@ -76,10 +89,19 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.oneof(
     type: fc.constant("adakv"),
     budget: budgetArb,
     floor: fc.constantFrom(0, 0.2, 1),
-    scorer: fc.constantFrom<unknown>("snapkv", "h2o", "tova", "knorm", { type: "lfu", recent: 2 }, "random", {
-      type: "expected-attention",
-      sinks: 0,
-    }),
+    scorer: fc.constantFrom<unknown>(
+      "snapkv",
+      "h2o",
+      "tova",
+      "knorm",
+      { type: "lfu", recent: 2 },
+      "random",
+      "kvzip",
+      {
+        type: "expected-attention",
+        sinks: 0,
+      },
+    ),
   }),
   fc.record({
     type: fc.constant("pyramidkv"),
@@ -201,6 +223,14 @@ test("every policy x every codec: budget holds after each attend, outputs finite
                   [...cache.retainedPositions(s.layer, h)].sort((x, y) => x - y),
                   first,
                 );
+              return;
+            }
+            if (policy.type === "duo") {
+              // Retrieval heads may hold more than b; all heads together never more than the uniform total.
+              let all = 0;
+              for (let l = 0; l < shape.nLayers; l++)
+                for (let h = 0; h < shape.nKvHeads; h++) all += cache.retainedPositions(l, h).length;
+              assert.ok(all <= b * shape.nLayers * shape.nKvHeads, `${cache.spec.name}: total ${all}`);
               return;
             }
             if (ALLOCATIONS.has(policy.type)) {
