@@ -43,7 +43,7 @@ export async function createCache(
   const own =
     options.attentionMass || resolved.query
       ? null
-      : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy });
+      : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy, seed: options.seed ?? 0 });
   if (own) return bindPolicy(own, policy);
   return bindPolicy(
     new StandardKVCache(resolved, shape, kCodec, vCodec, policy, exec, {

@@ -38,9 +38,9 @@ export async function createWebGpuExecutor(options: GpuOptions = {}): Promise<We
     allocU16: ref.allocU16,
     allocI32: ref.allocI32,
     free: ref.free,
-    createCache(spec, shape, { kCodec, vCodec, policy }) {
+    createCache(spec, shape, { kCodec, vCodec, policy, seed }) {
       const why = gpuCacheUnsupported(spec, policy);
-      if (why === null) return new GpuKVCache(spec, shape, kCodec, vCodec, policy, gpu);
+      if (why === null) return new GpuKVCache(spec, shape, kCodec, vCodec, policy, gpu, seed);
       countFallback(exec, `createCache: ${why}`);
       return null;
     },

@@ -19,6 +19,12 @@
  *                   host (it is small: a score or counter per slot).
  * memory() is the CPU cache's exact accounting (codec bytes, positions, policy state), not
  * the word padding of odd head sizes on the device (see layout.ts).
+ *
+ * Rotation (spec keys/values `rotation: hadamard`, src/quant/hadamard.ts) runs on the device,
+ * bit-identical to the reference (kernels/hadamard.ts): appended rows are copied into a staging
+ * buffer and rotated there before encoding (the caller's rows are left as they were); rotated
+ * keys get rotated queries (a staged copy of q), rotated values get the attention output
+ * rotated back in place. Nothing extra crosses the bus.
  */
 
 import { addRows, CacheAccount, cacheMemory, emptyParts } from "../cache/accounting.ts";
@@ -26,6 +32,7 @@ import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "../
 import type { HeadView, RetentionPolicy } from "../cache/policy.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
+import { sideRotation } from "../quant/hadamard.ts";
 import type { Codec } from "../quant/types.ts";
 import { allocRows } from "../quant/types.ts";
 import type { Kernel } from "./kernel.ts";
@@ -41,6 +48,7 @@ import {
   moveParams,
 } from "./kernels/attention.ts";
 import { encodeParams, groupsFor, MAX_HEADS, NO_POSITIONS } from "./kernels/codec.ts";
+import { rotationGroups, rotationKernel, rotationParams } from "./kernels/hadamard.ts";
 import { type GpuRowLayout, gpuRowLayout } from "./layout.ts";
 import type { GpuOps } from "./ops.ts";
 import { hasWgslCodec } from "./wgsl/codec.ts";
@@ -54,7 +62,9 @@ export function gpuCacheUnsupported(spec: ResolvedCacheSpec, policy: RetentionPo
   for (const side of [keys, values]) if (!hasWgslCodec(side.type)) return `codec ${side.type}`;
   if (keys.axis === "channel") return "channel-axis keys";
   if (keys.residual || values.residual) return "residual windows";
-  if (keys.rotation !== "none" || values.rotation !== "none") return "rotation";
+  // Rotated keys are stored rotated: a policy reading decoded keys would need them rotated back.
+  if (keys.rotation !== "none" && (policy.readsKeys || POLICIES_READING_KEYS.has(policy.name)))
+    return "rotated keys read by the policy";
   if (keys.preRope) return "pre-RoPE keys";
   if (policy.tiers) return "tiers";
   if (policy.cachePositions) return "cache positions";
@@ -110,6 +120,12 @@ export class GpuKVCache implements KVCache {
   private output: GPUBuffer;
   private readonly statsBuf: GPUBuffer;
   private movesBuf: GPUBuffer;
+  /** Rotation kernels of each rotated side (null: stored as given). */
+  private readonly rotK: Kernel | null;
+  private readonly rotV: { fwd: Kernel; inv: Kernel } | null;
+  /** Staging of appended rows to rotate (K, V, positions) and of rotated queries (q, positions). */
+  private rotRows: GPUBuffer | null = null;
+  private rotQ: GPUBuffer | null = null;
   private qPosGroup = new Int32Array(0);
   private probs = new Float32Array(0);
   private disposed = false;
@@ -124,6 +140,8 @@ export class GpuKVCache implements KVCache {
     private readonly vCodec: Codec,
     private readonly policy: RetentionPolicy,
     private readonly ops: GpuOps,
+    /** The cache's seed (createCache options.seed): the rotations' signs, as the standard cache's. */
+    seed = 0,
   ) {
     checkShape(shape); // src/cache/contract.ts
     const { nLayers, nKvHeads, headDim } = shape;
@@ -152,6 +170,17 @@ export class GpuKVCache implements KVCache {
       `att-split:${JSON.stringify(kCodec.options)}:${JSON.stringify(vCodec.options)}:${headDim}`,
     );
     this.attCombine = ops.kernel(() => attendCombineKernel(headDim), `att-combine:${headDim}`);
+    const rotKeys = spec.keys.rotation === "hadamard" ? sideRotation("keys", headDim, seed) : null;
+    const rotValues = spec.values.rotation === "hadamard" ? sideRotation("values", headDim, seed) : null;
+    this.rotK = rotKeys
+      ? ops.kernel(() => rotationKernel(rotKeys, false), `rot:keys:${headDim}:${seed}`)
+      : null;
+    this.rotV = rotValues
+      ? {
+          fwd: ops.kernel(() => rotationKernel(rotValues, false), `rot:values:${headDim}:${seed}`),
+          inv: ops.kernel(() => rotationKernel(rotValues, true), `rot-inv:values:${headDim}:${seed}`),
+        }
+      : null;
     const rt = ops.rt;
     const cap = Math.max(1, Math.min(shape.maxTokens, 256));
     this.layers = [];
@@ -178,13 +207,48 @@ export class GpuKVCache implements KVCache {
     };
   }
 
-  private ensureBuffer(which: "input" | "output" | "scratch" | "movesBuf", bytes: number): GPUBuffer {
+  private ensureBuffer(
+    which: "input" | "output" | "scratch" | "movesBuf" | "rotRows" | "rotQ",
+    bytes: number,
+  ): GPUBuffer {
     const buf = this[which];
-    if (buf.size >= bytes) return buf;
-    buf.destroy();
-    const next = this.ops.rt.buffer(Math.max(bytes, buf.size * 2), `cache ${which}`);
+    if (buf && buf.size >= bytes) return buf;
+    buf?.destroy();
+    const next = this.ops.rt.buffer(Math.max(bytes, (buf?.size ?? 0) * 2), `cache ${which}`);
     this[which] = next;
     return next;
+  }
+
+  /**
+   * Appended rows in the stored basis: K (nKvHeads * nNew rows at kBase), V (at vBase) and the
+   * positions (posBase) copied into the staging buffer, the rotated sides rotated there.
+   */
+  private rotatedRows(src: GPUBuffer, kBase: number, vBase: number, posBase: number, nNew: number) {
+    const { nKvHeads, headDim: d } = this.shape;
+    const rows = nKvHeads * nNew;
+    const kvFloats = rows * d;
+    const buf = this.ensureBuffer("rotRows", (2 * kvFloats + nNew) * 4);
+    const rt = this.ops.rt;
+    rt.copy(src, kBase * 4, buf, 0, kvFloats * 4);
+    rt.copy(src, vBase * 4, buf, kvFloats * 4, kvFloats * 4);
+    rt.copy(src, posBase * 4, buf, 2 * kvFloats * 4, nNew * 4);
+    const batch = [];
+    if (this.rotK)
+      batch.push({
+        kernel: this.rotK,
+        params: rotationParams(rows, 0),
+        buffers: [buf],
+        groups: rotationGroups(rows),
+      });
+    if (this.rotV)
+      batch.push({
+        kernel: this.rotV.fwd,
+        params: rotationParams(rows, kvFloats),
+        buffers: [buf],
+        groups: rotationGroups(rows),
+      });
+    rt.run(batch);
+    return { src: buf, kBase: 0, vBase: kvFloats, posBase: 2 * kvFloats };
   }
 
   /** Grow layer `layer` so every head can hold `need` slots (copies each head's prefix). */
@@ -331,6 +395,8 @@ export class GpuKVCache implements KVCache {
   ): void {
     const { nKvHeads } = this.shape;
     const nNew = positions.length;
+    if (this.rotK || this.rotV)
+      ({ src, kBase, vBase, posBase } = this.rotatedRows(src, kBase, vBase, posBase, nNew));
     const base = layer * nKvHeads;
     let most = 0;
     for (let h = 0; h < nKvHeads; h++) most = Math.max(most, this.nSlots[base + h]!);
@@ -448,6 +514,48 @@ export class GpuKVCache implements KVCache {
       nSlots,
     };
     const nRows = group * nQ;
+    if (this.rotK) {
+      // Rotated keys meet rotated queries: q (nHeads * nQ rows) and the row positions, staged.
+      const rq = this.ensureBuffer("rotQ", (qFloats + nRows) * 4);
+      this.ops.rt.copy(qin, 0, rq, 0, qFloats * 4);
+      this.ops.rt.copy(qin, qPosBase * 4, rq, qFloats * 4, nRows * 4);
+      const nq = nHeads * nQ;
+      this.ops.rt.run([
+        { kernel: this.rotK, params: rotationParams(nq, 0), buffers: [rq], groups: rotationGroups(nq) },
+      ]);
+      qin = rq;
+      qPosBase = qFloats;
+      args.qPosBase = qFloats;
+    }
+    this.dispatchAttendRows(args, layer, qin, target, nRows, probStride, nQ);
+    // Rotated values give the rotated output: rotate it back, in place.
+    if (this.rotV) {
+      const nq = nHeads * nQ;
+      this.ops.rt.run([
+        {
+          kernel: this.rotV.inv,
+          params: rotationParams(nq, 0),
+          buffers: [target],
+          groups: rotationGroups(nq),
+        },
+      ]);
+    }
+    return probStride;
+  }
+
+  private dispatchAttendRows(
+    args: Parameters<typeof attendParams>[0] & { nSlots: Int32Array },
+    layer: number,
+    qin: GPUBuffer,
+    target: GPUBuffer,
+    nRows: number,
+    probStride: number,
+    nQ: number,
+  ): void {
+    const { nHeads, nKvHeads, headDim: d } = this.shape;
+    const qFloats = nHeads * nQ * d;
+    const L = this.layers[layer]!;
+    const nSlots = args.nSlots;
     let most = 0;
     for (const n of nSlots) most = Math.max(most, n);
     // Split the slots over workgroups when there are many (see attendSplitKernel), keeping the
@@ -465,7 +573,7 @@ export class GpuKVCache implements KVCache {
           groups: [nRows, nKvHeads],
         },
       ]);
-      return probStride;
+      return;
     }
     const splitSlots = Math.ceil(most / nSplit / 64) * 64;
     const partFloats = nKvHeads * nRows * nSplit * (d + 2);
@@ -488,7 +596,6 @@ export class GpuKVCache implements KVCache {
     ]);
     // Callers find the probabilities after the output, as the single-pass kernel leaves them.
     if (probFloats > 0) this.ops.rt.copy(scratch, partFloats * 4, target, qFloats * 4, probFloats * 4);
-    return probStride;
   }
 
   private applyStats(st: ArrayBuffer): void {
@@ -651,6 +758,8 @@ export class GpuKVCache implements KVCache {
       L.v.destroy();
     }
     for (const b of [this.input, this.output, this.scratch, this.statsBuf, this.movesBuf]) b.destroy();
+    this.rotRows?.destroy();
+    this.rotQ?.destroy();
     this.nSlots.fill(0);
   }
 }

@@ -194,7 +194,7 @@ export interface Executor {
   createCache?(
     spec: ResolvedCacheSpec,
     shape: KVShape,
-    parts: { kCodec: Codec; vCodec: Codec; policy: RetentionPolicy },
+    parts: { kCodec: Codec; vCodec: Codec; policy: RetentionPolicy; seed?: number },
   ): KVCache | null;
   /** Optional specialisation: the model moved onto this executor's device (webgpu: the GPU forward). */
   prepareModel?(model: LanguageModel): Promise<LanguageModel>;

@@ -51,8 +51,13 @@ test("gpuCacheUnsupported names what the GPU cache lacks, null for what it holds
   assert.equal(why("q4_0"), "codec q4_0");
   assert.equal(why({ codec: "fp8-e4m3", policy: { type: "h2o", budget: 8 } }), null);
   assert.equal(why("kivi2"), "channel-axis keys");
-  assert.equal(why("int4-hadamard"), "rotation");
-  assert.equal(why({ codec: { values: { type: "int8", rotation: "hadamard" } } }), "rotation");
+  // Rotation runs on the device (kernels/hadamard.ts), except for a policy reading stored keys.
+  assert.equal(why("int4-hadamard"), null);
+  assert.equal(why({ codec: { values: { type: "int8", rotation: "hadamard" } } }), null);
+  assert.equal(
+    why({ codec: { type: "int8", rotation: "hadamard" }, policy: { type: "knorm", budget: 8 } }),
+    "rotated keys read by the policy",
+  );
   assert.equal(why({ codec: { keys: "int8", values: { type: "int8", residual: 16 } } }), "residual windows");
   assert.equal(why({ codec: "int8", policy: { type: "tiered", budget: 16 } }), "tiers");
   assert.equal(

@@ -1,7 +1,7 @@
 /**
  * The registry's webgpu executor: synchronous ops run `ref` and are counted as fallbacks (never
  * silent); createCache routes to the GPU-resident cache where the spec allows and to the
- * standard cache otherwise (KIVI channel keys, Hadamard rotation), which still works.
+ * standard cache otherwise (KIVI channel keys, ggml block types), which still works.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -44,7 +44,11 @@ test("createCache: GPU cache for token-axis codecs, standard cache for the stora
       executor: exec,
     })) instanceof GpuKVCache,
   );
-  for (const preset of ["kivi2", "int4-hadamard", "q4_0"]) {
+  assert.ok(
+    (await createCache("int4-hadamard", shape, { executor: exec })) instanceof GpuKVCache,
+    "rotated keys are the GPU cache's (kernels/hadamard.ts)",
+  );
+  for (const preset of ["kivi2", "q4_0"]) {
     const cache = await createCache(preset, shape, { executor: exec });
     assert.ok(cache instanceof StandardKVCache, `${preset} goes to the standard cache`);
     const d = shape.headDim;

@@ -27,11 +27,11 @@ async function exec() {
   return createWebGpuExecutor();
 }
 
-async function compare(spec: CacheSpecInput, shape: KVShape, chunks: number[], seed: number) {
+async function compare(spec: CacheSpecInput, shape: KVShape, chunks: number[], seed: number, cacheSeed = 0) {
   const gpuExec = await exec();
-  const gpu = await createCache(spec, shape, { executor: gpuExec });
+  const gpu = await createCache(spec, shape, { executor: gpuExec, seed: cacheSeed });
   assert.ok(gpu instanceof GpuKVCache, "executor webgpu must give the GPU-resident cache");
-  const ref = await createCache(spec, shape, { executor: createRefExecutor() });
+  const ref = await createCache(spec, shape, { executor: createRefExecutor(), seed: cacheSeed });
   const r = rng(seed);
   const { nLayers, nHeads, nKvHeads, headDim: d } = shape;
   let pos = 0;
@@ -74,6 +74,24 @@ for (const codec of ["f32", "f16", "bf16", "fp8-e4m3", "int8", "int4", "int2"]) 
     await compare(codec, SHAPE, [7, 1, 1, 3], codec.length * 7);
   });
 }
+
+// Rotation on the device (kernels/hadamard.ts, bit-identical to hadamard.ts): the same codes as
+// ref's rotated rows, so outputs agree within ATTN_TOL; headDim 24 = blocks of 16 and 8 (odd log2).
+for (const codec of ["f32", "f16", "int8", "int4", "int2"])
+  for (const sides of [["keys"], ["values"], ["keys", "values"]]) {
+    test(`${codec} rotated (${sides.join("+")}): GPU cache attention = ref within ATTN_TOL`, {
+      skip: env.skip,
+    }, async () => {
+      const side = (s: string) => ({ type: codec, rotation: sides.includes(s) ? "hadamard" : "none" });
+      await compare(
+        { codec: { keys: side("keys"), values: side("values") } } as CacheSpecInput,
+        { ...SHAPE, headDim: 24 },
+        [7, 1, 1, 3],
+        codec.length * 5 + sides.length,
+        sides.length * 977,
+      );
+    });
+  }
 
 test("int4 sym g8 at headDim 40 (last group short), 1 KV head, 3 query heads", {
   skip: env.skip,
