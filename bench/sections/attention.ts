@@ -4,7 +4,8 @@
  * layer, achieved bandwidth (memory().total bytes / time) against the SIMD read pass over the
  * same number of bytes, and each codec's time / f32's time on the same executor and shape.
  * Codecs run in exact mode (f32 queries) and, for int8 / int4 / kivi2, with query: q8 too
- * (issue 15: q8_0 query rows, integer dot products for the scores; "<codec> q8-query").
+ * (issue 15: q8_0 query rows, integer dot products for the scores; "<codec> q8-query"), and
+ * TurboQuant turbo3 / turbo4 (issue 16) with their default rotation.
  */
 import { PRESETS } from "../../src/cache/presets.ts";
 import { resolveCacheSpec } from "../../src/cache/spec.ts";
@@ -250,6 +251,9 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
     "int8 q8-query",
     "int4 q8-query",
     "kivi2 q8-query",
+    // TurboQuant (issue 16): rotated keys and values (the codecs' default), codebook attention
+    "turbo3",
+    "turbo4",
   ].filter((c) => {
     const why = specAvailable(c);
     if (why) skip(section, `codec ${c}: ${why}`);
@@ -265,6 +269,7 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
   const notes = [
     "time per layer = one attend of 1 query token per query head over the whole cache (all KV heads).",
     '"<codec> q8-query" = the cache with query: q8 (q8_0 query rows; integer dot products for int8/int4 key scores).',
+    "turbo3 / turbo4 = TurboQuant with its default Hadamard rotation of keys and values (queries rotated, output rotated back, in the cache: counted as hadamard fallbacks).",
     ...(build ? [`wasm module: build/${build} (node ${process.versions.node}).`] : []),
     "GB/s = memory().total / time; read GB/s = the WASM SIMD read pass over as many bytes, same run.",
     `${best.name}: all codecs of one size filled first, then timed in turns (round-robin) so that machine load falls on them alike; fastest turn.`,
