@@ -5,6 +5,7 @@ import { resolveCacheSpec } from "../cache/spec.ts";
 import { ConfigError } from "../errors.ts";
 import { generate } from "../model/generate.ts";
 import { loadModel } from "../model/load.ts";
+import type { WeightsMode } from "../model/tensors.ts";
 import { parseCacheOption, parseIntOption } from "./ppl.ts";
 
 interface GenerateCliOptions {
@@ -15,6 +16,7 @@ interface GenerateCliOptions {
   seed: string;
   cache: string;
   executor?: string;
+  weights?: string;
   tokenizer?: string;
 }
 
@@ -29,6 +31,11 @@ export function register(program: Command): void {
     .option("--seed <s>", "sampling seed", "0")
     .option("--cache <spec>", "cache spec: codec or preset name, or JSON", "f32")
     .option("--executor <name>", "ref | wasm | webgpu (default: wasm)")
+    .option(
+      "--weights <mode>",
+      "keep: F16/BF16 matrices stay 16-bit, widened inside the matmul (same results, half the memory); f32: widened on load",
+      "keep",
+    )
     .option("--tokenizer <file>", "llama2.c only: tokenizer.bin (default: beside the checkpoint)")
     .action(async (o: GenerateCliOptions) => {
       const n = parseIntOption("-n", o.n, 1)!;
@@ -37,7 +44,11 @@ export function register(program: Command): void {
         throw new ConfigError("--temperature", `expected a number >= 0, got "${o.temperature}"`);
       const input = parseCacheOption(o.cache);
       resolveCacheSpec(input, "--cache");
-      const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
+      const model = await loadModel(o.model, {
+        executor: o.executor,
+        tokenizer: o.tokenizer,
+        weights: o.weights as WeightsMode,
+      });
       const prompt = model.tokenizer.encode(o.prompt);
       const cache = await createCache(input, model.kvShape(prompt.length + n), { executor: model.executor });
       const ids = await generate(model, prompt, n, cache, {

@@ -8,6 +8,7 @@ import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.
 import { contextWarning } from "../eval/probe.ts";
 import { tokensOfFile } from "../eval/text-tokens.ts";
 import { loadModel } from "../model/load.ts";
+import type { WeightsMode } from "../model/tensors.ts";
 import { readTextFile } from "../text-file.ts";
 
 /** Parse --cache: JSON (starts with "{") or a codec/preset name. */
@@ -46,6 +47,7 @@ interface PplOptions {
   chunkSize?: string;
   cache: string;
   executor?: string;
+  weights?: string;
   tokenizer?: string;
   json?: boolean;
 }
@@ -64,6 +66,11 @@ export function register(program: Command): void {
     .option("--chunk-size <c>", "chunked protocol: tokens per forward call (1 = token-by-token decoding)")
     .option("--cache <spec>", "cache spec: codec or preset name, or JSON", "f32")
     .option("--executor <name>", "ref | wasm | webgpu (default: wasm)")
+    .option(
+      "--weights <mode>",
+      "keep: F16/BF16 matrices stay 16-bit, widened inside the matmul (same results, half the memory); f32: widened on load",
+      "keep",
+    )
     .option("--tokenizer <file>", "llama2.c only: tokenizer.bin (default: beside the checkpoint)")
     .option("--json", "print one JSON object")
     .action(async (o: PplOptions) => {
@@ -81,7 +88,11 @@ export function register(program: Command): void {
       else throw new ConfigError("--protocol", `expected llamacpp or chunked, got "${o.protocol}"`);
       const input = parseCacheOption(o.cache);
       const spec = resolveCacheSpec(input, "--cache"); // validate before the slow part
-      const model = await loadModel(o.model, { executor: o.executor, tokenizer: o.tokenizer });
+      const model = await loadModel(o.model, {
+        executor: o.executor,
+        tokenizer: o.tokenizer,
+        weights: o.weights as WeightsMode,
+      });
       const warning = contextWarning(model.config, nCtx);
       if (warning) process.stderr.write(`warning: ${warning}\n`);
       const notes = storageNotes(spec, model.config.headDim);

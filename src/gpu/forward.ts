@@ -23,6 +23,7 @@
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import { type Matrix, matrixF32 } from "../kernels/weights.ts";
 import { countFallback } from "../kernels/executor.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { ForwardOptions, LanguageModel, LlamaModel, LlamaWeights } from "../model/llama.ts";
@@ -128,7 +129,10 @@ export class GpuLlamaModel implements LanguageModel {
       return b;
     };
     // Matrices are split into row blocks that each fit one binding.
-    const mat = (a: Float32Array, dIn: number, label: string): Weight => {
+    // 16-bit weights (src/kernels/weights.ts) are widened to f32 here, on upload: the GPU
+    // matmul reads f32 (GPU memory holds f32 weights; host memory the 16-bit ones).
+    const mat = (w: Matrix, dIn: number, label: string): Weight => {
+      const a = matrixF32(w);
       const blockBytes = Math.min(maxBinding, maxBlockBytes ?? maxBinding);
       const rowsPerBlock = Math.max(1, Math.floor(blockBytes / (dIn * 4)));
       const dOut = a.length / dIn;
@@ -166,7 +170,7 @@ export class GpuLlamaModel implements LanguageModel {
     this.finalNorm = up(W.finalNorm, "finalNorm");
     this.finalNormB = opt(W.finalNormB, "finalNormB");
     this.lmHead = mat(W.lmHead, dim, "lmHead");
-    this.embed = W.embed;
+    this.embed = matrixF32(W.embed);
     this.posEmbed = W.posEmbed;
     this.invFreq = ropeInvFreq(this.config);
     // Gemma 3's local layers: their own base, without the global layers' scaling (as the CPU forward).

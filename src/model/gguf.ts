@@ -14,7 +14,7 @@ import { type ModelArch, type ModelConfig, validateModelConfig } from "./config.
 import { LlamaModel } from "./llama.ts";
 import { GGUF_NAMES, loadLlamaWeights } from "./llama-weights.ts";
 import { spTokenizerJson } from "./sp-vocab.ts";
-import { FileSet, type TensorEntry, TensorSet } from "./tensors.ts";
+import { FileSet, type TensorEntry, TensorSet, type WeightsMode } from "./tensors.ts";
 import { tokenizerFromJson } from "./tokenizer.ts";
 
 const GGML_TYPES: Record<number, string> = {
@@ -500,13 +500,17 @@ function ggufTokenizer(g: GgufFile, file: string, cfg: ModelConfig) {
   );
 }
 
-export async function loadGgufModel(file: string, exec: Executor): Promise<LlamaModel> {
+export async function loadGgufModel(
+  file: string,
+  exec: Executor,
+  weightsMode: WeightsMode = "keep",
+): Promise<LlamaModel> {
   const files = new FileSet();
   try {
     const g = readGguf(files, file);
     const cfg = ggufConfig(g, file);
     const tokenizer = ggufTokenizer(g, file, cfg);
-    const ts = new TensorSet(new Map(g.tensors.map((t) => [t.name, t])), files, file);
+    const ts = new TensorSet(new Map(g.tensors.map((t) => [t.name, t])), files, file, weightsMode);
     // Llama-3 rope scaling in GGUF: frequency divisors in a tensor (llama.cpp's rope_freqs).
     if (ts.has("rope_freqs.weight")) {
       const f = new Float32Array(cfg.headDim / 2);

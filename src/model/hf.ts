@@ -10,7 +10,7 @@ import { readJson } from "./json-strict.ts";
 import { LlamaModel } from "./llama.ts";
 import { HF_NAMES, loadLlamaWeights } from "./llama-weights.ts";
 import { readSafetensorsHeader } from "./safetensors.ts";
-import { FileSet, type TensorEntry, TensorSet } from "./tensors.ts";
+import { FileSet, type TensorEntry, TensorSet, type WeightsMode } from "./tensors.ts";
 import { loadHfTokenizer } from "./tokenizer.ts";
 
 /** `name` from an index, as a path that stays inside dir (no "..", no absolute path). */
@@ -28,7 +28,7 @@ function shardPath(dir: string, name: unknown, index: string, tensor: string): s
 }
 
 /** Every tensor of the directory's safetensors files (one file or an index of shards). */
-export function hfTensors(dir: string, files: FileSet): TensorSet {
+export function hfTensors(dir: string, files: FileSet, weights: WeightsMode = "keep"): TensorSet {
   const index = join(dir, "model.safetensors.index.json");
   let shardFiles: string[];
   let where: string;
@@ -71,17 +71,21 @@ export function hfTensors(dir: string, files: FileSet): TensorSet {
           join(dir, f),
           `index says tensor "${name}" is in this shard, but it is not`,
         );
-  return new TensorSet(entries, files, where);
+  return new TensorSet(entries, files, where, weights);
 }
 
-export async function loadHfModel(dir: string, exec: Executor): Promise<LlamaModel> {
+export async function loadHfModel(
+  dir: string,
+  exec: Executor,
+  weightsMode: WeightsMode = "keep",
+): Promise<LlamaModel> {
   const cfgFile = join(dir, "config.json");
   if (!existsSync(cfgFile)) throw new ModelFormatError(cfgFile, "missing config.json in the model directory");
   const cfg = parseHfConfig(readJson(cfgFile), cfgFile);
   const tokenizer = loadHfTokenizer(dir, { bosId: cfg.bosId, eosId: cfg.eosId });
   const files = new FileSet();
   try {
-    const ts = hfTensors(dir, files);
+    const ts = hfTensors(dir, files, weightsMode);
     const weights = loadLlamaWeights(cfg, exec, ts, HF_NAMES);
     return new LlamaModel(cfg, weights, tokenizer, exec, `hf:${dir}`);
   } finally {

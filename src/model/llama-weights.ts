@@ -5,6 +5,7 @@
  */
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import type { Matrix } from "../kernels/weights.ts";
 import type { ModelConfig } from "./config.ts";
 import { loadGpt2Weights } from "./gpt2-weights.ts";
 import type { LayerWeights, LlamaWeights } from "./llama.ts";
@@ -173,34 +174,41 @@ export function loadLlamaWeights(
   checkTensorSet(cfg, ts, names, tiedAll, fields);
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
-  const embed = ts.load(exec, names.embed, [vocabSize, dim]);
+  // Matrices in the file's 16-bit type when kept (ts.weights, src/model/tensors.ts), else f32.
+  const embed = ts.loadMatrix(exec, names.embed, [vocabSize, dim]);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < cfg.nLayers; i++) {
     const get = (key: LayerKey, shape: number[]) => ts.load(exec, names.layer(i, key), shape);
+    const mat = (key: LayerKey, shape: number[]) => ts.loadMatrix(exec, names.layer(i, key), shape);
     // q, k and v rows in one allocation, and gate and up rows in another: LlamaModel runs each
     // group as one matmul when a call has a single token (decode), one pool job instead of
-    // three or two. The per-matrix arrays are views into them.
-    const qkv = exec.allocF32((qDim + 2 * kvDim) * dim); // (qDim + 2 kvDim, dim)
-    const gateUp = exec.allocF32(2 * hiddenDim * dim); // (2 hiddenDim, dim)
-    /** Rows [row, row + shape[0]) of `all` (rows of `cols` floats), loaded from `key`. */
-    const part = (all: Float32Array, cols: number, row: number, key: LayerKey, shape: number[]) =>
-      ts.loadInto(all.subarray(row * cols, (row + shape[0]!) * cols), names.layer(i, key), shape);
+    // three or two. The per-matrix arrays are views into them (one type per group: f32 if the
+    // file mixes types within it).
+    const qkvType = ts.groupType((["wq", "wk", "wv"] as const).map((key) => names.layer(i, key)));
+    const guType = ts.groupType((["wGate", "wUp"] as const).map((key) => names.layer(i, key)));
+    const qkv = ts.allocMatrix(exec, qkvType, (qDim + 2 * kvDim) * dim); // (qDim + 2 kvDim, dim)
+    const gateUp = ts.allocMatrix(exec, guType, 2 * hiddenDim * dim); // (2 hiddenDim, dim)
+    /** Rows [row, row + shape[0]) of `all` (rows of `cols` elements), loaded from `key`. */
+    const part = (all: Matrix, cols: number, row: number, key: LayerKey, shape: number[]) =>
+      ts.loadMatrixInto(all.subarray(row * cols, (row + shape[0]!) * cols), names.layer(i, key), shape);
+    const vec = (all: Float32Array, row: number, key: LayerKey, shape: number[]) =>
+      ts.loadInto(all.subarray(row, row + shape[0]!), names.layer(i, key), shape);
     const L: LayerWeights = {
       attnNorm: get("attnNorm", [dim]),
       wq: part(qkv, dim, 0, "wq", [qDim, dim]),
       wk: part(qkv, dim, qDim, "wk", [kvDim, dim]),
       wv: part(qkv, dim, qDim + kvDim, "wv", [kvDim, dim]),
-      wo: get("wo", [dim, qDim]),
+      wo: mat("wo", [dim, qDim]),
       ffnNorm: get("ffnNorm", [dim]),
       wGate: part(gateUp, dim, 0, "wGate", [hiddenDim, dim]),
       wUp: part(gateUp, dim, hiddenDim, "wUp", [hiddenDim, dim]),
-      wDown: get("wDown", [dim, hiddenDim]),
+      wDown: mat("wDown", [dim, hiddenDim]),
     };
     if (cfg.qkvBias) {
       const b = exec.allocF32(qDim + 2 * kvDim); // (qDim + 2 kvDim)
-      L.bq = part(b, 1, 0, "bq", [qDim]);
-      L.bk = part(b, 1, qDim, "bk", [kvDim]);
-      L.bv = part(b, 1, qDim + kvDim, "bv", [kvDim]);
+      L.bq = vec(b, 0, "bq", [qDim]);
+      L.bk = vec(b, qDim, "bk", [kvDim]);
+      L.bv = vec(b, qDim + kvDim, "bv", [kvDim]);
     }
     if (cfg.qkNorm) {
       L.qNorm = get("qNorm", [headDim]);
@@ -228,6 +236,6 @@ export function loadLlamaWeights(
   }
   const finalNorm = ts.load(exec, names.finalNorm, [dim]);
   if (cfg.normOffset) for (let j = 0; j < dim; j++) finalNorm[j] = finalNorm[j]! + 1;
-  const lmHead = tiedAll ? embed : ts.load(exec, names.lmHead, [vocabSize, dim]);
+  const lmHead = tiedAll ? embed : ts.loadMatrix(exec, names.lmHead, [vocabSize, dim]);
   return { embed, layers, finalNorm, lmHead };
 }

@@ -16,6 +16,7 @@ import type { ModelWindow } from "../cache/model-window.ts";
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import { adjacentMatrix, type Matrix, widenInto } from "../kernels/weights.ts";
 import type { ModelConfig } from "./config.ts";
 import { addRowBias, centerRows, geglu, geluTanh, softcap } from "./family-ops.ts";
 import { ropeInvFreq } from "./rope.ts";
@@ -26,10 +27,10 @@ import type { TextTokenizer } from "./tokenizer.ts";
 export interface LayerWeights {
   attnNorm: Float32Array; // (dim)
   attnNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
-  wq: Float32Array; // (nHeads * headDim, dim), rotate-half row order
-  wk: Float32Array; // (nKvHeads * headDim, dim), rotate-half row order
-  wv: Float32Array; // (nKvHeads * headDim, dim)
-  wo: Float32Array; // (dim, nHeads * headDim)
+  wq: Matrix; // (nHeads * headDim, dim), rotate-half row order
+  wk: Matrix; // (nKvHeads * headDim, dim), rotate-half row order
+  wv: Matrix; // (nKvHeads * headDim, dim)
+  wo: Matrix; // (dim, nHeads * headDim)
   bq?: Float32Array; // (nHeads * headDim)
   bk?: Float32Array; // (nKvHeads * headDim)
   bv?: Float32Array; // (nKvHeads * headDim)
@@ -40,20 +41,24 @@ export interface LayerWeights {
   ffnNorm: Float32Array; // (dim)
   ffnNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
   postFfnNorm?: Float32Array; // (dim) norm of the FFN output before the residual add (postNorms)
-  wGate?: Float32Array; // (hiddenDim, dim); absent for ffn "gelu"
-  wUp: Float32Array; // (hiddenDim, dim)
+  wGate?: Matrix; // (hiddenDim, dim); absent for ffn "gelu"
+  wUp: Matrix; // (hiddenDim, dim)
   bUp?: Float32Array; // (hiddenDim) (linearBias)
-  wDown: Float32Array; // (dim, hiddenDim)
+  wDown: Matrix; // (dim, hiddenDim)
   bDown?: Float32Array; // (dim) (linearBias)
 }
 
+/**
+ * Matrices (Linear weights, the embedding) are f32 or 16-bit as the file stores them
+ * (src/kernels/weights.ts: the matmul widens them exactly); vectors are f32.
+ */
 export interface LlamaWeights {
-  embed: Float32Array; // (vocabSize, dim)
+  embed: Matrix; // (vocabSize, dim)
   posEmbed?: Float32Array; // (maxSeqLen, dim) learned absolute positions (positions "learned")
   layers: LayerWeights[];
   finalNorm: Float32Array; // (dim)
   finalNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
-  lmHead: Float32Array; // (vocabSize, dim); the same array as embed when tied
+  lmHead: Matrix; // (vocabSize, dim); the same array as embed when tied
 }
 
 export interface ForwardOptions {
@@ -172,18 +177,18 @@ function adjacent(parts: (Float32Array | undefined)[]): Float32Array | undefined
 
 /** Per layer: q/k/v and gate/up weights as single matrices, where the loader placed them so. */
 interface FusedWeights {
-  qkv?: Float32Array; // (qDim + 2 kvDim, dim)
+  qkv?: Matrix; // (qDim + 2 kvDim, dim)
   bqkv?: Float32Array; // (qDim + 2 kvDim)
-  gateUp?: Float32Array; // (2 hiddenDim, dim)
+  gateUp?: Matrix; // (2 hiddenDim, dim)
 }
 
 function fuse(L: LayerWeights): FusedWeights {
-  const qkv = adjacent([L.wq, L.wk, L.wv]);
+  const qkv = adjacentMatrix<Matrix>([L.wq, L.wk, L.wv]);
   const bqkv = L.bq ? adjacent([L.bq, L.bk, L.bv]) : undefined;
   return {
     qkv: qkv && (!L.bq || bqkv) ? qkv : undefined,
     bqkv,
-    gateUp: L.wGate ? adjacent([L.wGate, L.wUp]) : undefined,
+    gateUp: L.wGate ? adjacentMatrix<Matrix>([L.wGate, L.wUp]) : undefined,
   };
 }
 
@@ -301,7 +306,7 @@ export class LlamaModel implements LanguageModel {
         throw new ShapeError(
           `forward: token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`,
         );
-      x.set(W.embed.subarray(id * dim, (id + 1) * dim), t * dim);
+      widenInto(W.embed, id * dim, x.subarray(t * dim, (t + 1) * dim));
     }
     // GPT-2: learned absolute positions added to the token embedding.
     if (W.posEmbed) {

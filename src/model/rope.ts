@@ -39,17 +39,21 @@ export function ropeInvFreq(
  * GGUF) to rotate-half (pairs (i, i + headDim/2), HF). w: (nHeads * headDim, dIn), in place.
  * This is the inverse of HF's `permute` in convert_llama_weights_to_hf.py.
  */
-export function interleavedToRotateHalf(w: Float32Array, nHeads: number, headDim: number, dIn: number): void {
+export function interleavedToRotateHalf(
+  w: Float32Array | Uint16Array, // f32, or 16-bit weights kept as stored (rows move as they are)
+  nHeads: number,
+  headDim: number,
+  dIn: number,
+): void {
   const half = headDim / 2;
-  const head = new Float32Array(headDim * dIn);
   for (let h = 0; h < nHeads; h++) {
     const base = h * headDim * dIn;
-    head.set(w.subarray(base, base + headDim * dIn));
+    const head = w.slice(base, base + headDim * dIn);
     for (let i = 0; i < half; i++)
       for (let p = 0; p < 2; p++) {
         const src = (2 * i + p) * dIn;
         const dst = base + (p * half + i) * dIn;
-        w.set(head.subarray(src, src + dIn), dst);
+        w.set(head.subarray(src, src + dIn) as never, dst);
       }
   }
 }

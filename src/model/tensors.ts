@@ -1,14 +1,24 @@
 /**
- * Tensors as they lie in model files, and their one conversion to f32 in executor memory.
+ * Tensors as they lie in model files, and their conversion to what executor memory holds.
  * Every loader lists its tensors as `TensorEntry`s (file, absolute byte offset, dtype, shape);
- * weights are then read straight from the file into an executor-allocated Float32Array (F32:
- * bytes copied in place; F16/BF16: read into the array's own upper half and widened in place),
- * so a file is never held whole in memory and no tensor is buffered outside the executor.
+ * weights are then read straight from the file into executor-allocated arrays, so a file is
+ * never held whole in memory and no tensor is buffered outside the executor. Vectors (norms,
+ * biases) and, with `weights: "f32"`, matrices become Float32Arrays (F32: bytes copied in place;
+ * F16/BF16: read into the array's own upper half and widened in place). With `weights: "keep"`
+ * (the default) an F16/BF16 matrix stays 16-bit (src/kernels/weights.ts: the matmul widens it
+ * exactly in registers, so results are unchanged and the weights take half the memory).
  */
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
+import { asMatrix, F16Array, f16Lut, type Matrix } from "../kernels/weights.ts";
 import { closeSync, fstatSync, openSync, readSync } from "../platform/host.ts";
-import { f16ToF32 } from "../quant/half.ts";
+
+/**
+ * How weight matrices are held: "keep" = in the file's type where it is F16 or BF16 (F32 stays
+ * f32), "f32" = every matrix widened to f32 on load (the behaviour before 16-bit matmuls).
+ */
+export type WeightsMode = "keep" | "f32";
+export const WEIGHTS_MODES: readonly WeightsMode[] = ["keep", "f32"];
 
 export type TensorDtype = "F32" | "F16" | "BF16";
 export const DTYPE_BYTES: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -28,15 +38,6 @@ export interface TensorEntry {
 
 export function numel(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-let f16Table: Float32Array | undefined;
-function f16Lut(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
-  }
-  return f16Table;
 }
 
 /**
@@ -145,6 +146,29 @@ export class FileSet {
     checkFinite(t, dst, 2);
   }
 
+  /**
+   * Read F16/BF16 tensor `t` as its 16-bit patterns into `dst` (numel(t.shape) elements), checking
+   * that every element is finite (the 16-bit matmul assumes it, as the f32 path checks it).
+   */
+  readHalf(t: TensorEntry, dst: Uint16Array): void {
+    const n = numel(t.shape);
+    if (dst.length !== n) throw new Error(`internal: readHalf dst ${dst.length} != ${n}`);
+    if (t.dtype !== "F16" && t.dtype !== "BF16")
+      throw new Error(`internal: readHalf of tensor "${t.name}" with dtype ${t.dtype}`);
+    this.readInto(t.file, t.offset, new Uint8Array(dst.buffer, dst.byteOffset, 2 * n), `tensor "${t.name}"`);
+    // exponent all ones: Inf or NaN
+    const expMask = t.dtype === "F16" ? 0x7c00 : 0x7f80;
+    for (let i = 0; i < n; i++) {
+      const h = dst[i]!;
+      if ((h & expMask) === expMask)
+        throw new ModelFormatError(
+          t.file,
+          `tensor "${t.name}" element ${i} is ${(h & 0x7fff) === expMask ? (h & 0x8000 ? "-Infinity" : "Infinity") : "NaN"}: weights must be finite`,
+          t.offset + i * 2,
+        );
+    }
+  }
+
   close(): void {
     for (const { fd } of this.fds.values()) closeSync(fd);
     this.fds.clear();
@@ -158,7 +182,56 @@ export class TensorSet {
     readonly files: FileSet,
     /** Shown in "missing tensor" errors: the file or index that lists the tensors. */
     readonly where: string,
+    /** How matrices are held (loadMatrix): in the file's 16-bit type, or widened to f32. */
+    readonly weights: WeightsMode = "keep",
   ) {}
+
+  /**
+   * The type matrix `name` is held in: its own for F16/BF16 when weights are kept, else f32.
+   * Unsupported dtypes are refused naming the tensor and its dtype.
+   */
+  matrixType(name: string): "f32" | "f16" | "bf16" {
+    const t = this.entries.get(name);
+    if (!t) return "f32"; // entry() reports it
+    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16")
+      throw new ModelFormatError(
+        t.file,
+        `tensor "${t.name}" has dtype ${t.dtype}; kvlab reads F32, F16 and BF16 weights (convert the model)`,
+        t.headerOffset,
+      );
+    if (this.weights === "f32" || t.dtype === "F32") return "f32";
+    return t.dtype === "F16" ? "f16" : "bf16";
+  }
+
+  /**
+   * One type for matrices loaded into one allocation (fused q/k/v, gate/up): their common 16-bit
+   * type, or f32 when they differ.
+   */
+  groupType(names: string[]): "f32" | "f16" | "bf16" {
+    const types = names.map((n) => this.matrixType(n));
+    return types.every((t) => t === types[0]) ? types[0]! : "f32";
+  }
+
+  /** An executor allocation for a matrix of `n` elements of `type`. */
+  allocMatrix(exec: Executor, type: "f32" | "f16" | "bf16", n: number): Matrix {
+    return type === "f32" ? exec.allocF32(n) : asMatrix(type, exec.allocU16(n));
+  }
+
+  /** Load matrix `name` (shape checked) into executor memory, in matrixType(name). */
+  loadMatrix(exec: Executor, name: string, shape: number[]): Matrix {
+    this.entry(name, shape);
+    return this.loadMatrixInto(this.allocMatrix(exec, this.matrixType(name), numel(shape)), name, shape);
+  }
+
+  /** Load matrix `name` into `dst` (numel(shape) elements of an f32 or 16-bit matrix, e.g. part of a fused allocation). */
+  loadMatrixInto(dst: Matrix, name: string, shape: number[]): Matrix {
+    if (dst instanceof Float32Array) return this.loadInto(dst, name, shape);
+    const t = this.entry(name, shape);
+    const want = dst instanceof F16Array ? "F16" : "BF16";
+    if (t.dtype !== want) throw new Error(`internal: tensor "${name}" is ${t.dtype}, loaded into ${want}`);
+    this.files.readHalf(t, dst);
+    return dst;
+  }
 
   has(name: string): boolean {
     return this.entries.has(name);

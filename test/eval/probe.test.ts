@@ -5,6 +5,7 @@
  * would be), and the gates on the shipped model models/sotu-llama (few segments, structure and
  * consistency only: the model is being retrained, so its verdicts may change).
  */
+
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -30,6 +31,7 @@ import {
 } from "../../src/eval/probe.ts";
 import type { Executor } from "../../src/kernels/executor.ts";
 import { getExecutor } from "../../src/kernels/registry.ts";
+import type { Matrix } from "../../src/kernels/weights.ts";
 import type { ModelConfig } from "../../src/model/config.ts";
 import type { LanguageModel, LlamaModel } from "../../src/model/llama.ts";
 import { loadModel } from "../../src/model/load.ts";
@@ -227,7 +229,9 @@ describe("exact sliding windows on a tiny random model", () => {
     m = (await loadModel(join(dir, "tiny"), { executor: "ref" })) as LlamaModel;
     // Random weights at HF's init barely attend or predict: sharpen attention and logits so
     // that one key more or less in a window changes the NLLs far beyond rounding.
-    const scale = (a: Float32Array, s: number) => {
+    // the model was written f32, so its matrices are Float32Arrays
+    const scale = (m: Matrix, s: number) => {
+      const a = m as Float32Array;
       for (let i = 0; i < a.length; i++) a[i]! *= s;
     };
     for (const L of m.weights.layers) {

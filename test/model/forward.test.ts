@@ -3,6 +3,7 @@
  * shared material is needed): against an independent float64 transformer written here from
  * the HF definitions (no cache, no executor), chunk-size invariance, and wasm against ref.
  */
+
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createCache } from "../../src/cache/create.ts";
 import { EXECUTORS } from "../../src/kernels/registry.ts";
+import { type Matrix, matrixF32 } from "../../src/kernels/weights.ts";
 import type { ModelConfig } from "../../src/model/config.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
 import { loadModel } from "../../src/model/load.ts";
@@ -51,12 +53,14 @@ function naiveForward(m: LlamaModel, tokens: number[]): number[][] {
   const W = m.weights;
   const n = tokens.length;
   const { dim, nHeads, nKvHeads, headDim: hd, hiddenDim } = c;
-  const lin = (x: number[], w: Float32Array, dOut: number, b?: Float32Array) =>
-    Array.from({ length: dOut }, (_, o) => {
+  const lin = (x: number[], wm: Matrix, dOut: number, b?: Float32Array) => {
+    const w = matrixF32(wm); // 16-bit weights as loaded, widened exactly (half.ts)
+    return Array.from({ length: dOut }, (_, o) => {
       let s = b ? b[o]! : 0;
       for (let i = 0; i < x.length; i++) s += x[i]! * w[o * x.length + i]!;
       return s;
     });
+  };
   const norm = (x: number[], w: Float32Array) => {
     const r = 1 / Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length + c.rmsNormEps);
     return x.map((v, i) => v * r * w[i]!);
@@ -72,7 +76,7 @@ function naiveForward(m: LlamaModel, tokens: number[]): number[][] {
     }
     return out;
   };
-  let x = tokens.map((t) => Array.from(W.embed.subarray(t * dim, (t + 1) * dim)));
+  let x = tokens.map((t) => Array.from(matrixF32(W.embed).subarray(t * dim, (t + 1) * dim)));
   for (const L of W.layers) {
     const xs = x.map((r) => norm(r, L.attnNorm));
     const q = xs.map((r) => lin(r, L.wq, nHeads * hd, L.bq));

@@ -3,12 +3,14 @@
  * permuted to the interleaved layout the way llama.cpp's converter does), must load to the same
  * tokenizer and, up to f16 rounding of the weights, the same logits as the HF directory.
  */
+
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { createCache } from "../../src/cache/create.ts";
+import { type Matrix, matrixF32 } from "../../src/kernels/weights.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { synthModel } from "../../src/model/synth.ts";
@@ -124,18 +126,19 @@ function ggufOf(
   meta: [string, "str" | "u32" | "f32", unknown][] = [],
 ) {
   const c = hf.config;
-  const perm = (w: Float32Array, heads: number) =>
-    arch === "llama" ? toInterleaved(w, heads, c.headDim, c.dim) : w;
+  // 16-bit matrices as loaded (weights kept, src/kernels/weights.ts) widened back to f32
+  const perm = (w: Matrix, heads: number) =>
+    arch === "llama" ? toInterleaved(matrixF32(w), heads, c.headDim, c.dim) : matrixF32(w);
   const W = hf.weights;
   const tj = JSON.parse(readFileSync(join(hfDir, "tokenizer.json"), "utf8"));
   const pieces: string[] = [];
   for (const [p, id] of Object.entries(tj.model.vocab as Record<string, number>)) pieces[id] = p;
   const tensors: { name: string; shape: number[]; data: Float32Array; f32?: boolean }[] = [
-    { name: "token_embd.weight", shape: [c.vocabSize, c.dim], data: W.embed },
+    { name: "token_embd.weight", shape: [c.vocabSize, c.dim], data: matrixF32(W.embed) },
   ];
   W.layers.forEach((L, i) => {
-    const t = (n: string, shape: number[], data: Float32Array) =>
-      tensors.push({ name: `blk.${i}.${n}`, shape, data });
+    const t = (n: string, shape: number[], data: Matrix) =>
+      tensors.push({ name: `blk.${i}.${n}`, shape, data: matrixF32(data) });
     t("attn_norm.weight", [c.dim], L.attnNorm);
     t("attn_q.weight", [c.nHeads * c.headDim, c.dim], perm(L.wq, c.nHeads));
     t("attn_k.weight", [c.nKvHeads * c.headDim, c.dim], perm(L.wk, c.nKvHeads));
@@ -149,7 +152,7 @@ function ggufOf(
     t("ffn_down.weight", [c.dim, c.hiddenDim], L.wDown);
   });
   tensors.push({ name: "output_norm.weight", shape: [c.dim], data: W.finalNorm });
-  tensors.push({ name: "output.weight", shape: [c.vocabSize, c.dim], data: W.lmHead });
+  tensors.push({ name: "output.weight", shape: [c.vocabSize, c.dim], data: matrixF32(W.lmHead) });
   tensors.push(...extra);
   writeGguf(
     file,
