@@ -263,11 +263,14 @@ function quantIq4nl(): void {
   blockM = 0;
 }
 
-/** f32 -> f16 bits (round to nearest), saturating at ±65504; NaN (a JavaScript NaN: positive) too. */
+/**
+ * f32 -> f16 bits (round to nearest), saturating at ±65504; a NaN d (iq4_nl's Inf / Inf) to
+ * ±65504 by its sign bit, which the hardware sets alike for the reference's f64 arithmetic.
+ */
 // @ts-ignore: decorator
 @inline
 function toF16Sat(x: f32): u32 {
-  const bits = x != x ? <u32>0x7e00 : f32ToF16(x);
+  const bits = f32ToF16(x);
   return (bits & 0x7c00) == 0x7c00 ? (bits & 0x8000) | 0x7bff : bits;
 }
 
@@ -323,7 +326,7 @@ export function encodeGgml(
       for (let j = 0; j < 16; j++)
         store<u8>(p + j, (load<u8>(CODES + j) & 15) | ((load<u8>(CODES + j + 16) & 15) << 4));
     const dh = toF16Sat(blockD);
-    const dSat = dh != f32ToF16(blockD) || blockD != blockD;
+    const dSat = dh != f32ToF16(blockD);
     store<u16>(scales + (<usize>blk << 1), <u16>dh);
     let mh: u32 = 0;
     let mSat = false;

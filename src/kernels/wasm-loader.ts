@@ -60,6 +60,29 @@ export interface KvlabWasmExports {
     headDim: number,
     dst: number,
   ): void;
+  /**
+   * ggml block types (assembly/codec-ggml.ts): t = 0 q4_0, 1 q4_1, 2 q5_0, 3 q5_1, 4 q8_0,
+   * 5 iq4_nl. Optional: absent in builds older than the ggml kernels (the types then run on ref).
+   */
+  encodeGgml?(
+    t: number,
+    src: number,
+    nRows: number,
+    headDim: number,
+    payload: number,
+    scales: number,
+    zeros: number,
+    stats: number,
+  ): void;
+  decodeGgml?(
+    t: number,
+    payload: number,
+    scales: number,
+    zeros: number,
+    nRows: number,
+    headDim: number,
+    dst: number,
+  ): void;
   attendScratchBytes(nSlots: number, headDim: number): number;
   attend(
     kDesc: number,

@@ -68,6 +68,9 @@ export interface WasmExecutor extends Executor {
   poolStats(): PoolStats | undefined;
 }
 
+/** The ggml block types' descriptor kind (assembly/attend-ggml.ts KIND_GGML). */
+const KIND_GGML = 6;
+
 /**
  * The wasm kernels' codec traits (assembly/ codec kind; bits of the integer codecs). Keyed by
  * CodecName: a codec added without a row here is a type error; give it `kind: null` to run it
@@ -81,13 +84,13 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
   int8: { kind: 4, bits: 8 },
   int4: { kind: 4, bits: 4 },
   int2: { kind: 4, bits: 2 },
-  // ggml block types: no AssemblyScript kernels yet (ref runs them, counted as fallbacks).
-  q4_0: { kind: null },
-  q4_1: { kind: null },
-  q5_0: { kind: null },
-  q5_1: { kind: null },
-  q8_0: { kind: null },
-  iq4_nl: { kind: null },
+  // ggml block types: assembly/codec-ggml.ts and attend-ggml.ts (type index in the bits field).
+  q4_0: { kind: KIND_GGML, bits: 0 },
+  q4_1: { kind: KIND_GGML, bits: 1 },
+  q5_0: { kind: KIND_GGML, bits: 2 },
+  q5_1: { kind: KIND_GGML, bits: 3 },
+  q8_0: { kind: KIND_GGML, bits: 4 },
+  iq4_nl: { kind: KIND_GGML, bits: 5 },
   // TurboQuant MSE codecs: assembly/codec-turbo.ts (codebook tables: wasm-turbo.ts).
   turbo2: { kind: KIND_TURBO },
   "turbo2.5": { kind: KIND_TURBO },
@@ -103,7 +106,7 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
  * Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16; TurboQuant:
  * kind | lo bits << 16 | hi bits << 20), or -1 if unsupported.
  */
-function codecDesc(codec: Codec, headDim: number): number {
+function codecDesc(codec: Codec, headDim: number, ggml: boolean): number {
   const t = codec.options.type;
   const traits = Object.hasOwn(WASM_CODECS, t) ? WASM_CODECS[t] : undefined;
   if (!traits || traits.kind === null || codec.options.axis !== "token") return -1;
@@ -112,6 +115,8 @@ function codecDesc(codec: Codec, headDim: number): number {
     return KIND_TURBO | (lo << 16) | (hi << 20);
   }
   if (traits.bits === undefined) return traits.kind;
+  // ggml blocks: kind | type << 4 (-1 without the kernels: a build older than codec-ggml.ts)
+  if (traits.kind === KIND_GGML) return ggml ? KIND_GGML | (traits.bits << 4) : -1;
   const L = codec.layout(headDim);
   return traits.kind | (traits.bits << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (L.groupSize << 16);
 }
@@ -175,6 +180,8 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
   const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
   const pool: WorkerPool | undefined =
     threads > 1 ? await createWorkerPool(module, heap, k, threads - 1) : undefined;
+  // kernels from a build older than assembly/codec-ggml.ts: the ggml types run on ref (counted)
+  const ggml = typeof k.encodeGgml === "function";
   const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by the encoders
   const turboTables = new TurboTables(heap);
   /** TurboQuant codec of a descriptor: [lo, hi, table pointer]. */
@@ -216,7 +223,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
 
     encodeRows(codec, src, nRows, headDim, dst, dstRow): EncodeStats {
       sizes("encodeRows", { nRows, headDim, dstRow });
-      const desc = codecDesc(codec, headDim);
+      const desc = codecDesc(codec, headDim, ggml);
       if (desc < 0) {
         countFallback(exec, "encodeRows");
         return codec.encode(src, nRows, headDim, dst, dstRow);
@@ -228,6 +235,17 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const m = new Marshal(heap);
       const s = m.ptr(src.subarray(0, nRows * headDim), "in");
       if (desc < 4) k.encodeFloat(desc, s, nRows * headDim, m.ptr(d.payload, "out"), stats);
+      else if ((desc & 15) === KIND_GGML)
+        k.encodeGgml!(
+          (desc >> 4) & 15,
+          s,
+          nRows,
+          headDim,
+          m.ptr(d.payload, "out"),
+          m.ptr(d.scales, "out"),
+          m.ptr(d.zeros, "out"),
+          stats,
+        );
       // inout: a row's padding bits are kept, as the reference's bit writes do
       else if ((desc & 15) === KIND_TURBO)
         k.encodeTurbo(
@@ -260,7 +278,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
 
     decodeRows(codec, src, srcRow, nRows, headDim, dst) {
       sizes("decodeRows", { srcRow, nRows, headDim });
-      const desc = codecDesc(codec, headDim);
+      const desc = codecDesc(codec, headDim, ggml);
       if (desc < 0) {
         countFallback(exec, "decodeRows");
         codec.decode(src, srcRow, nRows, headDim, dst);
@@ -273,6 +291,16 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const m = new Marshal(heap);
       const out = m.ptr(dst.subarray(0, nRows * headDim), "out");
       if (desc < 4) k.decodeFloat(desc, m.ptr(r.payload, "in"), nRows * headDim, out);
+      else if ((desc & 15) === KIND_GGML)
+        k.decodeGgml!(
+          (desc >> 4) & 15,
+          m.ptr(r.payload, "in"),
+          m.ptr(r.scales, "in"),
+          m.ptr(r.zeros, "in"),
+          nRows,
+          headDim,
+          out,
+        );
       else if ((desc & 15) === KIND_TURBO)
         k.decodeTurbo(
           ...turboArgs(codec, desc, headDim),
@@ -300,8 +328,12 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     attend(a: AttendArgs) {
       sizes("attend", { headDim: a.headDim, nRows: a.nRows, nSlots: a.nSlots });
       const d = a.headDim;
-      const kd = codecDesc(a.kCodec, d);
-      const vd = codecDesc(a.vCodec, d);
+      let kd = codecDesc(a.kCodec, d, ggml);
+      let vd = codecDesc(a.vCodec, d, ggml);
+      // ggml keys or values pair in the kernel with ggml, float or int rows only (attend-ggml.ts)
+      const kG = (kd & 15) === KIND_GGML;
+      const vG = (vd & 15) === KIND_GGML;
+      if ((kG && !vG && (vd & 15) > 4) || (vG && !kG && (kd & 15) > 4)) kd = vd = -1;
       if (kd < 0 || vd < 0) {
         countFallback(exec, "attend");
         refAttend(a);

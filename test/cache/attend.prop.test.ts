@@ -19,7 +19,7 @@ import { sideRotation } from "../../src/quant/hadamard.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type Codec, type CodecOptions } from "../../src/quant/types.ts";
 import { mulberry32 } from "../../src/rng.ts";
-import { codecCases, turboCases } from "../helpers/codec-cases.ts";
+import { codecCases, ggmlCases, turboCases } from "../helpers/codec-cases.ts";
 import {
   allocRowsOn,
   availableExecutors,
@@ -66,14 +66,16 @@ interface Scenario {
 }
 
 /** Random scenarios; `long` gives hundreds of tokens so executors take their threaded paths. */
-const makeScenarioArb = (long: boolean) =>
+const makeScenarioArb = (long: boolean, headDims?: number[]) =>
   fc
     .record({
       nKvHeads: long ? fc.integer({ min: 1, max: 2 }) : fc.integer({ min: 1, max: 3 }),
       groupQ: long ? fc.constant(4) : fc.constantFrom(1, 2, 4),
-      headDim: long
-        ? fc.constantFrom(64, 65, 128)
-        : fc.oneof(fc.constantFrom(1, 3, 7, 16, 33, 64, 65), fc.integer({ min: 1, max: 72 })),
+      headDim: headDims
+        ? fc.constantFrom(...headDims)
+        : long
+          ? fc.constantFrom(64, 65, 128)
+          : fc.oneof(fc.constantFrom(1, 3, 7, 16, 33, 64, 65), fc.integer({ min: 1, max: 72 })),
       chunkSizes: long
         ? fc.array(fc.integer({ min: 100, max: 400 }), { minLength: 1, maxLength: 3 })
         : fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }),
@@ -126,6 +128,8 @@ const makeScenarioArb = (long: boolean) =>
     );
 const scenarioArb = makeScenarioArb(false);
 const longScenarioArb = makeScenarioArb(true);
+/** ggml's block types need head_dim a multiple of 32. */
+const ggmlScenarioArb = makeScenarioArb(false, [32, 64, 96]);
 
 /** Reference decode of rows (nRows, headDim) through a codec: what the cache holds for them. */
 function decodeThrough(
@@ -249,6 +253,34 @@ for (const exec of executors) {
         );
       });
     }
+
+    test("ggml block types (keys and values, and mixed with f16 / int8): attend equals naive attention over the decoded cache", async () => {
+      const ggml = ggmlCases();
+      const other = [...ggml, ...cases.filter((c) => c.label === "f16" || c.label === "int8-sym-g32")];
+      const encBefore = exec.fallbacks.get("encodeRows") ?? 0;
+      const attBefore = exec.fallbacks.get("attend") ?? 0;
+      await fc.assert(
+        fc.asyncProperty(
+          ggmlScenarioArb,
+          fc.constantFrom(...ggml),
+          fc.constantFrom(...other),
+          fc.boolean(),
+          async (sc, g, o, gKeys) => {
+            const [kc, vc] = gKeys ? [g, o] : [o, g];
+            const spec: CacheSpecInput = { codec: { keys: kc.options, values: vc.options } };
+            const got = await runCache(exec, spec, sc);
+            const { out, vMax } = naiveAttention(sc, kc.codec, vc.codec);
+            assertClose(got, out, sc, vMax, ATTEND_REL_TOL, `${exec.name} K:${kc.label} V:${vc.label}`);
+          },
+        ),
+        { numRuns: runsFor(exec, NUM_RUNS * 4) },
+      );
+      // wasm has kernels for every ggml type: none of these calls may have run ref
+      if (exec.name === "wasm") {
+        assert.equal(exec.fallbacks.get("encodeRows") ?? 0, encBefore, "wasm ran ref's encode");
+        assert.equal(exec.fallbacks.get("attend") ?? 0, attBefore, "wasm ran ref's attend");
+      }
+    });
 
     test("f32 codec: attend equals exact attention on the raw inputs within 1e-5 relative", async () => {
       await fc.assert(

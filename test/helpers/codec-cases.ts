@@ -97,6 +97,19 @@ export function turboCases(): CodecCase[] {
   }));
 }
 
+/**
+ * ggml's block types (head_dim must be a multiple of 32, so the contract suites run them on
+ * head sizes 32-160 in their own tests rather than in codecCases' random head sizes).
+ */
+export function ggmlCases(): CodecCase[] {
+  return GGML_CODECS.map((type) => ({
+    label: type,
+    options: { type },
+    codec: makeCodec(type),
+    integer: false,
+  }));
+}
+
 /** Expected layout of one row, computed from the format rules. */
 export function expectedLayout(o: CodecOptions, headDim: number) {
   const bits = CODE_BITS[o.type];

@@ -18,7 +18,8 @@ import fc from "fast-check";
 import type { Executor } from "../../src/kernels/executor.ts";
 import { f16ToF32 } from "../../src/quant/half.ts";
 import { allocRows, type EncodedRows, type EncodeStats } from "../../src/quant/types.ts";
-import { CODE_BITS, type CodecCase, codecCases, expectedLayout } from "../helpers/codec-cases.ts";
+import { mulberry32 } from "../../src/rng.ts";
+import { CODE_BITS, type CodecCase, codecCases, expectedLayout, ggmlCases } from "../helpers/codec-cases.ts";
 import {
   allocRowsOn,
   availableExecutors,
@@ -298,6 +299,54 @@ for (const exec of executors) {
         }),
         { numRuns: runsFor(exec, NUM_RUNS * 2) },
       );
+    });
+
+    test("ggml block types (head_dim multiples of 32): same codes, counts and values as ref, bit for bit", {
+      skip: exec.name === "ref" ? "ref is the oracle" : false,
+    }, async () => {
+      const ggmlRowsArb = fc.record({
+        headDim: fc.constantFrom(32, 64, 96, 160),
+        nRows: fc.integer({ min: 1, max: 3 }),
+        dstRow: fc.integer({ min: 0, max: 2 }),
+        seed: fc.integer(),
+        special: fc.boolean(),
+      });
+      const before = exec.fallbacks.get("encodeRows") ?? 0;
+      await fc.assert(
+        fc.asyncProperty(
+          ggmlRowsArb,
+          fc.constantFrom(...ggmlCases()),
+          async ({ headDim, nRows, dstRow, seed, special }, cc) => {
+            const r = mulberry32(seed);
+            const scale = 2 ** Math.floor(r() * 80 - 40);
+            const src = new Float32Array(nRows * headDim).map(() => (r() * 2 - 1) * scale);
+            // NaN / ±Inf and values beyond f16 range: counted the same way
+            if (special)
+              for (const x of [Number.NaN, Infinity, -Infinity, 1e30]) src[Math.floor(r() * src.length)] = x;
+            const L = cc.codec.layout(headDim);
+            const want = allocRows(L, dstRow + nRows);
+            const got = allocRowsOn(exec, L, dstRow + nRows);
+            const wantStats = cc.codec.encode(src, nRows, headDim, want, dstRow);
+            const gotStats = await exec.encodeRows(cc.codec, f32On(exec, src), nRows, headDim, got, dstRow);
+            assert.deepEqual({ ...gotStats }, { ...wantStats }, `${cc.label}: stats`);
+            assert.deepEqual([...got.payload], [...want.payload], `${cc.label}: payload`);
+            assert.deepEqual([...got.scales], [...want.scales], `${cc.label}: d`);
+            assert.deepEqual([...got.zeros], [...want.zeros], `${cc.label}: m`);
+            const a = new Float32Array(nRows * headDim);
+            const b = exec.allocF32(nRows * headDim);
+            cc.codec.decode(want, dstRow, nRows, headDim, a);
+            await exec.decodeRows(cc.codec, want, dstRow, nRows, headDim, b);
+            assert.deepEqual(
+              new Uint32Array(b.slice().buffer),
+              new Uint32Array(a.buffer),
+              `${cc.label}: decoded`,
+            );
+          },
+        ),
+        { numRuns: runsFor(exec, NUM_RUNS * 2) },
+      );
+      if (exec.name === "wasm")
+        assert.equal(exec.fallbacks.get("encodeRows") ?? 0, before, "wasm ran ref's encode");
     });
 
     for (const cc of cases) {

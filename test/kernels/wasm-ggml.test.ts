@@ -1,0 +1,300 @@
+/**
+ * ggml block types on wasm (assembly/codec-ggml.ts, assembly/attend-ggml.ts) against the TS
+ * reference (src/quant/ggml-*.ts, itself bit-identical to ggml: bench/peers/ggml-crosscheck.ts):
+ * encode gives the same payload, d, m and counts bit for bit (magnitudes 1e-30 to 1e30, ties,
+ * constant and zero blocks, NaN/±Inf, values beyond f16 range, rows at an offset, arrays from
+ * and not from the executor); decode the same floats bit for bit; attention over ggml keys
+ * and/or values (mixed with f32/f16/int8 on the other side, 1-9 query rows, masks,
+ * probabilities, f32 and q8 integer queries, 1 and 2 threads) within the named tolerances of
+ * wasm-attend.test.ts. Every call runs the wasm kernels (zero ref fallbacks).
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import fc from "fast-check";
+import type { AttendArgs } from "../../src/kernels/executor.ts";
+import { refAttend } from "../../src/kernels/ref.ts";
+import type { WasmExecutor } from "../../src/kernels/wasm.ts";
+import { q8Blocks, quantizeQ8 } from "../../src/quant/q8-query.ts";
+import { makeCodec } from "../../src/quant/registry.ts";
+import { allocRows, type CodecOptions, type EncodedRows } from "../../src/quant/types.ts";
+import { GGML_CODECS } from "../helpers/codec-cases.ts";
+import { firstMismatch, randn, rng, wasmExecutor, wasmSkip } from "./wasm-helpers.ts";
+
+// Same named tolerances as wasm-attend.test.ts (f32 lanes vs the reference's f64 sums).
+const ATTEND_REL = 2e-5;
+const ATTEND_ABS = 1e-6;
+const PROBS_ABS = 2e-5;
+
+let one: WasmExecutor;
+let two: WasmExecutor;
+before(async () => {
+  if (wasmSkip) return;
+  one = await wasmExecutor(1);
+  two = await wasmExecutor(2);
+});
+after(() => {
+  one?.dispose();
+  two?.dispose();
+});
+
+function noFallbacks(ex: WasmExecutor, what: string): void {
+  assert.deepEqual([...ex.fallbacks.entries()], [], `${what}: the wasm executor ran ref`);
+}
+
+/** Rows of hard inputs for block quantizers (each row: headDim elements). */
+function hardRows(seed: number, nRows: number, d: number): Float32Array {
+  const r = rng(seed);
+  const x = new Float32Array(nRows * d);
+  for (let row = 0; row < nRows; row++) {
+    const kind = Math.floor(r() * 10);
+    const scale = 10 ** (Math.floor(r() * 61) - 30);
+    for (let i = 0; i < d; i++) {
+      const at = row * d + i;
+      if (kind === 0)
+        x[at] = 0; // all-zero blocks
+      else if (kind === 1)
+        x[at] = scale; // constant blocks
+      else if (kind === 2)
+        x[at] = Math.round((r() - 0.5) * 32) * 0.25 * scale; // ties on grids
+      else if (kind === 3)
+        x[at] = (r() - 0.5) * 3e38; // beyond f16: saturated d/m
+      else if (kind === 4)
+        x[at] = r() < 0.5 ? -scale : scale; // equal |max| of both signs
+      else x[at] = (r() + r() + r() - 1.5) * scale;
+    }
+    if (kind === 5 || kind === 6) {
+      // non-finite elements, counted and replaced
+      const bad = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+      for (let k = 0; k < 3; k++) x[row * d + Math.floor(r() * d)] = bad[Math.floor(r() * 3)]!;
+    }
+    if (kind === 7) for (let i = 0; i < 32; i++) x[row * d + i] = Number.NaN; // a block with no finite element
+  }
+  return x;
+}
+
+function encodeBoth(
+  type: string,
+  x: Float32Array,
+  nRows: number,
+  d: number,
+  ex: WasmExecutor,
+  fromExec: boolean,
+) {
+  const codec = makeCodec(type as CodecOptions["type"]);
+  const L = codec.layout(d);
+  const off = 2; // rows written at an offset
+  const ref = allocRows(L, nRows + off);
+  const refStats = codec.encode(x, nRows, d, ref, off);
+  const got: EncodedRows = fromExec
+    ? {
+        payload: ex.allocU8(L.payloadBytes * (nRows + off)),
+        scales: ex.allocU16(L.scalesPerRow * (nRows + off)),
+        zeros: ex.allocU16(L.zerosPerRow * (nRows + off)),
+      }
+    : allocRows(L, nRows + off);
+  const src = fromExec ? ex.allocF32(x.length) : x;
+  if (fromExec) src.set(x);
+  const stats = ex.encodeRows(codec, src, nRows, d, got, off);
+  return { codec, ref, refStats, got, stats };
+}
+
+test("wasm ggml encode: payload, d, m and counts bit-identical to ref (hard inputs)", {
+  skip: wasmSkip,
+}, () => {
+  let seed = 1;
+  for (const type of GGML_CODECS)
+    for (const d of [32, 64, 128])
+      for (const nRows of [1, 3, 17]) {
+        const x = hardRows(seed++, nRows, d);
+        const e = encodeBoth(type, x, nRows, d, one, seed % 2 === 0);
+        const where = `${type} d ${d} rows ${nRows} seed ${seed - 1}`;
+        assert.deepEqual(e.stats, e.refStats, `${where}: counts`);
+        assert.deepEqual([...e.got.payload], [...e.ref.payload], `${where}: payload`);
+        assert.deepEqual([...e.got.scales], [...e.ref.scales], `${where}: d`);
+        assert.deepEqual([...e.got.zeros], [...e.ref.zeros], `${where}: m`);
+      }
+  noFallbacks(one, "encode");
+});
+
+test("wasm ggml encode: random rows at random scales bit-identical to ref", { skip: wasmSkip }, () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...GGML_CODECS),
+      fc.constantFrom(32, 64, 96, 128, 256),
+      fc.integer({ min: 1, max: 12 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      (type, d, nRows, seed) => {
+        const r = rng(seed);
+        const x = randn(r, nRows * d, 10 ** (r() * 16 - 8));
+        const e = encodeBoth(type, x, nRows, d, one, false);
+        assert.deepEqual(e.stats, e.refStats);
+        assert.deepEqual([...e.got.payload], [...e.ref.payload], `${type} seed ${seed}`);
+        assert.deepEqual([...e.got.scales], [...e.ref.scales]);
+        assert.deepEqual([...e.got.zeros], [...e.ref.zeros]);
+      },
+    ),
+    { numRuns: 150 },
+  );
+  noFallbacks(one, "encode");
+});
+
+test("wasm ggml decode: bit-identical to ref", { skip: wasmSkip }, () => {
+  let seed = 500;
+  for (const type of GGML_CODECS)
+    for (const d of [32, 128]) {
+      const nRows = 9;
+      const x = hardRows(seed++, nRows, d);
+      const codec = makeCodec(type);
+      const rows = allocRows(codec.layout(d), nRows);
+      codec.encode(x, nRows, d, rows, 0);
+      const want = new Float32Array(5 * d);
+      codec.decode(rows, 3, 5, d, want);
+      const got = new Float32Array(5 * d);
+      one.decodeRows(codec, rows, 3, 5, d, got);
+      assert.deepEqual(
+        new Uint32Array(got.buffer),
+        new Uint32Array(want.buffer),
+        `${type} d ${d}: decoded bits`,
+      );
+    }
+  noFallbacks(one, "decode");
+});
+
+interface Case {
+  k: CodecOptions["type"];
+  v: CodecOptions["type"];
+  d: number;
+  nRows: number;
+  nSlots: number;
+  seed: number;
+  probs: boolean;
+  q8: boolean;
+}
+
+function runAttend(ex: WasmExecutor, c: Case): void {
+  const r = rng(c.seed);
+  const { d, nRows, nSlots } = c;
+  const kCodec = makeCodec(c.k);
+  const vCodec = makeCodec(c.v);
+  const enc = (codec: typeof kCodec, x: Float32Array) => {
+    const rows = allocRows(codec.layout(d), nSlots);
+    codec.encode(x, nSlots, d, rows, 0);
+    return rows;
+  };
+  const k = enc(kCodec, randn(r, nSlots * d));
+  const v = enc(vCodec, randn(r, nSlots * d, 2));
+  let q = randn(r, nRows * d, 3);
+  const slotPos = new Int32Array(nSlots).map(() => Math.floor(r() * 40));
+  const qPos = new Int32Array(nRows).map(() => Math.floor(r() * 48) - 4);
+  let q8: AttendArgs["q8"];
+  if (c.q8) {
+    const codes = new Int8Array(nRows * d);
+    const scales = new Float32Array(nRows * q8Blocks(d));
+    const qHat = new Float32Array(nRows * d);
+    assert.ok(quantizeQ8(q, nRows, d, codes, scales, qHat));
+    q = qHat;
+    q8 = { codes, scales };
+  }
+  const base: Omit<AttendArgs, "out" | "probs"> = {
+    kCodec,
+    vCodec,
+    headDim: d,
+    q,
+    qPos,
+    nRows,
+    k,
+    v,
+    slotPos,
+    nSlots,
+    scale: 1 / Math.sqrt(d),
+  };
+  const refOut = new Float32Array(nRows * d);
+  const refProbs = c.probs ? new Float32Array(nRows * nSlots) : undefined;
+  refAttend({ ...base, out: refOut, probs: refProbs });
+  const out = new Float32Array(nRows * d).fill(Number.NaN);
+  const probs = c.probs ? new Float32Array(nRows * nSlots).fill(-1) : undefined;
+  ex.attend({ ...base, q8, out, probs });
+  const kd = new Float32Array(nSlots * d);
+  const vd = new Float32Array(nSlots * d);
+  kCodec.decode(k, 0, nSlots, d, kd);
+  vCodec.decode(v, 0, nSlots, d, vd);
+  let maxV = 0;
+  for (const x of vd) maxV = Math.max(maxV, Math.abs(x));
+  const tolRow = new Float64Array(nRows);
+  for (let row = 0; row < nRows; row++) {
+    let sMag = 0;
+    for (let j = 0; j < nSlots; j++) {
+      let m = 0;
+      for (let i = 0; i < d; i++) m += Math.abs(q[row * d + i]! * kd[j * d + i]!);
+      sMag = Math.max(sMag, m * base.scale);
+    }
+    tolRow[row] = ATTEND_ABS + ATTEND_REL * maxV * (1 + sMag);
+  }
+  const where = JSON.stringify(c);
+  const bad = firstMismatch(refOut, out, (i) => tolRow[Math.floor(i / d)]!);
+  assert.equal(bad, -1, `out[${bad}] ref ${refOut[bad]} wasm ${out[bad]} ${where}`);
+  if (refProbs && probs) {
+    const badP = firstMismatch(refProbs, probs, () => PROBS_ABS);
+    assert.equal(badP, -1, `probs[${badP}] ref ${refProbs[badP]} wasm ${probs[badP]} ${where}`);
+  }
+}
+
+const OTHERS = ["f32", "f16", "int8"] as const;
+
+for (const q8 of [false, true])
+  test(`wasm ggml attend (${q8 ? "q8 integer" : "f32"} queries): every ggml type as keys and values, mixed with f32/f16/int8, 1-9 rows`, {
+    skip: wasmSkip,
+  }, () => {
+    let seed = q8 ? 2000 : 1000;
+    for (const g of GGML_CODECS) {
+      const pairs: [CodecOptions["type"], CodecOptions["type"]][] = [[g, g]];
+      for (const o of OTHERS) pairs.push([g, o], [o, g]);
+      for (const [k, v] of pairs)
+        for (const nRows of [1, 2, 3, 4, 6, 9])
+          runAttend(one, {
+            k,
+            v,
+            d: nRows % 2 ? 64 : 128,
+            nRows,
+            nSlots: 37,
+            seed: seed++,
+            probs: seed % 3 === 0,
+            q8,
+          });
+    }
+    noFallbacks(one, "attend");
+  });
+
+test("wasm ggml attend: random shapes, slots and pairs equal ref", { skip: wasmSkip }, () => {
+  const types = [...GGML_CODECS, ...OTHERS];
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...types),
+      fc.constantFrom(...GGML_CODECS),
+      fc.boolean(),
+      fc.constantFrom(32, 64, 96, 160),
+      fc.integer({ min: 1, max: 9 }),
+      fc.integer({ min: 0, max: 90 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      fc.boolean(),
+      fc.boolean(),
+      (o, g, ggmlKeys, d, nRows, nSlots, seed, probs, q8) => {
+        const [k, v] = ggmlKeys ? [g, o] : [o, g];
+        runAttend(one, { k, v, d, nRows, nSlots, seed, probs, q8 });
+      },
+    ),
+    { numRuns: 80 },
+  );
+  noFallbacks(one, "attend");
+});
+
+test("wasm ggml attend on 2 threads (slot split, row tiles) equals ref", { skip: wasmSkip }, () => {
+  let seed = 3000;
+  for (const g of ["q4_0", "q8_0", "q5_1"] as const)
+    for (const q8 of [false, true]) {
+      for (const nRows of [1, 3, 8])
+        runAttend(two, { k: g, v: g, d: 64, nRows, nSlots: 1500, seed: seed++, probs: false, q8 });
+      runAttend(two, { k: g, v: "f16", d: 64, nRows: 20, nSlots: 300, seed: seed++, probs: true, q8 });
+    }
+  noFallbacks(two, "attend");
+});
