@@ -93,6 +93,15 @@ for (const codec of ["f32", "f16", "int8", "int4", "int2"])
     });
   }
 
+// TurboQuant on the GPU cache (wgsl/turbo.ts), with its default rotation of keys and values.
+for (const codec of ["turbo2", "turbo2.5", "turbo3", "turbo3.5", "turbo4"]) {
+  test(`${codec} (rotated keys and values): GPU cache attention = ref within ATTN_TOL`, {
+    skip: env.skip,
+  }, async () => {
+    await compare(codec, { ...SHAPE, headDim: 24 }, [7, 1, 1, 3], codec.length * 3, 4242);
+  });
+}
+
 test("int4 sym g8 at headDim 40 (last group short), 1 KV head, 3 query heads", {
   skip: env.skip,
 }, async () => {

@@ -12,6 +12,7 @@ import { ConfigError } from "../../errors.ts";
 import { f32Bits } from "../../quant/half.ts";
 import type { Codec, CodecName } from "../../quant/types.ts";
 import type { GpuRowLayout } from "../layout.ts";
+import { decodeTurboElemWgsl, dotTurboRowWgsl, encodeTurboRowWgsl, TURBO_WIDE_WGSL } from "./turbo.ts";
 
 /**
  * What the WGSL generators need to know about each codec, one row per codec (the spirit of
@@ -23,6 +24,8 @@ import type { GpuRowLayout } from "../layout.ts";
  */
 type WgslTraits =
   | { kind: "int"; bits: 8 | 4 | 2 }
+  /** TurboQuant (turbo.ts): lo bits for the last floor(d/2) coordinates, hi for the first ceil(d/2). */
+  | { kind: "turbo"; lo: number; hi: number }
   | {
       kind: "float";
       /** Largest finite magnitude (inputs above it count as saturated). */
@@ -56,12 +59,13 @@ export const WGSL_CODECS: Record<CodecName, WgslTraits | null> = {
   q5_1: null,
   q8_0: null,
   iq4_nl: null,
-  // TurboQuant: no WGSL kernels yet (and the GPU cache refuses rotation): the standard cache, counted.
-  turbo2: null,
-  "turbo2.5": null,
-  turbo3: null,
-  "turbo3.5": null,
-  turbo4: null,
+  // TurboQuant: codebook kernels in turbo.ts (rotation: the GPU cache's, kernels/hadamard.ts).
+  turbo2: { kind: "turbo", lo: 2, hi: 2 },
+  "turbo2.5": { kind: "turbo", lo: 2, hi: 3 },
+  turbo3: { kind: "turbo", lo: 3, hi: 3 },
+  "turbo3.5": { kind: "turbo", lo: 3, hi: 4 },
+  turbo4: { kind: "turbo", lo: 4, hi: 4 },
+  // TurboQuant_prod: no WGSL kernel for the QJL residual (the standard cache, counted).
   "turbo3-qjl": null,
   "turbo4-qjl": null,
 };
@@ -94,6 +98,9 @@ export function intBits(codec: Codec): number {
  * into the row at dst[db..]; returns (nonFinite, saturated) of the row.
  */
 export function encodeRowWgsl(codec: Codec, L: GpuRowLayout, name: string, src: string, dst: string): string {
+  const traits = wgslTraits(codec);
+  if (traits.kind === "turbo")
+    return TURBO_WIDE_WGSL + encodeTurboRowWgsl(traits.lo, traits.hi, L, name, src, dst);
   const D = L.headDim;
   const bits = intBits(codec);
   if (bits === 0) return encodeFloatRow(codec, L, name, src, dst);
@@ -206,6 +213,7 @@ fn ${name}(sb: u32, db: u32) -> vec2<u32> {
 /** `fn <name>(rb: u32, i: u32) -> f32`: element i of the encoded row starting at word rb of `buf`. */
 export function decodeElemWgsl(codec: Codec, L: GpuRowLayout, name: string, buf: string): string {
   const tr = wgslTraits(codec);
+  if (tr.kind === "turbo") return decodeTurboElemWgsl(tr.lo, tr.hi, L, name, buf);
   if (tr.kind === "float") {
     // The element's code: the whole word, or its 16- or 8-bit lane.
     const c =
@@ -245,6 +253,8 @@ ${
  * sum_i q_i * (u_i * s + m) = s * sum_i q_i * u_i + m * sum_i q_i (symmetric: u_i - offset, m = 0).
  */
 export function dotRowWgsl(codec: Codec, L: GpuRowLayout, name: string, buf: string, dec: string): string {
+  const tr = wgslTraits(codec);
+  if (tr.kind === "turbo") return dotTurboRowWgsl(tr.lo, tr.hi, L, name, buf);
   const bits = intBits(codec);
   const D = L.headDim;
   if (bits === 0)
