@@ -20,13 +20,13 @@ const shape = { nLayers: 1, nHeads: 2, nKvHeads: 1, headDim: 32, maxTokens: 64 }
 
 test("every registered codec has a WGSL row, and the rows are exactly the registry's codecs", () => {
   assert.deepEqual(Object.keys(WGSL_CODECS).sort(), [...CODEC_NAMES].sort());
-  // ggml's block types and TurboQuant_prod (QJL) have no WGSL kernels yet (null rows: the
-  // standard cache runs them); TurboQuant's MSE codecs do (wgsl/turbo.ts).
+  // TurboQuant_prod (QJL) has no WGSL kernels yet (null rows: the standard cache runs them);
+  // TurboQuant's MSE codecs (wgsl/turbo.ts) and ggml's block types (wgsl/ggml.ts) do.
   assert.deepEqual(
     CODEC_NAMES.filter((name) => !hasWgslCodec(name)),
-    [...GGML_CODECS, ...TURBO_QJL_CODECS],
+    [...TURBO_QJL_CODECS],
   );
-  for (const name of TURBO_CODECS) assert.ok(hasWgslCodec(name), name);
+  for (const name of [...TURBO_CODECS, ...GGML_CODECS]) assert.ok(hasWgslCodec(name), name);
 });
 
 test("a codec without WGSL kernels is an error naming it, not another codec's code", () => {
@@ -50,7 +50,8 @@ test("gpuCacheUnsupported names what the GPU cache lacks, null for what it holds
     return gpuCacheUnsupported(spec, parsePolicy(spec.policy, "cache.policy").make({ shape, seed: 0 }));
   };
   assert.equal(why({ codec: { type: "int4", symmetric: true } }), null);
-  assert.equal(why("q4_0"), "codec q4_0");
+  assert.equal(why("q4_0"), null);
+  assert.equal(why("turbo3-qjl"), "codec turbo3-qjl");
   assert.equal(why({ codec: "fp8-e4m3", policy: { type: "h2o", budget: 8 } }), null);
   assert.equal(why("kivi2"), "channel-axis keys");
   // Rotation runs on the device (kernels/hadamard.ts), except for a policy reading stored keys.

@@ -12,6 +12,7 @@ import { ConfigError } from "../../errors.ts";
 import { f32Bits } from "../../quant/half.ts";
 import type { Codec, CodecName } from "../../quant/types.ts";
 import type { GpuRowLayout } from "../layout.ts";
+import { decodeGgmlElemWgsl, dotGgmlRowWgsl, encodeGgmlRowWgsl, type GgmlWgslType } from "./ggml.ts";
 import { decodeTurboElemWgsl, dotTurboRowWgsl, encodeTurboRowWgsl, TURBO_WIDE_WGSL } from "./turbo.ts";
 
 /**
@@ -26,6 +27,8 @@ type WgslTraits =
   | { kind: "int"; bits: 8 | 4 | 2 }
   /** TurboQuant (turbo.ts): lo bits for the last floor(d/2) coordinates, hi for the first ceil(d/2). */
   | { kind: "turbo"; lo: number; hi: number }
+  /** ggml's block types (ggml.ts): blocks of 32 with f16 d (and m). */
+  | { kind: "ggml"; type: GgmlWgslType }
   | {
       kind: "float";
       /** Largest finite magnitude (inputs above it count as saturated). */
@@ -52,13 +55,13 @@ export const WGSL_CODECS: Record<CodecName, WgslTraits | null> = {
   int8: { kind: "int", bits: 8 },
   int4: { kind: "int", bits: 4 },
   int2: { kind: "int", bits: 2 },
-  // ggml block types: no WGSL kernels yet (the standard cache runs them, counted).
-  q4_0: null,
-  q4_1: null,
-  q5_0: null,
-  q5_1: null,
-  q8_0: null,
-  iq4_nl: null,
+  // ggml block types: ggml.ts (encode bit-identical to src/quant/ggml-*.ts).
+  q4_0: { kind: "ggml", type: "q4_0" },
+  q4_1: { kind: "ggml", type: "q4_1" },
+  q5_0: { kind: "ggml", type: "q5_0" },
+  q5_1: { kind: "ggml", type: "q5_1" },
+  q8_0: { kind: "ggml", type: "q8_0" },
+  iq4_nl: { kind: "ggml", type: "iq4_nl" },
   // TurboQuant: codebook kernels in turbo.ts (rotation: the GPU cache's, kernels/hadamard.ts).
   turbo2: { kind: "turbo", lo: 2, hi: 2 },
   "turbo2.5": { kind: "turbo", lo: 2, hi: 3 },
@@ -101,6 +104,7 @@ export function encodeRowWgsl(codec: Codec, L: GpuRowLayout, name: string, src: 
   const traits = wgslTraits(codec);
   if (traits.kind === "turbo")
     return TURBO_WIDE_WGSL + encodeTurboRowWgsl(traits.lo, traits.hi, L, name, src, dst);
+  if (traits.kind === "ggml") return encodeGgmlRowWgsl(traits.type, L, name, src, dst);
   const D = L.headDim;
   const bits = intBits(codec);
   if (bits === 0) return encodeFloatRow(codec, L, name, src, dst);
@@ -214,6 +218,7 @@ fn ${name}(sb: u32, db: u32) -> vec2<u32> {
 export function decodeElemWgsl(codec: Codec, L: GpuRowLayout, name: string, buf: string): string {
   const tr = wgslTraits(codec);
   if (tr.kind === "turbo") return decodeTurboElemWgsl(tr.lo, tr.hi, L, name, buf);
+  if (tr.kind === "ggml") return decodeGgmlElemWgsl(tr.type, L, name, buf);
   if (tr.kind === "float") {
     // The element's code: the whole word, or its 16- or 8-bit lane.
     const c =
@@ -255,6 +260,7 @@ ${
 export function dotRowWgsl(codec: Codec, L: GpuRowLayout, name: string, buf: string, dec: string): string {
   const tr = wgslTraits(codec);
   if (tr.kind === "turbo") return dotTurboRowWgsl(tr.lo, tr.hi, L, name, buf);
+  if (tr.kind === "ggml") return dotGgmlRowWgsl(tr.type, L, name, buf);
   const bits = intBits(codec);
   const D = L.headDim;
   if (bits === 0)
