@@ -143,13 +143,14 @@ export async function runSample(
   let logits: Float32Array;
   if (protocol === "agnostic") {
     await feed(model, cache, s.context, 0, chunkLengths(s.context.length, prefillChunk, false), pass);
+    // No scoring forward for the question: a scoring policy (KVzip) stays query-agnostic, and
+    // the question's tokens, never scored, are kept while scored context tokens can go.
     logits = await feed(
       model,
       cache,
       s.question,
       s.context.length,
       chunkLengths(s.question.length, prefillChunk, false),
-      pass,
     );
   } else {
     const prompt = [...s.context, ...s.question];

@@ -18,6 +18,8 @@ import { ScratchCache } from "../../../src/eval/scratch-cache.ts";
 import type { LanguageModel } from "../../../src/model/llama.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { synthModel } from "../../../src/model/synth.ts";
+import { evaluateTask } from "../../../src/tasks/evaluate.ts";
+import type { TaskSample } from "../../../src/tasks/generate.ts";
 import { drive, makeCache, rng, smallShape } from "./drive.ts";
 
 test("kvzip keeps the highest reconstruction scores per KV head; unscored tokens go last", async () => {
@@ -155,6 +157,35 @@ describe("scoring pass on a synthetic model", () => {
       { passes: 12, tokens: 12 * (8 + p + 8), repeat: 12 * (p + 8) },
     );
     assert.equal(kz.scoring!.promptTokens, p);
+  });
+
+  test("task protocol: a pass per context chunk only when query-agnostic (the question is never scored), every chunk when aware", async () => {
+    const sample: TaskSample = {
+      task: "passkey",
+      length: 40,
+      depth: 0.5,
+      index: 0,
+      context: tokens.slice(0, 40),
+      question: tokens.slice(40, 46),
+      answer: "7",
+      answerIds: [tokens[46]!],
+      match: "digits",
+      factTokens: [10, 12],
+    };
+    const spec = { codec: "f32", policy: { type: "kvzip", budget: 16, prompt: "Repeat:" } };
+    const make = (s: Parameters<typeof createCache>[1]) => createCache(spec, s, { executor: m.executor });
+    const agnostic = await evaluateTask(m, [sample, sample], make, {
+      protocol: "agnostic",
+      prefillChunk: 16,
+      extraTokens: 0,
+    });
+    assert.equal(agnostic.scoring!.passes, 2 * 3); // chunks of 16, 16, 8 of the context, per sample
+    const aware = await evaluateTask(m, [sample], make, {
+      protocol: "aware",
+      prefillChunk: 16,
+      extraTokens: 0,
+    });
+    assert.equal(aware.scoring!.passes, 3); // 46 prompt tokens from the end: 14, 16, 16
   });
 
   test("scores are the largest repeat-query probability per context position (a second scratch run as reference)", async () => {
