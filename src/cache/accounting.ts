@@ -1,10 +1,11 @@
 /**
  * What every cache counts and how it states its bytes: one module for the standard cache
- * (kv-cache.ts) and the GPU-resident one (src/gpu/kv-cache.ts), so that both report the same
- * counters, eviction ages and CacheMemory from the same arithmetic.
+ * (kv-cache.ts, where each store adds its own parts: stores/head.ts) and the GPU-resident one
+ * (src/gpu/kv-cache.ts), so that both report the same counters, eviction ages and CacheMemory
+ * from the same arithmetic.
  */
 import type { ExecutorName } from "../kernels/executor.ts";
-import type { RowLayout } from "../quant/types.ts";
+import type { EncodeStats, RowLayout } from "../quant/types.ts";
 import type { CacheMemory, CacheStats, PhysicalMemory } from "./types.ts";
 
 /** Bytes of the typed arrays given (what they hold as allocated). */
@@ -28,12 +29,25 @@ export function emptyParts(): MemoryParts {
   return { payload: 0, scales: 0, zeros: 0, residual: 0, indices: 0, policyState: 0, slots: 0 };
 }
 
+/** Add the bytes of n rows stored in layout L (one side; tokens are counted by their store). */
+export function addRowBytes(p: MemoryParts, n: number, L: RowLayout): void {
+  p.payload += n * L.payloadBytes;
+  p.scales += n * 2 * L.scalesPerRow;
+  p.zeros += n * 2 * L.zerosPerRow;
+}
+
 /** Add n retained tokens whose key and value rows are stored in layouts kL and vL. */
 export function addRows(p: MemoryParts, n: number, kL: RowLayout, vL: RowLayout): void {
-  p.payload += n * (kL.payloadBytes + vL.payloadBytes);
-  p.scales += n * 2 * (kL.scalesPerRow + vL.scalesPerRow);
-  p.zeros += n * 2 * (kL.zerosPerRow + vL.zerosPerRow);
+  addRowBytes(p, n, kL);
+  addRowBytes(p, n, vL);
   p.slots += n;
+}
+
+/** Count of non-finite values in x (inputs kept in f32 windows, where no codec counts them). */
+export function nonFinite(x: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) n++;
+  return n;
 }
 
 /** CacheMemory of the parts: total, K/V elements (slots x headDim x 2) and bits per element. */
@@ -68,6 +82,12 @@ export class CacheAccount {
   constructor(nHeadsTotal: number) {
     this.seen = new Int32Array(nHeadsTotal);
     this.newest = new Float64Array(nHeadsTotal).fill(Number.NEGATIVE_INFINITY);
+  }
+
+  /** Add an encode's non-finite inputs and saturated values. */
+  encoded(s: EncodeStats): void {
+    this.counters.nonFinite += s.nonFinite;
+    this.counters.saturated += s.saturated;
   }
 
   /** n tokens up to position maxPos were appended to head idx. */

@@ -7,12 +7,16 @@
  * with it, and a group's scales are freed when its last token leaves.
  *
  * Storage per slot: a code row (or a residual f32 row) and the slot's group id (-1 =
- * residual). memory() counts code rows of quantized tokens, live groups' f16 scales/zeros,
+ * residual). addMemory counts code rows of quantized tokens, live groups' f16 scales/zeros,
  * residual rows at f32, and the group ids as indices when slots are not in append order.
+ * A SideStore (stores/head.ts) for the keys of a cache whose spec says keys.axis "channel".
  */
 import type { ChannelKeyRows, Executor } from "../kernels/executor.ts";
 import { type ChannelQuantOptions, channelCodeBytes } from "../quant/channel.ts";
 import type { EncodeStats } from "../quant/types.ts";
+import { bytesOf, type MemoryParts, nonFinite } from "./accounting.ts";
+import { regrow } from "./head-store.ts";
+import type { SideStore } from "./stores/head.ts";
 
 export interface ChannelKeySettings extends ChannelQuantOptions {
   /** Tokens per quantization group (along tokens). */
@@ -21,7 +25,7 @@ export interface ChannelKeySettings extends ChannelQuantOptions {
   residual: number;
 }
 
-export class ChannelKeys {
+export class ChannelKeys implements SideStore {
   readonly codeBytes: number;
   codes: Uint8Array; // (capacity, codeBytes)
   groupOf: Int32Array; // (capacity) group id, -1 = still in the residual
@@ -52,25 +56,18 @@ export class ChannelKeys {
 
   /** Grow to `cap` slots, keeping the first nSlots. */
   grow(cap: number, nSlots: number): void {
-    const codes = this.exec.allocU8(cap * this.codeBytes);
-    codes.set(this.codes.subarray(0, nSlots * this.codeBytes));
-    const groupOf = this.exec.allocI32(cap);
-    groupOf.set(this.groupOf.subarray(0, nSlots));
-    const resid = this.exec.allocF32(cap * this.headDim);
-    resid.set(this.resid.subarray(0, nSlots * this.headDim));
-    this.exec.free(this.codes);
-    this.exec.free(this.groupOf);
-    this.exec.free(this.resid);
-    this.codes = codes;
-    this.groupOf = groupOf;
-    this.resid = resid;
+    const { exec, codeBytes: cb, headDim: d } = this;
+    this.codes = regrow(exec, this.codes, exec.allocU8(cap * cb), nSlots * cb);
+    this.groupOf = regrow(exec, this.groupOf, exec.allocI32(cap), nSlots);
+    this.resid = regrow(exec, this.resid, exec.allocF32(cap * d), nSlots * d);
   }
 
-  /** Store n new keys src (n, headDim) at slots [first, first + n) in the residual. */
-  write(src: Float32Array, first: number, n: number): void {
+  /** Store n new keys src (n, headDim) at slots [first, first + n) in the residual (counted there: no codec sees them yet). */
+  write(src: Float32Array, first: number, n: number): EncodeStats {
     this.resid.set(src.subarray(0, n * this.headDim), first * this.headDim);
     this.groupOf.fill(-1, first, first + n);
     this.nResidual += n;
+    return { nonFinite: nonFinite(src.subarray(0, n * this.headDim)), saturated: 0 };
   }
 
   /**
@@ -122,17 +119,8 @@ export class ChannelKeys {
 
   /** Bytes allocated: codes, group ids, f32 residual rows, group scales/zeros/refs, flush scratch. */
   physicalBytes(): number {
-    const a = [
-      this.codes,
-      this.groupOf,
-      this.resid,
-      this.gScales,
-      this.gZeros,
-      this.gRefs,
-      this.block,
-      this.offs,
-    ];
-    return a.reduce((n, x) => n + x.byteLength, 0);
+    const { codes, groupOf, resid, gScales, gZeros, gRefs, block, offs } = this;
+    return bytesOf(codes, groupOf, resid, gScales, gZeros, gRefs, block, offs);
   }
 
   private newGroup(): number {
@@ -141,17 +129,11 @@ export class ChannelKeys {
     if (free !== undefined) return free;
     if (this.highWater >= this.groupCap) {
       const cap = Math.max(4, this.groupCap * 2);
-      const d = this.headDim;
-      const s = this.exec.allocU16(cap * d);
-      s.set(this.gScales);
-      const z = this.exec.allocU16(cap * d);
-      z.set(this.gZeros);
-      this.exec.free(this.gScales);
-      this.exec.free(this.gZeros);
+      const { exec, headDim: d } = this;
+      this.gScales = regrow(exec, this.gScales, exec.allocU16(cap * d), this.gScales.length);
+      this.gZeros = regrow(exec, this.gZeros, exec.allocU16(cap * d), this.gZeros.length);
       const r = new Int32Array(cap);
       r.set(this.gRefs);
-      this.gScales = s;
-      this.gZeros = z;
       this.gRefs = r;
       this.groupCap = cap;
     }
@@ -196,17 +178,15 @@ export class ChannelKeys {
     this.exec.channelDecode(this.rows(), this.headDim, this.settings, first, n, dst);
   }
 
-  /** Exact bytes for nSlots retained slots, by part. groupIds: whether group ids are stored. */
-  memory(nSlots: number, groupIds: boolean) {
+  /** Exact bytes of the retained slots, by part. groupIds: whether group ids are stored. */
+  addMemory(p: MemoryParts, nSlots: number, groupIds: boolean): void {
     const nQuant = nSlots - this.nResidual;
     const d = this.headDim;
-    return {
-      payload: nQuant * this.codeBytes,
-      scales: this.nGroups * d * 2,
-      zeros: this.settings.symmetric ? 0 : this.nGroups * d * 2,
-      residual: this.nResidual * d * 4,
-      indices: groupIds ? nQuant * 4 : 0,
-    };
+    p.payload += nQuant * this.codeBytes;
+    p.scales += this.nGroups * d * 2;
+    p.zeros += this.settings.symmetric ? 0 : this.nGroups * d * 2;
+    p.residual += this.nResidual * d * 4;
+    p.indices += groupIds ? nQuant * 4 : 0;
   }
 
   clear(): void {

@@ -1,11 +1,26 @@
 /**
- * Storage of one (layer, KV head): encoded K and V rows in slots [0, nSlots), their absolute
- * positions, and growth by doubling in executor memory. Order of slots carries no meaning
- * (softmax is permutation invariant and each slot carries its position), which is what lets
- * eviction free a slot in O(1) by moving the last slot into it.
+ * The token-axis store of one (layer, KV head): encoded K and V rows in slots [0, nSlots), their
+ * absolute positions, and growth by doubling in executor memory. Order of slots carries no
+ * meaning (softmax is permutation invariant and each slot carries its position), which is what
+ * lets eviction free a slot in O(1) by moving the last slot into it. CodecRows is one side (K or
+ * V) of it seen as a SideStore: rows encoded on arrival by the side's codec.
  */
 import type { Executor } from "../kernels/executor.ts";
-import type { EncodedRows, RowLayout } from "../quant/types.ts";
+import type { Codec, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
+import { addRowBytes, type MemoryParts } from "./accounting.ts";
+import type { SideStore } from "./stores/head.ts";
+
+/** `next` (a larger executor array) holding old's first `keep` elements; old is freed. */
+export function regrow<T extends Float32Array | Uint8Array | Uint16Array | Int32Array>(
+  exec: Executor,
+  old: T,
+  next: T,
+  keep: number,
+): T {
+  next.set(old.subarray(0, keep));
+  exec.free(old);
+  return next;
+}
 
 export class HeadStore {
   k: EncodedRows;
@@ -21,37 +36,21 @@ export class HeadStore {
     initialCapacity: number,
   ) {
     this.capacity = Math.max(1, initialCapacity);
-    this.k = this.allocRows(kLayout, this.capacity);
-    this.v = this.allocRows(vLayout, this.capacity);
+    const rows = (L: RowLayout, n: number): EncodedRows => ({
+      payload: exec.allocU8(L.payloadBytes * n),
+      scales: exec.allocU16(L.scalesPerRow * n),
+      zeros: exec.allocU16(L.zerosPerRow * n),
+    });
+    this.k = rows(kLayout, this.capacity);
+    this.v = rows(vLayout, this.capacity);
     this.positions = exec.allocI32(this.capacity);
   }
 
   /** Bytes allocated (capacity slots of K and V rows and positions). */
   physicalBytes(): number {
     const { k, v } = this;
-    return (
-      k.payload.byteLength +
-      k.scales.byteLength +
-      k.zeros.byteLength +
-      v.payload.byteLength +
-      v.scales.byteLength +
-      v.zeros.byteLength +
-      this.positions.byteLength
-    );
-  }
-
-  private allocRows(layout: RowLayout, n: number): EncodedRows {
-    return {
-      payload: this.exec.allocU8(layout.payloadBytes * n),
-      scales: this.exec.allocU16(layout.scalesPerRow * n),
-      zeros: this.exec.allocU16(layout.zerosPerRow * n),
-    };
-  }
-
-  private freeRows(rows: EncodedRows): void {
-    this.exec.free(rows.payload);
-    this.exec.free(rows.scales);
-    this.exec.free(rows.zeros);
+    const rows = k.payload.byteLength + k.scales.byteLength + k.zeros.byteLength;
+    return rows + v.payload.byteLength + v.scales.byteLength + v.zeros.byteLength + this.positions.byteLength;
   }
 
   /** Make room for `extra` more slots, doubling capacity as needed. */
@@ -60,20 +59,15 @@ export class HeadStore {
     if (need <= this.capacity) return;
     let cap = this.capacity;
     while (cap < need) cap *= 2;
-    const grow = (old: EncodedRows, layout: RowLayout): EncodedRows => {
-      const next = this.allocRows(layout, cap);
-      next.payload.set(old.payload.subarray(0, this.nSlots * layout.payloadBytes));
-      next.scales.set(old.scales.subarray(0, this.nSlots * layout.scalesPerRow));
-      next.zeros.set(old.zeros.subarray(0, this.nSlots * layout.zerosPerRow));
-      this.freeRows(old);
-      return next;
-    };
+    const { exec, nSlots: n } = this;
+    const grow = (old: EncodedRows, L: RowLayout): EncodedRows => ({
+      payload: regrow(exec, old.payload, exec.allocU8(cap * L.payloadBytes), n * L.payloadBytes),
+      scales: regrow(exec, old.scales, exec.allocU16(cap * L.scalesPerRow), n * L.scalesPerRow),
+      zeros: regrow(exec, old.zeros, exec.allocU16(cap * L.zerosPerRow), n * L.zerosPerRow),
+    });
     this.k = grow(this.k, this.kLayout);
     this.v = grow(this.v, this.vLayout);
-    const pos = this.exec.allocI32(cap);
-    pos.set(this.positions.subarray(0, this.nSlots));
-    this.exec.free(this.positions);
-    this.positions = pos;
+    this.positions = regrow(exec, this.positions, exec.allocI32(cap), n);
     this.capacity = cap;
   }
 
@@ -90,9 +84,46 @@ export class HeadStore {
   }
 
   dispose(): void {
-    this.freeRows(this.k);
-    this.freeRows(this.v);
+    for (const rows of [this.k, this.v]) {
+      this.exec.free(rows.payload);
+      this.exec.free(rows.scales);
+      this.exec.free(rows.zeros);
+    }
     this.exec.free(this.positions);
     this.nSlots = 0;
   }
+}
+
+const NONE: EncodeStats = Object.freeze({ nonFinite: 0, saturated: 0 });
+
+/** One side of a HeadStore (its K or its V rows) in a token-axis codec, encoded on arrival. */
+export class CodecRows implements SideStore {
+  constructor(
+    private readonly exec: Executor,
+    readonly codec: Codec,
+    private readonly slots: HeadStore,
+    private readonly side: "k" | "v",
+    private readonly headDim: number,
+  ) {}
+
+  write(src: Float32Array, first: number, n: number): EncodeStats {
+    return this.exec.encodeRows(this.codec, src, n, this.headDim, this.slots[this.side], first);
+  }
+
+  decode(first: number, n: number, dst: Float32Array): void {
+    this.exec.decodeRows(this.codec, this.slots[this.side], first, n, this.headDim, dst);
+  }
+
+  addMemory(p: MemoryParts, nSlots: number): void {
+    addRowBytes(p, nSlots, this.side === "k" ? this.slots.kLayout : this.slots.vLayout);
+  }
+
+  // The rows live in the HeadStore, which grows, moves and frees them.
+  flush = () => NONE;
+  physicalBytes = () => 0;
+  grow(): void {}
+  release(): void {}
+  move(): void {}
+  clear(): void {}
+  dispose(): void {}
 }

@@ -1,69 +1,64 @@
 /**
  * KIVI's full-precision window for values (Liu et al. 2024, arXiv:2402.02750, Alg. 1): the
  * newest `residual` tokens of a KV head keep their values in f32; a token's value row is
- * quantized per token (the cache's value codec) once it is no longer among them. Slot-addressed
- * like the rest of the store, so eviction and swap-remove work unchanged; memory() counts
- * residual rows at f32 (part `residual`) and only the other rows at the codec's size.
+ * quantized per token (the cache's value codec, into the HeadStore's V rows) once it is no
+ * longer among them. A SideStore (stores/head.ts) over the same slots, so eviction and
+ * swap-remove work unchanged; addMemory counts residual rows at f32 (part `residual`) and only
+ * the other rows at the codec's size.
  */
-import type { Executor } from "../kernels/executor.ts";
+import type { ChannelAttendArgs, Executor } from "../kernels/executor.ts";
 import type { Codec, EncodeStats } from "../quant/types.ts";
-import type { HeadStore } from "./head-store.ts";
+import { addRowBytes, type MemoryParts, nonFinite } from "./accounting.ts";
+import { type HeadStore, regrow } from "./head-store.ts";
+import type { SideStore } from "./stores/head.ts";
 
-export class ValueResidual {
+export class ValueResidual implements SideStore {
   resid: Float32Array; // (capacity, headDim) f32 rows of residual slots
   inResid: Uint8Array; // (capacity) 1 while the slot's value is in the residual
   nResidual = 0;
 
   constructor(
     private readonly exec: Executor,
+    readonly codec: Codec,
+    private readonly slots: HeadStore,
     readonly headDim: number,
     readonly residual: number,
-    capacity: number,
   ) {
-    this.resid = exec.allocF32(capacity * headDim);
-    this.inResid = exec.allocU8(capacity);
+    this.resid = exec.allocF32(slots.capacity * headDim);
+    this.inResid = exec.allocU8(slots.capacity);
   }
 
   grow(cap: number, nSlots: number): void {
-    const resid = this.exec.allocF32(cap * this.headDim);
-    resid.set(this.resid.subarray(0, nSlots * this.headDim));
-    const flags = this.exec.allocU8(cap);
-    flags.set(this.inResid.subarray(0, nSlots));
-    this.dispose();
-    this.resid = resid;
-    this.inResid = flags;
+    const { exec, headDim: d } = this;
+    this.resid = regrow(exec, this.resid, exec.allocF32(cap * d), nSlots * d);
+    this.inResid = regrow(exec, this.inResid, exec.allocU8(cap), nSlots);
   }
 
-  /** Store n new values src (n, headDim) at slots [first, first + n). */
   /** Bytes allocated: the f32 rows at capacity and the per-slot flags. */
   physicalBytes(): number {
     return this.resid.byteLength + this.inResid.byteLength;
   }
 
-  write(src: Float32Array, first: number, n: number): void {
+  /** Store n new values src (n, headDim) at slots [first, first + n), in the window. */
+  write(src: Float32Array, first: number, n: number): EncodeStats {
     this.resid.set(src.subarray(0, n * this.headDim), first * this.headDim);
     this.inResid.fill(1, first, first + n);
     this.nResidual += n;
+    return { nonFinite: nonFinite(src.subarray(0, n * this.headDim)), saturated: 0 };
   }
 
-  /** Encode the values of residual slots beyond the newest `residual` into store.v. */
-  flush(store: HeadStore, vCodec: Codec): EncodeStats {
+  /** Encode the values of window slots beyond the newest `residual` into the V rows. */
+  flush(positions: Int32Array, nSlots: number): EncodeStats {
     const stats: EncodeStats = { nonFinite: 0, saturated: 0 };
     const over = this.nResidual - this.residual;
     if (over <= 0) return stats;
-    const slots: number[] = [];
-    for (let j = 0; j < store.nSlots; j++) if (this.inResid[j]) slots.push(j);
-    slots.sort((a, b) => store.positions[a]! - store.positions[b]!);
+    const order: number[] = [];
+    for (let j = 0; j < nSlots; j++) if (this.inResid[j]) order.push(j);
+    order.sort((a, b) => positions[a]! - positions[b]!);
     const d = this.headDim;
-    for (const slot of slots.slice(0, over)) {
-      const s = this.exec.encodeRows(
-        vCodec,
-        this.resid.subarray(slot * d, (slot + 1) * d),
-        1,
-        d,
-        store.v,
-        slot,
-      );
+    for (const slot of order.slice(0, over)) {
+      const row = this.resid.subarray(slot * d, (slot + 1) * d);
+      const s = this.exec.encodeRows(this.codec, row, 1, d, this.slots.v, slot);
       stats.nonFinite += s.nonFinite;
       stats.saturated += s.saturated;
       this.inResid[slot] = 0;
@@ -82,23 +77,35 @@ export class ValueResidual {
     this.inResid[to] = this.inResid[from]!;
   }
 
-  /** Decode slots [0, n) into dst (n, headDim): residual rows as stored, others through the codec. */
-  decode(store: HeadStore, vCodec: Codec, n: number, dst: Float32Array): void {
+  /** The values as the executor's channel attention reads them in place (no f32 copy). */
+  attendRows(): NonNullable<ChannelAttendArgs["values"]> {
+    return { codec: this.codec, rows: this.slots.v, inResid: this.inResid, resid: this.resid };
+  }
+
+  /** Decode slots [first, first + n) into dst (n, headDim): window rows as stored, others through the codec. */
+  decode(first: number, n: number, dst: Float32Array): void {
     const d = this.headDim;
     // Runs of consecutive codec rows go to the executor in one call (one kernel call per run,
     // not per row: in append order that is a single run of everything older than the window).
-    let j = 0;
-    while (j < n) {
+    let j = first;
+    const end = first + n;
+    while (j < end) {
+      const o = (j - first) * d;
       if (this.inResid[j]) {
-        dst.set(this.resid.subarray(j * d, (j + 1) * d), j * d);
+        dst.set(this.resid.subarray(j * d, (j + 1) * d), o);
         j++;
         continue;
       }
-      let end = j + 1;
-      while (end < n && !this.inResid[end]) end++;
-      this.exec.decodeRows(vCodec, store.v, j, end - j, d, dst.subarray(j * d, end * d));
-      j = end;
+      let e = j + 1;
+      while (e < end && !this.inResid[e]) e++;
+      this.exec.decodeRows(this.codec, this.slots.v, j, e - j, d, dst.subarray(o, o + (e - j) * d));
+      j = e;
     }
+  }
+
+  addMemory(p: MemoryParts, nSlots: number): void {
+    addRowBytes(p, nSlots - this.nResidual, this.slots.vLayout);
+    p.residual += this.nResidual * this.headDim * 4;
   }
 
   clear(): void {

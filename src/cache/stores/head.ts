@@ -1,0 +1,115 @@
+/**
+ * One (layer, KV head) of the standard cache as composed stores, the way transformers' cache is
+ * a list of small per-layer objects: the token-axis HeadStore (slots, positions, codec rows) and
+ * one SideStore for the keys and one for the values over its slots, chosen once per cache from
+ * the resolved spec (kv-cache.ts):
+ *   CodecRows (head-store.ts)         token-axis codec rows, encoded on arrival;
+ *   ChannelKeys (channel-keys.ts)     keys per channel over groups of tokens, newest in f32 (KIVI);
+ *   ValueResidual (value-residual.ts) codec rows, the newest `residual` values in f32 (KIVI).
+ * Each store states its own bytes (addMemory: logical, by part; physicalBytes: as allocated
+ * beyond the HeadStore's rows); growth, swap-remove and reset go through here, so the cache never
+ * asks which kind of store a side is. Policy tiered's older tier is a second Head (stores/tier.ts).
+ */
+import type { EncodeStats } from "../../quant/types.ts";
+import type { CacheAccount, MemoryParts } from "../accounting.ts";
+import type { HeadStore } from "../head-store.ts";
+
+/** How one side (keys or values) of a Head is held over its HeadStore's slots. */
+export interface SideStore {
+  /** Store rows src (n, headDim) at slots [first, first + n) (reserved, not yet counted in nSlots). */
+  write(src: Float32Array, first: number, n: number): EncodeStats;
+  /** After new slots are counted: quantize what left a full-precision window (oldest by position first). */
+  flush(positions: Int32Array, nSlots: number): EncodeStats;
+  /** Decode slots [first, first + n) into dst (n, headDim), as stored. */
+  decode(first: number, n: number, dst: Float32Array): void;
+  /** Add this side's exact bytes for nSlots retained slots, by part. groupIds: slots not in append order. */
+  addMemory(p: MemoryParts, nSlots: number, groupIds: boolean): void;
+  /** Slot `slot` is being evicted (called before any slot moves into it). */
+  release(slot: number): void;
+  /** Slot `from` moved into slot `to` (swap-remove). */
+  move(from: number, to: number): void;
+  /** Bytes allocated beyond the HeadStore's rows (f32 windows, channel codes). */
+  physicalBytes(): number;
+  /** The HeadStore grew to `cap` slots, of which nSlots are in use. */
+  grow(cap: number, nSlots: number): void;
+  clear(): void;
+  dispose(): void;
+}
+
+export class Head {
+  constructor(
+    readonly slots: HeadStore,
+    readonly keys: SideStore,
+    readonly values: SideStore,
+  ) {}
+
+  /** Store n tokens: keys and values (n, headDim) in their stored form, positions (n). Returns the first slot. */
+  append(k: Float32Array, v: Float32Array, positions: Int32Array, n: number, account: CacheAccount): number {
+    const { slots } = this;
+    const before = slots.capacity;
+    slots.reserve(n);
+    if (slots.capacity !== before) {
+      this.keys.grow(slots.capacity, slots.nSlots);
+      this.values.grow(slots.capacity, slots.nSlots);
+    }
+    const first = slots.nSlots;
+    account.encoded(this.keys.write(k, first, n));
+    account.encoded(this.values.write(v, first, n));
+    slots.positions.set(positions, first);
+    slots.nSlots += n;
+    account.encoded(this.values.flush(slots.positions, slots.nSlots));
+    account.encoded(this.keys.flush(slots.positions, slots.nSlots));
+    return first;
+  }
+
+  /** Free slots by swap-remove, largest first; onMove is told of each move (the policy's slot state). */
+  remove(drop: number[], onMove?: (from: number, to: number) => void): void {
+    const { slots, keys, values } = this;
+    drop.sort((a, b) => b - a);
+    for (const slot of drop) {
+      keys.release(slot);
+      values.release(slot);
+      const last = slots.nSlots - 1;
+      if (slot !== last) {
+        slots.moveSlot(last, slot);
+        keys.move(last, slot);
+        values.move(last, slot);
+        onMove?.(last, slot);
+      }
+      slots.nSlots--;
+    }
+  }
+
+  /** Decode slots [0, nSlots) into k and v (when given) and their positions into pos. */
+  read(k: Float32Array, v: Float32Array | null, pos: Int32Array): void {
+    const { slots } = this;
+    this.keys.decode(0, slots.nSlots, k);
+    if (v) this.values.decode(0, slots.nSlots, v);
+    pos.set(slots.positions.subarray(0, slots.nSlots));
+  }
+
+  /** Exact bytes of the retained tokens, by part (tokens counted as slots). */
+  addMemory(p: MemoryParts, groupIds: boolean): void {
+    p.slots += this.slots.nSlots;
+    this.keys.addMemory(p, this.slots.nSlots, groupIds);
+    this.values.addMemory(p, this.slots.nSlots, groupIds);
+  }
+
+  /** Allocated bytes: the HeadStore's rows (part stores) and what the sides hold beside them (residual). */
+  addPhysical(p: { stores: number; residual: number }): void {
+    p.stores += this.slots.physicalBytes();
+    p.residual += this.keys.physicalBytes() + this.values.physicalBytes();
+  }
+
+  clear(): void {
+    this.slots.nSlots = 0;
+    this.keys.clear();
+    this.values.clear();
+  }
+
+  dispose(): void {
+    this.slots.dispose();
+    this.keys.dispose();
+    this.values.dispose();
+  }
+}

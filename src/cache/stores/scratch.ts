@@ -1,0 +1,133 @@
+/**
+ * Working memory of the standard cache, shared by its KV heads and reused across calls (no
+ * allocation per token once warm): query positions and rows, staging rows for transformed
+ * keys/values, softmax rows, and the decoded keys/values/positions that the decoded attention
+ * path attends over. It is transient, like the score rows of any attention, so memory() does
+ * not count it; stats().physical does (part `scratch`, issue 16 item 6). Buffers that kernels
+ * read in place live in the executor's memory.
+ */
+import type { Executor } from "../../kernels/executor.ts";
+import { q8Blocks, quantizeQ8 } from "../../quant/q8-query.ts";
+import { bytesOf } from "../accounting.ts";
+
+export class Scratch {
+  /** Positions of the GQA group's query rows (nRows), in executor memory. */
+  qPos: Int32Array = new Int32Array(0);
+  /** (nRows, headDim) transformed query rows. */
+  qRot = new Float32Array(0);
+  probs = new Float32Array(0);
+  /** (nNew, headDim) staging of transformed keys / values on append. */
+  kTmp = new Float32Array(0);
+  vTmp = new Float32Array(0);
+  /** Decoded path: keys, values (nSlots, headDim) and positions (nSlots), in executor memory. */
+  kScr: Float32Array = new Float32Array(0);
+  vScr: Float32Array = new Float32Array(0);
+  posScr: Int32Array = new Int32Array(0);
+  /** RoPE positions of pre-RoPE keys (negated on append, ranks at attention). */
+  ropePos = new Int32Array(0);
+  // query: q8 (spec.query): the dequantized rows, their int8 codes and block scales (q8-query.ts)
+  private q8Hat: Float32Array = new Float32Array(0);
+  private q8Codes: Int8Array = new Int8Array(0);
+  private q8Scales: Float32Array = new Float32Array(0);
+
+  constructor(
+    private readonly exec: Executor,
+    private readonly headDim: number,
+  ) {}
+
+  /** The query positions of nRows = group x qPositions rows (query heads of one KV head are contiguous). */
+  queries(qPositions: Int32Array, group: number): Int32Array {
+    const nRows = group * qPositions.length;
+    if (this.qPos.length < nRows) {
+      this.qRot = new Float32Array(nRows * this.headDim);
+      this.exec.free(this.qPos);
+      this.qPos = this.exec.allocI32(nRows);
+    }
+    for (let g = 0; g < group; g++) this.qPos.set(qPositions, g * qPositions.length);
+    return this.qPos.subarray(0, nRows);
+  }
+
+  probsFor(n: number): Float32Array {
+    if (this.probs.length < n) this.probs = new Float32Array(n);
+    return this.probs.subarray(0, n);
+  }
+
+  /** Staging for n rows of keys or values, holding a copy of src's n rows. */
+  staged(which: "kTmp" | "vTmp", src: Float32Array, n: number): Float32Array {
+    if (this[which].length < n * this.headDim) this[which] = new Float32Array(n * this.headDim);
+    const t = this[which].subarray(0, n * this.headDim);
+    t.set(src.subarray(0, n * this.headDim));
+    return t;
+  }
+
+  /** RoPE positions for at least n rows (allocated `size` when grown). */
+  ranks(n: number, size = n): Int32Array {
+    if (this.ropePos.length < n) this.ropePos = new Int32Array(size);
+    return this.ropePos;
+  }
+
+  /** Room for n decoded slots: keys and positions, values too when `values`; grown by doubling. */
+  decoded(n: number, values: boolean): void {
+    const d = this.headDim;
+    if (this.kScr.length < n * d) {
+      const cap = Math.max(n, 2 * (this.kScr.length / d)) * d;
+      this.free();
+      this.kScr = this.exec.allocF32(cap);
+      if (values) this.vScr = this.exec.allocF32(cap);
+      this.posScr = this.exec.allocI32(cap / d);
+    }
+    this.ranks(n, this.posScr.length);
+  }
+
+  /** Room for n decoded value rows alone (channel-axis attention over values it cannot read in place). */
+  values(n: number): Float32Array {
+    const d = this.headDim;
+    if (this.vScr.length < n * d) {
+      this.exec.free(this.vScr);
+      this.vScr = this.exec.allocF32(Math.max(n, 2 * (this.vScr.length / d)) * d);
+    }
+    return this.vScr.subarray(0, n * d);
+  }
+
+  /**
+   * The query rows an attend call uses: q itself, or with spec.query "q8" its q8_0 form
+   * (every executor attends over qHat; `q8` lets one score with integer dot products).
+   */
+  query(q: Float32Array, nRows: number, q8: boolean) {
+    if (!q8) return { q };
+    const d = this.headDim;
+    if (this.q8Hat.length < nRows * d) {
+      this.exec.free(this.q8Hat);
+      this.exec.free(this.q8Codes);
+      this.q8Hat = this.exec.allocF32(nRows * d);
+      const u8 = this.exec.allocU8(nRows * d);
+      this.q8Codes = new Int8Array(u8.buffer, u8.byteOffset, u8.length);
+      this.q8Scales = this.exec.allocF32(nRows * q8Blocks(d));
+    }
+    const qHat = this.q8Hat.subarray(0, nRows * d);
+    const codes = this.q8Codes.subarray(0, nRows * d);
+    const scales = this.q8Scales.subarray(0, nRows * q8Blocks(d));
+    return quantizeQ8(q, nRows, d, codes, scales, qHat) ? { q: qHat, q8: { codes, scales } } : { q };
+  }
+
+  /** Bytes held (the q8 query rows are not counted, as before this file existed). */
+  bytes(): number {
+    const { qPos, qRot, probs, kTmp, vTmp, kScr, vScr, posScr, ropePos } = this;
+    return bytesOf(qPos, qRot, probs, kTmp, vTmp, kScr, vScr, posScr, ropePos);
+  }
+
+  private free(): void {
+    this.exec.free(this.kScr);
+    this.exec.free(this.vScr);
+    this.exec.free(this.posScr);
+  }
+
+  dispose(): void {
+    this.free();
+    for (const a of [this.qPos, this.q8Hat, this.q8Codes, this.q8Scales]) this.exec.free(a);
+    this.qPos = new Int32Array(0);
+    this.kScr = new Float32Array(0);
+    this.vScr = new Float32Array(0);
+    this.posScr = new Int32Array(0);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Between what the cache receives and what its stores hold, chosen once from the resolved spec:
+ * - Hadamard rotation (spec.keys.rotation / spec.values.rotation; QuaRot arXiv:2404.00456,
+ *   TurboQuant arXiv:2504.19874), with any codec, group and axis: keys rotated before encoding
+ *   and queries alike (scores unchanged); values rotated before encoding and the attention output
+ *   rotated back, since sum_j p_j R v_j = R sum_j p_j v_j (src/quant/hadamard.ts). It runs in
+ *   TypeScript whatever the executor (no executor op for it yet), so every call is counted as a
+ *   fallback and results show it;
+ * - pre-RoPE keys (spec.keys.preRope, KVQuant arXiv:2401.18079; or policy sinks with positions:
+ *   cache, StreamingLLM arXiv:2309.17453): keys arrive post-RoPE as the KVCache contract says,
+ *   are un-rotated (RoPE at -position) before encoding, and rotated again at attention time at
+ *   their absolute position, or at their rank among the retained tokens (queries moved alike).
+ */
+import { countFallback, type Executor } from "../../kernels/executor.ts";
+import type { HadamardRotation } from "../../quant/hadamard.ts";
+import type { Scratch } from "./scratch.ts";
+
+/** Pre-RoPE storage: the model's RoPE frequencies (headDim / 2), and whether positions are ranks. */
+export interface PreRope {
+  invFreq: Float32Array;
+  ranks: boolean;
+}
+
+export class Transform {
+  constructor(
+    private readonly exec: Executor,
+    private readonly scratch: Scratch,
+    private readonly headDim: number,
+    private readonly rotation: { keys?: HadamardRotation; values?: HadamardRotation },
+    readonly preRope: PreRope | undefined,
+  ) {}
+
+  private rotate(rot: HadamardRotation, x: Float32Array, nRows: number, inverse = false): void {
+    countFallback(this.exec, "hadamard");
+    if (inverse) rot.invert(x, nRows);
+    else rot.apply(x, nRows);
+  }
+
+  /** Keys (n, headDim) post-RoPE at `positions`, as stored: k itself or a transformed copy. */
+  keys(k: Float32Array, positions: Int32Array, n: number): Float32Array {
+    const rot = this.rotation.keys;
+    if (!this.preRope && !rot) return k;
+    const t = this.scratch.staged("kTmp", k, n);
+    if (this.preRope) {
+      // Undo the model's RoPE: rotating by -p inverts rotating by p.
+      const neg = this.scratch.ranks(n);
+      for (let i = 0; i < n; i++) neg[i] = -positions[i]!;
+      this.exec.rope(t, neg, n, 1, this.headDim, this.preRope.invFreq);
+    }
+    if (rot) this.rotate(rot, t, n);
+    return t;
+  }
+
+  /** Values (n, headDim) as stored: v itself or a rotated copy. */
+  values(v: Float32Array, n: number): Float32Array {
+    const rot = this.rotation.values;
+    if (!rot) return v;
+    const t = this.scratch.staged("vTmp", v, n);
+    this.rotate(rot, t, n);
+    return t;
+  }
+
+  /** The attention output (nRows, headDim) back in the model's basis, in place. */
+  output(out: Float32Array, nRows: number): void {
+    if (this.rotation.values) this.rotate(this.rotation.values, out, nRows, true);
+  }
+
+  /** Query rows (nRows, headDim) against keys stored post-RoPE: q, or rotated like the keys. */
+  query(q: Float32Array, nRows: number): Float32Array {
+    const rot = this.rotation.keys;
+    if (!rot) return q;
+    const qr = this.scratch.qRot.subarray(0, nRows * this.headDim);
+    qr.set(q);
+    this.rotate(rot, qr, nRows);
+    return qr;
+  }
+
+  /**
+   * Decoded stored keys (nTot, headDim) at positions pos into the attention basis, in place;
+   * returns the query rows (one per qPos) to attend with.
+   */
+  decoded(
+    keys: Float32Array,
+    pos: Int32Array,
+    nTot: number,
+    q: Float32Array,
+    qPos: Int32Array,
+  ): Float32Array {
+    const nRows = qPos.length;
+    if (!this.preRope) return this.query(q, nRows);
+    // Back to the unrotated basis, then RoPE at each token's absolute position (KVQuant) or at
+    // its rank among the retained tokens (StreamingLLM's positions within the cache).
+    const d = this.headDim;
+    const { invFreq } = this.preRope;
+    if (this.rotation.keys) this.rotate(this.rotation.keys, keys, nTot, true);
+    if (!this.preRope.ranks) {
+      this.exec.rope(keys, pos, nTot, 1, d, invFreq);
+      return q;
+    }
+    const order = Array.from({ length: nTot }, (_, i) => i);
+    order.sort((a, b) => pos[a]! - pos[b]!);
+    const ranks = this.scratch.ropePos;
+    const sorted = new Int32Array(nTot);
+    for (let i = 0; i < nTot; i++) {
+      ranks[order[i]!] = i;
+      sorted[i] = pos[order[i]!]!;
+    }
+    this.exec.rope(keys, ranks, nTot, 1, d, invFreq);
+    // Queries arrive rotated at their absolute position p; rotating by (rank - p) moves them to rank.
+    const qr = this.scratch.qRot.subarray(0, nRows * d);
+    qr.set(q);
+    const delta = new Int32Array(nRows);
+    for (let r = 0; r < nRows; r++) {
+      let lo = 0;
+      let hi = nTot;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (sorted[mid]! < qPos[r]!) lo = mid + 1;
+        else hi = mid;
+      }
+      delta[r] = lo - qPos[r]!;
+    }
+    this.exec.rope(qr, delta, nRows, 1, d, invFreq);
+    return qr;
+  }
+}
