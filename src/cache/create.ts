@@ -1,4 +1,5 @@
 /** createCache: the public way to build a KV cache backend from a spec. */
+import { ConfigError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
 import { assertBlocksFit } from "../quant/ggml-block.ts";
@@ -6,6 +7,7 @@ import { StandardKVCache } from "./kv-cache.ts";
 import { withModelWindow } from "./model-window.ts";
 import { parsePolicy } from "./policies/registry.ts";
 import { bindPolicy } from "./policy.ts";
+import { softcapOf, withSoftcap } from "./softcap.ts";
 import { resolveCacheSpec, sideCodec } from "./spec.ts";
 import type { CacheSpecInput, KVCache, KVShape } from "./types.ts";
 
@@ -38,6 +40,12 @@ export async function createCache(
   // ggml block types need whole blocks of 32 per head row; refuse before allocating anything.
   assertBlocksFit(kCodec, shape.headDim, `cache "${resolved.name}" keys`);
   assertBlocksFit(vCodec, shape.headDim, `cache "${resolved.name}" values`);
+  // The attention-mass diagnostic recomputes attention without the model's soft-cap.
+  if (options.attentionMass && softcapOf(shape) !== undefined)
+    throw new ConfigError(
+      "attentionMass",
+      "the attention-mass diagnostic does not soft-cap attention scores as this model (Gemma 2) does; run without it",
+    );
   // The executor's own cache where it has one for this spec (the attention-mass diagnostic
   // needs the standard cache's shadow keys; query: q8 is the standard cache's, src/quant/q8-query.ts).
   const own =
@@ -46,7 +54,8 @@ export async function createCache(
       : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy, seed: options.seed ?? 0 });
   if (own) return bindPolicy(own, policy);
   return bindPolicy(
-    new StandardKVCache(resolved, shape, kCodec, vCodec, policy, exec, {
+    // A model that soft-caps attention scores (Gemma 2) gets them capped in every attend (softcap.ts).
+    new StandardKVCache(resolved, shape, kCodec, vCodec, policy, withSoftcap(exec, shape), {
       seed: options.seed ?? 0,
       attentionMass: options.attentionMass ?? false,
     }),

@@ -15,9 +15,11 @@
  * itself and its sqrt(hidden) scale are), q/k/v, output and FFN biases, Qwen3/Gemma q/k norms,
  * query_pre_attn_scalar, post-attention/post-FFN norms (Gemma), SwiGLU, GeGLU or the GELU MLP,
  * final logit soft-capping, and Mistral's / Gemma's sliding window fed in pieces as the CPU
- * forward does. A config with a field these kernels lack (gpuForwardUnsupported: any field
- * outside GPU_FORWARD_FIELDS; none today) runs the host path instead: the CPU forward
- * (src/model/llama.ts) over the GPU cache, counted in the executor's fallbacks as "prepareModel: <family> (<op>)", never a silently
+ * forward does. Gemma 2's attention soft-capping is the cache's: createCache builds a host
+ * cache for it (the GPU cache lacks it), so q/k/v cross the bus each layer. A config with a
+ * field these kernels lack (gpuForwardUnsupported: any field outside GPU_FORWARD_FIELDS; none
+ * today) runs the host path instead: the CPU forward (src/model/llama.ts) over the GPU cache,
+ * counted in the executor's fallbacks as "prepareModel: <family> (<field>)", never a silently
  * different forward.
  */
 import type { KVCache, KVShape } from "../cache/types.ts";
@@ -375,6 +377,13 @@ export class GpuLlamaModel implements LanguageModel {
     rt.upload(A.qin, qPos, n * qDim * 4);
     rt.upload(A.kvin, positions, 2 * n * kvDim * 4);
     const gpuCache = cache instanceof GpuKVCache ? cache : null;
+    // The GPU cache's attention kernels do not soft-cap scores (createCache never builds one for
+    // such a shape); a host cache from createCache does (src/cache/softcap.ts).
+    if (gpuCache && cfg.attnSoftcap !== undefined)
+      throw new ConfigError(
+        "cache",
+        `this model soft-caps attention scores (${cfg.attnSoftcap}), which the GPU cache does not; build the cache with createCache(spec, model.kvShape(n))`,
+      );
 
     for (let l = 0; l < cfg.nLayers; l++) {
       const L = this.layers[l]!;
@@ -518,6 +527,8 @@ const GPU_FORWARD_FIELDS = new Set<keyof ModelConfig>([
   "embedScale",
   "queryPreAttnScalar",
   "finalSoftcap",
+  // applied by the cache (a host one: the GPU cache lacks it and is refused), src/cache/softcap.ts
+  "attnSoftcap",
   "linearBias",
   "bosId",
   "eosId",

@@ -47,6 +47,12 @@ export interface AttendArgs {
    * rounding), and one that cannot ignores this.
    */
   q8?: { codes: Int8Array; scales: Float32Array };
+  /**
+   * Attention logit soft-capping (Gemma 2, src/cache/softcap.ts): each scaled score s becomes
+   * softcap * tanh(s / softcap) before the softmax. An executor without it in its kernel runs
+   * the call through `ref` (counted), never ignores it.
+   */
+  softcap?: number;
 }
 
 /** One KV head's channel-axis keys (src/cache/channel-keys.ts, src/quant/channel.ts). */

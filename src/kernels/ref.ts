@@ -27,6 +27,7 @@ export function refAttend(a: AttendArgs): void {
   const blk = new Float32Array(Math.min(nSlots, SLOT_BLOCK) * d); // (block, headDim)
   const scores = new Float64Array(nRows * nSlots); // (nRows, nSlots)
   const max = new Float64Array(nRows).fill(Number.NEGATIVE_INFINITY);
+  const cap = a.softcap; // Gemma 2: scores soft-capped before the softmax
   for (let j0 = 0; j0 < nSlots; j0 += SLOT_BLOCK) {
     const n = Math.min(SLOT_BLOCK, nSlots - j0);
     a.kCodec.decode(a.k, j0, n, d, blk);
@@ -40,7 +41,7 @@ export function refAttend(a: AttendArgs): void {
         }
         let dot = 0;
         for (let i = 0; i < d; i++) dot += a.q[qOff + i]! * blk[b * d + i]!;
-        const s = dot * a.scale;
+        const s = cap === undefined ? dot * a.scale : cap * Math.tanh((dot * a.scale) / cap);
         scores[r * nSlots + j] = s;
         if (s > max[r]!) max[r] = s;
       }

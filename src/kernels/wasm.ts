@@ -334,8 +334,9 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const kG = (kd & 15) === KIND_GGML;
       const vG = (vd & 15) === KIND_GGML;
       if ((kG && !vG && (vd & 15) > 4) || (vG && !kG && (kd & 15) > 4)) kd = vd = -1;
-      if (kd < 0 || vd < 0) {
-        countFallback(exec, "attend");
+      if (kd < 0 || vd < 0 || a.softcap !== undefined) {
+        // No kernel for this codec, or soft-capped scores (Gemma 2): the ref attend, counted.
+        countFallback(exec, a.softcap !== undefined ? "attend (soft-capping)" : "attend");
         refAttend(a);
         return;
       }

@@ -25,7 +25,7 @@ export interface LinearRopeScaling {
  * by the ModelConfig fields below (norm, positions, ffn, biases, qkNorm, slidingWindow), never
  * a second forward.
  */
-export type ModelArch = "llama" | "qwen2" | "qwen3" | "gpt2" | "gemma3";
+export type ModelArch = "llama" | "qwen2" | "qwen3" | "gpt2" | "gemma2" | "gemma3";
 
 /** What each family is, for `kvlab info` and the docs. */
 export const MODEL_FAMILIES: Record<ModelArch, string> = {
@@ -33,6 +33,8 @@ export const MODEL_FAMILIES: Record<ModelArch, string> = {
   qwen2: "Qwen2 / Qwen2.5: the Llama block with q/k/v biases",
   qwen3: "Qwen3: RMSNorm over each head's q and k before RoPE (q_norm/k_norm), head_dim decoupled",
   gpt2: "GPT-2: learned absolute positions, LayerNorm with bias, biases on every linear, GELU (tanh) MLP",
+  gemma2:
+    "Gemma 2: embedding x sqrt(hidden), RMSNorm (1+w), pre/post attention and FFN norms, GeGLU, alternating local (sliding window) / global layers, attention and final logit soft-capping (cap * tanh(x / cap))",
   gemma3:
     "Gemma 3 (text): embedding x sqrt(hidden), RMSNorm (1+w), q/k norms, pre/post attention and FFN norms, GeGLU, 5 local (sliding window, own RoPE base) : 1 global layers",
 };
@@ -92,6 +94,12 @@ export interface ModelConfig {
   queryPreAttnScalar?: number;
   /** Final logits soft-capped: cap * tanh(logit / cap) (Gemma 2's final_logit_softcapping). */
   finalSoftcap?: number;
+  /**
+   * Attention scores soft-capped before the softmax: cap * tanh(score / cap), score already
+   * scaled (Gemma 2's attn_logit_softcapping). The cache computes attention, so the model puts
+   * the cap in its KV shape (src/cache/softcap.ts) and createCache builds caches that apply it.
+   */
+  attnSoftcap?: number;
   /** The output projection and both FFN matrices carry biases (GPT-2). Default false. */
   linearBias?: boolean;
   bosId?: number;
@@ -105,7 +113,9 @@ const HF_ARCHS: Record<string, ModelArch> = {
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
   GPT2LMHeadModel: "gpt2",
+  Gemma2ForCausalLM: "gemma2",
   Gemma3ForCausalLM: "gemma3",
+  gemma2: "gemma2",
   gemma3_text: "gemma3",
   llama: "llama",
   mistral: "llama",
@@ -148,12 +158,6 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
       'missing "architectures" and "model_type"; cannot tell the model family',
       file,
     );
-  if (archName === "Gemma2ForCausalLM" || archName === "gemma2")
-    throw new ConfigError(
-      "architectures",
-      "Gemma 2 soft-caps attention scores (attn_logit_softcapping) inside attention, which kvlab's cache attention kernels do not do yet; Gemma 3 (Gemma3ForCausalLM) is supported",
-      file,
-    );
   const arch = HF_ARCHS[archName];
   if (!arch)
     throw new ConfigError(
@@ -164,7 +168,7 @@ export function parseHfConfig(cfg: unknown, file: string): ModelConfig {
       file,
     );
   if (arch === "gpt2") return parseGpt2Config(c, file);
-  if (arch === "gemma3") return parseGemma3Config(c, file);
+  if (arch === "gemma3" || arch === "gemma2") return parseGemmaConfig(c, file, arch);
   const dim = num(c, "hidden_size", file);
   const nHeads = num(c, "num_attention_heads", file);
   const nKvHeads = num(c, "num_key_value_heads", file, nHeads);
@@ -241,19 +245,20 @@ function slidingWindowOf(c: Record<string, unknown>, file: string): { slidingWin
 }
 
 /**
- * Gemma 3's text config.json (Gemma3ForCausalLM / gemma3_text; HF modeling_gemma3): the Llama
- * fields plus query_pre_attn_scalar, sliding_window with sliding_window_pattern or layer_types,
- * rope_local_base_freq, hidden_activation gelu_pytorch_tanh; logit soft-capping refused (Gemma 2's
- * attention soft-capping needs it inside the caches' attention kernels).
+ * Gemma 2's and Gemma 3's text config.json (HF modeling_gemma2 / modeling_gemma3): the Llama
+ * fields plus query_pre_attn_scalar, sliding_window with layer_types (or Gemma 3's
+ * sliding_window_pattern; Gemma 2 alternates, layer 0 local), hidden_activation
+ * gelu_pytorch_tanh, final_logit_softcapping; Gemma 2 also attn_logit_softcapping (applied by
+ * the caches' attention, src/cache/softcap.ts) and has no q/k norms; Gemma 3 has q/k norms,
+ * rope_local_base_freq and no attention soft-capping (a value there is refused).
  */
-function parseGemma3Config(c: Record<string, unknown>, file: string): ModelConfig {
-  for (const k of ["attn_logit_softcapping"] as const)
-    if (c[k] !== undefined && c[k] !== null)
-      throw new ConfigError(
-        k,
-        `attention logit soft-capping (${String(c[k])}) is not supported: kvlab's cache attention kernels do not soft-cap scores`,
-        file,
-      );
+function parseGemmaConfig(c: Record<string, unknown>, file: string, arch: "gemma2" | "gemma3"): ModelConfig {
+  if (arch === "gemma3" && c.attn_logit_softcapping !== undefined && c.attn_logit_softcapping !== null)
+    throw new ConfigError(
+      "attn_logit_softcapping",
+      `Gemma 3 does not soft-cap attention scores, got ${String(c.attn_logit_softcapping)}; a Gemma 2 checkpoint says Gemma2ForCausalLM`,
+      file,
+    );
   const act = c.hidden_activation ?? c.hidden_act ?? "gelu_pytorch_tanh";
   if (act !== "gelu_pytorch_tanh" && act !== "gelu_new")
     throw new ConfigError(
@@ -286,27 +291,39 @@ function parseGemma3Config(c: Record<string, unknown>, file: string): ModelConfi
       );
     windowLayers = c.layer_types.map((t) => t === "sliding_attention");
   } else {
-    const pattern = num(c, "sliding_window_pattern", file, 6);
-    // HF Gemma3: layer i is local unless (i + 1) is a multiple of the pattern.
+    // HF: Gemma 3 layer i is local unless (i + 1) is a multiple of the pattern (6); Gemma 2
+    // alternates, local where (i + 1) is odd (is_sliding = not bool(i % 2)), i.e. pattern 2.
+    const pattern = arch === "gemma2" ? 2 : num(c, "sliding_window_pattern", file, 6);
     windowLayers = Array.from({ length: nLayers }, (_, i) => (i + 1) % pattern !== 0);
   }
   const window = num(c, "sliding_window", file, 4096);
-  const fsc = c.final_logit_softcapping;
+  const cap = (k: "final_logit_softcapping" | "attn_logit_softcapping") => {
+    const v = c[k];
+    if (v === undefined || v === null) return undefined;
+    const x = num(c, k, file);
+    if (!(x > 0)) throw new ConfigError(k, `must be a number > 0 or null, got ${x}`, file);
+    return x;
+  };
+  const fsc = cap("final_logit_softcapping");
+  const asc = arch === "gemma2" ? cap("attn_logit_softcapping") : undefined;
   const out: ModelConfig = {
     ...base,
-    arch: "gemma3",
+    arch,
     // PretrainedConfig ties by default; Gemma checkpoints have no lm_head.
     tiedEmbeddings: c.tie_word_embeddings !== false,
     slidingWindow: window,
     windowLayers,
-    ropeLocalTheta: num(c, "rope_local_base_freq", file, 10000),
-    qkNorm: true,
+    // Gemma 2: one RoPE base for every layer; Gemma 3: the local layers' own base.
+    ...(arch === "gemma3"
+      ? { ropeLocalTheta: num(c, "rope_local_base_freq", file, 10000), qkNorm: true }
+      : {}),
     ffn: "geglu",
     normOffset: true,
     postNorms: true,
     embedScale: Math.sqrt(base.dim),
     queryPreAttnScalar: num(c, "query_pre_attn_scalar", file, base.headDim),
-    ...(fsc !== undefined && fsc !== null ? { finalSoftcap: num(c, "final_logit_softcapping", file) } : {}),
+    ...(fsc !== undefined ? { finalSoftcap: fsc } : {}),
+    ...(asc !== undefined ? { attnSoftcap: asc } : {}),
   };
   validateModelConfig(out, file, HF_CONFIG_FIELDS);
   return out;
@@ -402,6 +419,8 @@ export function validateModelConfig(cfg: ModelConfig, file: string, fields: Conf
     fail("rmsNormEps", `must be below 1 (models use 1e-6 to 1e-5), got ${cfg.rmsNormEps}`);
   pos("ropeTheta", cfg.ropeTheta);
   if (cfg.slidingWindow !== undefined) int("slidingWindow", 0x7fffffff);
+  for (const k of ["queryPreAttnScalar", "finalSoftcap", "attnSoftcap", "embedScale"] as const)
+    if (cfg[k] !== undefined) pos(k, cfg[k]);
   const rs = cfg.ropeScaling;
   if (rs) {
     for (const [k, v] of Object.entries(rs))
@@ -435,6 +454,9 @@ export const HF_CONFIG_FIELDS: ConfigFieldNames = {
   ropeScaling: "rope_scaling",
   rmsNormEps: "rms_norm_eps",
   slidingWindow: "sliding_window",
+  queryPreAttnScalar: "query_pre_attn_scalar",
+  finalSoftcap: "final_logit_softcapping",
+  attnSoftcap: "attn_logit_softcapping",
   bosId: "bos_token_id",
   eosId: "eos_token_id",
 };

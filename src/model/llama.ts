@@ -13,6 +13,7 @@
  * binds (src/model/sliding-window.ts) over a cache trimmed to it (src/cache/model-window.ts).
  */
 import type { ModelWindow } from "../cache/model-window.ts";
+import type { ModelSoftcap } from "../cache/softcap.ts";
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
@@ -228,7 +229,7 @@ export class LlamaModel implements LanguageModel {
     const { nLayers, nHeads, nKvHeads, headDim } = this.config;
     // rope: caches that store keys before RoPE (sinks with cache positions, pre-RoPE presets)
     // un-rotate and re-rotate with the model's own frequencies.
-    const shape: KVShape & ModelWindow = {
+    const shape: KVShape & ModelWindow & ModelSoftcap = {
       nLayers,
       nHeads,
       nKvHeads,
@@ -242,6 +243,8 @@ export class LlamaModel implements LanguageModel {
     const w = this.config.slidingWindow;
     const wl = this.config.windowLayers;
     if (w !== undefined) shape.window = Array.from({ length: nLayers }, (_, l) => (!wl || wl[l] ? w : 0));
+    // Gemma 2: the caches soft-cap attention scores (src/cache/softcap.ts).
+    if (this.config.attnSoftcap !== undefined) shape.softcap = this.config.attnSoftcap;
     return shape;
   }
 

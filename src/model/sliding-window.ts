@@ -8,6 +8,7 @@
  *    window hides nothing from them), each later token alone, so no query of a piece sees a
  *    key the window hides. Past the window a prefill thus runs token by token: exact, slower.
  */
+import { assertCacheSoftcap } from "../cache/softcap.ts";
 import type { KVCache } from "../cache/types.ts";
 import { ShapeError } from "../errors.ts";
 import type { ForwardOptions } from "./llama.ts";
@@ -35,7 +36,7 @@ export function windowPieces(positions: Int32Array, window: number, lastFed?: nu
 
 /** What forwardInPieces needs of the model: one piece's forward. */
 interface PieceForward {
-  readonly config: { vocabSize: number; slidingWindow?: number };
+  readonly config: { vocabSize: number; slidingWindow?: number; attnSoftcap?: number };
   forwardChunk(
     tokens: ArrayLike<number>,
     positions: Int32Array,
@@ -69,8 +70,9 @@ export async function forwardInPieces(
 }
 
 /**
- * The sliding-window half of a model's forward, shared by the CPU and GPU forwards: the last
- * position fed per cache (to check positions follow on past the window) and the logits buffer
+ * The sliding-window half of a model's forward, shared by the CPU and GPU forwards (which
+ * also check here that the cache applies the model's attention soft-cap): the last position
+ * fed per cache (to check positions follow on past the window) and the logits buffer
  * the pieces are gathered into. Without a window it is a plain call of forwardChunk.
  */
 export class WindowedForward {
@@ -84,6 +86,8 @@ export class WindowedForward {
     cache: KVCache,
     opts: ForwardOptions,
   ): Promise<Float32Array> {
+    // Gemma 2's attention soft-cap lives in the cache: refuse one built without it.
+    assertCacheSoftcap(model.config.attnSoftcap, cache.shape);
     const w = model.config.slidingWindow;
     if (w === undefined) return model.forwardChunk(tokens, positions, cache, opts);
     const pieces = windowPieces(positions, w, this.lastPos.get(cache));

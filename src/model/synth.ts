@@ -97,6 +97,26 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
     layer_norm_epsilon: 1e-5,
     activation_function: "gelu_new",
   },
+  "gemma-2-2b": {
+    architectures: ["Gemma2ForCausalLM"],
+    model_type: "gemma2",
+    hidden_size: 2304,
+    intermediate_size: 9216,
+    num_hidden_layers: 26,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    head_dim: 256,
+    vocab_size: 256000,
+    max_position_embeddings: 8192,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    query_pre_attn_scalar: 256,
+    sliding_window: 4096,
+    hidden_activation: "gelu_pytorch_tanh",
+    final_logit_softcapping: 30,
+    attn_logit_softcapping: 50,
+    tie_word_embeddings: true,
+  },
   "gemma-3-1b": {
     architectures: ["Gemma3ForCausalLM"],
     model_type: "gemma3_text",
@@ -217,6 +237,30 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
     attn_logit_softcapping: null,
     tie_word_embeddings: true,
   },
+  /**
+   * Tiny Gemma 2: 4 layers alternating local (window 5) / global, query_pre_attn_scalar 24 !=
+   * head_dim 16, and soft-caps low enough to bind on random weights (attention 1.5, logits 4).
+   */
+  "tiny-gemma2": {
+    architectures: ["Gemma2ForCausalLM"],
+    model_type: "gemma2",
+    hidden_size: 32,
+    intermediate_size: 48,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 16,
+    vocab_size: 320,
+    max_position_embeddings: 256,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    query_pre_attn_scalar: 24,
+    sliding_window: 5,
+    hidden_activation: "gelu_pytorch_tanh",
+    final_logit_softcapping: 4,
+    attn_logit_softcapping: 1.5,
+    tie_word_embeddings: true,
+  },
   /** Tiny GPT-2: 2 layers, 4 heads, 64 learned positions. */
   "tiny-gpt2": {
     architectures: ["GPT2LMHeadModel"],
@@ -236,7 +280,7 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
  * Weight std of test shapes whose nonlinearity must be exercised beyond its linear range (GPT-2's
  * tanh-approximated GELU differs from others only for |x| ~ 1); default 0.02 (HF's init).
  */
-const INIT_STD: Record<string, number> = { "tiny-gpt2": 0.25, "tiny-gemma3": 0.15 };
+const INIT_STD: Record<string, number> = { "tiny-gpt2": 0.25, "tiny-gemma3": 0.15, "tiny-gemma2": 0.3 };
 
 export interface SynthOptions {
   shape: string;
@@ -410,7 +454,9 @@ export function synthModel(o: SynthOptions): string {
     JSON.stringify(
       {
         ...cfg,
-        ...(gpt2 || cfg.model_type === "gemma3_text" ? {} : { hidden_act: "silu" }),
+        ...(gpt2 || cfg.model_type === "gemma3_text" || cfg.model_type === "gemma2"
+          ? {}
+          : { hidden_act: "silu" }),
         bos_token_id: bpe ? bpe.eosId : 1,
         eos_token_id: bpe ? bpe.eosId : 2,
         torch_dtype: dtype === "f16" ? "float16" : "float32",

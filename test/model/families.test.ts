@@ -1,8 +1,8 @@
 /**
- * The model families beyond Llama (Mistral's sliding window, Qwen3, GPT-2, Gemma 3) on tiny
- * synthetic models: each against a float64 forward written here from the architecture's
+ * The model families beyond Llama (Mistral's sliding window, Qwen3, GPT-2, Gemma 2, Gemma 3) on
+ * tiny synthetic models: each against a float64 forward written here from the architecture's
  * published definition (HF's modeling_mistral / modeling_qwen3 / modeling_gpt2 /
- * modeling_gemma3), reading the raw tensors of the safetensors file by their HF names, so the
+ * modeling_gemma2 / modeling_gemma3), reading the raw tensors of the safetensors file by their HF names, so the
  * loader's renaming, transposes, fusing and (1+w) folding are checked too; then chunk-size
  * invariance, wasm against ref, `kvlab ppl` on every executor, and the webgpu forward (GPU
  * kernels, or the counted host path) against the CPU forward. */
@@ -93,6 +93,7 @@ function attention(
   hd: number,
   window = Infinity,
   scale = 1 / Math.sqrt(hd),
+  softcap = Infinity,
 ): Vec[] {
   const n = q.length;
   const out = q.map(() => new Array<number>(nH * hd).fill(0));
@@ -104,7 +105,8 @@ function attention(
       const sc = vis.map((s) => {
         let d = 0;
         for (let i = 0; i < hd; i++) d += q[t]![h * hd + i]! * k[s]![kvh * hd + i]!;
-        return d * scale;
+        // Gemma 2: scores soft-capped before the softmax (no cap: Infinity).
+        return softcap === Infinity ? d * scale : softcap * Math.tanh((d * scale) / softcap);
       });
       const mx = Math.max(...sc);
       const e = sc.map((x) => Math.exp(x - mx));
@@ -185,8 +187,15 @@ function llamaFamilyRef(raw: Raw, c: Cfg, tokens: number[], window = Infinity): 
  * x / rms * (1 + w), q/k norms before RoPE, local layers ((l + 1) % pattern != 0) with the
  * window and rope_local_base_freq, global ones with rope_theta and linear scaling, scores /
  * sqrt(query_pre_attn_scalar), post-attention and post-FFN norms, GeGLU (gelu tanh), tied head.
+ * Gemma 2 (HF modeling_gemma2, arXiv:2408.00118) is the same block without q/k norms, with
+ * every other layer local starting at layer 0, one RoPE base, attention scores soft-capped
+ * (attn_logit_softcapping) and final logits soft-capped (final_logit_softcapping);
+ * `noCaps` drops both caps (to show they matter).
  */
-function gemma3Ref(raw: Raw, c: Cfg, tokens: number[], window?: number): Vec[] {
+function gemmaRef(raw: Raw, c: Cfg, tokens: number[], window?: number, noCaps = false): Vec[] {
+  const gemma2 = c.model_type === "gemma2";
+  const attnCap = noCaps ? Infinity : ((c.attn_logit_softcapping as number | null) ?? Infinity);
+  const finalCap = noCaps ? Infinity : ((c.final_logit_softcapping as number | null) ?? Infinity);
   const dim = c.hidden_size as number;
   const nH = c.num_attention_heads as number;
   const nKv = c.num_key_value_heads as number;
@@ -203,14 +212,21 @@ function gemma3Ref(raw: Raw, c: Cfg, tokens: number[], window?: number): Vec[] {
   let x = tokens.map((t) => Array.from(embed.subarray(t * dim, (t + 1) * dim), (v) => v * Math.sqrt(dim)));
   for (let l = 0; l < (c.num_hidden_layers as number); l++) {
     const p = `model.layers.${l}.`;
-    const local = (l + 1) % (c.sliding_window_pattern as number) !== 0;
-    const theta = local ? (c.rope_local_base_freq as number) : (c.rope_theta as number);
+    const local = (l + 1) % (gemma2 ? 2 : (c.sliding_window_pattern as number)) !== 0;
+    const theta = local && !gemma2 ? (c.rope_local_base_freq as number) : (c.rope_theta as number);
     const f = local ? 1 : factor;
     const xs = x.map((r) => norm1p(r, `${p}input_layernorm.weight`));
     const heads = (r: Vec, n: number, normName: string, pos: number) => {
       const out: number[] = [];
       for (let h = 0; h < n; h++)
-        out.push(...rope(norm1p(r.slice(h * hd, (h + 1) * hd), normName), pos, theta, f));
+        out.push(
+          ...rope(
+            gemma2 ? r.slice(h * hd, (h + 1) * hd) : norm1p(r.slice(h * hd, (h + 1) * hd), normName),
+            pos,
+            theta,
+            f,
+          ),
+        );
       return out;
     };
     const q = xs.map((r, t) =>
@@ -221,7 +237,7 @@ function gemma3Ref(raw: Raw, c: Cfg, tokens: number[], window?: number): Vec[] {
     );
     const v = xs.map((r) => linear(r, raw(`${p}self_attn.v_proj.weight`), nKv * hd));
     const scale = 1 / Math.sqrt(c.query_pre_attn_scalar as number);
-    const att = attention(q, k, v, nH, nKv, hd, local ? W : Infinity, scale);
+    const att = attention(q, k, v, nH, nKv, hd, local ? W : Infinity, scale, attnCap);
     x = x.map((r, t) => {
       const o = norm1p(
         linear(att[t]!, raw(`${p}self_attn.o_proj.weight`), dim),
@@ -243,7 +259,11 @@ function gemma3Ref(raw: Raw, c: Cfg, tokens: number[], window?: number): Vec[] {
       return h1.map((val, i) => val + d[i]!);
     });
   }
-  return x.map((r) => linear(norm1p(r, "model.norm.weight"), embed, c.vocab_size as number));
+  return x.map((r) =>
+    linear(norm1p(r, "model.norm.weight"), embed, c.vocab_size as number).map((v) =>
+      finalCap === Infinity ? v : finalCap * Math.tanh(v / finalCap),
+    ),
+  );
 }
 
 /** GPT-2 (HF modeling_gpt2 / the 2019 release): learned positions, pre-LayerNorm, Conv1D, gelu_new. */
@@ -307,7 +327,7 @@ async function run(
 }
 
 let dir = "";
-const SHAPES = ["tiny-mistral", "tiny-qwen3", "tiny-gpt2", "tiny-gemma3"] as const;
+const SHAPES = ["tiny-mistral", "tiny-qwen3", "tiny-gpt2", "tiny-gemma3", "tiny-gemma2"] as const;
 /** The shapes the GPU forward runs itself (any other would take the counted host path on webgpu). */
 const GPU_FORWARD = new Set<string>(SHAPES);
 before(() => {
@@ -318,11 +338,11 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function reference(shape: (typeof SHAPES)[number], tokens: number[], window?: number): Vec[] {
+function reference(shape: (typeof SHAPES)[number], tokens: number[], window?: number, noCaps = false): Vec[] {
   const raw = readRaw(join(dir, shape, "model.safetensors"));
   const c = JSON.parse(readFileSync(join(dir, shape, "config.json"), "utf8")) as Cfg;
   if (shape === "tiny-gpt2") return gpt2Ref(raw, c, tokens);
-  if (shape === "tiny-gemma3") return gemma3Ref(raw, c, tokens, window);
+  if (shape === "tiny-gemma3" || shape === "tiny-gemma2") return gemmaRef(raw, c, tokens, window, noCaps);
   return llamaFamilyRef(raw, c, tokens, window ?? (c.sliding_window as number | undefined) ?? Infinity);
 }
 
@@ -453,13 +473,23 @@ describe("kvlab ppl runs every family on every executor", () => {
       assert.ok(Number.isFinite(want.ppl) && want.ppl > 1, `ppl ${want.ppl}`);
       assert.equal(
         want.family,
-        { "tiny-mistral": "llama", "tiny-qwen3": "qwen3", "tiny-gpt2": "gpt2", "tiny-gemma3": "gemma3" }[
-          shape
-        ],
+        {
+          "tiny-mistral": "llama",
+          "tiny-qwen3": "qwen3",
+          "tiny-gpt2": "gpt2",
+          "tiny-gemma3": "gemma3",
+          "tiny-gemma2": "gemma2",
+        }[shape],
       );
       assert.equal(
         want.slidingWindow,
-        { "tiny-mistral": 6, "tiny-qwen3": undefined, "tiny-gpt2": undefined, "tiny-gemma3": 5 }[shape],
+        {
+          "tiny-mistral": 6,
+          "tiny-qwen3": undefined,
+          "tiny-gpt2": undefined,
+          "tiny-gemma3": 5,
+          "tiny-gemma2": 5,
+        }[shape],
       );
       for (const ex of ["wasm", "webgpu"]) {
         const probe = await EXECUTORS[ex as "wasm" | "webgpu"]?.probe();
@@ -537,10 +567,13 @@ describe("webgpu: the GPU forward of every family (GPU kernels) against the CPU 
         const tokens = cpu.tokenizer
           .encode("Once upon a time, a tiny model spoke.", { addBos: true })
           .slice(0, 19);
+        // Gemma 2's soft-capped attention: a host cache (counted), the GPU forward around it.
+        const capped = cpu.config.attnSoftcap !== undefined;
         for (const spec of ["f32", { codec: "int8", policy: { type: "h2o", budget: 10, recent: 2 } }]) {
           const cc = await createCache(spec, cpu.kvShape(32), { executor: cpu.executor });
           const gc = await createCache(spec, gpu.kvShape(32), { executor: gpu.executor });
-          assert.ok(gc instanceof GpuKVCache, "the GPU cache");
+          assert.equal(gc instanceof GpuKVCache, !capped, "the GPU cache unless attention is soft-capped");
+          if (capped) assert.ok(gpu.executor.fallbacks.get("createCache: attention soft-capping"));
           let p = 0;
           for (const n of [9, 1, 5, 4]) {
             const ids = tokens.slice(p, p + n);
@@ -583,12 +616,107 @@ test("synthetic GPT-2 tokenizes byte-level BPE through @huggingface/tokenizers, 
   }
 });
 
-test("Gemma 2 is refused with the reason (attention soft-capping), not run wrongly", async () => {
-  const { parseHfConfig } = await import("../../src/model/config.ts");
-  const c = JSON.parse(readFileSync(join(dir, "tiny-gemma3", "config.json"), "utf8"));
-  assert.throws(
-    () => parseHfConfig({ ...c, architectures: ["Gemma2ForCausalLM"], model_type: "gemma2" }, "config.json"),
-    /soft-caps attention scores/,
-  );
-  assert.throws(() => parseHfConfig({ ...c, attn_logit_softcapping: 50 }, "config.json"), /soft-capping/);
+describe("Gemma 2's soft-capping", () => {
+  test("ref attend soft-caps scores before the softmax (hand-made case)", async () => {
+    const { createRefExecutor } = await import("../../src/kernels/ref.ts");
+    const { f32 } = await import("../../src/quant/f32.ts");
+    const rows = (x: number[]) => {
+      const a = Float32Array.from(x);
+      return { payload: new Uint8Array(a.buffer), scales: new Uint16Array(0), zeros: new Uint16Array(0) };
+    };
+    // One query (1, 0), keys (4, 0) and (0, 0): scores 4 and 0; values 1 and 0 (headDim 2).
+    const args = {
+      kCodec: f32,
+      vCodec: f32,
+      headDim: 2,
+      q: Float32Array.from([1, 0]),
+      qPos: Int32Array.from([1]),
+      nRows: 1,
+      k: rows([4, 0, 0, 0]),
+      v: rows([1, 0, 0, 0]),
+      slotPos: Int32Array.from([0, 1]),
+      nSlots: 2,
+      scale: 1,
+      out: new Float32Array(2),
+      probs: new Float32Array(2),
+    };
+    const ref = createRefExecutor();
+    ref.attend(args);
+    // Uncapped: p0 = e^4 / (e^4 + 1).
+    assert.ok(Math.abs(args.probs[0]! - Math.exp(4) / (Math.exp(4) + 1)) < 1e-6);
+    ref.attend({ ...args, softcap: 2 });
+    // Capped at 2: score 4 -> 2 tanh(2) = 1.92806, so p0 = e^1.92806 / (e^1.92806 + 1) = 0.873034.
+    const s = 2 * Math.tanh(2);
+    assert.ok(Math.abs(args.probs[0]! - Math.exp(s) / (Math.exp(s) + 1)) < 1e-6, `p0 ${args.probs[0]}`);
+    assert.ok(Math.abs(args.probs[0]! - 0.873034) < 1e-5);
+    assert.ok(Math.abs(args.out[0]! - args.probs[0]!) < 1e-6);
+  });
+
+  test("config, cache shape and the reference: both caps bind on the tiny model", async () => {
+    const m = await loadModel(join(dir, "tiny-gemma2"), { executor: "ref" });
+    try {
+      assert.equal(m.config.arch, "gemma2");
+      assert.equal(m.config.attnSoftcap, 1.5);
+      assert.equal(m.config.finalSoftcap, 4);
+      assert.equal(m.config.qkNorm, undefined);
+      assert.deepEqual(m.config.windowLayers, [true, false, true, false]);
+      const shape = m.kvShape(32) as { window?: number[]; softcap?: number };
+      assert.deepEqual(shape.window, [5, 0, 5, 0]);
+      assert.equal(shape.softcap, 1.5);
+      const tokens = m.tokenizer
+        .encode("Once upon a time, a tiny model spoke.", { addBos: true })
+        .slice(0, 19);
+      const capped = reference("tiny-gemma2", tokens).flat();
+      const uncapped = reference("tiny-gemma2", tokens, undefined, true).flat();
+      assert.ok(
+        maxAbsDiff(capped, uncapped) > 1e-2,
+        `caps make a difference: ${maxAbsDiff(capped, uncapped)}`,
+      );
+    } finally {
+      m.dispose();
+    }
+  });
+
+  test("every executor's cache applies the cap (wasm: through ref, counted); no cache drops it silently", async () => {
+    const m = await loadModel(join(dir, "tiny-gemma2"), { executor: "wasm" }).catch(() => null);
+    const mr = await loadModel(join(dir, "tiny-gemma2"), { executor: "ref" });
+    try {
+      const tokens = mr.tokenizer
+        .encode("Once upon a time, a tiny model spoke.", { addBos: true })
+        .slice(0, 12);
+      const pos = Int32Array.from(tokens, (_, i) => i);
+      // A cache whose shape lacks the cap (built for another shape) is refused, not used uncapped.
+      const { softcap: _, ...bare } = mr.kvShape(32) as ReturnType<typeof mr.kvShape> & { softcap?: number };
+      const wrong = await createCache("f32", bare, { executor: mr.executor });
+      await assert.rejects(mr.forward(tokens, pos, wrong), /soft-caps attention scores at 1.5/);
+      wrong.dispose();
+      await assert.rejects(
+        createCache("f32", mr.kvShape(32), { executor: mr.executor, attentionMass: true }),
+        /attention-mass diagnostic/,
+      );
+      if (m) {
+        const c = await createCache("int8", m.kvShape(32), { executor: m.executor });
+        await m.forward(tokens, pos, c);
+        assert.ok(
+          (m.executor.fallbacks.get("attend (soft-capping)") ?? 0) > 0,
+          "wasm counts its ref attends",
+        );
+        c.dispose();
+      }
+    } finally {
+      mr.dispose();
+      m?.dispose();
+    }
+  });
+
+  test("Gemma 3 configs with attention soft-capping are refused (the field is Gemma 2's)", async () => {
+    const { parseHfConfig } = await import("../../src/model/config.ts");
+    const c = JSON.parse(readFileSync(join(dir, "tiny-gemma3", "config.json"), "utf8"));
+    assert.throws(() => parseHfConfig({ ...c, attn_logit_softcapping: 50 }, "config.json"), /Gemma 2/);
+    const g2 = JSON.parse(readFileSync(join(dir, "tiny-gemma2", "config.json"), "utf8"));
+    assert.throws(
+      () => parseHfConfig({ ...g2, attn_logit_softcapping: -1 }, "config.json"),
+      /attn_logit_softcapping.*> 0/,
+    );
+  });
 });
