@@ -15,7 +15,7 @@ export { encodeGgml, decodeGgml } from "./codec-ggml";
 export { encodeTurbo, decodeTurbo } from "./codec-turbo";
 export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
 export { relaxedDotCheck } from "./attend-q8";
-export { matmul, matmulBf16, matmulF16 } from "./matmul";
+export { matmul, matmulBf16, matmulF16, matmulScratchBytes } from "./matmul";
 export { rmsnorm, rope, swiglu, addInPlace, swapAxes01 } from "./model-ops";
 export {
   channelQuantize,

@@ -28,13 +28,14 @@ const WK: usize = memory.data<u32>(
 /** Weights [i, i + 4) of the row at w as f32x4. f16 must be finite (the loader checks). */
 // @ts-ignore: decorator
 @inline
-function wload<W>(w: usize, i: i32): v128 {
+function wload<W>(w: usize, i: i32, mask: v128, scale: v128): v128 {
   if (isFloat<W>()) return v128.load(w + (<usize>i << 2));
   if (isSigned<W>()) return i32x4.shl(v128.load16x4_u(w + (<usize>i << 1)), 16); // bf16
   // f16: sign-extended, << 13 puts the sign at bit 31 (and copies at 30..28, masked off) and
-  // exponent/mantissa at 27..13; times 2^112 rebiases normals and subnormals exactly.
+  // exponent/mantissa at 27..13; times 2^112 rebiases normals and subnormals exactly. mask and
+  // scale (WK) are loaded once per call, so the loop's loads are the data's alone.
   const h = i32x4.shl(v128.load16x4_s(w + (<usize>i << 1)), 13);
-  return f32x4.mul(v128.and(h, v128.load(WK)), v128.load(WK, 16));
+  return f32x4.mul(v128.and(h, mask), scale);
 }
 
 /** Weight i of the row at w as f32. */
@@ -63,17 +64,48 @@ function biasAt(bias: usize, o: i32): f32 {
 
 /** f32 weights. */
 export function matmul(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
-  matmulT<f32>(out, x, w, bias, n, dIn, dOut, o0, o1);
+  matmulT<f32>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
 }
 
-/** f16 weights (u16 bit patterns, finite). */
-export function matmulF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
-  matmulT<u16>(out, x, w, bias, n, dIn, dOut, o0, o1);
+/**
+ * f16 weights (u16 bit patterns, finite). scratch: 0, or MATMUL_TILE_ROWS * dIn f32 of this
+ * thread's own (matmulScratchBytes) for calls of several tokens (see widenedTiles).
+ */
+export function matmulF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
+  if (scratch && n >= 4) widenedTiles<u16>(out, x, w, bias, n, dIn, dOut, o0, o1, scratch);
+  else matmulT<u16>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
 }
 
-/** bf16 weights (u16 bit patterns). */
-export function matmulBf16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
-  matmulT<i16>(out, x, w, bias, n, dIn, dOut, o0, o1);
+/** bf16 weights (u16 bit patterns); scratch as matmulF16. */
+export function matmulBf16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
+  if (scratch && n >= 4) widenedTiles<i16>(out, x, w, bias, n, dIn, dOut, o0, o1, scratch);
+  else matmulT<i16>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
+}
+
+/** Scratch bytes matmulF16/Bf16 use for several tokens: one tile of widened rows. */
+export function matmulScratchBytes(dIn: i32): i32 {
+  return OUT_TILE * dIn * 4;
+}
+
+/**
+ * Several tokens over 16-bit weights: each tile of OUT_TILE rows is widened once into scratch
+ * and the f32 kernel runs over it, so the widening is paid once per tile instead of once per
+ * 4-token block (where, with 8 accumulators live, the extra registers it needs also spill).
+ * The f32 kernel sees the same values in the same order: bit for bit the f32 result.
+ */
+function widenedTiles<W>(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
+  const rowW = <usize>dIn * sizeof<W>();
+  const fm = v128.load(WK);
+  const fs = v128.load(WK, 16);
+  for (let ob = o0; ob < o1; ob += OUT_TILE) {
+    const oe = min(ob + OUT_TILE, o1);
+    const cnt = (oe - ob) * dIn;
+    const src = w + <usize>ob * rowW;
+    let i = 0;
+    for (; i + 4 <= cnt; i += 4) v128.store(scratch + (<usize>i << 2), wload<W>(src, i, fm, fs));
+    for (; i < cnt; i++) store<f32>(scratch + (<usize>i << 2), wload1<W>(src, i));
+    matmulT<f32>(out, x, scratch, bias, n, dIn, dOut, ob, oe, ob);
+  }
 }
 
 function matmulT<W>(
@@ -86,9 +118,13 @@ function matmulT<W>(
   dOut: i32,
   o0: i32,
   o1: i32,
+  /** The row w points at (w holds rows [wRow0, o1)). */
+  wRow0: i32,
 ): void {
   const rowB = <usize>dIn << 2; // a row of x (f32)
   const rowW = <usize>dIn * sizeof<W>(); // a row of w
+  const fm = v128.load(WK); // f16 widening constants (unused for f32 and bf16)
+  const fs = v128.load(WK, 16);
   const d4 = dIn & ~3;
   for (let ob = o0; ob < o1; ob += OUT_TILE) {
     const oe = min(ob + OUT_TILE, o1);
@@ -100,14 +136,14 @@ function matmulT<W>(
       const x3 = x2 + rowB;
       let o = ob;
       for (; o + 2 <= oe; o += 2) {
-        const w0 = w + <usize>o * rowW;
+        const w0 = w + <usize>(o - wRow0) * rowW;
         const w1 = w0 + rowW;
         let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
         let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
         for (let i = 0; i < d4; i += 4) {
           const k = <usize>i << 2;
-          const vw0 = wload<W>(w0, i);
-          const vw1 = wload<W>(w1, i);
+          const vw0 = wload<W>(w0, i, fm, fs);
+          const vw1 = wload<W>(w1, i, fm, fs);
           const v0 = v128.load(x0 + k);
           const v1 = v128.load(x1 + k);
           const v2 = v128.load(x2 + k);
@@ -135,11 +171,11 @@ function matmulT<W>(
         store<f32>(ot + 3 * od + 4, hsum(a31) + tailDot<W>(x3, w1, d4, dIn) + b1);
       }
       if (o < oe) {
-        const w0 = w + <usize>o * rowW;
+        const w0 = w + <usize>(o - wRow0) * rowW;
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
         for (let i = 0; i < d4; i += 4) {
           const k = <usize>i << 2;
-          const vw0 = wload<W>(w0, i);
+          const vw0 = wload<W>(w0, i, fm, fs);
           a0 = madd(v128.load(x0 + k), vw0, a0);
           a1 = madd(v128.load(x1 + k), vw0, a1);
           a2 = madd(v128.load(x2 + k), vw0, a2);
@@ -163,20 +199,20 @@ function matmulT<W>(
       // 2304 B apart) measured 2x slower from DRAM here, though 2x faster from cache.
       const d16 = dIn & ~15;
       for (let o = ob; o < oe; o++) {
-        const w0 = w + <usize>o * rowW;
+        const w0 = w + <usize>(o - wRow0) * rowW;
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
         let i = 0;
         for (; i < d16; i += 16) {
           const k = <usize>i << 2;
-          a0 = madd(v128.load(x0 + k), wload<W>(w0, i), a0);
-          a1 = madd(v128.load(x0 + k, 16), wload<W>(w0, i + 4), a1);
-          a2 = madd(v128.load(x0 + k, 32), wload<W>(w0, i + 8), a2);
-          a3 = madd(v128.load(x0 + k, 48), wload<W>(w0, i + 12), a3);
+          a0 = madd(v128.load(x0 + k), wload<W>(w0, i, fm, fs), a0);
+          a1 = madd(v128.load(x0 + k, 16), wload<W>(w0, i + 4, fm, fs), a1);
+          a2 = madd(v128.load(x0 + k, 32), wload<W>(w0, i + 8, fm, fs), a2);
+          a3 = madd(v128.load(x0 + k, 48), wload<W>(w0, i + 12, fm, fs), a3);
         }
         a0 = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
         for (; i < d4; i += 4) {
           const k = <usize>i << 2;
-          a0 = madd(v128.load(x0 + k), wload<W>(w0, i), a0);
+          a0 = madd(v128.load(x0 + k), wload<W>(w0, i, fm, fs), a0);
         }
         store<f32>(out + ((<usize>t * <usize>dOut + <usize>o) << 2), hsum(a0) + tailDot<W>(x0, w0, d4, dIn) + biasAt(bias, o));
       }

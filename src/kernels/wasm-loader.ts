@@ -145,7 +145,7 @@ export interface KvlabWasmExports {
     o0: number,
     o1: number,
   ): void;
-  /** matmul over f16 weights (u16 bit patterns; assembly/matmul.ts). */
+  /** matmul over f16 weights (u16 bit patterns; assembly/matmul.ts); scratch 0 or matmulScratchBytes(dIn). */
   matmulF16(
     out: number,
     x: number,
@@ -156,6 +156,7 @@ export interface KvlabWasmExports {
     dOut: number,
     o0: number,
     o1: number,
+    scratch: number,
   ): void;
   /** matmul over bf16 weights. */
   matmulBf16(
@@ -168,7 +169,10 @@ export interface KvlabWasmExports {
     dOut: number,
     o0: number,
     o1: number,
+    scratch: number,
   ): void;
+  /** Per-thread scratch bytes matmulF16/Bf16 take for calls of several tokens (a tile of widened rows). */
+  matmulScratchBytes(dIn: number): number;
   rmsnorm(out: number, x: number, w: number, n: number, dim: number, eps: number): void;
   rope(
     x: number,
