@@ -431,11 +431,21 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       // Tiles are even-sized so the kernel's 2-row register blocks stay whole. 8 tiles per
       // thread: a thread that is descheduled or starts late leaves at most 1/16 of the job (at
       // 2 threads) for the others to wait on; a tile costs one JS->wasm call and one Atomics.add.
+      // 16-bit weights and several tokens: each thread widens a tile of rows into its scratch
+      // once and runs the f32 kernel over it (assembly/matmul.ts widenedTiles).
+      const scratchBytes = wt !== 0 && n >= 4 ? k.matmulScratchBytes(dIn) : 0;
       if (pool && n * dIn * dOut >= 1 << 18) {
         const per = 2 * Math.max(4, Math.ceil(dOut / (2 * 8 * threads)));
-        pool.run(OP_MATMUL, [po, px, pw, pb, n, dIn, dOut, per, wt], Math.ceil(dOut / per), 0);
-      } else
-        (wt === 1 ? k.matmulF16 : wt === 2 ? k.matmulBf16 : k.matmul)(po, px, pw, pb, n, dIn, dOut, 0, dOut);
+        pool.run(OP_MATMUL, [po, px, pw, pb, n, dIn, dOut, per, wt], Math.ceil(dOut / per), scratchBytes);
+      } else if (wt === 0) k.matmul(po, px, pw, pb, n, dIn, dOut, 0, dOut);
+      else {
+        const scratch = scratchBytes ? heap.scratch(scratchBytes) : 0;
+        try {
+          (wt === 1 ? k.matmulF16 : k.matmulBf16)(po, px, pw, pb, n, dIn, dOut, 0, dOut, scratch);
+        } finally {
+          if (scratch) heap.release(scratch);
+        }
+      }
       m.finish();
     },
 
