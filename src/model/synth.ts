@@ -45,6 +45,21 @@ export const SYNTH_SHAPES: Record<string, Record<string, unknown>> = {
     rms_norm_eps: 1e-6,
     tie_word_embeddings: true,
   },
+  // Qwen2.5-1.5B (config.json of Qwen/Qwen2.5-1.5B): 1.54B parameters, 3.1 GB in f16.
+  "qwen2.5-1.5b": {
+    architectures: ["Qwen2ForCausalLM"],
+    model_type: "qwen2",
+    hidden_size: 1536,
+    intermediate_size: 8960,
+    num_hidden_layers: 28,
+    num_attention_heads: 12,
+    num_key_value_heads: 2,
+    vocab_size: 151936,
+    max_position_embeddings: 131072,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+  },
   "llama-3.2-1b": {
     architectures: ["LlamaForCausalLM"],
     model_type: "llama",
