@@ -28,3 +28,20 @@ for r in refpk:
     base_lines.append(f"{r['backend']}: {100*r['accuracy']:.0f}% ({r['correct']}/{r['total']}) [{100*r['accuracyLo']:.0f}–{100*r['accuracyHi']:.0f}%]")
 print("\n".join(out))
 print("\nFull cache, pass key: " + "; ".join(base_lines))
+
+# The pass key with 30 prompts per cache for the policies of kvpress's RULER-4K ordering
+# (experiments/policies-2025-ruler-order.yaml), when that run exists.
+import os
+ro = 'results/policies-2025-ruler-order/table.json'
+if os.path.exists(ro):
+    R = {}
+    for r in json.load(open(ro))['rows']:
+        base, b = split(r['backend'])
+        R[(base, b)] = r
+    print("\n### Pass key, 30 prompts per cache (policies-2025-ruler-order)\n")
+    print("| policy | 25% (128 of 512) [95% CI] | 50% (256 of 512) [95% CI] |")
+    print("| --- | --- | --- |")
+    fmt = lambda k: f"{100*k['accuracy']:.0f}% ({k['correct']}/{k['total']}) [{100*k['accuracyLo']:.0f}–{100*k['accuracyHi']:.0f}%]" if k else "–"
+    for base in sorted({k[0] for k in R if k[1]}, key=lambda x: -(R.get((x, 256)) or {'accuracy': 0})['accuracy']):
+        print(f"| {base} | {fmt(R.get((base, 128)))} | {fmt(R.get((base, 256)))} |")
+    print("\nFull cache: " + "; ".join(f"{n}: {fmt(R[(n, None)])}" for n in ('f32', 'f16') if (n, None) in R))
