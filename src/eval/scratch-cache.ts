@@ -6,6 +6,8 @@
  * kept), and shows each attend's softmax probabilities to an observer. It is never what a run
  * measures: its bytes are reported apart (`bytes()`), not as the run's KV memory.
  */
+import type { ModelWindow } from "../cache/model-window.ts";
+import { softcapOf } from "../cache/softcap.ts";
 import { resolveCacheSpec } from "../cache/spec.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ShapeError } from "../errors.ts";
@@ -84,6 +86,9 @@ export class ScratchCache implements KVCache {
     const group = nHeads / nKvHeads;
     const n = this.count[layer]!;
     const scale = 1 / Math.sqrt(d);
+    const cap = softcapOf(this.shape); // Gemma 2's attention soft-cap (src/cache/softcap.ts)
+    // The model's sliding window (src/cache/model-window.ts): query p sees key k iff p - k < w.
+    const w = (this.shape as KVShape & ModelWindow).window?.[layer] || Number.POSITIVE_INFINITY;
     const nRows = group * nQ;
     if (this.probs.length < nRows * n) this.probs = new Float64Array(nRows * n);
     const pos = this.pos.subarray(0, n);
@@ -98,13 +103,13 @@ export class ScratchCache implements KVCache {
         const p = probs.subarray(r * n, (r + 1) * n);
         let max = Number.NEGATIVE_INFINITY;
         for (let j = 0; j < n; j++) {
-          if (pos[j]! > qPositions[i]!) {
-            p[j] = Number.NEGATIVE_INFINITY; // causal: a query never sees a later position
+          if (pos[j]! > qPositions[i]! || qPositions[i]! - pos[j]! >= w) {
+            p[j] = Number.NEGATIVE_INFINITY; // causal, and within the model's window
             continue;
           }
           let s = 0;
           for (let c = 0; c < d; c++) s += qRow[c]! * K[j * d + c]!;
-          p[j] = s * scale;
+          p[j] = cap === undefined ? s * scale : cap * Math.tanh((s * scale) / cap);
           if (p[j]! > max) max = p[j]!;
         }
         let sum = 0;

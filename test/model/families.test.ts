@@ -709,6 +709,28 @@ describe("Gemma 2's soft-capping", () => {
     }
   });
 
+  test("the protocols' scratch cache (KVzip / DuoAttention passes) soft-caps and windows too: logits = the f32 cache's", async () => {
+    const { ScratchCache } = await import("../../src/eval/scratch-cache.ts");
+    const m = await loadModel(join(dir, "tiny-gemma2"), { executor: "ref" });
+    try {
+      // 12 tokens: past the window of 5 (the scratch cache keeps every key and masks by the window).
+      const tokens = m.tokenizer
+        .encode("Once upon a time, a tiny model spoke.", { addBos: true })
+        .slice(0, 12);
+      const want = await run(m, tokens, tokens.length);
+      const scratch = new ScratchCache(m.kvShape(tokens.length));
+      const got = await m.forward(
+        tokens,
+        Int32Array.from(tokens, (_, i) => i),
+        scratch,
+      );
+      const d = maxAbsDiff(got, want);
+      assert.ok(d <= 1e-4, `max diff ${d}`);
+    } finally {
+      m.dispose();
+    }
+  });
+
   test("Gemma 3 configs with attention soft-capping are refused (the field is Gemma 2's)", async () => {
     const { parseHfConfig } = await import("../../src/model/config.ts");
     const c = JSON.parse(readFileSync(join(dir, "tiny-gemma3", "config.json"), "utf8"));
