@@ -177,6 +177,38 @@ function encodeRegion(w: i32, book: usize, x: usize, row: usize, bit0: i32, i0: 
 }
 
 /**
+ * Encode one row x (d f32) into the payload row at `row` and its f16 norm at `norm` (as
+ * encodeTurbo); returns nonFinite | saturated << 16 (d < 65536).
+ */
+export function turboEncodeRow(lo: i32, hi: i32, table: usize, x: usize, d: i32, row: usize, norm: usize): i32 {
+  let ss: f64 = 0;
+  let finite = 0;
+  for (let i = 0; i < d; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    if (v - v == 0) {
+      ss += <f64>v * <f64>v;
+      finite++;
+    }
+  }
+  const n = Math.sqrt(ss);
+  let h = f32ToF16(<f32>n);
+  let saturated = 0;
+  if (n > 65504 || (h & 0x7c00) == 0x7c00) {
+    h = 0x7bff; // 65504
+    saturated = finite;
+  }
+  store<u16>(norm, <u16>h);
+  const nHat = f16ToF32(h);
+  if (lo == hi) encodeRegion(hi, table, x, row, 0, 0, d, nHat);
+  else {
+    const nHi = turboHiCount(d);
+    encodeRegion(hi, table, x, row, 0, 0, nHi, nHat);
+    encodeRegion(lo, table + LO_BOOK, x, row, nHi * hi, nHi, d, nHat);
+  }
+  return (d - finite) | (saturated << 16);
+}
+
+/**
  * Encode nRows rows (nRows, d) f32 at src into payload (rows of turboRowBytes, read-modify-write:
  * padding bits of a row's last byte are kept) and norms (f16 per row). stats: {nonFinite,
  * saturated} i32 pair, zeroed here. The norm is the f64 sum of squares of the finite elements
@@ -184,34 +216,12 @@ function encodeRegion(w: i32, book: usize, x: usize, row: usize, bit0: i32, i0: 
  */
 export function encodeTurbo(lo: i32, hi: i32, table: usize, src: usize, nRows: i32, d: i32, payload: usize, norms: usize, stats: usize): void {
   const rb = turboRowBytes(lo, hi, d);
-  const nHi = turboHiCount(d);
   let nonFinite = 0;
   let saturated = 0;
   for (let r = 0; r < nRows; r++) {
-    const x = src + ((<usize>r * <usize>d) << 2);
-    const row = payload + <usize>r * rb;
-    let ss: f64 = 0;
-    let finite = 0;
-    for (let i = 0; i < d; i++) {
-      const v = load<f32>(x + (<usize>i << 2));
-      if (v - v == 0) {
-        ss += <f64>v * <f64>v;
-        finite++;
-      } else nonFinite++;
-    }
-    const n = Math.sqrt(ss);
-    let h = f32ToF16(<f32>n);
-    if (n > 65504 || (h & 0x7c00) == 0x7c00) {
-      h = 0x7bff; // 65504
-      saturated += finite;
-    }
-    store<u16>(norms + (<usize>r << 1), <u16>h);
-    const nHat = f16ToF32(h);
-    if (lo == hi) encodeRegion(hi, table, x, row, 0, 0, d, nHat);
-    else {
-      encodeRegion(hi, table, x, row, 0, 0, nHi, nHat);
-      encodeRegion(lo, table + LO_BOOK, x, row, nHi * hi, nHi, d, nHat);
-    }
+    const st = turboEncodeRow(lo, hi, table, src + ((<usize>r * <usize>d) << 2), d, payload + <usize>r * rb, norms + (<usize>r << 1));
+    nonFinite += st & 0xffff;
+    saturated += st >>> 16;
   }
   store<i32>(stats, nonFinite);
   store<i32>(stats, saturated, 4);

@@ -13,6 +13,7 @@ export { encodeFloat, decodeFloat } from "./codec-float";
 export { encodeInt, decodeInt } from "./codec-int";
 export { encodeGgml, decodeGgml } from "./codec-ggml";
 export { encodeTurbo, decodeTurbo } from "./codec-turbo";
+export { encodeTurboQjl, decodeTurboQjl, attendTurboQjl, attendQjlScratchBytes } from "./turbo-qjl";
 export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
 export { relaxedDotCheck } from "./attend-q8";
 export { matmul, matmulBf16, matmulF16, matmulScratchBytes } from "./matmul";

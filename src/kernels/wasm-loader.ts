@@ -83,6 +83,32 @@ export interface KvlabWasmExports {
     headDim: number,
     dst: number,
   ): void;
+  /** TurboQuant_prod rows (assembly/turbo-qjl.ts); work: 12 * headDim + 32 bytes. */
+  encodeTurboQjl(
+    lo: number,
+    hi: number,
+    table: number,
+    src: number,
+    nRows: number,
+    headDim: number,
+    payload: number,
+    scales: number,
+    stats: number,
+    work: number,
+  ): void;
+  decodeTurboQjl(
+    lo: number,
+    hi: number,
+    table: number,
+    payload: number,
+    scales: number,
+    nRows: number,
+    headDim: number,
+    dst: number,
+  ): void;
+  attendQjlScratchBytes(nSlots: number, headDim: number): number;
+  /** Attention with TurboQuant_prod keys and/or values: attend's first 17 arguments, then scratch. */
+  attendTurboQjl(...args: number[]): void;
   attendScratchBytes(nSlots: number, headDim: number): number;
   attend(
     kDesc: number,

@@ -7,16 +7,20 @@
  * Layout (TURBO_TABLE_BYTES): the book of the high width at 0, of the low width at 192; each
  * book: 4 x 16 bytes of byte planes (plane b holds byte b of every centroid's f32 bits, for
  * i8x16.swizzle lookups), 16 f32 centroids at +64, 16 f32 boundaries at +128 (2^bits - 1 used,
- * the rest +Inf so that no element counts past the last code).
+ * the rest +Inf so that no element counts past the last code). TurboQuant_prod (QJL) tables:
+ * its MSE codec's table, then the QJL matrix S (d, d) f32 at 384 (assembly/turbo-qjl.ts).
  */
 
 import { TURBO_BITS, type TurboName } from "../quant/turboquant.ts";
 import { turboCodebook } from "../quant/turboquant-codebook.ts";
+import { qjlMatrix, TURBO_QJL, type TurboQjlName } from "../quant/turboquant-qjl.ts";
 import type { CodecName } from "../quant/types.ts";
 import type { WasmHeap } from "./wasm-heap.ts";
 
 /** assembly/codec-turbo.ts KIND_TURBO. */
 export const KIND_TURBO = 5;
+/** assembly/turbo-qjl.ts KIND_TURBO_QJL. */
+export const KIND_TURBO_QJL = 7;
 const TURBO_TABLE_BYTES = 384;
 const LO_BOOK = 192;
 
@@ -24,9 +28,13 @@ export function isTurboName(name: CodecName): name is TurboName {
   return Object.hasOwn(TURBO_BITS, name);
 }
 
-/** [low, high] bits per coordinate of a TurboQuant MSE codec. */
-export function turboBits(name: TurboName): readonly [number, number] {
-  return TURBO_BITS[name];
+export function isTurboQjlName(name: CodecName): name is TurboQjlName {
+  return Object.hasOwn(TURBO_QJL, name);
+}
+
+/** [low, high] bits per coordinate of a TurboQuant MSE codec, or of a QJL codec's MSE part. */
+export function turboBits(name: TurboName | TurboQjlName): readonly [number, number] {
+  return isTurboQjlName(name) ? TURBO_BITS[TURBO_QJL[name].mse as TurboName] : TURBO_BITS[name];
 }
 
 export class TurboTables {
@@ -35,14 +43,16 @@ export class TurboTables {
   constructor(private readonly heap: WasmHeap) {}
 
   /** Pointer to the table of `name` at head size d (built on first use). */
-  ptr(name: TurboName, d: number): number {
+  ptr(name: TurboName | TurboQjlName, d: number): number {
     const key = `${name}:${d}`;
     let p = this.tables.get(key);
     if (p === undefined) {
-      p = this.heap.scratch(TURBO_TABLE_BYTES);
-      const [lo, hi] = TURBO_BITS[name];
+      const qjl = isTurboQjlName(name);
+      p = this.heap.scratch(TURBO_TABLE_BYTES + (qjl ? 4 * d * d : 0));
+      const [lo, hi] = turboBits(name);
       this.write(p, turboCodebook(d, hi));
       this.write(p + LO_BOOK, turboCodebook(d, lo));
+      if (qjl) new Float32Array(this.heap.buffer, p + TURBO_TABLE_BYTES, d * d).set(qjlMatrix(d));
       this.tables.set(key, p);
     }
     return p;

@@ -8,6 +8,7 @@
 import { DeviceUnavailableError, ShapeError } from "../errors.ts";
 import { defaultWasmLocation, existsSync, HOST, defaultThreads as hostThreads } from "../platform/host.ts";
 import type { TurboName } from "../quant/turboquant.ts";
+import type { TurboQjlName } from "../quant/turboquant-qjl.ts";
 import type { Codec, CodecName, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
 import {
   type AttendArgs,
@@ -37,7 +38,14 @@ import {
   runTile,
   type WorkerPool,
 } from "./wasm-pool.ts";
-import { isTurboName, KIND_TURBO, TurboTables, turboBits } from "./wasm-turbo.ts";
+import {
+  isTurboName,
+  isTurboQjlName,
+  KIND_TURBO,
+  KIND_TURBO_QJL,
+  TurboTables,
+  turboBits,
+} from "./wasm-turbo.ts";
 import { matrixType } from "./weights.ts";
 
 export interface WasmExecutorOptions {
@@ -97,9 +105,9 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
   turbo3: { kind: KIND_TURBO },
   "turbo3.5": { kind: KIND_TURBO },
   turbo4: { kind: KIND_TURBO },
-  // TurboQuant_prod: the QJL residual has no AssemblyScript kernel (ref runs it, counted).
-  "turbo3-qjl": { kind: null },
-  "turbo4-qjl": { kind: null },
+  // TurboQuant_prod: assembly/turbo-qjl.ts (MSE codes + QJL signs; attention without decoding the sketch).
+  "turbo3-qjl": { kind: KIND_TURBO_QJL },
+  "turbo4-qjl": { kind: KIND_TURBO_QJL },
 };
 
 /**
@@ -110,15 +118,23 @@ function codecDesc(codec: Codec, headDim: number, ggml: boolean): number {
   const t = codec.options.type;
   const traits = Object.hasOwn(WASM_CODECS, t) ? WASM_CODECS[t] : undefined;
   if (!traits || traits.kind === null || codec.options.axis !== "token") return -1;
-  if (traits.kind === KIND_TURBO && isTurboName(t)) {
+  if (
+    (traits.kind === KIND_TURBO && isTurboName(t)) ||
+    (traits.kind === KIND_TURBO_QJL && isTurboQjlName(t))
+  ) {
     const [lo, hi] = turboBits(t);
-    return KIND_TURBO | (lo << 16) | (hi << 20);
+    return traits.kind | (lo << 16) | (hi << 20);
   }
   if (traits.bits === undefined) return traits.kind;
   // ggml blocks: kind | type << 4 (-1 without the kernels: a build older than codec-ggml.ts)
   if (traits.kind === KIND_GGML) return ggml ? KIND_GGML | (traits.bits << 4) : -1;
   const L = codec.layout(headDim);
   return traits.kind | (traits.bits << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (L.groupSize << 16);
+}
+
+/** A TurboQuant descriptor (MSE or QJL): its zeros argument is the codebook table. */
+function isTurboDesc(desc: number): boolean {
+  return desc >= 0 && ((desc & 15) === KIND_TURBO || (desc & 15) === KIND_TURBO_QJL);
 }
 
 function need(arr: ArrayBufferView & { length: number }, n: number, what: string): void {
@@ -189,7 +205,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
     [
       (desc >> 16) & 15,
       (desc >> 20) & 15,
-      turboTables.ptr(codec.options.type as TurboName, headDim),
+      turboTables.ptr(codec.options.type as TurboName | TurboQjlName, headDim),
     ] as const;
   const statsView = () => new Int32Array(heap.buffer, stats, 2);
   // Grow-only scratch for the model ops (rope's cos/sin, nll's targets and outputs), so a
@@ -257,6 +273,23 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
           m.ptr(d.scales, "out"),
           stats,
         );
+      else if ((desc & 15) === KIND_TURBO_QJL) {
+        const work = heap.scratch(12 * headDim + 32); // (d) f32 + (d) f64
+        try {
+          k.encodeTurboQjl(
+            ...turboArgs(codec, desc, headDim),
+            s,
+            nRows,
+            headDim,
+            m.ptr(d.payload, "inout"),
+            m.ptr(d.scales, "out"),
+            stats,
+            work,
+          );
+        } finally {
+          heap.release(work);
+        }
+      }
       // inout: the last byte of an int4/int2 row keeps its padding bits, as the reference does
       else
         k.encodeInt(
@@ -297,6 +330,15 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
           m.ptr(r.payload, "in"),
           m.ptr(r.scales, "in"),
           m.ptr(r.zeros, "in"),
+          nRows,
+          headDim,
+          out,
+        );
+      else if ((desc & 15) === KIND_TURBO_QJL)
+        k.decodeTurboQjl(
+          ...turboArgs(codec, desc, headDim),
+          m.ptr(r.payload, "in"),
+          m.ptr(r.scales, "in"),
           nRows,
           headDim,
           out,
@@ -359,16 +401,27 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         m.ptr(kr.payload, "in"),
         m.ptr(kr.scales, "in"),
         // TurboQuant rows have no zero-points: the kernel reads their codebook table there
-        (kd & 15) === KIND_TURBO ? turboArgs(a.kCodec, kd, d)[2] : m.ptr(kr.zeros, "in"),
+        isTurboDesc(kd) ? turboArgs(a.kCodec, kd, d)[2] : m.ptr(kr.zeros, "in"),
         m.ptr(vr.payload, "in"),
         m.ptr(vr.scales, "in"),
-        (vd & 15) === KIND_TURBO ? turboArgs(a.vCodec, vd, d)[2] : m.ptr(vr.zeros, "in"),
+        isTurboDesc(vd) ? turboArgs(a.vCodec, vd, d)[2] : m.ptr(vr.zeros, "in"),
         m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
         a.nSlots,
         a.scale,
         m.ptr(a.out.subarray(0, a.nRows * d), "out"),
         a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
       ];
+      if ((kd & 15) === KIND_TURBO_QJL || (vd & 15) === KIND_TURBO_QJL) {
+        // TurboQuant_prod keys or values (assembly/turbo-qjl.ts; f32 queries, one thread).
+        const scratch = heap.scratch(k.attendQjlScratchBytes(a.nSlots, d));
+        try {
+          k.attendTurboQjl(...args, scratch);
+        } finally {
+          heap.release(scratch);
+        }
+        m.finish();
+        return;
+      }
       // query: q8 codes for the integer scores (the kernel uses them for int8/int4 keys in
       // groups of whole 32s, and attends over q = their dequantized rows otherwise)
       const q8 = a.q8 && d % 32 === 0 ? a.q8 : undefined;

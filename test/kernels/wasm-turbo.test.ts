@@ -4,7 +4,7 @@
  * saturation counts) on odd and SIMD-sized head sizes and hostile rows; decode bit for bit;
  * attention over TurboQuant keys and/or values (with other codecs on the other side) equal to
  * refAttend within the attend contract's tolerance, on one thread and on the threaded slot split,
- * with no ref fallback. The QJL variants keep ref (counted): this file checks that they still do.
+ * with no ref fallback; the same for TurboQuant_prod (QJL; assembly/turbo-qjl.ts).
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -192,25 +192,60 @@ test("wasm attend over long TurboQuant caches, threaded slot split (2 threads), 
       }
 });
 
-test("TurboQuant_prod (QJL) codecs still run ref on wasm, counted as fallbacks", { skip: wasmSkip }, () => {
-  const before = exec.fallbacks.get("attend") ?? 0;
-  const codec = makeCodec("turbo3-qjl");
-  const d = 16;
-  const rows = allocRows(codec.layout(d), 2);
-  codec.encode(new Float32Array(2 * d).fill(0.5), 2, d, rows, 0);
-  exec.attend({
-    kCodec: codec,
-    vCodec: codec,
-    headDim: d,
-    nRows: 1,
-    nSlots: 2,
-    scale: 1,
-    q: new Float32Array(d).fill(1),
-    qPos: Int32Array.of(5),
-    k: rows,
-    v: rows,
-    slotPos: Int32Array.of(0, 1),
-    out: new Float32Array(d),
-  });
-  assert.equal(exec.fallbacks.get("attend"), before + 1);
+const QJL = ["turbo3-qjl", "turbo4-qjl"] as const;
+
+test("wasm TurboQuant_prod (QJL) encode and decode equal the reference bit for bit", {
+  skip: wasmSkip,
+}, () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...QJL),
+      DIMS,
+      fc.integer({ min: 1, max: 5 }),
+      fc.constantFrom(0, 0, 0.05),
+      fc.integer(),
+      fc.constantFrom(0, 0xff),
+      (name, d, n, specialRate, seed, fill) => {
+        const codec = makeCodec(name);
+        const x = makeRows(seed, n, d, specialRate);
+        const want = rowsOf(codec, d, n + 1, fill);
+        const got = rowsOf(codec, d, n + 1, fill);
+        const ws = codec.encode(x, n, d, want, 1);
+        const before = exec.fallbacks.get("encodeRows") ?? 0;
+        const gs = exec.encodeRows(codec, x, n, d, got, 1);
+        assert.equal(exec.fallbacks.get("encodeRows") ?? 0, before, "wasm encoded it");
+        assert.deepEqual(gs, ws, `${name} d=${d} stats`);
+        assert.deepEqual(got.scales, want.scales, `${name} d=${d} norms`);
+        assert.deepEqual(got.payload, want.payload, `${name} d=${d} codes and signs`);
+        const wd = new Float32Array(n * d);
+        const gd = new Float32Array(n * d);
+        codec.decode(want, 1, n, d, wd);
+        exec.decodeRows(codec, want, 1, n, d, gd);
+        assert.deepEqual(new Uint32Array(gd.buffer), new Uint32Array(wd.buffer), `${name} d=${d} decode`);
+      },
+    ),
+    { numRuns: RUNS },
+  );
+});
+
+test("wasm attend over TurboQuant_prod keys and/or values equals refAttend, no ref fallback", {
+  skip: wasmSkip,
+}, () => {
+  const name = fc.constantFrom<CodecName>(...QJL, ...QJL, "turbo3", "f32", "f16", "int4");
+  fc.assert(
+    fc.property(
+      name,
+      name,
+      DIMS,
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer(),
+      (kn, vn, d, nRows, nSlots, seed) => {
+        if (!kn.endsWith("-qjl") && !vn.endsWith("-qjl")) return;
+        const worst = attendCase(exec, kn, vn, d, nRows, nSlots, seed);
+        assert.ok(worst <= 1e-5 + 1e-6, `K ${kn} V ${vn} d=${d}: max |diff| ${worst}`);
+      },
+    ),
+    { numRuns: RUNS * 2 },
+  );
 });
