@@ -23,6 +23,7 @@ const SUITES = [
   "wasm-threads.test.ts",
   "wasm-codecs.test.ts",
   "wasm-nll.test.ts",
+  "wasm-matmul-weights.test.ts",
 ].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 
 async function loadedHere(): Promise<string | undefined> {
