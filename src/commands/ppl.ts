@@ -116,6 +116,8 @@ export function register(program: Command): void {
         model: model.source,
         family: model.config.arch,
         ...(model.config.slidingWindow !== undefined ? { slidingWindow: model.config.slidingWindow } : {}),
+        // Gemma 2: attention scores soft-capped by every cache (src/cache/softcap.ts).
+        ...(model.config.attnSoftcap !== undefined ? { attnSoftcap: model.config.attnSoftcap } : {}),
         protocol: o.protocol,
         nCtx,
         chunks: r.segments,
@@ -138,7 +140,7 @@ export function register(program: Command): void {
         return;
       }
       console.log(
-        `${out.model} (${out.family}${out.slidingWindow !== undefined ? `, sliding window ${out.slidingWindow}` : ""})  ${out.protocol} ctx=${nCtx} chunks=${out.chunks}  cache=${out.cache}  executor=${out.executor}`,
+        `${out.model} (${out.family}${out.slidingWindow !== undefined ? `, sliding window ${out.slidingWindow}` : ""}${out.attnSoftcap !== undefined ? `, attention soft-cap ${out.attnSoftcap}` : ""})  ${out.protocol} ctx=${nCtx} chunks=${out.chunks}  cache=${out.cache}  executor=${out.executor}`,
       );
       console.log(`PPL ${r.ppl.toFixed(4)}  mean NLL ${r.nll.toFixed(6)}  over ${r.tokens} scored tokens`);
       console.log(

@@ -464,6 +464,7 @@ describe("kvlab ppl runs every family on every executor", () => {
       ppl: number;
       family: string;
       slidingWindow?: number;
+      attnSoftcap?: number;
       fallbacks: Record<string, number>;
     };
   };
@@ -491,6 +492,7 @@ describe("kvlab ppl runs every family on every executor", () => {
           "tiny-gemma2": 5,
         }[shape],
       );
+      assert.equal(want.attnSoftcap, shape === "tiny-gemma2" ? 1.5 : undefined);
       for (const ex of ["wasm", "webgpu"]) {
         const probe = await EXECUTORS[ex as "wasm" | "webgpu"]?.probe();
         if (!probe?.available) {
