@@ -357,13 +357,16 @@ for (const shape of SHAPES) {
     });
     after(() => m.dispose());
 
-    test("matches the float64 forward written from the architecture", async () => {
+    test("matches the float64 forward written from the architecture", async (t) => {
       const want = reference(shape, tokens).flat();
       const scale = Math.max(...want.map(Math.abs));
       for (const chunk of [tokens.length, 1, 5]) {
         const got = await run(m, tokens, chunk);
         const d = maxAbsDiff(got, want);
         assert.ok(d <= 1e-4 * scale + 1e-6, `chunk ${chunk}: max diff ${d} (scale ${scale})`);
+        t.diagnostic(
+          `chunk ${chunk}: max |ref - float64| ${d.toExponential(2)} (max |logit| ${scale.toFixed(2)})`,
+        );
       }
     });
 
