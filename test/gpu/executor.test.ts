@@ -48,7 +48,11 @@ test("createCache: GPU cache for token-axis codecs, standard cache for the stora
     (await createCache("int4-hadamard", shape, { executor: exec })) instanceof GpuKVCache,
     "rotated keys are the GPU cache's (kernels/hadamard.ts)",
   );
-  for (const preset of ["kivi2", "q4_0"]) {
+  assert.ok(
+    (await createCache("q4_0", shape, { executor: exec })) instanceof GpuKVCache,
+    "ggml block types are the GPU cache's (wgsl/ggml.ts)",
+  );
+  for (const preset of ["kivi2", "turbo3-qjl"]) {
     const cache = await createCache(preset, shape, { executor: exec });
     assert.ok(cache instanceof StandardKVCache, `${preset} goes to the standard cache`);
     const d = shape.headDim;
