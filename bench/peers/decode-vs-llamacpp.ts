@@ -7,6 +7,8 @@
  *
  *   node --import tsx bench/peers/decode-vs-llamacpp.ts [--threads 1,2] [--kv f16,q8_0,q4_0]
  *     [--prompt 4096] [--windows 3] [--window 128] [--out results/bench/peer-decode]
+ *     [--window-budget 25] [--llama-timeout 600]
+ *   (--extra names kvlab-only specs; "<preset>+q8-query" runs a preset with query: q8)
  *
  * kvlab: `kvlab synth-model --shape smollm2-135m --dtype f16` (random weights, widened to f32 on
  * load: kvlab computes in f32), wasm executor, the cache filled with `promptTokens` tokens of
@@ -35,6 +37,8 @@ import { writeGguf } from "./gguf-writer.ts";
 const PEERS_DIR = fileURLToPath(new URL("./", import.meta.url));
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const SHAPE = "smollm2-135m";
+/** kvlab-only extra names ending so run the preset with query: q8 (e.g. q8_0+q8-query). */
+const Q8_SUFFIX = "+q8-query";
 /** Untimed decode steps before the first window on both sides (first-call costs, cache warm). */
 const WARMUP = 8;
 
@@ -49,6 +53,8 @@ export interface DecodeCompareOptions {
   windowTokens: number;
   /** A kvlab window ends after this many seconds even if short of windowTokens steps (ref-run codecs). */
   windowBudgetS: number;
+  /** The llama.cpp child (prefill + decode of one cache type) is stopped after this many seconds. */
+  llamaTimeoutS: number;
 }
 
 export const DEFAULT_DECODE_OPTIONS: DecodeCompareOptions = {
@@ -59,6 +65,7 @@ export const DEFAULT_DECODE_OPTIONS: DecodeCompareOptions = {
   windows: 3,
   windowTokens: 128,
   windowBudgetS: 25,
+  llamaTimeoutS: 600,
 };
 
 export interface DecodeRow {
@@ -164,7 +171,12 @@ export async function runDecodeComparison(
     const model = exec ? await loadModel(modelDir, { executor: exec }) : null;
     for (const kv of [...o.kvTypes, ...o.kvlabExtra]) {
       if (model && exec) {
-        const raw = await createCache(kv, model.kvShape(o.promptTokens + WARMUP + decodeTokens + 1), {
+        // "<preset>+q8-query": the preset with the integer-query option (query: q8), as
+        // llama.cpp's CPU path quantizes the query to q8_0 for its quantized-K dot products
+        const spec = kv.endsWith(Q8_SUFFIX)
+          ? { preset: kv.slice(0, -Q8_SUFFIX.length), query: "q8" as const }
+          : kv;
+        const raw = await createCache(spec, model.kvShape(o.promptTokens + WARMUP + decodeTokens + 1), {
           executor: exec,
         });
         // Fill: promptTokens tokens of random K/V per layer, in chunks of 512, through the codec.
@@ -246,12 +258,12 @@ export async function runDecodeComparison(
       const r = await runChild(
         process.execPath,
         ["--import", "tsx", path.join(PEERS_DIR, "decode-llamacpp-child.ts"), JSON.stringify(opts)],
-        { cwd: REPO, timeoutS: 600 },
+        { cwd: REPO, timeoutS: o.llamaTimeoutS },
       );
       const j = lastJson(r.stdout);
       if (r.code !== 0 || !j) {
         result.skipped.push(
-          `llama.cpp t${threads} ${kv}: ${r.timedOut ? "timed out after 600 s" : `exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`}`,
+          `llama.cpp t${threads} ${kv}: ${r.timedOut ? `timed out after ${o.llamaTimeoutS} s` : `exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`}`,
         );
         continue;
       }
@@ -338,6 +350,7 @@ function parseCli(argv: string[]): { o: DecodeCompareOptions; out: string } {
     else if (k === "--windows") o.windows = Number(v);
     else if (k === "--window") o.windowTokens = Number(v);
     else if (k === "--window-budget") o.windowBudgetS = Number(v);
+    else if (k === "--llama-timeout") o.llamaTimeoutS = Number(v);
     else if (k === "--out") out = v;
     else
       throw new Error(
