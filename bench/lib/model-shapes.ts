@@ -1,5 +1,7 @@
 /**
- * The two model shapes of the forward and peer benchmarks, from their published HF configs.
+ * The model shapes of the forward and peer benchmarks, from their published HF configs
+ * (qwen2.5-1.5b and llama-3.2-1b: the 1-2B shapes of bench/sections/forward-large.ts; the
+ * GGUF written for llama.cpp omits Llama 3.2's RoPE scaling, which does not change speed).
  * The bench writes a GGUF of the same shape for llama.cpp (bench/peers/gguf-writer.ts); when
  * `kvlab synth-model` exists its own output is what kvlab runs, and the forward section checks
  * the two agree.
@@ -53,6 +55,36 @@ export const MODEL_SHAPES: Record<string, ModelShape> = {
     ropeTheta: 1000000,
     rmsEps: 1e-6,
     qkvBias: true,
+    tiedEmbeddings: true,
+  },
+  "qwen2.5-1.5b": {
+    name: "qwen2.5-1.5b",
+    arch: "qwen2",
+    vocabSize: 151936,
+    dim: 1536,
+    hiddenDim: 8960,
+    nLayers: 28,
+    nHeads: 12,
+    nKvHeads: 2,
+    headDim: 128,
+    ropeTheta: 1000000,
+    rmsEps: 1e-6,
+    qkvBias: true,
+    tiedEmbeddings: true,
+  },
+  "llama-3.2-1b": {
+    name: "llama-3.2-1b",
+    arch: "llama",
+    vocabSize: 128256,
+    dim: 2048,
+    hiddenDim: 8192,
+    nLayers: 16,
+    nHeads: 32,
+    nKvHeads: 8,
+    headDim: 64,
+    ropeTheta: 500000,
+    rmsEps: 1e-5,
+    qkvBias: false,
     tiedEmbeddings: true,
   },
 };
