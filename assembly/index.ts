@@ -14,6 +14,7 @@ export { encodeInt, decodeInt } from "./codec-int";
 export { encodeGgml, decodeGgml } from "./codec-ggml";
 export { encodeTurbo, decodeTurbo } from "./codec-turbo";
 export { encodeTurboQjl, decodeTurboQjl, attendTurboQjl, attendQjlScratchBytes } from "./turbo-qjl";
+export { hadamardRows } from "./hadamard";
 export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
 export { relaxedDotCheck } from "./attend-q8";
 export { matmul, matmulBf16, matmulF16, matmulScratchBytes } from "./matmul";

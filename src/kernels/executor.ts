@@ -190,6 +190,11 @@ export interface Executor {
    * out (b, a, d) = x (a, b, d), e.g. (n, nHeads, headDim) to (nHeads, n, headDim).
    */
   swapAxes01(out: Float32Array, x: Float32Array, a: number, b: number, d: number): void;
+  /**
+   * Randomized Hadamard rotation of rows x (nRows, n) in place (src/quant/hadamard.ts
+   * hadamardRows: signs (n) ±1, power-of-two blocks; `inverse` rotates back), bit for bit.
+   */
+  hadamard(x: Float32Array, nRows: number, n: number, signs: Float32Array, inverse: boolean): void;
 
   /**
    * Optional specialisation: a cache kept in this executor's own memory (webgpu: GPU buffers,
@@ -224,6 +229,7 @@ export const OP_NAMES = [
   "nll",
   "addInPlace",
   "swapAxes01",
+  "hadamard",
 ] as const satisfies readonly (keyof Executor)[];
 export type OpName = (typeof OP_NAMES)[number];
 export type Ops = Pick<Executor, OpName>;

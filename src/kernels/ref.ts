@@ -7,6 +7,7 @@
 import { ShapeError } from "../errors.ts";
 import { type ChannelQuantOptions, dequantizeChannelRow, quantizeChannelGroup } from "../quant/channel.ts";
 import { f32 as f32Codec } from "../quant/f32.ts";
+import { hadamardRows } from "../quant/hadamard.ts";
 import type { Codec, EncodedRows } from "../quant/types.ts";
 import {
   type AttendArgs,
@@ -325,6 +326,7 @@ export function createRefExecutor(): Executor {
       for (let i = 0; i < n; i++) x[i]! += y[i]!;
     },
     swapAxes01: refSwapAxes01,
+    hadamard: hadamardRows,
     dispose: () => {},
   };
 }

@@ -109,6 +109,8 @@ export interface KvlabWasmExports {
   attendQjlScratchBytes(nSlots: number, headDim: number): number;
   /** Attention with TurboQuant_prod keys and/or values: attend's first 17 arguments, then scratch. */
   attendTurboQjl(...args: number[]): void;
+  /** Randomized Hadamard rotation of rows in place (assembly/hadamard.ts). */
+  hadamardRows(x: number, nRows: number, n: number, signs: number, inverse: number): void;
   attendScratchBytes(nSlots: number, headDim: number): number;
   attend(
     kDesc: number,

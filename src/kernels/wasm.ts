@@ -591,6 +591,22 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       m.finish();
     },
 
+    hadamard(x, nRows, n, signs, inverse) {
+      sizes("hadamard", { nRows, n });
+      if (nRows === 0 || n === 0) return;
+      need(x, nRows * n, "x");
+      need(signs, n, "signs");
+      const m = new Marshal(heap);
+      k.hadamardRows(
+        m.ptr(x.subarray(0, nRows * n), "inout"),
+        nRows,
+        n,
+        m.ptr(signs.subarray(0, n), "in"),
+        inverse ? 1 : 0,
+      );
+      m.finish();
+    },
+
     nll(out, logits, targets, nRows, vocab) {
       sizes("nll", { nRows, vocab });
       if (nRows === 0) return;

@@ -40,9 +40,34 @@ function blocksOf(n: number): { start: number; size: number }[] {
   return blocks;
 }
 
+/**
+ * Rows x (nRows, n) times R^T in place (R = H D / sqrt(block) per power-of-two block, D the
+ * diagonal of `signs`), or times R (`inverse`). The executors' `hadamard` op computes this (ref
+ * here; wasm in assembly/hadamard.ts, WGSL in src/gpu/kernels/hadamard.ts, both bit for bit).
+ */
+export function hadamardRows(
+  x: Float32Array,
+  nRows: number,
+  n: number,
+  signs: Float32Array,
+  inverse: boolean,
+): void {
+  const blocks = blocksOf(n);
+  for (let r = 0; r < nRows; r++) {
+    const off = r * n;
+    if (!inverse) for (let i = 0; i < n; i++) x[off + i]! *= signs[i]!;
+    for (const b of blocks) {
+      const norm = 1 / Math.sqrt(b.size);
+      fwht(x, off + b.start, b.size);
+      if (inverse)
+        for (let i = b.start; i < b.start + b.size; i++) x[off + i] = x[off + i]! * norm * signs[i]!;
+      else for (let i = b.start; i < b.start + b.size; i++) x[off + i]! *= norm;
+    }
+  }
+}
+
 export class HadamardRotation {
   readonly signs: Float32Array; // (n) ±1
-  private readonly blocks: { start: number; size: number; norm: number }[];
 
   constructor(
     readonly n: number,
@@ -51,32 +76,16 @@ export class HadamardRotation {
     const rnd = mulberry32(seed ^ 0x9e3779b9);
     this.signs = new Float32Array(n);
     for (let i = 0; i < n; i++) this.signs[i] = rnd() < 0.5 ? -1 : 1;
-    this.blocks = blocksOf(n).map((b) => ({ ...b, norm: 1 / Math.sqrt(b.size) }));
   }
 
   /** x (nRows, n) <- rows of x times R^T, i.e. each row r <- H D r / sqrt(n) per block. In place. */
   apply(x: Float32Array, nRows: number): void {
-    const { n, signs } = this;
-    for (let r = 0; r < nRows; r++) {
-      const off = r * n;
-      for (let i = 0; i < n; i++) x[off + i]! *= signs[i]!;
-      for (const b of this.blocks) {
-        fwht(x, off + b.start, b.size);
-        for (let i = b.start; i < b.start + b.size; i++) x[off + i]! *= b.norm;
-      }
-    }
+    hadamardRows(x, nRows, this.n, this.signs, false);
   }
 
   /** Inverse of apply: each row r <- D H r / sqrt(n) per block (H symmetric, H H = n I). In place. */
   invert(x: Float32Array, nRows: number): void {
-    const { n, signs } = this;
-    for (let r = 0; r < nRows; r++) {
-      const off = r * n;
-      for (const b of this.blocks) {
-        fwht(x, off + b.start, b.size);
-        for (let i = b.start; i < b.start + b.size; i++) x[off + i] = x[off + i]! * b.norm * signs[i]!;
-      }
-    }
+    hadamardRows(x, nRows, this.n, this.signs, true);
   }
 }
 

@@ -3,15 +3,15 @@
  * - Hadamard rotation (spec.keys.rotation / spec.values.rotation; QuaRot arXiv:2404.00456,
  *   TurboQuant arXiv:2504.19874), with any codec, group and axis: keys rotated before encoding
  *   and queries alike (scores unchanged); values rotated before encoding and the attention output
- *   rotated back, since sum_j p_j R v_j = R sum_j p_j v_j (src/quant/hadamard.ts). It runs in
- *   TypeScript whatever the executor (no executor op for it yet), so every call is counted as a
- *   fallback and results show it;
+ *   rotated back, since sum_j p_j R v_j = R sum_j p_j v_j (src/quant/hadamard.ts). It runs
+ *   through the executor's `hadamard` op (ref and wasm have it; elsewhere each call is a counted
+ *   fallback);
  * - pre-RoPE keys (spec.keys.preRope, KVQuant arXiv:2401.18079; or policy sinks with positions:
  *   cache, StreamingLLM arXiv:2309.17453): keys arrive post-RoPE as the KVCache contract says,
  *   are un-rotated (RoPE at -position) before encoding, and rotated again at attention time at
  *   their absolute position, or at their rank among the retained tokens (queries moved alike).
  */
-import { countFallback, type Executor } from "../../kernels/executor.ts";
+import type { Executor } from "../../kernels/executor.ts";
 import type { HadamardRotation } from "../../quant/hadamard.ts";
 import type { Scratch } from "./scratch.ts";
 
@@ -31,9 +31,7 @@ export class Transform {
   ) {}
 
   private rotate(rot: HadamardRotation, x: Float32Array, nRows: number, inverse = false): void {
-    countFallback(this.exec, "hadamard");
-    if (inverse) rot.invert(x, nRows);
-    else rot.apply(x, nRows);
+    this.exec.hadamard(x, nRows, rot.n, rot.signs, inverse); // counted where an executor lacks it
   }
 
   /** Keys (n, headDim) post-RoPE at `positions`, as stored: k itself or a transformed copy. */
