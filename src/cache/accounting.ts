@@ -52,19 +52,15 @@ export function nonFinite(x: Float32Array): number {
 
 /** CacheMemory of the parts: total, K/V elements (slots x headDim x 2) and bits per element. */
 export function cacheMemory(p: MemoryParts, headDim: number): CacheMemory {
+  const { slots, ...parts } = p; // parts in CacheMemory's order: payload ... policyState
   const total = p.payload + p.scales + p.zeros + p.residual + p.indices + p.policyState;
-  const elements = p.slots * headDim * 2;
+  const elements = slots * headDim * 2;
   return {
-    payload: p.payload,
-    scales: p.scales,
-    zeros: p.zeros,
-    residual: p.residual,
-    indices: p.indices,
-    policyState: p.policyState,
+    ...parts,
     total,
     elements,
     bitsPerElement: elements ? (total * 8) / elements : 0,
-    tokenSlots: p.slots,
+    tokenSlots: slots,
   };
 }
 

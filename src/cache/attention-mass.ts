@@ -1,57 +1,47 @@
 /**
- * Opt-in diagnostic: attention mass kept. For each query row, the share of the full,
- * uncompressed softmax mass (exact f32 keys of every token ever appended, at absolute
- * positions) that falls on the tokens the cache still retains: the KV-cache analogue of a
- * hit rate. 1 for `full`; lower means the policy dropped tokens this query wanted.
- *
- * Cost, which is why it is off by default: a shadow f32 copy of every key ever appended
- * (tokens seen x nKvHeads x headDim x 4 bytes per layer, NOT counted in memory(): it is
- * instrumentation, not cache), and one more full score pass per attend (O(seen x headDim)
- * per query row), i.e. the cost of uncompressed attention on top of the cache's own.
+ * Opt-in diagnostic: attention mass kept. For each query row, the share of the full, exact f32
+ * softmax mass over every token ever appended (at absolute positions) that falls on the tokens
+ * the cache retains: the KV-cache analogue of a hit rate (1 for `full`). Off by default: it keeps
+ * a shadow f32 copy of every key (not counted in memory(): instrumentation, not cache; counted in
+ * stats().physical as diagnostics) and runs one more full score pass per attend.
  */
+import type { Executor } from "../kernels/executor.ts";
+import { f32 } from "../quant/f32.ts";
+import { HeadStore, NO_ROWS } from "./head-store.ts";
+
 export class AttentionMassMeter {
-  private keys: Float32Array[] = []; // per head: (capacity, headDim)
-  private pos: Int32Array[] = []; // per head: (capacity)
-  private count: Int32Array;
+  private readonly shadow: HeadStore[]; // per head: f32 keys in K rows, positions; append only
   sum = 0;
   min = 1;
   rows = 0;
 
   constructor(
+    exec: Executor,
     nHeadsTotal: number,
     private readonly headDim: number,
   ) {
-    for (let i = 0; i < nHeadsTotal; i++) {
-      this.keys.push(new Float32Array(64 * headDim));
-      this.pos.push(new Int32Array(64));
-    }
-    this.count = new Int32Array(nHeadsTotal);
+    this.shadow = Array.from(
+      { length: nHeadsTotal },
+      () => new HeadStore(exec, f32.layout(headDim), NO_ROWS, 64),
+    );
   }
 
-  /** Bytes allocated for the shadow keys and their positions. */
+  /** Bytes allocated for the shadow keys and their positions (and a 4-byte count per head). */
   physicalBytes(): number {
-    let n = this.count.byteLength;
-    for (let i = 0; i < this.keys.length; i++) n += this.keys[i]!.byteLength + this.pos[i]!.byteLength;
-    return n;
+    return this.shadow.reduce((n, s) => n + 4 + s.physicalBytes(), 0);
   }
 
   /** k: (n, headDim) post-RoPE keys as the model produced them; positions: (n). */
   append(head: number, k: Float32Array, positions: Int32Array, n: number): void {
-    const d = this.headDim;
-    const c = this.count[head]!;
-    if ((c + n) * d > this.keys[head]!.length) {
-      let cap = this.pos[head]!.length;
-      while (cap < c + n) cap *= 2;
-      const nk = new Float32Array(cap * d);
-      nk.set(this.keys[head]!.subarray(0, c * d));
-      const np = new Int32Array(cap);
-      np.set(this.pos[head]!.subarray(0, c));
-      this.keys[head] = nk;
-      this.pos[head] = np;
-    }
-    this.keys[head]!.set(k.subarray(0, n * d), c * d);
-    this.pos[head]!.set(positions.subarray(0, n), c);
-    this.count[head] = c + n;
+    const s = this.shadow[head]!;
+    s.reserve(n);
+    this.keys(s).set(k.subarray(0, n * this.headDim), s.nSlots * this.headDim);
+    s.positions.set(positions.subarray(0, n), s.nSlots);
+    s.nSlots += n;
+  }
+
+  private keys(s: HeadStore): Float32Array {
+    return new Float32Array(s.k.payload.buffer, s.k.payload.byteOffset, s.capacity * this.headDim);
   }
 
   /** q: (nRows, headDim) as given to attend; retained: positions the cache holds now. */
@@ -64,9 +54,10 @@ export class AttentionMassMeter {
     retained: Set<number>,
   ) {
     const d = this.headDim;
-    const n = this.count[head]!;
-    const keys = this.keys[head]!;
-    const pos = this.pos[head]!;
+    const s = this.shadow[head]!;
+    const n = s.nSlots;
+    const keys = this.keys(s);
+    const pos = s.positions;
     const scores = new Float64Array(n);
     for (let r = 0; r < nRows; r++) {
       let max = Number.NEGATIVE_INFINITY;
@@ -101,9 +92,13 @@ export class AttentionMassMeter {
   }
 
   reset(): void {
-    this.count.fill(0);
+    for (const s of this.shadow) s.nSlots = 0;
     this.sum = 0;
     this.min = 1;
     this.rows = 0;
+  }
+
+  dispose(): void {
+    for (const s of this.shadow) s.dispose();
   }
 }

@@ -1,15 +1,10 @@
 /**
- * Key storage for channel-axis quantization (KIVI / KVQuant, see src/quant/channel.ts) of one
- * (layer, KV head). New keys wait in a full-precision residual; once `residual` of them (at
- * least one group of G) have gathered, the oldest whole groups of G tokens are quantized
- * together, each channel with its own scale (and zero-point). Tokens stay slot-addressed like
- * every other store, so eviction is the same swap-remove: an evicted token's code row goes
- * with it, and a group's scales are freed when its last token leaves.
- *
- * Storage per slot: a code row (or a residual f32 row) and the slot's group id (-1 =
- * residual). addMemory counts code rows of quantized tokens, live groups' f16 scales/zeros,
- * residual rows at f32, and the group ids as indices when slots are not in append order.
- * A SideStore (stores/head.ts) for the keys of a cache whose spec says keys.axis "channel".
+ * Channel-axis keys of one (layer, KV head) (KIVI / KVQuant, src/quant/channel.ts), a SideStore
+ * (stores/head.ts): new keys wait in an f32 residual; once `residual` of them have gathered, the
+ * oldest whole groups of G tokens are quantized together, each channel with its own scale (and
+ * zero-point). Slot-addressed like every store, so eviction is the same swap-remove; a group's
+ * scales are freed when its last token leaves. Per slot: a code row (or an f32 residual row) and
+ * its group id (-1 = residual), counted as indices when slots are not in append order.
  */
 import type { ChannelKeyRows, Executor } from "../kernels/executor.ts";
 import { type ChannelQuantOptions, channelCodeBytes } from "../quant/channel.ts";
@@ -89,7 +84,7 @@ export class ChannelKeys implements SideStore {
       this.block = this.exec.allocF32(G * d);
       this.offs = this.exec.allocI32(G);
     }
-    const { block, offs } = this;
+    const { block, offs, exec, settings, codes } = this;
     for (let g0 = 0; g0 < nFlush; g0 += G) {
       const gid = this.newGroup();
       for (let t = 0; t < G; t++) {
@@ -98,17 +93,7 @@ export class ChannelKeys implements SideStore {
         offs[t] = slot * this.codeBytes;
         this.groupOf[slot] = gid;
       }
-      const s = this.exec.channelQuantize(
-        block,
-        G,
-        d,
-        this.settings,
-        this.codes,
-        offs,
-        this.gScales,
-        this.gZeros,
-        gid * d,
-      );
+      const s = exec.channelQuantize(block, G, d, settings, codes, offs, this.gScales, this.gZeros, gid * d);
       stats.nonFinite += s.nonFinite;
       stats.saturated += s.saturated;
       this.gRefs[gid] = G;
@@ -163,14 +148,8 @@ export class ChannelKeys implements SideStore {
 
   /** The storage as the executor's channel ops take it. */
   rows(): ChannelKeyRows {
-    return {
-      codes: this.codes,
-      codeBytes: this.codeBytes,
-      groupOf: this.groupOf,
-      resid: this.resid,
-      scales: this.gScales,
-      zeros: this.gZeros,
-    };
+    const { codes, codeBytes, groupOf, resid, gScales: scales, gZeros: zeros } = this;
+    return { codes, codeBytes, groupOf, resid, scales, zeros };
   }
 
   /** Decode slots [first, first + n) into dst (n, headDim). */
@@ -203,12 +182,7 @@ export class ChannelKeys implements SideStore {
   }
 
   dispose(): void {
-    this.exec.free(this.codes);
-    this.exec.free(this.groupOf);
-    this.exec.free(this.resid);
-    this.exec.free(this.gScales);
-    this.exec.free(this.gZeros);
-    this.exec.free(this.block);
-    this.exec.free(this.offs);
+    const { codes, groupOf, resid, gScales, gZeros, block, offs } = this;
+    for (const a of [codes, groupOf, resid, gScales, gZeros, block, offs]) this.exec.free(a);
   }
 }

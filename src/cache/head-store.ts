@@ -7,7 +7,7 @@
  */
 import type { Executor } from "../kernels/executor.ts";
 import type { Codec, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
-import { addRowBytes, type MemoryParts } from "./accounting.ts";
+import { addRowBytes, bytesOf, type MemoryParts } from "./accounting.ts";
 import type { SideStore } from "./stores/head.ts";
 
 /** `next` (a larger executor array) holding old's first `keep` elements; old is freed. */
@@ -21,6 +21,15 @@ export function regrow<T extends Float32Array | Uint8Array | Uint16Array | Int32
   exec.free(old);
   return next;
 }
+
+/** The layout of a side a HeadStore does not hold (channel-axis keys, the meter's values). */
+export const NO_ROWS: RowLayout = {
+  payloadBytes: 0,
+  nGroups: 0,
+  groupSize: 1,
+  scalesPerRow: 0,
+  zerosPerRow: 0,
+};
 
 export class HeadStore {
   k: EncodedRows;
@@ -49,8 +58,7 @@ export class HeadStore {
   /** Bytes allocated (capacity slots of K and V rows and positions). */
   physicalBytes(): number {
     const { k, v } = this;
-    const rows = k.payload.byteLength + k.scales.byteLength + k.zeros.byteLength;
-    return rows + v.payload.byteLength + v.scales.byteLength + v.zeros.byteLength + this.positions.byteLength;
+    return bytesOf(k.payload, k.scales, k.zeros, v.payload, v.scales, v.zeros, this.positions);
   }
 
   /** Make room for `extra` more slots, doubling capacity as needed. */
@@ -84,12 +92,9 @@ export class HeadStore {
   }
 
   dispose(): void {
-    for (const rows of [this.k, this.v]) {
-      this.exec.free(rows.payload);
-      this.exec.free(rows.scales);
-      this.exec.free(rows.zeros);
-    }
-    this.exec.free(this.positions);
+    const { k, v } = this;
+    for (const a of [k.payload, k.scales, k.zeros, v.payload, v.scales, v.zeros, this.positions])
+      this.exec.free(a);
     this.nSlots = 0;
   }
 }

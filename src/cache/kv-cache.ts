@@ -1,31 +1,25 @@
 /**
  * The standard KV cache as composed stores, each chosen once here from the ResolvedCacheSpec:
- * - per (layer, KV head) a Head (stores/head.ts): the token-axis HeadStore with a SideStore for
- *   keys and one for values over its slots (codec rows, channel-axis keys, KIVI's value window);
- *   policy tiered adds an older Head in a cheaper codec (stores/tier.ts);
- * - a Transform (stores/transform.ts): Hadamard rotation of keys/queries and values/output, and
- *   pre-RoPE key storage;
- * - one attention path: "fused" (token-axis rows attended in their encoded form), "channel"
- *   (channel-axis keys attended in place) or "decoded" (channel keys with a transform, pre-RoPE
- *   keys, a value window, two tiers: rows decoded into f32 scratch, stores/scratch.ts, then
- *   attended); and how live slots are decided: the policy's evictions, or the tier step.
- * So each call reads top to bottom:
- *   append: contract checks -> key/value transform -> stores append -> policy.onAppend -> accounting
- *   attend: contract checks -> queries -> attend over the stores -> output transform ->
- *           policy sees the weights -> policy (or tier step) decides live slots -> accounting
- * memory() sums the parts each store states (packed, logical bytes); stats().physical counts
- * every store at its allocated capacity and the scratch (issue 16 item 6).
+ * per (layer, KV head) a Head (stores/head.ts: HeadStore + a SideStore per side), policy tiered's
+ * older Head (stores/tier.ts), a Transform (stores/transform.ts: rotation, pre-RoPE), an attention
+ * path (fused: rows attended encoded; channel: channel-axis keys attended in place; decoded:
+ * rows decoded into f32 scratch, stores/scratch.ts, then attended) and who frees slots (the
+ * policy, or the tier step). Each call then reads top to bottom:
+ *   append: checks -> key/value transform -> stores append -> policy.onAppend -> accounting
+ *   attend: checks -> attend over the stores -> output transform -> policy sees the weights ->
+ *           policy (or tier step) decides live slots -> accounting
+ * memory() sums the bytes each store states; stats().physical counts them as allocated.
  */
 import { ConfigError, ShapeError } from "../errors.ts";
 import type { AttendArgs, Executor } from "../kernels/executor.ts";
 import { f32 as f32Codec } from "../quant/f32.ts";
 import { sideRotation } from "../quant/hadamard.ts";
-import type { Codec, EncodedRows, RowLayout } from "../quant/types.ts";
+import type { Codec, EncodedRows } from "../quant/types.ts";
 import { CacheAccount, cacheMemory, emptyParts, physicalMemory } from "./accounting.ts";
 import { AttentionMassMeter } from "./attention-mass.ts";
 import { type ChannelKeySettings, ChannelKeys } from "./channel-keys.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "./contract.ts";
-import { CodecRows, HeadStore } from "./head-store.ts";
+import { CodecRows, HeadStore, NO_ROWS } from "./head-store.ts";
 import type { HeadView, RetentionPolicy } from "./policy.ts";
 import { Head } from "./stores/head.ts";
 import { Scratch } from "./stores/scratch.ts";
@@ -51,7 +45,6 @@ export interface StandardKVCacheOptions {
 type Shared = Pick<AttendArgs, "headDim" | "qPos" | "nRows" | "scale" | "out" | "probs">;
 
 const EMPTY_U16 = new Uint16Array(0);
-const NO_ROWS: RowLayout = { payloadBytes: 0, nGroups: 0, groupSize: 1, scalesPerRow: 0, zerosPerRow: 0 };
 
 /** f32 rows (n, headDim) seen as EncodedRows of the f32 codec. */
 function f32Rows(x: Float32Array, nFloats: number): EncodedRows {
@@ -91,7 +84,7 @@ export class StandardKVCache implements KVCache {
     const nTotal = shape.nLayers * shape.nKvHeads;
     this.scratch = new Scratch(exec, d);
     this.account = new CacheAccount(nTotal);
-    this.meter = options.attentionMass ? new AttentionMassMeter(nTotal, d) : undefined;
+    this.meter = options.attentionMass ? new AttentionMassMeter(exec, nTotal, d) : undefined;
 
     // Transform: seeded rotation per side; pre-RoPE keys with the model's frequencies.
     const rot = (side: "keys" | "values") =>
@@ -104,13 +97,8 @@ export class StandardKVCache implements KVCache {
         `${ranks ? "positions: cache" : `${spec.name}: preRope`} stores keys before RoPE and needs the model's RoPE frequencies: pass shape.rope = { invFreq } (headDim/2 = ${d / 2} floats) to createCache`,
       );
     const preRope = this.storesPreRopeKeys ? { invFreq: shape.rope!.invFreq, ranks } : undefined;
-    this.transform = new Transform(
-      exec,
-      this.scratch,
-      d,
-      { keys: rot("keys"), values: rot("values") },
-      preRope,
-    );
+    const rotations = { keys: rot("keys"), values: rot("values") };
+    this.transform = new Transform(exec, this.scratch, d, rotations, preRope);
 
     // Stores (resolveCacheSpec has validated the combination: integer codec, group >= 1, no tiers).
     const channel = keys.axis === "channel";
@@ -138,10 +126,11 @@ export class StandardKVCache implements KVCache {
     // Attention path, and who decides live slots.
     if (channel && !preRope && keys.rotation === "none" && !tiers)
       this.path = ([head], s, q) => this.attendChannel(head!, s, q);
-    else if (channel || preRope || tiers || values.residual) {
+    else {
+      const decoded = channel || preRope !== undefined || tiers !== undefined || values.residual > 0;
       const decodedValues = tiers !== undefined || values.residual > 0;
-      this.path = (heads, s, q) => this.attendDecoded(heads, s, q, decodedValues);
-    } else this.path = ([head], s, q) => this.attendFused(head!, s, q);
+      this.path = (heads, s, q) => this.attendRows(heads, s, q, decoded, decodedValues);
+    }
     this.retain = tiers
       ? (idx, [hot, cold]) => {
           this.demoted += tierStep(idx, hot!, cold!, tiers, this.account, d);
@@ -213,20 +202,6 @@ export class StandardKVCache implements KVCache {
     this.trackPeak();
   }
 
-  /** Token-axis rows attended in their encoded form (queries rotated like the keys). */
-  private attendFused({ slots }: Head, s: Shared, q: Float32Array): void {
-    this.exec.attend({
-      ...s,
-      ...this.queryArgs(this.transform.query(q, s.nRows), s.nRows),
-      kCodec: this.kCodec,
-      vCodec: this.vCodec,
-      k: slots.k,
-      v: slots.v,
-      slotPos: slots.positions,
-      nSlots: slots.nSlots,
-    });
-  }
-
   /** Channel-axis keys attended in place; values as stored when the executor reads them, else decoded. */
   private attendChannel(head: Head, s: Shared, q: Float32Array): void {
     const { slots } = head;
@@ -247,28 +222,30 @@ export class StandardKVCache implements KVCache {
     }
   }
 
-  /** Retained keys of every tier (values too when `values`) decoded into f32 scratch, then attended. */
-  private attendDecoded(tiers: Head[], s: Shared, q: Float32Array, values: boolean): void {
+  /**
+   * Attention over the stored rows in their encoded form (queries rotated like the keys), or,
+   * `decoded`, over every tier's keys decoded into f32 scratch (values too when `values`).
+   */
+  private attendRows(tiers: Head[], s: Shared, q: Float32Array, decoded: boolean, values: boolean): void {
+    const { slots } = tiers[0]!;
     const d = this.shape.headDim;
-    const nTot = slotCount(tiers);
-    const sc = this.scratch;
-    sc.decoded(nTot, values);
+    const { kScr, vScr, posScr } = decoded ? this.scratch.decoded(slotCount(tiers), values) : this.scratch;
     let n = 0;
-    for (const t of tiers) {
-      t.read(sc.kScr.subarray(n * d), values ? sc.vScr.subarray(n * d) : null, sc.posScr.subarray(n));
-      n += t.slots.nSlots;
-    }
-    const qUse = this.transform.decoded(sc.kScr.subarray(0, nTot * d), sc.posScr, nTot, q, s.qPos);
+    if (decoded)
+      for (const t of tiers) {
+        t.read(kScr.subarray(n * d), values ? vScr.subarray(n * d) : null, posScr.subarray(n));
+        n += t.slots.nSlots;
+      }
+    const qUse = decoded
+      ? this.transform.decoded(kScr.subarray(0, n * d), posScr, n, q, s.qPos)
+      : this.transform.query(q, s.nRows);
     this.exec.attend({
       ...s,
       ...this.queryArgs(qUse, s.nRows),
-      kCodec: f32Codec,
-      k: f32Rows(sc.kScr, nTot * d),
-      ...(values
-        ? { vCodec: f32Codec, v: f32Rows(sc.vScr, nTot * d) }
-        : { vCodec: this.vCodec, v: tiers[0]!.slots.v }),
-      slotPos: sc.posScr,
-      nSlots: nTot,
+      ...(decoded
+        ? { kCodec: f32Codec, k: f32Rows(kScr, n * d), slotPos: posScr, nSlots: n }
+        : { kCodec: this.kCodec, k: slots.k, slotPos: slots.positions, nSlots: slots.nSlots }),
+      ...(values ? { vCodec: f32Codec, v: f32Rows(vScr, n * d) } : { vCodec: this.vCodec, v: slots.v }),
     });
   }
 
@@ -356,6 +333,7 @@ export class StandardKVCache implements KVCache {
     this.disposed = true;
     for (const tiers of this.heads) for (const h of tiers) h.dispose();
     this.scratch.dispose();
+    this.meter?.dispose();
   }
 }
 

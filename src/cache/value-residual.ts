@@ -1,10 +1,8 @@
 /**
- * KIVI's full-precision window for values (Liu et al. 2024, arXiv:2402.02750, Alg. 1): the
- * newest `residual` tokens of a KV head keep their values in f32; a token's value row is
- * quantized per token (the cache's value codec, into the HeadStore's V rows) once it is no
- * longer among them. A SideStore (stores/head.ts) over the same slots, so eviction and
- * swap-remove work unchanged; addMemory counts residual rows at f32 (part `residual`) and only
- * the other rows at the codec's size.
+ * KIVI's full-precision window for values (Liu et al. 2024, arXiv:2402.02750, Alg. 1), a
+ * SideStore over a HeadStore's slots: the newest `residual` values of a KV head stay f32; older
+ * ones are encoded per token by the value codec into the V rows. addMemory counts the window at
+ * f32 (part residual), the rest at the codec's size.
  */
 import type { ChannelAttendArgs, Executor } from "../kernels/executor.ts";
 import type { Codec, EncodeStats } from "../quant/types.ts";
@@ -35,9 +33,7 @@ export class ValueResidual implements SideStore {
   }
 
   /** Bytes allocated: the f32 rows at capacity and the per-slot flags. */
-  physicalBytes(): number {
-    return this.resid.byteLength + this.inResid.byteLength;
-  }
+  physicalBytes = () => this.resid.byteLength + this.inResid.byteLength;
 
   /** Store n new values src (n, headDim) at slots [first, first + n), in the window. */
   write(src: Float32Array, first: number, n: number): EncodeStats {
@@ -85,22 +81,10 @@ export class ValueResidual implements SideStore {
   /** Decode slots [first, first + n) into dst (n, headDim): window rows as stored, others through the codec. */
   decode(first: number, n: number, dst: Float32Array): void {
     const d = this.headDim;
-    // Runs of consecutive codec rows go to the executor in one call (one kernel call per run,
-    // not per row: in append order that is a single run of everything older than the window).
-    let j = first;
-    const end = first + n;
-    while (j < end) {
-      const o = (j - first) * d;
-      if (this.inResid[j]) {
-        dst.set(this.resid.subarray(j * d, (j + 1) * d), o);
-        j++;
-        continue;
-      }
-      let e = j + 1;
-      while (e < end && !this.inResid[e]) e++;
-      this.exec.decodeRows(this.codec, this.slots.v, j, e - j, d, dst.subarray(o, o + (e - j) * d));
-      j = e;
-    }
+    // One kernel call for all rows (codecs decode row by row), then the window's rows over theirs.
+    this.exec.decodeRows(this.codec, this.slots.v, first, n, d, dst);
+    for (let j = first; j < first + n; j++)
+      if (this.inResid[j]) dst.set(this.resid.subarray(j * d, (j + 1) * d), (j - first) * d);
   }
 
   addMemory(p: MemoryParts, nSlots: number): void {

@@ -1,14 +1,9 @@
 /**
- * One (layer, KV head) of the standard cache as composed stores, the way transformers' cache is
- * a list of small per-layer objects: the token-axis HeadStore (slots, positions, codec rows) and
- * one SideStore for the keys and one for the values over its slots, chosen once per cache from
- * the resolved spec (kv-cache.ts):
- *   CodecRows (head-store.ts)         token-axis codec rows, encoded on arrival;
- *   ChannelKeys (channel-keys.ts)     keys per channel over groups of tokens, newest in f32 (KIVI);
- *   ValueResidual (value-residual.ts) codec rows, the newest `residual` values in f32 (KIVI).
- * Each store states its own bytes (addMemory: logical, by part; physicalBytes: as allocated
- * beyond the HeadStore's rows); growth, swap-remove and reset go through here, so the cache never
- * asks which kind of store a side is. Policy tiered's older tier is a second Head (stores/tier.ts).
+ * One (layer, KV head) as composed stores (like transformers' list of per-layer cache objects):
+ * the token-axis HeadStore and one SideStore per side over its slots, chosen once per cache:
+ * CodecRows (head-store.ts), ChannelKeys (channel-keys.ts, KIVI keys) or ValueResidual
+ * (value-residual.ts, KIVI's value window). Growth, swap-remove, bytes and reset go through
+ * here, so the cache never asks which kind a side is. Each store states its own bytes.
  */
 import type { EncodeStats } from "../../quant/types.ts";
 import type { CacheAccount, MemoryParts } from "../accounting.ts";
@@ -37,21 +32,22 @@ export interface SideStore {
 }
 
 export class Head {
+  private readonly sides: SideStore[]; // keys, values
+
   constructor(
     readonly slots: HeadStore,
     readonly keys: SideStore,
     readonly values: SideStore,
-  ) {}
+  ) {
+    this.sides = [keys, values];
+  }
 
   /** Store n tokens: keys and values (n, headDim) in their stored form, positions (n). Returns the first slot. */
   append(k: Float32Array, v: Float32Array, positions: Int32Array, n: number, account: CacheAccount): number {
     const { slots } = this;
     const before = slots.capacity;
     slots.reserve(n);
-    if (slots.capacity !== before) {
-      this.keys.grow(slots.capacity, slots.nSlots);
-      this.values.grow(slots.capacity, slots.nSlots);
-    }
+    if (slots.capacity !== before) for (const s of this.sides) s.grow(slots.capacity, slots.nSlots);
     const first = slots.nSlots;
     account.encoded(this.keys.write(k, first, n));
     account.encoded(this.values.write(v, first, n));
@@ -64,16 +60,14 @@ export class Head {
 
   /** Free slots by swap-remove, largest first; onMove is told of each move (the policy's slot state). */
   remove(drop: number[], onMove?: (from: number, to: number) => void): void {
-    const { slots, keys, values } = this;
+    const { slots, sides } = this;
     drop.sort((a, b) => b - a);
     for (const slot of drop) {
-      keys.release(slot);
-      values.release(slot);
+      for (const s of sides) s.release(slot);
       const last = slots.nSlots - 1;
       if (slot !== last) {
         slots.moveSlot(last, slot);
-        keys.move(last, slot);
-        values.move(last, slot);
+        for (const s of sides) s.move(last, slot);
         onMove?.(last, slot);
       }
       slots.nSlots--;
@@ -91,8 +85,7 @@ export class Head {
   /** Exact bytes of the retained tokens, by part (tokens counted as slots). */
   addMemory(p: MemoryParts, groupIds: boolean): void {
     p.slots += this.slots.nSlots;
-    this.keys.addMemory(p, this.slots.nSlots, groupIds);
-    this.values.addMemory(p, this.slots.nSlots, groupIds);
+    for (const s of this.sides) s.addMemory(p, this.slots.nSlots, groupIds);
   }
 
   /** Allocated bytes: the HeadStore's rows (part stores) and what the sides hold beside them (residual). */
@@ -103,13 +96,11 @@ export class Head {
 
   clear(): void {
     this.slots.nSlots = 0;
-    this.keys.clear();
-    this.values.clear();
+    for (const s of this.sides) s.clear();
   }
 
   dispose(): void {
     this.slots.dispose();
-    this.keys.dispose();
-    this.values.dispose();
+    for (const s of this.sides) s.dispose();
   }
 }

@@ -1,30 +1,23 @@
 /**
- * Working memory of the standard cache, shared by its KV heads and reused across calls (no
- * allocation per token once warm): query positions and rows, staging rows for transformed
- * keys/values, softmax rows, and the decoded keys/values/positions that the decoded attention
- * path attends over. It is transient, like the score rows of any attention, so memory() does
- * not count it; stats().physical does (part `scratch`, issue 16 item 6). Buffers that kernels
- * read in place live in the executor's memory.
+ * The standard cache's working memory, shared by its KV heads and reused across calls: query
+ * positions and rows, staging rows, softmax rows, and the decoded path's keys/values/positions.
+ * Transient (not in memory()), counted in stats().physical (part scratch). What kernels read in
+ * place is in the executor's memory.
  */
 import type { Executor } from "../../kernels/executor.ts";
 import { q8Blocks, quantizeQ8 } from "../../quant/q8-query.ts";
 import { bytesOf } from "../accounting.ts";
 
 export class Scratch {
-  /** Positions of the GQA group's query rows (nRows), in executor memory. */
-  qPos: Int32Array = new Int32Array(0);
-  /** (nRows, headDim) transformed query rows. */
-  qRot = new Float32Array(0);
-  probs = new Float32Array(0);
-  /** (nNew, headDim) staging of transformed keys / values on append. */
-  kTmp = new Float32Array(0);
-  vTmp = new Float32Array(0);
-  /** Decoded path: keys, values (nSlots, headDim) and positions (nSlots), in executor memory. */
-  kScr: Float32Array = new Float32Array(0);
-  vScr: Float32Array = new Float32Array(0);
-  posScr: Int32Array = new Int32Array(0);
-  /** RoPE positions of pre-RoPE keys (negated on append, ranks at attention). */
-  ropePos = new Int32Array(0);
+  qPos: Int32Array = new Int32Array(0); // (nRows) query rows' positions (executor memory)
+  qRot = new Float32Array(0); // (nRows, headDim) transformed query rows
+  probs = new Float32Array(0); // (nRows, nSlots)
+  kTmp = new Float32Array(0); // (nNew, headDim) transformed keys on append
+  vTmp = new Float32Array(0); // (nNew, headDim) rotated values on append
+  kScr: Float32Array = new Float32Array(0); // (nSlots, headDim) decoded keys (executor memory)
+  vScr: Float32Array = new Float32Array(0); // (nSlots, headDim) decoded values (executor memory)
+  posScr: Int32Array = new Int32Array(0); // (nSlots) their positions (executor memory)
+  ropePos = new Int32Array(0); // RoPE positions of pre-RoPE keys: negated on append, ranks at attention
   // query: q8 (spec.query): the dequantized rows, their int8 codes and block scales (q8-query.ts)
   private q8Hat: Float32Array = new Float32Array(0);
   private q8Codes: Int8Array = new Int8Array(0);
@@ -67,7 +60,7 @@ export class Scratch {
   }
 
   /** Room for n decoded slots: keys and positions, values too when `values`; grown by doubling. */
-  decoded(n: number, values: boolean): void {
+  decoded(n: number, values: boolean): this {
     const d = this.headDim;
     if (this.kScr.length < n * d) {
       const cap = Math.max(n, 2 * (this.kScr.length / d)) * d;
@@ -77,6 +70,7 @@ export class Scratch {
       this.posScr = this.exec.allocI32(cap / d);
     }
     this.ranks(n, this.posScr.length);
+    return this;
   }
 
   /** Room for n decoded value rows alone (channel-axis attention over values it cannot read in place). */
@@ -117,9 +111,7 @@ export class Scratch {
   }
 
   private free(): void {
-    this.exec.free(this.kScr);
-    this.exec.free(this.vScr);
-    this.exec.free(this.posScr);
+    for (const a of [this.kScr, this.vScr, this.posScr]) this.exec.free(a);
   }
 
   dispose(): void {

@@ -1,9 +1,7 @@
 /**
- * Policy tiered's older tier (policies/tiered.ts; in the spirit of KVQuant's dense-and-sparse and
- * MiKV's mixed precision, arXiv:2402.18096): a second Head per (layer, KV head) whose sides are
- * codec rows in a cheaper codec. After each attend, hot tokens past the recent window are decoded
- * and re-encoded into it once, and past the budget its oldest are evicted. Attention reads both
- * tiers (the cache's decoded path); bytes and reset are the Head's own.
+ * Policy tiered's older tier (policies/tiered.ts; cf. KVQuant's dense-and-sparse, MiKV
+ * arXiv:2402.18096): a second Head per (layer, KV head) in a cheaper codec. After each attend,
+ * hot tokens past the recent window are re-encoded into it once; past the budget its oldest go.
  */
 import type { Executor } from "../../kernels/executor.ts";
 import { makeCodec } from "../../quant/registry.ts";
@@ -13,19 +11,13 @@ import { shareOf } from "../policies/options.ts";
 import { resolveCount, type TierSpec } from "../policy.ts";
 import { Head } from "./head.ts";
 
-/** The older tier's Heads, one per (layer, KV head) (nHeads), sharing the tier's codecs. */
-export function coldHeads(
-  exec: Executor,
-  tiers: TierSpec,
-  headDim: number,
-  initial: number,
-  nHeads: number,
-): Head[] {
+/** The older tier: n Heads (one per (layer, KV head)) sharing the tier's codecs. */
+export function coldHeads(exec: Executor, tiers: TierSpec, d: number, initial: number, n: number): Head[] {
   const k = makeCodec(tiers.keys, "cache.policy.codec.keys");
   const v = makeCodec(tiers.values, "cache.policy.codec.values");
-  return Array.from({ length: nHeads }, () => {
-    const s = new HeadStore(exec, k.layout(headDim), v.layout(headDim), initial);
-    return new Head(s, new CodecRows(exec, k, s, "k", headDim), new CodecRows(exec, v, s, "v", headDim));
+  return Array.from({ length: n }, () => {
+    const s = new HeadStore(exec, k.layout(d), v.layout(d), initial);
+    return new Head(s, new CodecRows(exec, k, s, "k", d), new CodecRows(exec, v, s, "v", d));
   });
 }
 
@@ -45,13 +37,12 @@ export function tierStep(
   hot: Head,
   cold: Head,
   tiers: TierSpec,
-  account: CacheAccount,
-  headDim: number,
+  acc: CacheAccount,
+  d: number,
 ): number {
-  const d = headDim;
   const h = hot.slots;
   const c = cold.slots;
-  const b = resolveCount(tiers.budget, account.seen[idx]!);
+  const b = resolveCount(tiers.budget, acc.seen[idx]!);
   const nDemote = h.nSlots - shareOf(tiers.recent, b);
   if (nDemote > 0) {
     const demote = oldest(h, nDemote);
@@ -63,7 +54,7 @@ export function tierStep(
     }
     c.reserve(nDemote);
     // Saturation only: a non-finite input was counted when it first arrived.
-    account.counters.saturated +=
+    acc.counters.saturated +=
       cold.keys.write(kRows, c.nSlots, nDemote).saturated +
       cold.values.write(vRows, c.nSlots, nDemote).saturated;
     for (let t = 0; t < nDemote; t++) c.positions[c.nSlots + t] = h.positions[demote[t]!]!;
@@ -73,7 +64,7 @@ export function tierStep(
   const over = h.nSlots + c.nSlots - b;
   if (over > 0) {
     const drop = oldest(c, over);
-    for (const slot of drop) account.evicted(idx, c.positions[slot]!);
+    for (const slot of drop) acc.evicted(idx, c.positions[slot]!);
     cold.remove(drop);
   }
   return Math.max(0, nDemote);

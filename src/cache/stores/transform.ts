@@ -1,25 +1,16 @@
 /**
- * Between what the cache receives and what its stores hold, chosen once from the resolved spec:
- * - Hadamard rotation (spec.keys.rotation / spec.values.rotation; QuaRot arXiv:2404.00456,
- *   TurboQuant arXiv:2504.19874), with any codec, group and axis: keys rotated before encoding
- *   and queries alike (scores unchanged); values rotated before encoding and the attention output
- *   rotated back, since sum_j p_j R v_j = R sum_j p_j v_j (src/quant/hadamard.ts). It runs
- *   through the executor's `hadamard` op (ref and wasm have it; elsewhere each call is a counted
- *   fallback);
- * - pre-RoPE keys (spec.keys.preRope, KVQuant arXiv:2401.18079; or policy sinks with positions:
- *   cache, StreamingLLM arXiv:2309.17453): keys arrive post-RoPE as the KVCache contract says,
- *   are un-rotated (RoPE at -position) before encoding, and rotated again at attention time at
- *   their absolute position, or at their rank among the retained tokens (queries moved alike).
+ * Between what the cache receives and what it stores, chosen once from the resolved spec:
+ * - Hadamard rotation (QuaRot arXiv:2404.00456, TurboQuant arXiv:2504.19874), any codec: keys
+ *   rotated and queries alike (scores unchanged); values rotated and the attention output rotated
+ *   back (sum_j p_j R v_j = R sum_j p_j v_j), through the executor's `hadamard` op (ref and
+ *   wasm have it; elsewhere each call is a counted fallback);
+ * - pre-RoPE keys (KVQuant arXiv:2401.18079; StreamingLLM arXiv:2309.17453 with positions:
+ *   cache): un-rotated (RoPE at -position) before encoding, rotated again at attention time at
+ *   their absolute position or at their rank among the retained tokens (queries moved alike).
  */
 import type { Executor } from "../../kernels/executor.ts";
 import type { HadamardRotation } from "../../quant/hadamard.ts";
 import type { Scratch } from "./scratch.ts";
-
-/** Pre-RoPE storage: the model's RoPE frequencies (headDim / 2), and whether positions are ranks. */
-export interface PreRope {
-  invFreq: Float32Array;
-  ranks: boolean;
-}
 
 export class Transform {
   constructor(
@@ -27,7 +18,8 @@ export class Transform {
     private readonly scratch: Scratch,
     private readonly headDim: number,
     private readonly rotation: { keys?: HadamardRotation; values?: HadamardRotation },
-    readonly preRope: PreRope | undefined,
+    /** Pre-RoPE storage: the model's RoPE frequencies (headDim / 2), and whether positions are ranks. */
+    readonly preRope: { invFreq: Float32Array; ranks: boolean } | undefined,
   ) {}
 
   private rotate(rot: HadamardRotation, x: Float32Array, nRows: number, inverse = false): void {
@@ -109,14 +101,9 @@ export class Transform {
     qr.set(q);
     const delta = new Int32Array(nRows);
     for (let r = 0; r < nRows; r++) {
-      let lo = 0;
-      let hi = nTot;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (sorted[mid]! < qPos[r]!) lo = mid + 1;
-        else hi = mid;
-      }
-      delta[r] = lo - qPos[r]!;
+      let rank = 0; // retained tokens before the query's position
+      while (rank < nTot && sorted[rank]! < qPos[r]!) rank++;
+      delta[r] = rank - qPos[r]!;
     }
     this.exec.rope(qr, delta, nRows, 1, d, invFreq);
     return qr;
