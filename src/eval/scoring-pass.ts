@@ -23,6 +23,7 @@
  */
 import { policyOf, type ScoringRequest } from "../cache/policy.ts";
 import type { KVCache } from "../cache/types.ts";
+import { ConfigError } from "../errors.ts";
 import type { LanguageModel } from "../model/llama.ts";
 import { ScratchCache } from "./scratch-cache.ts";
 
@@ -51,7 +52,15 @@ export class ScoringPass {
   /** The pass a cache's policy asks for, or null when it asks for none. */
   static for(model: LanguageModel, cache: KVCache): ScoringPass | null {
     const request = policyOf(cache)?.scoring;
-    return request ? new ScoringPass(model, request, cache.shape.maxTokens) : null;
+    if (!request) return null;
+    // The copy is cut back after each pass, so positions go back: the sliding-window forward
+    // (src/model/sliding-window.ts) tracks positions per cache and is not ready for that.
+    if (model.config.slidingWindow !== undefined)
+      throw new ConfigError(
+        "cache.policy",
+        `policy ${policyOf(cache)!.name} scores with an extra forward, which does not support sliding-window models (${model.config.arch}, window ${model.config.slidingWindow}) yet; use another policy`,
+      );
+    return new ScoringPass(model, request, cache.shape.maxTokens);
   }
 
   constructor(

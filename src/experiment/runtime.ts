@@ -4,6 +4,7 @@
  */
 import { stat } from "node:fs/promises";
 import { createCache } from "../cache/create.ts";
+import { bindPolicy, policyOf } from "../cache/policy.ts";
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ConfigError, KvlabError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.ts";
@@ -161,7 +162,11 @@ export const realDeps: RunnerDeps = {
               seed: config.seed,
               attentionMass: config.attentionMass,
             });
-            return config.attentionMass ? collectingMass(cache, mass) : cache;
+            if (!config.attentionMass) return cache;
+            // The wrapper runs the same policy (a scoring forward it asks for still runs).
+            const policy = policyOf(cache);
+            const wrapped = collectingMass(cache, mass);
+            return policy ? bindPolicy(wrapped, policy) : wrapped;
           },
           {
             onScored: hooks.onScored,

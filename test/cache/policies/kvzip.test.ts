@@ -242,3 +242,19 @@ describe("scoring pass on a synthetic model", () => {
     cache.dispose();
   });
 });
+
+test("the scoring forward refuses sliding-window models by name (positions go back after each pass)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvlab-kvzip-win-"));
+  try {
+    synthModel({ shape: "tiny-mistral", out: join(dir, "m"), seed: 1, dtype: "f32" });
+    const m = await loadModel(join(dir, "m"), { executor: "ref" });
+    const cache = await createCache({ policy: { type: "kvzip", budget: 8 } }, m.kvShape(32), {
+      executor: m.executor,
+    });
+    assert.throws(() => ScoringPass.for(m, cache), /cache\.policy.*kvzip.*sliding-window/);
+    cache.dispose();
+    m.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
