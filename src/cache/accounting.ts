@@ -55,13 +55,8 @@ export function cacheMemory(p: MemoryParts, headDim: number): CacheMemory {
   const { slots, ...parts } = p; // parts in CacheMemory's order: payload ... policyState
   const total = p.payload + p.scales + p.zeros + p.residual + p.indices + p.policyState;
   const elements = slots * headDim * 2;
-  return {
-    ...parts,
-    total,
-    elements,
-    bitsPerElement: elements ? (total * 8) / elements : 0,
-    tokenSlots: slots,
-  };
+  const bitsPerElement = elements ? (total * 8) / elements : 0;
+  return { ...parts, total, elements, bitsPerElement, tokenSlots: slots };
 }
 
 /** Running counters of one cache, per (layer, KV head) where they are per head. */

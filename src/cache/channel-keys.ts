@@ -128,19 +128,15 @@ export class ChannelKeys implements SideStore {
   /** A slot is being evicted: release its group's reference (before the store moves slots). */
   release(slot: number): void {
     const g = this.groupOf[slot]!;
-    if (g === -1) {
-      this.nResidual--;
-      return;
-    }
-    if (--this.gRefs[g]! === 0) {
+    if (g === -1) this.nResidual--;
+    else if (--this.gRefs[g]! === 0) {
       this.freeGroups.push(g);
       this.nGroups--;
     }
   }
 
   move(from: number, to: number): void {
-    const cb = this.codeBytes;
-    const d = this.headDim;
+    const { codeBytes: cb, headDim: d } = this;
     this.codes.copyWithin(to * cb, from * cb, (from + 1) * cb);
     this.resid.copyWithin(to * d, from * d, (from + 1) * d);
     this.groupOf[to] = this.groupOf[from]!;

@@ -82,7 +82,7 @@ export class StandardKVCache implements KVCache {
     const { keys, values } = spec;
     const { tiers } = policy;
     const nTotal = shape.nLayers * shape.nKvHeads;
-    this.scratch = new Scratch(exec, d);
+    this.scratch = new Scratch(exec, d, spec.query === "q8");
     this.account = new CacheAccount(nTotal);
     this.meter = options.attentionMass ? new AttentionMassMeter(exec, nTotal, d) : undefined;
 
@@ -140,8 +140,7 @@ export class StandardKVCache implements KVCache {
 
   private view(layer: number, kvHead: number): HeadView {
     const idx = layer * this.shape.nKvHeads + kvHead;
-    const [head] = this.heads[idx]!;
-    const { slots, keys } = head!;
+    const { slots, keys } = this.heads[idx]![0]!;
     return {
       layer,
       kvHead,
@@ -208,7 +207,7 @@ export class StandardKVCache implements KVCache {
     const keys = head.keys as ChannelKeys; // this path is chosen only for channel-axis keys
     const a = {
       ...s,
-      ...this.queryArgs(q, s.nRows),
+      ...this.scratch.query(q, s.nRows),
       keys: keys.rows(),
       opts: keys.settings,
       slotPos: slots.positions,
@@ -232,25 +231,23 @@ export class StandardKVCache implements KVCache {
     const { kScr, vScr, posScr } = decoded ? this.scratch.decoded(slotCount(tiers), values) : this.scratch;
     let n = 0;
     if (decoded)
-      for (const t of tiers) {
-        t.read(kScr.subarray(n * d), values ? vScr.subarray(n * d) : null, posScr.subarray(n));
-        n += t.slots.nSlots;
+      for (const { slots: t, keys, values: vals } of tiers) {
+        keys.decode(0, t.nSlots, kScr.subarray(n * d));
+        if (values) vals.decode(0, t.nSlots, vScr.subarray(n * d));
+        posScr.set(t.positions.subarray(0, t.nSlots), n);
+        n += t.nSlots;
       }
     const qUse = decoded
       ? this.transform.decoded(kScr.subarray(0, n * d), posScr, n, q, s.qPos)
       : this.transform.query(q, s.nRows);
     this.exec.attend({
       ...s,
-      ...this.queryArgs(qUse, s.nRows),
+      ...this.scratch.query(qUse, s.nRows),
       ...(decoded
         ? { kCodec: f32Codec, k: f32Rows(kScr, n * d), slotPos: posScr, nSlots: n }
         : { kCodec: this.kCodec, k: slots.k, slotPos: slots.positions, nSlots: slots.nSlots }),
       ...(values ? { vCodec: f32Codec, v: f32Rows(vScr, n * d) } : { vCodec: this.vCodec, v: slots.v }),
     });
-  }
-
-  private queryArgs(q: Float32Array, nRows: number) {
-    return this.scratch.query(q, nRows, this.spec.query === "q8");
   }
 
   private evict(idx: number, head: Head, view: HeadView): void {
@@ -261,15 +258,8 @@ export class StandardKVCache implements KVCache {
   }
 
   /** Retained positions of every tier, in slot order. */
-  private positions(tiers: Head[]): Int32Array {
-    const out = new Int32Array(slotCount(tiers));
-    let n = 0;
-    for (const { slots } of tiers) {
-      out.set(slots.positions.subarray(0, slots.nSlots), n);
-      n += slots.nSlots;
-    }
-    return out;
-  }
+  private positions = (tiers: Head[]) =>
+    Int32Array.from(tiers.flatMap(({ slots }) => [...slots.positions.subarray(0, slots.nSlots)]));
 
   memory(): CacheMemory {
     checkLive("memory", this.disposed);
@@ -337,8 +327,4 @@ export class StandardKVCache implements KVCache {
   }
 }
 
-function slotCount(tiers: Head[]): number {
-  let n = 0;
-  for (const t of tiers) n += t.slots.nSlots;
-  return n;
-}
+const slotCount = (tiers: Head[]) => tiers.reduce((n, t) => n + t.slots.nSlots, 0);

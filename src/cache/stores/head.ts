@@ -74,14 +74,6 @@ export class Head {
     }
   }
 
-  /** Decode slots [0, nSlots) into k and v (when given) and their positions into pos. */
-  read(k: Float32Array, v: Float32Array | null, pos: Int32Array): void {
-    const { slots } = this;
-    this.keys.decode(0, slots.nSlots, k);
-    if (v) this.values.decode(0, slots.nSlots, v);
-    pos.set(slots.positions.subarray(0, slots.nSlots));
-  }
-
   /** Exact bytes of the retained tokens, by part (tokens counted as slots). */
   addMemory(p: MemoryParts, groupIds: boolean): void {
     p.slots += this.slots.nSlots;

@@ -26,6 +26,7 @@ export class Scratch {
   constructor(
     private readonly exec: Executor,
     private readonly headDim: number,
+    private readonly q8: boolean, // spec.query "q8"
   ) {}
 
   /** The query positions of nRows = group x qPositions rows (query heads of one KV head are contiguous). */
@@ -46,7 +47,7 @@ export class Scratch {
   }
 
   /** Staging for n rows of keys or values, holding a copy of src's n rows. */
-  staged(which: "kTmp" | "vTmp", src: Float32Array, n: number): Float32Array {
+  staged(which: "kTmp" | "vTmp" | "qRot", src: Float32Array, n: number): Float32Array {
     if (this[which].length < n * this.headDim) this[which] = new Float32Array(n * this.headDim);
     const t = this[which].subarray(0, n * this.headDim);
     t.set(src.subarray(0, n * this.headDim));
@@ -87,8 +88,8 @@ export class Scratch {
    * The query rows an attend call uses: q itself, or with spec.query "q8" its q8_0 form
    * (every executor attends over qHat; `q8` lets one score with integer dot products).
    */
-  query(q: Float32Array, nRows: number, q8: boolean) {
-    if (!q8) return { q };
+  query(q: Float32Array, nRows: number) {
+    if (!this.q8) return { q };
     const d = this.headDim;
     if (this.q8Hat.length < nRows * d) {
       this.exec.free(this.q8Hat);

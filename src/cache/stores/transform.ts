@@ -22,8 +22,10 @@ export class Transform {
     readonly preRope: { invFreq: Float32Array; ranks: boolean } | undefined,
   ) {}
 
-  private rotate(rot: HadamardRotation, x: Float32Array, nRows: number, inverse = false): void {
-    this.exec.hadamard(x, nRows, rot.n, rot.signs, inverse); // counted where an executor lacks it
+  /** x (nRows, headDim) rotated in place (an executor op, counted where an executor lacks it); returns x. */
+  private rotate(rot: HadamardRotation, x: Float32Array, nRows: number, inverse = false): Float32Array {
+    this.exec.hadamard(x, nRows, rot.n, rot.signs, inverse);
+    return x;
   }
 
   /** Keys (n, headDim) post-RoPE at `positions`, as stored: k itself or a transformed copy. */
@@ -44,10 +46,7 @@ export class Transform {
   /** Values (n, headDim) as stored: v itself or a rotated copy. */
   values(v: Float32Array, n: number): Float32Array {
     const rot = this.rotation.values;
-    if (!rot) return v;
-    const t = this.scratch.staged("vTmp", v, n);
-    this.rotate(rot, t, n);
-    return t;
+    return rot ? this.rotate(rot, this.scratch.staged("vTmp", v, n), n) : v;
   }
 
   /** The attention output (nRows, headDim) back in the model's basis, in place. */
@@ -58,11 +57,7 @@ export class Transform {
   /** Query rows (nRows, headDim) against keys stored post-RoPE: q, or rotated like the keys. */
   query(q: Float32Array, nRows: number): Float32Array {
     const rot = this.rotation.keys;
-    if (!rot) return q;
-    const qr = this.scratch.qRot.subarray(0, nRows * this.headDim);
-    qr.set(q);
-    this.rotate(rot, qr, nRows);
-    return qr;
+    return rot ? this.rotate(rot, this.scratch.staged("qRot", q, nRows), nRows) : q;
   }
 
   /**
@@ -97,8 +92,7 @@ export class Transform {
     }
     this.exec.rope(keys, ranks, nTot, 1, d, invFreq);
     // Queries arrive rotated at their absolute position p; rotating by (rank - p) moves them to rank.
-    const qr = this.scratch.qRot.subarray(0, nRows * d);
-    qr.set(q);
+    const qr = this.scratch.staged("qRot", q, nRows);
     const delta = new Int32Array(nRows);
     for (let r = 0; r < nRows; r++) {
       let rank = 0; // retained tokens before the query's position
