@@ -17,7 +17,7 @@ export { encodeTurboQjl, decodeTurboQjl, attendTurboQjl, attendQjlScratchBytes }
 export { hadamardRows } from "./hadamard";
 export { attend, attendMerge, attendPart, attendPartFloats, attendScratchBytes } from "./attend";
 export { relaxedDotCheck } from "./attend-q8";
-export { matmul, matmulBf16, matmulF16, matmulScratchBytes } from "./matmul";
+export { matmul, matmulBf16, matmulF16, matmulQ8_0, matmulScratchBytes } from "./matmul";
 export { rmsnorm, rope, swiglu, addInPlace, swapAxes01 } from "./model-ops";
 export {
   channelQuantize,

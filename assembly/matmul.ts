@@ -10,7 +10,8 @@
 // bytes), widened to f32 in registers as they are loaded. Widening is exact and the arithmetic
 // and its order are the f32 kernel's, so a 16-bit matrix gives bit for bit the result of the
 // same matrix widened on load. The weight type is the generic W: f32, u16 = IEEE f16 bits,
-// i16 = bf16 bits (a marker only: bf16 is not a signed integer).
+// i16 = bf16 bits (a marker only: bf16 is not a signed integer), i8 = ggml Q8_0 blocks (34
+// bytes: f16 scale d, 32 int8 q; weight d * q, exact in f32; dIn a multiple of 32).
 import { hsum, madd } from "./simd";
 
 const OUT_TILE = 32;
@@ -30,6 +31,12 @@ const WK: usize = memory.data<u32>(
 @inline
 function wload<W>(w: usize, i: i32, mask: v128, scale: v128): v128 {
   if (isFloat<W>()) return v128.load(w + (<usize>i << 2));
+  if (sizeof<W>() == 1) {
+    // Q8_0: 4 codes of one block (i is a multiple of 4) times the block's scale
+    const b = w + <usize>(i >> 5) * 34;
+    const q = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(b + 2 + <usize>(i & 31))));
+    return f32x4.mul(f32x4.convert_i32x4_s(q), f32x4.splat(f16Scalar(<u32>load<u16>(b))));
+  }
   if (isSigned<W>()) return i32x4.shl(v128.load16x4_u(w + (<usize>i << 1)), 16); // bf16
   // f16: sign-extended, << 13 puts the sign at bit 31 (and copies at 30..28, masked off) and
   // exponent/mantissa at 27..13; times 2^112 rebiases normals and subnormals exactly. mask and
@@ -38,14 +45,25 @@ function wload<W>(w: usize, i: i32, mask: v128, scale: v128): v128 {
   return f32x4.mul(v128.and(h, mask), scale);
 }
 
+/** A finite f16 (bits) as f32, exactly. */
+// @ts-ignore: decorator
+@inline
+function f16Scalar(h: u32): f32 {
+  return reinterpret<f32>(((h & 0x8000) << 16) | reinterpret<u32>(reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(<u32>0x77800000)));
+}
+
 /** Weight i of the row at w as f32. */
 // @ts-ignore: decorator
 @inline
 function wload1<W>(w: usize, i: i32): f32 {
   if (isFloat<W>()) return load<f32>(w + (<usize>i << 2));
+  if (sizeof<W>() == 1) {
+    const b = w + <usize>(i >> 5) * 34;
+    return f16Scalar(<u32>load<u16>(b)) * <f32>load<i8>(b + 2 + <usize>(i & 31));
+  }
   const h = <u32>load<u16>(w + (<usize>i << 1));
   if (isSigned<W>()) return reinterpret<f32>(h << 16);
-  return reinterpret<f32>(((h & 0x8000) << 16) | reinterpret<u32>(reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(<u32>0x77800000)));
+  return f16Scalar(h);
 }
 
 // @ts-ignore: decorator
@@ -82,6 +100,20 @@ export function matmulBf16(out: usize, x: usize, w: usize, bias: usize, n: i32, 
   else matmulT<i16>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
 }
 
+/** Q8_0 weights (ggml blocks, dIn % 32 == 0); scratch as matmulF16. */
+export function matmulQ8_0(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
+  if (scratch && n >= 4) widenedTiles<i8>(out, x, w, bias, n, dIn, dOut, o0, o1, scratch);
+  else matmulT<i8>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
+}
+
+/** Bytes of one row of dIn weights of type W. */
+// @ts-ignore: decorator
+@inline
+function rowBytes<W>(dIn: i32): usize {
+  if (sizeof<W>() == 1) return <usize>(dIn >> 5) * 34;
+  return <usize>dIn * sizeof<W>();
+}
+
 /** Scratch bytes matmulF16/Bf16 use for several tokens: one tile of widened rows. */
 export function matmulScratchBytes(dIn: i32): i32 {
   return OUT_TILE * dIn * 4;
@@ -94,7 +126,7 @@ export function matmulScratchBytes(dIn: i32): i32 {
  * The f32 kernel sees the same values in the same order: bit for bit the f32 result.
  */
 function widenedTiles<W>(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
-  const rowW = <usize>dIn * sizeof<W>();
+  const rowW = rowBytes<W>(dIn);
   const fm = v128.load(WK);
   const fs = v128.load(WK, 16);
   for (let ob = o0; ob < o1; ob += OUT_TILE) {
@@ -122,7 +154,7 @@ function matmulT<W>(
   wRow0: i32,
 ): void {
   const rowB = <usize>dIn << 2; // a row of x (f32)
-  const rowW = <usize>dIn * sizeof<W>(); // a row of w
+  const rowW = rowBytes<W>(dIn); // a row of w
   const fm = v128.load(WK); // f16 widening constants (unused for f32 and bf16)
   const fs = v128.load(WK, 16);
   const d4 = dIn & ~3;

@@ -18,7 +18,7 @@ import {
   need,
   sizes,
 } from "./executor.ts";
-import { type Matrix, matrixType, widenInto } from "./weights.ts";
+import { type Matrix, matrixType, storedLength, widenInto } from "./weights.ts";
 
 export function refAttend(a: AttendArgs): void {
   const { headDim: d, nRows, nSlots } = a;
@@ -87,7 +87,7 @@ export function refMatmul(
   dOut: number,
   bias?: Float32Array,
 ): void {
-  // 16-bit weights: each row widened (exactly) to f32 first, so the products and sums are the
+  // 16-bit and Q8_0 weights: each row widened (exactly) to f32 first, so the products and sums are the
   // ones the matrix widened on load gives (src/kernels/weights.ts).
   const row = w instanceof Float32Array ? undefined : new Float32Array(dIn);
   for (let o = 0; o < dOut; o++) {
@@ -286,8 +286,10 @@ export function createRefExecutor(): Executor {
     matmul: (out, x, w, n, dIn, dOut, bias) => {
       sizes("matmul", { n, dIn, dOut });
       need("matmul", x, n * dIn, "x");
-      matrixType(w);
-      need("matmul", w, dOut * dIn, "w");
+      const wt = matrixType(w);
+      if (wt === "q8_0" && dIn % 32 !== 0)
+        throw new ShapeError(`matmul: Q8_0 weights need dIn divisible by 32, got ${dIn}`);
+      need("matmul", w, storedLength(wt, dOut * dIn), "w");
       need("matmul", out, n * dOut, "out");
       if (bias) need("matmul", bias, dOut, "bias");
       refMatmul(out, x, w, n, dIn, dOut, bias);

@@ -199,6 +199,19 @@ export interface KvlabWasmExports {
     o1: number,
     scratch: number,
   ): void;
+  /** matmul over ggml Q8_0 weights (34-byte blocks; dIn % 32 == 0). */
+  matmulQ8_0(
+    out: number,
+    x: number,
+    w: number,
+    bias: number,
+    n: number,
+    dIn: number,
+    dOut: number,
+    o0: number,
+    o1: number,
+    scratch: number,
+  ): void;
   /** Per-thread scratch bytes matmulF16/Bf16 take for calls of several tokens (a tile of widened rows). */
   matmulScratchBytes(dIn: number): number;
   rmsnorm(out: number, x: number, w: number, n: number, dim: number, eps: number): void;

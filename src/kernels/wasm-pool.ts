@@ -35,7 +35,7 @@ const SPIN = 20000;
 /**
  * Run tile t of a job on one thread. Self-contained (no imports, no closure): its source is
  * also the worker's (Function.prototype.toString), so main thread and workers tile alike.
- * matmul args: [out, x, w, bias, n, dIn, dOut, rowsPerTile, weight type (0 f32, 1 f16, 2 bf16)] (16-bit weights use the scratch, when given, for several tokens); attend args: the 17 leading
+ * matmul args: [out, x, w, bias, n, dIn, dOut, rowsPerTile, weight type (0 f32, 1 f16, 2 bf16, 3 q8_0)] (16-bit weights use the scratch, when given, for several tokens); attend args: the 17 leading
  * arguments of the attend kernel, then rowsPerTile, then the q8 codes and scales (0, 0 for f32
  * queries); or, split by slots (flash-decoding), the same with out = the parts buffer
  * (attendPart, one part per tile) and -slotsPerTile; scratch is the calling thread's own.
@@ -50,6 +50,7 @@ export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: num
     const o1 = Math.min(a[6]!, o0 + per);
     if (a[8] === 1) k.matmulF16(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, o0, o1, scratch);
     else if (a[8] === 2) k.matmulBf16(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, o0, o1, scratch);
+    else if (a[8] === 3) k.matmulQ8_0(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, o0, o1, scratch);
     else k.matmul(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, o0, o1);
     return;
   }

@@ -46,7 +46,7 @@ import {
   TurboTables,
   turboBits,
 } from "./wasm-turbo.ts";
-import { matrixType } from "./weights.ts";
+import { matrixType, storedLength } from "./weights.ts";
 
 export interface WasmExecutorOptions {
   /** Threads for matmul and attention (main thread included). Default: $KVLAB_THREADS, else the core count. */
@@ -468,17 +468,21 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
 
     matmul(out, x, w, n, dIn, dOut, bias) {
       sizes("matmul", { n, dIn, dOut });
-      // weight type: 0 f32, 1 f16, 2 bf16 (widened in registers, assembly/matmul.ts)
-      const wt = { f32: 0, f16: 1, bf16: 2 }[matrixType(w)];
+      // weight type: 0 f32, 1 f16, 2 bf16, 3 q8_0 (widened in registers, assembly/matmul.ts)
+      const type = matrixType(w);
+      const wt = { f32: 0, f16: 1, bf16: 2, q8_0: 3 }[type];
+      if (wt === 3 && dIn % 32 !== 0)
+        throw new ShapeError(`matmul: Q8_0 weights need dIn divisible by 32, got ${dIn}`);
       if (n === 0 || dOut === 0) return;
       need(x, n * dIn, "x");
-      need(w, dOut * dIn, "w");
+      const wLen = storedLength(type, dOut * dIn);
+      need(w, wLen, "w");
       need(out, n * dOut, "out");
       if (bias) need(bias, dOut, "bias");
       const m = new Marshal(heap);
       const po = m.ptr(out.subarray(0, n * dOut), "out");
       const px = m.ptr(x.subarray(0, n * dIn), "in");
-      const pw = m.ptr(w.subarray(0, dOut * dIn), "in");
+      const pw = m.ptr(w.subarray(0, wLen), "in");
       const pb = bias ? m.ptr(bias.subarray(0, dOut), "in") : 0;
       // Tiles of output rows (weight rows) go to threads: each streams its own rows of w.
       // Tiles are even-sized so the kernel's 2-row register blocks stay whole. 8 tiles per
@@ -494,7 +498,18 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       else {
         const scratch = scratchBytes ? heap.scratch(scratchBytes) : 0;
         try {
-          (wt === 1 ? k.matmulF16 : k.matmulBf16)(po, px, pw, pb, n, dIn, dOut, 0, dOut, scratch);
+          (wt === 1 ? k.matmulF16 : wt === 2 ? k.matmulBf16 : k.matmulQ8_0)(
+            po,
+            px,
+            pw,
+            pb,
+            n,
+            dIn,
+            dOut,
+            0,
+            dOut,
+            scratch,
+          );
         } finally {
           if (scratch) heap.release(scratch);
         }

@@ -5,7 +5,7 @@
  */
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
-import type { Matrix } from "../kernels/weights.ts";
+import { type Matrix, matrixRows, matrixType, storedLength } from "../kernels/weights.ts";
 import type { ModelConfig } from "./config.ts";
 import { loadGpt2Weights } from "./gpt2-weights.ts";
 import type { LayerWeights, LlamaWeights } from "./llama.ts";
@@ -190,7 +190,7 @@ export function loadLlamaWeights(
     const gateUp = ts.allocMatrix(exec, guType, 2 * hiddenDim * dim); // (2 hiddenDim, dim)
     /** Rows [row, row + shape[0]) of `all` (rows of `cols` elements), loaded from `key`. */
     const part = (all: Matrix, cols: number, row: number, key: LayerKey, shape: number[]) =>
-      ts.loadMatrixInto(all.subarray(row * cols, (row + shape[0]!) * cols), names.layer(i, key), shape);
+      ts.loadMatrixInto(matrixRows(all, row, row + shape[0]!, cols), names.layer(i, key), shape);
     const vec = (all: Float32Array, row: number, key: LayerKey, shape: number[]) =>
       ts.loadInto(all.subarray(row, row + shape[0]!), names.layer(i, key), shape);
     const L: LayerWeights = {
@@ -223,8 +223,9 @@ export function loadLlamaWeights(
       for (const w of [L.attnNorm, L.ffnNorm, L.qNorm, L.kNorm, L.postAttnNorm, L.postFfnNorm])
         if (w) for (let j = 0; j < w.length; j++) w[j] = w[j]! + 1;
     if (names.interleavedQK) {
-      interleavedToRotateHalf(L.wq, nHeads, headDim, dim);
-      interleavedToRotateHalf(L.wk, nKvHeads, headDim, dim);
+      // (rows as stored: dim weights, or dim / 32 Q8_0 blocks of 34 bytes)
+      interleavedToRotateHalf(L.wq, nHeads, headDim, storedLength(matrixType(L.wq), dim));
+      interleavedToRotateHalf(L.wk, nKvHeads, headDim, storedLength(matrixType(L.wk), dim));
       // Biases follow their rows.
       if (L.bq) interleavedToRotateHalf(L.bq, nHeads, headDim, 1);
       if (L.bk) interleavedToRotateHalf(L.bk, nKvHeads, headDim, 1);

@@ -36,11 +36,12 @@ export function ropeInvFreq(
 
 /**
  * Permute projection rows from the interleaved RoPE layout (pairs (2i, 2i+1), Meta / llama2.c /
- * GGUF) to rotate-half (pairs (i, i + headDim/2), HF). w: (nHeads * headDim, dIn), in place.
+ * GGUF) to rotate-half (pairs (i, i + headDim/2), HF). w: (nHeads * headDim, dIn), in place
+ * (dIn: array elements per row, e.g. bytes for Q8_0 blocks).
  * This is the inverse of HF's `permute` in convert_llama_weights_to_hf.py.
  */
 export function interleavedToRotateHalf(
-  w: Float32Array | Uint16Array, // f32, or 16-bit weights kept as stored (rows move as they are)
+  w: Float32Array | Uint16Array | Uint8Array, // f32, or weights kept as stored: rows move as they are
   nHeads: number,
   headDim: number,
   dIn: number,

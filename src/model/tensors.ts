@@ -5,17 +5,29 @@
  * never held whole in memory and no tensor is buffered outside the executor. Vectors (norms,
  * biases) and, with `weights: "f32"`, matrices become Float32Arrays (F32: bytes copied in place;
  * F16/BF16: read into the array's own upper half and widened in place). With `weights: "keep"`
- * (the default) an F16/BF16 matrix stays 16-bit (src/kernels/weights.ts: the matmul widens it
- * exactly in registers, so results are unchanged and the weights take half the memory).
+ * (the default) an F16/BF16 matrix stays 16-bit, and a GGUF Q8_0 one stays in its blocks
+ * (src/kernels/weights.ts: the matmul widens them exactly in registers, so results are those of
+ * widening on load, at half (Q8_0: 0.27x) the memory of f32).
  */
 import { ModelFormatError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
-import { asMatrix, F16Array, f16Lut, type Matrix } from "../kernels/weights.ts";
+import {
+  asMatrix,
+  F16Array,
+  f16Lut,
+  type Matrix,
+  type MatrixType,
+  Q8_0_BLOCK,
+  Q8_0_BLOCK_BYTES,
+  Q8_0Array,
+  storedLength,
+  widenInto,
+} from "../kernels/weights.ts";
 import { closeSync, fstatSync, openSync, readSync } from "../platform/host.ts";
 
 /**
- * How weight matrices are held: "keep" = in the file's type where it is F16 or BF16 (F32 stays
- * f32), "f32" = every matrix widened to f32 on load (the behaviour before 16-bit matmuls).
+ * How weight matrices are held: "keep" = in the file's type where it is F16, BF16 or Q8_0 (F32
+ * stays f32), "f32" = every matrix widened to f32 on load (the behaviour before 16-bit matmuls).
  */
 export type WeightsMode = "keep" | "f32";
 export const WEIGHTS_MODES: readonly WeightsMode[] = ["keep", "f32"];
@@ -127,10 +139,17 @@ export class FileSet {
       checkFinite(t, dst, 4);
       return;
     }
+    if (t.dtype === "Q8_0") {
+      // dequantized on load (weights "f32", or a vector): the blocks, then d * q per weight
+      const q = new Q8_0Array(storedLength("q8_0", n));
+      this.readQ8_0(t, q);
+      widenInto(q, 0, dst);
+      return;
+    }
     if (t.dtype !== "F16" && t.dtype !== "BF16")
       throw new ModelFormatError(
         t.file,
-        `tensor "${t.name}" has dtype ${t.dtype}; kvlab reads F32, F16 and BF16 weights (convert the model)`,
+        `tensor "${t.name}" has dtype ${t.dtype}; kvlab reads F32, F16, BF16 and (GGUF) Q8_0 weights (convert the model)`,
         t.headerOffset,
       );
     // byteOffset + 2n is even, so the halves are 2-byte aligned (dst itself is 4-byte aligned).
@@ -169,6 +188,24 @@ export class FileSet {
     }
   }
 
+  /**
+   * Read Q8_0 tensor `t` (GGUF: 34-byte blocks of an f16 scale and 32 int8) as stored into `dst`,
+   * checking that every scale is finite.
+   */
+  readQ8_0(t: TensorEntry, dst: Uint8Array): void {
+    const n = numel(t.shape);
+    if (n % Q8_0_BLOCK !== 0 || dst.length !== storedLength("q8_0", n))
+      throw new Error(`internal: readQ8_0 of tensor "${t.name}" into ${dst.length} bytes`);
+    this.readInto(t.file, t.offset, dst, `tensor "${t.name}"`);
+    for (let b = 0; b < dst.length; b += Q8_0_BLOCK_BYTES)
+      if ((dst[b + 1]! & 0x7c) === 0x7c)
+        throw new ModelFormatError(
+          t.file,
+          `tensor "${t.name}" block ${b / Q8_0_BLOCK_BYTES} has a non-finite scale: weights must be finite`,
+          t.offset + b,
+        );
+  }
+
   close(): void {
     for (const { fd } of this.fds.values()) closeSync(fd);
     this.fds.clear();
@@ -190,30 +227,34 @@ export class TensorSet {
    * The type matrix `name` is held in: its own for F16/BF16 when weights are kept, else f32.
    * Unsupported dtypes are refused naming the tensor and its dtype.
    */
-  matrixType(name: string): "f32" | "f16" | "bf16" {
+  matrixType(name: string): MatrixType {
     const t = this.entries.get(name);
     if (!t) return "f32"; // entry() reports it
-    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16")
+    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16" && t.dtype !== "Q8_0")
       throw new ModelFormatError(
         t.file,
-        `tensor "${t.name}" has dtype ${t.dtype}; kvlab reads F32, F16 and BF16 weights (convert the model)`,
+        `tensor "${t.name}" has dtype ${t.dtype}; kvlab reads F32, F16, BF16 and (GGUF) Q8_0 weights (convert the model)`,
         t.headerOffset,
       );
     if (this.weights === "f32" || t.dtype === "F32") return "f32";
-    return t.dtype === "F16" ? "f16" : "bf16";
+    return t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "q8_0";
   }
 
   /**
    * One type for matrices loaded into one allocation (fused q/k/v, gate/up): their common 16-bit
    * type, or f32 when they differ.
    */
-  groupType(names: string[]): "f32" | "f16" | "bf16" {
+  groupType(names: string[]): MatrixType {
     const types = names.map((n) => this.matrixType(n));
     return types.every((t) => t === types[0]) ? types[0]! : "f32";
   }
 
   /** An executor allocation for a matrix of `n` elements of `type`. */
-  allocMatrix(exec: Executor, type: "f32" | "f16" | "bf16", n: number): Matrix {
+  allocMatrix(exec: Executor, type: MatrixType, n: number): Matrix {
+    if (type === "q8_0") {
+      const b = exec.allocU8(storedLength(type, n));
+      return new Q8_0Array(b.buffer as ArrayBuffer, b.byteOffset, b.length);
+    }
     return type === "f32" ? exec.allocF32(n) : asMatrix(type, exec.allocU16(n));
   }
 
@@ -227,9 +268,10 @@ export class TensorSet {
   loadMatrixInto(dst: Matrix, name: string, shape: number[]): Matrix {
     if (dst instanceof Float32Array) return this.loadInto(dst, name, shape);
     const t = this.entry(name, shape);
-    const want = dst instanceof F16Array ? "F16" : "BF16";
+    const want = dst instanceof F16Array ? "F16" : dst instanceof Q8_0Array ? "Q8_0" : "BF16";
     if (t.dtype !== want) throw new Error(`internal: tensor "${name}" is ${t.dtype}, loaded into ${want}`);
-    this.files.readHalf(t, dst);
+    if (dst instanceof Q8_0Array) this.files.readQ8_0(t, dst);
+    else this.files.readHalf(t, dst);
     return dst;
   }
 

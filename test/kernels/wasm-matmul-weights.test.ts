@@ -1,15 +1,16 @@
 /**
- * matmul over 16-bit weights (f16, bf16; src/kernels/weights.ts, assembly/matmul.ts) on ref and
- * wasm. Widening is exact, so on each executor the result must equal, bit for bit, the f32
- * matmul over the same matrix widened by the specification (src/quant/half.ts f16ToF32; bf16 =
- * the bits << 16); wasm and ref then agree within the f32 matmul's own tolerance.
+ * matmul over 16-bit weights (f16, bf16) and ggml Q8_0 blocks (src/kernels/weights.ts,
+ * assembly/matmul.ts) on ref and wasm. Widening is exact, so on each executor the result must
+ * equal, bit for bit, the f32 matmul over the same matrix widened by the specification
+ * (src/quant/half.ts f16ToF32; bf16 = the bits << 16; Q8_0 = f16 scale x int8 code, ggml's
+ * dequantize_row_q8_0); wasm and ref then agree within the f32 matmul's own tolerance.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
 import { createRefExecutor, refMatmul } from "../../src/kernels/ref.ts";
 import type { WasmExecutor } from "../../src/kernels/wasm.ts";
-import { BF16Array, F16Array, type Matrix } from "../../src/kernels/weights.ts";
+import { BF16Array, F16Array, type Matrix, Q8_0Array } from "../../src/kernels/weights.ts";
 import { f16ToF32 } from "../../src/quant/half.ts";
 import { firstMismatch, randn, rng, wasmExecutor, wasmSkip } from "./wasm-helpers.ts";
 
@@ -135,6 +136,93 @@ test("matmul: a weight array of another type is refused naming the type", { skip
   for (const e of [createRefExecutor(), exec])
     assert.throws(
       () => e.matmul(out, x, w, 1, 4, 2),
-      /weights of type Uint16Array: expected Float32Array, F16Array or BF16Array/,
+      /weights of type Uint16Array: expected Float32Array, F16Array, BF16Array or Q8_0Array/,
+    );
+});
+
+/** Random Q8_0 rows: per block a finite f16 scale (|d| in [2^-14, 2^-4], some subnormal) and int8 codes. */
+function randomQ8(r: () => number, nBlocks: number): Uint8Array {
+  const out = new Uint8Array(nBlocks * 34);
+  for (let b = 0; b < nBlocks; b++) {
+    const d = r() < 0.1 ? Math.floor(r() * 0x400) : 0x0400 + Math.floor(r() * (0x2c00 - 0x0400));
+    const h = d | (r() < 0.5 ? 0x8000 : 0);
+    out[b * 34] = h & 0xff;
+    out[b * 34 + 1] = h >> 8;
+    for (let j = 0; j < 32; j++) out[b * 34 + 2 + j] = Math.floor(r() * 256); // int8 -128..127
+  }
+  return out;
+}
+
+function widenQ8Spec(bytes: Uint8Array): Float32Array {
+  const n = (bytes.length / 34) * 32;
+  const out = new Float32Array(n);
+  const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < n; i++) {
+    const b = Math.floor(i / 32) * 34;
+    out[i] = f16ToF32(bytes[b]! | (bytes[b + 1]! << 8)) * q[b + 2 + (i % 32)]!;
+  }
+  return out;
+}
+
+function checkQ8(n: number, dIn: number, dOut: number, seed: number, arena: boolean) {
+  const r = rng(seed);
+  const x = randn(r, n * dIn);
+  const bytes = randomQ8(r, (dOut * dIn) / 32);
+  const bias = r() < 0.5 ? randn(r, dOut) : undefined;
+  const wide = widenQ8Spec(bytes);
+  const what = `q8_0 n=${n} dIn=${dIn} dOut=${dOut} seed=${seed}`;
+  const refQ = new Float32Array(n * dOut);
+  const refWide = new Float32Array(n * dOut);
+  createRefExecutor().matmul(refQ, x, new Q8_0Array(bytes), n, dIn, dOut, bias);
+  refMatmul(refWide, x, wide, n, dIn, dOut, bias);
+  assert.deepEqual(refQ, refWide, `ref ${what}`);
+  for (const e of [exec, exec2]) {
+    let w: Q8_0Array;
+    if (arena) {
+      const a = e.allocU8(bytes.length);
+      a.set(bytes);
+      w = new Q8_0Array(a.buffer as ArrayBuffer, a.byteOffset, a.length);
+    } else w = new Q8_0Array(bytes);
+    const outQ = new Float32Array(n * dOut);
+    const outWide = new Float32Array(n * dOut);
+    e.matmul(outQ, x, w, n, dIn, dOut, bias);
+    e.matmul(outWide, x, wide, n, dIn, dOut, bias);
+    assert.deepEqual(outQ, outWide, `wasm (${e.threads} threads) ${what}: Q8_0 != dequantized f32`);
+    const bad = firstMismatch(refWide, outQ, (k) => {
+      const t = Math.floor(k / dOut);
+      const o = k % dOut;
+      let s = Math.abs(bias?.[o] ?? 0);
+      for (let i = 0; i < dIn; i++) s += Math.abs(x[t * dIn + i]! * wide[o * dIn + i]!);
+      return matmulTol(dIn, s);
+    });
+    assert.equal(bad, -1, `wasm vs ref ${what}: [${bad}] ref ${refWide[bad]} wasm ${outQ[bad]}`);
+    if (arena) e.free(w);
+  }
+}
+
+test("matmul over Q8_0 weights: equals the f32 matmul over the dequantized matrix exactly, and ref", {
+  skip: wasmSkip,
+}, () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 9 }),
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 1, max: 40 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      fc.boolean(),
+      (n, blocks, dOut, seed, arena) => checkQ8(n, 32 * blocks, dOut, seed, arena),
+    ),
+    { numRuns: 40 },
+  );
+  checkQ8(1, 576, 1536, 1, true); // thread pool, decode matvec
+  checkQ8(7, 576, 200, 2, true); // thread pool, widened tiles
+});
+
+test("matmul over Q8_0 weights: dIn not a multiple of 32 is refused", { skip: wasmSkip }, () => {
+  const w = new Q8_0Array(34 * 2);
+  for (const e of [createRefExecutor(), exec])
+    assert.throws(
+      () => e.matmul(new Float32Array(2), new Float32Array(48), w, 1, 48, 2),
+      /Q8_0 weights need dIn divisible by 32, got 48/,
     );
 });

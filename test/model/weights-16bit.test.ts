@@ -146,7 +146,7 @@ test("a matrix in a dtype kvlab does not read is refused naming the tensor and t
       loadModel(bad, { executor: "ref", weights }),
       (e: Error) =>
         e instanceof ModelFormatError &&
-        /tensor "model\.layers\.1\.mlp\.up_proj\.weight" has dtype I16; kvlab reads F32, F16 and BF16/.test(
+        /tensor "model\.layers\.1\.mlp\.up_proj\.weight" has dtype I16; kvlab reads F32, F16, BF16 and \(GGUF\) Q8_0/.test(
           e.message,
         ),
     );
