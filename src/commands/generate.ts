@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .option("--executor <name>", "ref | wasm | webgpu (default: wasm)")
     .option(
       "--weights <mode>",
-      "keep: F16/BF16 matrices stay 16-bit, widened inside the matmul (same results, half the memory); f32: widened on load",
+      "keep: F16/BF16 (and GGUF Q8_0) matrices stay as stored, widened inside the matmul (same results, half the memory or less); f32: widened on load",
       "keep",
     )
     .option("--tokenizer <file>", "llama2.c only: tokenizer.bin (default: beside the checkpoint)")

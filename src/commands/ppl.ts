@@ -68,7 +68,7 @@ export function register(program: Command): void {
     .option("--executor <name>", "ref | wasm | webgpu (default: wasm)")
     .option(
       "--weights <mode>",
-      "keep: F16/BF16 matrices stay 16-bit, widened inside the matmul (same results, half the memory); f32: widened on load",
+      "keep: F16/BF16 (and GGUF Q8_0) matrices stay as stored, widened inside the matmul (same results, half the memory or less); f32: widened on load",
       "keep",
     )
     .option("--tokenizer <file>", "llama2.c only: tokenizer.bin (default: beside the checkpoint)")
@@ -132,6 +132,8 @@ export function register(program: Command): void {
         peakKvBytes: r.peakKvBytes,
         tokensPerSecond: r.tokensPerSecond,
         fallbacks: Object.fromEntries(model.executor.fallbacks),
+        // KVzip's scoring forwards (src/eval/scoring-pass.ts): extra compute beside the measured one.
+        ...(r.scoring ? { scoring: r.scoring } : {}),
         warnings: [...(warning ? [warning] : []), ...notes],
       };
       model.dispose();
@@ -147,5 +149,10 @@ export function register(program: Command): void {
         `KV memory ${r.kvBytes} bytes (${r.bitsPerElement.toFixed(3)} bits/element), peak ${r.peakKvBytes} bytes`,
       );
       console.log(`${r.tokensPerSecond.toFixed(1)} tokens/s`);
+      const sc = r.scoring;
+      if (sc)
+        console.log(
+          `scoring forwards: ${sc.passes} passes, ${sc.tokens} tokens (${sc.repeatTokens} repeated), ${sc.seconds.toFixed(1)} s, scratch peak ${sc.scratchBytes} bytes`,
+        );
     });
 }
