@@ -25,8 +25,8 @@
 import type { KVCache, KVShape } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
-import { type Matrix, matrixF32 } from "../kernels/weights.ts";
 import { countFallback } from "../kernels/executor.ts";
+import { type Matrix, matrixF32 } from "../kernels/weights.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { ForwardOptions, LanguageModel, LlamaModel, LlamaWeights } from "../model/llama.ts";
 import { ropeInvFreq } from "../model/rope.ts";
