@@ -4,6 +4,7 @@ import type { Executor } from "../kernels/executor.ts";
 import { getExecutor } from "../kernels/registry.ts";
 import { assertBlocksFit } from "../quant/ggml-block.ts";
 import { StandardKVCache } from "./kv-cache.ts";
+import { mergerOf } from "./merge.ts";
 import { withModelWindow } from "./model-window.ts";
 import { parsePolicy } from "./policies/registry.ts";
 import { bindPolicy } from "./policy.ts";
@@ -48,8 +49,9 @@ export async function createCache(
     );
   // The executor's own cache where it has one for this spec (the attention-mass diagnostic
   // needs the standard cache's shadow keys; query: q8 is the standard cache's, src/quant/q8-query.ts).
+  // Merging on eviction re-encodes kept rows in the standard cache's stores (merge.ts).
   const own =
-    options.attentionMass || resolved.query
+    options.attentionMass || resolved.query || mergerOf(policy)
       ? null
       : exec.createCache?.(resolved, shape, { kCodec, vCodec, policy, seed: options.seed ?? 0 });
   if (own) return bindPolicy(own, policy);

@@ -115,6 +115,10 @@ export class CodecRows implements SideStore {
     return this.exec.encodeRows(this.codec, src, n, this.headDim, this.slots[this.side], first);
   }
 
+  rewrite(slot: number, row: Float32Array): EncodeStats {
+    return this.write(row, slot, 1);
+  }
+
   decode(first: number, n: number, dst: Float32Array): void {
     this.exec.decodeRows(this.codec, this.slots[this.side], first, n, this.headDim, dst);
   }

@@ -20,6 +20,7 @@ import { AttentionMassMeter } from "./attention-mass.ts";
 import { type ChannelKeySettings, ChannelKeys } from "./channel-keys.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "./contract.ts";
 import { CodecRows, HeadStore, NO_ROWS } from "./head-store.ts";
+import { type Merger, mergerOf } from "./merge.ts";
 import type { HeadView, RetentionPolicy } from "./policy.ts";
 import { Head } from "./stores/head.ts";
 import { Scratch } from "./stores/scratch.ts";
@@ -63,6 +64,7 @@ export class StandardKVCache implements KVCache {
   private readonly scratch: Scratch;
   private readonly account: CacheAccount; // counters, eviction ages, per-head seen/newest
   private readonly meter: AttentionMassMeter | undefined; // opt-in diagnostic
+  private readonly merger: Merger | undefined; // the policy's merge on eviction (merge.ts)
   private demoted = 0;
   /** Keys are stored before RoPE (spec.keys.preRope, or policy sinks with positions: cache). */
   readonly storesPreRopeKeys: boolean;
@@ -131,6 +133,13 @@ export class StandardKVCache implements KVCache {
       const decodedValues = tiers !== undefined || values.residual > 0;
       this.path = (heads, s, q) => this.attendRows(heads, s, q, decoded, decodedValues);
     }
+    this.merger = mergerOf(policy);
+    const head0 = this.heads[0]![0]!;
+    if (this.merger && (tiers || !head0.values.rewrite))
+      throw new ConfigError(
+        "cache.policy.merge",
+        `cache "${spec.name}": merge: nearest re-encodes a kept value row in place, which ${tiers ? "a tiered policy" : "these values' store"} cannot do; use merge: none`,
+      );
     this.retain = tiers
       ? (idx, [hot, cold]) => {
           this.demoted += tierStep(idx, hot!, cold!, tiers, this.account, d);
@@ -254,7 +263,9 @@ export class StandardKVCache implements KVCache {
     const drop = this.policy.evictions(view);
     if (drop.length === 0) return;
     for (const slot of drop) this.account.evicted(idx, head.slots.positions[slot]!);
+    if (this.merger) this.account.encoded(this.merger.merge(view.layer, view.kvHead, head, drop));
     head.remove(drop, (from, to) => this.policy.onMove(view.layer, view.kvHead, from, to));
+    this.merger?.kept(view.layer, view.kvHead, head.slots.nSlots);
   }
 
   /** Retained positions of every tier, in slot order. */

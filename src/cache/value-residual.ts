@@ -63,6 +63,14 @@ export class ValueResidual implements SideStore {
     return stats;
   }
 
+  /** Replace slot's value: in the window as f32, else encoded into the V rows (merge.ts). */
+  rewrite(slot: number, row: Float32Array): EncodeStats {
+    const d = this.headDim;
+    if (!this.inResid[slot]) return this.exec.encodeRows(this.codec, row, 1, d, this.slots.v, slot);
+    this.resid.set(row.subarray(0, d), slot * d);
+    return { nonFinite: nonFinite(row.subarray(0, d)), saturated: 0 };
+  }
+
   release(slot: number): void {
     if (this.inResid[slot]) this.nResidual--;
   }

@@ -1,6 +1,6 @@
 /** `kvlab info`: what this install offers (codecs, policies, presets, executors) and whether each runs here. */
 import type { Command } from "commander";
-import { POLICIES } from "../cache/policies/registry.ts";
+import { POLICIES, sharedPolicyOptions } from "../cache/policies/registry.ts";
 import { PRESETS } from "../cache/presets.ts";
 import { STORAGE_OPTIONS } from "../cache/spec.ts";
 import { EXECUTORS } from "../kernels/registry.ts";
@@ -27,6 +27,7 @@ export async function collectInfo() {
       description: p.description,
       paper: p.paper ?? null,
     })),
+    policyOptions: sharedPolicyOptions(),
     storage: Object.entries(STORAGE_OPTIONS).map(([name, o]) => ({
       name,
       description: `${o.values}: ${o.description}`,
@@ -69,6 +70,7 @@ export function register(program: Command): void {
       };
       section("codecs", info.codecs);
       section("policies", info.policies);
+      section("policy options (every evicting policy)", info.policyOptions);
       section("storage options (each side: codec.keys / codec.values)", info.storage);
       section("presets", info.presets);
       section("model families (HF directories, GGUF for llama/qwen2/qwen3, llama2.c)", info.models);

@@ -82,3 +82,34 @@ export function shareOf(value: number, b: number): number {
   const n = value < 1 ? Math.floor(value * b) : Math.floor(value);
   return Math.max(0, Math.min(n, b));
 }
+
+/**
+ * `merge`, an option of every eviction policy (declared here once; the registry adds it to each
+ * evicting policy's schema): what happens to an evicted token's value. none (the default when
+ * absent): dropped. nearest: averaged into the kept token whose stored key is most similar,
+ * weighted by the tokens each stands for (D2O / CaM style; the exact rule: src/cache/merge.ts).
+ * Optional rather than defaulted so that specs without it resolve exactly as before.
+ */
+export const mergeOption = () =>
+  z
+    .enum(["none", "nearest"], {
+      error: (i) => `expected "none" or "nearest", got ${JSON.stringify(i.input)}`,
+    })
+    .optional()
+    .describe(
+      "evicted values: none (dropped, default) | nearest (averaged into the kept token with the most similar key, weighted by tokens merged; src/cache/merge.ts)",
+    );
+
+/** The shared `merge` option as `kvlab info` lists it (registry.ts adds the policies that take it). */
+export const MERGE_INFO = {
+  name: "merge",
+  values: "none | nearest",
+  description:
+    "an evicted token's value is dropped (none, default) or averaged into the kept token with the most similar stored key, weighted by the tokens each stands for (nearest; rule in src/cache/merge.ts)",
+  paper: "D2O, Wan et al. 2024, arXiv:2406.13035; CaM, Zhang et al., ICML 2024",
+};
+
+/** A policy's option schema with `merge` added. */
+export function withMergeOption<S extends z.ZodObject>(schema: S) {
+  return schema.safeExtend({ merge: mergeOption() });
+}

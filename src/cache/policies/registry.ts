@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { ConfigError } from "../../errors.ts";
+import { type MergeMode, withMerge } from "../merge.ts";
 import type { PolicyContext, RetentionPolicy } from "../policy.ts";
 import type { PolicySpec } from "../types.ts";
 import {
@@ -25,7 +26,7 @@ import { knormOptions, knormPolicy } from "./knorm.ts";
 import { kvzipOptions, kvzipPolicy } from "./kvzip.ts";
 import { lfuOptions, lfuPolicy } from "./lfu.ts";
 import { lruOptions, lruPolicy } from "./lru.ts";
-import { parseOptions } from "./options.ts";
+import { MERGE_INFO, mergeOption, parseOptions, withMergeOption } from "./options.ts";
 import { randomOptions, randomPolicy } from "./random.ts";
 import { sinksOptions, sinksPolicy } from "./sinks.ts";
 import { snapkvOptions, snapkvPolicy } from "./snapkv.ts";
@@ -43,25 +44,40 @@ export interface PolicyEntry {
   parse(spec: PolicySpec, path: string): { resolved: PolicySpec; make(ctx: PolicyContext): RetentionPolicy };
 }
 
-/** One registry row from a policy's schema and factory. */
+/**
+ * One registry row from a policy's schema and factory. An evicting policy (all but `full` and
+ * `tiered`, which say `merges: false`) also takes the shared `merge` option (options.ts): with
+ * merge: nearest its policy is wrapped to merge what it evicts (src/cache/merge.ts).
+ */
 function entry<S extends z.ZodType<PolicySpec>>(row: {
   name: string;
   description: string;
   paper?: string;
   options: S;
   make: (opts: z.output<S>, ctx: PolicyContext) => RetentionPolicy;
+  merges?: false;
 }): PolicyEntry {
+  const options: z.ZodType =
+    row.merges === false ? row.options : withMergeOption(row.options as unknown as z.ZodObject);
   return {
     name: row.name,
     description: row.description,
     ...(row.paper ? { paper: row.paper } : {}),
-    options: row.options,
+    options,
     parse(spec, path) {
-      const opts = parseOptions(row.options, spec, path);
-      return { resolved: opts, make: (ctx) => row.make(opts, ctx) };
+      const opts = parseOptions(options, spec, path) as z.output<S> & { merge?: MergeMode };
+      const { merge, ...own } = opts;
+      return {
+        resolved: opts,
+        make: (ctx) => mergeIf(merge, row.make(own as z.output<S>, ctx), ctx),
+      };
     },
   };
 }
+
+/** The policy, merging on eviction when merge is nearest. */
+const mergeIf = (merge: MergeMode | undefined, policy: RetentionPolicy, ctx: PolicyContext) =>
+  merge === "nearest" ? withMerge(policy, ctx) : policy;
 
 export const POLICIES: Record<string, PolicyEntry> = {
   full: entry({
@@ -69,6 +85,7 @@ export const POLICIES: Record<string, PolicyEntry> = {
     description: "keep every token",
     options: fullOptions,
     make: () => fullPolicy(),
+    merges: false,
   }),
   window: entry({
     name: "window",
@@ -198,26 +215,42 @@ export const POLICIES: Record<string, PolicyEntry> = {
     options: tieredOptions,
     make: (o) =>
       tieredPolicy({ recent: o.recent, budget: o.budget, keys: o.codec.keys, values: o.codec.values }),
+    merges: false,
   }),
 };
+
+// interval and duo parse their own way; the same shared `merge` option, typed.
+const intervalWithMerge = intervalOptions.safeExtend({ merge: mergeOption() });
+const duoWithMerge = duoOptions.safeExtend({ merge: mergeOption() });
 
 POLICIES.interval = {
   name: "interval",
   description:
     "compress with `policy` (its own budget) only every `every` tokens, as during decoding: budget + every - 1 at most between compressions",
   paper: "kvpress DecodingPress (Devoto et al. 2025, arXiv:2510.00636)",
-  options: intervalOptions,
+  options: intervalWithMerge,
   parse(spec, path) {
-    const o = parseOptions(intervalOptions, spec, path);
+    const o = parseOptions(intervalWithMerge, spec, path);
     if (o.policy.type === "interval" || o.policy.type === "tiered")
       throw new ConfigError(
         `${path}.policy.type`,
         `policy ${o.policy.type} cannot be compressed at an interval`,
       );
+    // The interval wrapper owns the evictions, so it is the one that merges.
+    if (o.policy.merge !== undefined)
+      throw new ConfigError(
+        `${path}.policy.merge`,
+        "give merge on the interval policy itself (it decides when the evictions happen)",
+      );
     const inner = parsePolicy(o.policy as PolicySpec, `${path}.policy`);
     return {
-      resolved: { type: "interval", every: o.every, policy: inner.resolved },
-      make: (ctx) => intervalPolicy(inner.make(ctx), o.every, ctx),
+      resolved: {
+        type: "interval",
+        every: o.every,
+        policy: inner.resolved,
+        ...(o.merge ? { merge: o.merge } : {}),
+      },
+      make: (ctx) => mergeIf(o.merge, intervalPolicy(inner.make(ctx), o.every, ctx), ctx),
     };
   },
 };
@@ -227,10 +260,14 @@ POLICIES.duo = {
   description:
     "retrieval heads keep the full cache (their share of the total budget), streaming heads keep sinks + recent; heads from a profile (kvlab profile-heads), head map in the record",
   paper: "Xiao et al. 2024 (DuoAttention), arXiv:2410.10819",
-  options: duoOptions,
+  options: duoWithMerge,
   parse(spec, path) {
-    const o = resolveDuo(parseOptions(duoOptions, spec, path), path);
-    return { resolved: o, make: (ctx) => duoPolicy(o, ctx) };
+    const { merge, ...own } = parseOptions(duoWithMerge, spec, path);
+    const o = resolveDuo(own, path);
+    return {
+      resolved: { ...o, ...(merge ? { merge } : {}) },
+      make: (ctx) => mergeIf(merge, duoPolicy(o, ctx), ctx),
+    };
   },
 };
 
@@ -243,6 +280,20 @@ export function needsPlainKeys(p: PolicySpec): boolean {
   if (p.type === "expected-attention") return true;
   const nested = [p.scorer, p.policy].filter((x): x is PolicySpec => typeof x === "object" && x !== null);
   return nested.some(needsPlainKeys);
+}
+
+/** Options every evicting policy shares, for `kvlab info`: merge, with the policies taking it. */
+export function sharedPolicyOptions(): { name: string; description: string; paper: string }[] {
+  const takes = Object.values(POLICIES)
+    .filter((p) => "merge" in ((p.options as unknown as { shape?: object }).shape ?? {}))
+    .map((p) => p.name);
+  return [
+    {
+      name: MERGE_INFO.name,
+      description: `${MERGE_INFO.values}: ${MERGE_INFO.description}; policies: ${takes.join(", ")}`,
+      paper: MERGE_INFO.paper,
+    },
+  ];
 }
 
 export function parsePolicy(spec: PolicySpec, path: string) {

@@ -15,6 +15,11 @@ export interface SideStore {
   write(src: Float32Array, first: number, n: number): EncodeStats;
   /** After new slots are counted: quantize what left a full-precision window (oldest by position first). */
   flush(positions: Int32Array, nSlots: number): EncodeStats;
+  /**
+   * Optional: replace the row of retained slot `slot` by row (headDim), encoded as the side
+   * stores that slot now (merging on eviction, merge.ts). A side without it cannot merge.
+   */
+  rewrite?(slot: number, row: Float32Array): EncodeStats;
   /** Decode slots [first, first + n) into dst (n, headDim), as stored. */
   decode(first: number, n: number, dst: Float32Array): void;
   /** Add this side's exact bytes for nSlots retained slots, by part. groupIds: slots not in append order. */
