@@ -13,6 +13,7 @@ import { mergeNearest } from "../../src/cache/merge.ts";
 import { parsePolicy } from "../../src/cache/policies/registry.ts";
 import type { CacheSpecInput, KVCache, KVShape, PolicySpec } from "../../src/cache/types.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { getExecutor } from "../../src/kernels/registry.ts";
 import { CODEC_NAMES } from "../../src/quant/registry.ts";
 import { GGML_CODECS } from "../helpers/codec-cases.ts";
 import { rng, smallShape } from "./policies/drive.ts";
@@ -250,4 +251,27 @@ test("merge none (explicit) is bit-identical to no merge option", async () => {
     assert.deepEqual(outs[0], outs[1], executor);
     assert.equal(mems[0], mems[1]);
   }
+});
+
+test("a merging policy never goes to an executor's own cache (webgpu's does not merge)", async () => {
+  const ref = await getExecutor("ref");
+  let asked = 0;
+  const exec = new Proxy(ref, {
+    get(target, key) {
+      if (key === "createCache")
+        return () => {
+          asked++;
+          return null; // "no own cache for this spec": the standard cache is built
+        };
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const shape = smallShape();
+  await createCache({ codec: "f16", policy: { type: "h2o", budget: 4 } }, shape, { executor: exec });
+  assert.equal(asked, 1, "a plain policy is offered to the executor's cache");
+  await createCache({ codec: "f16", policy: { type: "h2o", budget: 4, merge: "nearest" } }, shape, {
+    executor: exec,
+  });
+  assert.equal(asked, 1, "a merging one is not");
 });
