@@ -254,6 +254,11 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
     // TurboQuant (issue 16): rotated keys and values (the codecs' default), codebook attention
     "turbo3",
     "turbo4",
+    // llama.cpp's cache types (issues 15/16), exact and with its q8_0 query rows
+    "q8_0",
+    "q4_0",
+    "q8_0 q8-query",
+    "q4_0 q8-query",
   ].filter((c) => {
     const why = specAvailable(c);
     if (why) skip(section, `codec ${c}: ${why}`);
@@ -269,7 +274,8 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
   const notes = [
     "time per layer = one attend of 1 query token per query head over the whole cache (all KV heads).",
     '"<codec> q8-query" = the cache with query: q8 (q8_0 query rows; integer dot products for int8/int4 key scores).',
-    "turbo3 / turbo4 = TurboQuant with its default Hadamard rotation of keys and values (queries rotated, output rotated back, in the cache: counted as hadamard fallbacks).",
+    "turbo3 / turbo4 = TurboQuant with its default Hadamard rotation of keys and values (queries rotated, output rotated back, in the cache through the executor's hadamard op).",
+    "q8_0 / q4_0 = ggml's block types (32-element blocks, f16 d), the fused kernels of assembly/attend-ggml.ts; with q8-query the key scores are integer dot products against q8_0 query rows, as llama.cpp's CPU path computes them.",
     ...(build ? [`wasm module: build/${build} (node ${process.versions.node}).`] : []),
     "GB/s = memory().total / time; read GB/s = the WASM SIMD read pass over as many bytes, same run.",
     `${best.name}: all codecs of one size filled first, then timed in turns (round-robin) so that machine load falls on them alike; fastest turn.`,
