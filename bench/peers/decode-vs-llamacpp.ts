@@ -10,8 +10,8 @@
  *     [--window-budget 25] [--llama-timeout 600]
  *   (--extra names kvlab-only specs; "<preset>+q8-query" runs a preset with query: q8)
  *
- * kvlab: `kvlab synth-model --shape smollm2-135m --dtype f16` (random weights, widened to f32 on
- * load: kvlab computes in f32), wasm executor, the cache filled with `promptTokens` tokens of
+ * kvlab: `kvlab synth-model --shape smollm2-135m --dtype f16` (random weights, kept 16-bit and
+ * widened inside the matmul, loadModel's default; kvlab computes in f32), wasm executor, the cache filled with `promptTokens` tokens of
  * random K/V through cache.append (the codec encodes them exactly as a prefill would; decode's
  * work does not depend on the values, and kvlab's ref-run q8_0/q4_0 prefill of 4K tokens would
  * take many minutes), then one forward per token with the argmax of its logits fed back.
@@ -315,7 +315,7 @@ export function decodeMarkdown(res: DecodeCompareResult, command: string): strin
     `${new Date().toISOString()}; ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} cores, node ${process.version}; node-llama-cpp ${res.nodeLlamaCpp || "-"}, llama.cpp release "${res.llamaCppRelease || "-"}" as node-llama-cpp records it.`,
     `Command: \`${command}\``,
     "",
-    `SmolLM2-135M shape, random F16 weights on both sides (kvlab widens them to f32 on load), ${o.promptTokens}-token context then ${WARMUP} untimed and ${o.windows} windows of ${o.windowTokens} greedy decode steps (a kvlab window stops early after ${o.windowBudgetS} s; context up to ${o.promptTokens + WARMUP + o.windows * o.windowTokens} tokens); tok/s per window and their median. kvlab: wasm executor, cache filled with ${o.promptTokens} tokens of random K/V through its codec; llama.cpp: real prefill, flash attention on, K and V of the named type.`,
+    `SmolLM2-135M shape, random F16 weights on both sides (kvlab keeps them 16-bit and widens inside the matmul), ${o.promptTokens}-token context then ${WARMUP} untimed and ${o.windows} windows of ${o.windowTokens} greedy decode steps (a kvlab window stops early after ${o.windowBudgetS} s; context up to ${o.promptTokens + WARMUP + o.windows * o.windowTokens} tokens); tok/s per window and their median. kvlab: wasm executor, cache filled with ${o.promptTokens} tokens of random K/V through its codec; llama.cpp: real prefill, flash attention on, K and V of the named type.`,
     "",
     "| threads | KV | kvlab tok/s (windows) | kvlab median | attend share | llama.cpp tok/s (windows) | llama.cpp median | kvlab / llama.cpp | load |",
     "|---|---|---|---|---|---|---|---|---|",
