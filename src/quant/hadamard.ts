@@ -29,7 +29,7 @@ function fwht(x: Float32Array, off: number, n: number): void {
 }
 
 /** Power-of-two blocks covering [0, n): the binary digits of n, largest first. */
-function blocksOf(n: number): { start: number; size: number }[] {
+export function blocksOf(n: number): { start: number; size: number }[] {
   const blocks: { start: number; size: number }[] = [];
   let start = 0;
   for (let size = 2 ** Math.floor(Math.log2(Math.max(n, 1))); size >= 1; size /= 2)

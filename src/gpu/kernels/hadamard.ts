@@ -16,23 +16,11 @@
  * The inverse (R^T, the reference's `invert`) runs the butterflies first, then 1/sqrt(size),
  * then the signs.
  */
-import type { HadamardRotation } from "../../quant/hadamard.ts";
+import { blocksOf, type HadamardRotation } from "../../quant/hadamard.ts";
 import type { Kernel } from "../kernel.ts";
 import { Params } from "../kernel.ts";
 
 const WG = 64;
-
-/** Power-of-two blocks covering [0, n), largest first (hadamard.ts blocksOf). */
-function blocksOf(n: number): { start: number; size: number }[] {
-  const blocks: { start: number; size: number }[] = [];
-  let start = 0;
-  for (let size = 2 ** Math.floor(Math.log2(Math.max(n, 1))); size >= 1; size /= 2)
-    if (n - start >= size) {
-      blocks.push({ start, size });
-      start += size;
-    }
-  return blocks;
-}
 
 /** C = fl64(1 / fl64(sqrt 2)) as its 53-bit integer mantissa (C = M * 2^-53), in 16-bit limbs. */
 function invSqrt2Limbs(): number[] {
