@@ -127,21 +127,24 @@ fn round_quot(q: u32, rem: u32, d: u32, f: i32) -> u32 {
   return (u32(be) << 23u) + sig - 0x800000u;
 }
 
+// significand in [2^23, 2^24) and exponent of a finite nonzero f32 (bits; sign ignored): |x| = m * 2^e
+fn f32_split(xb: u32) -> vec2<i32> {
+  let ex = (xb >> 23u) & 0xffu;
+  let m = xb & 0x7fffffu;
+  if (ex == 0u) {
+    let lz = 23u - firstLeadingBit(m);
+    return vec2<i32>(i32(m << lz), -149 - i32(lz));
+  }
+  return vec2<i32>(i32(m | 0x800000u), i32(ex) - 150);
+}
+
 // x / d correctly rounded, for finite x >= 0 (bits) and integer 1 <= d <= 255.
 fn div_small(xb: u32, d: u32) -> u32 {
   if (d == 1u) { return xb; }
-  let ex = (xb >> 23u) & 0xffu;
-  var m = xb & 0x7fffffu;
-  var e: i32;
-  if (ex == 0u) {
-    if (m == 0u) { return 0u; }
-    let lz = 23u - firstLeadingBit(m);
-    m = m << lz;
-    e = -149 - i32(lz);
-  } else {
-    m = m | 0x800000u;
-    e = i32(ex) - 150;
-  }
+  if ((xb & 0x7fffffffu) == 0u) { return 0u; }
+  let s = f32_split(xb);
+  let m = u32(s.x);
+  let e = s.y;
   let n = m << 8u;
   return round_quot(n / d, n % d, d, e - 8);
 }

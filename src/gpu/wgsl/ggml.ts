@@ -122,17 +122,9 @@ fn ${n}_lt(a: u32, b: u32) -> bool { return ((a | b) & F32_ABS) != 0u && fkey(a)
 fn ${n}_recip(xb: u32) -> u32 {
   let sign = xb & 0x80000000u;
   if ((xb & F32_ABS) <= 0x00200000u) { return sign | F32_EXP; } // |x| <= 2^-128
-  let ex = (xb >> 23u) & 0xffu;
-  var m = xb & 0x7fffffu;
-  var e: i32;
-  if (ex == 0u) {
-    let lz = 23u - firstLeadingBit(m);
-    m = m << lz;
-    e = -149 - i32(lz);
-  } else {
-    m = m | 0x800000u;
-    e = i32(ex) - 150;
-  }
+  let s = f32_split(xb);
+  let m = u32(s.x);
+  let e = s.y;
   // floor(2^54 / m) and its remainder, 8 bits per step (m in [2^23, 2^24): every step fits a u32)
   var q = 0x40000000u / m;
   var r = 0x40000000u % m;
@@ -144,25 +136,14 @@ fn ${n}_recip(xb: u32) -> u32 {
   return sign | round_quot(q, r, m, -54 - e);
 }
 
-// significand in [2^23, 2^24) and exponent of a finite nonzero f32: |x| = m * 2^e
-fn ${n}_split(xb: u32) -> vec2<i32> {
-  let ex = (xb >> 23u) & 0xffu;
-  var m = xb & 0x7fffffu;
-  if (ex == 0u) {
-    let lz = 23u - firstLeadingBit(m);
-    return vec2<i32>(i32(m << lz), -149 - i32(lz));
-  }
-  return vec2<i32>(i32(m | 0x800000u), i32(ex) - 150);
-}
-
 // a / b correctly rounded for finite a and b > 0 with a / b within f32 range (iq4_nl's refit);
 // NaN operands or Inf / Inf give the x86 default NaN, as the reference's f64 division does there.
 fn ${n}_div(ab: u32, bb: u32) -> u32 {
   if (is_nan_bits(ab) || is_nan_bits(bb) || (!is_finite_bits(ab) && !is_finite_bits(bb))) { return 0xffc00000u; }
   if (!is_finite_bits(ab)) { return ab; }
   if (!is_finite_bits(bb) || (ab & F32_ABS) == 0u) { return ab & 0x80000000u; }
-  let sa = ${n}_split(ab & F32_ABS);
-  let sb = ${n}_split(bb);
+  let sa = f32_split(ab & F32_ABS);
+  let sb = f32_split(bb);
   let ma = u32(sa.x);
   let mb = u32(sb.x);
   var q = ma / mb;

@@ -169,18 +169,10 @@ fn tq_square_at(c: u32, g: i32, emax: i32) -> vec4<u32> {
 }
 // f32 x / f16 h, correctly rounded, for finite x >= 0 (bits) and positive finite h.
 fn tq_div_f16(xb: u32, h: u32) -> u32 {
-  let ex = (xb >> 23u) & 0xffu;
-  var m = xb & 0x7fffffu;
-  var e: i32;
-  if (ex == 0u) {
-    if (m == 0u) { return 0u; }
-    let lz = 23u - firstLeadingBit(m);
-    m = m << lz;
-    e = -149 - i32(lz);
-  } else {
-    m = m | 0x800000u;
-    e = i32(ex) - 150;
-  }
+  if ((xb & 0x7fffffffu) == 0u) { return 0u; }
+  let s = f32_split(xb);
+  let m = u32(s.x);
+  let e = s.y;
   let he = (h >> 10u) & 0x1fu;
   var m11 = h & 0x3ffu;
   var eh = -24;
