@@ -4,9 +4,14 @@
  * row formats (capacity x (K row + V row + 4-byte position)), not from the cache's layouts.
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, test } from "node:test";
+import { createCache } from "../../src/cache/create.ts";
+import { StandardKVCache } from "../../src/cache/kv-cache.ts";
 import type { CacheSpecInput } from "../../src/cache/types.ts";
+import { availableExecutors, disposeTestExecutors } from "../helpers/executors.ts";
 import { makeCache, rng, smallShape } from "./policies/drive.ts";
+
+after(disposeTestExecutors);
 
 async function fed(spec: CacheSpecInput, attentionMass = false, steps = 40) {
   const shape = smallShape({ headDim: 64, nLayers: 2, maxTokens: 512 });
@@ -64,4 +69,50 @@ test("peakPhysicalBytes keeps the peak, restarts on reset, and is at least the c
   cache.append(0, k, k, Int32Array.of(0));
   const after = cache.stats();
   assert.equal(after.peakPhysicalBytes, after.physical!.total);
+});
+
+/**
+ * Scratch of the token-axis path, written out from the shape and the spec: query positions
+ * (i32 per query row), rotated query rows only when keys are rotated (f32), key/value staging
+ * rows only for a rotated side (f32, the largest append), and with query q8 the q8_0 rows
+ * (f32 dequantized + i8 codes + one f32 scale per 32). Fails when qRot is held without a
+ * rotation, or the q8 query rows go uncounted.
+ */
+test("scratch bytes equal what the shape and spec need: rotation, query q8 (ref and wasm)", async () => {
+  const d = 64;
+  const group = 2; // nHeads 4 / nKvHeads 2
+  const shape = smallShape({ headDim: d, nLayers: 1, maxTokens: 64 });
+  const prefill = 3; // then one token a step: buffers keep their largest size
+  const rows = group * prefill; // query rows of one KV head at the largest attend
+  const q8Bytes = rows * d * 4 + rows * d + rows * (d / 32) * 4;
+  const cases: [CacheSpecInput, number][] = [
+    ["int4", rows * 4],
+    [{ codec: "int4", query: "q8" }, rows * 4 + q8Bytes],
+    [{ codec: { type: "int4", rotation: "hadamard" } }, rows * 4 + rows * d * 4 + 2 * prefill * d * 4],
+    [
+      { codec: { type: "int4", rotation: "hadamard" }, query: "q8" },
+      rows * 4 + rows * d * 4 + 2 * prefill * d * 4 + q8Bytes,
+    ],
+  ];
+  const checked = new Set<string>();
+  for (const exec of await availableExecutors())
+    for (const [spec, expected] of cases) {
+      const cache = await createCache(spec, shape, { executor: exec });
+      if (!(cache instanceof StandardKVCache)) continue; // an executor's own cache counts its own
+      checked.add(exec.name);
+      const r = rng(5);
+      for (let t = 0; t < 8; ) {
+        const n = t === 0 ? prefill : 1;
+        const pos = Int32Array.from({ length: n }, (_, i) => t + i);
+        const k = Float32Array.from({ length: shape.nKvHeads * n * d }, () => r(2));
+        const q = Float32Array.from({ length: shape.nHeads * n * d }, () => r(2));
+        cache.append(0, k, k, pos);
+        cache.attend(0, q, pos, new Float32Array(q.length));
+        t += n;
+      }
+      const label = `${exec.name} ${JSON.stringify(spec)}`;
+      assert.equal(cache.stats().physical!.scratch, expected, label);
+      cache.dispose();
+    }
+  assert.ok(checked.has("ref"), `checked on ${[...checked]}`);
 });

@@ -10,7 +10,7 @@ import { bytesOf } from "../accounting.ts";
 
 export class Scratch {
   qPos: Int32Array = new Int32Array(0); // (nRows) query rows' positions (executor memory)
-  qRot = new Float32Array(0); // (nRows, headDim) transformed query rows
+  qRot = new Float32Array(0); // (nRows, headDim) transformed query rows (allocated when a Transform stages them)
   probs = new Float32Array(0); // (nRows, nSlots)
   kTmp = new Float32Array(0); // (nNew, headDim) transformed keys on append
   vTmp = new Float32Array(0); // (nNew, headDim) rotated values on append
@@ -33,7 +33,6 @@ export class Scratch {
   queries(qPositions: Int32Array, group: number): Int32Array {
     const nRows = group * qPositions.length;
     if (this.qPos.length < nRows) {
-      this.qRot = new Float32Array(nRows * this.headDim);
       this.exec.free(this.qPos);
       this.qPos = this.exec.allocI32(nRows);
     }
@@ -105,10 +104,10 @@ export class Scratch {
     return quantizeQ8(q, nRows, d, codes, scales, qHat) ? { q: qHat, q8: { codes, scales } } : { q };
   }
 
-  /** Bytes held (the q8 query rows are not counted, as before this file existed). */
+  /** Bytes held: every buffer above as allocated, the q8 query rows included. */
   bytes(): number {
-    const { qPos, qRot, probs, kTmp, vTmp, kScr, vScr, posScr, ropePos } = this;
-    return bytesOf(qPos, qRot, probs, kTmp, vTmp, kScr, vScr, posScr, ropePos);
+    const { qPos, qRot, probs, kTmp, vTmp, kScr, vScr, posScr, ropePos, q8Hat, q8Codes, q8Scales } = this;
+    return bytesOf(qPos, qRot, probs, kTmp, vTmp, kScr, vScr, posScr, ropePos, q8Hat, q8Codes, q8Scales);
   }
 
   private free(): void {
