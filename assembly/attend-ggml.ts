@@ -154,14 +154,15 @@ function storeMaxes(R: i32, maxes: usize, vmax: v128): void {
 }
 
 /**
- * Scores of R f32 query rows over ggml keys of type t (R, t constant after inlining): scale *
- * q_r . k_j, -Inf where slotPos[j] > qPos_r; row maxima to the context's stat.
+ * Scores of R query rows over ggml keys of type t (R, t, q8 constant after inlining): scale *
+ * q_r . k_j, -Inf where slotPos[j] > qPos_r; row maxima to the context's stat. q8: the rows'
+ * q8_0 codes with integer dot products (CX_QW, i16 per code), else the f32 rows (CX_Q).
  */
 // @ts-ignore: decorator
 @inline
-function scoresF(R: i32, t: i32, c: usize): void {
+function scoresG(R: i32, t: i32, q8: bool, c: usize): void {
   const d = cx<i32>(c, CX_D);
-  const q = cx<usize>(c, CX_Q);
+  const q = q8 ? cx<usize>(c, CX_QW) : cx<usize>(c, CX_Q);
   const pay = cx<usize>(c, CX_PAY);
   const sc = cx<usize>(c, CX_SC);
   const ze = cx<usize>(c, CX_ZE);
@@ -175,62 +176,7 @@ function scoresF(R: i32, t: i32, c: usize): void {
   const nB = d >> 5;
   const pb = <usize>ggmlPayloadBytes(t);
   const rowBytes = <usize>nB * pb;
-  const rb = <usize>d << 2;
-  const rs = <usize>nSlots << 2;
-  const zero = f32x4.splat(0);
-  let vmax = f32x4.splat(-Infinity);
-  for (let j = 0; j < nSlots; j++) {
-    const sp = load<i32>(slotPos + (<usize>j << 2));
-    let S = zero;
-    if (sp <= pmax) {
-      const row = pay + <usize>j * rowBytes;
-      const scj = sc + ((<usize>j * <usize>nB) << 1);
-      const zej = ze + ((<usize>j * <usize>nB) << 1);
-      let T0 = zero, T1 = zero, T2 = zero, T3 = zero, tail = zero;
-      for (let b = 0; b < nB; b++) {
-        const p = row + <usize>b * pb;
-        const lo = levelsLo(t, p);
-        const hi = levelsHi(t, p);
-        const l0 = widen(lo, 0), l1 = widen(lo, 1), l2 = widen(lo, 2), l3 = widen(lo, 3);
-        const l4 = widen(hi, 0), l5 = widen(hi, 1), l6 = widen(hi, 2), l7 = widen(hi, 3);
-        const vd = f32x4.splat(f16ToF32(<u32>load<u16>(scj + (<usize>b << 1))));
-        const qo = q + (<usize>b << 7);
-        T0 = madd(dot32(qo, l0, l1, l2, l3, l4, l5, l6, l7), vd, T0);
-        if (R > 1) T1 = madd(dot32(qo + rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T1);
-        if (R > 2) T2 = madd(dot32(qo + 2 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T2);
-        if (R > 3) T3 = madd(dot32(qo + 3 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T3);
-        if (ggmlHasMin(t)) {
-          const vm = f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1))));
-          tail = madd(vm, v128.load(qv + <usize>b * 48), tail);
-        }
-      }
-      S = f32x4.add(fsum4(T0, T1, T2, T3), tail);
-    }
-    vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
-  }
-  storeMaxes(R, cx<usize>(c, CX_STAT), vmax);
-}
-
-/** As scoresF with the rows' q8_0 codes (integer dot products) over ggml keys of type t. */
-// @ts-ignore: decorator
-@inline
-function scoresQ8(R: i32, t: i32, c: usize): void {
-  const d = cx<i32>(c, CX_D);
-  const pay = cx<usize>(c, CX_PAY);
-  const sc = cx<usize>(c, CX_SC);
-  const ze = cx<usize>(c, CX_ZE);
-  const slotPos = cx<usize>(c, CX_SLOTPOS);
-  const nSlots = cx<i32>(c, CX_NSLOTS);
-  const scores = cx<usize>(c, CX_SCORES);
-  const qv = cx<usize>(c, CX_QV);
-  const qw = cx<usize>(c, CX_QW);
-  const vscale = f32x4.splat(cx<f32>(c, CX_SCALE));
-  const qp = rowPositions(R, cx<usize>(c, CX_QPOS));
-  const pmax = max(max(i32x4.extract_lane(qp, 0), i32x4.extract_lane(qp, 1)), max(i32x4.extract_lane(qp, 2), i32x4.extract_lane(qp, 3)));
-  const nB = d >> 5;
-  const pb = <usize>ggmlPayloadBytes(t);
-  const rowBytes = <usize>nB * pb;
-  const qs = <usize>d << 1; // bytes per row of i16 codes
+  const rb = q8 ? <usize>d << 1 : <usize>d << 2; // bytes per query row (i16 codes | f32)
   const rs = <usize>nSlots << 2;
   const zero = f32x4.splat(0);
   const izero = i32x4.splat(0);
@@ -242,22 +188,35 @@ function scoresQ8(R: i32, t: i32, c: usize): void {
       const row = pay + <usize>j * rowBytes;
       const scj = sc + ((<usize>j * <usize>nB) << 1);
       const zej = ze + ((<usize>j * <usize>nB) << 1);
+      let T0 = zero, T1 = zero, T2 = zero, T3 = zero, tail = zero; // f32 rows: per-row lane sums
       for (let b = 0; b < nB; b++) {
         const p = row + <usize>b * pb;
         const lo = levelsLo(t, p);
         const hi = levelsHi(t, p);
-        const x0 = i16x8.extend_low_i8x16_s(lo), x1 = i16x8.extend_high_i8x16_s(lo);
-        const x2 = i16x8.extend_low_i8x16_s(hi), x3 = i16x8.extend_high_i8x16_s(hi);
-        const qo = qw + (<usize>b << 6);
-        const a0 = idot32(qo, x0, x1, x2, x3);
-        const a1 = R > 1 ? idot32(qo + qs, x0, x1, x2, x3) : izero;
-        const a2 = R > 2 ? idot32(qo + 2 * qs, x0, x1, x2, x3) : izero;
-        const a3 = R > 3 ? idot32(qo + 3 * qs, x0, x1, x2, x3) : izero;
         const vd = f32x4.splat(f16ToF32(<u32>load<u16>(scj + (<usize>b << 1))));
         const vb = qv + <usize>b * 48;
-        S = madd(f32x4.convert_i32x4_s(isum4(a0, a1, a2, a3)), f32x4.mul(v128.load(vb), vd), S);
-        if (ggmlHasMin(t)) S = madd(f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)))), v128.load(vb, 16), S);
+        if (q8) {
+          const x0 = i16x8.extend_low_i8x16_s(lo), x1 = i16x8.extend_high_i8x16_s(lo);
+          const x2 = i16x8.extend_low_i8x16_s(hi), x3 = i16x8.extend_high_i8x16_s(hi);
+          const qo = q + (<usize>b << 6);
+          const a0 = idot32(qo, x0, x1, x2, x3);
+          const a1 = R > 1 ? idot32(qo + rb, x0, x1, x2, x3) : izero;
+          const a2 = R > 2 ? idot32(qo + 2 * rb, x0, x1, x2, x3) : izero;
+          const a3 = R > 3 ? idot32(qo + 3 * rb, x0, x1, x2, x3) : izero;
+          S = madd(f32x4.convert_i32x4_s(isum4(a0, a1, a2, a3)), f32x4.mul(v128.load(vb), vd), S);
+          if (ggmlHasMin(t)) S = madd(f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)))), v128.load(vb, 16), S);
+        } else {
+          const l0 = widen(lo, 0), l1 = widen(lo, 1), l2 = widen(lo, 2), l3 = widen(lo, 3);
+          const l4 = widen(hi, 0), l5 = widen(hi, 1), l6 = widen(hi, 2), l7 = widen(hi, 3);
+          const qo = q + (<usize>b << 7);
+          T0 = madd(dot32(qo, l0, l1, l2, l3, l4, l5, l6, l7), vd, T0);
+          if (R > 1) T1 = madd(dot32(qo + rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T1);
+          if (R > 2) T2 = madd(dot32(qo + 2 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T2);
+          if (R > 3) T3 = madd(dot32(qo + 3 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T3);
+          if (ggmlHasMin(t)) tail = madd(f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)))), v128.load(vb), tail);
+        }
       }
+      if (!q8) S = f32x4.add(fsum4(T0, T1, T2, T3), tail);
     }
     vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
   }
@@ -430,84 +389,76 @@ function mixOther(R: i32, c: usize): void {
 
 function sF1(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresF(1, 0, c); break;
-    case 1: scoresF(1, 1, c); break;
-    case 2: scoresF(1, 2, c); break;
-    case 3: scoresF(1, 3, c); break;
-    case 4: scoresF(1, 4, c); break;
-    default: scoresF(1, 5, c);
-  }
-}
+    case 0: scoresG(1, 0, false, c); break;
+    case 1: scoresG(1, 1, false, c); break;
+    case 2: scoresG(1, 2, false, c); break;
+    case 3: scoresG(1, 3, false, c); break;
+    case 4: scoresG(1, 4, false, c); break;
+    default: scoresG(1, 5, false, c);
+  }}
 function sF2(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresF(2, 0, c); break;
-    case 1: scoresF(2, 1, c); break;
-    case 2: scoresF(2, 2, c); break;
-    case 3: scoresF(2, 3, c); break;
-    case 4: scoresF(2, 4, c); break;
-    default: scoresF(2, 5, c);
-  }
-}
+    case 0: scoresG(2, 0, false, c); break;
+    case 1: scoresG(2, 1, false, c); break;
+    case 2: scoresG(2, 2, false, c); break;
+    case 3: scoresG(2, 3, false, c); break;
+    case 4: scoresG(2, 4, false, c); break;
+    default: scoresG(2, 5, false, c);
+  }}
 function sF3(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresF(3, 0, c); break;
-    case 1: scoresF(3, 1, c); break;
-    case 2: scoresF(3, 2, c); break;
-    case 3: scoresF(3, 3, c); break;
-    case 4: scoresF(3, 4, c); break;
-    default: scoresF(3, 5, c);
-  }
-}
+    case 0: scoresG(3, 0, false, c); break;
+    case 1: scoresG(3, 1, false, c); break;
+    case 2: scoresG(3, 2, false, c); break;
+    case 3: scoresG(3, 3, false, c); break;
+    case 4: scoresG(3, 4, false, c); break;
+    default: scoresG(3, 5, false, c);
+  }}
 function sF4(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresF(4, 0, c); break;
-    case 1: scoresF(4, 1, c); break;
-    case 2: scoresF(4, 2, c); break;
-    case 3: scoresF(4, 3, c); break;
-    case 4: scoresF(4, 4, c); break;
-    default: scoresF(4, 5, c);
-  }
-}
+    case 0: scoresG(4, 0, false, c); break;
+    case 1: scoresG(4, 1, false, c); break;
+    case 2: scoresG(4, 2, false, c); break;
+    case 3: scoresG(4, 3, false, c); break;
+    case 4: scoresG(4, 4, false, c); break;
+    default: scoresG(4, 5, false, c);
+  }}
 function sQ1(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresQ8(1, 0, c); break;
-    case 1: scoresQ8(1, 1, c); break;
-    case 2: scoresQ8(1, 2, c); break;
-    case 3: scoresQ8(1, 3, c); break;
-    case 4: scoresQ8(1, 4, c); break;
-    default: scoresQ8(1, 5, c);
-  }
-}
+    case 0: scoresG(1, 0, true, c); break;
+    case 1: scoresG(1, 1, true, c); break;
+    case 2: scoresG(1, 2, true, c); break;
+    case 3: scoresG(1, 3, true, c); break;
+    case 4: scoresG(1, 4, true, c); break;
+    default: scoresG(1, 5, true, c);
+  }}
 function sQ2(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresQ8(2, 0, c); break;
-    case 1: scoresQ8(2, 1, c); break;
-    case 2: scoresQ8(2, 2, c); break;
-    case 3: scoresQ8(2, 3, c); break;
-    case 4: scoresQ8(2, 4, c); break;
-    default: scoresQ8(2, 5, c);
-  }
-}
+    case 0: scoresG(2, 0, true, c); break;
+    case 1: scoresG(2, 1, true, c); break;
+    case 2: scoresG(2, 2, true, c); break;
+    case 3: scoresG(2, 3, true, c); break;
+    case 4: scoresG(2, 4, true, c); break;
+    default: scoresG(2, 5, true, c);
+  }}
 function sQ3(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresQ8(3, 0, c); break;
-    case 1: scoresQ8(3, 1, c); break;
-    case 2: scoresQ8(3, 2, c); break;
-    case 3: scoresQ8(3, 3, c); break;
-    case 4: scoresQ8(3, 4, c); break;
-    default: scoresQ8(3, 5, c);
-  }
-}
+    case 0: scoresG(3, 0, true, c); break;
+    case 1: scoresG(3, 1, true, c); break;
+    case 2: scoresG(3, 2, true, c); break;
+    case 3: scoresG(3, 3, true, c); break;
+    case 4: scoresG(3, 4, true, c); break;
+    default: scoresG(3, 5, true, c);
+  }}
 function sQ4(t: i32, c: usize): void {
   switch (t) {
-    case 0: scoresQ8(4, 0, c); break;
-    case 1: scoresQ8(4, 1, c); break;
-    case 2: scoresQ8(4, 2, c); break;
-    case 3: scoresQ8(4, 3, c); break;
-    case 4: scoresQ8(4, 4, c); break;
-    default: scoresQ8(4, 5, c);
-  }
-}
+    case 0: scoresG(4, 0, true, c); break;
+    case 1: scoresG(4, 1, true, c); break;
+    case 2: scoresG(4, 2, true, c); break;
+    case 3: scoresG(4, 3, true, c); break;
+    case 4: scoresG(4, 4, true, c); break;
+    default: scoresG(4, 5, true, c);
+  }}
 function mG1(t: i32, c: usize): void {
   switch (t) {
     case 0: mixG(1, 0, c); break;
