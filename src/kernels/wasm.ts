@@ -24,7 +24,8 @@ import { Arena } from "./wasm-arena.ts";
 import { loadWasmBuild, type WasmBuild, wasmBuildFromEnv } from "./wasm-build.ts";
 import { wasmChannelOps } from "./wasm-channel.ts";
 import { type CopyCounts, Marshal, WasmHeap } from "./wasm-heap.ts";
-import { loadKvlabWasm, type WasmSource } from "./wasm-loader.ts";
+import { KIND_GGML, kindOf, type RowsCall, type WasmCodecTraits } from "./wasm-kinds.ts";
+import { type KvlabWasmExports, loadKvlabWasm, type WasmSource } from "./wasm-loader.ts";
 import {
   createWorkerPool,
   OP_ADD,
@@ -38,14 +39,7 @@ import {
   runTile,
   type WorkerPool,
 } from "./wasm-pool.ts";
-import {
-  isTurboName,
-  isTurboQjlName,
-  KIND_TURBO,
-  KIND_TURBO_QJL,
-  TurboTables,
-  turboBits,
-} from "./wasm-turbo.ts";
+import { KIND_TURBO, KIND_TURBO_QJL, TurboTables } from "./wasm-turbo.ts";
 import { matrixType, storedLength } from "./weights.ts";
 
 export interface WasmExecutorOptions {
@@ -76,15 +70,13 @@ export interface WasmExecutor extends Executor {
   poolStats(): PoolStats | undefined;
 }
 
-/** The ggml block types' descriptor kind (assembly/attend-ggml.ts KIND_GGML). */
-const KIND_GGML = 6;
-
 /**
- * The wasm kernels' codec traits (assembly/ codec kind; bits of the integer codecs). Keyed by
- * CodecName: a codec added without a row here is a type error; give it `kind: null` to run it
- * through ref (each call a counted fallback) until it has kernels.
+ * The wasm kernels' codec traits (assembly/ codec kind, whose kernels are wasm-kinds.ts's row;
+ * bits of the integer codecs). Keyed by CodecName: a codec added without a row here is a type
+ * error; give it `kind: null` to run it through ref (each call a counted fallback) until it
+ * has kernels.
  */
-const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
+const WASM_CODECS: Record<CodecName, WasmCodecTraits> = {
   f32: { kind: 0 },
   f16: { kind: 1 },
   bf16: { kind: 2 },
@@ -110,31 +102,12 @@ const WASM_CODECS: Record<CodecName, { kind: number | null; bits?: number }> = {
   "turbo4-qjl": { kind: KIND_TURBO_QJL },
 };
 
-/**
- * Kernel descriptor of a codec (kind | bits << 4 | symmetric << 8 | groupSize << 16; TurboQuant:
- * kind | lo bits << 16 | hi bits << 20), or -1 if unsupported.
- */
-function codecDesc(codec: Codec, headDim: number, ggml: boolean): number {
+/** Kernel descriptor of a codec (its kind in the low 4 bits; wasm-kinds.ts), or -1 if unsupported. */
+function codecDesc(codec: Codec, headDim: number, k: KvlabWasmExports): number {
   const t = codec.options.type;
   const traits = Object.hasOwn(WASM_CODECS, t) ? WASM_CODECS[t] : undefined;
   if (!traits || traits.kind === null || codec.options.axis !== "token") return -1;
-  if (
-    (traits.kind === KIND_TURBO && isTurboName(t)) ||
-    (traits.kind === KIND_TURBO_QJL && isTurboQjlName(t))
-  ) {
-    const [lo, hi] = turboBits(t);
-    return traits.kind | (lo << 16) | (hi << 20);
-  }
-  if (traits.bits === undefined) return traits.kind;
-  // ggml blocks: kind | type << 4 (-1 without the kernels: a build older than codec-ggml.ts)
-  if (traits.kind === KIND_GGML) return ggml ? KIND_GGML | (traits.bits << 4) : -1;
-  const L = codec.layout(headDim);
-  return traits.kind | (traits.bits << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (L.groupSize << 16);
-}
-
-/** A TurboQuant descriptor (MSE or QJL): its zeros argument is the codebook table. */
-function isTurboDesc(desc: number): boolean {
-  return desc >= 0 && ((desc & 15) === KIND_TURBO || (desc & 15) === KIND_TURBO_QJL);
+  return kindOf(traits.kind).desc(traits, codec, headDim, k);
 }
 
 function need(arr: ArrayBufferView & { length: number }, n: number, what: string): void {
@@ -196,17 +169,11 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
   const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
   const pool: WorkerPool | undefined =
     threads > 1 ? await createWorkerPool(module, heap, k, threads - 1) : undefined;
-  // kernels from a build older than assembly/codec-ggml.ts: the ggml types run on ref (counted)
-  const ggml = typeof k.encodeGgml === "function";
   const stats = heap.scratch(16); // {nonFinite, saturated} i32 pair written by the encoders
   const turboTables = new TurboTables(heap);
-  /** TurboQuant codec of a descriptor: [lo, hi, table pointer]. */
-  const turboArgs = (codec: Codec, desc: number, headDim: number) =>
-    [
-      (desc >> 16) & 15,
-      (desc >> 20) & 15,
-      turboTables.ptr(codec.options.type as TurboName | TurboQjlName, headDim),
-    ] as const;
+  /** What a kernel of desc's kind reads as the codebook table: TurboQuant's, else 0. */
+  const tableOf = (codec: Codec, desc: number, headDim: number) =>
+    kindOf(desc).table ? turboTables.ptr(codec.options.type as TurboName | TurboQjlName, headDim) : 0;
   const statsView = () => new Int32Array(heap.buffer, stats, 2);
   // Grow-only scratch for the model ops (rope's cos/sin, nll's targets and outputs), so a
   // forward call allocates nothing in the arena once it has run at its largest size.
@@ -239,7 +206,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
 
     encodeRows(codec, src, nRows, headDim, dst, dstRow): EncodeStats {
       sizes("encodeRows", { nRows, headDim, dstRow });
-      const desc = codecDesc(codec, headDim, ggml);
+      const desc = codecDesc(codec, headDim, k);
       if (desc < 0) {
         countFallback(exec, "encodeRows");
         return codec.encode(src, nRows, headDim, dst, dstRow);
@@ -249,61 +216,20 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const L = codec.layout(headDim);
       const d = rowsView(dst, L, dstRow, nRows, "dst");
       const m = new Marshal(heap);
-      const s = m.ptr(src.subarray(0, nRows * headDim), "in");
-      if (desc < 4) k.encodeFloat(desc, s, nRows * headDim, m.ptr(d.payload, "out"), stats);
-      else if ((desc & 15) === KIND_GGML)
-        k.encodeGgml!(
-          (desc >> 4) & 15,
-          s,
-          nRows,
-          headDim,
-          m.ptr(d.payload, "out"),
-          m.ptr(d.scales, "out"),
-          m.ptr(d.zeros, "out"),
-          stats,
-        );
-      // inout: a row's padding bits are kept, as the reference's bit writes do
-      else if ((desc & 15) === KIND_TURBO)
-        k.encodeTurbo(
-          ...turboArgs(codec, desc, headDim),
-          s,
-          nRows,
-          headDim,
-          m.ptr(d.payload, "inout"),
-          m.ptr(d.scales, "out"),
-          stats,
-        );
-      else if ((desc & 15) === KIND_TURBO_QJL) {
-        const work = heap.scratch(12 * headDim + 32); // (d) f32 + (d) f64
-        try {
-          k.encodeTurboQjl(
-            ...turboArgs(codec, desc, headDim),
-            s,
-            nRows,
-            headDim,
-            m.ptr(d.payload, "inout"),
-            m.ptr(d.scales, "out"),
-            stats,
-            work,
-          );
-        } finally {
-          heap.release(work);
-        }
-      }
-      // inout: the last byte of an int4/int2 row keeps its padding bits, as the reference does
-      else
-        k.encodeInt(
-          (desc >> 4) & 15,
-          (desc >> 8) & 1,
-          L.groupSize,
-          s,
-          nRows,
-          headDim,
-          m.ptr(d.payload, "inout"),
-          m.ptr(d.scales, "out"),
-          m.ptr(d.zeros, "out"),
-          stats,
-        );
+      const kind = kindOf(desc);
+      const call: RowsCall = {
+        desc,
+        nRows,
+        headDim,
+        groupSize: L.groupSize,
+        x: m.ptr(src.subarray(0, nRows * headDim), "in"),
+        table: tableOf(codec, desc, headDim),
+        payload: m.ptr(d.payload, kind.payload),
+        scales: m.ptr(d.scales, "out"),
+        zeros: m.ptr(d.zeros, "out"),
+        stats,
+      };
+      kind.encode(k, call, heap);
       m.finish();
       const st = statsView();
       return { nonFinite: st[0]!, saturated: st[1]! };
@@ -311,7 +237,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
 
     decodeRows(codec, src, srcRow, nRows, headDim, dst) {
       sizes("decodeRows", { srcRow, nRows, headDim });
-      const desc = codecDesc(codec, headDim, ggml);
+      const desc = codecDesc(codec, headDim, k);
       if (desc < 0) {
         countFallback(exec, "decodeRows");
         codec.decode(src, srcRow, nRows, headDim, dst);
@@ -322,61 +248,33 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const L = codec.layout(headDim);
       const r = rowsView(src, L, srcRow, nRows, "src");
       const m = new Marshal(heap);
-      const out = m.ptr(dst.subarray(0, nRows * headDim), "out");
-      if (desc < 4) k.decodeFloat(desc, m.ptr(r.payload, "in"), nRows * headDim, out);
-      else if ((desc & 15) === KIND_GGML)
-        k.decodeGgml!(
-          (desc >> 4) & 15,
-          m.ptr(r.payload, "in"),
-          m.ptr(r.scales, "in"),
-          m.ptr(r.zeros, "in"),
-          nRows,
-          headDim,
-          out,
-        );
-      else if ((desc & 15) === KIND_TURBO_QJL)
-        k.decodeTurboQjl(
-          ...turboArgs(codec, desc, headDim),
-          m.ptr(r.payload, "in"),
-          m.ptr(r.scales, "in"),
-          nRows,
-          headDim,
-          out,
-        );
-      else if ((desc & 15) === KIND_TURBO)
-        k.decodeTurbo(
-          ...turboArgs(codec, desc, headDim),
-          m.ptr(r.payload, "in"),
-          m.ptr(r.scales, "in"),
-          nRows,
-          headDim,
-          out,
-        );
-      else
-        k.decodeInt(
-          (desc >> 4) & 15,
-          (desc >> 8) & 1,
-          L.groupSize,
-          m.ptr(r.payload, "in"),
-          m.ptr(r.scales, "in"),
-          m.ptr(r.zeros, "in"),
-          nRows,
-          headDim,
-          out,
-        );
+      const call: RowsCall = {
+        desc,
+        nRows,
+        headDim,
+        groupSize: L.groupSize,
+        x: m.ptr(dst.subarray(0, nRows * headDim), "out"),
+        table: tableOf(codec, desc, headDim),
+        payload: m.ptr(r.payload, "in"),
+        scales: m.ptr(r.scales, "in"),
+        zeros: m.ptr(r.zeros, "in"),
+        stats: 0,
+      };
+      kindOf(desc).decode(k, call);
       m.finish();
     },
 
     attend(a: AttendArgs) {
       sizes("attend", { headDim: a.headDim, nRows: a.nRows, nSlots: a.nSlots });
       const d = a.headDim;
-      let kd = codecDesc(a.kCodec, d, ggml);
-      let vd = codecDesc(a.vCodec, d, ggml);
-      // ggml keys or values pair in the kernel with ggml, float or int rows only (attend-ggml.ts)
-      const kG = (kd & 15) === KIND_GGML;
-      const vG = (vd & 15) === KIND_GGML;
-      if ((kG && !vG && (vd & 15) > 4) || (vG && !kG && (kd & 15) > 4)) kd = vd = -1;
-      if (kd < 0 || vd < 0 || a.softcap !== undefined) {
+      const kd = codecDesc(a.kCodec, d, k);
+      const vd = codecDesc(a.vCodec, d, k);
+      const kk = kd < 0 ? undefined : kindOf(kd);
+      const vk = vd < 0 ? undefined : kindOf(vd);
+      // ggml keys or values pair in the kernel only with the kinds attend-ggml.ts reads
+      const unpaired =
+        ((kd & 15) === KIND_GGML && !vk?.pairsWithGgml) || ((vd & 15) === KIND_GGML && !kk?.pairsWithGgml);
+      if (!kk || !vk || unpaired || a.softcap !== undefined) {
         // No kernel for this codec, or soft-capped scores (Gemma 2): the ref attend, counted.
         countFallback(exec, a.softcap !== undefined ? "attend (soft-capping)" : "attend");
         refAttend(a);
@@ -401,17 +299,17 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         m.ptr(kr.payload, "in"),
         m.ptr(kr.scales, "in"),
         // TurboQuant rows have no zero-points: the kernel reads their codebook table there
-        isTurboDesc(kd) ? turboArgs(a.kCodec, kd, d)[2] : m.ptr(kr.zeros, "in"),
+        kk.table ? tableOf(a.kCodec, kd, d) : m.ptr(kr.zeros, "in"),
         m.ptr(vr.payload, "in"),
         m.ptr(vr.scales, "in"),
-        isTurboDesc(vd) ? turboArgs(a.vCodec, vd, d)[2] : m.ptr(vr.zeros, "in"),
+        vk.table ? tableOf(a.vCodec, vd, d) : m.ptr(vr.zeros, "in"),
         m.ptr(a.slotPos.subarray(0, a.nSlots), "in"),
         a.nSlots,
         a.scale,
         m.ptr(a.out.subarray(0, a.nRows * d), "out"),
         a.probs ? m.ptr(a.probs.subarray(0, a.nRows * a.nSlots), "out") : 0,
       ];
-      if ((kd & 15) === KIND_TURBO_QJL || (vd & 15) === KIND_TURBO_QJL) {
+      if (kk.attend === "attendTurboQjl" || vk.attend === "attendTurboQjl") {
         // TurboQuant_prod keys or values (assembly/turbo-qjl.ts; f32 queries, one thread).
         const scratch = heap.scratch(k.attendQjlScratchBytes(a.nSlots, d));
         try {
