@@ -9,6 +9,39 @@
  */
 import { defaultWasmLocation, readBytes } from "../platform/host.ts";
 
+/**
+ * What attend and attendPart take ahead of their slot range: the K/V descriptors, head size,
+ * query rows and positions, the K and V rows' payload, scales and zeros, the slots' positions.
+ */
+export type AttendRows = [
+  kDesc: number,
+  vDesc: number,
+  headDim: number,
+  q: number,
+  qPos: number,
+  nRows: number,
+  kPay: number,
+  kSc: number,
+  kZe: number,
+  vPay: number,
+  vSc: number,
+  vZe: number,
+  slotPos: number,
+];
+
+/** The f32 matmul's arguments: out (n, dOut) = x (n, dIn) w^T + bias, over output rows [o0, o1). */
+type MatmulArgs = [
+  out: number,
+  x: number,
+  w: number,
+  bias: number,
+  n: number,
+  dIn: number,
+  dOut: number,
+  o0: number,
+  o1: number,
+];
+
 /** Raw exports of assembly/index.ts (pointers are byte offsets into the shared memory). */
 export interface KvlabWasmExports {
   abiVersion(): number;
@@ -112,106 +145,43 @@ export interface KvlabWasmExports {
   /** Randomized Hadamard rotation of rows in place (assembly/hadamard.ts). */
   hadamardRows(x: number, nRows: number, n: number, signs: number, inverse: number): void;
   attendScratchBytes(nSlots: number, headDim: number): number;
+  /** q8Codes, q8Scales (query: q8): the rows' int8 codes (nRows, headDim) and f32 block scales, or 0, 0. */
   attend(
-    kDesc: number,
-    vDesc: number,
-    headDim: number,
-    q: number,
-    qPos: number,
-    nRows: number,
-    kPay: number,
-    kSc: number,
-    kZe: number,
-    vPay: number,
-    vSc: number,
-    vZe: number,
-    slotPos: number,
-    nSlots: number,
-    scale: number,
-    out: number,
-    probs: number,
-    scratch: number,
-    /** query: q8 — the rows' int8 codes (nRows, headDim) and f32 block scales, or 0, 0. */
-    q8Codes: number,
-    q8Scales: number,
+    ...a: [
+      ...AttendRows,
+      nSlots: number,
+      scale: number,
+      out: number,
+      probs: number,
+      scratch: number,
+      q8Codes: number,
+      q8Scales: number,
+    ]
   ): void;
   /** Attention over slots [j0, j1) into a part (outputs, then max and sum per row); see attendMerge. */
   attendPart(
-    kDesc: number,
-    vDesc: number,
-    headDim: number,
-    q: number,
-    qPos: number,
-    nRows: number,
-    kPay: number,
-    kSc: number,
-    kZe: number,
-    vPay: number,
-    vSc: number,
-    vZe: number,
-    slotPos: number,
-    j0: number,
-    j1: number,
-    scale: number,
-    part: number,
-    scratch: number,
-    q8Codes: number,
-    q8Scales: number,
+    ...a: [
+      ...AttendRows,
+      j0: number,
+      j1: number,
+      scale: number,
+      part: number,
+      scratch: number,
+      q8Codes: number,
+      q8Scales: number,
+    ]
   ): void;
   /** 4 * a * b through the relaxed i8 x i7 dot (attend-q8.ts): checks the engine's operand order. */
   relaxedDotCheck(a: number, b: number): number;
   attendPartFloats(nRows: number, headDim: number): number;
   attendMerge(parts: number, nParts: number, nRows: number, headDim: number, out: number): void;
-  matmul(
-    out: number,
-    x: number,
-    w: number,
-    bias: number,
-    n: number,
-    dIn: number,
-    dOut: number,
-    o0: number,
-    o1: number,
-  ): void;
+  matmul(...a: MatmulArgs): void;
   /** matmul over f16 weights (u16 bit patterns; assembly/matmul.ts); scratch 0 or matmulScratchBytes(dIn). */
-  matmulF16(
-    out: number,
-    x: number,
-    w: number,
-    bias: number,
-    n: number,
-    dIn: number,
-    dOut: number,
-    o0: number,
-    o1: number,
-    scratch: number,
-  ): void;
+  matmulF16(...a: [...MatmulArgs, scratch: number]): void;
   /** matmul over bf16 weights. */
-  matmulBf16(
-    out: number,
-    x: number,
-    w: number,
-    bias: number,
-    n: number,
-    dIn: number,
-    dOut: number,
-    o0: number,
-    o1: number,
-    scratch: number,
-  ): void;
+  matmulBf16(...a: [...MatmulArgs, scratch: number]): void;
   /** matmul over ggml Q8_0 weights (34-byte blocks; dIn % 32 == 0). */
-  matmulQ8_0(
-    out: number,
-    x: number,
-    w: number,
-    bias: number,
-    n: number,
-    dIn: number,
-    dOut: number,
-    o0: number,
-    o1: number,
-    scratch: number,
-  ): void;
+  matmulQ8_0(...a: [...MatmulArgs, scratch: number]): void;
   /** Per-thread scratch bytes matmulF16/Bf16 take for calls of several tokens (a tile of widened rows). */
   matmulScratchBytes(dIn: number): number;
   rmsnorm(out: number, x: number, w: number, n: number, dim: number, eps: number): void;

@@ -17,7 +17,7 @@
  */
 import { type HostThread, startThread } from "../platform/host.ts";
 import type { WasmHeap } from "./wasm-heap.ts";
-import type { KvlabWasmExports } from "./wasm-loader.ts";
+import type { AttendRows, KvlabWasmExports } from "./wasm-loader.ts";
 
 export const OP_MATMUL = 1;
 export const OP_ATTEND = 2;
@@ -86,51 +86,23 @@ export function runTile(k: KvlabWasmExports, op: number, a: Float64Array, t: num
   const nRows = a[5]!;
   const nSlots = a[13]!;
   const per = a[17]!;
+  const rows = Array.from(a.subarray(0, 13)) as AttendRows; // descriptors ... slotPos
   if (per < 0) {
     // Slot range split: tile t attends all rows over its slots into part t.
     const j0 = -t * per;
     const j1 = Math.min(nSlots, j0 - per);
     const part = a[15]! + t * k.attendPartFloats(nRows, d) * 4;
-    k.attendPart(
-      a[0]!,
-      a[1]!,
-      d,
-      a[3]!,
-      a[4]!,
-      nRows,
-      a[6]!,
-      a[7]!,
-      a[8]!,
-      a[9]!,
-      a[10]!,
-      a[11]!,
-      a[12]!,
-      j0,
-      j1,
-      a[14]!,
-      part,
-      scratch,
-      a[18]!,
-      a[19]!,
-    );
+    k.attendPart(...rows, j0, j1, a[14]!, part, scratch, a[18]!, a[19]!);
     return;
   }
+  // Row split: tile t attends query rows [r0, r1) over every slot.
   const r0 = t * per;
   const r1 = Math.min(nRows, r0 + per);
+  rows[3] += r0 * d * 4; // q
+  rows[4] += r0 * 4; // qPos
+  rows[5] = r1 - r0; // nRows
   k.attend(
-    a[0]!,
-    a[1]!,
-    d,
-    a[3]! + r0 * d * 4,
-    a[4]! + r0 * 4,
-    r1 - r0,
-    a[6]!,
-    a[7]!,
-    a[8]!,
-    a[9]!,
-    a[10]!,
-    a[11]!,
-    a[12]!,
+    ...rows,
     nSlots,
     a[14]!,
     a[15]! + r0 * d * 4,

@@ -24,11 +24,7 @@ export const KIND_TURBO_QJL = 7;
 const TURBO_TABLE_BYTES = 384;
 const LO_BOOK = 192;
 
-export function isTurboName(name: CodecName): name is TurboName {
-  return Object.hasOwn(TURBO_BITS, name);
-}
-
-export function isTurboQjlName(name: CodecName): name is TurboQjlName {
+function isTurboQjlName(name: CodecName): name is TurboQjlName {
   return Object.hasOwn(TURBO_QJL, name);
 }
 
