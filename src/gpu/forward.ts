@@ -1,103 +1,70 @@
 /**
- * The Llama-family forward pass on the GPU: the same steps as src/model/llama.ts, with the
- * weights, the activations and (with a GpuKVCache) the KV cache resident in GPU buffers.
- * Per forward call the host uploads the embedding rows of the tokens, the RoPE cos/sin table
- * and the query positions, and reads back only the logits (and, for policies that read
- * attention, the probabilities). With any other KVCache (specs the GPU cache does not hold)
- * q/k/v cross the bus each layer and the cache runs where it lives.
- *
- * Use: `const gpuModel = await toGpuModel(model)` for a model loaded with executor "webgpu"
- * (or any LlamaModel); it implements LanguageModel, so the protocols run it unchanged.
- *
- * Families: every ModelConfig option of the CPU forward, at the same step: RMSNorm or
- * LayerNorm with bias (GPT-2), RoPE (one base, or the local layers' own base: Gemma 3) or
- * learned absolute positions (GPT-2: added to the embedding rows on the host, as the embedding
- * itself and its sqrt(hidden) scale are), q/k/v, output and FFN biases, Qwen3/Gemma q/k norms,
- * query_pre_attn_scalar, post-attention/post-FFN norms (Gemma), SwiGLU, GeGLU or the GELU MLP,
- * final logit soft-capping, and Mistral's / Gemma's sliding window fed in pieces as the CPU
- * forward does. Gemma 2's attention soft-capping is the cache's: createCache builds a host
- * cache for it (the GPU cache lacks it), so q/k/v cross the bus each layer. A config with a
- * field these kernels lack (gpuForwardUnsupported: any field outside GPU_FORWARD_FIELDS; none
- * today) runs the host path instead: the CPU forward (src/model/llama.ts) over the GPU cache,
- * counted in the executor's fallbacks as "prepareModel: <family> (<field>)", never a silently
- * different forward.
+ * The GPU device of the one forward (src/model/llama.ts's forwardChunk), and the model that
+ * runs it: weights, activations and (with a GpuKVCache) the KV cache resident in GPU buffers.
+ * The layer loop is not here: every family option is a step of that forward, and this file
+ * supplies each op as WGSL kernels (src/gpu/kernels/forward.ts): RMSNorm or LayerNorm with
+ * bias (GPT-2), RoPE (one base, or Gemma 3's local layers' own), the matmuls with their biases,
+ * SwiGLU, GeGLU or GELU, scale (query_pre_attn_scalar), soft-capping, and the transposes into
+ * the cache's layout. The embedding rows (GPT-2's learned positions, Gemma's scale) are made on
+ * the host by the forward and uploaded. Mistral's / Gemma's sliding window is fed in pieces as
+ * on every device (src/model/sliding-window.ts). Gemma 2's attention soft-capping is the
+ * cache's: createCache builds a host cache for it (the GPU cache lacks it), so q/k/v cross the
+ * bus each layer. The forward reaches the device only through ForwardDevice's ops, so a
+ * family step added there is a type error here until GpuDevice implements it.
  */
 import type { KVCache, KVShape } from "../cache/types.ts";
-import { ConfigError, ShapeError } from "../errors.ts";
+import { ConfigError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
-import { countFallback } from "../kernels/executor.ts";
 import { type Matrix, matrixF32 } from "../kernels/weights.ts";
 import type { ModelConfig } from "../model/config.ts";
-import type { ForwardOptions, LanguageModel, LlamaModel, LlamaWeights } from "../model/llama.ts";
+import {
+  type Activations,
+  DecoderModel,
+  type DecoderWeights,
+  type ForwardDevice,
+  type LanguageModel,
+  type LlamaModel,
+  type LlamaWeights,
+  type Projection,
+} from "../model/llama.ts";
 import { ropeInvFreq } from "../model/rope.ts";
-import { WindowedForward } from "../model/sliding-window.ts";
 import type { Dispatch, Kernel } from "./kernel.ts";
 import * as fwd from "./kernels/forward.ts";
 import { GpuKVCache } from "./kv-cache.ts";
 import type { GpuOps } from "./ops.ts";
 
 /** A (dOut, dIn) weight on the device, split into row blocks when over the binding-size limit. */
-interface Weight {
+export interface Weight {
   blocks: GPUBuffer[];
   /** Rows (output features) per block; the last block may hold fewer. */
   rowsPerBlock: number;
 }
 
-interface GpuLayer {
-  attnNorm: GPUBuffer;
-  attnNormB?: GPUBuffer; // LayerNorm bias (GPT-2)
-  wq: Weight;
-  wk: Weight;
-  wv: Weight;
-  wo: Weight;
-  bq?: GPUBuffer;
-  bk?: GPUBuffer;
-  bv?: GPUBuffer;
-  bo?: GPUBuffer; // (dim) GPT-2
-  qNorm?: GPUBuffer; // (headDim) Qwen3, Gemma
-  kNorm?: GPUBuffer; // (headDim)
-  postAttnNorm?: GPUBuffer; // (dim) Gemma
-  ffnNorm: GPUBuffer;
-  ffnNormB?: GPUBuffer;
-  postFfnNorm?: GPUBuffer; // (dim) Gemma
-  wGate?: Weight; // absent for the GELU MLP (GPT-2)
-  wUp: Weight;
-  bUp?: GPUBuffer; // (hiddenDim) GPT-2
-  wDown: Weight;
-  bDown?: GPUBuffer; // (dim) GPT-2
-}
-
-/** Activations for up to `cap` tokens. */
-interface Acts {
+/** The forward's activations for up to `cap` tokens, and the buffers the device adds to them. */
+interface Acts extends Activations<GPUBuffer> {
   cap: number;
-  x: GPUBuffer; // (n, dim)
-  xb: GPUBuffer; // (n, dim)
-  xb2: GPUBuffer; // (n, dim)
-  q: GPUBuffer; // (n, nHeads, headDim)
-  k: GPUBuffer; // (n, nKvHeads, headDim)
-  v: GPUBuffer; // (n, nKvHeads, headDim)
   qin: GPUBuffer; // (nHeads, n, headDim) then (group * n) i32 positions: the cache's query input
   kvin: GPUBuffer; // (nKvHeads, n, headDim) K, then V, then (n) i32 positions: the cache's append input
   attT: GPUBuffer; // (nHeads, n, headDim)
-  att: GPUBuffer; // (n, nHeads * headDim)
-  hb: GPUBuffer; // (n, hiddenDim)
-  hb2: GPUBuffer; // (n, hiddenDim)
-  hs: GPUBuffer; // (n, hiddenDim) swiglu output
-  logits: GPUBuffer; // (n, vocabSize)
+  tmp: GPUBuffer; // (n, nHeads * headDim) an in-place op's output before it is copied back
   cs: GPUBuffer; // (n, headDim / 2, 2) RoPE cos/sin
   csLocal: GPUBuffer; // (n, headDim / 2, 2) the local layers' cos/sin (Gemma 3), else a stand-in
 }
 
-export class GpuLlamaModel implements LanguageModel {
-  readonly config;
-  readonly tokenizer;
-  readonly source: string;
-  private readonly layers: GpuLayer[];
-  private readonly finalNorm: GPUBuffer;
-  private readonly finalNormB?: GPUBuffer;
-  private readonly lmHead: Weight;
-  private readonly embed: Float32Array; // (vocabSize, dim) stays on the host: a forward uploads n rows
-  private readonly posEmbed?: Float32Array; // (maxSeqLen, dim) GPT-2's learned positions, on the host too
+/** Rows one dispatch of a row kernel (one workgroup per row) can address. */
+const MAX_ROWS = 65535;
+
+/**
+ * The GPU device of the forward (src/model/llama.ts): weights, activations and (with a
+ * GpuKVCache) the KV cache in GPU buffers. Ops are recorded and submitted in batches: at each
+ * attention (the cache reads what came before) and at the logits. Per forward call the host
+ * uploads the embedding rows, the RoPE cos/sin table and the query positions, and reads back
+ * only the logits (and, for policies that read attention, the probabilities). With any other
+ * KVCache (specs the GPU cache does not hold) q/k/v cross the bus each layer and the cache runs
+ * where it lives.
+ */
+class GpuDevice implements ForwardDevice<GPUBuffer, Weight, GPUBuffer> {
+  readonly weights: DecoderWeights<Weight, GPUBuffer>;
   private readonly invFreq: Float32Array;
   /** The local (windowed) layers' frequencies where their RoPE base differs (Gemma 3). */
   private readonly localInvFreq?: Float32Array;
@@ -105,19 +72,18 @@ export class GpuLlamaModel implements LanguageModel {
   private acts: Acts | null = null;
   private readonly k: Record<"matmul" | "rmsnorm" | "layernorm" | "rope" | "ew" | "perm", Kernel>;
   private logitsHost = new Float32Array(0);
-  private readonly window = new WindowedForward();
+  /** Dispatches recorded since the last submit. */
+  private pending: Dispatch[] = [];
+  private cache: KVCache | null = null;
+  private positions: Int32Array = new Int32Array(0);
 
   constructor(
-    private readonly base: LlamaModel,
-    readonly executor: Executor,
+    private readonly cfg: ModelConfig,
+    host: LlamaWeights,
     private readonly ops: GpuOps,
     /** Largest row block of a weight matrix in bytes (default: the device's binding limit). */
     maxBlockBytes?: number,
   ) {
-    this.config = base.config;
-    this.tokenizer = base.tokenizer;
-    this.source = base.source;
-    const W: LlamaWeights = base.weights;
     const rt = ops.rt;
     const maxBinding = rt.device.limits.maxStorageBufferBindingSize;
     const up = (a: Float32Array, label: string) => {
@@ -143,41 +109,41 @@ export class GpuLlamaModel implements LanguageModel {
         blocks.push(up(a.subarray(r * dIn, Math.min(dOut, r + rowsPerBlock) * dIn), `${label}[${r}]`));
       return { blocks, rowsPerBlock };
     };
-    const { dim, hiddenDim, nHeads, headDim } = base.config;
+    const { dim, hiddenDim, nHeads, headDim } = cfg;
     // The optional vectors of a layer, uploaded where the family has them.
     const opt = (a: Float32Array | undefined, label: string) => (a ? up(a, label) : undefined);
-    this.layers = W.layers.map((L, i) => ({
-      attnNorm: up(L.attnNorm, `l${i}.attnNorm`),
-      attnNormB: opt(L.attnNormB, `l${i}.attnNormB`),
-      wq: mat(L.wq, dim, `l${i}.wq`),
-      wk: mat(L.wk, dim, `l${i}.wk`),
-      wv: mat(L.wv, dim, `l${i}.wv`),
-      wo: mat(L.wo, nHeads * headDim, `l${i}.wo`),
-      bq: opt(L.bq, `l${i}.bq`),
-      bk: opt(L.bk, `l${i}.bk`),
-      bv: opt(L.bv, `l${i}.bv`),
-      bo: opt(L.bo, `l${i}.bo`),
-      qNorm: opt(L.qNorm, `l${i}.qNorm`),
-      kNorm: opt(L.kNorm, `l${i}.kNorm`),
-      postAttnNorm: opt(L.postAttnNorm, `l${i}.postAttnNorm`),
-      ffnNorm: up(L.ffnNorm, `l${i}.ffnNorm`),
-      ffnNormB: opt(L.ffnNormB, `l${i}.ffnNormB`),
-      postFfnNorm: opt(L.postFfnNorm, `l${i}.postFfnNorm`),
-      wGate: L.wGate ? mat(L.wGate, dim, `l${i}.wGate`) : undefined,
-      wUp: mat(L.wUp, dim, `l${i}.wUp`),
-      bUp: opt(L.bUp, `l${i}.bUp`),
-      wDown: mat(L.wDown, hiddenDim, `l${i}.wDown`),
-      bDown: opt(L.bDown, `l${i}.bDown`),
-    }));
-    this.finalNorm = up(W.finalNorm, "finalNorm");
-    this.finalNormB = opt(W.finalNormB, "finalNormB");
-    this.lmHead = mat(W.lmHead, dim, "lmHead");
-    this.embed = matrixF32(W.embed);
-    this.posEmbed = W.posEmbed;
-    this.invFreq = ropeInvFreq(this.config);
+    this.weights = {
+      layers: host.layers.map((L, i) => ({
+        attnNorm: up(L.attnNorm, `l${i}.attnNorm`),
+        attnNormB: opt(L.attnNormB, `l${i}.attnNormB`),
+        wq: mat(L.wq, dim, `l${i}.wq`),
+        wk: mat(L.wk, dim, `l${i}.wk`),
+        wv: mat(L.wv, dim, `l${i}.wv`),
+        wo: mat(L.wo, nHeads * headDim, `l${i}.wo`),
+        bq: opt(L.bq, `l${i}.bq`),
+        bk: opt(L.bk, `l${i}.bk`),
+        bv: opt(L.bv, `l${i}.bv`),
+        bo: opt(L.bo, `l${i}.bo`),
+        qNorm: opt(L.qNorm, `l${i}.qNorm`),
+        kNorm: opt(L.kNorm, `l${i}.kNorm`),
+        postAttnNorm: opt(L.postAttnNorm, `l${i}.postAttnNorm`),
+        ffnNorm: up(L.ffnNorm, `l${i}.ffnNorm`),
+        ffnNormB: opt(L.ffnNormB, `l${i}.ffnNormB`),
+        postFfnNorm: opt(L.postFfnNorm, `l${i}.postFfnNorm`),
+        wGate: L.wGate ? mat(L.wGate, dim, `l${i}.wGate`) : undefined,
+        wUp: mat(L.wUp, dim, `l${i}.wUp`),
+        bUp: opt(L.bUp, `l${i}.bUp`),
+        wDown: mat(L.wDown, hiddenDim, `l${i}.wDown`),
+        bDown: opt(L.bDown, `l${i}.bDown`),
+      })),
+      finalNorm: up(host.finalNorm, "finalNorm"),
+      finalNormB: opt(host.finalNormB, "finalNormB"),
+      lmHead: mat(host.lmHead, dim, "lmHead"),
+    };
+    this.invFreq = ropeInvFreq(cfg);
     // Gemma 3's local layers: their own base, without the global layers' scaling (as the CPU forward).
-    if (base.config.ropeLocalTheta !== undefined)
-      this.localInvFreq = ropeInvFreq({ headDim, ropeTheta: base.config.ropeLocalTheta });
+    if (cfg.ropeLocalTheta !== undefined)
+      this.localInvFreq = ropeInvFreq({ headDim, ropeTheta: cfg.ropeLocalTheta });
     this.dummy = rt.buffer(16, "dummy");
     this.k = {
       matmul: ops.kernel(fwd.matmulKernel, "matmul"),
@@ -189,15 +155,11 @@ export class GpuLlamaModel implements LanguageModel {
     };
   }
 
-  kvShape(maxTokens: number): KVShape {
-    return this.base.kvShape(maxTokens);
-  }
-
   private ensure(n: number): Acts {
     if (this.acts && this.acts.cap >= n) return this.acts;
     if (this.acts) this.freeActs(this.acts);
     const cap = Math.max(n, (this.acts?.cap ?? 0) * 2);
-    const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize } = this.config;
+    const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize } = this.cfg;
     const group = nHeads / nKvHeads;
     const b = (floats: number, label: string) => this.ops.rt.buffer(floats * 4, label);
     this.acts = {
@@ -212,6 +174,7 @@ export class GpuLlamaModel implements LanguageModel {
       kvin: b(2 * cap * nKvHeads * headDim + cap, "kvin"),
       attT: b(cap * nHeads * headDim, "attT"),
       att: b(cap * nHeads * headDim, "att"),
+      tmp: b(cap * nHeads * headDim, "tmp"),
       hb: b(cap * hiddenDim, "hb"),
       hb2: b(cap * hiddenDim, "hb2"),
       hs: b(cap * hiddenDim, "hs"),
@@ -226,256 +189,194 @@ export class GpuLlamaModel implements LanguageModel {
     for (const [key, buf] of Object.entries(a)) if (key !== "cap") (buf as GPUBuffer).destroy();
   }
 
-  /** Dispatches of out (n, dOut) = x (n, dIn) @ w^T (+ bias), one per row block of w. */
-  private matmul(
-    out: GPUBuffer,
-    x: GPUBuffer,
-    w: Weight,
-    n: number,
-    dIn: number,
-    dOut: number,
-    bias?: GPUBuffer,
-  ): Dispatch[] {
-    return w.blocks.map((block, k) => {
-      const col = k * w.rowsPerBlock;
-      const rows = Math.min(w.rowsPerBlock, dOut - col);
-      return {
-        kernel: this.k.matmul,
-        params: fwd.matmulParams(n, dIn, rows, bias !== undefined, { b: col, oStride: dOut, oCol: col }),
-        buffers: [x, block, bias ?? this.dummy, out],
-        groups: fwd.grid(n * rows),
-      };
-    });
+  /** Submit what was recorded (before the host reads or writes a buffer those dispatches use). */
+  private flush(): void {
+    if (this.pending.length > 0) this.ops.rt.run(this.pending);
+    this.pending = [];
   }
 
-  /** The model's norm over n rows of dim: RMSNorm, or LayerNorm with its bias (norm "layer"). */
-  private norm(
-    out: GPUBuffer,
-    x: GPUBuffer,
-    w: GPUBuffer,
-    b: GPUBuffer | undefined,
-    n: number,
-    xOff = 0,
-  ): Dispatch {
-    if (this.config.norm !== "layer") return this.rmsnorm(out, x, w, n, xOff);
-    if (!b) throw new ConfigError("norm", "LayerNorm without its bias vector");
-    return {
-      kernel: this.k.layernorm,
-      params: fwd.layernormParams(n, this.config.dim, this.config.rmsNormEps, xOff, 0),
-      buffers: [x, w, b, out],
-      groups: [n],
-    };
+  private upload(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.flush();
+    this.ops.rt.upload(buf, data, byteOffset);
   }
 
-  private rmsnorm(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, n: number, xOff = 0): Dispatch {
-    return {
-      kernel: this.k.rmsnorm,
-      params: fwd.rmsnormParams(n, this.config.dim, this.config.rmsNormEps, xOff, 0),
-      buffers: [x, w, out],
-      groups: [n],
-    };
+  begin(positions: Int32Array, cache: KVCache): Activations<GPUBuffer> {
+    const n = positions.length;
+    const { nHeads, nKvHeads, headDim: d } = this.cfg;
+    const group = nHeads / nKvHeads;
+    const A = this.ensure(n);
+    // The GPU cache's attention kernels do not soft-cap scores (createCache never builds one for
+    // such a shape); a host cache from createCache does (src/cache/softcap.ts).
+    if (cache instanceof GpuKVCache && this.cfg.attnSoftcap !== undefined)
+      throw new ConfigError(
+        "cache",
+        `this model soft-caps attention scores (${this.cfg.attnSoftcap}), which the GPU cache does not; build the cache with createCache(spec, model.kvShape(n))`,
+      );
+    this.cache = cache;
+    this.positions = positions;
+    if (this.cfg.positions !== "learned") {
+      this.upload(A.cs, fwd.ropeTable(positions, this.invFreq));
+      if (this.localInvFreq) this.upload(A.csLocal, fwd.ropeTable(positions, this.localInvFreq));
+    }
+    const qPos = new Int32Array(group * n);
+    for (let g = 0; g < group; g++) qPos.set(positions, g * n);
+    this.upload(A.qin, qPos, n * nHeads * d * 4);
+    this.upload(A.kvin, positions, 2 * n * nKvHeads * d * 4);
+    return A;
   }
 
-  /** RMSNorm over `rows` rows of headDim (each head of q or k), in row blocks a dispatch can address. */
-  private headNorm(out: GPUBuffer, x: GPUBuffer, w: GPUBuffer, rows: number): Dispatch[] {
-    const d = this.config.headDim;
-    const out_: Dispatch[] = [];
-    for (let r = 0; r < rows; r += 65535) {
-      const m = Math.min(65535, rows - r);
-      out_.push({
+  setRows(x: GPUBuffer, n: number, fill: (rows: Float32Array) => void): void {
+    const rows = new Float32Array(n * this.cfg.dim);
+    fill(rows);
+    this.upload(x, rows);
+  }
+
+  /** One dispatch per workgroup-addressable block of rows; in place through tmp (a storage buffer binds once). */
+  rmsnorm(out: GPUBuffer, inp: GPUBuffer, w: GPUBuffer, rows: number, width: number, inRow = 0): void {
+    const o = out === inp ? this.acts!.tmp : out;
+    for (let r = 0; r < rows; r += MAX_ROWS) {
+      const m = Math.min(MAX_ROWS, rows - r);
+      this.pending.push({
         kernel: this.k.rmsnorm,
-        params: fwd.rmsnormParams(m, d, this.config.rmsNormEps, r * d, r * d),
-        buffers: [x, w, out],
+        params: fwd.rmsnormParams(m, width, this.cfg.rmsNormEps, (inRow + r) * width, r * width),
+        buffers: [inp, w, o],
         groups: [m],
       });
     }
-    return out_;
+    if (o !== out) this.copy(out, o, rows * width);
   }
 
-  private perm(src: GPUBuffer, dst: GPUBuffer, a: number, b: number, d: number, dstOff = 0): Dispatch {
-    return {
+  layernorm(out: GPUBuffer, inp: GPUBuffer, w: GPUBuffer, b: GPUBuffer, rows: number, inRow = 0): void {
+    const dim = this.cfg.dim;
+    this.pending.push({
+      kernel: this.k.layernorm,
+      params: fwd.layernormParams(rows, dim, this.cfg.rmsNormEps, inRow * dim, 0),
+      buffers: [inp, w, b, out],
+      groups: [rows],
+    });
+  }
+
+  /** out (n, dOut) = x (n, dIn) @ w^T (+ bias): one dispatch per row block of each w. */
+  matmul(x: GPUBuffer, n: number, dIn: number, outs: Projection<GPUBuffer, Weight, GPUBuffer>[]): void {
+    for (const { out, w, b, dOut } of outs)
+      w.blocks.forEach((block, k) => {
+        const col = k * w.rowsPerBlock;
+        const rows = Math.min(w.rowsPerBlock, dOut - col);
+        this.pending.push({
+          kernel: this.k.matmul,
+          params: fwd.matmulParams(n, dIn, rows, b !== undefined, { b: col, oStride: dOut, oCol: col }),
+          buffers: [x, block, b ?? this.dummy, out],
+          groups: fwd.grid(n * rows),
+        });
+      });
+  }
+
+  rope(x: GPUBuffer, n: number, heads: number, local: boolean): void {
+    const d = this.cfg.headDim;
+    const A = this.acts!;
+    this.pending.push({
+      kernel: this.k.rope,
+      params: fwd.ropeParams(n, heads, d),
+      buffers: [x, local && this.localInvFreq ? A.csLocal : A.cs],
+      groups: fwd.grid((n * heads * d) / 2),
+    });
+  }
+
+  /** dst = src (a, b, d) with axes 0 and 1 swapped, written dstOff floats in. */
+  private perm(dst: GPUBuffer, src: GPUBuffer, a: number, b: number, d: number, dstOff = 0): void {
+    this.pending.push({
       kernel: this.k.perm,
       params: fwd.permuteParams(a, b, d, 0, dstOff),
       buffers: [src, dst],
       groups: fwd.grid(a * b * d),
-    };
+    });
   }
 
-  private ew(out: GPUBuffer, g: GPUBuffer, u: GPUBuffer, n: number, op: number, scalar = 0): Dispatch {
-    return {
+  private copy(dst: GPUBuffer, src: GPUBuffer, len: number): void {
+    this.perm(dst, src, 1, 1, len);
+  }
+
+  private ew(out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, len: number, op: number, scalar = 0): void {
+    this.pending.push({
       kernel: this.k.ew,
-      params: fwd.elementwiseParams(n, op, scalar),
-      buffers: [g, u, out],
-      groups: fwd.grid(n),
-    };
+      params: fwd.elementwiseParams(len, op, scalar),
+      buffers: [a, b, out],
+      groups: fwd.grid(len),
+    });
   }
 
-  async forward(
-    tokens: ArrayLike<number>,
-    positions: Int32Array,
-    cache: KVCache,
-    opts: ForwardOptions = {},
-  ): Promise<Float32Array> {
-    // Mistral's sliding window (src/model/sliding-window.ts); a plain forwardChunk without one.
-    return this.window.forward(this, tokens, positions, cache, opts);
+  scale(x: GPUBuffer, len: number, s: number): void {
+    this.ew(x, this.dummy, this.dummy, len, fwd.SCALE, s);
   }
 
-  async forwardChunk(
-    tokens: ArrayLike<number>,
-    positions: Int32Array,
-    cache: KVCache,
-    opts: ForwardOptions = {},
-  ): Promise<Float32Array> {
-    const n = tokens.length;
-    const cfg = this.config;
-    const { dim, nHeads, nKvHeads, headDim: d, hiddenDim, vocabSize } = cfg;
-    const first = opts.firstLogit ?? 0;
-    if (positions.length !== n)
-      throw new ShapeError(`forward: ${n} tokens but ${positions.length} positions`);
-    if (n === 0 || first < 0 || first >= n)
-      throw new ShapeError(`forward: need n >= 1 and 0 <= firstLogit < n (n=${n}, firstLogit=${first})`);
+  add(x: GPUBuffer, y: GPUBuffer, len: number): void {
+    this.ew(x, y, this.dummy, len, fwd.ADD);
+  }
+
+  activate(
+    kind: "swiglu" | "geglu" | "gelu",
+    out: GPUBuffer,
+    gate: GPUBuffer,
+    up: GPUBuffer,
+    len: number,
+  ): void {
+    const op = kind === "gelu" ? fwd.GELU : kind === "geglu" ? fwd.GEGLU : fwd.SWIGLU;
+    this.ew(out, gate, kind === "gelu" ? this.dummy : up, len, op);
+  }
+
+  softcap(x: GPUBuffer, len: number, cap: number): void {
+    this.ew(x, this.dummy, this.dummy, len, fwd.SOFTCAP, cap);
+  }
+
+  async attention(layer: number, a: Activations<GPUBuffer>, n: number): Promise<void> {
+    const { nHeads, nKvHeads, headDim: d } = this.cfg;
     const qDim = nHeads * d;
     const kvDim = nKvHeads * d;
-    const group = nHeads / nKvHeads;
+    const A = a as Acts;
     const rt = this.ops.rt;
-    const A = this.ensure(n);
-
-    const x0 = new Float32Array(n * dim);
-    for (let t = 0; t < n; t++) {
-      const id = tokens[t]!;
-      if (!(id >= 0 && id < vocabSize))
-        throw new ShapeError(
-          `forward: token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`,
-        );
-      x0.set(this.embed.subarray(id * dim, (id + 1) * dim), t * dim);
-    }
-    // GPT-2: learned absolute positions added to the token embedding (f32 adds, as the CPU forward).
-    const pe = this.posEmbed;
-    if (pe) {
-      for (let t = 0; t < n; t++) {
-        const p = positions[t]!;
-        if (!(p >= 0 && p < cfg.maxSeqLen))
-          throw new ShapeError(
-            `forward: position ${p} is beyond the ${cfg.maxSeqLen} learned positions of this model`,
-          );
+    const positions = this.positions;
+    this.perm(A.qin, A.q, n, nHeads, d);
+    this.perm(A.kvin, A.k, n, nKvHeads, d);
+    this.perm(A.kvin, A.v, n, nKvHeads, d, n * kvDim);
+    this.flush();
+    const cache = this.cache!;
+    if (cache instanceof GpuKVCache) {
+      let hostKeys: Float32Array | undefined;
+      if (cache.needsHostKeys) {
+        // The policy scores keys as they arrive (knorm): bring this chunk's K rows over.
+        const [kr] = await rt.read([{ buf: A.kvin, bytes: n * kvDim * 4 }]);
+        hostKeys = new Float32Array(kr!);
       }
-      for (let t = 0; t < n; t++)
-        for (let i = 0, o = positions[t]! * dim; i < dim; i++)
-          x0[t * dim + i] = x0[t * dim + i]! + pe[o + i]!;
+      cache.appendDevice(layer, A.kvin, 0, n * kvDim, 2 * n * kvDim, positions, hostKeys);
+      await cache.attendDevice(layer, A.qin, n * qDim, positions, A.attT);
+    } else {
+      // A cache that lives on the host: q, k, v down, attention output up.
+      const [kv, q] = await rt.read([
+        { buf: A.kvin, bytes: 2 * n * kvDim * 4 },
+        { buf: A.qin, bytes: n * qDim * 4 },
+      ]);
+      const kvF = new Float32Array(kv!);
+      await cache.append(layer, kvF.subarray(0, n * kvDim), kvF.subarray(n * kvDim), positions);
+      const attT = new Float32Array(n * qDim);
+      await cache.attend(layer, new Float32Array(q!), positions, attT);
+      this.upload(A.attT, attT);
     }
-    // Gemma: the embedding times sqrt(hidden_size) (each product rounded to f32, as the CPU forward).
-    const es = cfg.embedScale;
-    if (es !== undefined) for (let i = 0; i < n * dim; i++) x0[i] = x0[i]! * es;
-    rt.upload(A.x, x0);
-    const rope = cfg.positions !== "learned";
-    if (rope) rt.upload(A.cs, fwd.ropeTable(positions, this.invFreq));
-    if (rope && this.localInvFreq) rt.upload(A.csLocal, fwd.ropeTable(positions, this.localInvFreq));
-    // Gemma: scores q.k / sqrt(query_pre_attn_scalar); the cache divides by sqrt(headDim).
-    const qScale = cfg.queryPreAttnScalar ? Math.sqrt(d / cfg.queryPreAttnScalar) : 1;
-    const qPos = new Int32Array(group * n);
-    for (let g = 0; g < group; g++) qPos.set(positions, g * n);
-    rt.upload(A.qin, qPos, n * qDim * 4);
-    rt.upload(A.kvin, positions, 2 * n * kvDim * 4);
-    const gpuCache = cache instanceof GpuKVCache ? cache : null;
-    // The GPU cache's attention kernels do not soft-cap scores (createCache never builds one for
-    // such a shape); a host cache from createCache does (src/cache/softcap.ts).
-    if (gpuCache && cfg.attnSoftcap !== undefined)
-      throw new ConfigError(
-        "cache",
-        `this model soft-caps attention scores (${cfg.attnSoftcap}), which the GPU cache does not; build the cache with createCache(spec, model.kvShape(n))`,
-      );
+    this.perm(A.att, A.attT, nHeads, n, d);
+  }
 
-    for (let l = 0; l < cfg.nLayers; l++) {
-      const L = this.layers[l]!;
-      // q and k heads after their norms: att and attT are free until attention.
-      const qh = L.qNorm ? A.att : A.q;
-      const kh = L.kNorm ? A.attT : A.k;
-      const cs = this.localInvFreq && cfg.windowLayers?.[l] ? A.csLocal : A.cs;
-      const ropeOf = (x: GPUBuffer, heads: number): Dispatch => ({
-        kernel: this.k.rope,
-        params: fwd.ropeParams(n, heads, d),
-        buffers: [x, cs],
-        groups: fwd.grid((n * heads * d) / 2),
-      });
-      rt.run([
-        this.norm(A.xb, A.x, L.attnNorm, L.attnNormB, n),
-        ...this.matmul(A.q, A.xb, L.wq, n, dim, qDim, L.bq),
-        ...this.matmul(A.k, A.xb, L.wk, n, dim, kvDim, L.bk),
-        ...this.matmul(A.v, A.xb, L.wv, n, dim, kvDim, L.bv),
-        // Qwen3: RMSNorm over each head's q and k, into buffers free until attention writes them.
-        ...(L.qNorm ? this.headNorm(qh, A.q, L.qNorm, n * nHeads) : []),
-        ...(L.kNorm ? this.headNorm(kh, A.k, L.kNorm, n * nKvHeads) : []),
-        ...(rope ? [ropeOf(qh, nHeads), ropeOf(kh, nKvHeads)] : []),
-        ...(qScale !== 1 ? [this.ew(qh, this.dummy, this.dummy, n * qDim, fwd.SCALE, qScale)] : []),
-        this.perm(qh, A.qin, n, nHeads, d),
-        this.perm(kh, A.kvin, n, nKvHeads, d),
-        this.perm(A.v, A.kvin, n, nKvHeads, d, n * kvDim),
-      ]);
-      if (gpuCache) {
-        let hostKeys: Float32Array | undefined;
-        if (gpuCache.needsHostKeys) {
-          // The policy scores keys as they arrive (knorm): bring this chunk's K rows over.
-          const [kr] = await rt.read([{ buf: A.kvin, bytes: n * kvDim * 4 }]);
-          hostKeys = new Float32Array(kr!);
-        }
-        gpuCache.appendDevice(l, A.kvin, 0, n * kvDim, 2 * n * kvDim, positions, hostKeys);
-        await gpuCache.attendDevice(l, A.qin, n * qDim, positions, A.attT);
-      } else {
-        // A cache that lives on the host: q, k, v down, attention output up.
-        const [kv, q] = await rt.read([
-          { buf: A.kvin, bytes: 2 * n * kvDim * 4 },
-          { buf: A.qin, bytes: n * qDim * 4 },
-        ]);
-        const kvF = new Float32Array(kv!);
-        await cache.append(l, kvF.subarray(0, n * kvDim), kvF.subarray(n * kvDim), positions);
-        const attT = new Float32Array(n * qDim);
-        await cache.attend(l, new Float32Array(q!), positions, attT);
-        rt.upload(A.attT, attT);
-      }
-      // Gemma's post-norms: the block output normed into xb (free by then) before the add.
-      const residual = (post: GPUBuffer | undefined): Dispatch[] =>
-        post
-          ? [this.rmsnorm(A.xb, A.xb2, post, n), this.ew(A.x, A.xb, this.dummy, n * dim, fwd.ADD)]
-          : [this.ew(A.x, A.xb2, this.dummy, n * dim, fwd.ADD)];
-      // feed-forward: SwiGLU, Gemma's GeGLU, or GPT-2's GELU MLP (no gate)
-      const ffn: Dispatch[] = L.wGate
-        ? [
-            ...this.matmul(A.hb, A.xb, L.wGate, n, dim, hiddenDim),
-            ...this.matmul(A.hb2, A.xb, L.wUp, n, dim, hiddenDim),
-            this.ew(A.hs, A.hb, A.hb2, n * hiddenDim, cfg.ffn === "geglu" ? fwd.GEGLU : fwd.SWIGLU),
-          ]
-        : [
-            ...this.matmul(A.hb, A.xb, L.wUp, n, dim, hiddenDim, L.bUp),
-            this.ew(A.hs, A.hb, this.dummy, n * hiddenDim, fwd.GELU),
-          ];
-      rt.run([
-        this.perm(A.attT, A.att, nHeads, n, d),
-        ...this.matmul(A.xb2, A.att, L.wo, n, qDim, dim, L.bo),
-        ...residual(L.postAttnNorm),
-        this.norm(A.xb, A.x, L.ffnNorm, L.ffnNormB, n),
-        ...ffn,
-        ...this.matmul(A.xb2, A.hs, L.wDown, n, hiddenDim, dim, L.bDown),
-        ...residual(L.postFfnNorm),
-      ]);
-    }
-    const m = n - first;
-    const cap = cfg.finalSoftcap;
-    rt.run([
-      this.norm(A.xb, A.x, this.finalNorm, this.finalNormB, m, first * dim),
-      ...this.matmul(A.logits, A.xb, this.lmHead, m, dim, vocabSize),
-      // Gemma 2: final logits soft-capped, cap * tanh(logit / cap).
-      ...(cap !== undefined
-        ? [this.ew(A.logits, this.dummy, this.dummy, m * vocabSize, fwd.SOFTCAP, cap)]
-        : []),
-    ]);
-    const ranges = [{ buf: A.logits, bytes: m * vocabSize * 4 }];
-    if (gpuCache) ranges.push(gpuCache.statsRange());
-    const [lg, st] = await rt.read(ranges);
-    if (gpuCache) gpuCache.takeStats(st!);
-    if (this.logitsHost.length < m * vocabSize) this.logitsHost = new Float32Array(m * vocabSize);
-    const logits = this.logitsHost.subarray(0, m * vocabSize);
-    logits.set(new Float32Array(lg!));
-    return logits;
+  async readLogits(logits: GPUBuffer, rows: number): Promise<Float32Array> {
+    this.flush();
+    const len = rows * this.cfg.vocabSize;
+    const cache = this.cache instanceof GpuKVCache ? this.cache : null;
+    const ranges = [{ buf: logits, bytes: len * 4 }];
+    if (cache) ranges.push(cache.statsRange());
+    const [lg, st] = await this.ops.rt.read(ranges);
+    if (cache) cache.takeStats(st!);
+    if (this.logitsHost.length < len) this.logitsHost = new Float32Array(len);
+    const out = this.logitsHost.subarray(0, len);
+    out.set(new Float32Array(lg!));
+    this.cache = null;
+    return out;
   }
 
   dispose(): void {
@@ -485,95 +386,49 @@ export class GpuLlamaModel implements LanguageModel {
       if ("blocks" in b) for (const x of b.blocks) x.destroy();
       else b.destroy();
     };
-    for (const L of this.layers) for (const b of Object.values(L)) if (b) free(b as GPUBuffer | Weight);
-    this.finalNorm.destroy();
-    this.finalNormB?.destroy();
-    free(this.lmHead);
+    const W = this.weights;
+    for (const L of W.layers) for (const b of Object.values(L)) if (b) free(b as GPUBuffer | Weight);
+    W.finalNorm.destroy();
+    W.finalNormB?.destroy();
+    free(W.lmHead);
     this.dummy.destroy();
-    this.base.dispose();
   }
 }
 
 /**
- * The ModelConfig fields whose every value the GPU forward computes as the CPU forward does.
- * A field outside this list (a family option added later) makes gpuForwardUnsupported name
- * it, so webgpu takes the counted host path until a kernel for it lands here.
+ * A model whose forward runs on the GPU: the one forward (src/model/llama.ts) over GpuDevice.
+ * Use: `const gpuModel = await toGpuModel(model)` for a model loaded with executor "webgpu"
+ * (or any LlamaModel); it implements LanguageModel, so the protocols run it unchanged.
  */
-const GPU_FORWARD_FIELDS = new Set<keyof ModelConfig>([
-  "arch",
-  "dim",
-  "hiddenDim",
-  "nLayers",
-  "nHeads",
-  "nKvHeads",
-  "headDim",
-  "vocabSize",
-  "maxSeqLen",
-  "ropeTheta",
-  "ropeScaling",
-  "ropeFreqFactors",
-  "rmsNormEps",
-  "tiedEmbeddings",
-  "qkvBias",
-  "slidingWindow",
-  "windowLayers",
-  "ropeLocalTheta",
-  "qkNorm",
-  "norm",
-  "positions",
-  "ffn",
-  "normOffset",
-  "postNorms",
-  "embedScale",
-  "queryPreAttnScalar",
-  "finalSoftcap",
-  // applied by the cache (a host one: the GPU cache lacks it and is refused), src/cache/softcap.ts
-  "attnSoftcap",
-  "linearBias",
-  "bosId",
-  "eosId",
-]);
+export class GpuLlamaModel extends DecoderModel<GPUBuffer, Weight, GPUBuffer> {
+  protected readonly device: GpuDevice;
 
-/** Why the GPU kernels cannot run this config's forward (the first field they lack), or null. */
-export function gpuForwardUnsupported(cfg: ModelConfig): string | null {
-  for (const [k, v] of Object.entries(cfg))
-    if (v !== undefined && !GPU_FORWARD_FIELDS.has(k as keyof ModelConfig)) return k;
-  if (cfg.norm !== undefined && cfg.norm !== "rms" && cfg.norm !== "layer") return `norm ${cfg.norm}`;
-  if (cfg.ffn !== undefined && !["swiglu", "geglu", "gelu"].includes(cfg.ffn)) return `ffn ${cfg.ffn}`;
-  return null;
-}
-
-/**
- * The host path: the CPU forward of `base` (its own executor's ops) over caches made with the
- * webgpu executor (GPU caches), for a family the GPU forward does not run.
- */
-class HostPathModel implements LanguageModel {
-  readonly config;
-  readonly tokenizer;
-  readonly source;
   constructor(
     private readonly base: LlamaModel,
-    readonly executor: Executor,
+    executor: Executor,
+    ops: GpuOps,
+    /** Largest row block of a weight matrix in bytes (default: the device's binding limit). */
+    maxBlockBytes?: number,
   ) {
-    this.config = base.config;
-    this.tokenizer = base.tokenizer;
-    this.source = base.source;
+    super(base.config, base.tokenizer, executor, base.source, base.weights);
+    this.device = new GpuDevice(base.config, base.weights, ops, maxBlockBytes);
   }
+
   kvShape(maxTokens: number): KVShape {
     return this.base.kvShape(maxTokens);
   }
-  forward(tokens: ArrayLike<number>, positions: Int32Array, cache: KVCache, opts?: ForwardOptions) {
-    return this.base.forward(tokens, positions, cache, opts);
-  }
+
   dispose(): void {
+    this.device.dispose();
     this.base.dispose();
   }
 }
 
 /**
  * The GPU forward for a loaded model. `executor` must be the webgpu executor (the one whose
- * device holds the buffers); the model's own executor may be any. A family whose ops the GPU
- * forward lacks gets the host path (HostPathModel), counted in the executor's fallbacks.
+ * device holds the buffers); the model's own executor may be any. Every family runs: the
+ * forward is the one in src/model/llama.ts, and a step it gains is a ForwardDevice op, which
+ * GpuDevice must implement to type-check (no family can silently compute differently here).
  */
 export async function toGpuModel(
   model: LanguageModel,
@@ -586,10 +441,5 @@ export async function toGpuModel(
   const { createWebGpuExecutor, isWebGpuExecutor } = await import("./executor.ts");
   const exec = executor ?? (isWebGpuExecutor(model.executor) ? model.executor : await createWebGpuExecutor());
   if (!isWebGpuExecutor(exec)) throw new ConfigError("executor", "toGpuModel needs the webgpu executor");
-  const why = gpuForwardUnsupported(model.config);
-  if (why !== null) {
-    countFallback(exec, `prepareModel: ${model.config.arch} (${why})`);
-    return new HostPathModel(model, exec);
-  }
   return new GpuLlamaModel(model, exec, exec.gpu, options.maxBlockBytes);
 }

@@ -15,51 +15,62 @@
 import type { ModelWindow } from "../cache/model-window.ts";
 import type { ModelSoftcap } from "../cache/softcap.ts";
 import type { KVCache, KVShape } from "../cache/types.ts";
-import { ShapeError } from "../errors.ts";
+import { ConfigError, ShapeError } from "../errors.ts";
 import type { Executor } from "../kernels/executor.ts";
-import { adjacentMatrix, type Matrix, widenInto } from "../kernels/weights.ts";
+import { type Matrix, widenInto } from "../kernels/weights.ts";
 import type { ModelConfig } from "./config.ts";
-import { addRowBias, centerRows, geglu, geluTanh, softcap } from "./family-ops.ts";
+import { CpuDevice } from "./cpu-device.ts";
 import { ropeInvFreq } from "./rope.ts";
 import { WindowedForward } from "./sliding-window.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
-/** One layer's weights; the optional ones exist exactly when the config's family has them. */
-export interface LayerWeights {
-  attnNorm: Float32Array; // (dim)
-  attnNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
-  wq: Matrix; // (nHeads * headDim, dim), rotate-half row order
-  wk: Matrix; // (nKvHeads * headDim, dim), rotate-half row order
-  wv: Matrix; // (nKvHeads * headDim, dim)
-  wo: Matrix; // (dim, nHeads * headDim)
-  bq?: Float32Array; // (nHeads * headDim)
-  bk?: Float32Array; // (nKvHeads * headDim)
-  bv?: Float32Array; // (nKvHeads * headDim)
-  bo?: Float32Array; // (dim) (linearBias)
-  qNorm?: Float32Array; // (headDim) RMSNorm weight over each q head, rotate-half order (qkNorm)
-  kNorm?: Float32Array; // (headDim) RMSNorm weight over each k head, rotate-half order (qkNorm)
-  postAttnNorm?: Float32Array; // (dim) norm of the attention output before the residual add (postNorms)
-  ffnNorm: Float32Array; // (dim)
-  ffnNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
-  postFfnNorm?: Float32Array; // (dim) norm of the FFN output before the residual add (postNorms)
-  wGate?: Matrix; // (hiddenDim, dim); absent for ffn "gelu"
-  wUp: Matrix; // (hiddenDim, dim)
-  bUp?: Float32Array; // (hiddenDim) (linearBias)
-  wDown: Matrix; // (dim, hiddenDim)
-  bDown?: Float32Array; // (dim) (linearBias)
+/**
+ * One layer's weights as a device holds them: matrices M (Linear weights) and vectors V. The
+ * optional ones exist exactly when the config's family has them. On the host (LayerWeights)
+ * M is a Matrix and V a Float32Array; the GPU forward holds GPU buffers of the same names.
+ */
+export interface Layer<M, V> {
+  attnNorm: V; // (dim)
+  attnNormB?: V; // (dim) LayerNorm bias (norm "layer")
+  wq: M; // (nHeads * headDim, dim), rotate-half row order
+  wk: M; // (nKvHeads * headDim, dim), rotate-half row order
+  wv: M; // (nKvHeads * headDim, dim)
+  wo: M; // (dim, nHeads * headDim)
+  bq?: V; // (nHeads * headDim)
+  bk?: V; // (nKvHeads * headDim)
+  bv?: V; // (nKvHeads * headDim)
+  bo?: V; // (dim) (linearBias)
+  qNorm?: V; // (headDim) RMSNorm weight over each q head, rotate-half order (qkNorm)
+  kNorm?: V; // (headDim) RMSNorm weight over each k head, rotate-half order (qkNorm)
+  postAttnNorm?: V; // (dim) norm of the attention output before the residual add (postNorms)
+  ffnNorm: V; // (dim)
+  ffnNormB?: V; // (dim) LayerNorm bias (norm "layer")
+  postFfnNorm?: V; // (dim) norm of the FFN output before the residual add (postNorms)
+  wGate?: M; // (hiddenDim, dim); absent for ffn "gelu"
+  wUp: M; // (hiddenDim, dim)
+  bUp?: V; // (hiddenDim) (linearBias)
+  wDown: M; // (dim, hiddenDim)
+  bDown?: V; // (dim) (linearBias)
 }
+
+/** The weights the layer loop and the head read, as a device holds them. */
+export interface DecoderWeights<M, V> {
+  layers: Layer<M, V>[];
+  finalNorm: V; // (dim)
+  finalNormB?: V; // (dim) LayerNorm bias (norm "layer")
+  lmHead: M; // (vocabSize, dim); the same array as embed when tied
+}
+
+export type LayerWeights = Layer<Matrix, Float32Array>;
 
 /**
  * Matrices (Linear weights, the embedding) are f32 or 16-bit as the file stores them
- * (src/kernels/weights.ts: the matmul widens them exactly); vectors are f32.
+ * (src/kernels/weights.ts: the matmul widens them exactly); vectors are f32. The embedding
+ * rows are always looked up on the host (forwardChunk's first step).
  */
-export interface LlamaWeights {
+export interface LlamaWeights extends DecoderWeights<Matrix, Float32Array> {
   embed: Matrix; // (vocabSize, dim)
   posEmbed?: Float32Array; // (maxSeqLen, dim) learned absolute positions (positions "learned")
-  layers: LayerWeights[];
-  finalNorm: Float32Array; // (dim)
-  finalNormB?: Float32Array; // (dim) LayerNorm bias (norm "layer")
-  lmHead: Matrix; // (vocabSize, dim); the same array as embed when tied
 }
 
 export interface ForwardOptions {
@@ -91,124 +102,247 @@ export interface LanguageModel {
   dispose(): void;
 }
 
-/** Activation buffers for up to `cap` tokens per forward call, in executor memory. */
-class Scratch {
-  cap = 0;
-  x = new Float32Array(0) as Float32Array; // (n, dim) residual stream
-  xb = new Float32Array(0) as Float32Array; // (n, dim) normed input
-  xb2 = new Float32Array(0) as Float32Array; // (n, dim) block output
-  // q (n, nHeads, headDim), then k and v (n, nKvHeads, headDim) each: with n = 1 this is the
-  // (qDim + 2 kvDim) output row of one matmul over the fused q/k/v weights.
-  qkv = new Float32Array(0) as Float32Array;
-  qT = new Float32Array(0) as Float32Array; // (nHeads, n, headDim) as the cache wants it
-  kT = new Float32Array(0) as Float32Array; // (nKvHeads, n, headDim)
-  vT = new Float32Array(0) as Float32Array; // (nKvHeads, n, headDim)
-  attT = new Float32Array(0) as Float32Array; // (nHeads, n, headDim) attention output from the cache
-  att = new Float32Array(0) as Float32Array; // (n, nHeads * headDim)
-  // gate (n, hiddenDim), then swiglu output, followed by up (n, hiddenDim); with n = 1 the
-  // output row of one matmul over the fused gate/up weights.
-  gateUp = new Float32Array(0) as Float32Array;
-  logits = new Float32Array(0) as Float32Array; // (n, vocabSize)
-  // Positions copied into executor memory once per call: rope and every KV head's attention
-  // then read them in place instead of each copying the caller's array into scratch.
-  pos = new Int32Array(0) as Int32Array; // (n)
-
-  constructor(
-    private readonly exec: Executor,
-    private readonly cfg: ModelConfig,
-  ) {}
-
-  /** Grow (never per token: only when a larger chunk than ever before arrives). */
-  ensure(n: number): void {
-    if (n <= this.cap) return;
-    const cap = Math.max(n, this.cap * 2);
-    const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize } = this.cfg;
-    const e = this.exec;
-    const re = (old: Float32Array, size: number) => {
-      e.free(old);
-      return e.allocF32(size);
-    };
-    this.x = re(this.x, cap * dim);
-    this.xb = re(this.xb, cap * dim);
-    this.xb2 = re(this.xb2, cap * dim);
-    this.qkv = re(this.qkv, cap * (nHeads + 2 * nKvHeads) * headDim);
-    this.qT = re(this.qT, cap * nHeads * headDim);
-    this.kT = re(this.kT, cap * nKvHeads * headDim);
-    this.vT = re(this.vT, cap * nKvHeads * headDim);
-    this.attT = re(this.attT, cap * nHeads * headDim);
-    this.att = re(this.att, cap * nHeads * headDim);
-    this.gateUp = re(this.gateUp, cap * 2 * hiddenDim);
-    this.logits = re(this.logits, cap * vocabSize);
-    e.free(this.pos);
-    this.pos = e.allocI32(cap);
-    this.cap = cap;
-  }
-
-  dispose(): void {
-    for (const a of [
-      this.x,
-      this.xb,
-      this.xb2,
-      this.qkv,
-      this.qT,
-      this.kT,
-      this.vT,
-      this.attT,
-      this.att,
-      this.gateUp,
-      this.logits,
-      this.pos,
-    ])
-      this.exec.free(a);
-    this.cap = 0;
-  }
+/** The activations one forward call works in, as the device holds them (T: its buffer type). */
+export interface Activations<T> {
+  x: T; // (n, dim) residual stream
+  xb: T; // (n, dim) normed input, then free after each projection
+  xb2: T; // (n, dim) block output
+  q: T; // (n, nHeads, headDim)
+  k: T; // (n, nKvHeads, headDim)
+  v: T; // (n, nKvHeads, headDim)
+  att: T; // (n, nHeads * headDim) attention output
+  hb: T; // (n, hiddenDim) gate (or up, for the GELU MLP)
+  hb2: T; // (n, hiddenDim) up
+  hs: T; // (n, hiddenDim) activated FFN hidden state (may be hb itself: the activations are elementwise)
+  logits: T; // (n, vocabSize)
 }
 
-/** One view over arrays that lie back to back in one buffer, or undefined if they do not. */
-function adjacent(parts: (Float32Array | undefined)[]): Float32Array | undefined {
-  const a = parts[0];
-  if (!a) return undefined;
-  let end = a.byteOffset + a.byteLength;
-  for (const p of parts.slice(1)) {
-    if (!p || p.buffer !== a.buffer || p.byteOffset !== end) return undefined;
-    end += p.byteLength;
+/** out (n, dOut) = x (n, dIn) @ w^T (+ b): one of the projections that read the same input. */
+export interface Projection<T, M, V> {
+  out: T;
+  w: M;
+  b?: V;
+  dOut: number;
+}
+
+/**
+ * What the forward needs of a device (src/model/cpu-device.ts: the executor's ops on its
+ * arrays; src/gpu/forward.ts: WGSL kernels on GPU buffers). Every op has one meaning on every
+ * device: the device decides only how it runs (which kernel, fused or batched, in place or
+ * through a temporary). Row counts are explicit; `inRow` starts the input `inRow` rows in.
+ */
+export interface ForwardDevice<T, M, V> {
+  /** The weights the layer loop reads. */
+  readonly weights: DecoderWeights<M, V>;
+  /** Start a forward of positions.length tokens appending to `cache`: its activation buffers. */
+  begin(positions: Int32Array, cache: KVCache): Activations<T>;
+  /** x (n, dim) = rows that `fill` writes into a host array (the embedding lookup). */
+  setRows(x: T, n: number, fill: (rows: Float32Array) => void): void;
+  /** out (rows, width) = x / rms(x) * w per row; out may be inp. */
+  rmsnorm(out: T, inp: T, w: V, rows: number, width: number, inRow?: number): void;
+  /** out (rows, dim) = (x - mean) / std * w + b per row (GPT-2). */
+  layernorm(out: T, inp: T, w: V, b: V, rows: number, inRow?: number): void;
+  /** Projections of one input x (n, dIn); a device may run them as one matmul. */
+  matmul(x: T, n: number, dIn: number, outs: Projection<T, M, V>[]): void;
+  /** RoPE over x (n, heads, headDim) at this forward's positions (`local`: Gemma 3's local-layer base). */
+  rope(x: T, n: number, heads: number, local: boolean): void;
+  /** x (len) *= s. */
+  scale(x: T, len: number, s: number): void;
+  /** x (len) += y. */
+  add(x: T, y: T, len: number): void;
+  /** out (len) = silu(gate) * up (swiglu), gelu_tanh(gate) * up (geglu) or gelu_tanh(gate) (gelu: up unused). */
+  activate(kind: "swiglu" | "geglu" | "gelu", out: T, gate: T, up: T, len: number): void;
+  /** x (len) = cap * tanh(x / cap). */
+  softcap(x: T, len: number, cap: number): void;
+  /**
+   * Append k and v (n, nKvHeads, headDim) to the cache at layer `layer` and attend with q
+   * (n, nHeads, headDim): att (n, nHeads * headDim). Where the cache lives is the device's concern.
+   */
+  attention(layer: number, a: Activations<T>, n: number): Promise<void>;
+  /** The first `rows` rows of logits (rows, vocabSize) as a host array the next call overwrites. */
+  readLogits(logits: T, rows: number): Promise<Float32Array>;
+}
+
+/**
+ * The embedding rows of `tokens` at `positions` into x (n, dim): the token's row, plus the
+ * learned position's row (GPT-2), times embedScale (Gemma). f32 arithmetic (a JS double rounded
+ * once to f32 is the f32 sum or product: 53 >= 2 * 24 + 2 bits).
+ */
+function embedRows(
+  cfg: ModelConfig,
+  W: LlamaWeights,
+  tokens: ArrayLike<number>,
+  positions: Int32Array,
+  x: Float32Array,
+): void {
+  const { dim, vocabSize } = cfg;
+  const n = tokens.length;
+  for (let t = 0; t < n; t++) {
+    const id = tokens[t]!;
+    if (!(id >= 0 && id < vocabSize))
+      throw new ShapeError(
+        `forward: token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`,
+      );
+    widenInto(W.embed, id * dim, x.subarray(t * dim, (t + 1) * dim));
   }
-  return new Float32Array(a.buffer, a.byteOffset, (end - a.byteOffset) / 4);
+  const pe = W.posEmbed;
+  if (pe) {
+    for (let t = 0; t < n; t++) {
+      const p = positions[t]!;
+      if (!(p >= 0 && p < cfg.maxSeqLen))
+        throw new ShapeError(
+          `forward: position ${p} is beyond the ${cfg.maxSeqLen} learned positions of this model`,
+        );
+      for (let i = 0, o = p * dim; i < dim; i++) x[t * dim + i] = x[t * dim + i]! + pe[o + i]!;
+    }
+  }
+  const es = cfg.embedScale;
+  if (es !== undefined) for (let i = 0; i < n * dim; i++) x[i] = x[i]! * es;
 }
 
-/** Per layer: q/k/v and gate/up weights as single matrices, where the loader placed them so. */
-interface FusedWeights {
-  qkv?: Matrix; // (qDim + 2 kvDim, dim)
-  bqkv?: Float32Array; // (qDim + 2 kvDim)
-  gateUp?: Matrix; // (2 hiddenDim, dim)
-}
-
-function fuse(L: LayerWeights): FusedWeights {
-  const qkv = adjacentMatrix<Matrix>([L.wq, L.wk, L.wv]);
-  const bqkv = L.bq ? adjacent([L.bq, L.bk, L.bv]) : undefined;
-  return {
-    qkv: qkv && (!L.bq || bqkv) ? qkv : undefined,
-    bqkv,
-    gateUp: L.wGate ? adjacentMatrix<Matrix>([L.wGate, L.wUp]) : undefined,
+/**
+ * The forward of one piece of tokens (n) at positions (n): every query attends to everything
+ * the cache holds (causally). Returns logits (n - firstLogit, vocabSize).
+ */
+export async function forwardChunk<T, M, V>(
+  dev: ForwardDevice<T, M, V>,
+  cfg: ModelConfig,
+  host: LlamaWeights,
+  tokens: ArrayLike<number>,
+  positions: Int32Array,
+  cache: KVCache,
+  opts: ForwardOptions = {},
+): Promise<Float32Array> {
+  const n = tokens.length;
+  const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize } = cfg;
+  const first = opts.firstLogit ?? 0;
+  if (positions.length !== n) throw new ShapeError(`forward: ${n} tokens but ${positions.length} positions`);
+  if (n === 0 || first < 0 || first >= n)
+    throw new ShapeError(`forward: need n >= 1 and 0 <= firstLogit < n (n=${n}, firstLogit=${first})`);
+  const qDim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const W = dev.weights;
+  const A = dev.begin(positions, cache);
+  // RMSNorm, or GPT-2's LayerNorm (with its bias).
+  const norm = (out: T, inp: T, w: V, b: V | undefined, rows: number, inRow = 0) => {
+    if (cfg.norm !== "layer") return dev.rmsnorm(out, inp, w, rows, dim, inRow);
+    if (b === undefined) throw new ConfigError("norm", "LayerNorm without its bias vector");
+    dev.layernorm(out, inp, w, b, rows, inRow);
   };
+  // The block output xb2 added to the residual stream, through Gemma's post-norm where it has one.
+  const residual = (post: V | undefined) => {
+    if (post) dev.rmsnorm(A.xb, A.xb2, post, n, dim);
+    dev.add(A.x, post ? A.xb : A.xb2, n * dim);
+  };
+  const rope = cfg.positions !== "learned";
+  // Gemma: scores q.k / sqrt(query_pre_attn_scalar); the cache divides by sqrt(headDim).
+  const qScale = cfg.queryPreAttnScalar ? Math.sqrt(headDim / cfg.queryPreAttnScalar) : 1;
+
+  dev.setRows(A.x, n, (x) => embedRows(cfg, host, tokens, positions, x));
+  for (let l = 0; l < cfg.nLayers; l++) {
+    const L = W.layers[l]!;
+    // attention
+    norm(A.xb, A.x, L.attnNorm, L.attnNormB, n);
+    dev.matmul(A.xb, n, dim, [
+      { out: A.q, w: L.wq, b: L.bq, dOut: qDim },
+      { out: A.k, w: L.wk, b: L.bk, dOut: kvDim },
+      { out: A.v, w: L.wv, b: L.bv, dOut: kvDim },
+    ]);
+    // Qwen3, Gemma: RMSNorm over each head's q and k (rows of headDim) before RoPE.
+    if (L.qNorm && L.kNorm) {
+      dev.rmsnorm(A.q, A.q, L.qNorm, n * nHeads, headDim);
+      dev.rmsnorm(A.k, A.k, L.kNorm, n * nKvHeads, headDim);
+    }
+    if (rope) {
+      const local = cfg.windowLayers?.[l] === true;
+      dev.rope(A.q, n, nHeads, local);
+      dev.rope(A.k, n, nKvHeads, local);
+    }
+    if (qScale !== 1) dev.scale(A.q, n * qDim, qScale);
+    await dev.attention(l, A, n);
+    dev.matmul(A.att, n, qDim, [{ out: A.xb2, w: L.wo, b: L.bo, dOut: dim }]);
+    residual(L.postAttnNorm);
+    // feed-forward: SwiGLU, Gemma's GeGLU, or GPT-2's GELU MLP (no gate)
+    norm(A.xb, A.x, L.ffnNorm, L.ffnNormB, n);
+    if (L.wGate) {
+      dev.matmul(A.xb, n, dim, [
+        { out: A.hb, w: L.wGate, dOut: hiddenDim },
+        { out: A.hb2, w: L.wUp, b: L.bUp, dOut: hiddenDim },
+      ]);
+      dev.activate(cfg.ffn === "geglu" ? "geglu" : "swiglu", A.hs, A.hb, A.hb2, n * hiddenDim);
+    } else {
+      dev.matmul(A.xb, n, dim, [{ out: A.hb, w: L.wUp, b: L.bUp, dOut: hiddenDim }]);
+      dev.activate("gelu", A.hs, A.hb, A.hb, n * hiddenDim);
+    }
+    dev.matmul(A.hs, n, hiddenDim, [{ out: A.xb2, w: L.wDown, b: L.bDown, dOut: dim }]);
+    residual(L.postFfnNorm);
+  }
+  // the head: rows [first, n) only
+  const m = n - first;
+  norm(A.xb, A.x, W.finalNorm, W.finalNormB, m, first);
+  dev.matmul(A.xb, m, dim, [{ out: A.logits, w: W.lmHead, dOut: vocabSize }]);
+  // Gemma 2: final logits soft-capped, cap * tanh(logit / cap).
+  if (cfg.finalSoftcap !== undefined) dev.softcap(A.logits, m * vocabSize, cfg.finalSoftcap);
+  return dev.readLogits(A.logits, m);
 }
 
-export class LlamaModel implements LanguageModel {
-  private readonly invFreq: Float32Array; // (headDim / 2)
-  /** Windowed (local) layers' frequencies where their RoPE base differs (Gemma 3), else invFreq. */
-  private readonly localInvFreq: Float32Array; // (headDim / 2)
-  private readonly s: Scratch;
-  private readonly fused: FusedWeights[];
+/**
+ * A model whose forward runs on one device: the shell every device shares (the sliding window's
+ * pieces, the interface the protocols use). LlamaModel is the host one; GpuLlamaModel the GPU's.
+ */
+export abstract class DecoderModel<T, M, V> implements LanguageModel {
   /** Sliding-window feeding state (last position per cache, gathered logits). */
   private readonly window = new WindowedForward();
+  protected abstract readonly device: ForwardDevice<T, M, V>;
 
   constructor(
     readonly config: ModelConfig,
-    readonly weights: LlamaWeights,
     readonly tokenizer: TextTokenizer,
     readonly executor: Executor,
     readonly source: string,
+    /** Host weights: the embedding is looked up here whatever the device. */
+    protected readonly host: LlamaWeights,
+  ) {}
+
+  abstract kvShape(maxTokens: number): KVShape;
+  abstract dispose(): void;
+
+  async forward(
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts: ForwardOptions = {},
+  ): Promise<Float32Array> {
+    // Mistral's sliding window (src/model/sliding-window.ts); a plain forwardChunk without one.
+    return this.window.forward(this, tokens, positions, cache, opts);
+  }
+
+  /** One piece of a forward: every query attends to everything the cache holds (causally). */
+  forwardChunk(
+    tokens: ArrayLike<number>,
+    positions: Int32Array,
+    cache: KVCache,
+    opts: ForwardOptions = {},
+  ): Promise<Float32Array> {
+    return forwardChunk(this.device, this.config, this.host, tokens, positions, cache, opts);
+  }
+}
+
+/** A model on the host: the forward over the executor's ops (ref or wasm; webgpu's counted ref ops). */
+export class LlamaModel extends DecoderModel<Float32Array, Matrix, Float32Array> {
+  private readonly invFreq: Float32Array; // (headDim / 2)
+  /** Windowed (local) layers' frequencies where their RoPE base differs (Gemma 3), else invFreq. */
+  private readonly localInvFreq: Float32Array; // (headDim / 2)
+  protected readonly device: CpuDevice;
+
+  constructor(
+    config: ModelConfig,
+    readonly weights: LlamaWeights,
+    tokenizer: TextTokenizer,
+    executor: Executor,
+    source: string,
   ) {
+    super(config, tokenizer, executor, source, weights);
     // A model without RoPE (learned positions) gets zero frequencies: the rotation is then the
     // identity, so caches that store keys before RoPE or re-rotate them (pre-RoPE presets, sinks
     // with cache positions) stay correct with no special case.
@@ -221,8 +355,7 @@ export class LlamaModel implements LanguageModel {
       this.localInvFreq = executor.allocF32(local.length);
       this.localInvFreq.set(local);
     } else this.localInvFreq = this.invFreq;
-    this.s = new Scratch(executor, config);
-    this.fused = weights.layers.map(fuse);
+    this.device = new CpuDevice(executor, config, weights, this.invFreq, this.localInvFreq);
   }
 
   kvShape(maxTokens: number): KVShape {
@@ -248,167 +381,6 @@ export class LlamaModel implements LanguageModel {
     return shape;
   }
 
-  async forward(
-    tokens: ArrayLike<number>,
-    positions: Int32Array,
-    cache: KVCache,
-    opts: ForwardOptions = {},
-  ): Promise<Float32Array> {
-    // Mistral's sliding window (src/model/sliding-window.ts); a plain forwardChunk without one.
-    return this.window.forward(this, tokens, positions, cache, opts);
-  }
-
-  /** One piece of a forward: every query attends to everything the cache holds (causally). */
-  async forwardChunk(
-    tokens: ArrayLike<number>,
-    positions: Int32Array,
-    cache: KVCache,
-    opts: ForwardOptions = {},
-  ): Promise<Float32Array> {
-    const n = tokens.length;
-    const cfg = this.config;
-    const { dim, nHeads, nKvHeads, headDim, hiddenDim, vocabSize, rmsNormEps: eps } = cfg;
-    const first = opts.firstLogit ?? 0;
-    if (positions.length !== n)
-      throw new ShapeError(`forward: ${n} tokens but ${positions.length} positions`);
-    if (n === 0 || first < 0 || first >= n)
-      throw new ShapeError(`forward: need n >= 1 and 0 <= firstLogit < n (n=${n}, firstLogit=${first})`);
-    const qDim = nHeads * headDim;
-    const kvDim = nKvHeads * headDim;
-    const e = this.executor;
-    const W = this.weights;
-    const s = this.s;
-    s.ensure(n);
-    const x = s.x.subarray(0, n * dim);
-    const xb = s.xb.subarray(0, n * dim);
-    const xb2 = s.xb2.subarray(0, n * dim);
-    const qkvDim = qDim + 2 * kvDim;
-    const qkv = s.qkv.subarray(0, n * qkvDim);
-    const q = qkv.subarray(0, n * qDim);
-    const k = qkv.subarray(n * qDim, n * (qDim + kvDim));
-    const v = qkv.subarray(n * (qDim + kvDim), n * qkvDim);
-    // One token: (1, nH, d) and (nH, 1, d) are the same layout, so no transposes.
-    const one = n === 1;
-    const qT = one ? q : s.qT.subarray(0, n * qDim);
-    const kT = one ? k : s.kT.subarray(0, n * kvDim);
-    const vT = one ? v : s.vT.subarray(0, n * kvDim);
-    const attT = s.attT.subarray(0, n * qDim);
-    const att = one ? attT : s.att.subarray(0, n * qDim);
-    const gateUp = s.gateUp.subarray(0, 2 * n * hiddenDim);
-    const hb = gateUp.subarray(0, n * hiddenDim);
-    const hb2 = gateUp.subarray(n * hiddenDim, 2 * n * hiddenDim);
-    const pos = s.pos.subarray(0, n);
-    pos.set(positions);
-    const add = (a: Float32Array, b: Float32Array, len: number) => e.addInPlace(a, b, len);
-    const swap = (dst: Float32Array, src: Float32Array, a: number, b: number, d: number) =>
-      e.swapAxes01(dst, src, a, b, d);
-
-    for (let t = 0; t < n; t++) {
-      const id = tokens[t]!;
-      if (!(id >= 0 && id < vocabSize))
-        throw new ShapeError(
-          `forward: token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`,
-        );
-      widenInto(W.embed, id * dim, x.subarray(t * dim, (t + 1) * dim));
-    }
-    // GPT-2: learned absolute positions added to the token embedding.
-    if (W.posEmbed) {
-      for (let t = 0; t < n; t++) {
-        const p = positions[t]!;
-        if (!(p >= 0 && p < cfg.maxSeqLen))
-          throw new ShapeError(
-            `forward: position ${p} is beyond the ${cfg.maxSeqLen} learned positions of this model`,
-          );
-      }
-      for (let t = 0; t < n; t++) {
-        const p = positions[t]!;
-        add(x.subarray(t * dim, (t + 1) * dim), W.posEmbed.subarray(p * dim, (p + 1) * dim), dim);
-      }
-    }
-    // rmsnorm, or LayerNorm (GPT-2) as rmsnorm of the centred row plus bias: (x - mean) /
-    // sqrt(var + eps) * w + b, and var is the mean square of the centred row.
-    const norm = (
-      out: Float32Array,
-      inp: Float32Array,
-      w: Float32Array,
-      b: Float32Array | undefined,
-      rows: number,
-    ) => {
-      if (cfg.norm !== "layer") return e.rmsnorm(out, inp, w, rows, dim, eps);
-      out.set(inp.subarray(0, rows * dim));
-      centerRows(out, rows, dim);
-      e.rmsnorm(out, out, w, rows, dim, eps);
-      if (b) addRowBias(out, b, rows, dim);
-    };
-    const rope = cfg.positions !== "learned";
-    const qScale = cfg.queryPreAttnScalar ? Math.sqrt(headDim / cfg.queryPreAttnScalar) : 1;
-    // Gemma: the embedding times sqrt(hidden_size).
-    if (cfg.embedScale !== undefined) for (let i = 0; i < n * dim; i++) x[i] = x[i]! * cfg.embedScale;
-
-    for (let l = 0; l < cfg.nLayers; l++) {
-      const L = W.layers[l]!;
-      const F = this.fused[l]!;
-      // attention
-      norm(xb, x, L.attnNorm, L.attnNormB, n);
-      // One token: q, k and v in one matmul (one pool job; per row the same arithmetic).
-      if (one && F.qkv) e.matmul(qkv, xb, F.qkv, 1, dim, qkvDim, F.bqkv);
-      else {
-        e.matmul(q, xb, L.wq, n, dim, qDim, L.bq);
-        e.matmul(k, xb, L.wk, n, dim, kvDim, L.bk);
-        e.matmul(v, xb, L.wv, n, dim, kvDim, L.bv);
-      }
-      // Qwen3: RMSNorm over each head's q and k (rows of headDim) before RoPE.
-      if (L.qNorm && L.kNorm) {
-        e.rmsnorm(q, q, L.qNorm, n * nHeads, headDim, eps);
-        e.rmsnorm(k, k, L.kNorm, n * nKvHeads, headDim, eps);
-      }
-      if (rope) {
-        const inv = cfg.windowLayers?.[l] ? this.localInvFreq : this.invFreq;
-        e.rope(q, pos, n, nHeads, headDim, inv);
-        e.rope(k, pos, n, nKvHeads, headDim, inv);
-      }
-      // Gemma: scores scaled by 1/sqrt(query_pre_attn_scalar); the cache scales by 1/sqrt(headDim).
-      if (qScale !== 1) for (let i = 0; i < n * qDim; i++) q[i] = q[i]! * qScale;
-      if (!one) {
-        swap(qT, q, n, nHeads, headDim);
-        swap(kT, k, n, nKvHeads, headDim);
-        swap(vT, v, n, nKvHeads, headDim);
-      }
-      await cache.append(l, kT, vT, pos);
-      await cache.attend(l, qT, pos, attT);
-      if (!one) swap(att, attT, nHeads, n, headDim);
-      e.matmul(xb2, att, L.wo, n, qDim, dim, L.bo);
-      if (L.postAttnNorm) e.rmsnorm(xb2, xb2, L.postAttnNorm, n, dim, eps);
-      add(x, xb2, n * dim);
-      // feed-forward: SwiGLU, Gemma's GeGLU, or GPT-2's GELU MLP (no gate)
-      norm(xb, x, L.ffnNorm, L.ffnNormB, n);
-      if (!L.wGate) {
-        e.matmul(hb, xb, L.wUp, n, dim, hiddenDim, L.bUp);
-        geluTanh(hb, n * hiddenDim);
-      } else {
-        if (one && F.gateUp) e.matmul(gateUp, xb, F.gateUp, 1, dim, 2 * hiddenDim);
-        else {
-          e.matmul(hb, xb, L.wGate, n, dim, hiddenDim);
-          e.matmul(hb2, xb, L.wUp, n, dim, hiddenDim);
-        }
-        if (cfg.ffn === "geglu") geglu(hb, hb2, n * hiddenDim);
-        else e.swiglu(hb, hb, hb2, n * hiddenDim);
-      }
-      e.matmul(xb2, hb, L.wDown, n, hiddenDim, dim, L.bDown);
-      if (L.postFfnNorm) e.rmsnorm(xb2, xb2, L.postFfnNorm, n, dim, eps);
-      add(x, xb2, n * dim);
-    }
-
-    const m = n - first;
-    const xs = x.subarray(first * dim, n * dim);
-    const xn = xb.subarray(0, m * dim);
-    norm(xn, xs, W.finalNorm, W.finalNormB, m);
-    const logits = s.logits.subarray(0, m * vocabSize);
-    e.matmul(logits, xn, W.lmHead, m, dim, vocabSize);
-    if (cfg.finalSoftcap !== undefined) softcap(logits, m * vocabSize, cfg.finalSoftcap);
-    return logits;
-  }
-
   dispose(): void {
     const e = this.executor;
     const W = this.weights;
@@ -420,6 +392,6 @@ export class LlamaModel implements LanguageModel {
     if (W.lmHead !== W.embed) e.free(W.lmHead);
     if (this.localInvFreq !== this.invFreq) e.free(this.localInvFreq);
     e.free(this.invFreq);
-    this.s.dispose();
+    this.device.dispose();
   }
 }
