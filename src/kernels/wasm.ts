@@ -175,6 +175,36 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
   const tableOf = (codec: Codec, desc: number, headDim: number) =>
     kindOf(desc).table ? turboTables.ptr(codec.options.type as TurboName | TurboQjlName, headDim) : 0;
   const statsView = () => new Int32Array(heap.buffer, stats, 2);
+  /** Encode f32 rows x into `rows`, or decode `rows` into x, with the kernels of desc's kind. */
+  const rowsOp = (
+    op: "encode" | "decode",
+    codec: Codec,
+    desc: number,
+    L: RowLayout,
+    nRows: number,
+    headDim: number,
+    x: Float32Array,
+    rows: EncodedRows,
+  ) => {
+    const kind = kindOf(desc);
+    const enc = op === "encode";
+    const m = new Marshal(heap);
+    const call: RowsCall = {
+      desc,
+      nRows,
+      headDim,
+      groupSize: L.groupSize,
+      x: m.ptr(x.subarray(0, nRows * headDim), enc ? "in" : "out"),
+      table: tableOf(codec, desc, headDim),
+      payload: m.ptr(rows.payload, enc ? kind.payload : "in"),
+      scales: m.ptr(rows.scales, enc ? "out" : "in"),
+      zeros: m.ptr(rows.zeros, enc ? "out" : "in"),
+      stats,
+    };
+    if (enc) kind.encode(k, call, heap);
+    else kind.decode(k, call);
+    m.finish();
+  };
   // Grow-only scratch for the model ops (rope's cos/sin, nll's targets and outputs), so a
   // forward call allocates nothing in the arena once it has run at its largest size.
   let opScratch = 0;
@@ -214,23 +244,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       if (nRows === 0) return { nonFinite: 0, saturated: 0 };
       need(src, nRows * headDim, "src");
       const L = codec.layout(headDim);
-      const d = rowsView(dst, L, dstRow, nRows, "dst");
-      const m = new Marshal(heap);
-      const kind = kindOf(desc);
-      const call: RowsCall = {
-        desc,
-        nRows,
-        headDim,
-        groupSize: L.groupSize,
-        x: m.ptr(src.subarray(0, nRows * headDim), "in"),
-        table: tableOf(codec, desc, headDim),
-        payload: m.ptr(d.payload, kind.payload),
-        scales: m.ptr(d.scales, "out"),
-        zeros: m.ptr(d.zeros, "out"),
-        stats,
-      };
-      kind.encode(k, call, heap);
-      m.finish();
+      rowsOp("encode", codec, desc, L, nRows, headDim, src, rowsView(dst, L, dstRow, nRows, "dst"));
       const st = statsView();
       return { nonFinite: st[0]!, saturated: st[1]! };
     },
@@ -246,22 +260,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       if (nRows === 0) return;
       need(dst, nRows * headDim, "dst");
       const L = codec.layout(headDim);
-      const r = rowsView(src, L, srcRow, nRows, "src");
-      const m = new Marshal(heap);
-      const call: RowsCall = {
-        desc,
-        nRows,
-        headDim,
-        groupSize: L.groupSize,
-        x: m.ptr(dst.subarray(0, nRows * headDim), "out"),
-        table: tableOf(codec, desc, headDim),
-        payload: m.ptr(r.payload, "in"),
-        scales: m.ptr(r.scales, "in"),
-        zeros: m.ptr(r.zeros, "in"),
-        stats: 0,
-      };
-      kindOf(desc).decode(k, call);
-      m.finish();
+      rowsOp("decode", codec, desc, L, nRows, headDim, dst, rowsView(src, L, srcRow, nRows, "src"));
     },
 
     attend(a: AttendArgs) {
