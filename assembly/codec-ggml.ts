@@ -81,6 +81,46 @@ export function levelsHi(t: i32, p: usize): v128 {
   return t == GGML_Q4_0 ? i8x16.sub(c, i8x16.splat(8)) : c;
 }
 
+// ---- unsigned codes for the relaxed build's i8 x i7 dot (attend-ggml.ts scoresG) ----
+
+/**
+ * o such that level = code - o, with the block's codes u as codesLo/codesHi give them: 0..15
+ * (q4_0 o = 8, q4_1 o = 0, as stored), 0..31 (q5_0 o = 16, q5_1 o = 0), 0..255 (q8_0:
+ * u = level + 128), 0..240 (iq4_nl: u = level + 127, kvalues_iq4nl spans -127..113).
+ */
+// @ts-ignore: decorator
+@inline
+export function ggmlCodeOffset(t: i32): i32 {
+  return t == GGML_Q4_0 ? 8 : t == GGML_Q5_0 ? 16 : t == GGML_Q8_0 ? 128 : t == GGML_IQ4_NL ? 127 : 0;
+}
+
+/** Whether the codes reach 128 and up (q8_0, iq4_nl): then split into two 4-bit halves for the dot. */
+// @ts-ignore: decorator
+@inline
+export function ggmlCodesWide(t: i32): bool {
+  return t == GGML_Q8_0 || t == GGML_IQ4_NL;
+}
+
+/** Unsigned codes (as u8) of elements 0..15: levelsLo + ggmlCodeOffset(t), wrapped to 8 bits. */
+// @ts-ignore: decorator
+@inline
+export function codesLo(t: i32, p: usize): v128 {
+  if (t == GGML_Q8_0) return v128.xor(v128.load(p), i8x16.splat(-128));
+  if (t == GGML_Q5_0 || t == GGML_Q5_1) return v128.or(v128.and(v128.load(p, 4), i8x16.splat(0x0f)), fifthBits(load<u32>(p)));
+  const c = v128.and(v128.load(p), i8x16.splat(0x0f));
+  return t == GGML_IQ4_NL ? i8x16.add(i8x16.swizzle(iq4Table(), c), i8x16.splat(127)) : c;
+}
+
+/** Unsigned codes of elements 16..31. */
+// @ts-ignore: decorator
+@inline
+export function codesHi(t: i32, p: usize): v128 {
+  if (t == GGML_Q8_0) return v128.xor(v128.load(p, 16), i8x16.splat(-128));
+  if (t == GGML_Q5_0 || t == GGML_Q5_1) return v128.or(i8x16.shr_u(v128.load(p, 4), 4), fifthBits(load<u32>(p) >>> 16));
+  const c = i8x16.shr_u(v128.load(p), 4);
+  return t == GGML_IQ4_NL ? i8x16.add(i8x16.swizzle(iq4Table(), c), i8x16.splat(127)) : c;
+}
+
 /** Lanes 4k..4k+3 of 16 signed i8 levels as f32x4 (k constant after inlining). */
 // @ts-ignore: decorator
 @inline

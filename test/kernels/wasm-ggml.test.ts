@@ -6,7 +6,11 @@
  * and not from the executor); decode the same floats bit for bit; attention over ggml keys
  * and/or values (mixed with f32/f16/int8 on the other side, 1-9 query rows, masks,
  * probabilities, f32 and q8 integer queries, 1 and 2 threads) within the named tolerances of
- * wasm-attend.test.ts. Every call runs the wasm kernels (zero ref fallbacks).
+ * wasm-attend.test.ts. Every call runs the wasm kernels (zero ref fallbacks). The q8 integer
+ * scores (the baseline build's i16 dots, the relaxed build's i8 x i7 dots on unsigned codes)
+ * equal the exact sums computed here in f64 where every product is exact, on each build this
+ * engine runs, and are bit-identical across the two builds on random caches where the engine
+ * runs both (Node 22+; wasm-other-build.test.ts reruns this file on Node 24 from Node 20).
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -14,6 +18,9 @@ import fc from "fast-check";
 import type { AttendArgs } from "../../src/kernels/executor.ts";
 import { refAttend } from "../../src/kernels/ref.ts";
 import type { WasmExecutor } from "../../src/kernels/wasm.ts";
+import { loadWasmBuild } from "../../src/kernels/wasm-build.ts";
+import { type LoadedWasm, WASM_PATH } from "../../src/kernels/wasm-loader.ts";
+import { f32ToF16 } from "../../src/quant/half.ts";
 import { q8Blocks, quantizeQ8 } from "../../src/quant/q8-query.ts";
 import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type CodecOptions, type EncodedRows } from "../../src/quant/types.ts";
@@ -297,4 +304,187 @@ test("wasm ggml attend on 2 threads (slot split, row tiles) equals ref", { skip:
       runAttend(two, { k: g, v: "f16", d: 64, nRows: 20, nSlots: 300, seed: seed++, probs: true, q8 });
     }
   noFallbacks(two, "attend");
+});
+
+// ---- q8 integer scores, straight from the kernel (attendPart over one slot: its max is the score) ----
+
+/** Builds this engine runs (the relaxed one where it follows the standard: wasm-build.ts). */
+async function loadBuilds(): Promise<Map<string, LoadedWasm>> {
+  const m = new Map<string, LoadedWasm>();
+  if (wasmSkip) return m;
+  m.set("baseline", await loadWasmBuild("baseline", WASM_PATH));
+  try {
+    m.set("relaxed", await loadWasmBuild("relaxed", WASM_PATH));
+  } catch {
+    // no relaxed SIMD here (Node 20): wasm-other-build.test.ts reruns this file on Node 24
+  }
+  return m;
+}
+const builds = await loadBuilds();
+
+interface ScoreCase {
+  type: (typeof GGML_CODECS)[number];
+  d: number;
+  nRows: number;
+  nSlots: number;
+  keys: EncodedRows;
+  codes: Int8Array; // (nRows, d) q8 codes
+  qScales: Float32Array; // (nRows, d / 32)
+  scale: number;
+}
+
+/** scores (nRows, nSlots) = the kernel's scale * qHat_r . k_j, one attendPart call per slot. */
+function kernelScores(w: LoadedWasm, c: ScoreCase): Float32Array {
+  const { d, nRows, nSlots } = c;
+  const x = w.exports;
+  const L = makeCodec(c.type).layout(d);
+  let at = (x.heapBase() + 15) & ~15;
+  const bufs: ArrayBufferView[] = [];
+  const place = (v: ArrayBufferView): number => {
+    const p = at;
+    bufs.push(v);
+    at = (at + v.byteLength + 15) & ~15;
+    return p;
+  };
+  const kPay = place(c.keys.payload.subarray(0, nSlots * L.payloadBytes));
+  const kSc = place(c.keys.scales.subarray(0, nSlots * L.scalesPerRow));
+  const kZe = place(c.keys.zeros.subarray(0, nSlots * L.zerosPerRow));
+  const vPay = place(new Float32Array(nSlots * d)); // f32 values (kind 0), zeros
+  const q = place(new Float32Array(nRows * d));
+  const qPos = place(new Int32Array(nRows).fill(1 << 20)); // every slot visible
+  const slotPos = place(new Int32Array(nSlots));
+  const qc = place(c.codes);
+  const qs = place(c.qScales);
+  const part = place(new Float32Array(x.attendPartFloats(nRows, d)));
+  const scratch = place(new Uint8Array(x.attendScratchBytes(nSlots, d)));
+  const need = at - w.memory.buffer.byteLength;
+  if (need > 0) w.memory.grow(Math.ceil(need / 65536));
+  const mem = new Uint8Array(w.memory.buffer);
+  let p = (x.heapBase() + 15) & ~15;
+  for (const v of bufs) {
+    mem.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), p);
+    p = (p + v.byteLength + 15) & ~15;
+  }
+  const kDesc = 6 | (GGML_CODECS.indexOf(c.type) << 4); // KIND_GGML | type index (wasm.ts WASM_CODECS)
+  const scores = new Float32Array(nRows * nSlots);
+  const ms = new Float32Array(w.memory.buffer, part + nRows * d * 4, 2 * nRows);
+  for (let j = 0; j < nSlots; j++) {
+    x.attendPart(
+      kDesc,
+      0,
+      d,
+      q,
+      qPos,
+      nRows,
+      kPay,
+      kSc,
+      kZe,
+      vPay,
+      0,
+      0,
+      slotPos,
+      j,
+      j + 1,
+      c.scale,
+      part,
+      scratch,
+      qc,
+      qs,
+    );
+    for (let r = 0; r < nRows; r++) scores[r * nSlots + j] = ms[2 * r]!;
+  }
+  return scores;
+}
+
+/**
+ * Keys whose every product is exact in f32: random payload bytes (any byte is a valid code,
+ * q8_0's -128 included, which its encoder never writes), d = ±2^-3 or ±2^-2, m = ±2^-3 or
+ * ±2^-2, q8 scales 2^-7 or 2^-6, codes in [-127, 127] (some blocks all at ±127). Then every
+ * partial sum of a score is a multiple of 2^-10 below 2^14 (d <= 128): exact in f32 and f64.
+ */
+function exactCase(
+  type: ScoreCase["type"],
+  d: number,
+  nRows: number,
+  nSlots: number,
+  seed: number,
+): ScoreCase {
+  const r = rng(seed);
+  const L = makeCodec(type).layout(d);
+  const keys = allocRows(L, nSlots);
+  for (let i = 0; i < keys.payload.length; i++) keys.payload[i] = Math.floor(r() * 256);
+  const pow = (lo: number) => (r() < 0.5 ? -1 : 1) * 2 ** (lo + Math.floor(r() * 2));
+  for (let i = 0; i < keys.scales.length; i++) keys.scales[i] = f32ToF16(pow(-3));
+  for (let i = 0; i < keys.zeros.length; i++) keys.zeros[i] = f32ToF16(pow(-3));
+  const codes = new Int8Array(nRows * d);
+  for (let b = 0; b < codes.length; b += 32) {
+    const kind = Math.floor(r() * 4);
+    for (let i = b; i < b + 32; i++)
+      codes[i] = kind === 0 ? 127 : kind === 1 ? -127 : Math.floor(r() * 255) - 127;
+  }
+  const qScales = Float32Array.from({ length: nRows * q8Blocks(d) }, () => 2 ** (-7 + Math.floor(r() * 2)));
+  return { type, d, nRows, nSlots, keys, codes, qScales, scale: 0.125 };
+}
+
+/** f64 scale * sum_i (c_i s_b(i)) k_i over the keys the TS reference decodes. */
+function exactScores(c: ScoreCase): Float64Array {
+  const { d, nRows, nSlots } = c;
+  const k = new Float32Array(nSlots * d);
+  makeCodec(c.type).decode(c.keys, 0, nSlots, d, k);
+  const out = new Float64Array(nRows * nSlots);
+  for (let r = 0; r < nRows; r++)
+    for (let j = 0; j < nSlots; j++) {
+      let s = 0;
+      for (let i = 0; i < d; i++)
+        s += c.codes[r * d + i]! * c.qScales[r * (d / 32) + (i >> 5)]! * k[j * d + i]!;
+      out[r * nSlots + j] = s * c.scale;
+    }
+  return out;
+}
+
+for (const [b, w] of builds)
+  test(`wasm (${b}) ggml q8 scores equal the exact integer sums (every type, any payload byte, 1-9 rows)`, () => {
+    let seed = 5000;
+    for (const type of GGML_CODECS)
+      for (const d of [32, 64, 128])
+        for (const nRows of [1, 2, 3, 4, 5, 9]) {
+          const c = exactCase(type, d, nRows, 23, seed++);
+          const want = exactScores(c);
+          const got = kernelScores(w, c);
+          for (let i = 0; i < want.length; i++) {
+            assert.equal(Math.fround(want[i]!), want[i], `test premise: score ${i} exact in f32 (${type})`);
+            assert.equal(got[i], want[i], `${b} ${type} d ${d} rows ${nRows}: score ${i}`);
+          }
+        }
+  });
+
+test("wasm ggml q8 scores bit-identical in the baseline and relaxed builds (random caches and queries)", {
+  skip:
+    wasmSkip ||
+    (builds.has("relaxed")
+      ? false
+      : "this engine does not run the relaxed build (wasm-other-build.test.ts reruns this file on Node 24)"),
+}, () => {
+  let seed = 6000;
+  for (const type of GGML_CODECS)
+    for (const d of [32, 64, 128])
+      for (const nRows of [1, 2, 3, 4, 7]) {
+        const r = rng(seed++);
+        const nSlots = 19;
+        const codec = makeCodec(type);
+        const keys = allocRows(codec.layout(d), nSlots);
+        codec.encode(randn(r, nSlots * d, 10 ** (Math.floor(r() * 7) - 3)), nSlots, d, keys, 0);
+        const codes = new Int8Array(nRows * d);
+        const qScales = new Float32Array(nRows * q8Blocks(d));
+        assert.ok(quantizeQ8(randn(r, nRows * d, 3), nRows, d, codes, qScales, new Float32Array(nRows * d)));
+        const c: ScoreCase = { type, d, nRows, nSlots, keys, codes, qScales, scale: 1 / Math.sqrt(d) };
+        const base = new Uint32Array(kernelScores(builds.get("baseline")!, c).buffer);
+        const relaxed = new Uint32Array(kernelScores(builds.get("relaxed")!, c).buffer);
+        const bad = base.findIndex((v, i) => v !== relaxed[i]);
+        assert.equal(
+          bad,
+          -1,
+          `${type} d ${d} rows ${nRows}: score ${bad} bits ${base[bad]} vs ${relaxed[bad]}`,
+        );
+      }
 });
