@@ -24,6 +24,7 @@ const SUITES = [
   "wasm-codecs.test.ts",
   "wasm-nll.test.ts",
   "wasm-matmul-weights.test.ts",
+  "wasm-ggml.test.ts",
 ].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 
 async function loadedHere(): Promise<string | undefined> {
