@@ -6,6 +6,7 @@ import { codesHi, codesHiLo, codesLo, codesLoHi, getCode, unpack16, unpack8 } fr
 import { mix4Any, score4Any } from "./attend-block";
 import { FUSED_F16, FUSED_F32, fusedOk, fusedScratchBytes, mix4Fused, score4Fused } from "./attend-fused";
 import { q8Ok, q8Scores, q8ScratchBytes } from "./attend-q8";
+import { mixQ8w, q8wScratchBytes } from "./attend-q8w";
 import { ggmlAttendRows, isGgml, rowBytesAny, scaleBytesAny, zeroBytesAny } from "./attend-ggml";
 import { exp4 } from "./exp";
 import { f16ToF32, KIND_INT, loadFloat1, loadFloat4 } from "./half";
@@ -14,6 +15,13 @@ import { KIND_TURBO, turboRowBytes } from "./codec-turbo";
 
 /** Variant of the TurboQuant codecs (codec-turbo.ts): G carries lo | hi << 4, zeros the codebook table. */
 const V_TURBO: i32 = 10;
+
+/**
+ * Flag in the value descriptor: cache option query: q8w, the softmax weights over int8 / int4
+ * values rounded to q8_0 per block of 32 slots (attend-q8w.ts; src/quant/q8-weights.ts). The JS
+ * side sets it only where attendRows takes that path (fused int8 / int4 values, keys not ggml).
+ */
+const Q8W_FLAG: i32 = 1 << 12;
 
 /** Codec descriptor packed by the JS side: kind | bits << 4 | symmetric << 8 | groupSize << 16. */
 // @ts-ignore: decorator
@@ -270,7 +278,7 @@ function mixRowAny(
 
 /** Bytes of scratch attend needs: scores (4, nSlots), accumulators (4, headDim), row buffers, padded q block, maxima. */
 export function attendScratchBytes(nSlots: i32, headDim: i32): i32 {
-  return ((4 * nSlots + 10 * headDim + 48) << 2) + fusedScratchBytes(headDim) + 5 * headDim + 48 + q8ScratchBytes(headDim);
+  return ((4 * nSlots + 10 * headDim + 48) << 2) + fusedScratchBytes(headDim) + 5 * headDim + 48 + q8ScratchBytes(headDim) + q8wScratchBytes() + 16;
 }
 
 // @ts-ignore: decorator
@@ -527,6 +535,7 @@ function attendRows(
   const padQc = align16(fusedV + <usize>fusedScratchBytes(d) - 5 * rb);
   const padQs = align16(padQc + 4 * <usize>d);
   const q8Work = align16(padQs + (<usize>d >> 1) + 16);
+  const q8wWork = align16(q8Work + <usize>q8ScratchBytes(d)); // attend-q8w.ts
   // f32, f16, int8 and int4 rows (int groups of whole 16s) take the fused path of attend-fused.ts.
   const kKind = kv == 0 ? FUSED_F32 : kv == 1 && fusedF16 ? FUSED_F16 : kv >= 4 && kv < 8 ? (kv < 6 ? 8 : 4) : 0;
   const vKind = vv == 0 ? FUSED_F32 : vv == 1 && fusedF16 ? FUSED_F16 : vv >= 4 && vv < 8 ? (vv < 6 ? 8 : 4) : 0;
@@ -538,8 +547,10 @@ function attendRows(
   // Single rows over f32 keys and values: the in-register path below measured faster.
   // q8 query rows over int8/int4 keys: scores by integer dot products (attend-q8.ts)
   const kQ8 = qc != 0 && kFused && q8Ok(kKind, kG, d);
+  // query: q8w over int8/int4 values: the weighted sum with q8_0 weights (attend-q8w.ts)
+  const vQ8w = (vDesc & Q8W_FLAG) != 0 && vFused && (vKind == 8 || vKind == 4);
   const nB = d >> 5;
-  const one = (both || (kQ8 && vFused)) && !(kKind == FUSED_F32 && vKind == FUSED_F32);
+  const one = (both || ((kQ8 || vQ8w) && vFused)) && !(kKind == FUSED_F32 && vKind == FUSED_F32);
   // TurboQuant rows have no in-register single-row path: every block of rows goes through
   // attend-block.ts (padded to four), which decodes each stored row once through the codebook.
   const turbo = kv == V_TURBO || vv == V_TURBO;
@@ -549,7 +560,8 @@ function attendRows(
     if (rows == 1 && !one && !turbo) break; // the single-row loop below
     // A pair of rows (GQA groups of 2) or a single row runs as a 2- or 1-row block when both
     // paths are fused.
-    const R = turbo ? 4 : rows == 1 ? 1 : rows == 2 && both ? 2 : 4;
+    // (a single row over keys without a fused path is padded to four: score4Any reads four)
+    const R = turbo || (vQ8w && !kFused) ? 4 : rows == 1 ? 1 : rows == 2 && both ? 2 : 4;
     let qb = q + <usize>r * rb;
     let pb = qPos + (<usize>r << 2);
     let qcb = qc + <usize>r * <usize>d;
@@ -586,7 +598,8 @@ function attendRows(
     }
     const probRow = probs ? probs + ((<usize>r * <usize>nSlots) << 2) : 0;
     const pr4 = rows == R ? probRow : 0;
-    if (vFused) {
+    if (vQ8w) mixQ8w(R, vKind, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, q8wWork);
+    else if (vFused) {
       if (mix4Fused(R, vKind, vSym, vG, d, vPay, vSc, vZe, nSlots, scores, stat + 16, pr4, acc, fusedV)) return false;
     } else {
       memory.fill(acc, 0, 4 * rb);

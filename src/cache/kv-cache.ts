@@ -84,7 +84,7 @@ export class StandardKVCache implements KVCache {
     const { keys, values } = spec;
     const { tiers } = policy;
     const nTotal = shape.nLayers * shape.nKvHeads;
-    this.scratch = new Scratch(exec, d, spec.query === "q8");
+    this.scratch = new Scratch(exec, d, spec.query !== undefined); // q8 or q8w
     this.account = new CacheAccount(nTotal);
     this.meter = options.attentionMass ? new AttentionMassMeter(exec, nTotal, d) : undefined;
 
@@ -251,12 +251,17 @@ export class StandardKVCache implements KVCache {
       : this.transform.query(q, s.nRows);
     this.exec.attend({
       ...s,
-      ...this.scratch.query(qUse, s.nRows),
+      ...this.q8wWeights(this.scratch.query(qUse, s.nRows)),
       ...(decoded
         ? { kCodec: f32Codec, k: f32Rows(kScr, n * d), slotPos: posScr, nSlots: n }
         : { kCodec: this.kCodec, k: slots.k, slotPos: slots.positions, nSlots: slots.nSlots }),
       ...(values ? { vCodec: f32Codec, v: f32Rows(vScr, n * d) } : { vCodec: this.vCodec, v: slots.v }),
     });
+  }
+
+  /** query: q8w marks the q8 rows so the attend call also rounds the weights (src/quant/q8-weights.ts). */
+  private q8wWeights<T extends { q8?: AttendArgs["q8"] }>(x: T): T {
+    return this.spec.query === "q8w" && x.q8 ? { ...x, q8: { ...x.q8, weights: true } } : x;
   }
 
   private evict(idx: number, head: Head, view: HeadView): void {

@@ -11,6 +11,8 @@
  *   { name, keys: {...}, values: {...}, policy: {...} }       a resolved spec (runs.jsonl)
  *   { codec: int4, query: q8 }              queries rounded to q8_0 for integer dot products
  *                                           (src/quant/q8-query.ts); default f32 = exact
+ *   { codec: int4, query: q8w }             q8 plus the softmax weights over int8/int4 value
+ *                                           codes in q8_0 per block of 32 slots (q8-weights.ts)
  */
 import { ConfigError } from "../errors.ts";
 import { CODEC_NAMES, CODECS, isCodecName, makeCodec } from "../quant/registry.ts";
@@ -239,12 +241,12 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
       "policy tiered re-encodes token-axis rows between codecs; use it without channel-axis keys or residual windows",
     );
   // query: f32 (exact, the default) is left out of the resolved spec, so that specs and hashes
-  // written before the option existed stay what they were; q8 is recorded.
+  // written before the option existed stay what they were; q8 and q8w are recorded.
   const query = spec.query ?? "f32";
-  if (query !== "f32" && query !== "q8")
+  if (query !== "f32" && query !== "q8" && query !== "q8w")
     throw new ConfigError(
       `${path}.query`,
-      `expected "f32" (exact queries, the default) or "q8" (q8_0 queries for integer dot products), got ${JSON.stringify(query)}`,
+      `expected "f32" (exact queries, the default), "q8" (q8_0 queries for integer dot products) or "q8w" (q8 and q8_0 softmax weights over int8/int4 values), got ${JSON.stringify(query)}`,
     );
   if (needsPlainKeys(rp) && (rk.rotation !== "none" || rk.preRope))
     throw new ConfigError(
@@ -258,14 +260,14 @@ export function resolveCacheSpec(input: CacheSpecInput | unknown, path = "cache"
       ? preset!
       : sideLabel(rk) === sideLabel(rv)
         ? sideLabel(rk)
-        : `K:${sideLabel(rk)}/V:${sideLabel(rv)}`) + (query === "q8" ? "+q8-query" : "");
+        : `K:${sideLabel(rk)}/V:${sideLabel(rv)}`) + (query === "f32" ? "" : `+${query}-query`);
   const name =
     typeof spec.name === "string"
       ? spec.name
       : rp.type === "full"
         ? codecPart
         : `${policyLabel(rp)}+${codecPart}`;
-  return { name, keys: rk, values: rv, policy: rp, ...(query === "q8" ? { query } : {}) };
+  return { name, keys: rk, values: rv, policy: rp, ...(query === "f32" ? {} : { query }) };
 }
 
 /** The row codec of one side (its type, group and symmetry; the storage options are the cache's). */

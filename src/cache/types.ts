@@ -69,8 +69,10 @@ export interface ResolvedCacheSpec {
    * "q8": each query row is rounded to q8_0 (int8 per block of 32, src/quant/q8-query.ts) and
    * attention uses that row, so executors may score with integer dot products. Absent = exact
    * f32 queries (the default; left out so that older specs and their hashes are unchanged).
+   * "q8w": q8, and over token-axis int8 / int4 values the softmax weights too, in q8_0 per
+   * block of 32 slots (src/quant/q8-weights.ts), so the weighted sum is an integer dot product.
    */
-  query?: "q8";
+  query?: "q8" | "q8w";
 }
 
 /** What a user writes: a codec/preset name, an object, or a resolved spec (taken as is, re-validated). */
@@ -82,8 +84,8 @@ export type CacheSpecInput =
       name?: string;
       codec?: SideInput | { keys?: SideInput; values?: SideInput };
       policy?: string | PolicySpec;
-      /** "f32" (default, exact) or "q8" (see ResolvedCacheSpec.query). */
-      query?: "f32" | "q8";
+      /** "f32" (default, exact), "q8" or "q8w" (see ResolvedCacheSpec.query). */
+      query?: "f32" | "q8" | "q8w";
     };
 
 /** Exact bytes held by a cache right now, by part. */

@@ -81,10 +81,10 @@ export function cacheSpecSchema(): JsonSchema {
           policy: policyJsonSchema(),
           query: {
             type: "string",
-            enum: ["f32", "q8"],
+            enum: ["f32", "q8", "q8w"],
             default: "f32",
             description:
-              "query rows: f32 (exact) or q8 (q8_0 per block of 32, for integer dot products; src/quant/q8-query.ts)",
+              "query rows: f32 (exact), q8 (q8_0 per block of 32, for integer dot products; src/quant/q8-query.ts) or q8w (q8 and the softmax weights over int8/int4 values in q8_0 per block of 32 slots; src/quant/q8-weights.ts)",
           },
         },
         additionalProperties: false,

@@ -46,7 +46,17 @@ export interface AttendArgs {
    * the scores from the codes with integer dot products instead (same value up to its f32
    * rounding), and one that cannot ignores this.
    */
-  q8?: { codes: Int8Array; scales: Float32Array };
+  q8?: {
+    codes: Int8Array;
+    scales: Float32Array;
+    /**
+     * Cache option query: q8w (src/quant/q8-weights.ts): over int8 / int4 value rows the
+     * softmax weights are also rounded, to q8_0 per block of 32 slots (times each slot's
+     * group scale), and the weighted sum is defined over those. Part of the definition: an
+     * executor that cannot compute it runs the call through `ref` (counted), never ignores it.
+     */
+    weights?: boolean;
+  };
   /**
    * Attention logit soft-capping (Gemma 2, src/cache/softcap.ts): each scaled score s becomes
    * softcap * tanh(s / softcap) before the softmax. An executor without it in its kernel runs

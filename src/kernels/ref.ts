@@ -8,6 +8,7 @@ import { ShapeError } from "../errors.ts";
 import { type ChannelQuantOptions, dequantizeChannelRow, quantizeChannelGroup } from "../quant/channel.ts";
 import { f32 as f32Codec } from "../quant/f32.ts";
 import { hadamardRows } from "../quant/hadamard.ts";
+import { q8wValues, q8wWeightedSum } from "../quant/q8-weights.ts";
 import type { Codec, EncodedRows } from "../quant/types.ts";
 import {
   type AttendArgs,
@@ -60,6 +61,18 @@ export function refAttend(a: AttendArgs): void {
     inv[r] = sum > 0 ? 1 / sum : 0; // a row with no visible slot outputs zeros
   }
   const acc = new Float64Array(nRows * d);
+  // query: q8w over int8 / int4 values: the weights in q8_0 per block of 32 slots (q8-weights.ts)
+  const q8w = a.q8?.weights ? q8wValues(a.vCodec, d) : null;
+  if (q8w) {
+    for (let r = 0; r < nRows; r++) {
+      const p = scores.subarray(r * nSlots, (r + 1) * nSlots);
+      for (let j = 0; j < nSlots; j++) p[j] = p[j]! * inv[r]!;
+      if (a.probs) for (let j = 0; j < nSlots; j++) a.probs[r * nSlots + j] = p[j]!;
+      q8wWeightedSum(q8w, a.v, d, p, nSlots, acc, r * d);
+    }
+    for (let i = 0; i < nRows * d; i++) a.out[i] = acc[i]!;
+    return;
+  }
   for (let j0 = 0; j0 < nSlots; j0 += SLOT_BLOCK) {
     const n = Math.min(SLOT_BLOCK, nSlots - j0);
     a.vCodec.decode(a.v, j0, n, d, blk);

@@ -7,6 +7,7 @@
  */
 import { DeviceUnavailableError, ShapeError } from "../errors.ts";
 import { defaultWasmLocation, existsSync, HOST, defaultThreads as hostThreads } from "../platform/host.ts";
+import { q8wValues } from "../quant/q8-weights.ts";
 import type { TurboName } from "../quant/turboquant.ts";
 import type { TurboQjlName } from "../quant/turboquant-qjl.ts";
 import type { Codec, CodecName, EncodedRows, EncodeStats, RowLayout } from "../quant/types.ts";
@@ -279,6 +280,19 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
         refAttend(a);
         return;
       }
+      // query: q8w (src/quant/q8-weights.ts): the kernel rounds the weights over int8 / int4
+      // values (assembly/attend-q8w.ts) where they take its fused path (groups of whole 16s)
+      // and the keys are not ggml blocks or TurboQuant_prod; other such calls run through ref
+      // (counted), never with f32 weights. Value descriptor flag: attend.ts Q8W_FLAG.
+      const q8w = a.q8?.weights ? q8wValues(a.vCodec, d) : null;
+      if (
+        q8w &&
+        (q8w.group % 16 !== 0 || d % q8w.group !== 0 || (kd & 15) === KIND_GGML || kk.attend !== "attend")
+      ) {
+        countFallback(exec, "attend (q8w weights)");
+        refAttend(a);
+        return;
+      }
       if (a.nRows === 0) return;
       need(a.q, a.nRows * d, "q");
       need(a.qPos, a.nRows, "qPos");
@@ -290,7 +304,7 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       const m = new Marshal(heap);
       const args = [
         kd,
-        vd,
+        q8w ? vd | (1 << 12) : vd,
         d,
         m.ptr(a.q.subarray(0, a.nRows * d), "in"),
         m.ptr(a.qPos.subarray(0, a.nRows), "in"),
@@ -335,7 +349,8 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       // a row split would break the GQA row blocks and read every K/V row once per tile.
       const slotTiles = Math.min(4 * threads, Math.floor(a.nSlots / ATTEND_MIN_SLOTS_PER_TILE));
       if (pool && !a.probs && a.nRows <= 16 && slotTiles >= 2) {
-        const per = Math.ceil(a.nSlots / slotTiles);
+        // q8w: tiles at multiples of 32 slots, so that weight blocks do not straddle them
+        const per = q8w ? 32 * Math.ceil(a.nSlots / slotTiles / 32) : Math.ceil(a.nSlots / slotTiles);
         const nTiles = Math.ceil(a.nSlots / per);
         const partBytes = k.attendPartFloats(a.nRows, d) * 4;
         const parts = heap.scratch(partBytes * nTiles);

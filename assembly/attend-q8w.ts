@@ -1,0 +1,308 @@
+// The weighted sum of cache option query: q8w (src/quant/q8-weights.ts is the definition) over
+// int8 / int4 values: per block of 32 slots and value group g, each row's weights times the
+// slots' group scales a_j = e_j s_jg are rounded to int8 codes c_j = nearest(127 a_j / max a)
+// (ties to even, f32x4.nearest), and
+//   acc_i += (max a / 127) * inv * (sum_j c_j u_ji - off * sum_j c_j)   [+ inv * sum_j e_j m_jg]
+// with e the unnormalised softmax weights exp(s - max) and inv their row's 1 / sum (codes do not
+// change with a common factor, so rounding e s equals rounding p s up to f32 rounding). As
+// llama.cpp's flash attention turns the softmax row into V's dot type (ggml-cpu ops.cpp).
+//
+// The sum over slots is i32x4.dot_i16x8_s over pairs of slots: the two slots' codes of 8
+// elements interleaved as i16 (u_a0 u_b0 u_a1 u_b1 ...) against (c_a, c_b) splat, so each lane
+// gets c_a u_a,i + c_b u_b,i. Integer sums are exact (|sum| <= 32 * 127 * 255 < 2^24, also
+// exact when converted to f32); the same code serves the relaxed build (dot_i16x8_s is baseline
+// SIMD), so both builds give the same integer sums.
+//
+// Against the exact f32 weighted sum (mix4Fused): per slot pair and 8 elements, 2 loads, a
+// shuffle and 2 widenings shared by the rows, then per row a splat load, 2 dots and 2 adds for
+// 16 products, where the f32 path spends a widening to f32 and a multiply-add per 4 products per
+// row. The rounding of the weights costs O(slots x groups x rows), not O(slots x d x rows).
+import { f16ToF32 } from "./half";
+
+/** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16), per-row terms. */
+export function q8wScratchBytes(): i32 {
+  return 128 + 128 + 256 + 64 + 16;
+}
+
+/** 4 weights of row er from slot t on (n slots in the block): zeros past n (the scores buffer holds other rows there). */
+// @ts-ignore: decorator
+@inline
+function load4(er: usize, t: i32, n: i32): v128 {
+  if (t + 4 <= n) return v128.load(er + (<usize>t << 2));
+  let v = f32x4.splat(0);
+  if (t < n) v = f32x4.replace_lane(v, 0, load<f32>(er + (<usize>t << 2)));
+  if (t + 1 < n) v = f32x4.replace_lane(v, 1, load<f32>(er + (<usize>t << 2), 4));
+  if (t + 2 < n) v = f32x4.replace_lane(v, 2, load<f32>(er + (<usize>t << 2), 8));
+  return v;
+}
+
+/** max of the four lanes (all >= 0 or NaN-free here). */
+// @ts-ignore: decorator
+@inline
+function hmax(v: v128): f32 {
+  const s = f32x4.pmax(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.pmax(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
+}
+
+/** Sum of four i32 lanes. */
+// @ts-ignore: decorator
+@inline
+function isum(v: v128): i32 {
+  const s = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return i32x4.extract_lane(i32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
+}
+
+/**
+ * Row r's codes of one block and group at cw (32 i16; slot pairs read as one i32), and its
+ * per-block terms: D * inv (f32) at tm, off * sum c (i32) at tm + 4, the zero-point term
+ * inv * sum e m (f32) at tm + 8.
+ */
+// @ts-ignore: decorator
+@inline
+function codesRow(sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, inv: f32, cw: usize, tm: usize): void {
+  const a0 = f32x4.mul(load4(er, 0, n), v128.load(sF));
+  const a1 = f32x4.mul(load4(er, 4, n), v128.load(sF, 16));
+  const a2 = f32x4.mul(load4(er, 8, n), v128.load(sF, 32));
+  const a3 = f32x4.mul(load4(er, 12, n), v128.load(sF, 48));
+  const a4 = f32x4.mul(load4(er, 16, n), v128.load(sF, 64));
+  const a5 = f32x4.mul(load4(er, 20, n), v128.load(sF, 80));
+  const a6 = f32x4.mul(load4(er, 24, n), v128.load(sF, 96));
+  const a7 = f32x4.mul(load4(er, 28, n), v128.load(sF, 112));
+  const m = hmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(a0, a1), f32x4.pmax(a2, a3)), f32x4.pmax(f32x4.pmax(a4, a5), f32x4.pmax(a6, a7))));
+  const k = f32x4.splat(m > 0 ? <f32>127 / m : 0);
+  const c0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a0, k)));
+  const c1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a1, k)));
+  const c2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a2, k)));
+  const c3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a3, k)));
+  const c4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a4, k)));
+  const c5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a5, k)));
+  const c6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a6, k)));
+  const c7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a7, k)));
+  v128.store(cw, i16x8.narrow_i32x4_s(c0, c1));
+  v128.store(cw, i16x8.narrow_i32x4_s(c2, c3), 16);
+  v128.store(cw, i16x8.narrow_i32x4_s(c4, c5), 32);
+  v128.store(cw, i16x8.narrow_i32x4_s(c6, c7), 48);
+  store<f32>(tm, (m / <f32>127) * inv);
+  if (sym) {
+    const cs = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
+    store<i32>(tm, off * isum(cs), 4);
+  } else {
+    let z = f32x4.mul(load4(er, 0, n), v128.load(mF));
+    z = f32x4.add(z, f32x4.mul(load4(er, 4, n), v128.load(mF, 16)));
+    z = f32x4.add(z, f32x4.mul(load4(er, 8, n), v128.load(mF, 32)));
+    z = f32x4.add(z, f32x4.mul(load4(er, 12, n), v128.load(mF, 48)));
+    z = f32x4.add(z, f32x4.mul(load4(er, 16, n), v128.load(mF, 64)));
+    z = f32x4.add(z, f32x4.mul(load4(er, 20, n), v128.load(mF, 80)));
+    z = f32x4.add(z, f32x4.mul(load4(er, 24, n), v128.load(mF, 96)));
+    z = f32x4.add(z, f32x4.mul(load4(er, 28, n), v128.load(mF, 112)));
+    const zs = f32x4.add(z, i32x4.shuffle(z, z, 2, 3, 0, 1));
+    store<f32>(tm, f32x4.extract_lane(f32x4.add(zs, i32x4.shuffle(zs, zs, 1, 0, 3, 2)), 0) * inv, 8);
+    store<i32>(tm, 0, 4);
+  }
+}
+
+/** acc (8 floats at a) += D * (t - off sum c) (+ zero term); int4 lanes come as even / odd elements. */
+// @ts-ignore: decorator
+@inline
+function flush(kind: i32, sym: bool, lo: v128, hi: v128, tm: usize, a: usize): void {
+  const D = v128.load32_splat(tm);
+  const oc = v128.load32_splat(tm, 4);
+  let fl = f32x4.mul(f32x4.convert_i32x4_s(sym ? i32x4.sub(lo, oc) : lo), D);
+  let fh = f32x4.mul(f32x4.convert_i32x4_s(sym ? i32x4.sub(hi, oc) : hi), D);
+  if (!sym) {
+    const z = v128.load32_splat(tm, 8);
+    fl = f32x4.add(fl, z);
+    fh = f32x4.add(fh, z);
+  }
+  if (kind == 4) {
+    // lanes of fl: elements 0, 2, 4, 6; of fh: 1, 3, 5, 7
+    const x = i32x4.shuffle(fl, fh, 0, 4, 1, 5);
+    fh = i32x4.shuffle(fl, fh, 2, 6, 3, 7);
+    fl = x;
+  }
+  v128.store(a, f32x4.add(v128.load(a), fl));
+  v128.store(a, f32x4.add(v128.load(a, 16), fh), 16);
+}
+
+/**
+ * acc (R, d) = the q8w weighted sum of R rows' weights e (R, nSlots; row r's 1 / sum at invs + 4r)
+ * over int8 / int4 values (kind 8 or 4, groups of whole 8s); probabilities e * inv to probs
+ * (R, nSlots) when nonzero. R, kind, sym constant after inlining.
+ */
+// @ts-ignore: decorator
+@inline
+function mixQ8wR(
+  R: i32,
+  kind: i32,
+  sym: bool,
+  G: i32,
+  d: i32,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  nSlots: i32,
+  e: usize,
+  invs: usize,
+  probs: usize,
+  acc: usize,
+  work: usize,
+): void {
+  const off = sym ? (kind == 8 ? 128 : 8) : 0;
+  const nG = d / G;
+  const rowBytes: usize = kind == 8 ? <usize>d : <usize>d >> 1;
+  const eStride = <usize>nSlots << 2;
+  const sF = work; // (32) f32 scales of one group
+  const mF = work + 128; // (32) f32 zero-points
+  const cw = work + 256; // (R, 32) i16 codes
+  const tm = work + 512; // (R) x 16 bytes: D * inv, off * sum c, zero term
+  const m0f = i8x16.splat(0x0f);
+  memory.fill(acc, 0, (<usize>R * <usize>d) << 2);
+  if (probs) {
+    for (let r = 0; r < R; r++) {
+      const inv = load<f32>(invs + (<usize>r << 2));
+      for (let j = 0; j < nSlots; j++) {
+        const o = <usize>r * eStride + (<usize>j << 2);
+        store<f32>(probs + o, load<f32>(e + o) * inv);
+      }
+    }
+  }
+  for (let j0 = 0; j0 < nSlots; j0 += 32) {
+    const n = min(32, nSlots - j0);
+    const nPairs = (n + 1) >> 1;
+    const blk = pay + <usize>j0 * rowBytes;
+    for (let g = 0; g < nG; g++) {
+      // the group's scales (and zero-points) of the block's slots; 0 past the last slot
+      for (let t = 0; t < 32; t++) {
+        const gi = ((<usize>(j0 + t) * <usize>nG + <usize>g) << 1);
+        store<f32>(sF + (<usize>t << 2), t < n ? f16ToF32(<u32>load<u16>(sc + gi)) : 0);
+        if (!sym) store<f32>(mF + (<usize>t << 2), t < n ? f16ToF32(<u32>load<u16>(ze + gi)) : 0);
+      }
+      for (let r = 0; r < R; r++)
+        codesRow(sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4));
+      // the integer dots over the block's slot pairs, 8 elements at a time
+      for (let i = g * G; i < (g + 1) * G; i += 8) {
+        let l0 = i32x4.splat(0), h0 = i32x4.splat(0), l1 = i32x4.splat(0), h1 = i32x4.splat(0);
+        let l2 = i32x4.splat(0), h2 = i32x4.splat(0), l3 = i32x4.splat(0), h3 = i32x4.splat(0);
+        const colOff: usize = kind == 8 ? <usize>i : <usize>i >> 1;
+        for (let p = 0; p < nPairs; p++) {
+          const rowA = blk + <usize>(2 * p) * rowBytes + colOff;
+          // an odd last slot pairs with itself; its partner's code is 0
+          const rowB = 2 * p + 1 < n ? rowA + rowBytes : rowA;
+          let lo: v128, hi: v128;
+          if (kind == 8) {
+            const il = i8x16.shuffle(v128.load64_zero(rowA), v128.load64_zero(rowB), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            lo = i16x8.extend_low_i8x16_u(il);
+            hi = i16x8.extend_high_i8x16_u(il);
+          } else {
+            const il = i8x16.shuffle(v128.load32_zero(rowA), v128.load32_zero(rowB), 0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
+            lo = i16x8.extend_low_i8x16_u(v128.and(il, m0f)); // even elements
+            hi = i16x8.extend_low_i8x16_u(i8x16.shr_u(il, 4)); // odd elements
+          }
+          const wp = cw + (<usize>p << 2);
+          let w = v128.load32_splat(wp);
+          l0 = i32x4.add(l0, i32x4.dot_i16x8_s(lo, w));
+          h0 = i32x4.add(h0, i32x4.dot_i16x8_s(hi, w));
+          if (R > 1) {
+            w = v128.load32_splat(wp, 64);
+            l1 = i32x4.add(l1, i32x4.dot_i16x8_s(lo, w));
+            h1 = i32x4.add(h1, i32x4.dot_i16x8_s(hi, w));
+          }
+          if (R > 2) {
+            w = v128.load32_splat(wp, 128);
+            l2 = i32x4.add(l2, i32x4.dot_i16x8_s(lo, w));
+            h2 = i32x4.add(h2, i32x4.dot_i16x8_s(hi, w));
+            w = v128.load32_splat(wp, 192);
+            l3 = i32x4.add(l3, i32x4.dot_i16x8_s(lo, w));
+            h3 = i32x4.add(h3, i32x4.dot_i16x8_s(hi, w));
+          }
+        }
+        const a = acc + (<usize>i << 2);
+        const rb = <usize>d << 2;
+        flush(kind, sym, l0, h0, tm, a);
+        if (R > 1) flush(kind, sym, l1, h1, tm + 16, a + rb);
+        if (R > 2) {
+          flush(kind, sym, l2, h2, tm + 32, a + 2 * rb);
+          flush(kind, sym, l3, h3, tm + 48, a + 3 * rb);
+        }
+      }
+    }
+  }
+}
+
+// One function per (rows, kind, symmetry), each a small function for the optimising compiler.
+function mixQ8w1_8s(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(1, 8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w1_8a(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(1, 8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w1_4s(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(1, 4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w1_4a(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(1, 4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w2_8s(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(2, 8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w2_8a(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(2, 8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w2_4s(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(2, 4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w2_4a(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(2, 4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w4_8s(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(4, 8, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w4_8a(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(4, 8, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w4_4s(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(4, 4, true, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+function mixQ8w4_4a(G: i32, d: i32, pay: usize, sc: usize, ze: usize, nSlots: i32, e: usize, invs: usize, probs: usize, acc: usize, work: usize): void {
+  mixQ8wR(4, 4, false, G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
+
+/**
+ * The q8w weighted sum of a block of `rows` (1, 2 or 4) over int8 / int4 values (kind 8 or 4;
+ * groups of whole 16s, d % G == 0: attend-fused.ts fusedOk) into acc (rows, d), which it zeroes;
+ * probabilities to probs (rows, nSlots) when nonzero. work: q8wScratchBytes(), 16-aligned.
+ */
+export function mixQ8w(
+  rows: i32,
+  kind: i32,
+  sym: bool,
+  G: i32,
+  d: i32,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  nSlots: i32,
+  e: usize,
+  invs: usize,
+  probs: usize,
+  acc: usize,
+  work: usize,
+): void {
+  if (rows == 1) {
+    if (kind == 8) {
+      if (sym) mixQ8w1_8s(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+      else mixQ8w1_8a(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+    } else if (sym) mixQ8w1_4s(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+    else mixQ8w1_4a(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+  } else if (rows == 2) {
+    if (kind == 8) {
+      if (sym) mixQ8w2_8s(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+      else mixQ8w2_8a(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+    } else if (sym) mixQ8w2_4s(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+    else mixQ8w2_4a(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+  } else if (kind == 8) {
+    if (sym) mixQ8w4_8s(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+    else mixQ8w4_8a(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+  } else if (sym) mixQ8w4_4s(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+  else mixQ8w4_4a(G, d, pay, sc, ze, nSlots, e, invs, probs, acc, work);
+}
