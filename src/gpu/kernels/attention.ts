@@ -64,6 +64,65 @@ ${dotRowWgsl(kCodec, kL, "kdot", "kbuf", "kdec")}
 `;
 }
 
+/**
+ * The body both attention kernels share, after r, kvh and tid are set: the query row into
+ * workgroup memory, then the online softmax over slots [lo, hi) of KV head kvh (scores to
+ * `sink` at probRow when probabilities are wanted), leaving m (max), l (sum) and acc (the
+ * unnormalised output elements tid, tid + 64, ...).
+ */
+function attendLoopWgsl(kL: GpuRowLayout, lo: string, hi: string, sink: string): string {
+  const per = Math.ceil(kL.headDim / WG);
+  return `  let nRows = p.group * p.nQ;
+  let qrow = kvh * nRows + r;
+  let qpos = bitcast<i32>(qin[p.qPosBase + r]);
+  for (var i = tid; i < D; i = i + WG) { qs[i] = bitcast<f32>(qin[qrow * D + i]); }
+  workgroupBarrier();
+  let n = p.nSlots[kvh / 4u][kvh % 4u];
+  let lo = ${lo};
+  let hi = ${hi};
+  let probRow = p.probBase + (kvh * nRows + r) * p.probStride;
+  var m = MASKED;
+  var l = 0.0;
+  var acc: array<f32, ${per}>;
+  for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = 0.0; }
+  for (var base = lo; base < hi; base = base + WG) {
+    let j = base + tid;
+    var s = MASKED;
+    if (j < hi) {
+      let kb = (kvh * p.cap + j) * p.kStride;
+      if (bitcast<i32>(kbuf[kb + ${kL.rowWords}u]) <= qpos) { s = kdot(kb) * p.scale; }
+      if (p.probStride != 0u) { ${sink}[probRow + j] = s; }
+    }
+    tile[tid] = s;
+    workgroupBarrier();
+    var tmax = MASKED;
+    for (var t = 0u; t < WG; t = t + 1u) { tmax = max(tmax, tile[t]); }
+    let newm = max(m, tmax);
+    workgroupBarrier();
+    var pj = 0.0;
+    if (s > MASKED) { pj = exp(s - newm); }
+    tile[tid] = pj;
+    workgroupBarrier();
+    let corr = exp(m - newm);
+    l = l * corr;
+    for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = acc[c] * corr; }
+    let cnt = min(WG, hi - base);
+    for (var t = 0u; t < cnt; t = t + 1u) {
+      let pt = tile[t];
+      l = l + pt;
+      if (pt != 0.0) {
+        let vb = (kvh * p.cap + base + t) * p.vStride;
+        for (var c = 0u; c < ${per}u; c = c + 1u) {
+          let i = tid + c * WG;
+          if (i < D) { acc[c] = acc[c] + pt * vdec(vb, i); }
+        }
+      }
+    }
+    m = newm;
+    workgroupBarrier();
+  }`;
+}
+
 export function attendKernel(kCodec: Codec, kL: GpuRowLayout, vCodec: Codec, vL: GpuRowLayout): Kernel {
   const D = kL.headDim;
   const per = Math.ceil(D / WG);
@@ -79,55 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let r = wid.x;
   let kvh = wid.y;
   let tid = lid.x;
-  let nRows = p.group * p.nQ;
-  let qrow = kvh * nRows + r;
-  let qpos = bitcast<i32>(qin[p.qPosBase + r]);
-  for (var i = tid; i < D; i = i + WG) { qs[i] = bitcast<f32>(qin[qrow * D + i]); }
-  workgroupBarrier();
-  let n = p.nSlots[kvh / 4u][kvh % 4u];
-  let probRow = p.probBase + (kvh * nRows + r) * p.probStride;
-  var m = MASKED;
-  var l = 0.0;
-  var acc: array<f32, ${per}>;
-  for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = 0.0; }
-  for (var base = 0u; base < n; base = base + WG) {
-    let j = base + tid;
-    var s = MASKED;
-    if (j < n) {
-      let kb = (kvh * p.cap + j) * p.kStride;
-      if (bitcast<i32>(kbuf[kb + ${kL.rowWords}u]) <= qpos) {
-        s = kdot(kb) * p.scale;
-      }
-      if (p.probStride != 0u) { out[probRow + j] = s; }
-    }
-    tile[tid] = s;
-    workgroupBarrier();
-    var tmax = MASKED;
-    for (var t = 0u; t < WG; t = t + 1u) { tmax = max(tmax, tile[t]); }
-    let newm = max(m, tmax);
-    workgroupBarrier();
-    var pj = 0.0;
-    if (s > MASKED) { pj = exp(s - newm); }
-    tile[tid] = pj;
-    workgroupBarrier();
-    let corr = exp(m - newm);
-    l = l * corr;
-    for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = acc[c] * corr; }
-    let cnt = min(WG, n - base);
-    for (var t = 0u; t < cnt; t = t + 1u) {
-      let pt = tile[t];
-      l = l + pt;
-      if (pt != 0.0) {
-        let vb = (kvh * p.cap + base + t) * p.vStride;
-        for (var c = 0u; c < ${per}u; c = c + 1u) {
-          let i = tid + c * WG;
-          if (i < D) { acc[c] = acc[c] + pt * vdec(vb, i); }
-        }
-      }
-    }
-    m = newm;
-    workgroupBarrier();
-  }
+${attendLoopWgsl(kL, "0u", "n", "out")}
   var inv = 0.0;
   if (l > 0.0) { inv = 1.0 / l; }
   for (var c = 0u; c < ${per}u; c = c + 1u) {
@@ -233,55 +244,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let kvh = wid.y;
   let split = wid.z;
   let tid = lid.x;
-  let nRows = p.group * p.nQ;
-  let qrow = kvh * nRows + r;
-  let qpos = bitcast<i32>(qin[p.qPosBase + r]);
-  for (var i = tid; i < D; i = i + WG) { qs[i] = bitcast<f32>(qin[qrow * D + i]); }
-  workgroupBarrier();
-  let n = p.nSlots[kvh / 4u][kvh % 4u];
-  let lo = split * p.splitSlots;
-  let hi = min(n, lo + p.splitSlots);
-  let probRow = p.probBase + (kvh * nRows + r) * p.probStride;
-  var m = MASKED;
-  var l = 0.0;
-  var acc: array<f32, ${per}>;
-  for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = 0.0; }
-  for (var base = lo; base < hi; base = base + WG) {
-    let j = base + tid;
-    var s = MASKED;
-    if (j < hi) {
-      let kb = (kvh * p.cap + j) * p.kStride;
-      if (bitcast<i32>(kbuf[kb + ${kL.rowWords}u]) <= qpos) { s = kdot(kb) * p.scale; }
-      if (p.probStride != 0u) { scratch[probRow + j] = s; }
-    }
-    tile[tid] = s;
-    workgroupBarrier();
-    var tmax = MASKED;
-    for (var t = 0u; t < WG; t = t + 1u) { tmax = max(tmax, tile[t]); }
-    let newm = max(m, tmax);
-    workgroupBarrier();
-    var pj = 0.0;
-    if (s > MASKED) { pj = exp(s - newm); }
-    tile[tid] = pj;
-    workgroupBarrier();
-    let corr = exp(m - newm);
-    l = l * corr;
-    for (var c = 0u; c < ${per}u; c = c + 1u) { acc[c] = acc[c] * corr; }
-    let cnt = min(WG, hi - base);
-    for (var t = 0u; t < cnt; t = t + 1u) {
-      let pt = tile[t];
-      l = l + pt;
-      if (pt != 0.0) {
-        let vb = (kvh * p.cap + base + t) * p.vStride;
-        for (var c = 0u; c < ${per}u; c = c + 1u) {
-          let i = tid + c * WG;
-          if (i < D) { acc[c] = acc[c] + pt * vdec(vb, i); }
-        }
-      }
-    }
-    m = newm;
-    workgroupBarrier();
-  }
+${attendLoopWgsl(kL, "split * p.splitSlots", "min(n, lo + p.splitSlots)", "scratch")}
   let part = ((kvh * nRows + r) * p.nSplit + split) * (D + 2u);
   if (tid == 0u) { scratch[part] = m; scratch[part + 1u] = l; }
   for (var c = 0u; c < ${per}u; c = c + 1u) {

@@ -61,6 +61,13 @@ export function matmulParams(
     .build();
 }
 
+/** Sums part[0..WG) into part[0] (a tree over the workgroup), after each thread wrote its part. */
+const SUM_PART = `  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid.x < s) { part[lid.x] = part[lid.x] + part[lid.x + s]; }
+    workgroupBarrier();
+  }`;
+
 /** out (n, dim) = x / sqrt(mean(x^2) + eps) * w; one workgroup per row. */
 export function rmsnormKernel(): Kernel {
   return {
@@ -81,11 +88,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var ss = 0.0;
   for (var i = lid.x; i < p.dim; i = i + ${WG}u) { let v = x[xo + i]; ss = ss + v * v; }
   part[lid.x] = ss;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid.x < s) { part[lid.x] = part[lid.x] + part[lid.x + s]; }
-    workgroupBarrier();
-  }
+${SUM_PART}
   let inv = 1.0 / sqrt(part[0] / f32(p.dim) + p.eps);
   for (var i = lid.x; i < p.dim; i = i + ${WG}u) { out[p.oOff + row * p.dim + i] = x[xo + i] * inv * w[i]; }
 }
@@ -121,21 +124,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var acc = 0.0;
   for (var i = lid.x; i < p.dim; i = i + ${WG}u) { acc = acc + x[xo + i]; }
   part[lid.x] = acc;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid.x < s) { part[lid.x] = part[lid.x] + part[lid.x + s]; }
-    workgroupBarrier();
-  }
+${SUM_PART}
   let mean = part[0] / f32(p.dim);
   workgroupBarrier();
   var ss = 0.0;
   for (var i = lid.x; i < p.dim; i = i + ${WG}u) { let v = x[xo + i] - mean; ss = ss + v * v; }
   part[lid.x] = ss;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid.x < s) { part[lid.x] = part[lid.x] + part[lid.x + s]; }
-    workgroupBarrier();
-  }
+${SUM_PART}
   let inv = 1.0 / sqrt(part[0] / f32(p.dim) + p.eps);
   for (var i = lid.x; i < p.dim; i = i + ${WG}u) {
     out[p.oOff + wid.x * p.dim + i] = (x[xo + i] - mean) * inv * w[i] + b[i];
@@ -145,9 +140,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   };
 }
 
-export function layernormParams(n: number, dim: number, eps: number, xOff = 0, oOff = 0): ArrayBuffer {
-  return new Params().u(n, dim).f(eps).u(xOff, oOff, 0, 0, 0).build();
-}
+/** LayerNorm's parameters are RMSNorm's (n, dim, eps, xOff, oOff). */
+export const layernormParams = rmsnormParams;
 
 /**
  * In-place RoPE, rotate-half pairing (i with i + headDim/2). x: (n, nHeads, headDim) at xOff;
@@ -280,11 +274,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var sum = 0.0;
   for (var i = lid.x; i < p.dim; i = i + ${WG}u) { let e = exp(x[o + i] - mx); x[o + i] = e; sum = sum + e; }
   part[lid.x] = sum;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid.x < s) { part[lid.x] = part[lid.x] + part[lid.x + s]; }
-    workgroupBarrier();
-  }
+${SUM_PART}
   let inv = 1.0 / part[0];
   for (var i = lid.x; i < p.dim; i = i + ${WG}u) { x[o + i] = x[o + i] * inv; }
 }
