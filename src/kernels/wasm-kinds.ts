@@ -62,8 +62,10 @@ function turboDesc(kind: number, codec: Codec): number {
   const [lo, hi] = turboBits(codec.options.type as TurboName | TurboQjlName);
   return kind | (lo << 16) | (hi << 20);
 }
-const lo = (desc: number) => (desc >> 16) & 15;
-const hi = (desc: number) => (desc >> 20) & 15;
+/** The TurboQuant kernels' leading arguments: lo bits, hi bits, codebook table. */
+const turbo = (c: RowsCall) => [(c.desc >> 16) & 15, (c.desc >> 20) & 15, c.table] as const;
+/** The integer kernels' leading arguments: bits, symmetric, group size. */
+const int = (c: RowsCall) => [(c.desc >> 4) & 15, (c.desc >> 8) & 1, c.groupSize] as const;
 
 /** f32, f16, bf16, fp8-e4m3 (assembly/codec-float.ts): the kind is the format. */
 const FLOAT: WasmKind = {
@@ -87,31 +89,8 @@ const WASM_KINDS: Record<WasmKindId, WasmKind> = {
     desc: (t, codec, d) =>
       t.kind! | (t.bits! << 4) | ((codec.options.symmetric ? 1 : 0) << 8) | (codec.layout(d).groupSize << 16),
     payload: "inout", // the last byte of an int4/int2 row keeps its padding bits
-    encode: (k, c) =>
-      k.encodeInt(
-        (c.desc >> 4) & 15,
-        (c.desc >> 8) & 1,
-        c.groupSize,
-        c.x,
-        c.nRows,
-        c.headDim,
-        c.payload,
-        c.scales,
-        c.zeros,
-        c.stats,
-      ),
-    decode: (k, c) =>
-      k.decodeInt(
-        (c.desc >> 4) & 15,
-        (c.desc >> 8) & 1,
-        c.groupSize,
-        c.payload,
-        c.scales,
-        c.zeros,
-        c.nRows,
-        c.headDim,
-        c.x,
-      ),
+    encode: (k, c) => k.encodeInt(...int(c), c.x, c.nRows, c.headDim, c.payload, c.scales, c.zeros, c.stats),
+    decode: (k, c) => k.decodeInt(...int(c), c.payload, c.scales, c.zeros, c.nRows, c.headDim, c.x),
     table: false,
     attend: "attend",
     pairsWithGgml: true,
@@ -120,10 +99,8 @@ const WASM_KINDS: Record<WasmKindId, WasmKind> = {
   [KIND_TURBO]: {
     desc: (_t, codec) => turboDesc(KIND_TURBO, codec),
     payload: "inout",
-    encode: (k, c) =>
-      k.encodeTurbo(lo(c.desc), hi(c.desc), c.table, c.x, c.nRows, c.headDim, c.payload, c.scales, c.stats),
-    decode: (k, c) =>
-      k.decodeTurbo(lo(c.desc), hi(c.desc), c.table, c.payload, c.scales, c.nRows, c.headDim, c.x),
+    encode: (k, c) => k.encodeTurbo(...turbo(c), c.x, c.nRows, c.headDim, c.payload, c.scales, c.stats),
+    decode: (k, c) => k.decodeTurbo(...turbo(c), c.payload, c.scales, c.nRows, c.headDim, c.x),
     table: true,
     attend: "attend",
     pairsWithGgml: false,
@@ -148,24 +125,12 @@ const WASM_KINDS: Record<WasmKindId, WasmKind> = {
     encode(k, c, heap) {
       const work = heap.scratch(12 * c.headDim + 32); // (d) f32 + (d) f64
       try {
-        k.encodeTurboQjl(
-          lo(c.desc),
-          hi(c.desc),
-          c.table,
-          c.x,
-          c.nRows,
-          c.headDim,
-          c.payload,
-          c.scales,
-          c.stats,
-          work,
-        );
+        k.encodeTurboQjl(...turbo(c), c.x, c.nRows, c.headDim, c.payload, c.scales, c.stats, work);
       } finally {
         heap.release(work);
       }
     },
-    decode: (k, c) =>
-      k.decodeTurboQjl(lo(c.desc), hi(c.desc), c.table, c.payload, c.scales, c.nRows, c.headDim, c.x),
+    decode: (k, c) => k.decodeTurboQjl(...turbo(c), c.payload, c.scales, c.nRows, c.headDim, c.x),
     table: true,
     attend: "attendTurboQjl",
     pairsWithGgml: false,
