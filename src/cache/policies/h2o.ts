@@ -7,8 +7,8 @@
 
 import { z } from "zod";
 import type { PolicyContext, RetentionPolicy } from "../policy.ts";
-import { count, shareOf } from "./options.ts";
-import { type Scorer, scoredPolicy } from "./scorer.ts";
+import { count } from "./options.ts";
+import { type Scorer, scoredPolicy, stateScorer } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const h2oOptions = z.strictObject({
@@ -32,15 +32,7 @@ export function h2oScorer(opts: Omit<H2OOptions, "budget" | "type">, ctx: Policy
       const n = view.nSlots;
       for (let r = 0; r < nRows; r++) for (let j = 0; j < n; j++) s[j]! += probs[r * n + j]!;
     },
-    score(view) {
-      const s = scores.at(view.layer, view.kvHead, view.nSlots);
-      return (j) => s[j]!;
-    },
-    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
-    kept: (l, h, n) => scores.setCount(l, h, n),
-    onMove: (l, h, from, to) => scores.move(l, h, from, to),
-    stateBytes: () => scores.bytes(),
-    reset: () => scores.reset(),
+    ...stateScorer(scores, opts.recent),
   };
 }
 

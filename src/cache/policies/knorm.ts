@@ -7,8 +7,8 @@
 
 import { z } from "zod";
 import type { PolicyContext, RetentionPolicy } from "../policy.ts";
-import { count, countOrZero, shareOf } from "./options.ts";
-import { type Scorer, scoredPolicy } from "./scorer.ts";
+import { count, countOrZero } from "./options.ts";
+import { type Scorer, scoredPolicy, stateScorer } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const knormOptions = z.strictObject({
@@ -44,15 +44,7 @@ export function knormScorer(opts: Omit<KnormOptions, "budget" | "type">, ctx: Po
       }
     },
     onAttention() {},
-    score(view) {
-      const s = norms.at(view.layer, view.kvHead, view.nSlots);
-      return (j) => -s[j]!;
-    },
-    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
-    kept: (l, h, n) => norms.setCount(l, h, n),
-    onMove: (l, h, from, to) => norms.move(l, h, from, to),
-    stateBytes: () => norms.bytes(),
-    reset: () => norms.reset(),
+    ...stateScorer(norms, opts.recent, -1),
   };
 }
 

@@ -7,8 +7,8 @@
 
 import { z } from "zod";
 import type { PolicyContext, RetentionPolicy } from "../policy.ts";
-import { count, countOrZero, numberIn, shareOf } from "./options.ts";
-import { type Scorer, scoredPolicy } from "./scorer.ts";
+import { count, countOrZero, numberIn } from "./options.ts";
+import { type Scorer, scoredPolicy, stateScorer } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const lfuOptions = z.strictObject({
@@ -39,15 +39,7 @@ export function lfuScorer(opts: Omit<LfuOptions, "budget" | "type">, ctx: Policy
       for (let r = 0; r < nRows; r++)
         for (let j = 0; j < n; j++) if (probs[r * n + j]! > opts.threshold) s[j]!++;
     },
-    score(view) {
-      const s = uses.at(view.layer, view.kvHead, view.nSlots);
-      return (j) => s[j]!;
-    },
-    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
-    kept: (l, h, n) => uses.setCount(l, h, n),
-    onMove: (l, h, from, to) => uses.move(l, h, from, to),
-    stateBytes: () => uses.bytes(),
-    reset: () => uses.reset(),
+    ...stateScorer(uses, opts.recent),
   };
 }
 

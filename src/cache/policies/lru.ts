@@ -6,8 +6,8 @@
 
 import { z } from "zod";
 import type { PolicyContext, RetentionPolicy } from "../policy.ts";
-import { count, countOrZero, numberIn, shareOf } from "./options.ts";
-import { type Scorer, scoredPolicy } from "./scorer.ts";
+import { count, countOrZero, numberIn } from "./options.ts";
+import { type Scorer, scoredPolicy, stateScorer } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const lruOptions = z.strictObject({
@@ -39,15 +39,7 @@ export function lruScorer(opts: Omit<LruOptions, "budget" | "type">, ctx: Policy
         for (let j = 0; j < n; j++)
           if (probs[r * n + j]! > opts.threshold && qPos[r]! > s[j]!) s[j] = qPos[r]!;
     },
-    score(view) {
-      const s = lastUse.at(view.layer, view.kvHead, view.nSlots);
-      return (j) => s[j]!;
-    },
-    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
-    kept: (l, h, n) => lastUse.setCount(l, h, n),
-    onMove: (l, h, from, to) => lastUse.move(l, h, from, to),
-    stateBytes: () => lastUse.bytes(),
-    reset: () => lastUse.reset(),
+    ...stateScorer(lastUse, opts.recent),
   };
 }
 

@@ -6,7 +6,9 @@
  * PyramidKV, per-layer ratios), so that any scorer combines with any allocation.
  */
 import { type HeadView, type RetentionPolicy, resolveCount, type ScoringRequest } from "../policy.ts";
+import { shareOf } from "./options.ts";
 import { evictLowest } from "./select.ts";
+import type { SlotState } from "./slot-state.ts";
 
 export interface Scorer {
   readonly name: string;
@@ -31,6 +33,29 @@ export interface Scorer {
   onMove(layer: number, kvHead: number, from: number, to: number): void;
   stateBytes(): number;
   reset(): void;
+}
+
+/**
+ * The members of a scorer whose slot scores are its SlotState (negated with sign -1) and which
+ * protects the `recent` newest tokens (a count or a share of the budget): the state follows the
+ * head's kept count, moves and resets, and is its policy state.
+ */
+export function stateScorer(
+  state: SlotState,
+  recent: number,
+  sign: 1 | -1 = 1,
+): Pick<Scorer, "score" | "protect" | "kept" | "onMove" | "stateBytes" | "reset"> {
+  return {
+    score(view) {
+      const s = state.at(view.layer, view.kvHead, view.nSlots);
+      return sign > 0 ? (j) => s[j]! : (j) => -s[j]!;
+    },
+    protect: (b) => ({ sinks: 0, recent: shareOf(recent, b) }),
+    kept: (l, h, n) => state.setCount(l, h, n),
+    onMove: (l, h, from, to) => state.move(l, h, from, to),
+    stateBytes: () => state.bytes(),
+    reset: () => state.reset(),
+  };
 }
 
 /** A scorer with one uniform budget per KV head: the policy each scoring policy is by itself. */

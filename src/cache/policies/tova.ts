@@ -7,8 +7,8 @@
 
 import { z } from "zod";
 import type { PolicyContext, RetentionPolicy } from "../policy.ts";
-import { count, countOrZero, shareOf } from "./options.ts";
-import { type Scorer, scoredPolicy } from "./scorer.ts";
+import { count, countOrZero } from "./options.ts";
+import { type Scorer, scoredPolicy, stateScorer } from "./scorer.ts";
 import { SlotState } from "./slot-state.ts";
 
 export const tovaOptions = z.strictObject({
@@ -50,15 +50,7 @@ export function tovaScorer(opts: Omit<TovaOptions, "budget" | "type">, ctx: Poli
       }
       for (let j = 0; j < n; j++) s[j]! /= heads;
     },
-    score(view) {
-      const s = scores.at(view.layer, view.kvHead, view.nSlots);
-      return (j) => s[j]!;
-    },
-    protect: (b) => ({ sinks: 0, recent: shareOf(opts.recent, b) }),
-    kept: (l, h, n) => scores.setCount(l, h, n),
-    onMove: (l, h, from, to) => scores.move(l, h, from, to),
-    stateBytes: () => scores.bytes(),
-    reset: () => scores.reset(),
+    ...stateScorer(scores, opts.recent),
   };
 }
 
