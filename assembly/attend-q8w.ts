@@ -36,6 +36,70 @@ function load4(er: usize, t: i32, n: i32): v128 {
   return v;
 }
 
+/**
+ * nearest(x) as i32, ties to even, for 0 <= x < 2^22: x + 2^23 rounds x to an integer in the
+ * f32 add itself (round to nearest even), which then sits in the low mantissa bits. One add and
+ * one integer subtract, where nearest + trunc_sat are several instructions on x64.
+ */
+// @ts-ignore: decorator
+@inline
+function rne(x: v128): v128 {
+  return i32x4.sub(f32x4.add(x, f32x4.splat(8388608)), i32x4.splat(0x4b000000));
+}
+
+/**
+ * f16 bits in the u16 lanes of h (8 of them) -> f32 at dst (8 floats): sign to bit 31, exponent
+ * and mantissa to bits 27..13, times 2^112 (exact, subnormal f16 included). Finite f16 only;
+ * returns the lanes' largest |h| so that the caller can see an Inf / NaN (>= 0x7c00).
+ */
+// @ts-ignore: decorator
+@inline
+function f16x8(h: v128, dst: usize, top: v128): v128 {
+  const two112 = f32x4.splat(reinterpret<f32>(0x77800000));
+  const mag = v128.and(h, i16x8.splat(0x7fff));
+  const sgn = v128.and(h, i16x8.splat(<i16>0x8000));
+  const lo = v128.or(i32x4.shl(i32x4.extend_low_i16x8_u(sgn), 16), i32x4.shl(i32x4.extend_low_i16x8_u(mag), 13));
+  const hi = v128.or(i32x4.shl(i32x4.extend_high_i16x8_u(sgn), 16), i32x4.shl(i32x4.extend_high_i16x8_u(mag), 13));
+  v128.store(dst, f32x4.mul(lo, two112));
+  v128.store(dst, f32x4.mul(hi, two112), 16);
+  return i16x8.max_u(top, mag);
+}
+
+/** 8 f16 at p, p + stride, ... (a group's scales over 8 slots) in u16 lanes. */
+// @ts-ignore: decorator
+@inline
+function gather8(p: usize, stride: usize): v128 {
+  let v = i16x8.splat(0);
+  v = i16x8.replace_lane(v, 0, load<u16>(p));
+  v = i16x8.replace_lane(v, 1, load<u16>(p + stride));
+  v = i16x8.replace_lane(v, 2, load<u16>(p + 2 * stride));
+  v = i16x8.replace_lane(v, 3, load<u16>(p + 3 * stride));
+  v = i16x8.replace_lane(v, 4, load<u16>(p + 4 * stride));
+  v = i16x8.replace_lane(v, 5, load<u16>(p + 5 * stride));
+  v = i16x8.replace_lane(v, 6, load<u16>(p + 6 * stride));
+  return i16x8.replace_lane(v, 7, load<u16>(p + 7 * stride));
+}
+
+/**
+ * A group's f16 fields (scales or zero-points: 2 bytes each, stride 2 nG per slot) of the n
+ * slots of a block from p to f32 at dst (32 floats, 0 past n). Whole blocks convert 8 at a
+ * time; a field that is Inf / NaN, or a last partial block, goes through f16ToF32.
+ */
+// @ts-ignore: decorator
+@inline
+function fields(p: usize, stride: usize, n: i32, dst: usize): void {
+  if (n == 32) {
+    let top = i16x8.splat(0);
+    top = f16x8(gather8(p, stride), dst, top);
+    top = f16x8(gather8(p + 8 * stride, stride), dst + 32, top);
+    top = f16x8(gather8(p + 16 * stride, stride), dst + 64, top);
+    top = f16x8(gather8(p + 24 * stride, stride), dst + 96, top);
+    if (!v128.any_true(i16x8.ge_u(top, i16x8.splat(0x7c00)))) return;
+  }
+  for (let t = 0; t < 32; t++)
+    store<f32>(dst + (<usize>t << 2), t < n ? f16ToF32(<u32>load<u16>(p + <usize>t * stride)) : 0);
+}
+
 /** max of the four lanes (all >= 0 or NaN-free here). */
 // @ts-ignore: decorator
 @inline
@@ -70,14 +134,14 @@ function codesRow(sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, 
   const a7 = f32x4.mul(load4(er, 28, n), v128.load(sF, 112));
   const m = hmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(a0, a1), f32x4.pmax(a2, a3)), f32x4.pmax(f32x4.pmax(a4, a5), f32x4.pmax(a6, a7))));
   const k = f32x4.splat(m > 0 ? <f32>127 / m : 0);
-  const c0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a0, k)));
-  const c1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a1, k)));
-  const c2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a2, k)));
-  const c3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a3, k)));
-  const c4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a4, k)));
-  const c5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a5, k)));
-  const c6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a6, k)));
-  const c7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(a7, k)));
+  const c0 = rne(f32x4.mul(a0, k));
+  const c1 = rne(f32x4.mul(a1, k));
+  const c2 = rne(f32x4.mul(a2, k));
+  const c3 = rne(f32x4.mul(a3, k));
+  const c4 = rne(f32x4.mul(a4, k));
+  const c5 = rne(f32x4.mul(a5, k));
+  const c6 = rne(f32x4.mul(a6, k));
+  const c7 = rne(f32x4.mul(a7, k));
   v128.store(cw, i16x8.narrow_i32x4_s(c0, c1));
   v128.store(cw, i16x8.narrow_i32x4_s(c2, c3), 16);
   v128.store(cw, i16x8.narrow_i32x4_s(c4, c5), 32);
@@ -172,11 +236,9 @@ function mixQ8wR(
     const blk = pay + <usize>j0 * rowBytes;
     for (let g = 0; g < nG; g++) {
       // the group's scales (and zero-points) of the block's slots; 0 past the last slot
-      for (let t = 0; t < 32; t++) {
-        const gi = ((<usize>(j0 + t) * <usize>nG + <usize>g) << 1);
-        store<f32>(sF + (<usize>t << 2), t < n ? f16ToF32(<u32>load<u16>(sc + gi)) : 0);
-        if (!sym) store<f32>(mF + (<usize>t << 2), t < n ? f16ToF32(<u32>load<u16>(ze + gi)) : 0);
-      }
+      const gi = (<usize>j0 * <usize>nG + <usize>g) << 1;
+      fields(sc + gi, <usize>nG << 1, n, sF);
+      if (!sym) fields(ze + gi, <usize>nG << 1, n, mF);
       for (let r = 0; r < R; r++)
         codesRow(sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4));
       // the integer dots over the block's slot pairs, 8 elements at a time

@@ -1,7 +1,7 @@
 /**
  * Decode-time attention, f32 vs f16 vs int8 vs int4 caches (SPECS=f32,int8 picks others; f32 first) on the wasm executor, 1 thread (issue 7's
  * codec-ratio targets), quick to rerun after a kernel change ("int4+q8" in SPECS: int4 with
- * query: q8). All the caches are filled first, then each round times one attend per codec back to back and one SIMD read pass over the f32
+ * query: q8; "int4+q8w": with query: q8w). All the caches are filled first, then each round times one attend per codec back to back and one SIMD read pass over the f32
  * cache's byte count; the fastest of the rounds is kept per codec, so load on a shared machine
  * hits all of them alike. WASM=<path> times another build of the kernels (e.g. an older commit's).
  *   node --import tsx bench/attend-codecs.ts [tokens=16384] [rounds=20] [shape name]
@@ -26,13 +26,14 @@ const shapes = [
   { name: "8q/8kv/128", nLayers: 1, nHeads: 8, nKvHeads: 8, headDim: 128, maxTokens: tokens },
 ].filter((s) => !only || s.name === only);
 const specs = (process.env.SPECS ?? "f32,f16,int8,int4").split(",");
-/** "int4+q8" = the codec (or preset) with query: q8 (integer dot products for the scores). */
+/** "int4+q8" = the codec (or preset) with query: q8 (integer dot products for the scores); "+q8w" with query: q8w. */
 const specOf = (s: string): CacheSpecInput => {
-  if (!s.endsWith("+q8")) return s;
-  const name = s.slice(0, -3);
+  const m = /^(.*)\+(q8w?)$/.exec(s);
+  if (!m) return s;
+  const name = m[1]!;
   return {
     ...(Object.hasOwn(PRESETS, name) ? { preset: name } : { codec: name }),
-    query: "q8",
+    query: m[2],
   } as CacheSpecInput;
 };
 for (const sh of shapes) {

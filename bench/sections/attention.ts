@@ -5,7 +5,9 @@
  * same number of bytes, and each codec's time / f32's time on the same executor and shape.
  * Codecs run in exact mode (f32 queries) and, for int8 / int4 / kivi2, with query: q8 too
  * (issue 15: q8_0 query rows, integer dot products for the scores; "<codec> q8-query"), and
- * TurboQuant turbo3 / turbo4 (issue 16) with their default rotation.
+ * TurboQuant turbo3 / turbo4 (issue 16) with their default rotation. int8 / int4 also run with
+ * query: q8w ("<codec> q8w-query": q8 plus the softmax weights in q8_0 per block of 32 slots,
+ * integer dot products for the weighted sum too; src/quant/q8-weights.ts).
  */
 import { PRESETS } from "../../src/cache/presets.ts";
 import { resolveCacheSpec } from "../../src/cache/spec.ts";
@@ -52,12 +54,15 @@ interface Measured {
   vsRef?: string;
 }
 
-/** A codec row of the tables: "int4", or "int4 q8-query" = { codec: int4, query: q8 }. */
+/**
+ * A codec row of the tables: "int4", "int4 q8-query" = { codec: int4, query: q8 } or
+ * "int4 q8w-query" = { codec: int4, query: q8w }.
+ */
 function specOf(label: string): CacheSpecInput {
   const [codec, mode] = label.split(" ");
   if (mode === undefined) return codec!;
   const c: Record<string, unknown> = Object.hasOwn(PRESETS, codec!) ? { preset: codec } : { codec };
-  return { ...c, query: "q8" } as CacheSpecInput;
+  return { ...c, query: mode === "q8w-query" ? "q8w" : "q8" } as CacheSpecInput;
 }
 
 async function measure(
@@ -251,6 +256,9 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
     "int8 q8-query",
     "int4 q8-query",
     "kivi2 q8-query",
+    // q8 and the softmax weights in q8_0 (integer weighted sum over int8/int4 value codes)
+    "int8 q8w-query",
+    "int4 q8w-query",
     // TurboQuant (issue 16): rotated keys and values (the codecs' default), codebook attention
     "turbo3",
     "turbo4",
@@ -274,6 +282,7 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
   const notes = [
     "time per layer = one attend of 1 query token per query head over the whole cache (all KV heads).",
     '"<codec> q8-query" = the cache with query: q8 (q8_0 query rows; integer dot products for int8/int4 key scores).',
+    '"<codec> q8w-query" = query: q8w (q8, and the softmax weights times each slot\'s value scale in q8_0 per block of 32 slots: the weighted sum over int8/int4 value codes is an integer dot product too; src/quant/q8-weights.ts).',
     "turbo3 / turbo4 = TurboQuant with its default Hadamard rotation of keys and values (queries rotated, output rotated back, in the cache through the executor's hadamard op).",
     "q8_0 / q4_0 = ggml's block types (32-element blocks, f16 d), the fused kernels of assembly/attend-ggml.ts; with q8-query the key scores are integer dot products against q8_0 query rows, as llama.cpp's CPU path computes them.",
     ...(build ? [`wasm module: build/${build} (node ${process.versions.node}).`] : []),
@@ -375,6 +384,9 @@ export async function runAttention(ctx: BenchContext): Promise<SectionResult> {
         ["int8 q8-query", "<= 0.5"],
         ["int4 q8-query", "<= 0.35"],
         ["kivi2 q8-query", "<= 0.3"],
+        // the same targets with the weights in q8_0 too (query: q8w, the rest of lever 1)
+        ["int8 q8w-query", "<= 0.5"],
+        ["int4 q8w-query", "<= 0.35"],
         ["int4", "<= 1.0"],
         ["int8", "<= 1.0"],
         ["kivi2", "<= 0.3"],
