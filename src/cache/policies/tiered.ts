@@ -10,6 +10,7 @@ import { ConfigError } from "../../errors.ts";
 import { makeCodec } from "../../quant/registry.ts";
 import type { CodecOptions } from "../../quant/types.ts";
 import type { RetentionPolicy, TierSpec } from "../policy.ts";
+import { fullPolicy } from "./full.ts";
 import { count } from "./options.ts";
 
 /** The older tier's codec: a name, codec options, or { keys, values }; validated by constructing it. */
@@ -50,17 +51,7 @@ export const tieredOptions = z.strictObject({
 });
 export type TieredOptions = z.output<typeof tieredOptions>;
 
+/** full's hooks (no eviction, no state, positions implicit: both tiers are FIFO by age) with the tiers. */
 export function tieredPolicy(tiers: TierSpec): RetentionPolicy {
-  return {
-    name: "tiered",
-    wantsAttention: false,
-    positionsImplicit: true, // both tiers are FIFO by age: ring buffers know their positions
-    tiers,
-    onAppend() {},
-    onAttention() {},
-    evictions: () => [],
-    onMove() {},
-    stateBytes: () => 0,
-    reset() {},
-  };
+  return { ...fullPolicy(), name: "tiered", tiers };
 }
