@@ -8,13 +8,20 @@
  * the attention tests' f32 tolerance plus, for each weight that lies within float error of a
  * half-integer code (ref rounds f64 weights, wasm f32 ones), what that code moves the output by;
  * nothing else. Value codecs without the kernel (int8 group 8, int2) must run ref, counted.
+ * Where this engine cannot run the relaxed build (Node 20), its half reruns this file in a
+ * child on Node 24 ($KVLAB_RELAXED_NODE, as wasm-attend-q8.test.ts; empty skips it).
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import type { AttendArgs } from "../../src/kernels/executor.ts";
 import { refAttend } from "../../src/kernels/ref.ts";
 import { createWasmExecutor, type WasmExecutor } from "../../src/kernels/wasm.ts";
+import { relaxedLocation } from "../../src/kernels/wasm-build.ts";
+import { WASM_PATH } from "../../src/kernels/wasm-loader.ts";
 import { f16ToF32 } from "../../src/quant/half.ts";
 import { q8Blocks, quantizeQ8 } from "../../src/quant/q8-query.ts";
 import { q8wValues, q8wWeightedSum } from "../../src/quant/q8-weights.ts";
@@ -222,7 +229,13 @@ async function relaxedRuns(): Promise<boolean> {
     return false;
   }
 }
-const builds: ("baseline" | "relaxed")[] = (await relaxedRuns()) ? ["baseline", "relaxed"] : ["baseline"];
+const inChild = process.env.KVLAB_Q8W_TEST_BUILD === "relaxed";
+const relaxedHere = await relaxedRuns();
+const builds: ("baseline" | "relaxed")[] = inChild
+  ? ["relaxed"]
+  : relaxedHere
+    ? ["baseline", "relaxed"]
+    : ["baseline"];
 const execs = new Map<string, { one: WasmExecutor; two: WasmExecutor }>();
 before(async () => {
   if (wasmSkip) return;
@@ -347,4 +360,31 @@ test("wasm q8w: value codecs without the kernel run ref (counted); other value c
   } finally {
     ex.dispose();
   }
+});
+
+const childNode = process.env.KVLAB_RELAXED_NODE ?? "npx -y -p node@24 node";
+test("relaxed build where this engine cannot run it: this file's relaxed half on Node 24", {
+  skip: wasmSkip
+    ? wasmSkip
+    : inChild || relaxedHere
+      ? "the relaxed build ran in this process"
+      : !existsSync(String(relaxedLocation(WASM_PATH)))
+        ? "build/kvlab-relaxed.wasm missing: run npm run asbuild"
+        : childNode === ""
+          ? "KVLAB_RELAXED_NODE is empty"
+          : false,
+  timeout: 900_000,
+}, () => {
+  const file = fileURLToPath(import.meta.url);
+  // NODE_TEST_CONTEXT would make the child report to this runner instead of printing TAP
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const [cmd, ...pre] = childNode.split(" ");
+  const res = spawnSync(cmd!, [...pre, "--import", "tsx", "--test", "--test-reporter=tap", file], {
+    env: { ...env, KVLAB_Q8W_TEST_BUILD: "relaxed" },
+    encoding: "utf8",
+    timeout: 600_000,
+  });
+  assert.equal(res.status, 0, `child failed:\n${res.stdout}\n${res.stderr}`);
+  assert.match(res.stdout, /# pass [1-9]/);
+  assert.match(res.stdout, /# fail 0/);
 });
