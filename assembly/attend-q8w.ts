@@ -7,11 +7,15 @@
 // change with a common factor, so rounding e s equals rounding p s up to f32 rounding). As
 // llama.cpp's flash attention turns the softmax row into V's dot type (ggml-cpu ops.cpp).
 //
-// The sum over slots is i32x4.dot_i16x8_s over pairs of slots: the two slots' codes of 8
-// elements interleaved as i16 (u_a0 u_b0 u_a1 u_b1 ...) against (c_a, c_b) splat, so each lane
-// gets c_a u_a,i + c_b u_b,i. Integer sums are exact (|sum| <= 32 * 127 * 255 < 2^24, also
-// exact when converted to f32); the same code serves the relaxed build (dot_i16x8_s is baseline
-// SIMD), so both builds give the same integer sums.
+// Baseline SIMD: the sum over slots is i32x4.dot_i16x8_s over pairs of slots: the two slots'
+// codes of 8 elements interleaved as i16 (u_a0 u_b0 u_a1 u_b1 ...) against (c_a, c_b) splat, so
+// each lane gets c_a u_a,i + c_b u_b,i. Relaxed SIMD (build/kvlab-relaxed.wasm):
+// i32x4.relaxed_dot_i8x16_i7x16_add_s over quads of slots, the four slots' codes of each element
+// side by side as i8 against (c_0, c_1, c_2, c_3) splat; the weight codes (0..127) are the i7
+// operand, so the result is defined alike on every engine, and an int8 code enters as u - 128
+// (its bits xor 0x80; + 128 sum c puts the offset back), an int4 code as itself. Integer sums
+// are exact (|sum| <= 32 * 127 * 255 < 2^24, also exact when converted to f32; no i16 pair of
+// the relaxed dot saturates: 2 * 127 * 128 < 2^15), so both builds give the same sums.
 //
 // Against the exact f32 weighted sum (mix4Fused): per slot pair and 8 elements, 2 loads, a
 // shuffle and 2 widenings shared by the rows, then per row a splat load, 2 dots and 2 adds for
@@ -19,7 +23,7 @@
 // row. The rounding of the weights costs O(slots x groups x rows), not O(slots x d x rows).
 import { f16ToF32 } from "./half";
 
-/** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16), per-row terms. */
+/** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16 or i8), per-row terms. */
 export function q8wScratchBytes(): i32 {
   return 128 + 128 + 256 + 64 + 16;
 }
@@ -123,7 +127,7 @@ function isum(v: v128): i32 {
  */
 // @ts-ignore: decorator
 @inline
-function codesRow(sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, inv: f32, cw: usize, tm: usize): void {
+function codesRow(bits8: bool, sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, inv: f32, cw: usize, tm: usize): void {
   const a0 = f32x4.mul(load4(er, 0, n), v128.load(sF));
   const a1 = f32x4.mul(load4(er, 4, n), v128.load(sF, 16));
   const a2 = f32x4.mul(load4(er, 8, n), v128.load(sF, 32));
@@ -142,15 +146,23 @@ function codesRow(sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, 
   const c5 = rne(f32x4.mul(a5, k));
   const c6 = rne(f32x4.mul(a6, k));
   const c7 = rne(f32x4.mul(a7, k));
-  v128.store(cw, i16x8.narrow_i32x4_s(c0, c1));
-  v128.store(cw, i16x8.narrow_i32x4_s(c2, c3), 16);
-  v128.store(cw, i16x8.narrow_i32x4_s(c4, c5), 32);
-  v128.store(cw, i16x8.narrow_i32x4_s(c6, c7), 48);
-  store<f32>(tm, (m / <f32>127) * inv);
-  if (sym) {
-    const cs = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
-    store<i32>(tm, off * isum(cs), 4);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // i8 codes, 4 slots to an i32 (the relaxed dot's quads)
+    v128.store(cw, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
+    v128.store(cw, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c4, c5), i16x8.narrow_i32x4_s(c6, c7)), 16);
   } else {
+    v128.store(cw, i16x8.narrow_i32x4_s(c0, c1));
+    v128.store(cw, i16x8.narrow_i32x4_s(c2, c3), 16);
+    v128.store(cw, i16x8.narrow_i32x4_s(c4, c5), 32);
+    v128.store(cw, i16x8.narrow_i32x4_s(c6, c7), 48);
+  }
+  store<f32>(tm, (m / <f32>127) * inv);
+  // (off - bias) * sum c, subtracted from the integer sums: bias = 128 where the relaxed build
+  // reads int8 codes as u - 128, else 0
+  const bias = ASC_FEATURE_RELAXED_SIMD && bits8 ? 128 : 0;
+  const cs = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
+  store<i32>(tm, off == bias ? 0 : (off - bias) * isum(cs), 4);
+  if (!sym) {
     let z = f32x4.mul(load4(er, 0, n), v128.load(mF));
     z = f32x4.add(z, f32x4.mul(load4(er, 4, n), v128.load(mF, 16)));
     z = f32x4.add(z, f32x4.mul(load4(er, 8, n), v128.load(mF, 32)));
@@ -161,7 +173,6 @@ function codesRow(sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, 
     z = f32x4.add(z, f32x4.mul(load4(er, 28, n), v128.load(mF, 112)));
     const zs = f32x4.add(z, i32x4.shuffle(z, z, 2, 3, 0, 1));
     store<f32>(tm, f32x4.extract_lane(f32x4.add(zs, i32x4.shuffle(zs, zs, 1, 0, 3, 2)), 0) * inv, 8);
-    store<i32>(tm, 0, 4);
   }
 }
 
@@ -171,8 +182,8 @@ function codesRow(sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, 
 function flush(kind: i32, sym: bool, lo: v128, hi: v128, tm: usize, a: usize): void {
   const D = v128.load32_splat(tm);
   const oc = v128.load32_splat(tm, 4);
-  let fl = f32x4.mul(f32x4.convert_i32x4_s(sym ? i32x4.sub(lo, oc) : lo), D);
-  let fh = f32x4.mul(f32x4.convert_i32x4_s(sym ? i32x4.sub(hi, oc) : hi), D);
+  let fl = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(lo, oc)), D);
+  let fh = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(hi, oc)), D);
   if (!sym) {
     const z = v128.load32_splat(tm, 8);
     fl = f32x4.add(fl, z);
@@ -217,7 +228,7 @@ function mixQ8wR(
   const eStride = <usize>nSlots << 2;
   const sF = work; // (32) f32 scales of one group
   const mF = work + 128; // (32) f32 zero-points
-  const cw = work + 256; // (R, 32) i16 codes
+  const cw = work + 256; // (R, 32) i16 codes (i8 in the relaxed build)
   const tm = work + 512; // (R) x 16 bytes: D * inv, off * sum c, zero term
   const m0f = i8x16.splat(0x0f);
   memory.fill(acc, 0, (<usize>R * <usize>d) << 2);
@@ -240,12 +251,55 @@ function mixQ8wR(
       fields(sc + gi, <usize>nG << 1, n, sF);
       if (!sym) fields(ze + gi, <usize>nG << 1, n, mF);
       for (let r = 0; r < R; r++)
-        codesRow(sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4));
+        codesRow(kind == 8, sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4));
       // the integer dots over the block's slot pairs, 8 elements at a time
       for (let i = g * G; i < (g + 1) * G; i += 8) {
         let l0 = i32x4.splat(0), h0 = i32x4.splat(0), l1 = i32x4.splat(0), h1 = i32x4.splat(0);
         let l2 = i32x4.splat(0), h2 = i32x4.splat(0), l3 = i32x4.splat(0), h3 = i32x4.splat(0);
         const colOff: usize = kind == 8 ? <usize>i : <usize>i >> 1;
+        if (ASC_FEATURE_RELAXED_SIMD) {
+          const nQuads = (n + 3) >> 2;
+          for (let p = 0; p < nQuads; p++) {
+            // slots past the block's last (code 0) read the first slot's row
+            const r0 = blk + <usize>(4 * p) * rowBytes + colOff;
+            const r1 = 4 * p + 1 < n ? r0 + rowBytes : r0;
+            const r2 = 4 * p + 2 < n ? r0 + 2 * rowBytes : r0;
+            const r3 = 4 * p + 3 < n ? r0 + 3 * rowBytes : r0;
+            let lo: v128, hi: v128;
+            if (kind == 8) {
+              // bytes of 8 elements of 4 slots -> (element, slot) order, as u - 128
+              const t01 = i8x16.shuffle(v128.load64_zero(r0), v128.load64_zero(r1), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              const t23 = i8x16.shuffle(v128.load64_zero(r2), v128.load64_zero(r3), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              const c80 = i8x16.splat(<i8>0x80);
+              lo = v128.xor(i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), c80);
+              hi = v128.xor(i8x16.shuffle(t01, t23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), c80);
+            } else {
+              // 4 bytes (8 elements) of 4 slots -> (byte, slot) order; low nibbles = even elements
+              const t01 = i8x16.shuffle(v128.load32_zero(r0), v128.load32_zero(r1), 0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
+              const t23 = i8x16.shuffle(v128.load32_zero(r2), v128.load32_zero(r3), 0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
+              const b = i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+              lo = v128.and(b, m0f);
+              hi = i8x16.shr_u(b, 4);
+            }
+            const wp = cw + (<usize>p << 2);
+            let w = v128.load32_splat(wp);
+            l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l0);
+            h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h0);
+            if (R > 1) {
+              w = v128.load32_splat(wp, 64);
+              l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l1);
+              h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h1);
+            }
+            if (R > 2) {
+              w = v128.load32_splat(wp, 128);
+              l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l2);
+              h2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h2);
+              w = v128.load32_splat(wp, 192);
+              l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l3);
+              h3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h3);
+            }
+          }
+        } else {
         for (let p = 0; p < nPairs; p++) {
           const rowA = blk + <usize>(2 * p) * rowBytes + colOff;
           // an odd last slot pairs with itself; its partner's code is 0
@@ -277,6 +331,7 @@ function mixQ8wR(
             l3 = i32x4.add(l3, i32x4.dot_i16x8_s(lo, w));
             h3 = i32x4.add(h3, i32x4.dot_i16x8_s(hi, w));
           }
+        }
         }
         const a = acc + (<usize>i << 2);
         const rb = <usize>d << 2;
