@@ -56,8 +56,9 @@ export class WasmHeap {
     return view;
   }
 
+  /** Release the block of an array from alloc (an empty one too: the arena gave it a block of its own). */
   free(view: ArrayBufferView): void {
-    if (view.byteLength > 0 && this.owns(view)) this.arena.release(view.byteOffset);
+    if (this.owns(view)) this.arena.release(view.byteOffset);
   }
 
   /** Scratch bytes owned by the caller until release(). */

@@ -116,3 +116,45 @@ test("scratch bytes equal what the shape and spec need: rotation, query q8 (ref 
     }
   assert.ok(checked.has("ref"), `checked on ${[...checked]}`);
 });
+
+/**
+ * Everything a cache allocates in executor memory is freed by dispose(): the wasm arena's bytes
+ * in use return to where they were, after growth past the initial 256 slots, query rows of
+ * changing counts (q8 rows regrown), evictions, channel-axis keys and value windows. Fails when
+ * a regrown buffer or an empty array (f16's scales, channel keys' token rows) keeps its block.
+ */
+test("dispose frees every block a cache allocated, through growth (wasm arena)", async () => {
+  const wasm = (await availableExecutors()).find((e) => e.name === "wasm");
+  if (!wasm) return;
+  const inUse = () => (wasm as unknown as { bytesInUse(): number }).bytesInUse();
+  const shape = smallShape({ headDim: 64, nLayers: 1, maxTokens: 320 });
+  // The executor's own grow-only op scratch (rope's cos/sin) is held until the executor goes:
+  // take it at this head size first, so that only the cache's blocks are measured.
+  wasm.rope(new Float32Array(64), Int32Array.of(1), 1, 1, 64, shape.rope!.invFreq);
+  const specs: CacheSpecInput[] = [
+    "f16",
+    "kivi2",
+    "kivi2-prerope",
+    { codec: "int4", query: "q8" },
+    { codec: { type: "int4", rotation: "hadamard" }, query: "q8" },
+    { codec: "f16", policy: { type: "h2o", budget: 40 } },
+  ];
+  for (const spec of specs) {
+    const before = inUse();
+    const cache = await createCache(spec, shape, { executor: wasm });
+    const r = rng(9);
+    const d = shape.headDim;
+    let t = 0;
+    for (let c = 0; t < 300; c++) {
+      const n = [1, 2, 5, 1, 9][c % 5]!;
+      const pos = Int32Array.from({ length: n }, (_, i) => t + i);
+      const k = Float32Array.from({ length: shape.nKvHeads * n * d }, () => r(2));
+      const q = Float32Array.from({ length: shape.nHeads * n * d }, () => r(2));
+      cache.append(0, k, k, pos);
+      cache.attend(0, q, pos, new Float32Array(q.length));
+      t += n;
+    }
+    cache.dispose();
+    assert.equal(inUse() - before, 0, `${JSON.stringify(spec)}: bytes left in the arena after dispose`);
+  }
+});

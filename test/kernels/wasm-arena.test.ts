@@ -93,3 +93,16 @@ test("executor arrays start zeroed when a block straddles old data and fresh mem
   assert.ok(d.every((x) => x === 0));
   e.dispose();
 });
+
+test("executor arrays of length 0 hold a block until freed, and free() releases it", {
+  skip: wasmSkip,
+}, async () => {
+  const e = await wasmExecutor();
+  const before = e.bytesInUse();
+  const empty = [e.allocF32(0), e.allocU8(0), e.allocU16(0), e.allocI32(0)];
+  assert.equal(e.bytesInUse() - before, 4 * 16, "each takes the arena's smallest block (16 bytes)");
+  assert.equal(new Set(empty.map((a) => a.byteOffset)).size, 4, "distinct blocks");
+  for (const a of empty) e.free(a);
+  assert.equal(e.bytesInUse(), before, "freeing empty arrays released their blocks");
+  e.dispose();
+});

@@ -91,8 +91,7 @@ export class Scratch {
     if (!this.q8) return { q };
     const d = this.headDim;
     if (this.q8Hat.length < nRows * d) {
-      this.exec.free(this.q8Hat);
-      this.exec.free(this.q8Codes);
+      for (const a of [this.q8Hat, this.q8Codes, this.q8Scales]) this.exec.free(a);
       this.q8Hat = this.exec.allocF32(nRows * d);
       const u8 = this.exec.allocU8(nRows * d);
       this.q8Codes = new Int8Array(u8.buffer, u8.byteOffset, u8.length);
