@@ -11,20 +11,23 @@
 // (ggml-cpu quants.c): q . k = sum_b s_b d_b (c_b . L_b) + m_b s_b sum c_b; c_b . L_b is exact
 // (|c| <= 127, |L| <= 128: |sum| < 2^24), so the result is qHat . k up to f32 rounding of the
 // block products. Baseline build: i32x4.dot_i16x8_s on sign-extended levels (8 products per
-// instruction). Relaxed-SIMD build (build/kvlab-relaxed.wasm): i32x4.relaxed_dot_i8x16_i7x16_add_s
-// (16 products and the add; one vpdpbusd with AVX-VNNI). Its second operand must lie in
-// [0, 127] for the result to be the same on every engine: the standard leaves lanes with the top
-// bit set implementation-defined, x86's pmaddubsw / vpdpbusd read that operand unsigned, ARM's
-// sdot signed (so [-64, 63] is not safe either: -1 reads as 255 on x86). The query codes span
-// -127..127 and the levels of q4_0/q5_0/q8_0/iq4_nl are signed, so the first, signed operand is
-// c and the second the key's unsigned code u = L + o (codec-ggml.ts ggmlCodeOffset: 0..15 for
-// q4_0/q4_1, 0..31 for q5_0/q5_1, one dot per 16 elements; 0..255 for q8_0 and 0..240 for
-// iq4_nl, split as u = 16 h + l into two 4-bit halves, two dots). Then
+// instruction). Relaxed-SIMD build (build/kvlab-relaxed.wasm), for q4_0/q4_1/q5_0/q5_1:
+// i32x4.relaxed_dot_i8x16_i7x16_add_s (16 products and the add; one vpdpbusd with AVX-VNNI).
+// Its second operand must lie in [0, 127] for the result to be the same on every engine: the
+// standard leaves lanes with the top bit set implementation-defined, x86's pmaddubsw / vpdpbusd
+// read that operand unsigned, ARM's sdot signed (so [-64, 63] is not safe either: q4_0's signed
+// levels -8..7 give wrong scores on x86, test/kernels/wasm-ggml.test.ts). The query codes span
+// -127..127, so they are the first, signed operand, and the second is the key's stored code
+// u = L + o (codec-ggml.ts codesLo/Hi, ggmlCodeOffset: 0..15 for q4, 0..31 for q5; o = 8 for
+// q4_0, 16 for q5_0, 0 for q4_1/q5_1). Then
 //   c . L = c . u - o sum(c)      (o sum(c) per row and block computed once per call)
-// in exact i32 arithmetic; the pairwise i16 sums of pmaddubsw engines stay below 2^15
-// (2 * 127 * 31). So both builds get the same integer c . L, and as the block products are
-// combined with a multiply then an add (not madd's fused one in the relaxed build), the scores
-// are bit-identical in the two builds (test/kernels/wasm-ggml.test.ts).
+// in exact i32 arithmetic; pmaddubsw's pairwise i16 sums stay below 2^15 (2 * 127 * 31).
+// q8_0 (levels -128..127) and iq4_nl (-127..113) keep the i16 dots in the relaxed build too:
+// their codes need two 4-bit halves (two dots per 16 elements), which measured no faster
+// (q8_0 1.03-1.08x the i16 dots, iq4_nl 1.00-1.04x; results/bench/attention-ggml/README.md).
+// Both builds get the same integer c . L, and as the block products are combined with a
+// multiply then an add (not madd's fused one in the relaxed build), the scores are
+// bit-identical in the two builds (test/kernels/wasm-ggml.test.ts).
 //
 // The other side of a mixed pair (e.g. f16 keys with q4_0 values, as llama.cpp allows) is a
 // float or int codec (kind 0..4): its rows are decoded into an f32 row buffer per slot.
@@ -35,7 +38,7 @@ import {
   codesHi,
   codesLo,
   ggmlCodeOffset,
-  ggmlCodesWide,
+  ggmlCodesNarrow,
   ggmlHasMin,
   ggmlPayloadBytes,
   levelsHi,
@@ -92,7 +95,7 @@ const CX_SCALE = 32; // f32
 const CX_SCORES = 36; // (4, nSlots) f32: scores, then the unnormalised softmax weights
 const CX_STAT = 40; // 4 maxima, then 4 inverse sums
 const CX_QV = 44; // per block b: 3 vectors of the rows' lanes (q sums | q8 scale, scale * sum c, i32 o * sum c)
-const CX_QW = 48; // q8 codes of the R rows: i16 (R, d) at scratch, or i8 in place (relaxed)
+const CX_QW = 48; // q8 codes of the R rows: i16 (R, d) at scratch, or i8 where they are (relaxed i8 dots)
 const CX_BUF = 52; // (d) f32 row buffer of the non-ggml side
 const CX_ACC = 56; // (4, d) f32 accumulators
 const CX_PROBS = 60; // (R, nSlots) probabilities out, or 0
@@ -151,19 +154,11 @@ function idot32(qp: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
 // @ts-ignore: decorator
 @inline
 function rdot32(qp: usize, u0: v128, u1: v128): v128 {
-  const a = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qp), u0, i32x4.splat(0));
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qp, 16), u1, a);
-}
-
-/** c_b . u for codes u = 16 h + l (0..255) given as l, h of elements 0..15 (x0, x1) and 16..31 (x2, x3). */
-// @ts-ignore: decorator
-@inline
-function rdot32w(qp: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const c0 = v128.load(qp), c1 = v128.load(qp, 16);
-  const z = i32x4.splat(0);
-  const l = i32x4.relaxed_dot_i8x16_i7x16_add_s(c1, x2, i32x4.relaxed_dot_i8x16_i7x16_add_s(c0, x0, z));
-  const h = i32x4.relaxed_dot_i8x16_i7x16_add_s(c1, x3, i32x4.relaxed_dot_i8x16_i7x16_add_s(c0, x1, z));
-  return i32x4.add(l, i32x4.shl(h, 4));
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const a = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qp), u0, i32x4.splat(0));
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qp, 16), u1, a);
+  }
+  return unreachable(); // only called where i8dot holds: the relaxed build
 }
 
 /** Score vector (lanes = rows) -> scaled, masked, stored at scores rows; running max. */
@@ -219,8 +214,9 @@ function scoresG(R: i32, t: i32, q8: bool, c: usize): void {
   const nB = d >> 5;
   const pb = <usize>ggmlPayloadBytes(t);
   const rowBytes = <usize>nB * pb;
-  // bytes per query row: q8 codes as i8 (relaxed) or i16, or f32
-  const rb = q8 ? (ASC_FEATURE_RELAXED_SIMD ? <usize>d : <usize>d << 1) : <usize>d << 2;
+  const i8dot = q8 && ASC_FEATURE_RELAXED_SIMD && ggmlCodesNarrow(t); // relaxed i8 x i7 dots
+  // bytes per query row: q8 codes as i8 (i8 dots) or i16, or f32
+  const rb = q8 ? (i8dot ? <usize>d : <usize>d << 1) : <usize>d << 2;
   const rs = <usize>nSlots << 2;
   const zero = f32x4.splat(0);
   const izero = i32x4.splat(0);
@@ -239,23 +235,14 @@ function scoresG(R: i32, t: i32, q8: bool, c: usize): void {
         const vb = qv + <usize>b * 48;
         if (q8) {
           let a0: v128, a1 = izero, a2 = izero, a3 = izero;
-          if (ASC_FEATURE_RELAXED_SIMD) {
-            // i8 codes c . unsigned key codes u (0..31, or the 4-bit halves of 0..255)
+          if (i8dot) {
+            // the rows' i8 codes c . the block's unsigned codes u (0..31)
             const u0 = codesLo(t, p), u1 = codesHi(t, p);
             const qo = q + (<usize>b << 5);
-            if (ggmlCodesWide(t)) {
-              const m = i8x16.splat(0x0f);
-              const x0 = v128.and(u0, m), x1 = i8x16.shr_u(u0, 4), x2 = v128.and(u1, m), x3 = i8x16.shr_u(u1, 4);
-              a0 = rdot32w(qo, x0, x1, x2, x3);
-              if (R > 1) a1 = rdot32w(qo + rb, x0, x1, x2, x3);
-              if (R > 2) a2 = rdot32w(qo + 2 * rb, x0, x1, x2, x3);
-              if (R > 3) a3 = rdot32w(qo + 3 * rb, x0, x1, x2, x3);
-            } else {
-              a0 = rdot32(qo, u0, u1);
-              if (R > 1) a1 = rdot32(qo + rb, u0, u1);
-              if (R > 2) a2 = rdot32(qo + 2 * rb, u0, u1);
-              if (R > 3) a3 = rdot32(qo + 3 * rb, u0, u1);
-            }
+            a0 = rdot32(qo, u0, u1);
+            if (R > 1) a1 = rdot32(qo + rb, u0, u1);
+            if (R > 2) a2 = rdot32(qo + 2 * rb, u0, u1);
+            if (R > 3) a3 = rdot32(qo + 3 * rb, u0, u1);
           } else {
             const lo = levelsLo(t, p), hi = levelsHi(t, p);
             const x0 = i16x8.extend_low_i8x16_s(lo), x1 = i16x8.extend_high_i8x16_s(lo);
@@ -267,8 +254,8 @@ function scoresG(R: i32, t: i32, q8: bool, c: usize): void {
             if (R > 3) a3 = idot32(qo + 3 * rb, x0, x1, x2, x3);
           }
           let cl = isum4(a0, a1, a2, a3); // c . L of the R rows
-          // relaxed: c . L = c . u - o sum(c), o sum(c) per row from the set-up
-          if (ASC_FEATURE_RELAXED_SIMD && ggmlCodeOffset(t) != 0) cl = i32x4.sub(cl, v128.load(vb, 32));
+          // i8 dots: c . L = c . u - o sum(c), o sum(c) per row from the set-up
+          if (i8dot && ggmlCodeOffset(t) != 0) cl = i32x4.sub(cl, v128.load(vb, 32));
           // multiply then add (not madd): the scores are bit-identical in both builds
           S = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(cl), f32x4.mul(v128.load(vb), vd)), S);
           if (ggmlHasMin(t)) S = f32x4.add(f32x4.mul(f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)))), v128.load(vb, 16)), S);
@@ -673,8 +660,9 @@ export function ggmlAttendRows(
     // per-block vectors whose lane i is row i's
     memory.fill(qv, 0, <usize>nB * 48);
     if (useQ8) {
-      // relaxed: the dot reads the rows' i8 codes where they are; baseline: widened to i16 at qw
-      if (ASC_FEATURE_RELAXED_SIMD) store<usize>(c, qc + <usize>r * <usize>d, CX_QW);
+      // relaxed i8 dots read the rows' i8 codes where they are; else widened to i16 at qw
+      const inPlace = ASC_FEATURE_RELAXED_SIMD && ggmlCodesNarrow(kt);
+      store<usize>(c, inPlace ? qc + <usize>r * <usize>d : qw, CX_QW);
       const off = ggmlCodeOffset(kt);
       for (let i = 0; i < R; i++) {
         const src = qc + <usize>(r + i) * <usize>d;
@@ -683,7 +671,7 @@ export function ggmlAttendRows(
           let sum = 0;
           for (let k = 0; k < 32; k++) {
             const v = <i32>load<i8>(src + <usize>(b * 32 + k));
-            if (!ASC_FEATURE_RELAXED_SIMD) store<i16>(dst + (<usize>(b * 32 + k) << 1), <i16>v);
+            if (!inPlace) store<i16>(dst + (<usize>(b * 32 + k) << 1), <i16>v);
             sum += v;
           }
           const s = load<f32>(qs + (<usize>((r + i) * nB + b) << 2));

@@ -53,18 +53,47 @@ function fifthBits(h: u32): v128 {
   return v128.and(i8x16.eq(v128.and(b, m), m), i8x16.splat(0x10));
 }
 
+// The codes of q4_0/q4_1 (0..15) and q5_0/q5_1 (0..31) as stored; level = code - offset. The
+// relaxed build's i8 x i7 dot takes these codes as its unsigned operand (attend-ggml.ts scoresG).
+
+/** Whether the block's levels are its 0..31 codes less an offset (q4_0, q4_1, q5_0, q5_1). */
+// @ts-ignore: decorator
+@inline
+export function ggmlCodesNarrow(t: i32): bool {
+  return t == GGML_Q4_0 || t == GGML_Q4_1 || t == GGML_Q5_0 || t == GGML_Q5_1;
+}
+
+/** o with level = code - o for the narrow types: q4_0 8, q5_0 16, q4_1 and q5_1 0 (their m shifts them). */
+// @ts-ignore: decorator
+@inline
+export function ggmlCodeOffset(t: i32): i32 {
+  return t == GGML_Q4_0 ? 8 : t == GGML_Q5_0 ? 16 : 0;
+}
+
+/** Codes of elements 0..15 of a narrow-type block whose payload starts at p (0..15 or 0..31 as u8). */
+// @ts-ignore: decorator
+@inline
+export function codesLo(t: i32, p: usize): v128 {
+  if (t == GGML_Q5_0 || t == GGML_Q5_1) return v128.or(v128.and(v128.load(p, 4), i8x16.splat(0x0f)), fifthBits(load<u32>(p)));
+  return v128.and(v128.load(p), i8x16.splat(0x0f));
+}
+
+/** Codes of elements 16..31. */
+// @ts-ignore: decorator
+@inline
+export function codesHi(t: i32, p: usize): v128 {
+  if (t == GGML_Q5_0 || t == GGML_Q5_1) return v128.or(i8x16.shr_u(v128.load(p, 4), 4), fifthBits(load<u32>(p) >>> 16));
+  return i8x16.shr_u(v128.load(p), 4);
+}
+
 /** Signed levels of elements 0..15 of the block whose payload starts at p (t constant after inlining). */
 // @ts-ignore: decorator
 @inline
 export function levelsLo(t: i32, p: usize): v128 {
   if (t == GGML_Q8_0) return v128.load(p);
-  if (t == GGML_Q5_0 || t == GGML_Q5_1) {
-    const c = v128.or(v128.and(v128.load(p, 4), i8x16.splat(0x0f)), fifthBits(load<u32>(p)));
-    return t == GGML_Q5_0 ? i8x16.sub(c, i8x16.splat(16)) : c;
-  }
-  const c = v128.and(v128.load(p), i8x16.splat(0x0f));
-  if (t == GGML_IQ4_NL) return i8x16.swizzle(iq4Table(), c);
-  return t == GGML_Q4_0 ? i8x16.sub(c, i8x16.splat(8)) : c;
+  if (t == GGML_IQ4_NL) return i8x16.swizzle(iq4Table(), v128.and(v128.load(p), i8x16.splat(0x0f)));
+  const c = codesLo(t, p);
+  return ggmlCodeOffset(t) != 0 ? i8x16.sub(c, i8x16.splat(<i8>ggmlCodeOffset(t))) : c;
 }
 
 /** Signed levels of elements 16..31. */
@@ -72,53 +101,9 @@ export function levelsLo(t: i32, p: usize): v128 {
 @inline
 export function levelsHi(t: i32, p: usize): v128 {
   if (t == GGML_Q8_0) return v128.load(p, 16);
-  if (t == GGML_Q5_0 || t == GGML_Q5_1) {
-    const c = v128.or(i8x16.shr_u(v128.load(p, 4), 4), fifthBits(load<u32>(p) >>> 16));
-    return t == GGML_Q5_0 ? i8x16.sub(c, i8x16.splat(16)) : c;
-  }
-  const c = i8x16.shr_u(v128.load(p), 4);
-  if (t == GGML_IQ4_NL) return i8x16.swizzle(iq4Table(), c);
-  return t == GGML_Q4_0 ? i8x16.sub(c, i8x16.splat(8)) : c;
-}
-
-// ---- unsigned codes for the relaxed build's i8 x i7 dot (attend-ggml.ts scoresG) ----
-
-/**
- * o such that level = code - o, with the block's codes u as codesLo/codesHi give them: 0..15
- * (q4_0 o = 8, q4_1 o = 0, as stored), 0..31 (q5_0 o = 16, q5_1 o = 0), 0..255 (q8_0:
- * u = level + 128), 0..240 (iq4_nl: u = level + 127, kvalues_iq4nl spans -127..113).
- */
-// @ts-ignore: decorator
-@inline
-export function ggmlCodeOffset(t: i32): i32 {
-  return t == GGML_Q4_0 ? 8 : t == GGML_Q5_0 ? 16 : t == GGML_Q8_0 ? 128 : t == GGML_IQ4_NL ? 127 : 0;
-}
-
-/** Whether the codes reach 128 and up (q8_0, iq4_nl): then split into two 4-bit halves for the dot. */
-// @ts-ignore: decorator
-@inline
-export function ggmlCodesWide(t: i32): bool {
-  return t == GGML_Q8_0 || t == GGML_IQ4_NL;
-}
-
-/** Unsigned codes (as u8) of elements 0..15: levelsLo + ggmlCodeOffset(t), wrapped to 8 bits. */
-// @ts-ignore: decorator
-@inline
-export function codesLo(t: i32, p: usize): v128 {
-  if (t == GGML_Q8_0) return v128.xor(v128.load(p), i8x16.splat(-128));
-  if (t == GGML_Q5_0 || t == GGML_Q5_1) return v128.or(v128.and(v128.load(p, 4), i8x16.splat(0x0f)), fifthBits(load<u32>(p)));
-  const c = v128.and(v128.load(p), i8x16.splat(0x0f));
-  return t == GGML_IQ4_NL ? i8x16.add(i8x16.swizzle(iq4Table(), c), i8x16.splat(127)) : c;
-}
-
-/** Unsigned codes of elements 16..31. */
-// @ts-ignore: decorator
-@inline
-export function codesHi(t: i32, p: usize): v128 {
-  if (t == GGML_Q8_0) return v128.xor(v128.load(p, 16), i8x16.splat(-128));
-  if (t == GGML_Q5_0 || t == GGML_Q5_1) return v128.or(i8x16.shr_u(v128.load(p, 4), 4), fifthBits(load<u32>(p) >>> 16));
-  const c = i8x16.shr_u(v128.load(p), 4);
-  return t == GGML_IQ4_NL ? i8x16.add(i8x16.swizzle(iq4Table(), c), i8x16.splat(127)) : c;
+  if (t == GGML_IQ4_NL) return i8x16.swizzle(iq4Table(), i8x16.shr_u(v128.load(p), 4));
+  const c = codesHi(t, p);
+  return ggmlCodeOffset(t) != 0 ? i8x16.sub(c, i8x16.splat(<i8>ggmlCodeOffset(t))) : c;
 }
 
 /** Lanes 4k..4k+3 of 16 signed i8 levels as f32x4 (k constant after inlining). */
