@@ -7,8 +7,8 @@
  *  - the standard cache's executor is wrapped (withSoftcap) so that every attend and
  *    channelAttend call carries AttendArgs.softcap; `ref` applies it, `wasm` runs those calls
  *    through `ref` (counted as "attend (soft-capping)"), `webgpu`'s synchronous ops are `ref`'s;
- *  - the GPU cache (its own attention kernels) is not built for such a shape
- *    (src/gpu/executor.ts: counted "createCache: attention soft-capping");
+ *  - the GPU cache's attention kernels apply it themselves (src/gpu/kernels/attention.ts, the
+ *    shape's cap in their parameters);
  *  - the forward refuses a cache whose shape lacks the model's cap (assertCacheSoftcap), so a
  *    cache built for another shape never silently attends without it.
  */
@@ -22,9 +22,12 @@ export interface ModelSoftcap {
   softcap?: number;
 }
 
-/** The shape's attention soft-cap, or undefined. */
+/** The shape's attention soft-cap, or undefined; a cap that is not a finite number > 0 is refused. */
 export function softcapOf(shape: KVShape): number | undefined {
-  return (shape as KVShape & ModelSoftcap).softcap;
+  const cap = (shape as KVShape & ModelSoftcap).softcap;
+  if (cap !== undefined && !(cap > 0 && Number.isFinite(cap)))
+    throw new ConfigError("softcap", `attention soft-cap must be a finite number > 0, got ${cap}`);
+  return cap;
 }
 
 /**
@@ -34,8 +37,6 @@ export function softcapOf(shape: KVShape): number | undefined {
 export function withSoftcap(exec: Executor, shape: KVShape): Executor {
   const cap = softcapOf(shape);
   if (cap === undefined) return exec;
-  if (!(cap > 0 && Number.isFinite(cap)))
-    throw new ConfigError("softcap", `attention soft-cap must be a finite number > 0, got ${cap}`);
   const attend = (a: AttendArgs) => exec.attend({ ...a, softcap: cap });
   const channelAttend = (a: ChannelAttendArgs) => exec.channelAttend({ ...a, softcap: cap });
   return new Proxy(exec, {

@@ -9,7 +9,6 @@
  *  - prepareModel: the whole model forward on device (src/gpu/forward.ts, GpuLlamaModel);
  *  - `gpu`: the async op list on host arrays (GpuOps) for callers that can await.
  */
-import { softcapOf } from "../cache/softcap.ts";
 import { countFallback, type Executor, type OpName, withFallbacks } from "../kernels/executor.ts";
 import { createRefExecutor } from "../kernels/ref.ts";
 import { destroyGpu, type GpuOptions, getGpu } from "./device.ts";
@@ -40,9 +39,7 @@ export async function createWebGpuExecutor(options: GpuOptions = {}): Promise<We
     allocI32: ref.allocI32,
     free: ref.free,
     createCache(spec, shape, { kCodec, vCodec, policy, seed }) {
-      // Soft-capped attention scores (Gemma 2, src/cache/softcap.ts): the GPU attention kernels lack it.
-      const why =
-        softcapOf(shape) !== undefined ? "attention soft-capping" : gpuCacheUnsupported(spec, policy);
+      const why = gpuCacheUnsupported(spec, policy);
       if (why === null) return new GpuKVCache(spec, shape, kCodec, vCodec, policy, gpu, seed);
       countFallback(exec, `createCache: ${why}`);
       return null;

@@ -8,8 +8,7 @@
  * the cache's layout. The embedding rows (GPT-2's learned positions, Gemma's scale) are made on
  * the host by the forward and uploaded. Mistral's / Gemma's sliding window is fed in pieces as
  * on every device (src/model/sliding-window.ts). Gemma 2's attention soft-capping is the
- * cache's: createCache builds a host cache for it (the GPU cache lacks it), so q/k/v cross the
- * bus each layer. The forward reaches the device only through ForwardDevice's ops, so a
+ * cache's, and the GPU cache's attention kernels apply it. The forward reaches the device only through ForwardDevice's ops, so a
  * family step added there is a type error here until GpuDevice implements it.
  */
 import type { KVCache, KVShape } from "../cache/types.ts";
@@ -205,13 +204,6 @@ class GpuDevice implements ForwardDevice<GPUBuffer, Weight, GPUBuffer> {
     const { nHeads, nKvHeads, headDim: d } = this.cfg;
     const group = nHeads / nKvHeads;
     const A = this.ensure(n);
-    // The GPU cache's attention kernels do not soft-cap scores (createCache never builds one for
-    // such a shape); a host cache from createCache does (src/cache/softcap.ts).
-    if (cache instanceof GpuKVCache && this.cfg.attnSoftcap !== undefined)
-      throw new ConfigError(
-        "cache",
-        `this model soft-caps attention scores (${this.cfg.attnSoftcap}), which the GPU cache does not; build the cache with createCache(spec, model.kvShape(n))`,
-      );
     this.cache = cache;
     this.positions = positions;
     if (this.cfg.positions !== "learned") {

@@ -30,6 +30,7 @@
 import { addRows, CacheAccount, cacheMemory, emptyParts } from "../cache/accounting.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "../cache/contract.ts";
 import type { HeadView, RetentionPolicy } from "../cache/policy.ts";
+import { softcapOf } from "../cache/softcap.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
 import { sideRotation } from "../quant/hadamard.ts";
@@ -129,6 +130,8 @@ export class GpuKVCache implements KVCache {
   private qPosGroup = new Int32Array(0);
   private probs = new Float32Array(0);
   private disposed = false;
+  /** Attention soft-cap of the model's shape (Gemma 2, src/cache/softcap.ts), 0 for none. */
+  private readonly softcap: number;
   /** Host f32 keys of the append in progress, for policies that read decoded keys (knorm). */
   private pendingKeys: { k: Float32Array; nNew: number; first: Int32Array } | null = null;
   readonly traffic: BusTraffic = { uploaded: 0, downloaded: 0, probsDownloaded: 0, attends: 0, appends: 0 };
@@ -154,6 +157,7 @@ export class GpuKVCache implements KVCache {
         "cache.policy",
         `policy ${policy.name} moves tokens between codecs or re-ropes keys, which the webgpu cache does not do; createCache routes it to the standard cache`,
       );
+    this.softcap = softcapOf(shape) ?? 0;
     this.kL = gpuRowLayout(kCodec, headDim);
     this.vL = gpuRowLayout(vCodec, headDim);
     this.kStride = this.kL.rowWords + 1;
@@ -512,6 +516,7 @@ export class GpuKVCache implements KVCache {
       qPosBase,
       probBase: qFloats,
       nSlots,
+      softcap: this.softcap,
     };
     const nRows = group * nQ;
     if (this.rotK) {

@@ -258,6 +258,7 @@ export class GpuOps {
         qPosBase: a.nRows * d,
         probBase: a.nRows * d,
         nSlots: [a.nSlots],
+        softcap: a.softcap,
       }),
       [qin, kWords, vWords, outFloats * 4],
       [a.nRows, 1],

@@ -185,3 +185,43 @@ for (const spec of [
     }
   });
 }
+
+// Gemma 2's attention soft-cap (src/cache/softcap.ts) in the GPU kernels, single-pass and split,
+// with probabilities (h2o): a cap of 0.5 binds on these scores, so a kernel ignoring it fails.
+for (const [codec, split] of [
+  ["f32", false],
+  ["int8", false],
+  ["int4", true],
+] as const) {
+  test(`${codec}: soft-capped attention (cap 0.5${split ? ", split kernel" : ""}) on the GPU cache = ref within ATTN_TOL`, {
+    skip: env.skip,
+  }, async () => {
+    const capped = { ...SHAPE, softcap: 0.5 } as KVShape;
+    const before = GpuKVCache.splitSlots;
+    if (split) GpuKVCache.splitSlots = 4;
+    try {
+      await compare(codec, capped, [9, 1, 1, 3], 41);
+      await compare({ codec, policy: { type: "h2o", budget: 8, recent: 2 } }, capped, [9, 1, 1, 3], 43);
+    } finally {
+      GpuKVCache.splitSlots = before;
+    }
+    // The cap changes the outputs (the comparison above is not vacuous).
+    const r = rng(5);
+    const d = SHAPE.headDim;
+    const k = new Float32Array(SHAPE.nKvHeads * 8 * d).map(() => r() * 2 - 1);
+    const q = new Float32Array(SHAPE.nHeads * 8 * d).map(() => (r() * 2 - 1) * 2);
+    const pos = Int32Array.from({ length: 8 }, (_, i) => i);
+    const outs: Float32Array[] = [];
+    for (const shape of [capped, SHAPE]) {
+      const c = await createCache(codec, shape, { executor: createRefExecutor() });
+      await c.append(0, k, k, pos);
+      const out = new Float32Array(q.length);
+      await c.attend(0, q, pos, out);
+      outs.push(out);
+    }
+    assert.ok(
+      outs[0]!.some((x, i) => Math.abs(x - outs[1]![i]!) > 1e-2),
+      "the cap must change attention here",
+    );
+  });
+}

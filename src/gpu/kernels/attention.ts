@@ -22,6 +22,7 @@ import type { GpuRowLayout } from "../layout.ts";
 import { BITS_WGSL } from "../wgsl/bits.ts";
 import { decodeElemWgsl, dotRowWgsl } from "../wgsl/codec.ts";
 import { MAX_HEADS } from "./codec.ts";
+import { TANH_WGSL } from "./forward.ts";
 
 const WG = 64;
 /** Largest head size the kernel's workgroup arrays hold. */
@@ -61,6 +62,13 @@ const MASKED: f32 = -3.0e38;
 var<workgroup> qs: array<f32, ${D}>;
 var<workgroup> tile: array<f32, ${WG}>;
 ${dotRowWgsl(kCodec, kL, "kdot", "kbuf", "kdec")}
+${TANH_WGSL}
+/** A key's scaled score, soft-capped (Gemma 2: cap * tanh(s / cap)) when p.softcap > 0. */
+fn score(kb: u32) -> f32 {
+  let s = kdot(kb) * p.scale;
+  if (p.softcap > 0.0) { return p.softcap * tanh_(s / p.softcap); }
+  return s;
+}
 `;
 }
 
@@ -90,7 +98,7 @@ function attendLoopWgsl(kL: GpuRowLayout, lo: string, hi: string, sink: string):
     var s = MASKED;
     if (j < hi) {
       let kb = (kvh * p.cap + j) * p.kStride;
-      if (bitcast<i32>(kbuf[kb + ${kL.rowWords}u]) <= qpos) { s = kdot(kb) * p.scale; }
+      if (bitcast<i32>(kbuf[kb + ${kL.rowWords}u]) <= qpos) { s = score(kb); }
       if (p.probStride != 0u) { ${sink}[probRow + j] = s; }
     }
     tile[tid] = s;
@@ -131,7 +139,7 @@ export function attendKernel(kCodec: Codec, kL: GpuRowLayout, vCodec: Codec, vL:
     storage: ["read", "read", "read", "rw"],
     workgroupSize: WG,
     code: /* wgsl */ `
-${attendHeaderWgsl(kCodec, kL, vCodec, vL, "probBase: u32, _a: u32, _b: u32, _c: u32,", "out")}
+${attendHeaderWgsl(kCodec, kL, vCodec, vL, "probBase: u32, softcap: f32, _b: u32, _c: u32,", "out")}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -171,13 +179,17 @@ export interface AttendDispatchArgs {
   probBase: number;
   /** Retained slots per KV head: (nKvHeads). */
   nSlots: ArrayLike<number>;
+  /** Attention soft-cap (Gemma 2; src/cache/softcap.ts), or absent / 0 for none. */
+  softcap?: number;
 }
 
 export function attendParams(a: AttendDispatchArgs): ArrayBuffer {
   const p = new Params()
     .u(a.nQ, a.group)
     .f(a.scale)
-    .u(a.probStride, a.kStride, a.vStride, a.cap, a.qPosBase, a.probBase, 0, 0, 0);
+    .u(a.probStride, a.kStride, a.vStride, a.cap, a.qPosBase, a.probBase)
+    .f(a.softcap ?? 0)
+    .u(0, 0);
   for (let h = 0; h < MAX_HEADS; h++) p.u(h < a.nSlots.length ? a.nSlots[h]! : 0);
   return p.build();
 }
@@ -236,7 +248,7 @@ export function attendSplitKernel(kCodec: Codec, kL: GpuRowLayout, vCodec: Codec
     storage: ["read", "read", "read", "rw"],
     workgroupSize: WG,
     code: /* wgsl */ `
-${attendHeaderWgsl(kCodec, kL, vCodec, vL, "probBase: u32, nSplit: u32, splitSlots: u32, _c: u32,", "scratch")}
+${attendHeaderWgsl(kCodec, kL, vCodec, vL, "probBase: u32, nSplit: u32, splitSlots: u32, softcap: f32,", "scratch")}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -324,7 +336,8 @@ export function attendSplitParams(a: SplitDispatchArgs): ArrayBuffer {
   const p = new Params()
     .u(a.nQ, a.group)
     .f(a.scale)
-    .u(a.probStride, a.kStride, a.vStride, a.cap, a.qPosBase, a.probBase, a.nSplit, a.splitSlots, 0);
+    .u(a.probStride, a.kStride, a.vStride, a.cap, a.qPosBase, a.probBase, a.nSplit, a.splitSlots)
+    .f(a.softcap ?? 0);
   for (let h = 0; h < MAX_HEADS; h++) p.u(h < a.nSlots.length ? a.nSlots[h]! : 0);
   return p.build();
 }

@@ -61,6 +61,12 @@ export function matmulParams(
     .build();
 }
 
+/** tanh written from exp(-2|x|), which never overflows (a backend's tanh may give NaN for large |x|). */
+export const TANH_WGSL = `fn tanh_(x: f32) -> f32 {
+  let t = exp(-2.0 * abs(x));
+  return sign(x) * (1.0 - t) / (1.0 + t);
+}`;
+
 /** Sums part[0..WG) into part[0] (a tree over the workgroup), after each thread wrote its part. */
 const SUM_PART = `  workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
@@ -211,10 +217,7 @@ struct P { n: u32, op: u32, s: f32, _b: u32 }
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> u: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-fn tanh_(x: f32) -> f32 {
-  let t = exp(-2.0 * abs(x));
-  return sign(x) * (1.0 - t) / (1.0 + t);
-}
+${TANH_WGSL}
 fn gelu(x: f32) -> f32 {
   return 0.5 * x * (1.0 + tanh_(0.7978845608028654 * (x + 0.044715 * x * x * x)));
 }
