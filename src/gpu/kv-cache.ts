@@ -64,7 +64,7 @@ export function gpuCacheUnsupported(spec: ResolvedCacheSpec, policy: RetentionPo
   if (keys.axis === "channel") return "channel-axis keys";
   if (keys.residual || values.residual) return "residual windows";
   // Rotated keys are stored rotated: a policy reading decoded keys would need them rotated back.
-  if (keys.rotation !== "none" && (policy.readsKeys || POLICIES_READING_KEYS.has(policy.name)))
+  if (keys.rotation !== "none" && policy.readsKeys)
     return "rotated keys read by the policy";
   if (keys.preRope) return "pre-RoPE keys";
   if (policy.tiers) return "tiers";
@@ -88,13 +88,6 @@ export interface BusTraffic {
   attends: number;
   appends: number;
 }
-
-/**
- * Policies that read decoded keys in onAppend (there is no flag for it on RetentionPolicy).
- * The device-path forward reads their new K rows back before appending (bus cost: the f32 K
- * rows of the chunk, per layer); every other policy needs nothing from the device.
- */
-const POLICIES_READING_KEYS = new Set(["knorm"]);
 
 /** Most f32 partials the split attention keeps (64 MiB); fewer splits beyond that. */
 const SPLIT_SCRATCH_FLOATS = 16 * 1024 * 1024;
@@ -386,7 +379,7 @@ export class GpuKVCache implements KVCache {
 
   /** Whether the policy reads decoded keys when tokens arrive: device-path callers pass hostKeys. */
   get needsHostKeys(): boolean {
-    return this.policy.readsKeys === true || POLICIES_READING_KEYS.has(this.policy.name);
+    return this.policy.readsKeys === true;
   }
 
   private appendEncoded(
