@@ -15,14 +15,14 @@ import type { AttendArgs, Executor } from "../kernels/executor.ts";
 import { f32 as f32Codec } from "../quant/f32.ts";
 import { sideRotation } from "../quant/hadamard.ts";
 import type { Codec, EncodedRows } from "../quant/types.ts";
-import { CacheAccount, cacheMemory, emptyParts, physicalMemory } from "./accounting.ts";
+import { CacheAccount, physicalMemory } from "./accounting.ts";
 import { AttentionMassMeter } from "./attention-mass.ts";
 import { type ChannelKeySettings, ChannelKeys } from "./channel-keys.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "./contract.ts";
 import { CodecRows, HeadStore, NO_ROWS } from "./head-store.ts";
 import { type Merger, mergerOf } from "./merge.ts";
 import type { HeadView, RetentionPolicy } from "./policy.ts";
-import { Head } from "./stores/head.ts";
+import { evictFrom, Head, headsMemory, headView } from "./stores/head.ts";
 import { Scratch } from "./stores/scratch.ts";
 import { coldHeads, tierStep } from "./stores/tier.ts";
 import { Transform } from "./stores/transform.ts";
@@ -144,20 +144,12 @@ export class StandardKVCache implements KVCache {
       ? (idx, [hot, cold]) => {
           this.demoted += tierStep(idx, hot!, cold!, tiers, this.account, d);
         }
-      : (idx, [head], view) => this.evict(idx, head!, view);
+      : (idx, [head], view) => evictFrom(head!, view, idx, policy, this.account, this.merger);
   }
 
   private view(layer: number, kvHead: number): HeadView {
     const idx = layer * this.shape.nKvHeads + kvHead;
-    const { slots, keys } = this.heads[idx]![0]!;
-    return {
-      layer,
-      kvHead,
-      nSlots: slots.nSlots,
-      positions: slots.positions,
-      seen: this.account.seen[idx]!,
-      decodeKeys: (dst, first = 0, n = slots.nSlots) => keys.decode(first, n, dst),
-    };
+    return headView(this.heads[idx]![0]!, layer, kvHead, this.account.seen[idx]!);
   }
 
   append(layer: number, k: Float32Array, v: Float32Array, positions: Int32Array): void {
@@ -264,28 +256,13 @@ export class StandardKVCache implements KVCache {
     return this.spec.query === "q8w" && x.q8 ? { ...x, q8: { ...x.q8, weights: true } } : x;
   }
 
-  private evict(idx: number, head: Head, view: HeadView): void {
-    const drop = this.policy.evictions(view);
-    if (drop.length === 0) return;
-    for (const slot of drop) this.account.evicted(idx, head.slots.positions[slot]!);
-    if (this.merger) this.account.encoded(this.merger.merge(view.layer, view.kvHead, head, drop));
-    head.remove(drop, (from, to) => this.policy.onMove(view.layer, view.kvHead, from, to));
-    this.merger?.kept(view.layer, view.kvHead, head.slots.nSlots);
-  }
-
   /** Retained positions of every tier, in slot order. */
   private positions = (tiers: Head[]) =>
     Int32Array.from(tiers.flatMap(({ slots }) => [...slots.positions.subarray(0, slots.nSlots)]));
 
   memory(): CacheMemory {
     checkLive("memory", this.disposed);
-    const p = emptyParts();
-    // Group ids are implicit only while slots stay in append order (no policy eviction).
-    const groupIds = this.policy.name !== "full";
-    for (const tiers of this.heads) for (const h of tiers) h.addMemory(p, groupIds);
-    if (!this.policy.positionsImplicit) p.indices += p.slots * 4;
-    p.policyState = this.policy.stateBytes();
-    return cacheMemory(p, this.shape.headDim);
+    return headsMemory(this.heads.flat(), this.policy, this.shape.headDim);
   }
 
   /**

@@ -6,8 +6,11 @@
  * here, so the cache never asks which kind a side is. Each store states its own bytes.
  */
 import type { EncodeStats } from "../../quant/types.ts";
-import type { CacheAccount, MemoryParts } from "../accounting.ts";
+import { type CacheAccount, cacheMemory, emptyParts, type MemoryParts } from "../accounting.ts";
 import type { HeadStore } from "../head-store.ts";
+import type { Merger } from "../merge.ts";
+import type { HeadView, RetentionPolicy } from "../policy.ts";
+import type { CacheMemory } from "../types.ts";
 
 /** How one side (keys or values) of a Head is held over its HeadStore's slots. */
 export interface SideStore {
@@ -100,4 +103,49 @@ export class Head {
     this.slots.dispose();
     for (const s of this.sides) s.dispose();
   }
+}
+
+/** What a policy sees of one (layer, KV head): its slots, positions, tokens seen and decoded keys. */
+export function headView(head: Head, layer: number, kvHead: number, seen: number): HeadView {
+  const { slots, keys } = head;
+  return {
+    layer,
+    kvHead,
+    nSlots: slots.nSlots,
+    positions: slots.positions,
+    seen,
+    decodeKeys: (dst, first = 0, n = slots.nSlots) => keys.decode(first, n, dst),
+  };
+}
+
+/**
+ * Drop what the policy evicts from one head (head `idx` in the account): ages counted, dropped
+ * values merged into kept slots where the policy merges (merge.ts), then swap-remove with the
+ * policy told of each move. Every cache's eviction (standard and GPU) is this.
+ */
+export function evictFrom(
+  head: Head,
+  view: HeadView,
+  idx: number,
+  policy: RetentionPolicy,
+  account: CacheAccount,
+  merger?: Merger,
+): void {
+  const drop = policy.evictions(view);
+  if (drop.length === 0) return;
+  for (const slot of drop) account.evicted(idx, head.slots.positions[slot]!);
+  if (merger) account.encoded(merger.merge(view.layer, view.kvHead, head, drop));
+  head.remove(drop, (from, to) => policy.onMove(view.layer, view.kvHead, from, to));
+  merger?.kept(view.layer, view.kvHead, head.slots.nSlots);
+}
+
+/** Exact bytes of the tokens the heads retain, by part (CacheMemory), for a cache with `policy`. */
+export function headsMemory(heads: Iterable<Head>, policy: RetentionPolicy, headDim: number): CacheMemory {
+  const p = emptyParts();
+  // Group ids are implicit only while slots stay in append order (no policy eviction).
+  const groupIds = policy.name !== "full";
+  for (const h of heads) h.addMemory(p, groupIds);
+  if (!policy.positionsImplicit) p.indices += p.slots * 4;
+  p.policyState = policy.stateBytes();
+  return cacheMemory(p, headDim);
 }
