@@ -3,10 +3,13 @@
  * policy that works from positions and attention probabilities (full, window, sinks with
  * absolute positions, h2o, tova, lru, lfu, snapkv, random; knorm through the append hook).
  *
- * Per layer two storage buffers: K records (nKvHeads, cap, kRowWords + 1) = the encoded key
- * row followed by its token position, and V records (nKvHeads, cap, vRowWords). Capacity
- * doubles as needed (copy of each head's prefix). Slot order carries no meaning, exactly as
- * in the CPU store: eviction moves the last slot into the hole, on the device.
+ * The standard cache's composition (src/cache/stores/head.ts) with the rows on the device: per
+ * (layer, KV head) a Head whose HeadStore holds the slots' positions on the host and whose
+ * sides are DeviceRows, so the policy's view, eviction (evictFrom: the same swap-remove, each
+ * move forwarded to the device) and memory() (headsMemory) are the standard cache's code. The
+ * rows: per layer two storage buffers, K records (nKvHeads, cap, kRowWords + 1) = the encoded
+ * key row followed by its token position, and V records (nKvHeads, cap, vRowWords), encoded for
+ * every head of the layer by one kernel; capacity doubles as needed (copy of each head's prefix).
  *
  * What crosses the bus per attend step (measured by `bus()`):
  *   host -> device: q (nHeads * nQ * headDim * 4) + qPos (group * nQ * 4); for append, K and V
@@ -27,14 +30,17 @@
  * rotated back in place. Nothing extra crosses the bus.
  */
 
-import { addRows, CacheAccount, cacheMemory, emptyParts } from "../cache/accounting.ts";
+import { addRowBytes, CacheAccount, type MemoryParts } from "../cache/accounting.ts";
 import { checkAppend, checkAttend, checkLayer, checkLive, checkShape } from "../cache/contract.ts";
+import { HeadStore, NO_ROWS } from "../cache/head-store.ts";
 import type { HeadView, RetentionPolicy } from "../cache/policy.ts";
 import { softcapOf } from "../cache/softcap.ts";
+import { evictFrom, Head, headsMemory, headView, type SideStore } from "../cache/stores/head.ts";
 import type { CacheMemory, CacheStats, KVCache, KVShape, ResolvedCacheSpec } from "../cache/types.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
+import { createRefExecutor } from "../kernels/ref.ts";
 import { sideRotation } from "../quant/hadamard.ts";
-import type { Codec } from "../quant/types.ts";
+import type { Codec, EncodeStats, RowLayout } from "../quant/types.ts";
 import { allocRows } from "../quant/types.ts";
 import type { Kernel } from "./kernel.ts";
 import {
@@ -64,8 +70,7 @@ export function gpuCacheUnsupported(spec: ResolvedCacheSpec, policy: RetentionPo
   if (keys.axis === "channel") return "channel-axis keys";
   if (keys.residual || values.residual) return "residual windows";
   // Rotated keys are stored rotated: a policy reading decoded keys would need them rotated back.
-  if (keys.rotation !== "none" && policy.readsKeys)
-    return "rotated keys read by the policy";
+  if (keys.rotation !== "none" && policy.readsKeys) return "rotated keys read by the policy";
   if (keys.preRope) return "pre-RoPE keys";
   if (policy.tiers) return "tiers";
   if (policy.cachePositions) return "cache positions";
@@ -89,6 +94,49 @@ export interface BusTraffic {
   appends: number;
 }
 
+/** The host arrays of the heads' HeadStores (positions only: NO_ROWS on both sides). */
+const HOST = createRefExecutor();
+
+const NO_STATS: EncodeStats = Object.freeze({ nonFinite: 0, saturated: 0 });
+
+/**
+ * One side of a GPU cache head as the standard cache's SideStore: its rows live in the layer's
+ * record buffer, written for every head of the layer at once by the encode kernel, so this
+ * store counts their bytes (the CPU layout's, as the standard cache does), passes slot moves
+ * to the device (`move`) and serves decoded keys to a policy (`decode`).
+ */
+class DeviceRows implements SideStore {
+  constructor(
+    private readonly layout: RowLayout,
+    private readonly onMove?: (from: number, to: number) => void,
+    private readonly decoder?: (first: number, n: number, dst: Float32Array) => void,
+  ) {}
+
+  write(): EncodeStats {
+    throw new ShapeError("GPU cache rows are written by its encode kernel, not through a SideStore");
+  }
+
+  decode(first: number, n: number, dst: Float32Array): void {
+    if (!this.decoder) throw new ShapeError("the GPU cache serves decoded keys only");
+    this.decoder(first, n, dst);
+  }
+
+  addMemory(p: MemoryParts, nSlots: number): void {
+    addRowBytes(p, nSlots, this.layout);
+  }
+
+  move(from: number, to: number): void {
+    this.onMove?.(from, to);
+  }
+
+  flush = () => NO_STATS;
+  physicalBytes = () => 0;
+  release(): void {}
+  grow(): void {}
+  clear(): void {}
+  dispose(): void {}
+}
+
 /** Most f32 partials the split attention keeps (64 MiB); fewer splits beyond that. */
 const SPLIT_SCRATCH_FLOATS = 16 * 1024 * 1024;
 
@@ -100,8 +148,14 @@ export class GpuKVCache implements KVCache {
   private readonly kStride: number;
   private readonly vStride: number;
   private readonly layers: LayerStore[];
-  private readonly nSlots: Int32Array; // (nLayers * nKvHeads)
-  private readonly positions: Int32Array[]; // (nLayers * nKvHeads) host mirror, (cap)
+  /**
+   * Per (layer, KV head) the standard cache's Head (src/cache/stores/head.ts) over a host
+   * HeadStore that holds the slots' positions only; its sides are DeviceRows, whose rows live
+   * in the layer's record buffers. Views, eviction and memory() are the standard cache's own.
+   */
+  private readonly heads: Head[]; // (nLayers * nKvHeads)
+  /** Record moves (from, to) queued by the evictions of the layer in progress, for applyMoves. */
+  private moves: number[] = [];
   private readonly account: CacheAccount; // counters, eviction ages, per-head seen/newest (as the CPU cache)
   private readonly encK: Kernel;
   private readonly encV: Kernel;
@@ -183,9 +237,23 @@ export class GpuKVCache implements KVCache {
     this.layers = [];
     for (let l = 0; l < nLayers; l++) this.layers.push(this.allocLayer(cap));
     const n = nLayers * nKvHeads;
-    this.nSlots = new Int32Array(n);
     this.account = new CacheAccount(n);
-    this.positions = Array.from({ length: n }, () => new Int32Array(cap));
+    this.heads = Array.from({ length: n }, (_, idx) => {
+      const layer = Math.floor(idx / nKvHeads);
+      const h = idx % nKvHeads;
+      // Slot moves go to the device as record moves (K and V records move together).
+      const move = (from: number, to: number) => {
+        const c = this.layers[layer]!.cap;
+        this.moves.push(h * c + from, h * c + to);
+      };
+      const decode = (first: number, count: number, dst: Float32Array) =>
+        this.decodeKeys(h, dst, first, count);
+      return new Head(
+        new HeadStore(HOST, NO_ROWS, NO_ROWS, cap),
+        new DeviceRows(this.kL.cpu, move, decode),
+        new DeviceRows(this.vL.cpu),
+      );
+    });
     this.input = rt.buffer(1024, "cache input");
     this.output = rt.buffer(1024, "cache output");
     this.scratch = rt.buffer(1024, "cache attention scratch");
@@ -258,7 +326,7 @@ export class GpuKVCache implements KVCache {
     const { nKvHeads } = this.shape;
     const rt = this.ops.rt;
     for (let h = 0; h < nKvHeads; h++) {
-      const n = this.nSlots[layer * nKvHeads + h]!;
+      const n = this.heads[layer * nKvHeads + h]!.slots.nSlots;
       rt.copy(
         old.k,
         h * old.cap * this.kStride * 4,
@@ -273,27 +341,21 @@ export class GpuKVCache implements KVCache {
         h * cap * this.vStride * 4,
         n * this.vStride * 4,
       );
-      const idx = layer * nKvHeads + h;
-      const pos = new Int32Array(cap);
-      pos.set(this.positions[idx]!.subarray(0, n));
-      this.positions[idx] = pos;
     }
     old.k.destroy();
     old.v.destroy();
     this.layers[layer] = next;
   }
 
+  /** Retained slots of each KV head of `layer`: (nKvHeads). */
+  private slotCounts(layer: number): Int32Array {
+    const { nKvHeads } = this.shape;
+    return Int32Array.from({ length: nKvHeads }, (_, h) => this.heads[layer * nKvHeads + h]!.slots.nSlots);
+  }
+
   private view(layer: number, kvHead: number): HeadView {
     const idx = layer * this.shape.nKvHeads + kvHead;
-    const nSlots = this.nSlots[idx]!;
-    return {
-      layer,
-      kvHead,
-      nSlots,
-      positions: this.positions[idx]!,
-      seen: this.account.seen[idx]!,
-      decodeKeys: (dst, first = 0, n = nSlots) => this.decodeKeys(kvHead, idx, dst, first, n),
-    };
+    return headView(this.heads[idx]!, layer, kvHead, this.account.seen[idx]!);
   }
 
   /**
@@ -302,7 +364,7 @@ export class GpuKVCache implements KVCache {
    * encodes the host f32 rows, giving the very codes the GPU stored (bit-identical), then
    * decodes them. That is what knorm asks for (its score is fixed at append time).
    */
-  private decodeKeys(kvHead: number, idx: number, dst: Float32Array, first: number, n: number): void {
+  private decodeKeys(kvHead: number, dst: Float32Array, first: number, n: number): void {
     const p = this.pendingKeys;
     const d = this.shape.headDim;
     const start = p ? p.first[kvHead]! : 0;
@@ -311,7 +373,6 @@ export class GpuKVCache implements KVCache {
         "cache.policy",
         `policy ${this.policy.name} reads stored keys outside the append hook; the webgpu cache keeps keys on the device: use executor wasm or ref for this policy`,
       );
-    void idx;
     const rows = allocRows(this.kCodec.layout(d), n);
     const off = (kvHead * p.nNew + (first - start)) * d;
     this.kCodec.encode(p.k.subarray(off, off + n * d), n, d, rows, 0);
@@ -395,11 +456,9 @@ export class GpuKVCache implements KVCache {
     if (this.rotK || this.rotV)
       ({ src, kBase, vBase, posBase } = this.rotatedRows(src, kBase, vBase, posBase, nNew));
     const base = layer * nKvHeads;
-    let most = 0;
-    for (let h = 0; h < nKvHeads; h++) most = Math.max(most, this.nSlots[base + h]!);
-    this.reserve(layer, most + nNew);
+    const first = this.slotCounts(layer);
+    this.reserve(layer, Math.max(...first) + nNew);
     const L = this.layers[layer]!;
-    const first = this.nSlots.slice(base, base + nKvHeads);
     if (this.pendingKeys) this.pendingKeys.first = first;
     const common = { nHeadsIn: nKvHeads, nNew, headStride: L.cap, first };
     this.ops.rt.run([
@@ -421,8 +480,11 @@ export class GpuKVCache implements KVCache {
     for (const p of positions) if (p > maxPos) maxPos = p;
     for (let h = 0; h < nKvHeads; h++) {
       const idx = base + h;
-      this.positions[idx]!.set(positions, first[h]!);
-      this.nSlots[idx] = first[h]! + nNew;
+      // The rows were encoded into the layer's buffers above; the host store takes the positions.
+      const { slots } = this.heads[idx]!;
+      slots.reserve(nNew);
+      slots.positions.set(positions, first[h]!);
+      slots.nSlots += nNew;
       this.account.appended(idx, nNew, maxPos);
       this.policy.onAppend(this.view(layer, h), first[h]!, nNew);
     }
@@ -471,10 +533,7 @@ export class GpuKVCache implements KVCache {
 
   private probStrideFor(layer: number): number {
     if (!this.policy.wantsAttention) return 0;
-    const { nKvHeads } = this.shape;
-    let m = 0;
-    for (let h = 0; h < nKvHeads; h++) m = Math.max(m, this.nSlots[layer * nKvHeads + h]!);
-    return m;
+    return Math.max(...this.slotCounts(layer));
   }
 
   /** The cache's own output buffer, big enough for out + probabilities of this layer. */
@@ -493,11 +552,10 @@ export class GpuKVCache implements KVCache {
   ): number {
     const { nHeads, nKvHeads, headDim: d } = this.shape;
     const group = nHeads / nKvHeads;
-    const base = layer * nKvHeads;
     const probStride = this.probStrideFor(layer);
     const qFloats = nHeads * nQ * d;
     const L = this.layers[layer]!;
-    const nSlots = this.nSlots.subarray(base, base + nKvHeads);
+    const nSlots = this.slotCounts(layer);
     const args = {
       nQ,
       group,
@@ -634,9 +692,7 @@ export class GpuKVCache implements KVCache {
     const nRows = (nHeads / nKvHeads) * nQ;
     if (!this.policy.wantsAttention) {
       this.dispatchAttend(layer, qin, qPosBase, nQ, out);
-      const moves: number[] = [];
-      for (let h = 0; h < nKvHeads; h++) this.evict(layer, h, this.layers[layer]!.cap, moves);
-      this.applyMoves(layer, moves);
+      this.evictLayer(layer);
       return;
     }
     const qPos = this.groupPositions(qPositions).slice();
@@ -664,10 +720,9 @@ export class GpuKVCache implements KVCache {
   ): void {
     const { nKvHeads } = this.shape;
     const base = layer * nKvHeads;
-    const moves: number[] = [];
     for (let h = 0; h < nKvHeads; h++) {
       if (this.policy.wantsAttention) {
-        const n = this.nSlots[base + h]!;
+        const n = this.heads[base + h]!.slots.nSlots;
         if (this.probs.length < nRows * n) this.probs = new Float32Array(nRows * n);
         const pr = this.probs.subarray(0, nRows * n);
         for (let r = 0; r < nRows; r++) {
@@ -677,9 +732,21 @@ export class GpuKVCache implements KVCache {
         this.policy.onAttention(this.view(layer, h), pr, nRows, qPos);
       }
     }
-    // Evictions once every head of the layer is scored, as the standard cache (policy.ts).
-    for (let h = 0; h < nKvHeads; h++) this.evict(layer, h, this.layers[layer]!.cap, moves);
-    this.applyMoves(layer, moves);
+    this.evictLayer(layer);
+  }
+
+  /**
+   * Evictions once every head of the layer is scored, as the standard cache (policy.ts): its
+   * evictFrom per head (the keys' DeviceRows queue each slot move), then the moves on the device.
+   */
+  private evictLayer(layer: number): void {
+    const { nKvHeads } = this.shape;
+    for (let h = 0; h < nKvHeads; h++) {
+      const idx = layer * nKvHeads + h;
+      evictFrom(this.heads[idx]!, this.view(layer, h), idx, this.policy, this.account);
+    }
+    this.applyMoves(layer, this.moves);
+    this.moves = [];
   }
 
   private applyMoves(layer: number, moves: number[]): void {
@@ -699,32 +766,9 @@ export class GpuKVCache implements KVCache {
     ]);
   }
 
-  /** Ask the policy what to drop; mirror the CPU store's swap-remove, queueing device moves. */
-  private evict(layer: number, h: number, cap: number, moves: number[]): void {
-    const idx = layer * this.shape.nKvHeads + h;
-    const drop = this.policy.evictions(this.view(layer, h));
-    if (drop.length === 0) return;
-    const pos = this.positions[idx]!;
-    for (const slot of drop) this.account.evicted(idx, pos[slot]!);
-    drop.sort((a, b) => b - a);
-    for (const slot of drop) {
-      const last = this.nSlots[idx]! - 1;
-      if (slot !== last) {
-        moves.push(h * cap + last, h * cap + slot);
-        pos[slot] = pos[last]!;
-        this.policy.onMove(layer, h, last, slot);
-      }
-      this.nSlots[idx] = last;
-    }
-  }
-
   memory(): CacheMemory {
     checkLive("memory", this.disposed);
-    const p = emptyParts();
-    for (const n of this.nSlots) addRows(p, n, this.kL.cpu, this.vL.cpu);
-    p.indices = this.policy.positionsImplicit ? 0 : p.slots * 4;
-    p.policyState = this.policy.stateBytes();
-    return cacheMemory(p, this.shape.headDim);
+    return headsMemory(this.heads, this.policy, this.shape.headDim);
   }
 
   private trackPeak(): void {
@@ -742,7 +786,7 @@ export class GpuKVCache implements KVCache {
 
   reset(): void {
     checkLive("reset", this.disposed);
-    this.nSlots.fill(0);
+    for (const h of this.heads) h.clear();
     this.account.reset();
     this.policy.reset();
   }
@@ -758,6 +802,6 @@ export class GpuKVCache implements KVCache {
     for (const b of [this.input, this.output, this.scratch, this.statsBuf, this.movesBuf]) b.destroy();
     this.rotRows?.destroy();
     this.rotQ?.destroy();
-    this.nSlots.fill(0);
+    for (const h of this.heads) h.dispose();
   }
 }
