@@ -70,7 +70,8 @@ export interface ResolvedCacheSpec {
    * attention uses that row, so executors may score with integer dot products. Absent = exact
    * f32 queries (the default; left out so that older specs and their hashes are unchanged).
    * "q8w": q8, and over token-axis int8 / int4 values the softmax weights too, in q8_0 per
-   * block of 32 slots (src/quant/q8-weights.ts), so the weighted sum is an integer dot product.
+   * block of 32 slots (src/quant/q8-weights.ts), so the weighted sum is an integer dot product
+   * (with channel-axis keys, and over other value codecs, the weights stay f32: q8w = q8).
    */
   query?: "q8" | "q8w";
 }

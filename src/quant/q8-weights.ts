@@ -9,7 +9,8 @@
  * Applies to attention whose value rows are token-axis int8 or int4 (integer.ts: code u, f16
  * scale s and, asymmetric, zero-point m per group g of G elements; v_i = s (u_i - off) with
  * off = 2^(bits-1) when symmetric, v_i = s u_i + m when not). Every other value codec keeps
- * f32 weights (q8w is then exactly q8). For one query row with softmax weights p_j over the
+ * f32 weights (q8w is then exactly q8), and so do caches with channel-axis keys (KIVI: their
+ * attention is the executor's channelAttend, which takes no weight option). For one query row with softmax weights p_j over the
  * call's slots j (storage order, masked slots p_j = 0), value group g and element i in g:
  *
  *   a_jg    = p_j * s_jg                           (the weight times the slot's group scale)
