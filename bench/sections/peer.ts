@@ -35,11 +35,17 @@ export interface PeerRecord {
   maxRssMiB: number | null;
 }
 
-/** Install the peer from bench/peers/package-lock.json when it is missing. */
+/**
+ * Install the peer from bench/peers/package-lock.json when it is missing. `npm install
+ * --no-save`, not `npm ci`: the lock holds node-llama-cpp's prebuilt binaries for Linux only
+ * (written where the registry serves no other platform's), which `npm ci` refuses as out of sync
+ * with the optional dependencies of every platform; install resolves the same versions from
+ * the lock, skips optional packages it cannot fetch, and leaves the lock as committed.
+ */
 async function ensurePeer(section: SectionResult): Promise<boolean> {
   if (existsSync(path.join(PEERS_DIR, "node_modules/node-llama-cpp/package.json"))) return true;
-  console.log("  installing node-llama-cpp in bench/peers (npm ci)...");
-  const r = await runChild("npm", ["ci", "--no-audit", "--no-fund"], {
+  console.log("  installing node-llama-cpp in bench/peers (npm install --no-save)...");
+  const r = await runChild("npm", ["install", "--no-audit", "--no-fund", "--no-save"], {
     cwd: PEERS_DIR,
     timeoutS: 600,
     env: { NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" },
@@ -47,7 +53,7 @@ async function ensurePeer(section: SectionResult): Promise<boolean> {
   if (r.code !== 0) {
     skip(
       section,
-      `npm ci in bench/peers failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-5).join(" | ")}`,
+      `npm install in bench/peers failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-5).join(" | ")}`,
     );
     return false;
   }
@@ -194,7 +200,7 @@ function peerVersion(): string {
 /** Long-context decode, kvlab vs llama.cpp per cache type (issue 15 lever 4), from a child run. */
 async function decodeAtLongContext(section: SectionResult, quick: boolean): Promise<void> {
   if (!existsSync(path.join(PEERS_DIR, "node_modules"))) {
-    skip(section, "long-context decode: bench/peers/node_modules is absent (run npm ci in bench/peers)");
+    skip(section, "long-context decode: bench/peers/node_modules is absent (run npm install --no-save in bench/peers)");
     return;
   }
   const out = path.join(os.tmpdir(), "kvlab-bench", "peer-decode");
