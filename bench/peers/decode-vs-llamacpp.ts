@@ -163,7 +163,9 @@ export async function runDecodeComparison(
   if (!existsSync(gguf)) await writeGguf(gguf, shape, "F16", 8192);
   const haveLlama = existsSync(path.join(PEERS_DIR, "node_modules/node-llama-cpp/package.json"));
   if (!haveLlama)
-    result.skipped.push("bench/peers/node_modules is absent (npm install --no-save in bench/peers): no llama.cpp side");
+    result.skipped.push(
+      "bench/peers/node_modules is absent (npm install --no-save in bench/peers): no llama.cpp side",
+    );
   const decodeTokens = o.windows * o.windowTokens;
 
   for (const threads of o.threads) {

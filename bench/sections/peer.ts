@@ -200,7 +200,10 @@ function peerVersion(): string {
 /** Long-context decode, kvlab vs llama.cpp per cache type (issue 15 lever 4), from a child run. */
 async function decodeAtLongContext(section: SectionResult, quick: boolean): Promise<void> {
   if (!existsSync(path.join(PEERS_DIR, "node_modules"))) {
-    skip(section, "long-context decode: bench/peers/node_modules is absent (run npm install --no-save in bench/peers)");
+    skip(
+      section,
+      "long-context decode: bench/peers/node_modules is absent (run npm install --no-save in bench/peers)",
+    );
     return;
   }
   const out = path.join(os.tmpdir(), "kvlab-bench", "peer-decode");
