@@ -37,9 +37,8 @@ for (let r = 0; r < rounds; r++)
     best[i] = Math.max(best[i]!, n / ((performance.now() - t0) / 1000));
     cache.dispose();
   }
-configs.forEach(([w, t], i) =>
-  console.log(`${shape} prompt ${n}, weights ${w}, ${t} thread(s): ${best[i]!.toFixed(1)} tok/s`),
-);
+for (const [i, [w, t]] of configs.entries())
+  console.log(`${shape} prompt ${n}, weights ${w}, ${t} thread(s): ${best[i]!.toFixed(1)} tok/s`);
 const [k1, f1, k2, f2] = best as [number, number, number, number];
 console.log(
   `2 threads / 1: keep ${(k2 / k1).toFixed(2)}, f32 ${(f2 / f1).toFixed(2)}; keep / f32: 1 thread ${(k1 / f1).toFixed(2)}, 2 threads ${(k2 / f2).toFixed(2)} (load ${os.loadavg()[0]!.toFixed(1)})`,
