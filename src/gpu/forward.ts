@@ -45,7 +45,7 @@ interface Acts extends Activations<GPUBuffer> {
   qin: GPUBuffer; // (nHeads, n, headDim) then (group * n) i32 positions: the cache's query input
   kvin: GPUBuffer; // (nKvHeads, n, headDim) K, then V, then (n) i32 positions: the cache's append input
   attT: GPUBuffer; // (nHeads, n, headDim)
-  tmp: GPUBuffer; // (n, nHeads * headDim) an in-place op's output before it is copied back
+  tmp: GPUBuffer; // (n, max(dim, nHeads * headDim)) an in-place op's output before it is copied back
   cs: GPUBuffer; // (n, headDim / 2, 2) RoPE cos/sin
   csLocal: GPUBuffer; // (n, headDim / 2, 2) the local layers' cos/sin (Gemma 3), else a stand-in
 }
@@ -173,7 +173,7 @@ class GpuDevice implements ForwardDevice<GPUBuffer, Weight, GPUBuffer> {
       kvin: b(2 * cap * nKvHeads * headDim + cap, "kvin"),
       attT: b(cap * nHeads * headDim, "attT"),
       att: b(cap * nHeads * headDim, "att"),
-      tmp: b(cap * nHeads * headDim, "tmp"),
+      tmp: b(cap * Math.max(dim, nHeads * headDim), "tmp"), // any in-place rmsnorm (q, k, or a dim-wide row)
       hb: b(cap * hiddenDim, "hb"),
       hb2: b(cap * hiddenDim, "hb2"),
       hs: b(cap * hiddenDim, "hs"),
