@@ -23,7 +23,7 @@ const CLI = path.join(REPO, "src/cli.ts");
 const PP_CTX = 512;
 const DECODE_CTX = 64;
 /** Runs per configuration in a full run (--quick: 1); the fastest is reported. */
-const FULL_ROUNDS = 2;
+const FULL_ROUNDS = 3;
 
 export interface ForwardRecord {
   model: string;
