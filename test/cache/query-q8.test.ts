@@ -17,6 +17,7 @@ import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type CodecOptions } from "../../src/quant/types.ts";
 import { mulberry32 as rng } from "../../src/rng.ts";
 import { availableExecutors, disposeTestExecutors } from "../helpers/executors.ts";
+import { causalSoftmax, q8Row } from "../helpers/q8-oracle.ts";
 
 after(disposeTestExecutors);
 
@@ -34,23 +35,6 @@ test("spec: query q8 is recorded, named and hashed; f32 (default) leaves the spe
   assert.equal(resolveCacheSpec({ preset: "kivi2", query: "q8" }).query, "q8");
   assert.throws(() => resolveCacheSpec({ codec: "int4", query: "int8" }), /cache\.query: expected "f32"/);
 });
-
-/** q8_0 of one row, independently of the code under test: per block of 32, d = amax/127 (f32). */
-function q8Row(x: Float32Array): Float64Array {
-  const out = new Float64Array(x.length);
-  for (let b = 0; b < x.length; b += 32) {
-    const end = Math.min(x.length, b + 32);
-    let amax = 0;
-    for (let i = b; i < end; i++) amax = Math.max(amax, Math.abs(x[i]!));
-    const d = Math.fround(amax / 127);
-    for (let i = b; i < end; i++) {
-      const t = d === 0 ? 0 : x[i]! / d;
-      const c = t < 0 ? -Math.round(-t) : Math.round(t);
-      out[i] = Math.fround(Math.max(-127, Math.min(127, c)) * d);
-    }
-  }
-  return out;
-}
 
 const CODECS: CodecOptions[] = [
   { type: "f32" },
@@ -99,29 +83,15 @@ for (const exec of executors)
         const vd = dec(v);
         let maxV = 0;
         for (const x of vd) maxV = Math.max(maxV, Math.abs(x));
-        const scale = 1 / Math.sqrt(headDim);
         for (let h = 0; h < nHeads; h++) {
           const kvh = Math.floor(h / group);
           for (let t = 0; t < nQ; t++) {
             const row = (h * nQ + t) * headDim;
             const qh = q8Row(q.subarray(row, row + headDim));
-            const s = new Float64Array(tokens).fill(Number.NEGATIVE_INFINITY);
-            let m = Number.NEGATIVE_INFINITY;
-            for (let j = 0; j < tokens; j++) {
-              if (pos[j]! > qPos[t]!) continue;
-              let dot = 0;
-              for (let i = 0; i < headDim; i++) dot += qh[i]! * kd[(kvh * tokens + j) * headDim + i]!;
-              s[j] = dot * scale;
-              m = Math.max(m, s[j]!);
-            }
-            let sum = 0;
-            for (let j = 0; j < tokens; j++)
-              sum += s[j] === Number.NEGATIVE_INFINITY ? 0 : Math.exp(s[j]! - m);
+            const p = causalSoftmax(qh, kd, kvh * tokens, tokens, headDim, pos, qPos[t]!);
             for (let i = 0; i < headDim; i++) {
               let o = 0;
-              for (let j = 0; j < tokens; j++)
-                if (s[j] !== Number.NEGATIVE_INFINITY)
-                  o += (Math.exp(s[j]! - m) / sum) * vd[(kvh * tokens + j) * headDim + i]!;
+              for (let j = 0; j < tokens; j++) o += p[j]! * vd[(kvh * tokens + j) * headDim + i]!;
               // f32 kernels: score rounding ~ headDim * 2^-24 * |q||k| moves weights by that much
               const tol = 1e-6 + 1e-4 * maxV;
               assert.ok(

@@ -21,6 +21,7 @@ import { makeCodec } from "../../src/quant/registry.ts";
 import { allocRows, type CodecOptions } from "../../src/quant/types.ts";
 import { mulberry32 as rng } from "../../src/rng.ts";
 import { availableExecutors, disposeTestExecutors } from "../helpers/executors.ts";
+import { causalSoftmax, q8Row } from "../helpers/q8-oracle.ts";
 
 after(disposeTestExecutors);
 
@@ -39,23 +40,6 @@ test("spec: query q8w is recorded, named and hashed apart from q8 and exact", ()
     /cache\.query: expected "f32"/,
   );
 });
-
-/** q8_0 of one row (per block of 32: d = amax / 127 in f32, round half away from zero). */
-function q8Row(x: Float32Array): Float64Array {
-  const out = new Float64Array(x.length);
-  for (let b = 0; b < x.length; b += 32) {
-    const end = Math.min(x.length, b + 32);
-    let amax = 0;
-    for (let i = b; i < end; i++) amax = Math.max(amax, Math.abs(x[i]!));
-    const d = Math.fround(amax / 127);
-    for (let i = b; i < end; i++) {
-      const t = d === 0 ? 0 : x[i]! / d;
-      const c = t < 0 ? -Math.round(-t) : Math.round(t);
-      out[i] = Math.fround(Math.max(-127, Math.min(127, c)) * d);
-    }
-  }
-  return out;
-}
 
 /** nearest, ties to even */
 function rne(x: number): number {
@@ -124,25 +108,12 @@ for (const exec of executors)
           };
           let maxV = 0;
           for (const x of vd) maxV = Math.max(maxV, Math.abs(x));
-          const scale = 1 / Math.sqrt(headDim);
           for (let h = 0; h < nHeads; h++) {
             const kvh = Math.floor(h / group);
             for (let t = 0; t < nQ; t++) {
               const row = (h * nQ + t) * headDim;
               const qh = q8Row(q.subarray(row, row + headDim));
-              const s = new Float64Array(tokens).fill(Number.NEGATIVE_INFINITY);
-              let m = Number.NEGATIVE_INFINITY;
-              for (let j = 0; j < tokens; j++) {
-                if (pos[j]! > qPos[t]!) continue;
-                let dot = 0;
-                for (let i = 0; i < headDim; i++) dot += qh[i]! * kd[(kvh * tokens + j) * headDim + i]!;
-                s[j] = dot * scale;
-                m = Math.max(m, s[j]!);
-              }
-              let sum = 0;
-              for (let j = 0; j < tokens; j++)
-                sum += s[j] === Number.NEGATIVE_INFINITY ? 0 : Math.exp(s[j]! - m);
-              const p = Array.from(s, (x) => (x === Number.NEGATIVE_INFINITY ? 0 : Math.exp(x - m) / sum));
+              const p = causalSoftmax(qh, kd, kvh * tokens, tokens, headDim, pos, qPos[t]!);
               const want = new Float64Array(headDim);
               const ties = new Float64Array(headDim);
               if (!isInt)
