@@ -100,6 +100,7 @@ const CX_BUF = 52; // (d) f32 row buffer of the non-ggml side
 const CX_ACC = 56; // (4, d) f32 accumulators
 const CX_PROBS = 60; // (R, nSlots) probabilities out, or 0
 const CX_DESC = 64; // descriptor of the side being read
+const CX_STAGE = 68; // (nB, MIX_TILE) pairs of v128: staged value weights of mixG
 const CX_BYTES = 80;
 
 // @ts-ignore: decorator
@@ -350,32 +351,94 @@ function weights(R: i32, c: usize, j: i32): v128 {
   return w;
 }
 
-/** acc[32 floats at a] += cw * L (+ cm) for the block's 8 level vectors. */
+/** Slots per tile of the weighted sum over ggml values (mixG). */
+const MIX_TILE = 32;
+
+/**
+ * acc[8 floats at a, of R rows rb apart] += sum over the tile's nt slots of cw_rj * L_j (+ cm_rj),
+ * where L_j are the block's levels 8h..8h+7 (h constant after inlining: which quarter of the
+ * 32-element block) and cw / cm the staged per-(slot, row) vectors (lanes = rows). The 2R
+ * accumulators stay in registers across the tile; each element still adds its slots in
+ * ascending order, as one slot at a time did, so the sums are the same to the bit.
+ */
 // @ts-ignore: decorator
 @inline
-function axpy32(hasMin: bool, a: usize, cw: v128, cm: v128, l0: v128, l1: v128, l2: v128, l3: v128, l4: v128, l5: v128, l6: v128, l7: v128): void {
-  if (hasMin) {
-    v128.store(a, f32x4.add(madd(cw, l0, v128.load(a)), cm));
-    v128.store(a, f32x4.add(madd(cw, l1, v128.load(a, 16)), cm), 16);
-    v128.store(a, f32x4.add(madd(cw, l2, v128.load(a, 32)), cm), 32);
-    v128.store(a, f32x4.add(madd(cw, l3, v128.load(a, 48)), cm), 48);
-    v128.store(a, f32x4.add(madd(cw, l4, v128.load(a, 64)), cm), 64);
-    v128.store(a, f32x4.add(madd(cw, l5, v128.load(a, 80)), cm), 80);
-    v128.store(a, f32x4.add(madd(cw, l6, v128.load(a, 96)), cm), 96);
-    v128.store(a, f32x4.add(madd(cw, l7, v128.load(a, 112)), cm), 112);
-  } else {
-    v128.store(a, madd(cw, l0, v128.load(a)));
-    v128.store(a, madd(cw, l1, v128.load(a, 16)), 16);
-    v128.store(a, madd(cw, l2, v128.load(a, 32)), 32);
-    v128.store(a, madd(cw, l3, v128.load(a, 48)), 48);
-    v128.store(a, madd(cw, l4, v128.load(a, 64)), 64);
-    v128.store(a, madd(cw, l5, v128.load(a, 80)), 80);
-    v128.store(a, madd(cw, l6, v128.load(a, 96)), 96);
-    v128.store(a, madd(cw, l7, v128.load(a, 112)), 112);
+function mixQuarter(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowBytes: usize, st: usize, nt: i32): void {
+  const hasMin = ggmlHasMin(t);
+  const zero = f32x4.splat(0);
+  let a00 = v128.load(a), a01 = v128.load(a, 16);
+  let a10 = zero, a11 = zero, a20 = zero, a21 = zero, a30 = zero, a31 = zero;
+  if (R > 1) { a10 = v128.load(a + rb); a11 = v128.load(a + rb, 16); }
+  if (R > 2) { a20 = v128.load(a + 2 * rb); a21 = v128.load(a + 2 * rb, 16); }
+  if (R > 3) { a30 = v128.load(a + 3 * rb); a31 = v128.load(a + 3 * rb, 16); }
+  for (let jj = 0; jj < nt; jj++) {
+    const p = p0 + <usize>jj * rowBytes;
+    const lv = h < 2 ? levelsLo(t, p) : levelsHi(t, p);
+    const l16 = (h & 1) == 0 ? i16x8.extend_low_i8x16_s(lv) : i16x8.extend_high_i8x16_s(lv);
+    const l0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l16));
+    const l1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l16));
+    const sp = st + (<usize>jj << 5);
+    const cw = v128.load(sp);
+    const cm = hasMin ? v128.load(sp, 16) : zero;
+    // lane r of cw (cm) splatted: row r's weight times the block's d (m); 0 where p_rj = 0
+    let w = i32x4.shuffle(cw, cw, 0, 0, 0, 0);
+    if (hasMin) {
+      const m = i32x4.shuffle(cm, cm, 0, 0, 0, 0);
+      a00 = f32x4.add(madd(w, l0, a00), m);
+      a01 = f32x4.add(madd(w, l1, a01), m);
+    } else {
+      a00 = madd(w, l0, a00);
+      a01 = madd(w, l1, a01);
+    }
+    if (R > 1) {
+      w = i32x4.shuffle(cw, cw, 1, 1, 1, 1);
+      if (hasMin) {
+        const m = i32x4.shuffle(cm, cm, 1, 1, 1, 1);
+        a10 = f32x4.add(madd(w, l0, a10), m);
+        a11 = f32x4.add(madd(w, l1, a11), m);
+      } else {
+        a10 = madd(w, l0, a10);
+        a11 = madd(w, l1, a11);
+      }
+    }
+    if (R > 2) {
+      w = i32x4.shuffle(cw, cw, 2, 2, 2, 2);
+      if (hasMin) {
+        const m = i32x4.shuffle(cm, cm, 2, 2, 2, 2);
+        a20 = f32x4.add(madd(w, l0, a20), m);
+        a21 = f32x4.add(madd(w, l1, a21), m);
+      } else {
+        a20 = madd(w, l0, a20);
+        a21 = madd(w, l1, a21);
+      }
+    }
+    if (R > 3) {
+      w = i32x4.shuffle(cw, cw, 3, 3, 3, 3);
+      if (hasMin) {
+        const m = i32x4.shuffle(cm, cm, 3, 3, 3, 3);
+        a30 = f32x4.add(madd(w, l0, a30), m);
+        a31 = f32x4.add(madd(w, l1, a31), m);
+      } else {
+        a30 = madd(w, l0, a30);
+        a31 = madd(w, l1, a31);
+      }
+    }
   }
+  v128.store(a, a00);
+  v128.store(a, a01, 16);
+  if (R > 1) { v128.store(a + rb, a10); v128.store(a + rb, a11, 16); }
+  if (R > 2) { v128.store(a + 2 * rb, a20); v128.store(a + 2 * rb, a21, 16); }
+  if (R > 3) { v128.store(a + 3 * rb, a30); v128.store(a + 3 * rb, a31, 16); }
 }
 
-/** acc (R, d) += sum_j p_rj v_j over ggml values of type t (rows with p = 0 add nothing). */
+/**
+ * acc (R, d) += sum_j p_rj v_j over ggml values of type t (rows with p = 0 add nothing).
+ * Slots go in tiles of MIX_TILE: the tile's weights times each block's d (and m) are staged
+ * once (lanes = rows; 0 where p_rj = 0, so 0 * Inf never enters), then each 8 floats of the
+ * R rows' outputs are summed over the tile in registers (mixQuarter). One slot at a time with
+ * the accumulators in memory loaded and stored 2R vectors per 8 levels; a GQA group of 3 rows
+ * now does 3 rows of multiply-adds and no accumulator traffic inside the tile.
+ */
 // @ts-ignore: decorator
 @inline
 function mixG(R: i32, t: i32, c: usize): void {
@@ -385,32 +448,43 @@ function mixG(R: i32, t: i32, c: usize): void {
   const ze = cx<usize>(c, CX_ZE);
   const nSlots = cx<i32>(c, CX_NSLOTS);
   const acc = cx<usize>(c, CX_ACC);
+  const stage = cx<usize>(c, CX_STAGE); // (nB, MIX_TILE) pairs of v128: cw, cm
   const nB = d >> 5;
   const pb = <usize>ggmlPayloadBytes(t);
   const rowBytes = <usize>nB * pb;
   const rb = <usize>d << 2;
   const hasMin = ggmlHasMin(t);
-  for (let j = 0; j < nSlots; j++) {
-    const w = weights(R, c, j);
-    if (!v128.any_true(f32x4.ne(w, f32x4.splat(0)))) continue;
-    const w0 = f32x4.extract_lane(w, 0), w1 = f32x4.extract_lane(w, 1);
-    const w2 = f32x4.extract_lane(w, 2), w3 = f32x4.extract_lane(w, 3);
-    const row = pay + <usize>j * rowBytes;
-    const scj = sc + ((<usize>j * <usize>nB) << 1);
-    const zej = ze + ((<usize>j * <usize>nB) << 1);
+  const zero = f32x4.splat(0);
+  for (let j0 = 0; j0 < nSlots; j0 += MIX_TILE) {
+    const nt = min(MIX_TILE, nSlots - j0);
+    let any = false;
+    for (let jj = 0; jj < nt; jj++) {
+      const j = j0 + jj;
+      const w = weights(R, c, j);
+      const off = f32x4.eq(w, zero); // rows this slot adds nothing to
+      if (!i32x4.all_true(off)) any = true;
+      const scj = sc + ((<usize>j * <usize>nB) << 1);
+      const zej = ze + ((<usize>j * <usize>nB) << 1);
+      for (let b = 0; b < nB; b++) {
+        const sp = stage + ((<usize>(b * MIX_TILE + jj)) << 5);
+        const vd = f16ToF32(<u32>load<u16>(scj + (<usize>b << 1)));
+        v128.store(sp, v128.bitselect(zero, f32x4.mul(w, f32x4.splat(vd)), off));
+        if (hasMin) {
+          const vm = f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)));
+          v128.store(sp, v128.bitselect(zero, f32x4.mul(w, f32x4.splat(vm)), off), 16);
+        }
+      }
+    }
+    if (!any) continue; // the whole tile masked or underflowed: nothing to add
+    const row0 = pay + <usize>j0 * rowBytes;
     for (let b = 0; b < nB; b++) {
-      const p = row + <usize>b * pb;
-      const lo = levelsLo(t, p);
-      const hi = levelsHi(t, p);
-      const l0 = widen(lo, 0), l1 = widen(lo, 1), l2 = widen(lo, 2), l3 = widen(lo, 3);
-      const l4 = widen(hi, 0), l5 = widen(hi, 1), l6 = widen(hi, 2), l7 = widen(hi, 3);
-      const vd = f16ToF32(<u32>load<u16>(scj + (<usize>b << 1)));
-      const vm: f32 = hasMin ? f16ToF32(<u32>load<u16>(zej + (<usize>b << 1))) : 0;
+      const p0 = row0 + <usize>b * pb;
       const a = acc + (<usize>b << 7);
-      if (w0 != 0) axpy32(hasMin, a, f32x4.splat(w0 * vd), f32x4.splat(w0 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
-      if (R > 1 && w1 != 0) axpy32(hasMin, a + rb, f32x4.splat(w1 * vd), f32x4.splat(w1 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
-      if (R > 2 && w2 != 0) axpy32(hasMin, a + 2 * rb, f32x4.splat(w2 * vd), f32x4.splat(w2 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
-      if (R > 3 && w3 != 0) axpy32(hasMin, a + 3 * rb, f32x4.splat(w3 * vd), f32x4.splat(w3 * vm), l0, l1, l2, l3, l4, l5, l6, l7);
+      const st = stage + ((<usize>(b * MIX_TILE)) << 5);
+      mixQuarter(R, t, 0, a, rb, p0, rowBytes, st, nt);
+      mixQuarter(R, t, 1, a + 32, rb, p0, rowBytes, st, nt);
+      mixQuarter(R, t, 2, a + 64, rb, p0, rowBytes, st, nt);
+      mixQuarter(R, t, 3, a + 96, rb, p0, rowBytes, st, nt);
     }
   }
 }
@@ -571,7 +645,7 @@ function align16(p: usize): usize {
 
 /** Scratch bytes of ggmlAttendRows (within attend.ts attendScratchBytes for the same sizes). */
 export function ggmlScratchBytes(nSlots: i32, d: i32): i32 {
-  return 16 * nSlots + 16 * d + 4 * d + 8 * d + 48 * (d >> 5) + 32 + CX_BYTES + 128;
+  return 16 * nSlots + 16 * d + 4 * d + 8 * d + 48 * (d >> 5) + MIX_TILE * d + 32 + CX_BYTES + 128;
 }
 
 /** Softmax weights in place: e_j = exp(s_j - max) (0 where masked); returns their sum (0 if none visible). */
@@ -637,6 +711,7 @@ export function ggmlAttendRows(
   const buf = acc + 4 * rb;
   const qv = buf + rb;
   const qw = qv + <usize>nB * 48;
+  const stage = qw + (<usize>d << 3); // after the (4, d) i16 q8 codes
   const kG = isGgml(kDesc);
   const vG = isGgml(vDesc);
   const kt = (kDesc >> 4) & 15;
@@ -652,6 +727,7 @@ export function ggmlAttendRows(
   store<usize>(c, qw, CX_QW);
   store<usize>(c, buf, CX_BUF);
   store<usize>(c, acc, CX_ACC);
+  store<usize>(c, stage, CX_STAGE);
   for (let r = 0; r < nRows; ) {
     const R = min(4, nRows - r);
     const qb = q + <usize>r * rb;

@@ -3,7 +3,10 @@
  * codec-ratio targets), quick to rerun after a kernel change ("int4+q8" in SPECS: int4 with
  * query: q8; "int4+q8w": with query: q8w). All the caches are filled first, then each round times one attend per codec back to back and one SIMD read pass over the f32
  * cache's byte count; the fastest of the rounds is kept per codec, so load on a shared machine
- * hits all of them alike. WASM=<path> times another build of the kernels (e.g. an older commit's).
+ * hits all of them alike. WASM=<path> times another build of the kernels (e.g. an older commit's);
+ * WASM_B=<path> also times every codec on that second build, in the same rounds right after the
+ * first build's call (a before/after in one run: rows "<codec>@B"). Shapes: 9q/3kv/64 is SmolLM2-135M's
+ * decode (GQA groups of 3 query rows), 12q/3kv/64 the same with groups of 4.
  *   node --import tsx bench/attend-codecs.ts [tokens=16384] [rounds=20] [shape name]
  */
 
@@ -18,14 +21,21 @@ const tokens = Number(process.argv[2] ?? 16384);
 const rounds = Number(process.argv[3] ?? 20);
 const only = process.argv[4];
 const exec = await createWasmExecutor({ threads: 1, wasmPath: process.env.WASM || undefined });
+const execB = process.env.WASM_B
+  ? await createWasmExecutor({ threads: 1, wasmPath: process.env.WASM_B })
+  : null;
 const base = await loadWasmBaseline();
 const shapes = [
   { name: "32q/8kv/128", nLayers: 1, nHeads: 32, nKvHeads: 8, headDim: 128, maxTokens: tokens },
   { name: "8q/4kv/64", nLayers: 1, nHeads: 8, nKvHeads: 4, headDim: 64, maxTokens: tokens },
   { name: "8q/8kv/64", nLayers: 1, nHeads: 8, nKvHeads: 8, headDim: 64, maxTokens: tokens },
   { name: "8q/8kv/128", nLayers: 1, nHeads: 8, nKvHeads: 8, headDim: 128, maxTokens: tokens },
+  { name: "9q/3kv/64", nLayers: 1, nHeads: 9, nKvHeads: 3, headDim: 64, maxTokens: tokens },
+  { name: "12q/3kv/64", nLayers: 1, nHeads: 12, nKvHeads: 3, headDim: 64, maxTokens: tokens },
 ].filter((s) => !only || s.name === only);
-const specs = (process.env.SPECS ?? "f32,f16,int8,int4").split(",");
+const specs0 = (process.env.SPECS ?? "f32,f16,int8,int4").split(",");
+/** Each codec on the first build, then (WASM_B) on the second: "<codec>@B". */
+const specs = execB ? specs0.flatMap((s) => [s, `${s}@B`]) : specs0;
 /** "int4+q8" = the codec (or preset) with query: q8 (integer dot products for the scores); "+q8w" with query: q8w. */
 const specOf = (s: string): CacheSpecInput => {
   const m = /^(.*)\+(q8w?)$/.exec(s);
@@ -39,7 +49,8 @@ const specOf = (s: string): CacheSpecInput => {
 for (const sh of shapes) {
   const caches = [];
   for (const spec of specs) {
-    const cache = await benchCache(specOf(spec), sh, exec);
+    const onB = spec.endsWith("@B");
+    const cache = await benchCache(specOf(onB ? spec.slice(0, -2) : spec), sh, onB ? execB! : exec);
     fillCache(cache, sh, tokens);
     caches.push(cache);
   }
@@ -74,3 +85,4 @@ for (const sh of shapes) {
   for (const c of caches) c.dispose();
 }
 exec.dispose();
+execB?.dispose();
