@@ -1,4 +1,4 @@
-/** Run a child process, capture its output, and read its peak RSS (see rss-hook.ts). */
+/** Run a child process, capture its output, and read its peak RSS (see rss-hook.mjs). */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -12,7 +12,7 @@ export interface ChildResult {
   timedOut: boolean;
 }
 
-export const RSS_HOOK = fileURLToPath(new URL("./rss-hook.ts", import.meta.url));
+export const RSS_HOOK = fileURLToPath(new URL("./rss-hook.mjs", import.meta.url));
 
 export function runChild(
   cmd: string,
