@@ -37,6 +37,7 @@ import { decodeIntLoop } from "./codec-int";
 import {
   codesHi,
   codesLo,
+  GGML_Q8_0,
   ggmlCodeOffset,
   ggmlCodesNarrow,
   ggmlHasMin,
@@ -431,6 +432,56 @@ function mixQuarter(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowB
   if (R > 3) { v128.store(a + 3 * rb, a30); v128.store(a + 3 * rb, a31, 16); }
 }
 
+/** a + w * l (+ m): one output vector's step, as one slot at a time added it. */
+// @ts-ignore: decorator
+@inline
+function step(hasMin: bool, w: v128, m: v128, l: v128, a: v128): v128 {
+  return hasMin ? f32x4.add(madd(w, l, a), m) : madd(w, l, a);
+}
+
+/**
+ * mixQuarter for 16 floats (the block's levels 16h..16h+15, one levelsLo/Hi per slot), R <= 3
+ * rows (4R accumulators): the 4-bit and 5-bit types unpack a half-block's levels once instead
+ * of twice.
+ */
+// @ts-ignore: decorator
+@inline
+function mixHalf(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowBytes: usize, st: usize, nt: i32): void {
+  const hasMin = ggmlHasMin(t);
+  const zero = f32x4.splat(0);
+  let a00 = v128.load(a), a01 = v128.load(a, 16), a02 = v128.load(a, 32), a03 = v128.load(a, 48);
+  let a10 = zero, a11 = zero, a12 = zero, a13 = zero, a20 = zero, a21 = zero, a22 = zero, a23 = zero;
+  if (R > 1) { a10 = v128.load(a + rb); a11 = v128.load(a + rb, 16); a12 = v128.load(a + rb, 32); a13 = v128.load(a + rb, 48); }
+  if (R > 2) { a20 = v128.load(a + 2 * rb); a21 = v128.load(a + 2 * rb, 16); a22 = v128.load(a + 2 * rb, 32); a23 = v128.load(a + 2 * rb, 48); }
+  for (let jj = 0; jj < nt; jj++) {
+    const p = p0 + <usize>jj * rowBytes;
+    const lv = h == 0 ? levelsLo(t, p) : levelsHi(t, p);
+    const l0 = widen(lv, 0), l1 = widen(lv, 1), l2 = widen(lv, 2), l3 = widen(lv, 3);
+    const sp = st + (<usize>jj << 5);
+    const cw = v128.load(sp);
+    const cm = hasMin ? v128.load(sp, 16) : zero;
+    let w = i32x4.shuffle(cw, cw, 0, 0, 0, 0);
+    let m = hasMin ? i32x4.shuffle(cm, cm, 0, 0, 0, 0) : zero;
+    a00 = step(hasMin, w, m, l0, a00); a01 = step(hasMin, w, m, l1, a01);
+    a02 = step(hasMin, w, m, l2, a02); a03 = step(hasMin, w, m, l3, a03);
+    if (R > 1) {
+      w = i32x4.shuffle(cw, cw, 1, 1, 1, 1);
+      if (hasMin) m = i32x4.shuffle(cm, cm, 1, 1, 1, 1);
+      a10 = step(hasMin, w, m, l0, a10); a11 = step(hasMin, w, m, l1, a11);
+      a12 = step(hasMin, w, m, l2, a12); a13 = step(hasMin, w, m, l3, a13);
+    }
+    if (R > 2) {
+      w = i32x4.shuffle(cw, cw, 2, 2, 2, 2);
+      if (hasMin) m = i32x4.shuffle(cm, cm, 2, 2, 2, 2);
+      a20 = step(hasMin, w, m, l0, a20); a21 = step(hasMin, w, m, l1, a21);
+      a22 = step(hasMin, w, m, l2, a22); a23 = step(hasMin, w, m, l3, a23);
+    }
+  }
+  v128.store(a, a00); v128.store(a, a01, 16); v128.store(a, a02, 32); v128.store(a, a03, 48);
+  if (R > 1) { v128.store(a + rb, a10); v128.store(a + rb, a11, 16); v128.store(a + rb, a12, 32); v128.store(a + rb, a13, 48); }
+  if (R > 2) { v128.store(a + 2 * rb, a20); v128.store(a + 2 * rb, a21, 16); v128.store(a + 2 * rb, a22, 32); v128.store(a + 2 * rb, a23, 48); }
+}
+
 /**
  * acc (R, d) += sum_j p_rj v_j over ggml values of type t (rows with p = 0 add nothing).
  * Slots go in tiles of MIX_TILE: the tile's weights times each block's d (and m) are staged
@@ -481,10 +532,17 @@ function mixG(R: i32, t: i32, c: usize): void {
       const p0 = row0 + <usize>b * pb;
       const a = acc + (<usize>b << 7);
       const st = stage + ((<usize>(b * MIX_TILE)) << 5);
-      mixQuarter(R, t, 0, a, rb, p0, rowBytes, st, nt);
-      mixQuarter(R, t, 1, a + 32, rb, p0, rowBytes, st, nt);
-      mixQuarter(R, t, 2, a + 64, rb, p0, rowBytes, st, nt);
-      mixQuarter(R, t, 3, a + 96, rb, p0, rowBytes, st, nt);
+      if (t != GGML_Q8_0 && R <= 3) {
+        // unpacked levels: one levelsLo / levelsHi per slot and half-block
+        mixHalf(R, t, 0, a, rb, p0, rowBytes, st, nt);
+        mixHalf(R, t, 1, a + 64, rb, p0, rowBytes, st, nt);
+      } else {
+        // q8_0's levels are a plain load; 4 rows' 16 accumulators would not fit in registers
+        mixQuarter(R, t, 0, a, rb, p0, rowBytes, st, nt);
+        mixQuarter(R, t, 1, a + 32, rb, p0, rowBytes, st, nt);
+        mixQuarter(R, t, 2, a + 64, rb, p0, rowBytes, st, nt);
+        mixQuarter(R, t, 3, a + 96, rb, p0, rowBytes, st, nt);
+      }
     }
   }
 }
