@@ -176,6 +176,8 @@ interface Case {
   seed: number;
   probs: boolean;
   q8: boolean;
+  /** Decode step: slot j at position j, every row at position nSlots (all slots visible). */
+  decode?: boolean;
 }
 
 function runAttend(ex: WasmExecutor, c: Case): void {
@@ -191,8 +193,12 @@ function runAttend(ex: WasmExecutor, c: Case): void {
   const k = enc(kCodec, randn(r, nSlots * d));
   const v = enc(vCodec, randn(r, nSlots * d, 2));
   let q = randn(r, nRows * d, 3);
-  const slotPos = new Int32Array(nSlots).map(() => Math.floor(r() * 40));
-  const qPos = new Int32Array(nRows).map(() => Math.floor(r() * 48) - 4);
+  const slotPos = c.decode
+    ? Int32Array.from({ length: nSlots }, (_, j) => j)
+    : new Int32Array(nSlots).map(() => Math.floor(r() * 40));
+  const qPos = c.decode
+    ? new Int32Array(nRows).fill(nSlots)
+    : new Int32Array(nRows).map(() => Math.floor(r() * 48) - 4);
   let q8: AttendArgs["q8"];
   if (c.q8) {
     const codes = new Int8Array(nRows * d);
@@ -303,6 +309,40 @@ test("wasm ggml attend on 2 threads (slot split, row tiles) equals ref", { skip:
         runAttend(two, { k: g, v: g, d: 64, nRows, nSlots: 1500, seed: seed++, probs: false, q8 });
       runAttend(two, { k: g, v: "f16", d: 64, nRows: 20, nSlots: 300, seed: seed++, probs: true, q8 });
     }
+  noFallbacks(two, "attend");
+});
+
+// SmolLM2-135M's decode (9 query heads over 3 KV heads, head size 64): each call has a GQA
+// group of 3 rows, the kernels' 3-row specialisation (no padding row), over slot counts that
+// cover whole and partial 32-slot tiles of the weighted sum, every slot visible.
+test("wasm ggml attend: 3-row GQA groups at d 64 (q8_0 / q4_0, decode positions) equal ref", {
+  skip: wasmSkip,
+}, () => {
+  let seed = 4000;
+  const pairs = [
+    ["q8_0", "q8_0"],
+    ["q4_0", "q4_0"],
+    ["q8_0", "q4_0"],
+    ["q4_0", "q8_0"],
+    ["f16", "q8_0"],
+    ["q4_0", "f16"],
+  ] as const;
+  for (const ex of [one, two])
+    for (const [k, v] of pairs)
+      for (const q8 of [false, true])
+        for (const nSlots of [33, 100, 1000])
+          runAttend(ex, {
+            k,
+            v,
+            d: 64,
+            nRows: 3,
+            nSlots,
+            seed: seed++,
+            probs: seed % 2 === 0,
+            q8,
+            decode: true,
+          });
+  noFallbacks(one, "attend");
   noFallbacks(two, "attend");
 });
 
