@@ -490,10 +490,9 @@ function ggufTokenizer(g: GgufFile, file: string, cfg: ModelConfig) {
       `token id ${unkId} is not in the vocabulary [0, ${pieces.length})`,
       file,
     );
-  const json = spTokenizerJson({ pieces, scores, special, unkId });
   const addBos = g.metadata.get("tokenizer.ggml.add_bos_token");
   return tokenizerFromJson(
-    json,
+    () => spTokenizerJson({ pieces, scores, special, unkId }),
     {},
     { bosId: cfg.bosId, eosId: cfg.eosId, addBos: typeof addBos === "boolean" ? addBos : true },
     file,

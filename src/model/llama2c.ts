@@ -146,9 +146,8 @@ export function loadLlama2cTokenizer(file: string, vocabSize: number): HfTokeniz
       pieces.push(raw.replace(/^\n(<\/?s>)\n$/, "$1").replaceAll(" ", "▁"));
       o += len;
     }
-    const json = spTokenizerJson({ pieces, scores, special: [0, 1, 2], unkId: 0 });
     return tokenizerFromJson(
-      json,
+      () => spTokenizerJson({ pieces, scores, special: [0, 1, 2], unkId: 0 }),
       { bos_token: pieces[1], eos_token: pieces[2] },
       { bosId: 1, eosId: 2, addBos: true },
       file,

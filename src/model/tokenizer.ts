@@ -22,17 +22,35 @@ export interface TextTokenizer {
   encode(text: string, opts?: { addBos?: boolean }): number[];
   /** Text of `ids`, special tokens dropped. */
   decode(ids: number[]): string;
+  /**
+   * Frees the vocabulary's memory (tens of MiB for a 50K-150K vocab) once the text is tokenized;
+   * the ids and flags above stay, and the next encode or decode builds it again.
+   */
+  release?(): void;
 }
 
 export class HfTokenizer implements TextTokenizer {
   readonly vocabSize: number;
+  private built: Tokenizer | null;
   constructor(
-    private readonly tok: Tokenizer,
+    tok: Tokenizer,
+    /** Builds the same Tokenizer again after release() (from the file or the model's vocab). */
+    private readonly rebuild: () => Tokenizer,
     readonly bosId: number | undefined,
     readonly eosId: number | undefined,
     readonly addsBos: boolean,
   ) {
+    this.built = tok;
     this.vocabSize = tok.get_vocab(true).size;
+  }
+
+  private get tok(): Tokenizer {
+    this.built ??= this.rebuild();
+    return this.built;
+  }
+
+  release(): void {
+    this.built = null;
   }
 
   encode(text: string, opts: { addBos?: boolean } = {}): number[] {
@@ -59,19 +77,25 @@ function tokenContent(t: unknown): string | undefined {
   return undefined;
 }
 
-/** Build a tokenizer from tokenizer.json objects (as in a HF directory or built by sp-vocab.ts). */
+/**
+ * Build a tokenizer from tokenizer.json objects (as in a HF directory or built by sp-vocab.ts).
+ * json: makes the tokenizer.json object, called again when a released tokenizer is used, so the
+ * object itself is not kept alive beside the Tokenizer built from it.
+ */
 export function tokenizerFromJson(
-  json: object,
+  json: () => object,
   config: Record<string, unknown>,
   ids: { bosId?: number; eosId?: number; addBos?: boolean },
   file: string,
 ): HfTokenizer {
-  let tok: Tokenizer;
-  try {
-    tok = new Tokenizer(json, config);
-  } catch (err) {
-    throw new ModelFormatError(file, `cannot build the tokenizer: ${(err as Error).message}`);
-  }
+  const build = () => {
+    try {
+      return new Tokenizer(json(), config);
+    } catch (err) {
+      throw new ModelFormatError(file, `cannot build the tokenizer: ${(err as Error).message}`);
+    }
+  };
+  const tok = build();
   const bosTok = tokenContent(config.bos_token);
   const eosTok = tokenContent(config.eos_token);
   const bosId = ids.bosId ?? (bosTok !== undefined ? tok.token_to_id(bosTok) : undefined);
@@ -81,7 +105,7 @@ export function tokenizerFromJson(
   if (typeof ids.addBos === "boolean") addsBos = ids.addBos;
   else if (typeof config.add_bos_token === "boolean") addsBos = config.add_bos_token;
   else addsBos = bosId !== undefined && tok.encode("a", { add_special_tokens: true }).ids[0] === bosId;
-  return new HfTokenizer(tok, bosId, eosId, addsBos && bosId !== undefined);
+  return new HfTokenizer(tok, build, bosId, eosId, addsBos && bosId !== undefined);
 }
 
 /** Load dir/tokenizer.json (+ tokenizer_config.json when present). */
@@ -91,5 +115,5 @@ export function loadHfTokenizer(dir: string, ids: { bosId?: number; eosId?: numb
     throw new ModelFormatError(file, "missing tokenizer.json; kvlab needs the HF fast-tokenizer file");
   const cfgFile = join(dir, "tokenizer_config.json");
   const config = existsSync(cfgFile) ? (readJson(cfgFile) as Record<string, unknown>) : {};
-  return tokenizerFromJson(readJson(file) as object, config, ids, file);
+  return tokenizerFromJson(() => readJson(file) as object, config, ids, file);
 }

@@ -58,6 +58,25 @@ describe("stories260K in three formats", { skip }, () => {
     assert.deepEqual(ids.gguf, ids.hf);
   });
 
+  test("a released tokenizer rebuilds (each format from its own source) and encodes and decodes the same", () => {
+    const sample = text.slice(0, 20_000);
+    for (const [k, m] of Object.entries(models)) {
+      const before = m.tokenizer.encode(sample, { addBos: true });
+      assert.ok(m.tokenizer.release, `${k}: release`);
+      m.tokenizer.release();
+      const after = m.tokenizer.encode(sample, { addBos: true });
+      assert.deepEqual(after, before, `${k}: ids after release`);
+      assert.deepEqual(after.slice(0, 64), firstIds, `${k}: llama.cpp's first 64 ids`);
+      m.tokenizer.release();
+      assert.equal(
+        m.tokenizer.decode(after.slice(1, 200)),
+        m.tokenizer.decode(before.slice(1, 200)),
+        `${k}: decode`,
+      );
+      assert.equal(m.tokenizer.vocabSize, m.config.vocabSize, `${k}: vocab size kept`);
+    }
+  });
+
   test("identical weights after the q/k permutation", () => {
     // llama2.c and GGUF store q/k interleaved; after loading they must equal HF's rotate-half rows.
     const ref = (models.hf as LlamaModel).weights;
