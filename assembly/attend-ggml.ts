@@ -486,9 +486,10 @@ function mixHalf(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowByte
  * acc (R, d) += sum_j p_rj v_j over ggml values of type t (rows with p = 0 add nothing).
  * Slots go in tiles of MIX_TILE: the tile's weights times each block's d (and m) are staged
  * once (lanes = rows; 0 where p_rj = 0, so 0 * Inf never enters), then each 8 floats of the
- * R rows' outputs are summed over the tile in registers (mixQuarter). One slot at a time with
- * the accumulators in memory loaded and stored 2R vectors per 8 levels; a GQA group of 3 rows
- * now does 3 rows of multiply-adds and no accumulator traffic inside the tile.
+ * R rows' outputs (mixQuarter; 16 floats for the 4/5-bit types with up to 3 rows, mixHalf) are
+ * summed over the tile in registers. A slot at a time, the accumulators were loaded and stored
+ * (2R vectors per 8 levels per slot): 46% of a q8_0 call at 9q/3kv/64, 4K before this
+ * (results/bench/attention-ggml/3row-mix-tiles/).
  */
 // @ts-ignore: decorator
 @inline
