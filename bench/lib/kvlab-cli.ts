@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { RSS_HOOK } from "./child.ts";
+import { type ChildResult, lastJson, RSS_HOOK, runChild } from "./child.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI_TS = path.join(REPO, "src/cli.ts");
@@ -66,4 +66,42 @@ export function ensureDist(): Promise<{ ok: boolean; detail: string }> {
     return { ok: true, detail: "dist/ built by the bench" };
   })();
   return distState;
+}
+
+/** `kvlab <args>` as a child in the given form, from the repository root, with its peak RSS. */
+export function runKvlab(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutS: number,
+  form: KvlabForm = "tsx",
+): Promise<ChildResult> {
+  return runChild(process.execPath, kvlabArgv(form, args), { cwd: REPO, env, timeoutS });
+}
+
+/** One line on why a kvlab child failed: its first error line (else its last line) and exit code. */
+export function whyFailed(r: ChildResult): string {
+  if (r.timedOut) return "timed out";
+  const lines = (r.stderr || r.stdout).trim().split("\n");
+  const err = lines.find((l) => /Error|error:/.test(l)) ?? lines.at(-1) ?? "";
+  return `exit ${r.code}: ${err.trim()}`;
+}
+
+/**
+ * Peak RSS (MiB) of a `kvlab ppl ... --json` run as installed (dist/cli.js), whose ppl must equal
+ * `ppl`, the timed (tsx) run's: the same computation, so only the form differs. Else why not.
+ */
+export async function installedPeakRss(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutS: number,
+  ppl: unknown,
+): Promise<{ mib: number } | { why: string }> {
+  const dist = await ensureDist();
+  if (!dist.ok) return { why: `dist/cli.js not built: ${dist.detail}` };
+  const r = await runKvlab(args, env, timeoutS, "dist");
+  const j = lastJson(r.stdout);
+  if (r.code !== 0 || !j) return { why: whyFailed(r) };
+  if (j.ppl !== ppl) return { why: `ppl ${j.ppl} differs from src's ${ppl}` };
+  if (r.maxRssMiB === null) return { why: "no peak RSS reported" };
+  return { mib: r.maxRssMiB };
 }

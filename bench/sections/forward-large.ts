@@ -17,8 +17,8 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type ChildResult, lastJson, runChild } from "../lib/child.ts";
-import { ensureDist, type KvlabForm, kvlabArgv } from "../lib/kvlab-cli.ts";
+import { lastJson, runChild } from "../lib/child.ts";
+import { installedPeakRss, runKvlab, whyFailed } from "../lib/kvlab-cli.ts";
 import { MODEL_SHAPES, type ModelShape, paramCount } from "../lib/model-shapes.ts";
 import { check, type SectionResult, skip } from "../lib/report.ts";
 import { writeGguf } from "../peers/gguf-writer.ts";
@@ -39,19 +39,10 @@ export function f16ModelBytes(s: ModelShape, nCtx: number): number {
   return weights + kv + act + s.nHeads * nCtx * nCtx * 4;
 }
 
-function kvlab(args: string[], timeoutS: number, form: KvlabForm = "tsx"): Promise<ChildResult> {
-  return runChild(process.execPath, kvlabArgv(form, args), {
-    cwd: REPO,
-    env: { KVLAB_THREADS: String(THREADS) },
-    timeoutS,
-  });
-}
-
-function why(r: ChildResult): string {
-  if (r.timedOut) return "timed out";
-  const lines = (r.stderr || r.stdout).trim().split("\n");
-  return `exit ${r.code}: ${(lines.find((l) => /Error|error:/.test(l)) ?? lines.at(-1) ?? "").trim()}`;
-}
+/** kvlab at the section's thread count. */
+const kvlab = (args: string[], timeoutS: number) =>
+  runKvlab(args, { KVLAB_THREADS: String(THREADS) }, timeoutS);
+const why = whyFailed;
 
 const load = () => os.loadavg()[0]!.toFixed(1);
 
@@ -104,15 +95,10 @@ export async function runForwardLarge(
     const rss = ppTps !== null ? pp.maxRssMiB : null;
     // The same prompt run as installed (dist/cli.js): the figure the target holds.
     let rssDist: number | null = null;
-    const dist = await ensureDist();
-    if (!dist.ok) skip(section, `installed-form RSS (dist/cli.js) not measured: ${dist.detail}`);
-    else if (ppTps !== null) {
-      const r = await kvlab(ppArgv, 900, "dist");
-      const j = lastJson(r.stdout);
-      if (r.code !== 0 || !j) skip(section, `kvlab ppl (dist/cli.js) ${name} prompt: ${why(r)}`);
-      else if (j.ppl !== jp?.ppl)
-        skip(section, `kvlab ppl (dist/cli.js) ${name} prompt: ppl ${j.ppl} differs from src's ${jp?.ppl}`);
-      else rssDist = r.maxRssMiB;
+    if (ppTps !== null) {
+      const r = await installedPeakRss(ppArgv, { KVLAB_THREADS: String(THREADS) }, 900, jp?.ppl);
+      if ("why" in r) skip(section, `kvlab ppl (dist/cli.js) ${name} prompt: ${r.why}`);
+      else rssDist = r.mib;
     }
     const rssTarget = rssDist ?? rss;
     section.targets.push(

@@ -15,9 +15,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type ChildResult, lastJson, runChild } from "../lib/child.ts";
+import { lastJson } from "../lib/child.ts";
 import type { BenchContext } from "../lib/context.ts";
-import { ensureDist, type KvlabForm, kvlabArgv } from "../lib/kvlab-cli.ts";
+import { installedPeakRss, runKvlab, whyFailed } from "../lib/kvlab-cli.ts";
 import { MODEL_SHAPES, type ModelShape, paramCount } from "../lib/model-shapes.ts";
 import { check, newSection, type SectionResult, skip } from "../lib/report.ts";
 import { runForwardLarge } from "./forward-large.ts";
@@ -45,25 +45,8 @@ export interface ForwardRecord {
   xDramRead: number | null;
 }
 
-function kvlab(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  timeoutS: number,
-  form: KvlabForm = "tsx",
-): Promise<ChildResult> {
-  return runChild(process.execPath, kvlabArgv(form, args), {
-    cwd: REPO,
-    env,
-    timeoutS,
-  });
-}
-
-function why(r: ChildResult): string {
-  if (r.timedOut) return "timed out";
-  const lines = (r.stderr || r.stdout).trim().split("\n");
-  const err = lines.find((l) => /Error|error:/.test(l)) ?? lines.at(-1) ?? "";
-  return `exit ${r.code}: ${err.trim()}`;
-}
+const kvlab = runKvlab;
+const why = whyFailed;
 
 /** Bytes the model needs: f16 weights (kept 16-bit), f32 KV for nCtx, and one forward's activations. */
 export function modelBytes(s: ModelShape, nCtx: number): number {
@@ -279,28 +262,19 @@ export async function runForward(ctx: BenchContext): Promise<SectionResult> {
         }
     // Peak RSS as installed: each configuration once more through dist/cli.js (RSS does not
     // depend on the machine's load, so one run is its figure); its ppl must be the timed runs'.
-    const dist = await ensureDist();
-    if (!dist.ok) skip(section, `installed-form RSS (dist/cli.js) not measured: ${dist.detail}`);
     for (const threads of [1, 2])
-      for (const [mode, protocol] of dist.ok ? runs : []) {
+      for (const [mode, protocol] of runs) {
         const b = best.get(`${mode}/${threads}`);
         if (!b) continue;
-        const r = await kvlab(pplArgv(protocol), { KVLAB_THREADS: String(threads) }, 600, "dist");
-        const j = lastJson(r.stdout);
-        if (r.code !== 0 || !j) {
-          skip(section, `kvlab ppl (dist/cli.js) ${name} ${mode} t${threads}: ${why(r)}`);
+        const env = { KVLAB_THREADS: String(threads) };
+        const r = await installedPeakRss(pplArgv(protocol), env, 600, b.ppl);
+        if ("why" in r) {
+          skip(section, `kvlab ppl (dist/cli.js) ${name} ${mode} t${threads}: ${r.why}`);
           continue;
         }
-        if (j.ppl !== b.ppl) {
-          skip(
-            section,
-            `kvlab ppl (dist/cli.js) ${name} ${mode} t${threads}: ppl ${j.ppl} differs from src's ${b.ppl}`,
-          );
-          continue;
-        }
-        b.maxRssDistMiB = r.maxRssMiB;
+        b.maxRssDistMiB = r.mib;
         console.log(
-          `  ${name} ${mode} ${threads} thread(s), installed form (dist/cli.js): peak RSS ${r.maxRssMiB?.toFixed(0)} MiB (tsx ${b.maxRssMiB?.toFixed(0)})`,
+          `  ${name} ${mode} ${threads} thread(s), installed form (dist/cli.js): peak RSS ${r.mib.toFixed(0)} MiB (tsx ${b.maxRssMiB?.toFixed(0)})`,
         );
       }
     for (const threads of [1, 2])
