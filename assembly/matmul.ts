@@ -86,11 +86,13 @@ export function matmul(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn:
 }
 
 /**
- * f16 weights (u16 bit patterns, finite). scratch: 0, or MATMUL_TILE_ROWS * dIn f32 of this
- * thread's own (matmulScratchBytes) for calls of several tokens (see widenedTiles).
+ * f16 weights (u16 bit patterns, finite). scratch: 0, or matmulScratchBytes(dIn, n) bytes of
+ * this thread's own: a tile of widened rows for calls of several tokens (see widenedTiles), a
+ * row of scaled x for fewer (see matvecF16).
  */
 export function matmulF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
   if (scratch && n >= 4) widenedTiles<u16>(out, x, w, bias, n, dIn, dOut, o0, o1, scratch);
+  else if (scratch) matvecF16(out, x, w, bias, n, dIn, dOut, o0, o1, scratch);
   else matmulT<u16>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
 }
 
@@ -114,9 +116,77 @@ function rowBytes<W>(dIn: i32): usize {
   return <usize>dIn * sizeof<W>();
 }
 
-/** Scratch bytes matmulF16/Bf16 use for several tokens: one tile of widened rows. */
-export function matmulScratchBytes(dIn: i32): i32 {
-  return OUT_TILE * dIn * 4;
+/**
+ * Scratch bytes matmulF16/Bf16/Q8_0 use for a call of n tokens: one tile of widened rows for
+ * several tokens (n >= 4), one row of scaled x for fewer (f16 only; the others take none).
+ */
+export function matmulScratchBytes(dIn: i32, n: i32): i32 {
+  return n >= 4 ? OUT_TILE * dIn * 4 : dIn * 4;
+}
+
+/**
+ * Fewer than 4 tokens (decode) over f16 weights, with the widening's 2^112 rebias moved from
+ * every weight into x: xs = x * 2^112 (scratch) and w' = the f16 bits moved into f32 position,
+ * which reads as w * 2^-112 exactly (f16 normals become f32 normals 2^-126..2^-97, subnormals
+ * f32 subnormals). Both scalings are exact, so xs * w' and x * w are the same real number and
+ * round to the same f32 (underflow, signed zeros and FMA's single rounding included): the sums
+ * are bit for bit matmulT<u16>'s, one multiply per 4 weights fewer. A token with some |x| >=
+ * 2^16 (its scaled x could overflow), Inf or NaN takes matmulT<u16> instead. As attend-fused.ts
+ * does for f16 keys (scaleQ).
+ */
+function matvecF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
+  const rowB = <usize>dIn << 2;
+  const rowW = <usize>dIn << 1;
+  const fm = v128.load(WK);
+  const d4 = dIn & ~3;
+  const d16 = dIn & ~15;
+  for (let t = 0; t < n; t++) {
+    const x0 = x + <usize>t * rowB;
+    const ot = out + ((<usize>t * <usize>dOut) << 2);
+    if (!scaleX(x0, d4, scratch)) {
+      matmulT<u16>(ot, x0, w, bias, 1, dIn, dOut, o0, o1, 0);
+      continue;
+    }
+    // The loop of matmulT's one-token case, over xs and w' (same blocks, same order).
+    for (let o = o0; o < o1; o++) {
+      const w0 = w + <usize>o * rowW;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let i = 0;
+      for (; i < d16; i += 16) {
+        const k = <usize>i << 2;
+        const p = w0 + (<usize>i << 1);
+        a0 = madd(v128.load(scratch + k), hBits(v128.load16x4_s(p), fm), a0);
+        a1 = madd(v128.load(scratch + k, 16), hBits(v128.load16x4_s(p, 8), fm), a1);
+        a2 = madd(v128.load(scratch + k, 32), hBits(v128.load16x4_s(p, 16), fm), a2);
+        a3 = madd(v128.load(scratch + k, 48), hBits(v128.load16x4_s(p, 24), fm), a3);
+      }
+      a0 = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      for (; i < d4; i += 4)
+        a0 = madd(v128.load(scratch + (<usize>i << 2)), hBits(v128.load16x4_s(w0 + (<usize>i << 1)), fm), a0);
+      store<f32>(ot + (<usize>o << 2), hsum(a0) + tailDot<u16>(x0, w0, d4, dIn) + biasAt(bias, o));
+    }
+  }
+}
+
+/** Sign-extended f16 lanes -> f32 lanes holding w * 2^-112: sign to bit 31, the rest to 27..13. */
+// @ts-ignore: decorator
+@inline
+function hBits(h: v128, mask: v128): v128 {
+  return v128.and(i32x4.shl(h, 13), mask);
+}
+
+/** dst [0, d4) = x * 2^112 (exact); false when some |x| >= 2^16, Inf or NaN (could overflow). */
+function scaleX(x: usize, d4: i32, dst: usize): bool {
+  const s = v128.load(WK, 16);
+  const lim = f32x4.splat(65536);
+  let ok = i32x4.splat(-1);
+  for (let i = 0; i < d4; i += 4) {
+    const k = <usize>i << 2;
+    const v = v128.load(x + k);
+    ok = v128.and(ok, f32x4.lt(f32x4.abs(v), lim));
+    v128.store(dst + k, f32x4.mul(v, s));
+  }
+  return ok != ok || true;
 }
 
 /**

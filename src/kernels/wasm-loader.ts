@@ -176,14 +176,14 @@ export interface KvlabWasmExports {
   attendPartFloats(nRows: number, headDim: number): number;
   attendMerge(parts: number, nParts: number, nRows: number, headDim: number, out: number): void;
   matmul(...a: MatmulArgs): void;
-  /** matmul over f16 weights (u16 bit patterns; assembly/matmul.ts); scratch 0 or matmulScratchBytes(dIn). */
+  /** matmul over f16 weights (u16 bit patterns; assembly/matmul.ts); scratch 0 or matmulScratchBytes(dIn, n). */
   matmulF16(...a: [...MatmulArgs, scratch: number]): void;
   /** matmul over bf16 weights. */
   matmulBf16(...a: [...MatmulArgs, scratch: number]): void;
   /** matmul over ggml Q8_0 weights (34-byte blocks; dIn % 32 == 0). */
   matmulQ8_0(...a: [...MatmulArgs, scratch: number]): void;
-  /** Per-thread scratch bytes matmulF16/Bf16 take for calls of several tokens (a tile of widened rows). */
-  matmulScratchBytes(dIn: number): number;
+  /** Per-thread scratch bytes matmulF16/Bf16/Q8_0 take for a call of n tokens (widened rows, or f16's scaled x). */
+  matmulScratchBytes(dIn: number, n: number): number;
   rmsnorm(out: number, x: number, w: number, n: number, dim: number, eps: number): void;
   rope(
     x: number,

@@ -401,8 +401,9 @@ export async function createWasmExecutor(options: WasmExecutorOptions = {}): Pro
       // thread: a thread that is descheduled or starts late leaves at most 1/16 of the job (at
       // 2 threads) for the others to wait on; a tile costs one JS->wasm call and one Atomics.add.
       // 16-bit weights and several tokens: each thread widens a tile of rows into its scratch
-      // once and runs the f32 kernel over it (assembly/matmul.ts widenedTiles).
-      const scratchBytes = wt !== 0 && n >= 4 ? k.matmulScratchBytes(dIn) : 0;
+      // once and runs the f32 kernel over it (assembly/matmul.ts widenedTiles); f16 and fewer
+      // tokens: the scratch holds x scaled by 2^112 (matvecF16).
+      const scratchBytes = wt !== 0 && (n >= 4 || wt === 1) ? k.matmulScratchBytes(dIn, n) : 0;
       if (pool && n * dIn * dOut >= 1 << 18) {
         const per = 2 * Math.max(4, Math.ceil(dOut / (2 * 8 * threads)));
         pool.run(OP_MATMUL, [po, px, pw, pb, n, dIn, dOut, per, wt], Math.ceil(dOut / per), scratchBytes);

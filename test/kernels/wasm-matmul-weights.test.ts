@@ -226,3 +226,131 @@ test("matmul over Q8_0 weights: dIn not a multiple of 32 is refused", { skip: wa
       /Q8_0 weights need dIn divisible by 32, got 48/,
     );
 });
+
+/** a and b hold the same f32 bit patterns (-0 is not +0), any NaN matching any NaN. */
+function sameBits(a: Float32Array, b: Float32Array): number {
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]!) && Number.isNaN(b[i]!)) continue;
+    if (ua[i] !== ub[i]) return i;
+  }
+  return -1;
+}
+
+/**
+ * Rows of x for the f16 decode matvec, which multiplies x * 2^112 by the weights' bits read as
+ * w * 2^-112 (assembly/matmul.ts matvecF16) and falls back to the plain loop for a row with some
+ * |x| >= 2^16, Inf or NaN. kind picks what the row holds.
+ */
+function edgeRow(kind: number, r: () => number, dIn: number): Float32Array {
+  const x = randn(r, dIn);
+  const at = () => Math.floor(r() * dIn);
+  switch (kind) {
+    case 0: // plain
+      break;
+    case 1: // exactly 2^16 somewhere: fallback (its scaled value would be Inf)
+      x[at()] = r() < 0.5 ? 65536 : -65536;
+      break;
+    case 2: // the largest f32 below 2^16: scaled, x * 2^112 just under the largest finite f32
+      x[at()] = -65535.99609375;
+      x[at()] = 65535.99609375;
+      break;
+    case 3: // huge, Inf, NaN: fallback
+      x[at()] = [1e30, -3e38, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN][
+        Math.floor(r() * 5)
+      ]!;
+      break;
+    case 4: // f32 subnormals, tiny normals and signed zeros: products underflow to subnormal or 0
+      for (let i = 0; i < dIn; i++) {
+        const p = r();
+        const s = r() < 0.5 ? -1 : 1;
+        x[i] =
+          p < 0.3
+            ? s * r() * 1.1754942e-38
+            : p < 0.5
+              ? s * 2 ** -149 * Math.floor(1 + r() * 8)
+              : p < 0.8
+                ? s * r() * 1e-30
+                : s * 0;
+      }
+      break;
+    default: // all -0
+      x.fill(-0);
+  }
+  return x;
+}
+
+/** f16 weights: kind 0 random (some subnormal), 1 all subnormal, 2 all signed zeros, 3 large. */
+function edgeBits(kind: number, r: () => number, n: number): Uint16Array {
+  if (kind === 0) return randomBits("f16", r, n);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = r() < 0.5 ? 0x8000 : 0;
+    if (kind === 1) out[i] = s | (1 + Math.floor(r() * 0x3ff));
+    else if (kind === 2) out[i] = s;
+    else out[i] = s | (0x7800 + Math.floor(r() * 0x3ff)); // |w| in [2^15, 65504]: x'w' near overflow
+  }
+  return out;
+}
+
+test("matmul over f16 weights, 1 to 3 tokens: x scaled by 2^112 or the fallback give the widened f32 matmul bit for bit", {
+  skip: wasmSkip,
+}, () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 3 }),
+      fc.constantFrom(1, 3, 4, 5, 15, 16, 17, 20, 37, 64, 100),
+      fc.integer({ min: 1, max: 40 }),
+      fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 3, maxLength: 3 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      (n, dIn, dOut, rowKinds, wKind, seed) => {
+        const r = rng(seed);
+        const x = new Float32Array(n * dIn);
+        for (let t = 0; t < n; t++) x.set(edgeRow(rowKinds[t]!, r, dIn), t * dIn);
+        const bits = edgeBits(wKind, r, dOut * dIn);
+        const bias = r() < 0.3 ? randn(r, dOut) : undefined;
+        const wide = widenSpec("f16", bits);
+        for (const e of [exec, exec2]) {
+          const w16 = make("f16", bits, e);
+          const outHalf = new Float32Array(n * dOut);
+          const outWide = new Float32Array(n * dOut);
+          e.matmul(outHalf, x, w16, n, dIn, dOut, bias);
+          e.matmul(outWide, x, wide, n, dIn, dOut, bias);
+          e.free(w16);
+          const bad = sameBits(outHalf, outWide);
+          assert.equal(
+            bad,
+            -1,
+            `n=${n} dIn=${dIn} dOut=${dOut} rows ${rowKinds} w ${wKind} seed=${seed}: [${bad}] f16 ${outHalf[bad]} widened ${outWide[bad]}`,
+          );
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test("matmul over f16 weights, decode on the thread pool: a token with |x| >= 2^16 takes the fallback on every thread", {
+  skip: wasmSkip,
+}, () => {
+  const r = rng(7);
+  const dIn = 580; // not a multiple of 16
+  const dOut = 600;
+  const x = new Float32Array(2 * dIn);
+  x.set(edgeRow(0, r, dIn));
+  x.set(edgeRow(1, r, dIn), dIn);
+  const bits = randomBits("f16", r, dOut * dIn);
+  const wide = widenSpec("f16", bits);
+  for (const e of [exec, exec2]) {
+    const w16 = make("f16", bits, e);
+    const outHalf = new Float32Array(2 * dOut);
+    const outWide = new Float32Array(2 * dOut);
+    e.matmul(outHalf, x, w16, 2, dIn, dOut);
+    e.matmul(outWide, x, wide, 2, dIn, dOut);
+    e.free(w16);
+    assert.equal(sameBits(outHalf, outWide), -1, `${e.threads} threads`);
+    assert.ok(outHalf.every(Number.isFinite), "the 2^16 token's outputs are finite");
+  }
+});
