@@ -186,7 +186,7 @@ function scaleX(x: usize, d4: i32, dst: usize): bool {
     ok = v128.and(ok, f32x4.lt(f32x4.abs(v), lim));
     v128.store(dst + k, f32x4.mul(v, s));
   }
-  return ok != ok || true;
+  return i32x4.all_true(ok);
 }
 
 /**
