@@ -9,8 +9,8 @@ import { contextWarning } from "../eval/probe.ts";
 import { tokensOfFile } from "../eval/text-tokens.ts";
 import { loadModel } from "../model/load.ts";
 import type { WeightsMode } from "../model/tensors.ts";
+import { collectGarbage } from "../platform/host.ts";
 import { readTextFile } from "../text-file.ts";
-import { collectGarbage } from "./collect-garbage.ts";
 
 /** Parse --cache: JSON (starts with "{") or a codec/preset name. */
 export function parseCacheOption(s: string): CacheSpecInput {

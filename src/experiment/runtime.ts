@@ -11,6 +11,7 @@ import { evaluatePerplexity, type PerplexityProtocol } from "../eval/perplexity.
 import { contextWarning } from "../eval/probe.ts";
 import type { LanguageModel } from "../model/llama.ts";
 import { loadModel } from "../model/load.ts";
+import { collectGarbage } from "../platform/host.ts";
 import { readTextFile } from "../text-file.ts";
 import { contentHash } from "./hash.ts";
 import { loadTaskExperiment } from "./runtime-task.ts";
@@ -136,6 +137,11 @@ export const realDeps: RunnerDeps = {
     const model = await loadModel(config.modelPath, { executor: config.executor });
     const text = readTextFile(config.textPath); // refuses invalid UTF-8 (byte offset), directories, devices
     const tokens = model.tokenizer.encode(text, { addBos: true });
+    // As in `kvlab ppl`: the vocabulary (83 MiB of heap for Qwen2.5's) is not needed for
+    // scoring, so it is freed before the forward passes reach their peak (rebuilt if anything
+    // encodes again, e.g. kvzip's scoring prompt).
+    model.tokenizer.release?.();
+    collectGarbage();
     const protocol = toPerplexityProtocol(config.protocol, tokens.length);
     const warning = contextWarning(model.config, protocol.nCtx);
     const perSegment = protocol.nCtx - 1 - (protocol.nCtx >> 1);

@@ -259,3 +259,6 @@ export function env(_name: string): string | undefined {
 
 /** Pages do not hold the process open: nothing to do at exit. */
 export function onExit(_fn: () => void): void {}
+
+/** Pages cannot force a collection; the browser collects on its own. */
+export function collectGarbage(): void {}

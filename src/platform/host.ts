@@ -9,6 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Worker } from "node:worker_threads";
 import { ConfigError } from "../errors.ts";
 
@@ -123,4 +125,15 @@ export function env(name: string): string | undefined {
 /** Run `fn` when the process is about to exit (Node: beforeExit; browsers: never needed). */
 export function onExit(fn: () => void): void {
   process.on("beforeExit", fn);
+}
+
+/**
+ * One full garbage collection, now. V8 collects its heap when the JS heap grows, but kvlab's
+ * forward passes allocate in WASM memory, so a large JS object dropped before them (a model's
+ * vocabulary) would stay resident through the run's peak. The `gc` function is made available
+ * to a fresh context with V8's --expose-gc flag.
+ */
+export function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
 }
