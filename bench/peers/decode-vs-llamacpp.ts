@@ -8,7 +8,10 @@
  *   node --import tsx bench/peers/decode-vs-llamacpp.ts [--threads 1,2] [--kv f16,q8_0,q4_0]
  *     [--prompt 4096] [--windows 3] [--window 128] [--out results/bench/peer-decode]
  *     [--window-budget 25] [--llama-timeout 600]
- *   (--extra names kvlab-only specs; "<preset>+q8-query" runs a preset with query: q8)
+ *   [--extra q8_0+q8-query,q4_0+q8-query,int8,int4]
+ *   (--extra names kvlab-only specs; "<preset>+q8-query" runs a preset with query: q8, which
+ *   for q8_0 / q4_0 is what llama.cpp computes, so it gets its own ratio against that llama.cpp
+ *   row; the preset's own row is kvlab exact, f32 queries)
  *
  * kvlab: `kvlab synth-model --shape smollm2-135m --dtype f16` (random weights, kept 16-bit and
  * widened inside the matmul, loadModel's default; kvlab computes in f32), wasm executor, the cache filled with `promptTokens` tokens of
@@ -37,7 +40,15 @@ import { writeGguf } from "./gguf-writer.ts";
 const PEERS_DIR = fileURLToPath(new URL("./", import.meta.url));
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const SHAPE = "smollm2-135m";
-/** kvlab-only extra names ending so run the preset with query: q8 (e.g. q8_0+q8-query). */
+/**
+ * kvlab-only extra names ending so run the preset with query: q8 (e.g. q8_0+q8-query). For a
+ * q8_0 or q4_0 cache this is the computation llama.cpp's CPU flash attention does (ggml-cpu
+ * ops.cpp, ggml_compute_forward_flash_attn_ext_f16_one_chunk: the query row is converted with
+ * the from_float of the K type's vec_dot_type, which ggml-cpu.c's type_traits_cpu gives as
+ * GGML_TYPE_Q8_0 for both, so the scores are ggml_vec_dot_q8_0_q8_0 / q4_0_q8_0 over a q8_0
+ * query; V rows are dequantized to f32 (v_to_float) and accumulated in f32 (ggml_vec_mad_f32)),
+ * so such a row is compared with llama.cpp's row of the preset (likeLlamaCpp).
+ */
 const Q8_SUFFIX = "+q8-query";
 /** Untimed decode steps before the first window on both sides (first-call costs, cache warm). */
 const WARMUP = 8;
@@ -60,7 +71,7 @@ export interface DecodeCompareOptions {
 export const DEFAULT_DECODE_OPTIONS: DecodeCompareOptions = {
   threads: [1, 2],
   kvTypes: ["f16", "q8_0", "q4_0"],
-  kvlabExtra: ["int8", "int4"],
+  kvlabExtra: ["q8_0+q8-query", "q4_0+q8-query", "int8", "int4"],
   promptTokens: 4096,
   windows: 3,
   windowTokens: 128,
@@ -301,10 +312,39 @@ export async function runDecodeComparison(
   return result;
 }
 
-/** kvlab median / llama.cpp median for one (threads, KV type), or null when a side is missing. */
-export function decodeRatio(rows: DecodeRow[], threads: number, kv: string): number | null {
+/**
+ * The llama.cpp cache type a kvlab row is compared with: a measured type itself (kvlab exact,
+ * f32 queries), "<q8_0|q4_0>+q8-query" that type (kvlab with q8_0 queries, the math llama.cpp's
+ * CPU path does for these K types, see Q8_SUFFIX), else null (kvlab only, e.g. int8).
+ */
+export function likeLlamaCpp(kv: string, kvTypes: string[]): string | null {
+  if (kvTypes.includes(kv)) return kv;
+  const base = kv.endsWith(Q8_SUFFIX) ? kv.slice(0, -Q8_SUFFIX.length) : null;
+  return base && (base === "q8_0" || base === "q4_0") && kvTypes.includes(base) ? base : null;
+}
+
+/** The targets-table name of a kvlab row compared with llama.cpp (likeLlamaCpp not null). */
+export function decodeTargetName(ctx: string, kv: string, threads: number): string {
+  const q8 = kv.endsWith(Q8_SUFFIX);
+  const base = q8 ? kv.slice(0, -Q8_SUFFIX.length) : kv;
+  return q8
+    ? `decode tok/s at ${ctx} context ${base} cache, q8_0 queries as llama.cpp, kvlab / llama.cpp (${threads} thr)`
+    : `decode tok/s at ${ctx} context ${base} cache kvlab / llama.cpp (${threads} thr)`;
+}
+
+/**
+ * kvlab median / llama.cpp median for one (threads, KV type), or null when a side is missing;
+ * a "+q8-query" row against llama.cpp's row of its preset (likeLlamaCpp).
+ */
+export function decodeRatio(
+  rows: DecodeRow[],
+  threads: number,
+  kv: string,
+  kvTypes?: string[],
+): number | null {
+  const peer = kvTypes ? likeLlamaCpp(kv, kvTypes) : kv;
   const a = rows.find((r) => r.side === "kvlab" && r.threads === threads && r.kv === kv);
-  const b = rows.find((r) => r.side === "llama.cpp" && r.threads === threads && r.kv === kv);
+  const b = rows.find((r) => r.side === "llama.cpp" && r.threads === threads && r.kv === peer);
   return a && b ? a.median / b.median : null;
 }
 
@@ -324,11 +364,19 @@ export function decodeMarkdown(res: DecodeCompareResult, command: string): strin
   ];
   for (const t of o.threads)
     for (const kv of [...o.kvTypes, ...o.kvlabExtra]) {
+      const peer = likeLlamaCpp(kv, o.kvTypes);
       const a = res.rows.find((r) => r.side === "kvlab" && r.threads === t && r.kv === kv);
-      const b = res.rows.find((r) => r.side === "llama.cpp" && r.threads === t && r.kv === kv);
+      const b = res.rows.find((r) => r.side === "llama.cpp" && r.threads === t && r.kv === peer);
       if (!a && !b) continue;
+      // exact: kvlab with f32 queries; a +q8-query row is compared with llama.cpp's row of its preset
+      const label =
+        peer === kv && peer !== "f16"
+          ? `${kv} (exact)`
+          : peer && peer !== kv
+            ? `${kv} (vs llama.cpp ${peer})`
+            : kv;
       lines.push(
-        `| ${t} | ${kv} | ${a ? a.windows.map((x, i) => (a.steps[i] === o.windowTokens ? x.toFixed(1) : `${x.toFixed(2)} (${a.steps[i]} steps)`)).join(", ") : "-"} | ${f(a?.median ?? null)} | ${a?.attendShare != null ? `${(100 * a.attendShare).toFixed(0)}%` : "-"} | ${b ? b.windows.map((x) => x.toFixed(1)).join(", ") : "-"} | ${f(b?.median ?? null)} | ${f(decodeRatio(res.rows, t, kv), 3)} | ${Math.max(a?.load ?? 0, b?.load ?? 0).toFixed(1)} |`,
+        `| ${t} | ${label} | ${a ? a.windows.map((x, i) => (a.steps[i] === o.windowTokens ? x.toFixed(1) : `${x.toFixed(2)} (${a.steps[i]} steps)`)).join(", ") : "-"} | ${f(a?.median ?? null)} | ${a?.attendShare != null ? `${(100 * a.attendShare).toFixed(0)}%` : "-"} | ${b ? b.windows.map((x) => x.toFixed(1)).join(", ") : "-"} | ${f(b?.median ?? null)} | ${f(decodeRatio(res.rows, t, kv, o.kvTypes), 3)} | ${Math.max(a?.load ?? 0, b?.load ?? 0).toFixed(1)} |`,
       );
     }
   const fb = res.rows.filter((r) => r.fallbacks);
