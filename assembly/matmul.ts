@@ -12,6 +12,12 @@
 // same matrix widened on load. The weight type is the generic W: f32, u16 = IEEE f16 bits,
 // i16 = bf16 bits (a marker only: bf16 is not a signed integer), i8 = ggml Q8_0 blocks (34
 // bytes: f16 scale d, 32 int8 q; weight d * q, exact in f32; dIn a multiple of 32).
+// Decode (fewer than 4 tokens) over 16-bit and Q8_0 weights takes loops of its own (matvecF16,
+// matvecBf16, matvecQ8): matmulT's one-token loop, same sums in the same order, with cheaper
+// widening (bench/matvec.ts, results/bench/matvec/). f16 subnormal weights are f32 subnormals
+// in the widened-by-bits form (w * 2^-112), and a multiply with a subnormal operand takes a
+// slow microcode path on this CPU: 1% of them halve the f16 matvec's speed, the synth model's
+// 0.18% cost ~20% (no exact fix found that is cheaper than the assists it would save).
 import { hsum, madd } from "./simd";
 
 const OUT_TILE = 32;
@@ -22,6 +28,7 @@ const WK: usize = memory.data<u32>(
   [
     0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8fffe000, // 0: sign | exponent and mantissa after << 13
     0x77800000, 0x77800000, 0x77800000, 0x77800000, // 16: 2^112
+    0x8fff8fff, 0x8fff8fff, 0x8fff8fff, 0x8fff8fff, // 32: i16 sign | exponent-mantissa >> 3
   ],
   16,
 );
@@ -99,12 +106,14 @@ export function matmulF16(out: usize, x: usize, w: usize, bias: usize, n: i32, d
 /** bf16 weights (u16 bit patterns); scratch as matmulF16. */
 export function matmulBf16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
   if (scratch && n >= 4) widenedTiles<i16>(out, x, w, bias, n, dIn, dOut, o0, o1, scratch);
+  else if (n < 4) matvecBf16(out, x, w, bias, n, dIn, dOut, o0, o1);
   else matmulT<i16>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
 }
 
 /** Q8_0 weights (ggml blocks, dIn % 32 == 0); scratch as matmulF16. */
 export function matmulQ8_0(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
   if (scratch && n >= 4) widenedTiles<i8>(out, x, w, bias, n, dIn, dOut, o0, o1, scratch);
+  else if (n < 4) matvecQ8(out, x, w, bias, n, dIn, dOut, o0, o1);
   else matmulT<i8>(out, x, w, bias, n, dIn, dOut, o0, o1, 0);
 }
 
@@ -134,10 +143,85 @@ export function matmulScratchBytes(dIn: i32, n: i32): i32 {
  * 2^16 (its scaled x could overflow), Inf or NaN takes matmulT<u16> instead. As attend-fused.ts
  * does for f16 keys (scaleQ).
  */
+/**
+ * Fewer than 4 tokens over bf16 weights: matmulT's one-token loop with 8 weights per load, each
+ * moved into the high half of an f32 lane by interleaving with zero (one shuffle per 4 weights
+ * where a zero-extending load of 4 and a shift take two; measured 0.78x of their time).
+ */
+function matvecBf16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
+  const rowB = <usize>dIn << 2;
+  const rowW = <usize>dIn << 1;
+  const z = f32x4.splat(0);
+  const d4 = dIn & ~3;
+  const d16 = dIn & ~15;
+  for (let t = 0; t < n; t++) {
+    const x0 = x + <usize>t * rowB;
+    const ot = out + ((<usize>t * <usize>dOut) << 2);
+    for (let o = o0; o < o1; o++) {
+      const w0 = w + <usize>o * rowW;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let i = 0;
+      for (; i < d16; i += 16) {
+        const k = <usize>i << 2;
+        const p = w0 + (<usize>i << 1);
+        const h0 = v128.load(p);
+        const h1 = v128.load(p, 16);
+        a0 = madd(v128.load(x0 + k), zipLo(z, h0), a0);
+        a1 = madd(v128.load(x0 + k, 16), zipHi(z, h0), a1);
+        a2 = madd(v128.load(x0 + k, 32), zipLo(z, h1), a2);
+        a3 = madd(v128.load(x0 + k, 48), zipHi(z, h1), a3);
+      }
+      a0 = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      for (; i < d4; i += 4)
+        a0 = madd(v128.load(x0 + (<usize>i << 2)), i32x4.shl(v128.load16x4_u(w0 + (<usize>i << 1)), 16), a0);
+      store<f32>(ot + (<usize>o << 2), hsum(a0) + tailDot<i16>(x0, w0, d4, dIn) + biasAt(bias, o));
+    }
+  }
+}
+
+/**
+ * Fewer than 4 tokens over Q8_0 weights: matmulT's one-token loop (same accumulators, same
+ * order) a block of 32 at a time, so the block's f16 scale is widened once per 32 weights
+ * instead of once per 4 and the codes come 8 per load (measured 0.45x of its time).
+ */
+function matvecQ8(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32): void {
+  const rowB = <usize>dIn << 2;
+  const rowW = rowBytes<i8>(dIn);
+  const nb = dIn >> 5;
+  for (let t = 0; t < n; t++) {
+    const x0 = x + <usize>t * rowB;
+    const ot = out + ((<usize>t * <usize>dOut) << 2);
+    for (let o = o0; o < o1; o++) {
+      const w0 = w + <usize>o * rowW;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const blk = w0 + <usize>b * 34;
+        const d = f32x4.splat(f16Scalar(<u32>load<u16>(blk)));
+        const k = x0 + (<usize>b << 7);
+        const q0 = v128.load8x8_s(blk + 2);
+        const q1 = v128.load8x8_s(blk + 10);
+        const q2 = v128.load8x8_s(blk + 18);
+        const q3 = v128.load8x8_s(blk + 26);
+        a0 = madd(v128.load(k), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q0)), d), a0);
+        a1 = madd(v128.load(k, 16), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q0)), d), a1);
+        a2 = madd(v128.load(k, 32), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q1)), d), a2);
+        a3 = madd(v128.load(k, 48), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q1)), d), a3);
+        a0 = madd(v128.load(k, 64), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q2)), d), a0);
+        a1 = madd(v128.load(k, 80), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q2)), d), a1);
+        a2 = madd(v128.load(k, 96), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q3)), d), a2);
+        a3 = madd(v128.load(k, 112), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q3)), d), a3);
+      }
+      a0 = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      store<f32>(ot + (<usize>o << 2), hsum(a0) + tailDot<i8>(x0, w0, dIn, dIn) + biasAt(bias, o));
+    }
+  }
+}
+
 function matvecF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32, dOut: i32, o0: i32, o1: i32, scratch: usize): void {
   const rowB = <usize>dIn << 2;
   const rowW = <usize>dIn << 1;
   const fm = v128.load(WK);
+  const m16 = v128.load(WK, 32);
   const d4 = dIn & ~3;
   const d16 = dIn & ~15;
   for (let t = 0; t < n; t++) {
@@ -155,10 +239,20 @@ function matvecF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32
       for (; i < d16; i += 16) {
         const k = <usize>i << 2;
         const p = w0 + (<usize>i << 1);
-        a0 = madd(v128.load(scratch + k), hBits(v128.load16x4_s(p), fm), a0);
-        a1 = madd(v128.load(scratch + k, 16), hBits(v128.load16x4_s(p, 8), fm), a1);
-        a2 = madd(v128.load(scratch + k, 32), hBits(v128.load16x4_s(p, 16), fm), a2);
-        a3 = madd(v128.load(scratch + k, 48), hBits(v128.load16x4_s(p, 24), fm), a3);
+        // 8 weights per load, split in i16 lanes into the high halves (sign, exponent and the
+        // mantissa's top 7 bits: (h >> 3) & 0x8fff) and low halves (its last 3 bits: h << 13)
+        // of the f32 lanes, then interleaved: 2.5 ops per 4 weights where sign-extending loads
+        // of 4 need 3 (measured 0.91x of their time).
+        const h0 = v128.load(p);
+        const h1 = v128.load(p, 16);
+        const u0 = v128.and(i16x8.shr_s(h0, 3), m16);
+        const l0 = i16x8.shl(h0, 13);
+        const u1 = v128.and(i16x8.shr_s(h1, 3), m16);
+        const l1 = i16x8.shl(h1, 13);
+        a0 = madd(v128.load(scratch + k), zipLo(l0, u0), a0);
+        a1 = madd(v128.load(scratch + k, 16), zipHi(l0, u0), a1);
+        a2 = madd(v128.load(scratch + k, 32), zipLo(l1, u1), a2);
+        a3 = madd(v128.load(scratch + k, 48), zipHi(l1, u1), a3);
       }
       a0 = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
       for (; i < d4; i += 4)
@@ -166,6 +260,20 @@ function matvecF16(out: usize, x: usize, w: usize, bias: usize, n: i32, dIn: i32
       store<f32>(ot + (<usize>o << 2), hsum(a0) + tailDot<u16>(x0, w0, d4, dIn) + biasAt(bias, o));
     }
   }
+}
+
+/** i16 lanes 0..3 of lo and hi interleaved: i32 lane j = lo[j] | hi[j] << 16 (punpcklwd). */
+// @ts-ignore: decorator
+@inline
+function zipLo(lo: v128, hi: v128): v128 {
+  return i8x16.shuffle(lo, hi, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+}
+
+/** i16 lanes 4..7 of lo and hi interleaved (punpckhwd). */
+// @ts-ignore: decorator
+@inline
+function zipHi(lo: v128, hi: v128): v128 {
+  return i8x16.shuffle(lo, hi, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
 }
 
 /** Sign-extended f16 lanes -> f32 lanes holding w * 2^-112: sign to bit 31, the rest to 27..13. */

@@ -6,7 +6,8 @@
  * as in a decode step) that they are read from DRAM, not from cache, as in a real decode step,
  * and calls cycle through the copies. Prints the fastest turn's time per call, the weight bytes
  * per second it means, and B / A time (fastest turns; and per round, turns A B B A); outputs of A and B must agree bit for bit (the kernels
- * promise the same sums), else it exits 1.
+ * promise the same sums), else it exits 1. $A_EXPORTS / $B_EXPORTS name other exports to time
+ * per type (type=export,...), for variants built side by side.
  *   node --import tsx bench/matvec.ts [A.wasm, default tmp/matvec-old.wasm] [B.wasm, default
  *     build/kvlab.wasm] [rounds, default 15] [types, default f16,bf16,q8_0,f32]
  */
@@ -29,6 +30,8 @@ const SHAPES: [string, number, number][] = [
   ["qwen2.5-0.5b head", 896, 151936],
 ];
 const COPY_BYTES = 48 << 20;
+/** Fraction of f16 weights drawn subnormal ($SUBNORMAL, default 0.01). */
+const SUBNORMAL = Number(process.env.SUBNORMAL ?? 0.01);
 
 interface Kernels {
   heapBase(): number;
@@ -79,7 +82,7 @@ function weights(t: WType, n: number, seed: number): Uint8Array {
     if (t === "bf16") {
       f[0] = g();
       out[i] = u[0]! >>> 16;
-    } else out[i] = r() < 0.01 ? Math.floor(r() * 0x400) : f16(g());
+    } else out[i] = r() < SUBNORMAL ? Math.floor(r() * 0x400) : f16(g());
   }
   return new Uint8Array(out.buffer);
 }
@@ -112,7 +115,14 @@ for (const t of types)
   }
 
 /** One module over its own memory with every case's copies, x, out and scratch placed. */
-function instantiate(file: string) {
+function instantiate(file: string, exportsEnv: string | undefined) {
+  // $A_EXPORTS / $B_EXPORTS: another export per type, e.g. f16=matmulF16x (a variant under test)
+  const alt = new Map(
+    (exportsEnv ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((kv) => kv.split("=") as [string, string]),
+  );
   const align = (p: number) => Math.ceil(p / 64) * 64;
   let total = 1 << 20;
   for (const c of cases)
@@ -124,6 +134,17 @@ function instantiate(file: string) {
   });
   const mod = new WebAssembly.Module(readFileSync(file));
   const k = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as Kernels;
+  const fn = (t: WType, name: keyof Kernels) => {
+    const f = (k as unknown as Record<string, (...a: number[]) => void>)[alt.get(t) ?? name];
+    if (!f) throw new Error(`${file} exports no ${alt.get(t)}`);
+    return f;
+  };
+  const kernel = {
+    f32: fn("f32", "matmul"),
+    f16: fn("f16", "matmulF16"),
+    bf16: fn("bf16", "matmulBf16"),
+    q8_0: fn("q8_0", "matmulQ8_0"),
+  };
   const bytes = new Uint8Array(memory.buffer);
   let p = align(k.heapBase());
   const at = cases.map((c, ci) => {
@@ -149,20 +170,8 @@ function instantiate(file: string) {
     const c = cases[ci]!;
     const a = at[ci]!;
     const w = a.w[j % a.w.length]!;
-    if (c.t === "f32") k.matmul(a.out, a.x, w, 0, 1, c.dIn, c.dOut, 0, c.dOut);
-    else
-      (c.t === "f16" ? k.matmulF16 : c.t === "bf16" ? k.matmulBf16 : k.matmulQ8_0)(
-        a.out,
-        a.x,
-        w,
-        0,
-        1,
-        c.dIn,
-        c.dOut,
-        0,
-        c.dOut,
-        a.scratch,
-      );
+    if (c.t === "f32") kernel.f32(a.out, a.x, w, 0, 1, c.dIn, c.dOut, 0, c.dOut);
+    else kernel[c.t](a.out, a.x, w, 0, 1, c.dIn, c.dOut, 0, c.dOut, a.scratch);
   };
   const result = (ci: number) => new Float32Array(memory.buffer, at[ci]!.out, cases[ci]!.dOut).slice();
   return { call, result };
@@ -174,7 +183,7 @@ function spread(v: number[]): string {
   return `${f(s[s.length >> 1]!)} [${f(s[0]!)}, ${f(s[s.length - 1]!)}]`;
 }
 
-const mods = [instantiate(fileA), instantiate(fileB)];
+const mods = [instantiate(fileA, process.env.A_EXPORTS), instantiate(fileB, process.env.B_EXPORTS)];
 let bad = 0;
 for (const [ci, c] of cases.entries()) {
   mods[0]!.call(ci, 0);
