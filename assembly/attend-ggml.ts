@@ -102,6 +102,7 @@ const CX_ACC = 56; // (4, d) f32 accumulators
 const CX_PROBS = 60; // (R, nSlots) probabilities out, or 0
 const CX_DESC = 64; // descriptor of the side being read
 const CX_STAGE = 68; // (nB, MIX_TILE) pairs of v128: staged value weights of mixG
+const CX_TAB = 72; // (2, MIX_TILE * nB) f32: one tile's block d, then m, widened from f16 (tileScales)
 const CX_BYTES = 80;
 
 // @ts-ignore: decorator
@@ -163,6 +164,28 @@ function rdot32(qp: usize, u0: v128, u1: v128): v128 {
   return unreachable(); // only called where i8dot holds: the relaxed build
 }
 
+/** f16ToF32 of four f16 bits in the low halves of i32 lanes: the same exact arithmetic, per lane. */
+// @ts-ignore: decorator
+@inline
+function f16x4ToF32(h: v128): v128 {
+  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
+  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)); // Inf / NaN
+  const finite = f32x4.mul(em, f32x4.splat(reinterpret<f32>(<u32>0x77800000)));
+  return v128.or(sign, v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), finite, special));
+}
+
+/**
+ * The n f16 values at src (n = slots x blocks of one tile, contiguous in the cache's scale or
+ * zero array) as f32 at dst: four per step instead of a scalar f16ToF32 per slot and block
+ * where they are used (scoresG, mixG). Bit-identical to f16ToF32.
+ */
+function tileScales(src: usize, n: i32, dst: usize): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), f16x4ToF32(v128.load16x4_u(src + (<usize>i << 1))));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), f16ToF32(<u32>load<u16>(src + (<usize>i << 1))));
+}
+
 /** Score vector (lanes = rows) -> scaled, masked, stored at scores rows; running max. */
 // @ts-ignore: decorator
 @inline
@@ -196,7 +219,9 @@ function storeMaxes(R: i32, maxes: usize, vmax: v128): void {
 /**
  * Scores of R query rows over ggml keys of type t (R, t, q8 constant after inlining): scale *
  * q_r . k_j, -Inf where slotPos[j] > qPos_r; row maxima to the context's stat. q8: the rows'
- * q8_0 codes with integer dot products (CX_QW, i16 per code), else the f32 rows (CX_Q).
+ * q8_0 codes with integer dot products (CX_QW, i16 per code), else the f32 rows (CX_Q). Slots
+ * go in tiles of MIX_TILE whose block d (and m) are widened from f16 four at a time first
+ * (tileScales), instead of one scalar f16ToF32 per slot and block.
  */
 // @ts-ignore: decorator
 @inline
@@ -223,59 +248,87 @@ function scoresG(R: i32, t: i32, q8: bool, c: usize): void {
   const zero = f32x4.splat(0);
   const izero = i32x4.splat(0);
   let vmax = f32x4.splat(-Infinity);
-  for (let j = 0; j < nSlots; j++) {
-    const sp = load<i32>(slotPos + (<usize>j << 2));
-    let S = zero;
-    if (sp <= pmax) {
-      const row = pay + <usize>j * rowBytes;
-      const scj = sc + ((<usize>j * <usize>nB) << 1);
-      const zej = ze + ((<usize>j * <usize>nB) << 1);
-      let T0 = zero, T1 = zero, T2 = zero, T3 = zero, tail = zero; // f32 rows: per-row lane sums
-      for (let b = 0; b < nB; b++) {
-        const p = row + <usize>b * pb;
-        const vd = f32x4.splat(f16ToF32(<u32>load<u16>(scj + (<usize>b << 1))));
-        const vb = qv + <usize>b * 48;
-        if (q8) {
-          let a0: v128, a1 = izero, a2 = izero, a3 = izero;
-          if (i8dot) {
-            // the rows' i8 codes c . the block's unsigned codes u (0..31)
-            const u0 = codesLo(t, p), u1 = codesHi(t, p);
-            const qo = q + (<usize>b << 5);
-            a0 = rdot32(qo, u0, u1);
-            if (R > 1) a1 = rdot32(qo + rb, u0, u1);
-            if (R > 2) a2 = rdot32(qo + 2 * rb, u0, u1);
-            if (R > 3) a3 = rdot32(qo + 3 * rb, u0, u1);
+  const tab = cx<usize>(c, CX_TAB);
+  const tabM = tab + (<usize>(MIX_TILE * nB) << 2);
+  for (let j0 = 0; j0 < nSlots; j0 += MIX_TILE) {
+    // the tile's block d (and m) as f32, four conversions per step
+    const nt = min(MIX_TILE, nSlots - j0);
+    tileScales(sc + ((<usize>j0 * <usize>nB) << 1), nt * nB, tab);
+    if (ggmlHasMin(t)) tileScales(ze + ((<usize>j0 * <usize>nB) << 1), nt * nB, tabM);
+    for (let jj = 0; jj < nt; jj++) {
+      const j = j0 + jj;
+      const sp = load<i32>(slotPos + (<usize>j << 2));
+      let S = zero;
+      if (sp <= pmax) {
+        const row = pay + <usize>j * rowBytes;
+        const scj = tab + ((<usize>jj * <usize>nB) << 2);
+        const zej = tabM + ((<usize>jj * <usize>nB) << 2);
+        let T0 = zero, T1 = zero, T2 = zero, T3 = zero, tail = zero; // f32 rows: per-row lane sums
+        for (let b = 0; b < nB; b++) {
+          const p = row + <usize>b * pb;
+          const vd = v128.load32_splat(scj + (<usize>b << 2));
+          const vb = qv + <usize>b * 48;
+          if (q8) {
+            let a0: v128, a1 = izero, a2 = izero, a3 = izero;
+            if (i8dot) {
+              // the rows' i8 codes c . the block's unsigned codes u (0..31)
+              const u0 = codesLo(t, p), u1 = codesHi(t, p);
+              const qo = q + (<usize>b << 5);
+              a0 = rdot32(qo, u0, u1);
+              if (R > 1) a1 = rdot32(qo + rb, u0, u1);
+              if (R > 2) a2 = rdot32(qo + 2 * rb, u0, u1);
+              if (R > 3) a3 = rdot32(qo + 3 * rb, u0, u1);
+            } else {
+              let x0: v128, x1: v128, x2: v128, x3: v128;
+              if (t == GGML_Q8_0) {
+                x0 = levels8(t, p, 0); x1 = levels8(t, p, 1); x2 = levels8(t, p, 2); x3 = levels8(t, p, 3);
+              } else {
+                const lo = levelsLo(t, p), hi = levelsHi(t, p);
+                x0 = i16x8.extend_low_i8x16_s(lo); x1 = i16x8.extend_high_i8x16_s(lo);
+                x2 = i16x8.extend_low_i8x16_s(hi); x3 = i16x8.extend_high_i8x16_s(hi);
+              }
+              const qo = q + (<usize>b << 6);
+              a0 = idot32(qo, x0, x1, x2, x3);
+              if (R > 1) a1 = idot32(qo + rb, x0, x1, x2, x3);
+              if (R > 2) a2 = idot32(qo + 2 * rb, x0, x1, x2, x3);
+              if (R > 3) a3 = idot32(qo + 3 * rb, x0, x1, x2, x3);
+            }
+            let cl = isum4(a0, a1, a2, a3); // c . L of the R rows
+            // i8 dots: c . L = c . u - o sum(c), o sum(c) per row from the set-up
+            if (i8dot && ggmlCodeOffset(t) != 0) cl = i32x4.sub(cl, v128.load(vb, 32));
+            // multiply then add (not madd): the scores are bit-identical in both builds
+            S = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(cl), f32x4.mul(v128.load(vb), vd)), S);
+            if (ggmlHasMin(t)) S = f32x4.add(f32x4.mul(v128.load32_splat(zej + (<usize>b << 2)), v128.load(vb, 16)), S);
           } else {
-            const lo = levelsLo(t, p), hi = levelsHi(t, p);
-            const x0 = i16x8.extend_low_i8x16_s(lo), x1 = i16x8.extend_high_i8x16_s(lo);
-            const x2 = i16x8.extend_low_i8x16_s(hi), x3 = i16x8.extend_high_i8x16_s(hi);
-            const qo = q + (<usize>b << 6);
-            a0 = idot32(qo, x0, x1, x2, x3);
-            if (R > 1) a1 = idot32(qo + rb, x0, x1, x2, x3);
-            if (R > 2) a2 = idot32(qo + 2 * rb, x0, x1, x2, x3);
-            if (R > 3) a3 = idot32(qo + 3 * rb, x0, x1, x2, x3);
+            let l0: v128, l1: v128, l2: v128, l3: v128, l4: v128, l5: v128, l6: v128, l7: v128;
+            if (t == GGML_Q8_0) {
+              // sign-extending 8-byte loads (levels8) instead of two loads and four extends
+              const h0 = levels8(t, p, 0), h1 = levels8(t, p, 1), h2 = levels8(t, p, 2), h3 = levels8(t, p, 3);
+              l0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h0));
+              l1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h0));
+              l2 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h1));
+              l3 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h1));
+              l4 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h2));
+              l5 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h2));
+              l6 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h3));
+              l7 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h3));
+            } else {
+              const lo = levelsLo(t, p), hi = levelsHi(t, p);
+              l0 = widen(lo, 0); l1 = widen(lo, 1); l2 = widen(lo, 2); l3 = widen(lo, 3);
+              l4 = widen(hi, 0); l5 = widen(hi, 1); l6 = widen(hi, 2); l7 = widen(hi, 3);
+            }
+            const qo = q + (<usize>b << 7);
+            T0 = madd(dot32(qo, l0, l1, l2, l3, l4, l5, l6, l7), vd, T0);
+            if (R > 1) T1 = madd(dot32(qo + rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T1);
+            if (R > 2) T2 = madd(dot32(qo + 2 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T2);
+            if (R > 3) T3 = madd(dot32(qo + 3 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T3);
+            if (ggmlHasMin(t)) tail = madd(v128.load32_splat(zej + (<usize>b << 2)), v128.load(vb), tail);
           }
-          let cl = isum4(a0, a1, a2, a3); // c . L of the R rows
-          // i8 dots: c . L = c . u - o sum(c), o sum(c) per row from the set-up
-          if (i8dot && ggmlCodeOffset(t) != 0) cl = i32x4.sub(cl, v128.load(vb, 32));
-          // multiply then add (not madd): the scores are bit-identical in both builds
-          S = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(cl), f32x4.mul(v128.load(vb), vd)), S);
-          if (ggmlHasMin(t)) S = f32x4.add(f32x4.mul(f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)))), v128.load(vb, 16)), S);
-        } else {
-          const lo = levelsLo(t, p), hi = levelsHi(t, p);
-          const l0 = widen(lo, 0), l1 = widen(lo, 1), l2 = widen(lo, 2), l3 = widen(lo, 3);
-          const l4 = widen(hi, 0), l5 = widen(hi, 1), l6 = widen(hi, 2), l7 = widen(hi, 3);
-          const qo = q + (<usize>b << 7);
-          T0 = madd(dot32(qo, l0, l1, l2, l3, l4, l5, l6, l7), vd, T0);
-          if (R > 1) T1 = madd(dot32(qo + rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T1);
-          if (R > 2) T2 = madd(dot32(qo + 2 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T2);
-          if (R > 3) T3 = madd(dot32(qo + 3 * rb, l0, l1, l2, l3, l4, l5, l6, l7), vd, T3);
-          if (ggmlHasMin(t)) tail = madd(f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)))), v128.load(vb), tail);
         }
+        if (!q8) S = f32x4.add(fsum4(T0, T1, T2, T3), tail);
       }
-      if (!q8) S = f32x4.add(fsum4(T0, T1, T2, T3), tail);
+      vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
     }
-    vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
   }
   storeMaxes(R, cx<usize>(c, CX_STAT), vmax);
 }
@@ -352,7 +405,20 @@ function weights(R: i32, c: usize, j: i32): v128 {
   return w;
 }
 
-/** Slots per tile of the weighted sum over ggml values (mixG). */
+/**
+ * The block's levels 8h..8h+7 as i16x8 (h constant after inlining). q8_0's levels are its
+ * stored bytes: one sign-extending 8-byte load (pmovsxbw) instead of a 16-byte load and an
+ * extend; the other types unpack 16 levels and extend half of them.
+ */
+// @ts-ignore: decorator
+@inline
+function levels8(t: i32, p: usize, h: i32): v128 {
+  if (t == GGML_Q8_0) return v128.load8x8_s(p + (<usize>h << 3));
+  const lv = h < 2 ? levelsLo(t, p) : levelsHi(t, p);
+  return (h & 1) == 0 ? i16x8.extend_low_i8x16_s(lv) : i16x8.extend_high_i8x16_s(lv);
+}
+
+/** Slots per tile of the weighted sum over ggml values (mixG), and of scoresG's widened block scales. */
 const MIX_TILE = 32;
 
 /**
@@ -374,17 +440,15 @@ function mixQuarter(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowB
   if (R > 3) { a30 = v128.load(a + 3 * rb); a31 = v128.load(a + 3 * rb, 16); }
   for (let jj = 0; jj < nt; jj++) {
     const p = p0 + <usize>jj * rowBytes;
-    const lv = h < 2 ? levelsLo(t, p) : levelsHi(t, p);
-    const l16 = (h & 1) == 0 ? i16x8.extend_low_i8x16_s(lv) : i16x8.extend_high_i8x16_s(lv);
+    const l16 = levels8(t, p, h);
     const l0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l16));
     const l1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l16));
     const sp = st + (<usize>jj << 5);
-    const cw = v128.load(sp);
-    const cm = hasMin ? v128.load(sp, 16) : zero;
-    // lane r of cw (cm) splatted: row r's weight times the block's d (m); 0 where p_rj = 0
-    let w = i32x4.shuffle(cw, cw, 0, 0, 0, 0);
+    // lane r of the staged cw (cm) splatted by a load: row r's weight times the block's d (m);
+    // 0 where p_rj = 0 (a splatting load, not a load and a lane shuffle per row)
+    let w = v128.load32_splat(sp);
     if (hasMin) {
-      const m = i32x4.shuffle(cm, cm, 0, 0, 0, 0);
+      const m = v128.load32_splat(sp, 16);
       a00 = f32x4.add(madd(w, l0, a00), m);
       a01 = f32x4.add(madd(w, l1, a01), m);
     } else {
@@ -392,9 +456,9 @@ function mixQuarter(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowB
       a01 = madd(w, l1, a01);
     }
     if (R > 1) {
-      w = i32x4.shuffle(cw, cw, 1, 1, 1, 1);
+      w = v128.load32_splat(sp, 4);
       if (hasMin) {
-        const m = i32x4.shuffle(cm, cm, 1, 1, 1, 1);
+        const m = v128.load32_splat(sp, 20);
         a10 = f32x4.add(madd(w, l0, a10), m);
         a11 = f32x4.add(madd(w, l1, a11), m);
       } else {
@@ -403,9 +467,9 @@ function mixQuarter(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowB
       }
     }
     if (R > 2) {
-      w = i32x4.shuffle(cw, cw, 2, 2, 2, 2);
+      w = v128.load32_splat(sp, 8);
       if (hasMin) {
-        const m = i32x4.shuffle(cm, cm, 2, 2, 2, 2);
+        const m = v128.load32_splat(sp, 24);
         a20 = f32x4.add(madd(w, l0, a20), m);
         a21 = f32x4.add(madd(w, l1, a21), m);
       } else {
@@ -414,9 +478,9 @@ function mixQuarter(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowB
       }
     }
     if (R > 3) {
-      w = i32x4.shuffle(cw, cw, 3, 3, 3, 3);
+      w = v128.load32_splat(sp, 12);
       if (hasMin) {
-        const m = i32x4.shuffle(cm, cm, 3, 3, 3, 3);
+        const m = v128.load32_splat(sp, 28);
         a30 = f32x4.add(madd(w, l0, a30), m);
         a31 = f32x4.add(madd(w, l1, a31), m);
       } else {
@@ -458,21 +522,19 @@ function mixHalf(R: i32, t: i32, h: i32, a: usize, rb: usize, p0: usize, rowByte
     const lv = h == 0 ? levelsLo(t, p) : levelsHi(t, p);
     const l0 = widen(lv, 0), l1 = widen(lv, 1), l2 = widen(lv, 2), l3 = widen(lv, 3);
     const sp = st + (<usize>jj << 5);
-    const cw = v128.load(sp);
-    const cm = hasMin ? v128.load(sp, 16) : zero;
-    let w = i32x4.shuffle(cw, cw, 0, 0, 0, 0);
-    let m = hasMin ? i32x4.shuffle(cm, cm, 0, 0, 0, 0) : zero;
+    let w = v128.load32_splat(sp);
+    let m = hasMin ? v128.load32_splat(sp, 16) : zero;
     a00 = step(hasMin, w, m, l0, a00); a01 = step(hasMin, w, m, l1, a01);
     a02 = step(hasMin, w, m, l2, a02); a03 = step(hasMin, w, m, l3, a03);
     if (R > 1) {
-      w = i32x4.shuffle(cw, cw, 1, 1, 1, 1);
-      if (hasMin) m = i32x4.shuffle(cm, cm, 1, 1, 1, 1);
+      w = v128.load32_splat(sp, 4);
+      if (hasMin) m = v128.load32_splat(sp, 20);
       a10 = step(hasMin, w, m, l0, a10); a11 = step(hasMin, w, m, l1, a11);
       a12 = step(hasMin, w, m, l2, a12); a13 = step(hasMin, w, m, l3, a13);
     }
     if (R > 2) {
-      w = i32x4.shuffle(cw, cw, 2, 2, 2, 2);
-      if (hasMin) m = i32x4.shuffle(cm, cm, 2, 2, 2, 2);
+      w = v128.load32_splat(sp, 8);
+      if (hasMin) m = v128.load32_splat(sp, 24);
       a20 = step(hasMin, w, m, l0, a20); a21 = step(hasMin, w, m, l1, a21);
       a22 = step(hasMin, w, m, l2, a22); a23 = step(hasMin, w, m, l3, a23);
     }
@@ -507,23 +569,28 @@ function mixG(R: i32, t: i32, c: usize): void {
   const rb = <usize>d << 2;
   const hasMin = ggmlHasMin(t);
   const zero = f32x4.splat(0);
+  const tab = cx<usize>(c, CX_TAB);
+  const tabM = tab + (<usize>(MIX_TILE * nB) << 2);
   for (let j0 = 0; j0 < nSlots; j0 += MIX_TILE) {
     const nt = min(MIX_TILE, nSlots - j0);
+    // the tile's block d (and m) as f32, four conversions per step
+    tileScales(sc + ((<usize>j0 * <usize>nB) << 1), nt * nB, tab);
+    if (hasMin) tileScales(ze + ((<usize>j0 * <usize>nB) << 1), nt * nB, tabM);
     let any = false;
     for (let jj = 0; jj < nt; jj++) {
       const j = j0 + jj;
       const w = weights(R, c, j);
       const off = f32x4.eq(w, zero); // rows this slot adds nothing to
       if (!i32x4.all_true(off)) any = true;
-      const scj = sc + ((<usize>j * <usize>nB) << 1);
-      const zej = ze + ((<usize>j * <usize>nB) << 1);
+      const scj = tab + ((<usize>jj * <usize>nB) << 2);
+      const zej = tabM + ((<usize>jj * <usize>nB) << 2);
       for (let b = 0; b < nB; b++) {
         const sp = stage + ((<usize>(b * MIX_TILE + jj)) << 5);
-        const vd = f16ToF32(<u32>load<u16>(scj + (<usize>b << 1)));
-        v128.store(sp, v128.bitselect(zero, f32x4.mul(w, f32x4.splat(vd)), off));
+        const vd = v128.load32_splat(scj + (<usize>b << 2));
+        v128.store(sp, v128.bitselect(zero, f32x4.mul(w, vd), off));
         if (hasMin) {
-          const vm = f16ToF32(<u32>load<u16>(zej + (<usize>b << 1)));
-          v128.store(sp, v128.bitselect(zero, f32x4.mul(w, f32x4.splat(vm)), off), 16);
+          const vm = v128.load32_splat(zej + (<usize>b << 2));
+          v128.store(sp, v128.bitselect(zero, f32x4.mul(w, vm), off), 16);
         }
       }
     }
@@ -704,7 +771,7 @@ function align16(p: usize): usize {
 
 /** Scratch bytes of ggmlAttendRows (within attend.ts attendScratchBytes for the same sizes). */
 export function ggmlScratchBytes(nSlots: i32, d: i32): i32 {
-  return 16 * nSlots + 16 * d + 4 * d + 8 * d + 48 * (d >> 5) + MIX_TILE * d + 32 + CX_BYTES + 128;
+  return 16 * nSlots + 16 * d + 4 * d + 8 * d + 48 * (d >> 5) + MIX_TILE * d + 8 * d + 32 + CX_BYTES + 144;
 }
 
 /** Softmax weights in place: e_j = exp(s_j - max) (0 where masked); returns their sum (0 if none visible). */
@@ -771,6 +838,7 @@ export function ggmlAttendRows(
   const qv = buf + rb;
   const qw = qv + <usize>nB * 48;
   const stage = qw + (<usize>d << 3); // after the (4, d) i16 q8 codes
+  const tab = align16(stage + <usize>MIX_TILE * (<usize>d)); // after the (nB, MIX_TILE) v128 pairs
   const kG = isGgml(kDesc);
   const vG = isGgml(vDesc);
   const kt = (kDesc >> 4) & 15;
@@ -787,6 +855,7 @@ export function ggmlAttendRows(
   store<usize>(c, buf, CX_BUF);
   store<usize>(c, acc, CX_ACC);
   store<usize>(c, stage, CX_STAGE);
+  store<usize>(c, tab, CX_TAB);
   for (let r = 0; r < nRows; ) {
     const R = min(4, nRows - r);
     const qb = q + <usize>r * rb;
