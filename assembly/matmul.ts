@@ -16,8 +16,9 @@
 // matvecBf16, matvecQ8): matmulT's one-token loop, same sums in the same order, with cheaper
 // widening (bench/matvec.ts, results/bench/matvec/). f16 subnormal weights are f32 subnormals
 // in the widened-by-bits form (w * 2^-112), and a multiply with a subnormal operand takes a
-// slow microcode path on this CPU: 1% of them halve the f16 matvec's speed, the synth model's
-// 0.18% cost ~20% (no exact fix found that is cheaper than the assists it would save).
+// slow microcode path on this CPU: 1% of them more than halve the f16 matvec's speed, the synth
+// model's 0.18% make it ~1.25x slower (no exact fix found that is cheaper than the assists it
+// would save; results/bench/matvec/README.md).
 import { hsum, madd } from "./simd";
 
 const OUT_TILE = 32;
