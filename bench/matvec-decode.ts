@@ -1,13 +1,14 @@
 /**
  * Whole decode steps, two wasm modules (A: before, B: after) in one process: the synth model
  * (weights kept as in the file, f16) on each, a KV cache holding `context` tokens of random K/V,
- * then windows of greedy decode steps alternating A B B A for `rounds` rounds, 1 thread. Prints
+ * then windows of greedy decode steps alternating A B B A for `rounds` rounds (1 thread unless
+ * given). Prints
  * tokens/s per window (fastest and median) and B / A time per round, the whole-step effect of a
  * kernel change (bench/matvec.ts times the matmuls alone). Reads the synth model the bench's
  * forward section writes to $TMPDIR/kvlab-bench/synth-<shape>.
  *   node --import tsx bench/matvec-decode.ts [A.wasm, default tmp/matvec-old.wasm] [B.wasm,
  *     default build/kvlab.wasm] [shape, default smollm2-135m-f16] [context, default 4096]
- *     [cache, default f16] [rounds, default 6] [window tokens, default 16]
+ *     [cache, default f16] [rounds, default 6] [window tokens, default 16] [threads, default 1]
  */
 import os from "node:os";
 import path from "node:path";
@@ -22,6 +23,7 @@ const context = Number(a[3] ?? 4096);
 const cacheSpec = a[4] ?? "f16";
 const rounds = Number(a[5] ?? 6);
 const window = Number(a[6] ?? 16);
+const threads = Number(a[7] ?? 1);
 const dir = path.join(os.tmpdir(), "kvlab-bench", `synth-${shape}`);
 
 interface Side {
@@ -31,7 +33,7 @@ interface Side {
 }
 const sides: Side[] = [];
 for (const wasmPath of files) {
-  const exec = await createWasmExecutor({ threads: 1, wasmPath });
+  const exec = await createWasmExecutor({ threads, wasmPath });
   const model = await loadModel(dir, { executor: exec });
   const s = model.kvShape(context + (2 * rounds + 1) * window + 8);
   const cache = await createCache(cacheSpec, s, { executor: exec });
@@ -82,7 +84,7 @@ for (let r = 0; r < rounds; r++) {
 }
 const med = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
 console.log(
-  `${process.version}; ${shape}, ${cacheSpec} cache, context ${context}, 1 thread, ${rounds} rounds of ${window}-token windows A B B A; load ${os
+  `${process.version}; ${shape}, ${cacheSpec} cache, context ${context}, ${threads} thread(s), ${rounds} rounds of ${window}-token windows A B B A; load ${os
     .loadavg()
     .map((v) => v.toFixed(2))
     .join(" ")}`,
