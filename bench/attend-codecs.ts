@@ -5,7 +5,9 @@
  * cache's byte count; the fastest of the rounds is kept per codec, so load on a shared machine
  * hits all of them alike. WASM=<path> times another build of the kernels (e.g. an older commit's);
  * WASM_B=<path> also times every codec on that second build, in the same rounds right after the
- * first build's call (a before/after in one run: rows "<codec>@B"). Shapes: 9q/3kv/64 is SmolLM2-135M's
+ * first build's call (a before/after in one run: rows "<codec>@B"; then per codec the median over
+ * rounds of that round's B/A time ratio, which a slow moment of a shared machine moves less than
+ * the two best times). Shapes: 9q/3kv/64 is SmolLM2-135M's
  * decode (GQA groups of 3 query rows), 12q/3kv/64 the same with groups of 4.
  *   node --import tsx bench/attend-codecs.ts [tokens=16384] [rounds=20] [shape name]
  */
@@ -61,12 +63,15 @@ for (const sh of shapes) {
   const q = fillRandom(new Float32Array(sh.nHeads * sh.headDim), 17);
   const out = new Float32Array(q.length);
   const best = specs.map(() => Infinity);
+  const times: number[][] = specs.map(() => []); // (spec, round) ms
   let rb = Infinity;
   for (let r = 0; r < rounds; r++) {
     caches.forEach((c, i) => {
       const t0 = performance.now();
       c.attend(0, q, Int32Array.of(tokens), out);
-      best[i] = Math.min(best[i]!, performance.now() - t0);
+      const dt = performance.now() - t0;
+      times[i]!.push(dt);
+      best[i] = Math.min(best[i]!, dt);
     });
     const t0 = performance.now();
     base.readSum(ptr, bytes / 4);
@@ -82,6 +87,15 @@ for (const sh of shapes) {
   console.log(
     `${sh.name} ${tokens} tok: ${specs[0]} ${f.toFixed(2)} ms (${fG.toFixed(1)} GB/s = ${(fG / readGBs).toFixed(2)}x read ${readGBs.toFixed(1)} GB/s) | ${rest}`,
   );
+  if (execB) {
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    const ratios = specs0.map((s, i) => {
+      const a = times[2 * i]!,
+        b = times[2 * i + 1]!;
+      return `${s} ${med(a.map((x, r) => b[r]! / x)).toFixed(3)}`;
+    });
+    console.log(`  B/A time, median of ${rounds} per-round ratios: ${ratios.join(" | ")}`);
+  }
   for (const c of caches) c.dispose();
 }
 exec.dispose();
