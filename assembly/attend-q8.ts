@@ -294,7 +294,7 @@ function chunkF16(base: usize, b0: i32, nb: i32, bPerG: i32): v128 {
   if (bPerG == 1) {
     if (nb == 4) h = i32x4.extend_low_i16x8_u(v128.load64_zero(base + (<usize>b0 << 1)));
     else if (nb == 2)
-      h = i8x16.shuffle(v128.load32_zero(base + (<usize>b0 << 1)), i32x4.splat(0), 0, 1, 16, 16, 0, 1, 16, 16, 2, 3, 16, 16, 2, 3, 16, 16);
+      h = i32x4.shuffle(i32x4.extend_low_i16x8_u(v128.load32_zero(base + (<usize>b0 << 1))), i32x4.splat(0), 0, 0, 1, 1);
     else h = i32x4.splat(<i32>load<u16>(base + (<usize>b0 << 1)));
   } else {
     const g0 = <usize>(b0 / bPerG);

@@ -22,6 +22,7 @@
 // 16 products, where the f32 path spends a widening to f32 and a multiply-add per 4 products per
 // row. The rounding of the weights costs O(slots x groups x rows), not O(slots x d x rows).
 import { f16ToF32 } from "./half";
+import { madd } from "./simd";
 
 /** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16 or i8), per-row terms. */
 export function q8wScratchBytes(): i32 {
@@ -176,27 +177,39 @@ function codesRow(bits8: bool, sym: bool, off: i32, er: usize, n: i32, sF: usize
   }
 }
 
-/** acc (8 floats at a) += D * (t - off sum c) (+ zero term); int4 lanes come as even / odd elements. */
+/**
+ * acc (8 floats at a) += D * t (+ zero term), t the element sums, which started at -off sum c
+ * (the accumulators' initial value, dotInit); int4 lanes come as even / odd elements. acc + D t
+ * is one multiply-add (fused in the relaxed build; in the baseline build the same multiply and
+ * add as before, in the same order).
+ */
 // @ts-ignore: decorator
 @inline
 function flush(kind: i32, sym: bool, lo: v128, hi: v128, tm: usize, a: usize): void {
   const D = v128.load32_splat(tm);
-  const oc = v128.load32_splat(tm, 4);
-  let fl = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(lo, oc)), D);
-  let fh = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(hi, oc)), D);
-  if (!sym) {
-    const z = v128.load32_splat(tm, 8);
-    fl = f32x4.add(fl, z);
-    fh = f32x4.add(fh, z);
-  }
+  let cl = f32x4.convert_i32x4_s(lo);
+  let ch = f32x4.convert_i32x4_s(hi);
   if (kind == 4) {
-    // lanes of fl: elements 0, 2, 4, 6; of fh: 1, 3, 5, 7
-    const x = i32x4.shuffle(fl, fh, 0, 4, 1, 5);
-    fh = i32x4.shuffle(fl, fh, 2, 6, 3, 7);
-    fl = x;
+    // lanes of lo: elements 0, 2, 4, 6; of hi: 1, 3, 5, 7
+    const x = i32x4.shuffle(cl, ch, 0, 4, 1, 5);
+    ch = i32x4.shuffle(cl, ch, 2, 6, 3, 7);
+    cl = x;
   }
-  v128.store(a, f32x4.add(v128.load(a), fl));
-  v128.store(a, f32x4.add(v128.load(a, 16), fh), 16);
+  if (sym) {
+    v128.store(a, madd(cl, D, v128.load(a)));
+    v128.store(a, madd(ch, D, v128.load(a, 16)), 16);
+  } else {
+    const z = v128.load32_splat(tm, 8);
+    v128.store(a, f32x4.add(v128.load(a), madd(cl, D, z)));
+    v128.store(a, f32x4.add(v128.load(a, 16), madd(ch, D, z)), 16);
+  }
+}
+
+/** -off sum c of row r's codes (tm: its per-block terms) in every lane: where its element sums start. */
+// @ts-ignore: decorator
+@inline
+function dotInit(tm: usize): v128 {
+  return i32x4.neg(v128.load32_splat(tm, 4));
 }
 
 /**
@@ -254,8 +267,11 @@ function mixQ8wR(
         codesRow(kind == 8, sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4));
       // the integer dots over the block's slot pairs, 8 elements at a time
       for (let i = g * G; i < (g + 1) * G; i += 8) {
-        let l0 = i32x4.splat(0), h0 = i32x4.splat(0), l1 = i32x4.splat(0), h1 = i32x4.splat(0);
-        let l2 = i32x4.splat(0), h2 = i32x4.splat(0), l3 = i32x4.splat(0), h3 = i32x4.splat(0);
+        const i0 = dotInit(tm);
+        const i1 = R > 1 ? dotInit(tm + 16) : i0;
+        const i2 = R > 2 ? dotInit(tm + 32) : i0;
+        const i3 = R > 2 ? dotInit(tm + 48) : i0;
+        let l0 = i0, h0 = i0, l1 = i1, h1 = i1, l2 = i2, h2 = i2, l3 = i3, h3 = i3;
         const colOff: usize = kind == 8 ? <usize>i : <usize>i >> 1;
         if (ASC_FEATURE_RELAXED_SIMD) {
           const nQuads = (n + 3) >> 2;
@@ -274,9 +290,12 @@ function mixQ8wR(
               lo = v128.xor(i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), c80);
               hi = v128.xor(i8x16.shuffle(t01, t23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), c80);
             } else {
-              // 4 bytes (8 elements) of 4 slots -> (byte, slot) order; low nibbles = even elements
-              const t01 = i8x16.shuffle(v128.load32_zero(r0), v128.load32_zero(r1), 0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
-              const t23 = i8x16.shuffle(v128.load32_zero(r2), v128.load32_zero(r3), 0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
+              // 4 bytes (8 elements) of 4 slots -> (byte, slot) order; low nibbles = even elements.
+              // Only the low 8 bytes of t01 / t23 are read: their shuffles are written as the
+              // whole unpack-low pattern (one punpcklbw on x64; the upper half is zeros), since
+              // any other upper half makes V8 emit a general two-source byte shuffle.
+              const t01 = i8x16.shuffle(v128.load32_zero(r0), v128.load32_zero(r1), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              const t23 = i8x16.shuffle(v128.load32_zero(r2), v128.load32_zero(r3), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
               const b = i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
               lo = v128.and(b, m0f);
               hi = i8x16.shr_u(b, 4);
@@ -310,7 +329,8 @@ function mixQ8wR(
             lo = i16x8.extend_low_i8x16_u(il);
             hi = i16x8.extend_high_i8x16_u(il);
           } else {
-            const il = i8x16.shuffle(v128.load32_zero(rowA), v128.load32_zero(rowB), 0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
+            // (the low 8 bytes are read: the unpack-low pattern, as in the relaxed path)
+            const il = i8x16.shuffle(v128.load32_zero(rowA), v128.load32_zero(rowB), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
             lo = i16x8.extend_low_i8x16_u(v128.and(il, m0f)); // even elements
             hi = i16x8.extend_low_i8x16_u(i8x16.shr_u(il, 4)); // odd elements
           }
