@@ -17,7 +17,12 @@ import { lastJson, runChild } from "../lib/child.ts";
 import type { BenchContext } from "../lib/context.ts";
 import { MODEL_SHAPES, paramCount } from "../lib/model-shapes.ts";
 import { check, newSection, type SectionResult, skip } from "../lib/report.ts";
-import { type DecodeCompareResult, decodeRatio } from "../peers/decode-vs-llamacpp.ts";
+import {
+  type DecodeCompareResult,
+  decodeRatio,
+  decodeTargetName,
+  likeLlamaCpp,
+} from "../peers/decode-vs-llamacpp.ts";
 import { writeGguf } from "../peers/gguf-writer.ts";
 
 const PEERS_DIR = fileURLToPath(new URL("../peers/", import.meta.url));
@@ -227,20 +232,28 @@ async function decodeAtLongContext(section: SectionResult, quick: boolean): Prom
   const rows: (string | number | null)[][] = [];
   for (const t of o.threads)
     for (const kv of [...o.kvTypes, ...o.kvlabExtra]) {
+      // The llama.cpp row this kvlab row is compared with: its own type (kvlab exact: f32
+      // queries), or for "<q8_0|q4_0>+q8-query" that type, whose math it shares (llama.cpp's
+      // CPU flash attention rounds the query to q8_0 for these K types); null: kvlab only.
+      const peer = likeLlamaCpp(kv, o.kvTypes);
       const a = res.rows.find((x) => x.side === "kvlab" && x.threads === t && x.kv === kv);
-      const b = res.rows.find((x) => x.side === "llama.cpp" && x.threads === t && x.kv === kv);
+      const b = res.rows.find((x) => x.side === "llama.cpp" && x.threads === t && x.kv === peer);
       if (!a && !b) continue;
-      const ratio = decodeRatio(res.rows, t, kv);
+      const ratio = decodeRatio(res.rows, t, kv, o.kvTypes);
       rows.push([
         t,
-        kv,
+        peer === kv && kv !== "f16"
+          ? `${kv} (exact)`
+          : peer && peer !== kv
+            ? `${kv} (vs llama.cpp ${peer})`
+            : kv,
         a?.median ?? null,
         a?.attendShare ?? null,
         b?.median ?? null,
         ratio,
         a?.fallbacks || null,
       ]);
-      if (!o.kvTypes.includes(kv)) continue;
+      if (peer === null) continue;
       section.records.push({
         longContextDecode: true,
         threads: t,
@@ -248,7 +261,7 @@ async function decodeAtLongContext(section: SectionResult, quick: boolean): Prom
         kvlab: a ?? null,
         llamacpp: b ?? null,
       });
-      const name = `decode tok/s at ${ctxTokens} context ${kv} cache kvlab / llama.cpp (${t} thr)`;
+      const name = decodeTargetName(ctxTokens, kv, t);
       const detail =
         a && b
           ? `${a.median.toFixed(1)} vs ${b.median.toFixed(1)} tok/s; kvlab attend ${(100 * (a.attendShare ?? 0)).toFixed(0)}% of decode`
@@ -273,7 +286,7 @@ async function decodeAtLongContext(section: SectionResult, quick: boolean): Prom
     rows,
     notes: [
       `median of ${o.windows} window(s) of ${o.windowTokens} greedy decode steps after the ${o.promptTokens}-token context; kvlab fills its cache with random K/V through the codec, llama.cpp runs the prefill (flash attention on); random weights: garbage tokens, the same work.`,
-      "kvlab widens F16 weights to f32 on load; kvlab's q8_0/q4_0 have no wasm kernels yet (ref runs them, counted as fallbacks); int8/int4 rows are kvlab's wasm-kernel codecs, kvlab only.",
+      "kvlab keeps F16 weights 16-bit and widens them inside the matmul; '(exact)' rows are kvlab with f32 queries; '+q8-query' rows round the queries to q8_0, as llama.cpp's CPU flash attention does for q8_0 / q4_0 keys, and are compared with llama.cpp's row of that type; int8/int4 rows are kvlab only.",
       `full table with every window: bench/peers/decode-vs-llamacpp.ts (committed output: results/bench/peer-decode/); node-llama-cpp ${res.nodeLlamaCpp}.`,
     ],
   });
