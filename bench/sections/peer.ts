@@ -212,7 +212,7 @@ async function decodeAtLongContext(section: SectionResult, quick: boolean): Prom
     return;
   }
   const out = path.join(os.tmpdir(), "kvlab-bench", "peer-decode");
-  const args = quick ? ["--threads", "1", "--windows", "1", "--extra", ""] : [];
+  const args = quick ? ["--threads", "1", "--windows", "1", "--extra", "q8_0+q8-query"] : [];
   const r = await runChild(
     process.execPath,
     ["--import", "tsx", path.join(PEERS_DIR, "decode-vs-llamacpp.ts"), ...args, "--out", out],
