@@ -18,12 +18,11 @@
 import os from "node:os";
 import path from "node:path";
 import { createCache } from "../../src/cache/create.ts";
-import type { KVCache } from "../../src/cache/types.ts";
 import { createWasmExecutor } from "../../src/kernels/wasm.ts";
 import { argmax } from "../../src/model/generate.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { MODEL_SHAPES } from "../lib/model-shapes.ts";
-import { median } from "./decode-vs-llamacpp.ts";
+import { median, timeAttend } from "./decode-vs-llamacpp.ts";
 
 const Q8_SUFFIX = "+q8-query";
 const args = new Map<string, string>();
@@ -47,24 +46,6 @@ interface Variant {
   windows: number[];
   attend: number;
   decode: number;
-}
-
-/** The cache with the time spent in attend summed (as decode-vs-llamacpp.ts times it). */
-function timeAttend(cache: KVCache): { cache: KVCache; ms: () => number } {
-  let ms = 0;
-  const proxy = new Proxy(cache, {
-    get(target, prop) {
-      if (prop === "attend")
-        return async (...a: Parameters<KVCache["attend"]>) => {
-          const t0 = performance.now();
-          await target.attend(...a);
-          ms += performance.now() - t0;
-        };
-      const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-  return { cache: proxy, ms: () => ms };
 }
 
 const variants: Variant[] = [];

@@ -111,7 +111,7 @@ export function median(xs: number[]): number {
 }
 
 /** The cache with the time spent in attend summed (every other member the cache's own, bound). */
-function timeAttend(cache: KVCache): { cache: KVCache; ms: () => number } {
+export function timeAttend(cache: KVCache): { cache: KVCache; ms: () => number } {
   let ms = 0;
   const proxy = new Proxy(cache, {
     get(target, prop) {
