@@ -15,6 +15,7 @@ import path from "node:path";
 import { createCache } from "../src/cache/create.ts";
 import { createWasmExecutor } from "../src/kernels/wasm.ts";
 import { loadModel } from "../src/model/load.ts";
+import { fillAllLayers } from "./lib/cache.ts";
 
 const a = process.argv.slice(2);
 const files = [a[0] ?? "tmp/matvec-old.wasm", a[1] ?? "build/kvlab.wasm"];
@@ -37,24 +38,7 @@ for (const wasmPath of files) {
   const model = await loadModel(dir, { executor: exec });
   const s = model.kvShape(context + (2 * rounds + 1) * window + 8);
   const cache = await createCache(cacheSpec, s, { executor: exec });
-  let seed = 1;
-  const rnd = () => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return seed / 2 ** 31 - 1;
-  };
-  const chunk = 512;
-  for (let layer = 0; layer < s.nLayers; layer++)
-    for (let p0 = 0; p0 < context; p0 += chunk) {
-      const n = Math.min(chunk, context - p0);
-      const k = Float32Array.from({ length: s.nKvHeads * n * s.headDim }, rnd); // (nKvHeads, n, headDim)
-      const v = Float32Array.from({ length: s.nKvHeads * n * s.headDim }, rnd); // (nKvHeads, n, headDim)
-      await cache.append(
-        layer,
-        k,
-        v,
-        Int32Array.from({ length: n }, (_, i) => p0 + i),
-      );
-    }
+  await fillAllLayers(cache, s, context);
   const one = new Int32Array([5]); // (1)
   const pos = new Int32Array([context]); // (1)
   const vocab = model.config.vocabSize;

@@ -21,6 +21,7 @@ import { createCache } from "../../src/cache/create.ts";
 import { createWasmExecutor } from "../../src/kernels/wasm.ts";
 import { argmax } from "../../src/model/generate.ts";
 import { loadModel } from "../../src/model/load.ts";
+import { fillAllLayers } from "../lib/cache.ts";
 import { MODEL_SHAPES } from "../lib/model-shapes.ts";
 import { median, timeAttend } from "./decode-vs-llamacpp.ts";
 
@@ -65,24 +66,7 @@ for (const [bi, wasmPath] of builds.entries()) {
       executor: exec,
     });
     disposers.unshift(() => raw.dispose());
-    let seed = 1;
-    const rnd = () => {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      return seed / 2 ** 31 - 1;
-    };
-    const chunk = 512;
-    for (let layer = 0; layer < shape.nLayers; layer++)
-      for (let p0 = 0; p0 < promptTokens; p0 += chunk) {
-        const n = Math.min(chunk, promptTokens - p0);
-        const k = Float32Array.from({ length: shape.nKvHeads * n * shape.headDim }, rnd); // (nKvHeads, n, headDim)
-        const v = Float32Array.from({ length: shape.nKvHeads * n * shape.headDim }, rnd); // (nKvHeads, n, headDim)
-        await raw.append(
-          layer,
-          k,
-          v,
-          Int32Array.from({ length: n }, (_, i) => p0 + i),
-        );
-      }
+    await fillAllLayers(raw, shape, promptTokens);
     const { cache, ms } = timeAttend(raw);
     const one = new Int32Array([5]); // (1)
     const pos = new Int32Array(1); // (1)

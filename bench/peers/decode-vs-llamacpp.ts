@@ -33,6 +33,7 @@ import type { KVCache } from "../../src/cache/types.ts";
 import { createWasmExecutor } from "../../src/kernels/wasm.ts";
 import { argmax } from "../../src/model/generate.ts";
 import { loadModel } from "../../src/model/load.ts";
+import { fillAllLayers } from "../lib/cache.ts";
 import { lastJson, runChild } from "../lib/child.ts";
 import { MODEL_SHAPES } from "../lib/model-shapes.ts";
 import { writeGguf } from "./gguf-writer.ts";
@@ -193,22 +194,7 @@ export async function runDecodeComparison(
           executor: exec,
         });
         // Fill: promptTokens tokens of random K/V per layer, in chunks of 512, through the codec.
-        let seed = 1;
-        const rnd = () => {
-          seed = (seed * 1103515245 + 12345) >>> 0;
-          return seed / 2 ** 31 - 1;
-        };
-        const chunk = 512;
-        const nKv = shape.nKvHeads;
-        const hd = shape.headDim;
-        for (let layer = 0; layer < shape.nLayers; layer++)
-          for (let p0 = 0; p0 < o.promptTokens; p0 += chunk) {
-            const n = Math.min(chunk, o.promptTokens - p0);
-            const k = Float32Array.from({ length: nKv * n * hd }, rnd); // (nKvHeads, n, headDim)
-            const v = Float32Array.from({ length: nKv * n * hd }, rnd); // (nKvHeads, n, headDim)
-            const pos = Int32Array.from({ length: n }, (_, i) => p0 + i); // (n)
-            await raw.append(layer, k, v, pos);
-          }
+        await fillAllLayers(raw, shape, o.promptTokens);
         const { cache, ms } = timeAttend(raw);
         exec.fallbacks.clear();
         const one = new Int32Array([5]); // (1)
