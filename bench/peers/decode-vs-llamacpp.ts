@@ -53,6 +53,15 @@ const SHAPE = "smollm2-135m";
 const Q8_SUFFIX = "+q8-query";
 /** Untimed decode steps before the first window on both sides (first-call costs, cache warm). */
 const WARMUP = 8;
+/**
+ * kvlab also warms up for at least this long (up to WARMUP_MAX steps): V8 runs a wasm function
+ * in its baseline compiler (Liftoff) until it is hot, then compiles it with TurboFan in the
+ * background, and the largest attention kernels take ~0.3 s each to compile on an idle core
+ * (--trace-wasm-compilation-times). With 8 steps (~0.4 s) a cache type whose kernels were not
+ * used before ran its first window slow (17.7 then 22.6, 22.1 tok/s in the Dec 6 08:41 run).
+ */
+const WARMUP_S = 2;
+const WARMUP_MAX = 64;
 
 export interface DecodeCompareOptions {
   threads: number[];
@@ -190,7 +199,7 @@ export async function runDecodeComparison(
         const spec = kv.endsWith(Q8_SUFFIX)
           ? { preset: kv.slice(0, -Q8_SUFFIX.length), query: "q8" as const }
           : kv;
-        const raw = await createCache(spec, model.kvShape(o.promptTokens + WARMUP + decodeTokens + 1), {
+        const raw = await createCache(spec, model.kvShape(o.promptTokens + WARMUP_MAX + decodeTokens + 1), {
           executor: exec,
         });
         // Fill: promptTokens tokens of random K/V per layer, in chunks of 512, through the codec.
@@ -209,7 +218,9 @@ export async function runDecodeComparison(
           const logits = await model.forward(one, pos, cache);
           one[0] = argmax(logits.subarray(0, shape.vocabSize));
         };
-        for (let i = 0; i < WARMUP; i++) await step();
+        const w0 = performance.now();
+        for (let i = 0; i < WARMUP_MAX && (i < WARMUP || performance.now() - w0 < WARMUP_S * 1000); i++)
+          await step();
         for (let w = 0; w < o.windows; w++) {
           const a0 = ms();
           const t0 = performance.now();
@@ -343,7 +354,7 @@ export function decodeMarkdown(res: DecodeCompareResult, command: string): strin
     `${new Date().toISOString()}; ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} cores, node ${process.version}; node-llama-cpp ${res.nodeLlamaCpp || "-"}, llama.cpp release "${res.llamaCppRelease || "-"}" as node-llama-cpp records it.`,
     `Command: \`${command}\``,
     "",
-    `SmolLM2-135M shape, random F16 weights on both sides (kvlab keeps them 16-bit and widens inside the matmul), ${o.promptTokens}-token context then ${WARMUP} untimed and ${o.windows} windows of ${o.windowTokens} greedy decode steps (a kvlab window stops early after ${o.windowBudgetS} s; context up to ${o.promptTokens + WARMUP + o.windows * o.windowTokens} tokens); tok/s per window and their median. kvlab: wasm executor, cache filled with ${o.promptTokens} tokens of random K/V through its codec; llama.cpp: real prefill, flash attention on, K and V of the named type.`,
+    `SmolLM2-135M shape, random F16 weights on both sides (kvlab keeps them 16-bit and widens inside the matmul), ${o.promptTokens}-token context then ${WARMUP} untimed (kvlab: at least ${WARMUP} and ${WARMUP_S} s, at most ${WARMUP_MAX}: V8 compiles hot wasm functions with TurboFan in the background) and ${o.windows} windows of ${o.windowTokens} greedy decode steps (a kvlab window stops early after ${o.windowBudgetS} s; context up to ${o.promptTokens + WARMUP_MAX + o.windows * o.windowTokens} tokens); tok/s per window and their median. kvlab: wasm executor, cache filled with ${o.promptTokens} tokens of random K/V through its codec; llama.cpp: real prefill, flash attention on, K and V of the named type.`,
     "",
     "| threads | KV | kvlab tok/s (windows) | kvlab median | attend share | llama.cpp tok/s (windows) | llama.cpp median | kvlab / llama.cpp | load |",
     "|---|---|---|---|---|---|---|---|---|",
