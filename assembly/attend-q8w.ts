@@ -24,7 +24,7 @@
 import { f16ToF32 } from "./half";
 import { madd } from "./simd";
 
-/** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16 or i8), per-row terms. */
+/** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16 or i8), per-row terms, a byte constant. */
 export function q8wScratchBytes(): i32 {
   return 128 + 128 + 256 + 64 + 16;
 }
@@ -244,6 +244,9 @@ function mixQ8wR(
   const cw = work + 256; // (R, 32) i16 codes (i8 in the relaxed build)
   const tm = work + 512; // (R) x 16 bytes: D * inv, off * sum c, zero term
   const m0f = i8x16.splat(0x0f);
+  const kcAt = work + 576; // (16 bytes) the unpacking's byte constant
+  v128.store(kcAt, i8x16.splat(kind == 8 ? <i8>0x80 : 0x0f));
+  const rb2 = rowBytes << 1, rb3 = rowBytes * 3;
   memory.fill(acc, 0, (<usize>R * <usize>d) << 2);
   if (probs) {
     for (let r = 0; r < R; r++) {
@@ -273,7 +276,85 @@ function mixQ8wR(
         const i3 = R > 2 ? dotInit(tm + 48) : i0;
         let l0 = i0, h0 = i0, l1 = i1, h1 = i1, l2 = i2, h2 = i2, l3 = i3, h3 = i3;
         const colOff: usize = kind == 8 ? <usize>i : <usize>i >> 1;
-        if (ASC_FEATURE_RELAXED_SIMD) {
+        // kc: the byte constant of the codes' unpacking (0x80 / 0x0f), read from scratch so that
+        // V8 keeps it in a register: a v128.const is rebuilt at every use (3 instructions)
+        const kc = v128.load(kcAt);
+        if (ASC_FEATURE_RELAXED_SIMD && n == 32) {
+          // a whole block: 8 quads, slot pointers stepping 4 rows (no tail selects)
+          let p0 = blk + colOff;
+          const end = p0 + (rowBytes << 5);
+          let wp = cw;
+          do {
+            let lo: v128, hi: v128;
+            if (kind == 8) {
+              const t01 = i8x16.shuffle(v128.load64_zero(p0), v128.load64_zero(p0 + rowBytes), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              const t23 = i8x16.shuffle(v128.load64_zero(p0 + rb2), v128.load64_zero(p0 + rb3), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              lo = v128.xor(i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), kc);
+              hi = v128.xor(i8x16.shuffle(t01, t23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), kc);
+            } else {
+              const t01 = i8x16.shuffle(v128.load32_zero(p0), v128.load32_zero(p0 + rowBytes), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              const t23 = i8x16.shuffle(v128.load32_zero(p0 + rb2), v128.load32_zero(p0 + rb3), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              const b = i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+              lo = v128.and(b, kc);
+              // (a 16-bit shift, then the mask: i8x16.shr_u is the same two on x64 with a rebuilt mask)
+              hi = v128.and(i16x8.shr_u(b, 4), kc);
+            }
+            let w = v128.load32_splat(wp);
+            l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l0);
+            h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h0);
+            if (R > 1) {
+              w = v128.load32_splat(wp, 64);
+              l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l1);
+              h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h1);
+            }
+            if (R > 2) {
+              w = v128.load32_splat(wp, 128);
+              l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l2);
+              h2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h2);
+              w = v128.load32_splat(wp, 192);
+              l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, w, l3);
+              h3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, w, h3);
+            }
+            p0 += rowBytes << 2;
+            wp += 4;
+          } while (p0 < end);
+        } else if (!ASC_FEATURE_RELAXED_SIMD && n == 32) {
+          // a whole block: 16 pairs, one slot pointer stepping 2 rows (no tail select)
+          let pA = blk + colOff;
+          const end = pA + (rowBytes << 5);
+          let wp = cw;
+          do {
+            let lo: v128, hi: v128;
+            if (kind == 8) {
+              const il = i8x16.shuffle(v128.load64_zero(pA), v128.load64_zero(pA + rowBytes), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              lo = i16x8.extend_low_i8x16_u(il);
+              hi = i16x8.extend_high_i8x16_u(il);
+            } else {
+              const il = i8x16.shuffle(v128.load32_zero(pA), v128.load32_zero(pA + rowBytes), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+              lo = i16x8.extend_low_i8x16_u(v128.and(il, kc));
+              hi = i16x8.extend_low_i8x16_u(v128.and(i16x8.shr_u(il, 4), kc));
+            }
+            let w = v128.load32_splat(wp);
+            l0 = i32x4.add(l0, i32x4.dot_i16x8_s(lo, w));
+            h0 = i32x4.add(h0, i32x4.dot_i16x8_s(hi, w));
+            if (R > 1) {
+              w = v128.load32_splat(wp, 64);
+              l1 = i32x4.add(l1, i32x4.dot_i16x8_s(lo, w));
+              h1 = i32x4.add(h1, i32x4.dot_i16x8_s(hi, w));
+            }
+            if (R > 2) {
+              w = v128.load32_splat(wp, 128);
+              l2 = i32x4.add(l2, i32x4.dot_i16x8_s(lo, w));
+              h2 = i32x4.add(h2, i32x4.dot_i16x8_s(hi, w));
+              w = v128.load32_splat(wp, 192);
+              l3 = i32x4.add(l3, i32x4.dot_i16x8_s(lo, w));
+              h3 = i32x4.add(h3, i32x4.dot_i16x8_s(hi, w));
+            }
+            pA += rowBytes << 1;
+            wp += 4;
+          } while (pA < end);
+        } else if (ASC_FEATURE_RELAXED_SIMD) {
+          // a last partial block
           const nQuads = (n + 3) >> 2;
           for (let p = 0; p < nQuads; p++) {
             // slots past the block's last (code 0) read the first slot's row
@@ -319,6 +400,7 @@ function mixQ8wR(
             }
           }
         } else {
+        // a last partial block
         for (let p = 0; p < nPairs; p++) {
           const rowA = blk + <usize>(2 * p) * rowBytes + colOff;
           // an odd last slot pairs with itself; its partner's code is 0
