@@ -7,8 +7,8 @@
 // when asymmetric). The integer sums are exact (|sum| <= 32 * 127 * 255 < 2^24, so also exact
 // in f32); the result differs from q̂ . k in f32 rounding only (the block and group products).
 //
-// Baseline SIMD: codes widened to i16, i32x4.dot_i16x8_s (8 products per instruction) against
-// the codes of q pre-widened once per call. Relaxed SIMD (build/kvlab-relaxed.wasm,
+// Baseline SIMD: key codes split into i16 parts, i32x4.dot_i16x8_s (8 products per instruction)
+// against the codes of q widened once per call. Relaxed SIMD (build/kvlab-relaxed.wasm,
 // ASC_FEATURE_RELAXED_SIMD): i32x4.relaxed_dot_i8x16_i7x16_add_s (16 products and the add per
 // instruction). Its second operand must be in [0, 127] for the result to be defined the same on
 // every engine (x86's pmaddubsw reads it unsigned; also then no i16 pair sum saturates:
@@ -16,11 +16,10 @@
 // (0..15) or a nibble of the 8-bit one (u = 16 hi + lo, two dots); q's codes (-127..127) are the
 // first, signed operand. So both builds give bit-identical integer sums.
 //
-// Per slot the R rows' block sums are combined across lanes once (a 4x4 transposed sum), so a
-// vector holds the R rows' scores and one multiply by (d_b of each row) * s_g serves all rows.
-// int4 is read in storage order (low nibbles = even elements, high = odd): q's codes are
-// permuted to match per block, once per call.
-import { f16ToF32, f16x4ToF32 } from "./half";
+// Both builds read a slot's key row in chunks of blocks transposed so that each lane sums one
+// block (blocks in lanes, below); int4 is read in storage order (low nibbles = even elements,
+// high = odd) and q's codes are laid out once per call in the order the dots read them.
+import { f16x4ToF32 } from "./half";
 import { madd } from "./simd";
 
 /** Whether keys of this kind (8 or 4 bits) and group size take the integer path (blocks of 32 inside groups). */
@@ -31,192 +30,13 @@ export function q8Ok(kind: i32, G: i32, d: i32): bool {
 }
 
 /**
- * Scratch bytes of q8Scores. Baseline build: widened q codes (4 rows x 2d), three per-block
- * vectors (48 per block). Relaxed build: per chunk of blocks and row, the codes in the chunk's
- * operand order (d bytes per row in all) and three vectors (at most d / 128 + 2 chunks).
+ * Scratch bytes of q8Scores: per chunk of blocks and row, q's codes in the chunk's operand
+ * order (2d bytes per row in all in the baseline build as i16, d in the relaxed one) and three
+ * vectors (48 bytes; at most d / 128 + 2 chunks).
  */
 export function q8ScratchBytes(d: i32): i32 {
   return 10 * d + 48 * ((d + 31) >> 5) + 448;
 }
-
-/**
- * Prepare the R rows' q codes (qc: (R, d) i8, qs: (R, d / 32) f32) at work: codes in the dot's
- * operand form (i16 in the baseline build, i8 in the relaxed one; int4: each block's even
- * elements, then its odd ones), then per block b three vectors whose lane r is row r's: its
- * scale d_b (f32), off * sum c (i32), d_b * sum c (f32, the zero-point term's sum of qHat).
- */
-// @ts-ignore: decorator
-@inline
-function prepQ(R: i32, kind: i32, off: i32, d: i32, qc: usize, qs: usize, work: usize): void {
-  const nB = d >> 5;
-  const vecs = work + (<usize>d << 3);
-  memory.fill(vecs, 0, <usize>nB * 48);
-  for (let r = 0; r < R; r++) {
-    const src = qc + <usize>r * <usize>d;
-    for (let b = 0; b < nB; b++) {
-      let sum = 0;
-      for (let k = 0; k < 32; k++) {
-        // storage order of the keys: int4 bytes hold elements 2k (low) and 2k + 1 (high)
-        const i = kind == 4 ? (k < 16 ? 2 * k : 2 * (k - 16) + 1) : k;
-        const c = <i32>load<i8>(src + <usize>(b * 32 + i));
-        sum += c;
-        const o = <usize>(r * d + b * 32 + k);
-        if (ASC_FEATURE_RELAXED_SIMD) store<i8>(work + o, <i8>c);
-        else store<i16>(work + (o << 1), <i16>c);
-      }
-      const db = load<f32>(qs + (<usize>(r * nB + b) << 2));
-      const v = vecs + <usize>b * 48 + (<usize>r << 2);
-      store<f32>(v, db);
-      store<i32>(v, off * sum, 16);
-      store<f32>(v, db * <f32>sum, 32);
-    }
-  }
-}
-
-/** [sum(a), sum(b), sum(c), sum(e)] of four i32x4. */
-// @ts-ignore: decorator
-@inline
-function tsum(a: v128, b: v128, c: v128, e: v128): v128 {
-  const t0 = i32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
-  const t1 = i32x4.add(i32x4.shuffle(c, e, 0, 1, 4, 5), i32x4.shuffle(c, e, 2, 3, 6, 7));
-  return i32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
-}
-
-/** sum_{k<32} c_k u_k of one row's codes at qw (operand form) against one key block's codes. */
-// @ts-ignore: decorator
-@inline
-function blockDot(kind: i32, qw: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    // x0, x1: int4 low / high nibbles (16 elements each); int8: lo/hi nibbles of bytes 0-15 (x0, x1) and 16-31 (x2, x3)
-    const z = i32x4.splat(0);
-    if (kind == 4) {
-      const a = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qw), x0, z);
-      return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qw, 16), x1, a);
-    }
-    let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qw), x0, z);
-    lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qw, 16), x2, lo);
-    let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qw), x1, z);
-    hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(qw, 16), x3, hi);
-    return i32x4.add(lo, i32x4.shl(hi, 4));
-  }
-  let a = i32x4.dot_i16x8_s(v128.load(qw), x0);
-  a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load(qw, 16), x1));
-  a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load(qw, 32), x2));
-  return i32x4.add(a, i32x4.dot_i16x8_s(v128.load(qw, 48), x3));
-}
-
-/**
- * scores (R, nSlots) = scale * qHat_r . k_j (-Inf where slotPos[j] > qPos_r); row maxima to
- * maxes (R floats). R, kind, sym constant after inlining.
- */
-// @ts-ignore: decorator
-@inline
-function q8ScoresR(
-  R: i32,
-  kind: i32,
-  sym: bool,
-  G: i32,
-  d: i32,
-  qc: usize,
-  qs: usize,
-  qPos: usize,
-  pay: usize,
-  sc: usize,
-  ze: usize,
-  slotPos: usize,
-  nSlots: i32,
-  scale: f32,
-  scores: usize,
-  maxes: usize,
-  work: usize,
-): void {
-  const off = sym ? (kind == 8 ? 128 : 8) : 0;
-  prepQ(R, kind, off, d, qc, qs, work);
-  const nB = d >> 5;
-  const nG = d / G;
-  const bPerG = G >> 5;
-  const vecs = work + (<usize>d << 3);
-  const qStride: usize = ASC_FEATURE_RELAXED_SIMD ? <usize>d : <usize>d << 1; // bytes per row of work
-  const blockBytes: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
-  const rowBytes: usize = kind == 8 ? <usize>d : <usize>d >> 1;
-  const m0f = i8x16.splat(0x0f);
-  const vNegInf = f32x4.splat(-Infinity);
-  // rows' positions in lanes (lanes R..3 are never read)
-  const qp = R == 4 ? v128.load(qPos) : R == 2 ? v128.load64_zero(qPos) : i32x4.splat(load<i32>(qPos));
-  let vmax = vNegInf;
-  const vscale = f32x4.splat(scale);
-  const zero = i32x4.splat(0);
-  for (let j = 0; j < nSlots; j++) {
-    const row = pay + <usize>j * rowBytes;
-    const scj = sc + ((<usize>j * <usize>nG) << 1);
-    const zej = ze + ((<usize>j * <usize>nG) << 1);
-    let S = f32x4.splat(0);
-    for (let g = 0; g < nG; g++) {
-      const sg = f32x4.splat(f16ToF32(<u32>load<u16>(scj + (<usize>g << 1))));
-      const mg = sym ? f32x4.splat(0) : f32x4.splat(f16ToF32(<u32>load<u16>(zej + (<usize>g << 1))));
-      for (let bb = 0; bb < bPerG; bb++) {
-        const b = g * bPerG + bb;
-        // the block's key codes in operand form
-        let x0: v128, x1: v128, x2: v128, x3: v128;
-        if (kind == 4) {
-          const w = v128.load(row + (<usize>b << 4));
-          const lo = v128.and(w, m0f);
-          const hi = i8x16.shr_u(w, 4);
-          if (ASC_FEATURE_RELAXED_SIMD) {
-            x0 = lo;
-            x1 = hi;
-            x2 = lo;
-            x3 = hi;
-          } else {
-            x0 = i16x8.extend_low_i8x16_u(lo);
-            x1 = i16x8.extend_high_i8x16_u(lo);
-            x2 = i16x8.extend_low_i8x16_u(hi);
-            x3 = i16x8.extend_high_i8x16_u(hi);
-          }
-        } else {
-          const w0 = v128.load(row + (<usize>b << 5));
-          const w1 = v128.load(row + (<usize>b << 5), 16);
-          if (ASC_FEATURE_RELAXED_SIMD) {
-            x0 = v128.and(w0, m0f);
-            x1 = i8x16.shr_u(w0, 4);
-            x2 = v128.and(w1, m0f);
-            x3 = i8x16.shr_u(w1, 4);
-          } else {
-            x0 = i16x8.extend_low_i8x16_u(w0);
-            x1 = i16x8.extend_high_i8x16_u(w0);
-            x2 = i16x8.extend_low_i8x16_u(w1);
-            x3 = i16x8.extend_high_i8x16_u(w1);
-          }
-        }
-        const qw = work + <usize>b * blockBytes;
-        const a0 = blockDot(kind, qw, x0, x1, x2, x3);
-        const a1 = R > 1 ? blockDot(kind, qw + qStride, x0, x1, x2, x3) : zero;
-        const a2 = R > 2 ? blockDot(kind, qw + 2 * qStride, x0, x1, x2, x3) : zero;
-        const a3 = R > 3 ? blockDot(kind, qw + 3 * qStride, x0, x1, x2, x3) : zero;
-        let t = tsum(a0, a1, a2, a3);
-        const vb = vecs + <usize>b * 48;
-        if (sym) t = i32x4.sub(t, v128.load(vb, 16));
-        S = f32x4.add(S, f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load(vb), sg)));
-        if (!sym) S = f32x4.add(S, f32x4.mul(mg, v128.load(vb, 32)));
-      }
-    }
-    S = f32x4.mul(S, vscale);
-    const vis = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (<usize>j << 2))), qp);
-    S = v128.bitselect(S, vNegInf, vis);
-    vmax = f32x4.pmax(vmax, S);
-    const sp = scores + (<usize>j << 2);
-    const rs = <usize>nSlots << 2;
-    v128.store32_lane(sp, S, 0);
-    if (R > 1) v128.store32_lane(sp + rs, S, 1);
-    if (R > 2) v128.store32_lane(sp + 2 * rs, S, 2);
-    if (R > 3) v128.store32_lane(sp + 3 * rs, S, 3);
-  }
-  store<f32>(maxes, f32x4.extract_lane(vmax, 0));
-  if (R > 1) store<f32>(maxes, f32x4.extract_lane(vmax, 1), 4);
-  if (R > 2) store<f32>(maxes, f32x4.extract_lane(vmax, 2), 8);
-  if (R > 3) store<f32>(maxes, f32x4.extract_lane(vmax, 3), 12);
-}
-
 
 // ---- Relaxed build: blocks in lanes ----
 //
@@ -364,7 +184,7 @@ function u8DotOk(work: usize): bool {
   return i32x4.extract_lane(r, 0) == 4 * 127 * 255 && i32x4.extract_lane(r, 1) == -4 * 128 * 255;
 }
 
-/** q8ScoresR for the relaxed build (blocks in lanes, above); u8: whole int8 codes as the dot's second operand (u8DotOk). */
+/** q8ScoresB for the relaxed build (blocks in lanes, above); u8: whole int8 codes as the dot's second operand (u8DotOk). */
 // @ts-ignore: decorator
 @inline
 function q8ScoresX(
@@ -786,66 +606,346 @@ function q8ScoresX(
   if (R > 3) store<f32>(maxes, f32x4.extract_lane(vmax, 3), 12);
 }
 
+// ---- Baseline build: blocks in lanes ----
+//
+// The same chunks of 4 blocks (then 2, then 1) as the relaxed build below, transposed in 32-bit
+// units so that each lane holds bytes of one block. i32x4.dot_i16x8_s needs i16 operands; the
+// codes are split into i16 parts without leaving their 32-bit lane: int8 as the even bytes
+// (and 0x00ff) and the odd bytes (shr_u 8), int4 as the four nibbles of each 16-bit unit
+// (and 0x000f after shr_u 0, 4, 8, 12). Each dot then adds 2 products of one block into that
+// block's lane, so a chunk's dots leave its blocks' integer sums in their lanes with no
+// horizontal sum per block (the per-block version transposed 4 rows' block sums per block:
+// 6 shuffles and 3 adds), and the chunk's f16 key scales convert as one vector, not one by one
+// per group. q's codes are laid out once per call as i16 in the order the dots read them,
+// with three vectors per chunk and row: d_b, off * sum c (i32), d_b * sum c (in the block's
+// first lane only); the score's scale multiplies once per slot (folding it into d_b, as
+// the relaxed build does, would add a rounding per block). A chunk's rows are summed across
+// lanes once (tsumF): the f32 order differs from the per-block version (integer sums equal).
+
+/**
+ * Lay out the R rows' q codes (qc (R, d) i8, qs (R, d / 32) f32) per chunk at work for
+ * q8ScoresB: per chunk and row, for each transposed key vector v (h nb + w: half h of int8's
+ * blocks, w of the chunk's transposed vectors) and each of its i16 parts s, 8 i16 codes
+ * (lane 2 L + k: the element whose key code that part holds there), then the three vectors.
+ */
+// @ts-ignore: decorator
+@inline
+function prepQb(R: i32, kind: i32, off: i32, d: i32, qc: usize, qs: usize, work: usize): void {
+  const nB = d >> 5;
+  const nS = kind == 8 ? 2 : 4; // i16 parts per key vector
+  const nH = kind == 8 ? 2 : 1; // 16-byte vectors per block
+  let p = work;
+  for (let b0 = 0; b0 < nB; ) {
+    const nb = nB - b0 >= 4 ? 4 : nB - b0 >= 2 ? 2 : 1;
+    const rs = nb * 64 + 48;
+    for (let r = 0; r < R; r++) {
+      const base = p + <usize>(r * rs);
+      const src = qc + <usize>r * <usize>d;
+      for (let v = 0; v < nb * nH; v++)
+        for (let s = 0; s < nS; s++)
+          for (let L = 0; L < 4; L++)
+            for (let k = 0; k < 2; k++) {
+              // int8: part s holds byte 2k + s of the lane; int4: nibble s & 1 of byte 2k + (s >> 1)
+              const x = chunkByte(nb, v, L, kind == 8 ? 2 * k + s : 2 * k + (s >> 1));
+              const e = (b0 + (x >> 8)) * 32 + (kind == 8 ? x & 255 : 2 * (x & 255) + (s & 1));
+              store<i16>(base + <usize>(((v * nS + s) << 4) + (((L << 1) + k) << 1)), <i16>load<i8>(src + <usize>e));
+            }
+      const m = base + <usize>(nb * 64);
+      for (let L = 0; L < 4; L++) {
+        const bo = nb == 4 ? L : nb == 2 ? L >> 1 : 0;
+        const first = nb == 4 || (nb == 2 ? (L & 1) == 0 : L == 0);
+        const b = b0 + bo;
+        let sum = 0;
+        for (let k = 0; k < 32; k++) sum += <i32>load<i8>(src + <usize>(b * 32 + k));
+        const db = load<f32>(qs + (<usize>(r * nB + b) << 2));
+        store<f32>(m + (<usize>L << 2), first ? db : 0);
+        store<i32>(m + (<usize>L << 2), first ? off * sum : 0, 16);
+        store<f32>(m + (<usize>L << 2), first ? db * <f32>sum : 0, 32);
+      }
+    }
+    p += <usize>(R * rs);
+    b0 += nb;
+  }
+}
+
+/** i16 part s of a transposed key vector W (see above). */
+// @ts-ignore: decorator
+@inline
+function kPart(kind: i32, W: v128, s: i32): v128 {
+  if (kind == 8) return s == 0 ? v128.and(W, i16x8.splat(0xff)) : i16x8.shr_u(W, 8);
+  if (s == 3) return i16x8.shr_u(W, 12);
+  const m = i16x8.splat(0x0f);
+  return s == 0 ? v128.and(W, m) : v128.and(i16x8.shr_u(W, <i32>(s << 2)), m);
+}
+
+/** acc plus one row's dots (its i16 codes at q) with a key vector's parts k0, k1 (int4: also k2, k3). */
+// @ts-ignore: decorator
+@inline
+function rdotB(kind: i32, q: usize, k0: v128, k1: v128, k2: v128, k3: v128, acc: v128): v128 {
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(q), k0));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(q, 16), k1));
+  if (kind == 4) {
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(q, 32), k2));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(q, 48), k3));
+  }
+  return acc;
+}
+
+/**
+ * One row's chunk: its integer sums t (less off sum c) times d_b s_g, plus m_g d_b sum c. A block
+ * that spans 2 or 4 lanes (chunks of 2 or 1 blocks) has its lanes' integer sums added first
+ * (exact), so that it takes one product, as in a 4-block chunk (d_b is 0 in its other lanes).
+ */
+// @ts-ignore: decorator
+@inline
+function combineB(nb: i32, sym: bool, t: v128, sv: v128, mv: v128, m: usize): v128 {
+  if (nb < 4) t = i32x4.add(t, i32x4.shuffle(t, t, 1, 0, 3, 2));
+  if (nb < 2) t = i32x4.add(t, i32x4.shuffle(t, t, 2, 3, 0, 1));
+  if (sym) t = i32x4.sub(t, v128.load(m, 16));
+  const S = f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load(m), sv));
+  return sym ? S : madd(mv, v128.load(m, 32), S);
+}
+
+/**
+ * The R rows' scores over one chunk of nb blocks (first block b0) of the slot's key row (row)
+ * with q's chunk data at p: rows in lanes (lanes R..3 unused).
+ */
+// @ts-ignore: decorator
+@inline
+function chunkB(R: i32, kind: i32, sym: bool, nb: i32, bPerG: i32, row: usize, scs: usize, zes: usize, b0: i32, p: usize): v128 {
+  const BB: usize = kind == 8 ? 32 : 16; // key bytes per block
+  const nH = kind == 8 ? 2 : 1;
+  const vq: usize = kind == 8 ? 32 : 64; // q bytes per key vector and row
+  const rs: usize = <usize>(nb * 64 + 48); // q bytes per row of this chunk
+  const zero = i32x4.splat(0);
+  // int4, 4 blocks: two passes over 8 bytes of each block, so that only two transposed vectors'
+  // parts (8 vectors) are live at a time (the compiler orders the dots row by row; with all four
+  // vectors' 16 parts live, V8 spilled 18 of them per slot)
+  const halves = kind == 4 && nb == 4;
+  const nPass = halves ? 2 : nH;
+  const wPer = halves ? 2 : nb; // transposed key vectors per pass
+  let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+  for (let h = 0; h < nPass; h++) {
+    const kb = row + <usize>b0 * BB + (<usize>h << (halves ? 3 : 4));
+    const A = halves ? v128.load64_zero(kb) : v128.load(kb);
+    let W0 = A, W1 = A, W2 = A, W3 = A;
+    if (halves) {
+      // W_l = [A_2h+l, B_2h+l, C_2h+l, D_2h+l] in 32-bit units
+      const t0 = i32x4.shuffle(A, v128.load64_zero(kb + BB), 0, 4, 1, 5);
+      const t2 = i32x4.shuffle(v128.load64_zero(kb + 2 * BB), v128.load64_zero(kb + 3 * BB), 0, 4, 1, 5);
+      W0 = i32x4.shuffle(t0, t2, 0, 1, 4, 5);
+      W1 = i32x4.shuffle(t0, t2, 2, 3, 6, 7);
+    } else if (nb == 4) {
+      const B = v128.load(kb + BB);
+      const C = v128.load(kb + 2 * BB);
+      const D = v128.load(kb + 3 * BB);
+      // 4x4 transpose in 32-bit units: W_l = [A_l, B_l, C_l, D_l]
+      const t0 = i32x4.shuffle(A, B, 0, 4, 1, 5);
+      const t1 = i32x4.shuffle(A, B, 2, 6, 3, 7);
+      const t2 = i32x4.shuffle(C, D, 0, 4, 1, 5);
+      const t3 = i32x4.shuffle(C, D, 2, 6, 3, 7);
+      W0 = i32x4.shuffle(t0, t2, 0, 1, 4, 5);
+      W1 = i32x4.shuffle(t0, t2, 2, 3, 6, 7);
+      W2 = i32x4.shuffle(t1, t3, 0, 1, 4, 5);
+      W3 = i32x4.shuffle(t1, t3, 2, 3, 6, 7);
+    } else if (nb == 2) {
+      // lanes 0-1 from the first block, 2-3 from the second
+      const B = v128.load(kb + BB);
+      W0 = i32x4.shuffle(A, B, 0, 1, 4, 5);
+      W1 = i32x4.shuffle(A, B, 2, 3, 6, 7);
+    }
+    const qv = p + <usize>(h * wPer) * vq;
+    {
+      const k0 = kPart(kind, W0, 0), k1 = kPart(kind, W0, 1);
+      const k2 = kind == 4 ? kPart(kind, W0, 2) : zero, k3 = kind == 4 ? kPart(kind, W0, 3) : zero;
+      a0 = rdotB(kind, qv, k0, k1, k2, k3, a0);
+      if (R > 1) a1 = rdotB(kind, qv + rs, k0, k1, k2, k3, a1);
+      if (R > 2) {
+        a2 = rdotB(kind, qv + 2 * rs, k0, k1, k2, k3, a2);
+        a3 = rdotB(kind, qv + 3 * rs, k0, k1, k2, k3, a3);
+      }
+    }
+    if (wPer > 1) {
+      const q = qv + vq;
+      const k0 = kPart(kind, W1, 0), k1 = kPart(kind, W1, 1);
+      const k2 = kind == 4 ? kPart(kind, W1, 2) : zero, k3 = kind == 4 ? kPart(kind, W1, 3) : zero;
+      a0 = rdotB(kind, q, k0, k1, k2, k3, a0);
+      if (R > 1) a1 = rdotB(kind, q + rs, k0, k1, k2, k3, a1);
+      if (R > 2) {
+        a2 = rdotB(kind, q + 2 * rs, k0, k1, k2, k3, a2);
+        a3 = rdotB(kind, q + 3 * rs, k0, k1, k2, k3, a3);
+      }
+    }
+    if (wPer > 2) {
+      {
+        const q = qv + 2 * vq;
+        const k0 = kPart(kind, W2, 0), k1 = kPart(kind, W2, 1);
+        const k2 = kind == 4 ? kPart(kind, W2, 2) : zero, k3 = kind == 4 ? kPart(kind, W2, 3) : zero;
+        a0 = rdotB(kind, q, k0, k1, k2, k3, a0);
+        if (R > 1) a1 = rdotB(kind, q + rs, k0, k1, k2, k3, a1);
+        if (R > 2) {
+          a2 = rdotB(kind, q + 2 * rs, k0, k1, k2, k3, a2);
+          a3 = rdotB(kind, q + 3 * rs, k0, k1, k2, k3, a3);
+        }
+      }
+      {
+        const q = qv + 3 * vq;
+        const k0 = kPart(kind, W3, 0), k1 = kPart(kind, W3, 1);
+        const k2 = kind == 4 ? kPart(kind, W3, 2) : zero, k3 = kind == 4 ? kPart(kind, W3, 3) : zero;
+        a0 = rdotB(kind, q, k0, k1, k2, k3, a0);
+        if (R > 1) a1 = rdotB(kind, q + rs, k0, k1, k2, k3, a1);
+        if (R > 2) {
+          a2 = rdotB(kind, q + 2 * rs, k0, k1, k2, k3, a2);
+          a3 = rdotB(kind, q + 3 * rs, k0, k1, k2, k3, a3);
+        }
+      }
+    }
+  }
+  const sv = chunkF16(scs, b0, nb, bPerG);
+  const mv = sym ? zero : chunkF16(zes, b0, nb, bPerG);
+  const m = p + <usize>(nb * 64);
+  const S0 = combineB(nb, sym, a0, sv, mv, m);
+  if (R == 1) {
+    const t = f32x4.add(S0, i32x4.shuffle(S0, S0, 2, 3, 0, 1));
+    return f32x4.add(t, i32x4.shuffle(t, t, 1, 0, 3, 2));
+  }
+  const S1 = combineB(nb, sym, a1, sv, mv, m + rs);
+  if (R == 2) {
+    const t = f32x4.add(i32x4.shuffle(S0, S1, 0, 1, 4, 5), i32x4.shuffle(S0, S1, 2, 3, 6, 7));
+    return f32x4.add(i32x4.shuffle(t, t, 0, 2, 0, 2), i32x4.shuffle(t, t, 1, 3, 1, 3));
+  }
+  return tsumF(S0, S1, combineB(nb, sym, a2, sv, mv, m + 2 * rs), combineB(nb, sym, a3, sv, mv, m + 3 * rs));
+}
+
+/**
+ * scores (R, nSlots) = scale * qHat_r . k_j (-Inf where slotPos[j] > qPos_r); row maxima to
+ * maxes (R floats); baseline build (blocks in lanes, above). R, kind, sym constant after inlining.
+ */
+// @ts-ignore: decorator
+@inline
+function q8ScoresB(
+  R: i32,
+  kind: i32,
+  sym: bool,
+  G: i32,
+  d: i32,
+  qc: usize,
+  qs: usize,
+  qPos: usize,
+  pay: usize,
+  sc: usize,
+  ze: usize,
+  slotPos: usize,
+  nSlots: i32,
+  scale: f32,
+  scores: usize,
+  maxes: usize,
+  work: usize,
+): void {
+  const off = sym ? (kind == 8 ? 128 : 8) : 0;
+  prepQb(R, kind, off, d, qc, qs, work);
+  const nB = d >> 5;
+  const nG = d / G;
+  const bPerG = G >> 5;
+  const rowBytes: usize = kind == 8 ? <usize>d : <usize>d >> 1;
+  const vNegInf = f32x4.splat(-Infinity);
+  // rows' positions in lanes (lanes R..3 are never read)
+  const qp = R == 4 ? v128.load(qPos) : R == 2 ? v128.load64_zero(qPos) : i32x4.splat(load<i32>(qPos));
+  let vmax = vNegInf;
+  const vscale = f32x4.splat(scale);
+  for (let j = 0; j < nSlots; j++) {
+    const row = pay + <usize>j * rowBytes;
+    const scj = (<usize>j * <usize>nG) << 1;
+    let S = f32x4.splat(0);
+    let p = work;
+    let b0 = 0;
+    for (; b0 + 4 <= nB; b0 += 4) {
+      S = f32x4.add(S, chunkB(R, kind, sym, 4, bPerG, row, sc + scj, ze + scj, b0, p));
+      p += <usize>(R * (4 * 64 + 48));
+    }
+    if (b0 + 2 <= nB) {
+      S = f32x4.add(S, chunkB(R, kind, sym, 2, bPerG, row, sc + scj, ze + scj, b0, p));
+      p += <usize>(R * (2 * 64 + 48));
+      b0 += 2;
+    }
+    if (b0 < nB) S = f32x4.add(S, chunkB(R, kind, sym, 1, bPerG, row, sc + scj, ze + scj, b0, p));
+    S = f32x4.mul(S, vscale);
+    const vis = i32x4.le_s(i32x4.splat(load<i32>(slotPos + (<usize>j << 2))), qp);
+    S = v128.bitselect(S, vNegInf, vis);
+    vmax = f32x4.pmax(vmax, S);
+    const sp = scores + (<usize>j << 2);
+    const rsc = <usize>nSlots << 2;
+    v128.store32_lane(sp, S, 0);
+    if (R > 1) v128.store32_lane(sp + rsc, S, 1);
+    if (R > 2) v128.store32_lane(sp + 2 * rsc, S, 2);
+    if (R > 3) v128.store32_lane(sp + 3 * rsc, S, 3);
+  }
+  store<f32>(maxes, f32x4.extract_lane(vmax, 0));
+  if (R > 1) store<f32>(maxes, f32x4.extract_lane(vmax, 1), 4);
+  if (R > 2) store<f32>(maxes, f32x4.extract_lane(vmax, 2), 8);
+  if (R > 3) store<f32>(maxes, f32x4.extract_lane(vmax, 3), 12);
+}
+
 // One function per (rows, kind, symmetry): each a small function for the optimising compiler.
 function q8S1_8s(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (u8DotOk(work)) q8ScoresX(1, 8, true, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
     else q8ScoresX(1, 8, true, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  } else q8ScoresR(1, 8, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  } else q8ScoresB(1, 8, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S1_8a(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (u8DotOk(work)) q8ScoresX(1, 8, false, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
     else q8ScoresX(1, 8, false, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  } else q8ScoresR(1, 8, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  } else q8ScoresB(1, 8, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S1_4s(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) q8ScoresX(1, 4, true, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  else q8ScoresR(1, 4, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  else q8ScoresB(1, 4, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S1_4a(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) q8ScoresX(1, 4, false, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  else q8ScoresR(1, 4, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  else q8ScoresB(1, 4, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S2_8s(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (u8DotOk(work)) q8ScoresX(2, 8, true, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
     else q8ScoresX(2, 8, true, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  } else q8ScoresR(2, 8, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  } else q8ScoresB(2, 8, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S2_8a(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (u8DotOk(work)) q8ScoresX(2, 8, false, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
     else q8ScoresX(2, 8, false, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  } else q8ScoresR(2, 8, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  } else q8ScoresB(2, 8, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S2_4s(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) q8ScoresX(2, 4, true, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  else q8ScoresR(2, 4, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  else q8ScoresB(2, 4, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S2_4a(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) q8ScoresX(2, 4, false, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  else q8ScoresR(2, 4, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  else q8ScoresB(2, 4, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S4_8s(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (u8DotOk(work)) q8ScoresX(4, 8, true, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
     else q8ScoresX(4, 8, true, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  } else q8ScoresR(4, 8, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  } else q8ScoresB(4, 8, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S4_8a(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (u8DotOk(work)) q8ScoresX(4, 8, false, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
     else q8ScoresX(4, 8, false, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  } else q8ScoresR(4, 8, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  } else q8ScoresB(4, 8, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S4_4s(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) q8ScoresX(4, 4, true, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  else q8ScoresR(4, 4, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  else q8ScoresB(4, 4, true, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 function q8S4_4a(G: i32, d: i32, qc: usize, qs: usize, qPos: usize, pay: usize, sc: usize, ze: usize, slotPos: usize, nSlots: i32, scale: f32, scores: usize, maxes: usize, work: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) q8ScoresX(4, 4, false, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
-  else q8ScoresR(4, 4, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
+  else q8ScoresB(4, 4, false, G, d, qc, qs, qPos, pay, sc, ze, slotPos, nSlots, scale, scores, maxes, work);
 }
 
 /**

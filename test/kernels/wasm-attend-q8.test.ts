@@ -268,6 +268,17 @@ for (const b of builds) {
             runCase(ex, { k, v, d, nRows, nSlots: 37, seed: seed++, probs: seed % 3 === 0 });
   });
 
+  test(`wasm (${b}) q8 scores: head sizes 32-256 (key rows read in chunks of 4, 2 and 1 blocks)`, {
+    skip: wasmSkip,
+  }, () => {
+    const ex = execs.get(b)!.one;
+    let seed = 900;
+    for (const k of KEYS)
+      for (const d of [32, 96, 160, 192, 224, 256])
+        for (const nRows of [1, 2, 4])
+          runCase(ex, { k, v: { type: "f32" }, d, nRows, nSlots: 11, seed: seed++, probs: true });
+  });
+
   test(`wasm (${b}) q8 scores: random shapes (head sizes, slots) equal ref`, { skip: wasmSkip }, () => {
     const ex = execs.get(b)!.one;
     fc.assert(
