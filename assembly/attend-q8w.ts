@@ -24,9 +24,9 @@
 import { f16ToF32 } from "./half";
 import { madd } from "./simd";
 
-/** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16 or i8), per-row terms, a byte constant. */
+/** Scratch bytes of mixQ8w: one group's scales / zero-points (32 f32 each), codes (4 rows x 32 i16 or i8), per-row terms, 4 constants. */
 export function q8wScratchBytes(): i32 {
-  return 128 + 128 + 256 + 64 + 16;
+  return 128 + 128 + 256 + 64 + 64;
 }
 
 /** 4 weights of row er from slot t on (n slots in the block): zeros past n (the scores buffer holds other rows there). */
@@ -44,25 +44,27 @@ function load4(er: usize, t: i32, n: i32): v128 {
 /**
  * nearest(x) as i32, ties to even, for 0 <= x < 2^22: x + 2^23 rounds x to an integer in the
  * f32 add itself (round to nearest even), which then sits in the low mantissa bits. One add and
- * one integer subtract, where nearest + trunc_sat are several instructions on x64.
+ * one integer subtract, where nearest + trunc_sat are several instructions on x64. K: 2^23 in
+ * every f32 lane, whose bits are 0x4b000000, so the same register serves both (passed in: V8
+ * rebuilds a v128.const at each use, 3 instructions).
  */
 // @ts-ignore: decorator
 @inline
-function rne(x: v128): v128 {
-  return i32x4.sub(f32x4.add(x, f32x4.splat(8388608)), i32x4.splat(0x4b000000));
+function rne(x: v128, K: v128): v128 {
+  return i32x4.sub(f32x4.add(x, K), K);
 }
 
 /**
  * f16 bits in the u16 lanes of h (8 of them) -> f32 at dst (8 floats): sign to bit 31, exponent
  * and mantissa to bits 27..13, times 2^112 (exact, subnormal f16 included). Finite f16 only;
- * returns the lanes' largest |h| so that the caller can see an Inf / NaN (>= 0x7c00).
+ * returns the lanes' largest |h| so that the caller can see an Inf / NaN (>= 0x7c00). two112:
+ * 2^112 in f32 lanes, m7fff: 0x7fff in i16 lanes (registers, as rne's K).
  */
 // @ts-ignore: decorator
 @inline
-function f16x8(h: v128, dst: usize, top: v128): v128 {
-  const two112 = f32x4.splat(reinterpret<f32>(0x77800000));
-  const mag = v128.and(h, i16x8.splat(0x7fff));
-  const sgn = v128.and(h, i16x8.splat(<i16>0x8000));
+function f16x8(h: v128, dst: usize, top: v128, two112: v128, m7fff: v128): v128 {
+  const mag = v128.and(h, m7fff);
+  const sgn = v128.andnot(h, m7fff);
   const lo = v128.or(i32x4.shl(i32x4.extend_low_i16x8_u(sgn), 16), i32x4.shl(i32x4.extend_low_i16x8_u(mag), 13));
   const hi = v128.or(i32x4.shl(i32x4.extend_high_i16x8_u(sgn), 16), i32x4.shl(i32x4.extend_high_i16x8_u(mag), 13));
   v128.store(dst, f32x4.mul(lo, two112));
@@ -92,13 +94,14 @@ function gather8(p: usize, stride: usize): v128 {
  */
 // @ts-ignore: decorator
 @inline
-function fields(p: usize, stride: usize, n: i32, dst: usize): void {
+function fields(p: usize, stride: usize, n: i32, dst: usize, kAt: usize): void {
   if (n == 32) {
+    const two112 = v128.load(kAt, 32), m7fff = v128.load(kAt, 48);
     let top = i16x8.splat(0);
-    top = f16x8(gather8(p, stride), dst, top);
-    top = f16x8(gather8(p + 8 * stride, stride), dst + 32, top);
-    top = f16x8(gather8(p + 16 * stride, stride), dst + 64, top);
-    top = f16x8(gather8(p + 24 * stride, stride), dst + 96, top);
+    top = f16x8(gather8(p, stride), dst, top, two112, m7fff);
+    top = f16x8(gather8(p + 8 * stride, stride), dst + 32, top, two112, m7fff);
+    top = f16x8(gather8(p + 16 * stride, stride), dst + 64, top, two112, m7fff);
+    top = f16x8(gather8(p + 24 * stride, stride), dst + 96, top, two112, m7fff);
     if (!v128.any_true(i16x8.ge_u(top, i16x8.splat(0x7c00)))) return;
   }
   for (let t = 0; t < 32; t++)
@@ -128,7 +131,7 @@ function isum(v: v128): i32 {
  */
 // @ts-ignore: decorator
 @inline
-function codesRow(bits8: bool, sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, inv: f32, cw: usize, tm: usize): void {
+function codesRow(bits8: bool, sym: bool, off: i32, er: usize, n: i32, sF: usize, mF: usize, inv: f32, cw: usize, tm: usize, K: v128): void {
   const a0 = f32x4.mul(load4(er, 0, n), v128.load(sF));
   const a1 = f32x4.mul(load4(er, 4, n), v128.load(sF, 16));
   const a2 = f32x4.mul(load4(er, 8, n), v128.load(sF, 32));
@@ -139,14 +142,14 @@ function codesRow(bits8: bool, sym: bool, off: i32, er: usize, n: i32, sF: usize
   const a7 = f32x4.mul(load4(er, 28, n), v128.load(sF, 112));
   const m = hmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(a0, a1), f32x4.pmax(a2, a3)), f32x4.pmax(f32x4.pmax(a4, a5), f32x4.pmax(a6, a7))));
   const k = f32x4.splat(m > 0 ? <f32>127 / m : 0);
-  const c0 = rne(f32x4.mul(a0, k));
-  const c1 = rne(f32x4.mul(a1, k));
-  const c2 = rne(f32x4.mul(a2, k));
-  const c3 = rne(f32x4.mul(a3, k));
-  const c4 = rne(f32x4.mul(a4, k));
-  const c5 = rne(f32x4.mul(a5, k));
-  const c6 = rne(f32x4.mul(a6, k));
-  const c7 = rne(f32x4.mul(a7, k));
+  const c0 = rne(f32x4.mul(a0, k), K);
+  const c1 = rne(f32x4.mul(a1, k), K);
+  const c2 = rne(f32x4.mul(a2, k), K);
+  const c3 = rne(f32x4.mul(a3, k), K);
+  const c4 = rne(f32x4.mul(a4, k), K);
+  const c5 = rne(f32x4.mul(a5, k), K);
+  const c6 = rne(f32x4.mul(a6, k), K);
+  const c7 = rne(f32x4.mul(a7, k), K);
   if (ASC_FEATURE_RELAXED_SIMD) {
     // i8 codes, 4 slots to an i32 (the relaxed dot's quads)
     v128.store(cw, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
@@ -244,8 +247,13 @@ function mixQ8wR(
   const cw = work + 256; // (R, 32) i16 codes (i8 in the relaxed build)
   const tm = work + 512; // (R) x 16 bytes: D * inv, off * sum c, zero term
   const m0f = i8x16.splat(0x0f);
-  const kcAt = work + 576; // (16 bytes) the unpacking's byte constant
+  // constants read from scratch so that V8 keeps them in registers: the unpacking's byte
+  // constant (0x80 / 0x0f), rne's 2^23, f16x8's 2^112 and 0x7fff
+  const kcAt = work + 576;
   v128.store(kcAt, i8x16.splat(kind == 8 ? <i8>0x80 : 0x0f));
+  v128.store(kcAt, i32x4.splat(0x4b000000), 16);
+  v128.store(kcAt, i32x4.splat(0x77800000), 32);
+  v128.store(kcAt, i16x8.splat(0x7fff), 48);
   const rb2 = rowBytes << 1, rb3 = rowBytes * 3;
   memory.fill(acc, 0, (<usize>R * <usize>d) << 2);
   if (probs) {
@@ -264,10 +272,11 @@ function mixQ8wR(
     for (let g = 0; g < nG; g++) {
       // the group's scales (and zero-points) of the block's slots; 0 past the last slot
       const gi = (<usize>j0 * <usize>nG + <usize>g) << 1;
-      fields(sc + gi, <usize>nG << 1, n, sF);
-      if (!sym) fields(ze + gi, <usize>nG << 1, n, mF);
+      fields(sc + gi, <usize>nG << 1, n, sF, kcAt);
+      if (!sym) fields(ze + gi, <usize>nG << 1, n, mF, kcAt);
+      const K = v128.load(kcAt, 16);
       for (let r = 0; r < R; r++)
-        codesRow(kind == 8, sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4));
+        codesRow(kind == 8, sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4), K);
       // the integer dots over the block's slot pairs, 8 elements at a time
       for (let i = g * G; i < (g + 1) * G; i += 8) {
         const i0 = dotInit(tm);
