@@ -20,7 +20,7 @@
 // widen to wrong finite values: they are tracked per call (hMark) and the caller reruns the call
 // on the exact generic path when any was read (or when |q| >= 2^16 would overflow the scaled q).
 import { f16ToF32, f16x4ToF32 } from "./half";
-import { hsum, madd } from "./simd";
+import { hsum, hsum4, madd } from "./simd";
 
 /** Row kinds of this file: f32 rows, f16 rows, or int codes of 8 or 4 bits. */
 export const FUSED_F32: i32 = 32;
@@ -151,6 +151,7 @@ const AK: usize = memory.data<u32>(
     0x000f000f, 0x000f000f, 0x000f000f, 0x000f000f, // 16: i16 15 (int4 nibble mask)
     0x00080008, 0x00080008, 0x00080008, 0x00080008, // 32: i16 8 (int4 centring)
     0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8fffe000, // 48: f16 sign and exponent-mantissa (cvH)
+    0xff800000, 0xff800000, 0xff800000, 0xff800000, // 64: f32 -Infinity (masked scores)
   ],
   16,
 );
@@ -304,7 +305,7 @@ function score4F(
   const q2 = q1 + rb;
   const q3 = q2 + rb;
   const gs = flt ? d : G;
-  const nG = d / gs;
+  const nG = flt ? 1 : d / gs; // 1 as a constant for float rows: V8 does not fold d / d
   const rowBytes = <usize>((d * kind) >> 3);
   // qs[g] = (sum q_0g, sum q_1g, sum q_2g, sum q_3g), for the asymmetric zero-point term.
   const nQs = flt || sym ? 0 : nG;
@@ -332,6 +333,11 @@ function score4F(
   const pmax = max(max(p0, p1), max(p2, p3));
   const sb = <usize>nSlots << 2;
   let m0: f32 = -Infinity, m1: f32 = -Infinity, m2: f32 = -Infinity, m3: f32 = -Infinity;
+  // R == 4: the row sums, masks and maxima as vectors (see score4Flt); R < 4 stays scalar.
+  const P = R == 4 ? v128.load(qPos) : i32x4.splat(0);
+  const vScale = f32x4.splat(scale);
+  const ninf = v128.load(AK, 64); // from memory: V8 rebuilds a v128 constant at each use in a loop
+  let M = ninf;
   let hm = i16x8.splat(0);
   // Slot pairs: measured faster for int and f16 rows with 2 or 4 rows and for f32 with 2 rows.
   // f32 with 4 rows (16 live accumulators) and single rows (caches beyond L2) measured slower
@@ -437,6 +443,21 @@ function score4F(
         }
       }
       const oA = scores + (<usize>j << 2);
+      if (R == 4) {
+        let sA = f32x4.mul(f32x4.add(hsum4(t0, t1, t2, t3), ztA), vScale);
+        let sB = f32x4.mul(f32x4.add(hsum4(u0, u1, u2, u3), ztB), vScale);
+        sA = v128.bitselect(sA, ninf, i32x4.le_s(i32x4.splat(sp), P));
+        sB = v128.bitselect(sB, ninf, i32x4.le_s(i32x4.splat(spB), P));
+        M = f32x4.pmax(f32x4.pmax(M, sA), sB);
+        const lo = i32x4.shuffle(sA, sB, 0, 4, 1, 5); // rows 0, 1: (A, B)
+        const hi = i32x4.shuffle(sA, sB, 2, 6, 3, 7); // rows 2, 3
+        v128.store64_lane(oA, lo, 0);
+        v128.store64_lane(oA + sb, lo, 1);
+        v128.store64_lane(oA + 2 * sb, hi, 0);
+        v128.store64_lane(oA + 3 * sb, hi, 1);
+        j += 2;
+        continue;
+      }
       let s: f32 = -Infinity;
       s = sp <= p0 ? (hsum(t0) + f32x4.extract_lane(ztA, 0)) * scale : -Infinity;
       if (s > m0) m0 = s;
@@ -470,6 +491,7 @@ function score4F(
       continue;
     }
     let s0: f32 = -Infinity, s1: f32 = -Infinity, s2: f32 = -Infinity, s3: f32 = -Infinity;
+    let S4 = ninf;
     if (sp <= pmax) {
       const row = pay + <usize>j * rowBytes;
       const gi = <usize>(j * nG) << 1;
@@ -543,26 +565,34 @@ function score4F(
           }
         }
       }
-      if (sp <= p0) { s0 = (hsum(t0) + f32x4.extract_lane(zt, 0)) * scale; if (s0 > m0) m0 = s0; }
-      if (R >= 2 && sp <= p1) { s1 = (hsum(t1) + f32x4.extract_lane(zt, 1)) * scale; if (s1 > m1) m1 = s1; }
       if (R == 4) {
-        if (sp <= p2) { s2 = (hsum(t2) + f32x4.extract_lane(zt, 2)) * scale; if (s2 > m2) m2 = s2; }
-        if (sp <= p3) { s3 = (hsum(t3) + f32x4.extract_lane(zt, 3)) * scale; if (s3 > m3) m3 = s3; }
+        S4 = f32x4.mul(f32x4.add(hsum4(t0, t1, t2, t3), zt), vScale);
+        S4 = v128.bitselect(S4, ninf, i32x4.le_s(i32x4.splat(sp), P));
+        M = f32x4.pmax(M, S4);
+      } else {
+        if (sp <= p0) { s0 = (hsum(t0) + f32x4.extract_lane(zt, 0)) * scale; if (s0 > m0) m0 = s0; }
+        if (R >= 2 && sp <= p1) { s1 = (hsum(t1) + f32x4.extract_lane(zt, 1)) * scale; if (s1 > m1) m1 = s1; }
       }
     }
     const o = scores + (<usize>j << 2);
-    store<f32>(o, s0);
-    if (R >= 2) store<f32>(o + sb, s1);
     if (R == 4) {
-      store<f32>(o + 2 * sb, s2);
-      store<f32>(o + 3 * sb, s3);
+      v128.store32_lane(o, S4, 0);
+      v128.store32_lane(o + sb, S4, 1);
+      v128.store32_lane(o + 2 * sb, S4, 2);
+      v128.store32_lane(o + 3 * sb, S4, 3);
+    } else {
+      store<f32>(o, s0);
+      if (R >= 2) store<f32>(o + sb, s1);
     }
     j++;
   }
-  store<f32>(maxes, m0);
-  store<f32>(maxes, m1, 4);
-  store<f32>(maxes, m2, 8);
-  store<f32>(maxes, m3, 12);
+  if (R == 4) v128.store(maxes, M);
+  else {
+    store<f32>(maxes, m0);
+    store<f32>(maxes, m1, 4);
+    store<f32>(maxes, m2, 8);
+    store<f32>(maxes, m3, 12);
+  }
   return isH && hBad(hm) ? 1 : 0;
 }
 
@@ -604,7 +634,7 @@ function mix4F(
   const sb = <usize>nSlots << 2;
   const rb = <usize>d << 2;
   const gs = flt ? d : G;
-  const nG = d / gs;
+  const nG = flt ? 1 : d / gs; // 1 as a constant for float rows: V8 does not fold d / d
   const rowBytes = <usize>((d * kind) >> 3);
   // f16: weights carry the 2^112 that cvH leaves out (exact: w <= 1).
   const inv = isH ? f32x4.mul(v128.load(invs), two112()) : v128.load(invs);
@@ -710,7 +740,32 @@ function mix4F(
         b3 = v128.load(a + 3 * rb, 16);
       }
       let wp = ws + (<usize>g << 6);
-      for (let t = 0; t < n; t++) {
+      // f32 rows, 4 rows, every slot of the block staged (no zero weight): the rows are
+      // consecutive, so the row pointer steps by rowBytes instead of being loaded from idx and
+      // offset (3 instructions); the same operations in the same order as the loop below.
+      const nt = isF && R == 4 && n == jEnd - j0 ? 0 : n;
+      if (nt == 0) {
+        let rp = pay + <usize>j0 * rowBytes + (<usize>i << 2);
+        const wEnd = wp + (<usize>n << 6);
+        for (; wp < wEnd; wp += 64) {
+          const lo = v128.load(rp);
+          const hi = v128.load(rp, 16);
+          let vw = v128.load(wp);
+          a0 = madd(vw, lo, a0);
+          b0 = madd(vw, hi, b0);
+          vw = v128.load(wp, 16);
+          a1 = madd(vw, lo, a1);
+          b1 = madd(vw, hi, b1);
+          vw = v128.load(wp, 32);
+          a2 = madd(vw, lo, a2);
+          b2 = madd(vw, hi, b2);
+          vw = v128.load(wp, 48);
+          a3 = madd(vw, lo, a3);
+          b3 = madd(vw, hi, b3);
+          rp += rowBytes;
+        }
+      }
+      for (let t = 0; t < nt; t++) {
         const row = <usize>load<u32>(idx + (<usize>t << 2));
         if (R <= 2) {
           let lo = zero, hi = zero, lo2 = zero, hi2 = zero;
@@ -1023,13 +1078,14 @@ function score4Flt(
   const cH = v128.load(AK, 48);
   const rowBytes = <usize>d << (isH ? 1 : 2);
   const qEnd = qi + (<usize>d << 4);
-  const p0 = load<i32>(qPos);
-  const p1 = load<i32>(qPos, 4);
-  const p2 = load<i32>(qPos, 8);
-  const p3 = load<i32>(qPos, 12);
-  const pmax = max(max(p0, p1), max(p2, p3));
+  const P = v128.load(qPos); // the 4 rows' positions
+  const p01 = max(i32x4.extract_lane(P, 0), i32x4.extract_lane(P, 1));
+  const pmax = max(p01, max(i32x4.extract_lane(P, 2), i32x4.extract_lane(P, 3)));
   const sb = <usize>nSlots << 2;
-  let m0: f32 = -Infinity, m1: f32 = -Infinity, m2: f32 = -Infinity, m3: f32 = -Infinity;
+  const vScale = f32x4.splat(scale);
+  const ninf = v128.load(AK, 64); // from memory: V8 rebuilds a v128 constant at each use in a loop
+  // Row maxima as one vector: pmax(m, s) = m < s ? s : m, i.e. `if (s > m) m = s` per lane.
+  let M = ninf;
   let hm = i16x8.splat(0);
   let touch = i32x4.splat(0);
   let j = 0;
@@ -1109,34 +1165,24 @@ function score4Flt(
           pB += 16;
         }
       }
-      let s: f32 = sp <= p0 ? hsum(a0) * scale : -Infinity;
-      if (s > m0) m0 = s;
-      store<f32>(o, s);
-      s = spB <= p0 ? hsum(c0) * scale : -Infinity;
-      if (s > m0) m0 = s;
-      store<f32>(o, s, 4);
-      s = sp <= p1 ? hsum(a1) * scale : -Infinity;
-      if (s > m1) m1 = s;
-      store<f32>(o + sb, s);
-      s = spB <= p1 ? hsum(c1) * scale : -Infinity;
-      if (s > m1) m1 = s;
-      store<f32>(o + sb, s, 4);
-      s = sp <= p2 ? hsum(a2) * scale : -Infinity;
-      if (s > m2) m2 = s;
-      store<f32>(o + 2 * sb, s);
-      s = spB <= p2 ? hsum(c2) * scale : -Infinity;
-      if (s > m2) m2 = s;
-      store<f32>(o + 2 * sb, s, 4);
-      s = sp <= p3 ? hsum(a3) * scale : -Infinity;
-      if (s > m3) m3 = s;
-      store<f32>(o + 3 * sb, s);
-      s = spB <= p3 ? hsum(c3) * scale : -Infinity;
-      if (s > m3) m3 = s;
-      store<f32>(o + 3 * sb, s, 4);
+      // The 8 sums (hsum4: hsum's order, same bits), scaled, masked where the slot is after a
+      // row's position, folded into the maxima, and stored as (A, B) pairs per row: about 30
+      // instructions where 8 scalar hsums with their branches took about 100.
+      let sA = f32x4.mul(hsum4(a0, a1, a2, a3), vScale);
+      let sB = f32x4.mul(hsum4(c0, c1, c2, c3), vScale);
+      sA = v128.bitselect(sA, ninf, i32x4.le_s(i32x4.splat(sp), P));
+      sB = v128.bitselect(sB, ninf, i32x4.le_s(i32x4.splat(spB), P));
+      M = f32x4.pmax(f32x4.pmax(M, sA), sB);
+      const lo = i32x4.shuffle(sA, sB, 0, 4, 1, 5); // rows 0, 1: (A, B)
+      const hi = i32x4.shuffle(sA, sB, 2, 6, 3, 7); // rows 2, 3
+      v128.store64_lane(o, lo, 0);
+      v128.store64_lane(o + sb, lo, 1);
+      v128.store64_lane(o + 2 * sb, hi, 0);
+      v128.store64_lane(o + 3 * sb, hi, 1);
       j += 2;
       continue;
     }
-    let s0: f32 = -Infinity, s1: f32 = -Infinity, s2: f32 = -Infinity, s3: f32 = -Infinity;
+    let S = ninf;
     if (sp <= pmax) {
       // One slot (the last one, or the neighbour is not visible): two accumulators per row.
       let p = pay + <usize>j * rowBytes;
@@ -1164,21 +1210,17 @@ function score4Flt(
         b2 = madd(v128.load(qq, 96), y, b2);
         b3 = madd(v128.load(qq, 112), y, b3);
       }
-      if (sp <= p0) { s0 = hsum(f32x4.add(a0, b0)) * scale; if (s0 > m0) m0 = s0; }
-      if (sp <= p1) { s1 = hsum(f32x4.add(a1, b1)) * scale; if (s1 > m1) m1 = s1; }
-      if (sp <= p2) { s2 = hsum(f32x4.add(a2, b2)) * scale; if (s2 > m2) m2 = s2; }
-      if (sp <= p3) { s3 = hsum(f32x4.add(a3, b3)) * scale; if (s3 > m3) m3 = s3; }
+      S = f32x4.mul(hsum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3)), vScale);
+      S = v128.bitselect(S, ninf, i32x4.le_s(i32x4.splat(sp), P));
+      M = f32x4.pmax(M, S);
     }
-    store<f32>(o, s0);
-    store<f32>(o + sb, s1);
-    store<f32>(o + 2 * sb, s2);
-    store<f32>(o + 3 * sb, s3);
+    v128.store32_lane(o, S, 0);
+    v128.store32_lane(o + sb, S, 1);
+    v128.store32_lane(o + 2 * sb, S, 2);
+    v128.store32_lane(o + 3 * sb, S, 3);
     j++;
   }
-  store<f32>(maxes, m0);
-  store<f32>(maxes, m1, 4);
-  store<f32>(maxes, m2, 8);
-  store<f32>(maxes, m3, 12);
+  v128.store(maxes, M);
   v128.store(qi - 16, touch); // keeps the touching loads (the q-sum scratch, unused here)
   return isH && hBad(hm) ? 1 : 0;
 }
