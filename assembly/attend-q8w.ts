@@ -275,14 +275,21 @@ function mixQ8wR(
       fields(sc + gi, <usize>nG << 1, n, sF, kcAt);
       if (!sym) fields(ze + gi, <usize>nG << 1, n, mF, kcAt);
       const K = v128.load(kcAt, 16);
-      for (let r = 0; r < R; r++)
-        codesRow(kind == 8, sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4), K);
+      // (a whole block with n a constant 32, so that load4's tail tests fold away)
+      if (n == 32)
+        for (let r = 0; r < R; r++)
+          codesRow(kind == 8, sym, off, e + <usize>r * eStride + (<usize>j0 << 2), 32, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4), K);
+      else
+        for (let r = 0; r < R; r++)
+          codesRow(kind == 8, sym, off, e + <usize>r * eStride + (<usize>j0 << 2), n, sF, mF, load<f32>(invs + (<usize>r << 2)), cw + (<usize>r << 6), tm + (<usize>r << 4), K);
       // the integer dots over the block's slot pairs, 8 elements at a time
       for (let i = g * G; i < (g + 1) * G; i += 8) {
-        const i0 = dotInit(tm);
-        const i1 = R > 1 ? dotInit(tm + 16) : i0;
-        const i2 = R > 2 ? dotInit(tm + 32) : i0;
-        const i3 = R > 2 ? dotInit(tm + 48) : i0;
+        // (relaxed int8 symmetric: off - bias = 0, the sums start at 0)
+        const zero0 = ASC_FEATURE_RELAXED_SIMD && kind == 8 && sym;
+        const i0 = zero0 ? i32x4.splat(0) : dotInit(tm);
+        const i1 = R > 1 && !zero0 ? dotInit(tm + 16) : i0;
+        const i2 = R > 2 && !zero0 ? dotInit(tm + 32) : i0;
+        const i3 = R > 2 && !zero0 ? dotInit(tm + 48) : i0;
         let l0 = i0, h0 = i0, l1 = i1, h1 = i1, l2 = i2, h2 = i2, l3 = i3, h3 = i3;
         const colOff: usize = kind == 8 ? <usize>i : <usize>i >> 1;
         // kc: the byte constant of the codes' unpacking (0x80 / 0x0f), read from scratch so that
