@@ -30,6 +30,15 @@ export const FUSED_F16: i32 = 16;
 const JB = 8;
 
 /**
+ * f32 loops touch the rows they will read next from inside their multiply-add loops (one 32-byte
+ * step per iteration) rather than in a burst before them: only in the relaxed build, whose
+ * multiply-adds are FMAs. In the baseline build mul + add needs a register for the product, and
+ * the touch vector and pointer made Node 20's V8 spill an accumulator (score) or the touch
+ * vector (weighted sum) inside the loop: 1.2x the call time there.
+ */
+const TOUCH_IN_LOOP: bool = ASC_FEATURE_RELAXED_SIMD;
+
+/**
  * Whether the fused path handles rows of this kind (FUSED_F32, FUSED_F16, 8 or 4) with group
  * size G: int groups must be whole multiples of 16 elements; float rows need headDim % 16 == 0.
  */
@@ -644,6 +653,7 @@ function mix4F(
   let touch = i32x4.splat(0);
   const zc = !flt && !sym; // asymmetric int rows: zero-point terms
   const cs = ws + <usize>(JB * nG) * 64; // (nG, 4) splats of the block's zero-point terms
+  let pre = false; // f32: this block's rows were touched by the previous block's slot loop
   for (let j0 = 0; j0 < nSlots; j0 += JB) {
     const jEnd = min(j0 + JB, nSlots);
     if (zc) memory.fill(corr, 0, <usize>nG << 4);
@@ -679,7 +689,7 @@ function mix4F(
       // which the hardware prefetcher does not follow; touched here, the block's lines are
       // requested together (Llama shape, 16K tokens: 0.63x the time). Smaller rows (f16, int)
       // measured no change.
-      if (isF) for (let o: usize = 0; o < rowBytes; o += 64) touch = v128.or(touch, v128.load32_zero(rowAt + o));
+      if (isF && !pre) for (let o: usize = 0; o < rowBytes; o += 64) touch = v128.or(touch, v128.load32_zero(rowAt + o));
       if (flt) stageSplats(R, ws + (<usize>n << 6), w);
       else {
         // A row with zero weight must add exactly nothing, even where a group's f16 scale is
@@ -699,7 +709,19 @@ function mix4F(
       }
       n++;
     }
-    if (n == 0) continue;
+    if (n == 0) {
+      pre = false;
+      continue;
+    }
+    // f32, 4 rows, relaxed build (TOUCH_IN_LOOP), a fully staged block with a whole block after
+    // it: the slot loop below touches that next block's rows, 32 bytes per step (n * d / 8 steps
+    // of 32 bytes = n rows), spread among the multiply-adds (0.94-0.97x the call time of touching
+    // them in the staging loop, Node 24, Llama 16K); the next block then skips its own touching.
+    // Otherwise the pointer walks this block's rows (in bounds) and the next block touches its
+    // rows while staging.
+    const nextFull = TOUCH_IN_LOOP && isF && R == 4 && n == jEnd - j0 && jEnd + JB <= nSlots;
+    let nxp = pay + <usize>(nextFull ? jEnd : j0) * rowBytes;
+    pre = nextFull;
     // The block's zero-point terms are added with its slots (below), so the running sums stay
     // near the output's size: added once at the end, sum_j p_j s_j u_j and sum_j p_j m_j would
     // each be about the value range and cancel (f32 rounding of the large terms).
@@ -748,6 +770,10 @@ function mix4F(
         let rp = pay + <usize>j0 * rowBytes + (<usize>i << 2);
         const wEnd = wp + (<usize>n << 6);
         for (; wp < wEnd; wp += 64) {
+          if (TOUCH_IN_LOOP) {
+            touch = v128.or(touch, v128.load32_zero(nxp));
+            nxp += 32;
+          }
           const lo = v128.load(rp);
           const hi = v128.load(rp, 16);
           let vw = v128.load(wp);
@@ -1098,11 +1124,15 @@ function score4Flt(
       let pB = pA + rowBytes;
       // The loop below reads the two rows interleaved (16 bytes of one, then of the other), which
       // the hardware prefetcher did not follow: the key loads stalled on memory and pairs ran
-      // slower than single slots. The next pair's lines are touched here, in address order.
-      if (j + 3 < nSlots) {
-        const nx = pA + (rowBytes << 1);
-        for (let b: usize = 0; b < rowBytes << 1; b += 64) touch = v128.or(touch, v128.load32_zero(nx + b));
-      }
+      // slower than single slots. The next pair's lines are touched in address order: f32 in the
+      // relaxed build (TOUCH_IN_LOOP), one 32-byte step per iteration of the loop (the pair's 8d
+      // bytes over its d / 4 iterations), spread among the multiply-adds, which measured
+      // 0.89-0.95x the call time of touching all 16 lines in a burst before the loop (Node 24,
+      // Llama 16K); f16 and the baseline build keep the burst. Without a next pair the pointer
+      // walks the current pair (in bounds).
+      let nxp = j + 3 < nSlots ? pA + (rowBytes << 1) : pA;
+      if ((isH || !TOUCH_IN_LOOP) && j + 3 < nSlots)
+        for (let b: usize = 0; b < rowBytes << 1; b += 64) touch = v128.or(touch, v128.load32_zero(nxp + b));
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
       if (isH) {
@@ -1147,6 +1177,10 @@ function score4Flt(
         // (8 columns) held 12 loaded vectors beside the 8 accumulators and spilled; this one
         // holds 6 (2 keys, 4 q) + 8 + a product, within the 15 registers V8 allocates.
         for (let qq = qi; qq < qEnd; qq += 64) {
+          if (TOUCH_IN_LOOP) {
+            touch = v128.or(touch, v128.load32_zero(nxp));
+            nxp += 32;
+          }
           const xA = v128.load(pA);
           const xB = v128.load(pB);
           let qv = v128.load(qq);
