@@ -48,7 +48,7 @@ import {
 } from "./codec-ggml";
 import { exp4 } from "./exp";
 import { f16ToF32 } from "./half";
-import { madd } from "./simd";
+import { hsum4, madd } from "./simd";
 
 /** Descriptor kind of the ggml block types (src/kernels/wasm.ts WASM_CODECS); type index in bits 4..7. */
 export const KIND_GGML: i32 = 6;
@@ -109,15 +109,6 @@ const CX_BYTES = 80;
 @inline
 function cx<T>(c: usize, off: i32): T {
   return load<T>(c + <usize>off);
-}
-
-/** [sum(a), sum(b), sum(c), sum(e)] of four f32x4. */
-// @ts-ignore: decorator
-@inline
-function fsum4(a: v128, b: v128, c: v128, e: v128): v128 {
-  const t0 = f32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
-  const t1 = f32x4.add(i32x4.shuffle(c, e, 0, 1, 4, 5), i32x4.shuffle(c, e, 2, 3, 6, 7));
-  return f32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
 }
 
 /** [sum(a), sum(b), sum(c), sum(e)] of four i32x4. */
@@ -325,7 +316,7 @@ function scoresG(R: i32, t: i32, q8: bool, c: usize): void {
             if (ggmlHasMin(t)) tail = madd(v128.load32_splat(zej + (<usize>b << 2)), v128.load(vb), tail);
           }
         }
-        if (!q8) S = f32x4.add(fsum4(T0, T1, T2, T3), tail);
+        if (!q8) S = f32x4.add(hsum4(T0, T1, T2, T3), tail);
       }
       vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
     }
@@ -375,7 +366,7 @@ function scoresOther(R: i32, c: usize): void {
         if (R > 2) T2 = madd(v128.load(q + 2 * rb + i), k, T2);
         if (R > 3) T3 = madd(v128.load(q + 3 * rb + i), k, T3);
       }
-      S = fsum4(T0, T1, T2, T3);
+      S = hsum4(T0, T1, T2, T3);
     }
     vmax = putScores(R, S, vscale, sp, qp, scores, j, rs, vmax);
   }

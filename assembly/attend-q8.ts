@@ -20,7 +20,7 @@
 // block (blocks in lanes, below); int4 is read in storage order (low nibbles = even elements,
 // high = odd) and q's codes are laid out once per call in the order the dots read them.
 import { f16x4ToF32 } from "./half";
-import { madd } from "./simd";
+import { hsum4, madd } from "./simd";
 
 /** Whether keys of this kind (8 or 4 bits) and group size take the integer path (blocks of 32 inside groups). */
 // @ts-ignore: decorator
@@ -155,15 +155,6 @@ function combine(kind: i32, u8: bool, sym: bool, lo: v128, hi: v128, sv: v128, m
   S = madd(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load(m), sv), S);
   if (!sym) S = madd(mv, v128.load(m, 32), S);
   return S;
-}
-
-/** [sum(a), sum(b), sum(c), sum(e)] of four f32x4, each as (l0 + l2) + (l1 + l3). */
-// @ts-ignore: decorator
-@inline
-function tsumF(a: v128, b: v128, c: v128, e: v128): v128 {
-  const t0 = f32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
-  const t1 = f32x4.add(i32x4.shuffle(c, e, 0, 1, 4, 5), i32x4.shuffle(c, e, 2, 3, 6, 7));
-  return f32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
 }
 
 /**
@@ -582,7 +573,7 @@ function q8ScoresX(
       }
     }
     let S: v128;
-    if (R == 4) S = tsumF(S0, S1, S2, S3);
+    if (R == 4) S = hsum4(S0, S1, S2, S3);
     else if (R == 2) {
       const t = f32x4.add(i32x4.shuffle(S0, S1, 0, 1, 4, 5), i32x4.shuffle(S0, S1, 2, 3, 6, 7));
       S = f32x4.add(i32x4.shuffle(t, t, 0, 2, 0, 2), i32x4.shuffle(t, t, 1, 3, 1, 3));
@@ -814,7 +805,7 @@ function chunkB(R: i32, kind: i32, sym: bool, nb: i32, bPerG: i32, row: usize, s
     const t = f32x4.add(i32x4.shuffle(S0, S1, 0, 1, 4, 5), i32x4.shuffle(S0, S1, 2, 3, 6, 7));
     return f32x4.add(i32x4.shuffle(t, t, 0, 2, 0, 2), i32x4.shuffle(t, t, 1, 3, 1, 3));
   }
-  return tsumF(S0, S1, combineB(nb, sym, a2, sv, mv, m + 2 * rs), combineB(nb, sym, a3, sv, mv, m + 3 * rs));
+  return hsum4(S0, S1, combineB(nb, sym, a2, sv, mv, m + 2 * rs), combineB(nb, sym, a3, sv, mv, m + 3 * rs));
 }
 
 /**

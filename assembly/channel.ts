@@ -8,7 +8,7 @@
 import { decodeIntLoop, getCode, putCode, unpack16 } from "./codec-int";
 import { exp4 } from "./exp";
 import { f16ToF32, f16x4ToF32, f32ToF16Down, f32ToF16Up } from "./half";
-import { hsum, madd } from "./simd";
+import { hsum, hsum4, madd } from "./simd";
 
 /**
  * Scale (and zero) of one channel from its finite range [lo, hi], written as f16 bits at
@@ -618,15 +618,6 @@ function dot16(q: usize, o: usize, k0: v128, k1: v128, k2: v128, k3: v128): v128
     madd(v128.load(q + o, 16), k1, f32x4.mul(v128.load(q + o), k0)),
     madd(v128.load(q + o, 48), k3, f32x4.mul(v128.load(q + o, 32), k2)),
   );
-}
-
-/** [sum a0, sum a1, sum a2, sum a3]. */
-// @ts-ignore: decorator
-@inline
-function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 1, 4, 5), i32x4.shuffle(a0, a1, 2, 3, 6, 7));
-  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 1, 4, 5), i32x4.shuffle(a2, a3, 2, 3, 6, 7));
-  return f32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7));
 }
 
 /**
